@@ -1,0 +1,1 @@
+"""The judge: canary profile vs baseline profile + thresholds -> verdict. Pure: no Flask, no SQL."""

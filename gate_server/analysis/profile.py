@@ -1,0 +1,50 @@
+"""What the judge takes: profiles made of windows of per-feature counts.
+
+Pure data, built by `gate_server.storage.profiles` from the database or by tests
+from literals. No Flask, no SQL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Optional
+
+FeatureKey = tuple[str, str]  # (kind, normalised key), e.g. ("exec", "/bin/sh")
+
+
+@dataclass(frozen=True)
+class WindowCounts:
+    counts: dict[FeatureKey, int]
+    syscalls_total: int
+    events_total: int = 0
+    sample_every: int = 1
+    drops: dict[str, int] = field(default_factory=dict)
+    started_at: Optional[datetime] = None
+    ended_at: Optional[datetime] = None
+
+    @property
+    def lost(self) -> int:
+        return sum(self.drops.values())
+
+
+@dataclass(frozen=True)
+class Profile:
+    service: str
+    version: str
+    windows: list[WindowCounts]
+
+    @property
+    def syscalls_total(self) -> int:
+        return sum(w.syscalls_total for w in self.windows)
+
+    @property
+    def events_total(self) -> int:
+        return sum(w.events_total for w in self.windows)
+
+    @property
+    def lost_total(self) -> int:
+        return sum(w.lost for w in self.windows)
+
+    def features(self) -> set[FeatureKey]:
+        return {key for w in self.windows for key in w.counts}

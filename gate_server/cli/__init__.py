@@ -1,0 +1,60 @@
+"""`gate-server`: one module per command group, each with `register(subparsers)`.
+
+Exit codes: 0 ok, 1 the command ran and found a failure (e.g. a check paused),
+2 bad input or an unusable environment (bad URL, unreachable database, bad config).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from gate_server.storage.engine import DatabaseError
+
+# Each name is a module in this package that defines register(subparsers).
+COMMAND_MODULES = ("db", "serve", "check", "tokens", "drift", "seccomp", "prune")
+
+EPILOG = """examples:
+  gate-server db upgrade                         apply migrations to $GATE_DATABASE_URL
+  gate-server serve --bind 0.0.0.0:8080          run the API and dashboard under gunicorn
+  gate-server tokens create --service web --scope check
+  gate-server check --service web --baseline v1 --canary v2 --config .github/syscall-gate.yml
+"""
+
+
+class UsageError(Exception):
+    """Bad input from the user: printed as one line, exit code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gate-server", description="syscall-gate's gate server and its tools.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"gate_server.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"gate_server.cli.{name}":
+                continue  # a command group not built yet
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (DatabaseError, UsageError) as exc:
+        print(f"gate-server: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

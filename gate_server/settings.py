@@ -1,0 +1,50 @@
+"""One settings object for the server, the CLI and the probe's database side.
+
+No other module reads `os.environ`: they take a `Settings`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+
+def default_data_dir(environ: Mapping[str, str]) -> Path:
+    xdg = environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(xdg) / "syscall-gate"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    # Largest request body the API accepts (a check carries its config inline).
+    max_request_bytes: int = 1 << 20
+    secret_key: str = ""
+    public_url: str = ""
+    webhook_urls: tuple[str, ...] = field(default_factory=tuple)
+    webhook_on_warn: bool = False
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> "Settings":
+        env = os.environ if environ is None else environ
+        data_dir = Path(env.get("GATE_DATA_DIR") or default_data_dir(env))
+        url = env.get("GATE_DATABASE_URL") or f"sqlite:///{data_dir / 'gate.db'}"
+        webhooks = tuple(u for u in (env.get("GATE_WEBHOOK_URLS") or "").split(",") if u.strip())
+        values = dict(
+            data_dir=data_dir,
+            database_url=url,
+            max_request_bytes=int(env.get("GATE_MAX_REQUEST_BYTES") or (1 << 20)),
+            secret_key=env.get("GATE_SECRET_KEY") or "",
+            public_url=(env.get("GATE_PUBLIC_URL") or "").rstrip("/"),
+            webhook_urls=tuple(u.strip() for u in webhooks),
+            webhook_on_warn=(env.get("GATE_WEBHOOK_ON_WARN") or "").lower() in ("1", "true", "yes"),
+        )
+        values.update(overrides)
+        return cls(**values)

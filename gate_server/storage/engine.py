@@ -1,0 +1,78 @@
+"""Engines with the settings every process needs, and errors a person can read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
+
+
+class DatabaseError(Exception):
+    """A database problem stated in one line, with the URL's password masked."""
+
+
+def mask_url(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparseable URL has no password we can find; show nothing of it
+        return "<unparseable database URL>"
+
+
+def _first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    lines = [line.strip() for line in str(orig).splitlines() if line.strip()]
+    return lines[0] if lines else type(orig).__name__
+
+
+def make_engine(url: str, *, check: bool = False, **kwargs) -> Engine:
+    """Create an engine; with `check`, connect once so a bad URL fails here, clearly."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise DatabaseError(
+            f"invalid database URL {mask_url(url)!s}: expected e.g. "
+            "postgresql://user:pass@host/db or sqlite:////path/to/file.db"
+        ) from None
+    if parsed.drivername in ("postgresql", "postgres"):
+        # SQLAlchemy 2.1 picks psycopg 3 for a bare scheme; we ship psycopg2-binary.
+        parsed = parsed.set(drivername="postgresql+psycopg2")
+    is_sqlite = parsed.get_backend_name() == "sqlite"
+    if is_sqlite and parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    if not is_sqlite:
+        kwargs.setdefault("pool_pre_ping", True)
+        connect_args = kwargs.setdefault("connect_args", {})
+        connect_args.setdefault("connect_timeout", 5)
+    else:
+        kwargs.setdefault("connect_args", {}).setdefault("timeout", 30)
+    try:
+        engine = create_engine(parsed, **kwargs)
+    except (NoSuchModuleError, ArgumentError, ImportError) as exc:
+        raise DatabaseError(f"unsupported database URL {mask_url(url)}: {_first_line(exc)}") from None
+    if is_sqlite:
+        event.listen(engine, "connect", _sqlite_pragmas)
+    if check:
+        check_connection(engine)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets the gunicorn workers read while the probe writes; FKs for cascades.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def check_connection(engine: Engine) -> None:
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except (OperationalError, SQLAlchemyError) as exc:
+        raise DatabaseError(
+            f"cannot reach database {mask_url(engine.url.render_as_string(hide_password=False))}: "
+            f"{_first_line(exc)}"
+        ) from None

@@ -1,0 +1,125 @@
+"""The window writer: one transaction per window, batched, idempotent.
+
+Sending the same recording or window twice stores it once (upserts keyed by the
+probe-generated recording uuid and the window index), which is what makes the
+probe's spool-and-replay safe.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from gate_server.storage.models import Feature, Recording, Service, Window, WindowFeature
+from gate_server.storage.records import RecordingInfo, WindowRecord
+
+# Keys longer than the column are cut, with a marker, rather than refused.
+MAX_KEY_LENGTH = 1024
+# Postgres caps bound parameters per statement at 65535; stay well below.
+BATCH_ROWS = 2000
+
+
+def _insert(session: Session, table):
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+def _clip(key: str) -> str:
+    return key if len(key) <= MAX_KEY_LENGTH else key[: MAX_KEY_LENGTH - 3] + "..."
+
+
+def _chunks(rows: list, size: int = BATCH_ROWS) -> Iterable[list]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+def ensure_service(session: Session, name: str) -> int:
+    session.execute(_insert(session, Service).values(name=name).on_conflict_do_nothing(index_elements=["name"]))
+    return session.execute(select(Service.id).where(Service.name == name)).scalar_one()
+
+
+def feature_ids(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """Ids for (kind, key) pairs, inserting the ones never seen before."""
+    wanted = sorted({(kind, _clip(key)) for kind, key in keys})
+    if not wanted:
+        return {}
+    for chunk in _chunks(wanted):
+        session.execute(
+            _insert(session, Feature)
+            .values([{"kind": kind, "key": key} for kind, key in chunk])
+            .on_conflict_do_nothing(index_elements=["kind", "key"])
+        )
+    ids: dict[tuple[str, str], int] = {}
+    by_kind: dict[str, list[str]] = {}
+    for kind, key in wanted:
+        by_kind.setdefault(kind, []).append(key)
+    for kind, kind_keys in by_kind.items():
+        for chunk in _chunks(kind_keys):
+            rows = session.execute(
+                select(Feature.id, Feature.key).where(Feature.kind == kind, Feature.key.in_(chunk))
+            )
+            ids.update({(kind, key): fid for fid, key in rows})
+    return ids
+
+
+class WindowWriter:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def save_recording(self, info: RecordingInfo) -> int:
+        """Create the recording, or update its end/totals if it exists."""
+        with Session(self.engine) as session, session.begin():
+            service_id = ensure_service(session, info.service)
+            values = dict(
+                uuid=info.uuid, service_id=service_id, version=info.version, role=info.role,
+                host=info.host, kernel=info.kernel, scope=info.scope, started_at=info.started_at,
+                ended_at=info.ended_at, sample_every=info.sample_every, rate_limit=info.rate_limit,
+                events_seen=info.events_seen, drops=dict(info.drops), probe_version=info.probe_version,
+            )
+            session.execute(
+                _insert(session, Recording).values(**values).on_conflict_do_nothing(index_elements=["uuid"])
+            )
+            session.execute(
+                update(Recording)
+                .where(Recording.uuid == info.uuid)
+                .values(ended_at=info.ended_at, events_seen=info.events_seen, drops=dict(info.drops))
+            )
+            return session.execute(select(Recording.id).where(Recording.uuid == info.uuid)).scalar_one()
+
+    def write_window(self, window: WindowRecord) -> bool:
+        """Store one window with its feature counts. Returns False if it was already stored."""
+        with Session(self.engine) as session, session.begin():
+            recording_id = session.execute(
+                select(Recording.id).where(Recording.uuid == window.recording_uuid)
+            ).scalar_one_or_none()
+            if recording_id is None:
+                raise LookupError(f"recording {window.recording_uuid} is not stored; save it first")
+            inserted = session.execute(
+                _insert(session, Window)
+                .values(
+                    recording_id=recording_id, index=window.index, started_at=window.started_at,
+                    ended_at=window.ended_at, syscalls_total=window.syscalls_total,
+                    events_total=window.events_total, sample_every=window.sample_every,
+                    drops=dict(window.drops),
+                )
+                .on_conflict_do_nothing(index_elements=["recording_id", "index"])
+                .returning(Window.id)
+            ).scalar_one_or_none()
+            if inserted is None:
+                return False
+            counts: dict[tuple[str, str], int] = {}
+            for (kind, key), count in window.features.items():
+                clipped = (kind, _clip(key))
+                counts[clipped] = counts.get(clipped, 0) + int(count)
+            ids = feature_ids(session, counts)
+            rows = [
+                {"window_id": inserted, "feature_id": ids[feature], "count": count}
+                for feature, count in counts.items()
+            ]
+            for chunk in _chunks(rows):
+                session.execute(_insert(session, WindowFeature).values(chunk))
+            return True

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Idempotent set-up: installs only what is missing. Called by `make setup`
+# (and so by `make test`, `make demo`, `make bench`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf 'setup: %s\n' "$*"; }
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+# Debian packages: bcc (python bindings + tools for bpftrace comparison),
+# Postgres, kernel headers for bcc's run-time compile, strace/bpftrace for the
+# benchmark baselines, chromium for the dashboard test.
+APT_PACKAGES=(python3-bpfcc python3-venv python3-dev postgresql linux-headers-amd64
+              bpftrace strace gcc make chromium)
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    log "installing Debian packages: ${missing[*]}"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+else
+    log "Debian packages present"
+fi
+
+# bcc compiles its C at load time against /lib/modules/$(uname -r)/build. This
+# kernel has no matching Debian package, so link Debian's generic headers there
+# -- only when nothing is there already (never overwrite a real tree).
+KDIR="/lib/modules/$(uname -r)"
+if [ ! -e "$KDIR/build" ]; then
+    amd64_dir=$(ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sort -V | tail -1)
+    common_dir=$(ls -d /usr/src/linux-headers-*-common 2>/dev/null | sort -V | tail -1)
+    if [ -n "$amd64_dir" ] && [ -n "$common_dir" ]; then
+        log "linking kernel headers $amd64_dir under $KDIR"
+        $SUDO mkdir -p "$KDIR"
+        $SUDO ln -sfn "$amd64_dir" "$KDIR/build"
+        [ -e "$KDIR/source" ] || $SUDO ln -sfn "$common_dir" "$KDIR/source"
+    else
+        log "WARNING: no Debian kernel headers found; bcc programs will not compile"
+    fi
+else
+    log "kernel headers present at $KDIR/build"
+fi
+
+# The venv is made by Debian's python3 with system site packages, so that the
+# Debian-packaged bcc imports inside it; everything else comes from PyPI.
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)'; then
+    log "creating .venv with /usr/bin/python3 (system site packages for bcc)"
+    rm -rf .venv
+    /usr/bin/python3 -m venv --system-site-packages .venv
+fi
+stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+    log "installing the project (editable, with dev extras) into .venv"
+    .venv/bin/python -m pip install -q --upgrade pip
+    .venv/bin/python -m pip install -q -e '.[dev]'
+    rm -f .venv/.installed-*
+    touch "$stamp"
+else
+    log "python dependencies present"
+fi
+log "ok"

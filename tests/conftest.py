@@ -1,0 +1,58 @@
+"""Shared fixtures: a real Postgres cluster for the session, fresh databases per
+test on Postgres and on SQLite (the embedded default)."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from gate_server.storage import migrate
+from gate_server.storage.engine import make_engine
+from tests.support.postgres import PostgresUnavailable, ThrowawayPostgres
+from tests.support.requirements import unavailable
+
+_db_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    try:
+        server = ThrowawayPostgres().start()
+    except PostgresUnavailable as exc:
+        unavailable("postgres", str(exc))
+    yield server
+    server.remove()
+
+
+@pytest.fixture
+def postgres_url(postgres_server):
+    """An empty Postgres database, dropped after the test."""
+    name = f"gate_test_{next(_db_counter)}"
+    url = postgres_server.create_database(name)
+    yield url
+    postgres_server.drop_database(name)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path):
+    return f"sqlite:///{tmp_path / 'gate.db'}"
+
+
+@pytest.fixture(params=["postgres", "sqlite"])
+def database_url(request):
+    """An empty database on each supported backend."""
+    return request.getfixturevalue(f"{request.param}_url")
+
+
+@pytest.fixture
+def migrated_url(database_url):
+    migrate.upgrade(database_url)
+    return database_url
+
+
+@pytest.fixture
+def engine(migrated_url):
+    engine = make_engine(migrated_url)
+    yield engine
+    engine.dispose()

@@ -1,0 +1,125 @@
+"""The window writer stores each window once, batched, on both backends."""
+
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from gate_server.storage.models import Feature, Recording, Window, WindowFeature
+from gate_server.storage.records import RecordingInfo, WindowRecord
+from gate_server.storage.writer import MAX_KEY_LENGTH, WindowWriter
+
+T0 = datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)
+
+
+def recording(**overrides) -> RecordingInfo:
+    values = dict(uuid=str(uuid.uuid4()), service="web", version="v1", started_at=T0,
+                  host="h1", kernel="6.1", scope="pid:1", drops={"ringbuf": 0})
+    values.update(overrides)
+    return RecordingInfo(**values)
+
+
+def window(rec: RecordingInfo, index: int, features: dict) -> WindowRecord:
+    start = T0 + timedelta(seconds=10 * index)
+    return WindowRecord(recording_uuid=rec.uuid, index=index, started_at=start,
+                        ended_at=start + timedelta(seconds=10), syscalls_total=sum(features.values()),
+                        features=features, drops={"map_full": 1})
+
+
+def count(engine, model) -> int:
+    with Session(engine) as s:
+        return s.execute(select(func.count()).select_from(model)).scalar_one()
+
+
+def test_same_window_twice_is_stored_once(engine):
+    writer = WindowWriter(engine)
+    rec = recording()
+    writer.save_recording(rec)
+    w = window(rec, 0, {("syscall", "read"): 10, ("file", "/etc/hosts:r"): 2})
+    assert writer.write_window(w) is True
+    assert writer.write_window(w) is False
+    assert count(engine, Window) == 1
+    assert count(engine, WindowFeature) == 2
+
+
+def test_saving_a_recording_twice_updates_not_duplicates(engine):
+    writer = WindowWriter(engine)
+    rec = recording()
+    first = writer.save_recording(rec)
+    rec.ended_at = T0 + timedelta(minutes=1)
+    rec.events_seen = 1234
+    rec.drops = {"ringbuf": 3}
+    assert writer.save_recording(rec) == first
+    with Session(engine) as s:
+        stored = s.execute(select(Recording)).scalar_one()
+        assert stored.events_seen == 1234
+        assert stored.drops == {"ringbuf": 3}
+        assert stored.ended_at is not None
+
+
+def test_feature_strings_are_stored_once_across_windows(engine):
+    writer = WindowWriter(engine)
+    rec = recording()
+    writer.save_recording(rec)
+    for index in range(3):
+        writer.write_window(window(rec, index, {("syscall", "read"): index + 1, ("exec", "/bin/ls"): 1}))
+    assert count(engine, Feature) == 2
+    assert count(engine, WindowFeature) == 6
+
+
+def test_large_window_is_written_in_batches(engine):
+    writer = WindowWriter(engine)
+    rec = recording()
+    writer.save_recording(rec)
+    features = {("file", f"/srv/data/{i}:r"): i + 1 for i in range(5000)}
+    assert writer.write_window(window(rec, 0, features))
+    assert count(engine, WindowFeature) == 5000
+    with Session(engine) as s:
+        total = s.execute(select(func.sum(WindowFeature.count))).scalar_one()
+    assert total == sum(features.values())
+
+
+def test_overlong_keys_are_clipped_not_refused(engine):
+    writer = WindowWriter(engine)
+    rec = recording()
+    writer.save_recording(rec)
+    assert writer.write_window(window(rec, 0, {("file", "/x" * 2000): 1}))
+    with Session(engine) as s:
+        key = s.execute(select(Feature.key)).scalar_one()
+    assert len(key) == MAX_KEY_LENGTH and key.endswith("...")
+
+
+def test_window_of_unknown_recording_is_an_error(engine):
+    writer = WindowWriter(engine)
+    with pytest.raises(LookupError):
+        writer.write_window(window(recording(), 0, {("syscall", "read"): 1}))
+
+
+def test_records_round_trip_through_json():
+    import json
+
+    rec = recording(ended_at=T0 + timedelta(seconds=5))
+    assert RecordingInfo.from_dict(json.loads(json.dumps(rec.to_dict()))) == rec
+    w = window(rec, 2, {("connect", "inet:127.0.0.1:5432"): 4})
+    assert WindowRecord.from_dict(json.loads(json.dumps(w.to_dict()))) == w
+
+
+def test_loaded_profile_has_the_written_counts(engine):
+    from gate_server.storage.profiles import load_profile
+
+    writer = WindowWriter(engine)
+    rec = recording(version="v7", role="canary")
+    writer.save_recording(rec)
+    writer.write_window(window(rec, 0, {("syscall", "read"): 5, ("exec", "/bin/sh"): 1}))
+    writer.write_window(window(rec, 1, {("syscall", "read"): 7}))
+    with Session(engine) as s:
+        profile = load_profile(s, "web", "v7")
+        assert load_profile(s, "web", "v7", role="baseline").windows == []
+    assert [w.counts for w in profile.windows] == [
+        {("syscall", "read"): 5, ("exec", "/bin/sh"): 1},
+        {("syscall", "read"): 7},
+    ]
+    assert profile.syscalls_total == 13
+    assert profile.lost_total == 2
