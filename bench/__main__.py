@@ -1,0 +1,39 @@
+"""Run the benchmarks: `python -m bench [NAME ...] [--quick]`.
+
+Each benchmark module defines main(argv) -> int and prints its own ratios, measured
+side by side in one run (interleaved, medians), because this machine is noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# Module names under bench/, in the order they run.
+BENCHES = ("probe_overhead", "check_latency", "evaluation")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("names", nargs="*", help=f"benchmarks to run (default: all of {', '.join(BENCHES)})")
+    parser.add_argument("--quick", action="store_true", help="fewer rounds, for a smoke run")
+    args = parser.parse_args(argv)
+    failures = 0
+    for name in args.names or BENCHES:
+        if name not in BENCHES:
+            parser.error(f"unknown benchmark {name!r}; choose from {', '.join(BENCHES)}")
+        try:
+            module = importlib.import_module(f"bench.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"bench.{name}":
+                print(f"== {name}: not built yet", flush=True)
+                continue
+            raise
+        print(f"== {name}", flush=True)
+        failures += 1 if module.main(["--quick"] if args.quick else []) else 0
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
