@@ -26,6 +26,8 @@ class Settings:
     public_url: str = ""
     webhook_urls: tuple[str, ...] = field(default_factory=tuple)
     webhook_on_warn: bool = False
+    # Set by `gate-server serve`: gunicorn workers share Prometheus metrics through files here.
+    metrics_multiproc_dir: str = ""
 
     @property
     def is_embedded(self) -> bool:
@@ -45,6 +47,7 @@ class Settings:
             public_url=(env.get("GATE_PUBLIC_URL") or "").rstrip("/"),
             webhook_urls=tuple(u.strip() for u in webhooks),
             webhook_on_warn=(env.get("GATE_WEBHOOK_ON_WARN") or "").lower() in ("1", "true", "yes"),
+            metrics_multiproc_dir=env.get("PROMETHEUS_MULTIPROC_DIR") or "",
         )
         values.update(overrides)
         return cls(**values)
