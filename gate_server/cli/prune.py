@@ -1,0 +1,53 @@
+"""`gate-server prune --older-than 30d`: retention for windows, recordings and checks."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import datetime, timezone
+
+from gate_server.cli import UsageError
+from gate_server.durations import parse_duration
+from gate_server.retention import prune
+from gate_server.settings import Settings
+from gate_server.storage.engine import make_engine
+
+EPILOG = """examples:
+  gate-server prune --older-than 30d --dry-run     say what would go
+  gate-server prune --older-than 30d               delete it (run daily from cron or a systemd timer)
+"""
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "prune", help="delete windows, empty recordings and checks older than a cutoff",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--older-than", required=True, help="age cutoff, e.g. 30d, 12h, 2w")
+    parser.add_argument("--dry-run", action="store_true", help="count what would be deleted, delete nothing")
+    parser.add_argument("--json", action="store_true", help="print the counts as JSON")
+    parser.add_argument("--db", help="database URL (default: $GATE_DATABASE_URL or the embedded SQLite file)")
+    parser.set_defaults(func=run_prune)
+
+
+def run_prune(args) -> int:
+    try:
+        age = parse_duration(args.older_than)
+    except ValueError as exc:
+        raise UsageError(f"--older-than: {exc}") from None
+    cutoff = datetime.now(timezone.utc) - age
+    engine = make_engine(args.db or Settings.from_env().database_url, check=True)
+    try:
+        report = prune(engine, cutoff, dry_run=args.dry_run)
+    finally:
+        engine.dispose()
+    if args.json:
+        print(json.dumps(report.to_dict()))
+    else:
+        verb = "would delete" if args.dry_run else "deleted"
+        print(
+            f"{verb} {report.windows} windows ({report.window_counts} feature counts), "
+            f"{report.recordings} empty recordings and {report.checks} checks "
+            f"older than {cutoff.isoformat(timespec='seconds')}"
+        )
+    return 0

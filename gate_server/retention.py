@@ -1,0 +1,104 @@
+"""Retention: delete what is older than a cutoff, in batches, and say how much.
+
+Only data wholly before the cutoff goes: a window that ended before it (with its
+counts), a recording left with no windows that also ended before it, and a check
+made before it. Features (the shared (kind, key) dictionary) and services stay:
+they are small, and tokens and dashboards refer to services by name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Callable
+
+from sqlalchemy import delete, exists, func, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from gate_server.storage.models import Check, Recording, Window, WindowFeature
+
+# Rows per delete statement: small enough to keep each transaction short (the probe
+# keeps writing while we prune), large enough to finish a month of windows quickly.
+BATCH_SIZE = 500
+
+
+@dataclass
+class PruneReport:
+    cutoff: datetime
+    windows: int = 0
+    window_counts: int = 0
+    recordings: int = 0
+    checks: int = 0
+    dry_run: bool = False
+
+    def to_dict(self) -> dict:
+        return {
+            "cutoff": self.cutoff.isoformat(), "dry_run": self.dry_run, "windows": self.windows,
+            "window_counts": self.window_counts, "recordings": self.recordings, "checks": self.checks,
+        }
+
+
+def _old_windows(cutoff: datetime):
+    # started_at is indexed; ended_at keeps a window that straddles the cutoff.
+    return select(Window.id).where(Window.started_at < cutoff, Window.ended_at < cutoff)
+
+
+def _empty_old_recordings(cutoff: datetime):
+    has_window = exists().where(Window.recording_id == Recording.id)
+    ended = func.coalesce(Recording.ended_at, Recording.started_at)
+    return select(Recording.id).where(~has_window, ended < cutoff)
+
+
+def _old_checks(cutoff: datetime):
+    return select(Check.id).where(Check.created_at < cutoff)
+
+
+def _count(session: Session, query) -> int:
+    return int(session.execute(select(func.count()).select_from(query.subquery())).scalar_one())
+
+
+def prune(engine: Engine, cutoff: datetime, *, dry_run: bool = False, batch_size: int = BATCH_SIZE,
+          progress: Callable[[PruneReport], None] | None = None) -> PruneReport:
+    report = PruneReport(cutoff=cutoff, dry_run=dry_run)
+    if dry_run:
+        with Session(engine) as session:
+            windows = _old_windows(cutoff)
+            report.windows = _count(session, windows)
+            report.window_counts = _count(
+                session, select(WindowFeature.window_id).where(WindowFeature.window_id.in_(windows))
+            )
+            # Recordings that would be empty once their old windows are gone.
+            has_new_window = exists().where(
+                Window.recording_id == Recording.id, ~Window.id.in_(_old_windows(cutoff))
+            )
+            ended = func.coalesce(Recording.ended_at, Recording.started_at)
+            report.recordings = _count(session, select(Recording.id).where(~has_new_window, ended < cutoff))
+            report.checks = _count(session, _old_checks(cutoff))
+        return report
+
+    while True:
+        with Session(engine) as session, session.begin():
+            ids = session.execute(_old_windows(cutoff).order_by(Window.id).limit(batch_size)).scalars().all()
+            if not ids:
+                break
+            # Counts first, explicitly: cascades are not relied on (SQLite needs a pragma for them).
+            report.window_counts += session.execute(
+                delete(WindowFeature).where(WindowFeature.window_id.in_(ids))
+            ).rowcount
+            report.windows += session.execute(delete(Window).where(Window.id.in_(ids))).rowcount
+        if progress:
+            progress(report)
+    report.recordings = _delete_in_batches(engine, Recording, _empty_old_recordings(cutoff), batch_size)
+    report.checks = _delete_in_batches(engine, Check, _old_checks(cutoff), batch_size)
+    return report
+
+
+def _delete_in_batches(engine: Engine, model, id_query, batch_size: int) -> int:
+    deleted = 0
+    while True:
+        with Session(engine) as session, session.begin():
+            ids = session.execute(id_query.order_by(model.id).limit(batch_size)).scalars().all()
+            if not ids:
+                return deleted
+            deleted += session.execute(delete(model).where(model.id.in_(ids))).rowcount
