@@ -1,0 +1,221 @@
+"""On-call notifications: POST a check's verdict to webhooks, in the background.
+
+A check stored with verdict `pause` (and `warn` when GATE_WEBHOOK_ON_WARN is set) is
+sent to every URL in GATE_WEBHOOK_URLS. A URL written `slack+https://...` gets a
+Slack incoming-webhook message ({"text", "blocks"}); any other URL gets the generic
+JSON payload. Delivery runs on a small thread pool: the check's response never waits
+for it, a hanging endpoint costs at most `attempts * timeout` of a pool thread,
+retries are bounded with exponential backoff, and failures are logged, never raised.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Optional
+
+import requests
+
+from gate_server.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SLACK_PREFIX = "slack+"
+TOP_ANOMALIES = 5
+SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+
+
+def should_notify(verdict: str, settings: Settings) -> bool:
+    return verdict == "pause" or (verdict == "warn" and settings.webhook_on_warn)
+
+
+def top_anomalies(document: dict[str, Any], limit: int = TOP_ANOMALIES) -> list[dict[str, Any]]:
+    anomalies = document.get("anomalies") or []
+    ranked = sorted(anomalies, key=lambda a: SEVERITY_ORDER.get(a.get("severity"), len(SEVERITY_ORDER)))
+    return [
+        {field: anomaly.get(field) for field in
+         ("kind", "key", "change", "severity", "baseline_rate", "canary_rate", "reason")}
+        for anomaly in ranked[:limit]
+    ]
+
+
+def generic_payload(document: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "event": f"check.{document.get('verdict')}",
+        "check_id": document.get("id"),
+        "service": document.get("service"),
+        "baseline_version": document.get("baseline_version"),
+        "canary_version": document.get("canary_version"),
+        "stage": document.get("stage") or "",
+        "verdict": document.get("verdict"),
+        "score": document.get("score"),
+        "anomaly_count": len(document.get("anomalies") or []),
+        "top_anomalies": top_anomalies(document),
+        "reasons": list(document.get("reasons") or []),
+        "url": document.get("url"),
+        "created_at": document.get("created_at"),
+    }
+
+
+def _slack_escape(text: Any) -> str:
+    # Slack's mrkdwn treats &, < and > as control characters (links, mentions).
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def slack_payload(document: dict[str, Any]) -> dict[str, Any]:
+    verdict = str(document.get("verdict", "")).upper()
+    service = _slack_escape(document.get("service"))
+    versions = f"{_slack_escape(document.get('baseline_version'))} → {_slack_escape(document.get('canary_version'))}"
+    stage = _slack_escape(document.get("stage") or "-")
+    url = document.get("url") or ""
+    summary = f"syscall-gate {verdict}: {service} {versions} (score {document.get('score')})"
+    lines = [
+        f"• *{_slack_escape(a['severity'])}* `{_slack_escape(a['kind'])}` `{_slack_escape(a['key'])}` "
+        f"({_slack_escape(a['change'])}): {_slack_escape(a['reason'])}"
+        for a in top_anomalies(document)
+    ] or ["No anomalies; " + "; ".join(_slack_escape(r) for r in document.get("reasons") or ["see the check"])]
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": f"Rollout {verdict}: {document.get('service')}"}},
+        {"type": "section", "fields": [
+            {"type": "mrkdwn", "text": f"*Versions*\n{versions}"},
+            {"type": "mrkdwn", "text": f"*Stage*\n{stage}"},
+            {"type": "mrkdwn", "text": f"*Verdict*\n{verdict}"},
+            {"type": "mrkdwn", "text": f"*Score*\n{document.get('score')}"},
+        ]},
+        {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)[:2900]}},
+    ]
+    if url:
+        blocks.append({"type": "actions", "elements": [
+            {"type": "button", "text": {"type": "plain_text", "text": "Open the check"}, "url": url},
+        ]})
+    return {"text": summary, "blocks": blocks}
+
+
+def payload_for(url: str, document: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(URL to POST to, body) for a configured webhook URL."""
+    if url.startswith(SLACK_PREFIX):
+        return url[len(SLACK_PREFIX):], slack_payload(document)
+    return url, generic_payload(document)
+
+
+class WebhookNotifier:
+    """Deliver payloads on a bounded pool of background threads, with bounded retries."""
+
+    def __init__(self, urls: tuple[str, ...], *, attempts: int = 4, backoff: float = 1.0, timeout: float = 5.0,
+                 max_pending: int = 100, workers: int = 4):
+        self.urls = tuple(urls)
+        self.attempts = attempts
+        self.backoff = backoff
+        self.timeout = timeout
+        self.max_pending = max_pending
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gate-webhook")
+        self._pending = 0
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+
+    def submit(self, document: dict[str, Any]) -> None:
+        for url in self.urls:
+            with self._lock:
+                if self._pending >= self.max_pending:
+                    # A dead endpoint must not grow memory without bound; say so and move on.
+                    log.error("webhook queue full (%d pending): dropping notification of check %s to %s",
+                              self._pending, document.get("id"), _masked(url))
+                    continue
+                self._pending += 1
+            self._executor.submit(self._deliver_and_release, url, document)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """True once every submitted delivery has finished (tests and shutdown)."""
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while self._pending:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._idle.wait(remaining)
+        return True
+
+    def _deliver_and_release(self, url: str, document: dict[str, Any]) -> None:
+        try:
+            self.deliver(url, document)
+        except Exception:  # never let a worker thread die silently
+            log.exception("webhook delivery to %s crashed", _masked(url))
+        finally:
+            with self._idle:
+                self._pending -= 1
+                self._idle.notify_all()
+
+    def deliver(self, url: str, document: dict[str, Any]) -> bool:
+        target, body = payload_for(url, document)
+        for attempt in range(1, self.attempts + 1):
+            retry_after: Optional[float] = None
+            try:
+                response = requests.post(target, json=body, timeout=self.timeout,
+                                         headers={"User-Agent": "syscall-gate-webhook"})
+                if response.status_code < 300:
+                    log.info("webhook %s accepted check %s (attempt %d)", _masked(url), document.get("id"), attempt)
+                    return True
+                problem = f"HTTP {response.status_code}"
+                if response.status_code < 500 and response.status_code != 429:
+                    log.error("webhook %s refused check %s: %s (not retried)", _masked(url), document.get("id"),
+                              problem)
+                    return False
+                retry_after = _retry_after(response)
+            except requests.RequestException as exc:
+                problem = type(exc).__name__
+            if attempt == self.attempts:
+                log.error("webhook %s failed for check %s after %d attempts: %s", _masked(url),
+                          document.get("id"), attempt, problem)
+                return False
+            # Exponential backoff with jitter, so many workers do not retry in step.
+            delay = retry_after if retry_after is not None else self.backoff * 2 ** (attempt - 1)
+            delay *= random.uniform(1.0, 1.25)
+            log.warning("webhook %s: %s on attempt %d for check %s; retrying in %.1fs", _masked(url), problem,
+                        attempt, document.get("id"), delay)
+            time.sleep(delay)
+        return False
+
+
+def _retry_after(response: requests.Response) -> Optional[float]:
+    try:
+        return min(float(response.headers.get("Retry-After", "")), 60.0)
+    except ValueError:
+        return None
+
+
+def _masked(url: str) -> str:
+    # Webhook URLs carry their secret in the path (Slack's do): log scheme and host only.
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}/…"
+
+
+_process_notifier: dict[tuple, WebhookNotifier] = {}
+_process_lock = threading.Lock()
+
+
+def notifier_for(settings: Settings) -> WebhookNotifier:
+    """One notifier per process and URL list. Keyed by pid: threads do not survive a
+    gunicorn fork, so a worker must never reuse a pool made in the master."""
+    key = (os.getpid(), settings.webhook_urls)
+    with _process_lock:
+        if key not in _process_notifier:
+            _process_notifier[key] = WebhookNotifier(settings.webhook_urls)
+        return _process_notifier[key]
+
+
+def on_check_stored(document: dict[str, Any], settings: Settings) -> None:
+    """The check listener (gate_server.services.checks.CHECK_LISTENERS): returns at once."""
+    if settings.webhook_urls and should_notify(str(document.get("verdict")), settings):
+        notifier_for(settings).submit(document)
+
+
+def install() -> None:
+    """Listen for stored checks (called by create_app; idempotent across apps in one process)."""
+    from gate_server.services.checks import CHECK_LISTENERS
+
+    if on_check_stored not in CHECK_LISTENERS:
+        CHECK_LISTENERS.append(on_check_stored)

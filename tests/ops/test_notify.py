@@ -1,0 +1,103 @@
+"""Webhook notifications: pause (and opt-in warn) reach on-call, retried, never blocking a check."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import pytest
+
+from gate_server import notify
+from gate_server.settings import Settings
+from tests.ops.webhook_server import WebhookReceiver
+
+PAUSED = {
+    "id": 42, "url": "https://gate.example/checks/42", "service": "web", "baseline_version": "v1",
+    "canary_version": "v2", "stage": "10%", "verdict": "pause", "score": 91.5,
+    "reasons": ["a critical anomaly"], "created_at": "2026-11-24T17:00:00+00:00",
+    "anomalies": [
+        {"kind": "syscall", "key": "read", "change": "rate", "severity": "low", "baseline_rate": 1.0,
+         "canary_rate": 1.4, "reason": "read 1.4x"},
+        {"kind": "exec", "key": "/bin/sh", "change": "new", "severity": "critical", "baseline_rate": 0.0,
+         "canary_rate": 0.2, "reason": "new program /bin/sh <script>"},
+    ],
+}
+
+
+def _settings(tmp_path: Path, urls: tuple[str, ...], on_warn: bool = False) -> Settings:
+    return Settings(data_dir=tmp_path, database_url="sqlite://", webhook_urls=urls, webhook_on_warn=on_warn)
+
+
+def test_pause_posts_generic_json_with_the_top_anomalies_first(tmp_path):
+    with WebhookReceiver() as receiver:
+        notifier = notify.WebhookNotifier((receiver.url + "/hook",), backoff=0.05)
+        notifier.submit(PAUSED)
+        [post] = receiver.wait_for(1)
+
+    body = post["body"]
+    assert post["path"] == "/hook" and post["content_type"] == "application/json"
+    assert body["event"] == "check.pause"
+    assert (body["service"], body["baseline_version"], body["canary_version"], body["stage"]) == ("web", "v1", "v2", "10%")
+    assert body["score"] == 91.5 and body["url"] == "https://gate.example/checks/42"
+    assert body["anomaly_count"] == 2
+    assert [a["key"] for a in body["top_anomalies"]] == ["/bin/sh", "read"]  # critical first
+
+
+def test_slack_url_gets_text_and_blocks_with_escaped_keys(tmp_path):
+    document = dict(PAUSED, anomalies=[dict(PAUSED["anomalies"][1], key="/tmp/<x>&y")])
+    with WebhookReceiver() as receiver:
+        notifier = notify.WebhookNotifier(("slack+" + receiver.url + "/services/T0/B0/xyz",), backoff=0.05)
+        notifier.submit(document)
+        [post] = receiver.wait_for(1)
+
+    body = post["body"]
+    assert post["path"] == "/services/T0/B0/xyz"
+    assert body["text"].startswith("syscall-gate PAUSE: web v1 → v2")
+    text = "\n".join(str(block) for block in body["blocks"])
+    assert "/tmp/&lt;x&gt;&amp;y" in text and "<x>" not in text
+    assert {"type": "button", "text": {"type": "plain_text", "text": "Open the check"},
+            "url": "https://gate.example/checks/42"} in body["blocks"][-1]["elements"]
+
+
+def test_a_failed_delivery_is_retried_with_backoff(tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="gate_server.notify")
+    with WebhookReceiver(fail_first=2) as receiver:
+        notifier = notify.WebhookNotifier((receiver.url,), attempts=4, backoff=0.05)
+        started = time.monotonic()
+        notifier.submit(PAUSED)
+        posts = receiver.wait_for(1)
+        elapsed = time.monotonic() - started
+
+    assert len(posts) == 1 and receiver.attempts == 3
+    assert elapsed >= 0.05 + 0.1  # two backoffs, doubling
+    assert sum("HTTP 500" in r.getMessage() for r in caplog.records) == 2
+
+
+def test_retries_are_bounded_and_the_failure_is_logged(tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="gate_server.notify")
+    with WebhookReceiver(fail_first=100) as receiver:
+        notifier = notify.WebhookNotifier((receiver.url,), attempts=3, backoff=0.01)
+        notifier.submit(PAUSED)
+        assert notifier.wait_idle(10)
+
+    assert receiver.attempts == 3
+    assert any("after 3 attempts" in r.getMessage() for r in caplog.records)
+
+
+def test_a_hanging_webhook_never_delays_the_check(tmp_path):
+    with WebhookReceiver(hang=3.0) as receiver:
+        settings = _settings(tmp_path, (receiver.url,))
+        started = time.monotonic()
+        notify.on_check_stored(PAUSED, settings)
+        returned_after = time.monotonic() - started
+        assert returned_after < 0.2
+        assert receiver.wait_for(1, timeout=10)  # still delivered, later
+
+
+@pytest.mark.parametrize("verdict, on_warn, expected", [
+    ("pause", False, True), ("warn", False, False), ("warn", True, True),
+    ("pass", True, False), ("inconclusive", True, False),
+])
+def test_which_verdicts_page_on_call(tmp_path, verdict, on_warn, expected):
+    assert notify.should_notify(verdict, _settings(tmp_path, ("http://x",), on_warn)) is expected
