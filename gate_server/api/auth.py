@@ -1,0 +1,71 @@
+"""Bearer-token authentication and service scoping for the API views."""
+
+from __future__ import annotations
+
+from functools import wraps
+from typing import Callable
+
+from flask import g, request
+
+from gate_server import db
+from gate_server.api.errors import ApiError
+from gate_server.services.tokens import ALL_SERVICES, TokenIdentity, verify_token
+
+# Which token scopes may call a view: reading and checking need `check` (or `admin`);
+# `ingest` tokens are for the probe's uploads only.
+CHECK_SCOPES = ("check", "admin")
+
+
+def _presented_secret() -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, secret = header.partition(" ")
+    if not header:
+        raise ApiError(401, "missing bearer token: send Authorization: Bearer <token> "
+                            "(create one with: gate-server tokens create)")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise ApiError(401, "malformed Authorization header: expected 'Bearer <token>'")
+    return secret.strip()
+
+
+def authenticate() -> TokenIdentity:
+    secret = _presented_secret()
+    session = db.session()
+    identity = verify_token(session, secret)
+    session.commit()  # last_used_at, when it changed; ends the transaction before the view's work
+    if identity is None:
+        raise ApiError(401, "invalid or revoked token")
+    return identity
+
+
+def require_token(scopes: tuple[str, ...] = CHECK_SCOPES) -> Callable:
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            identity = authenticate()
+            if identity.scope not in scopes:
+                raise ApiError(403, f"a token with scope {identity.scope!r} may not call this endpoint; "
+                                    f"it needs scope {' or '.join(repr(s) for s in scopes)}")
+            g.identity = identity
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def current_identity() -> TokenIdentity:
+    return g.identity
+
+
+def authorize_service(service: str) -> None:
+    """403 unless the caller's token covers `service` (checked before existence: no probing names)."""
+    if not current_identity().may_access(service):
+        raise ApiError(403, f"this token is not allowed to access service {service!r}", field="service")
+
+
+def visible_services() -> list[str] | None:
+    """The services the caller may see; None means all (admin or a '*' token)."""
+    identity = current_identity()
+    if identity.is_admin or ALL_SERVICES in identity.services:
+        return None
+    return list(identity.services)

@@ -1,0 +1,74 @@
+"""/api/v1/checks: run a check (the Action's call), read one, list a service's checks."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, current_app, jsonify, request, url_for
+
+from gate_server import db
+from gate_server.api import metrics
+from gate_server.api.auth import authorize_service, require_token, visible_services
+from gate_server.api.errors import ApiError
+from gate_server.api.parsing import int_arg, json_object, optional_string, required_string
+from gate_server.services import checks
+
+bp = Blueprint("checks", __name__, url_prefix="/api/v1/checks")
+
+
+def _base_url() -> str:
+    return current_app.config["GATE_SETTINGS"].public_url or request.host_url.rstrip("/")
+
+
+@bp.post("")
+@require_token()
+def create_check():
+    body = json_object()
+    service = required_string(body, "service")
+    baseline_version = required_string(body, "baseline_version")
+    canary_version = required_string(body, "canary_version")
+    stage = optional_string(body, "stage")
+    raw_config = body.get("config")
+    if raw_config is not None and not isinstance(raw_config, dict):
+        raise ApiError(422, "invalid config: 'config' must be an object (the parsed YAML threshold config)",
+                       field="config")
+    authorize_service(service)
+    check_request = checks.CheckRequest(
+        service=service, baseline_version=baseline_version, canary_version=canary_version,
+        stage=stage, config=checks.parse_config(raw_config),
+    )
+    started = time.perf_counter()
+    document = checks.run_check(db.session(), check_request, current_app.config["GATE_SETTINGS"],
+                                base_url=_base_url())
+    metrics.observe_check(document["verdict"], time.perf_counter() - started)
+    response = jsonify(document)
+    response.status_code = 201
+    response.headers["Location"] = document["api_url"]
+    return response
+
+
+@bp.get("/<int:check_id>")
+@require_token()
+def get_check(check_id: int):
+    service, document = checks.get_check(db.session(), check_id)
+    authorize_service(service)
+    return jsonify(document)
+
+
+@bp.get("")
+@require_token()
+def list_checks():
+    service = request.args.get("service")
+    if service:
+        authorize_service(service)
+        services = [service]
+    else:
+        services = visible_services()
+    limit = int_arg("limit", checks.DEFAULT_PAGE_SIZE)
+    before = int_arg("before")
+    items = checks.list_checks(db.session(), services=services, limit=limit, before=before)
+    page = {"checks": items, "next": None}
+    if len(items) == min(limit, checks.MAX_PAGE_SIZE):
+        args = {k: v for k, v in {"service": service, "limit": limit}.items() if v}
+        page["next"] = url_for("checks.list_checks", before=items[-1]["id"], **args)
+    return jsonify(page)

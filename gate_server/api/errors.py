@@ -1,0 +1,100 @@
+"""Every error is JSON: {"error": "<one sentence>", "status": N, "field"?: "..."}.
+
+No traceback ever reaches a client: unexpected exceptions are logged here and
+answered with a generic 500.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from flask import Flask, current_app, jsonify
+from sqlalchemy.exc import DBAPIError, OperationalError, TimeoutError as PoolTimeout
+from werkzeug.exceptions import HTTPException
+
+from gate_server.services.errors import DomainError
+from gate_server.storage.engine import DatabaseError
+
+# Clearer than werkzeug's HTML-minded descriptions, for the codes this API returns.
+MESSAGES = {
+    400: "the request is malformed",
+    401: "authentication required: send Authorization: Bearer <token> (create one with gate-server tokens create)",
+    403: "this token may not do that",
+    404: "no such resource",
+    405: "method not allowed on this path",
+    413: "the request body is larger than the server accepts (GATE_MAX_REQUEST_BYTES)",
+    415: "the request body must be JSON: send Content-Type: application/json",
+    422: "the request is well-formed but invalid",
+    500: "internal server error; the server logged the details",
+    503: "database unavailable; retry later",
+}
+AUTH_CHALLENGE = 'Bearer realm="syscall-gate"'
+
+
+class ApiError(Exception):
+    """Raised by views for a client error with a specific message."""
+
+    def __init__(self, status: int, message: str, field: Optional[str] = None, headers: Optional[dict] = None):
+        super().__init__(message)
+        self.status, self.message, self.field, self.headers = status, message, field, headers or {}
+
+
+def error_response(status: int, message: Optional[str] = None, field: Optional[str] = None, headers=None):
+    body = {"error": message or MESSAGES.get(status, "error"), "status": status}
+    if field:
+        body["field"] = field
+    response = jsonify(body)
+    response.status_code = status
+    if status == 401:
+        response.headers["WWW-Authenticate"] = AUTH_CHALLENGE
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _http_error(exc: HTTPException):
+    headers = {}
+    if exc.code == 405 and getattr(exc, "valid_methods", None):
+        headers["Allow"] = ", ".join(exc.valid_methods)
+    status = exc.code or 500
+    return error_response(status, MESSAGES.get(status, exc.description), headers=headers)
+
+
+def _api_error(exc: ApiError):
+    return error_response(exc.status, exc.message, exc.field, exc.headers)
+
+
+def _domain_error(exc: DomainError):
+    return error_response(exc.status, exc.message, exc.field)
+
+
+def _database_unavailable(exc: Exception):
+    current_app.logger.warning("database unavailable: %s", str(exc).splitlines()[0] if str(exc) else type(exc))
+    return error_response(503, "database unavailable; retry later")
+
+
+def _unexpected(exc: Exception):
+    if isinstance(exc, HTTPException):
+        return _http_error(exc)
+    current_app.logger.exception("unhandled error")
+    return error_response(500)
+
+
+def _is_connection_error(exc: DBAPIError) -> bool:
+    return bool(exc.connection_invalidated) or isinstance(exc, OperationalError)
+
+
+def _dbapi_error(exc: DBAPIError):
+    if _is_connection_error(exc):
+        return _database_unavailable(exc)
+    return _unexpected(exc)
+
+
+def register(app: Flask) -> None:
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(ApiError, _api_error)
+    app.register_error_handler(DomainError, _domain_error)
+    app.register_error_handler(DatabaseError, _database_unavailable)
+    app.register_error_handler(PoolTimeout, _database_unavailable)
+    app.register_error_handler(DBAPIError, _dbapi_error)
+    app.register_error_handler(Exception, _unexpected)

@@ -1,0 +1,25 @@
+"""Liveness and readiness: no token needed, so load balancers and orchestrators can probe."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+
+from gate_server import db
+from gate_server.api.errors import error_response
+from gate_server.storage.engine import DatabaseError
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz():
+    return jsonify({"status": "ok"})
+
+
+@bp.get("/readyz")
+def readyz():
+    try:
+        db.ping()
+    except DatabaseError:
+        return error_response(503, "database unavailable; retry later")
+    return jsonify({"status": "ready", "database": "ok"})

@@ -1,0 +1,24 @@
+"""/api/v1/services: what has been recorded, per service and version."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+
+from gate_server import db
+from gate_server.api.auth import authorize_service, require_token, visible_services
+from gate_server.services import catalog
+
+bp = Blueprint("services", __name__, url_prefix="/api/v1/services")
+
+
+@bp.get("")
+@require_token()
+def list_services():
+    return jsonify({"services": catalog.list_services(db.session(), visible_services())})
+
+
+@bp.get("/<name>/versions")
+@require_token()
+def list_versions(name: str):
+    authorize_service(name)
+    return jsonify({"service": name, "versions": catalog.versions_summary(db.session(), name)})

@@ -1,0 +1,60 @@
+"""The Flask application factory. Nothing happens at import time: `create_app()` builds it.
+
+gunicorn runs `gate_server.app:create_app()` (see `gate-server serve`), one app per worker.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import secrets
+from typing import Any, Mapping, Optional
+
+from flask import Flask
+
+from gate_server import db
+from gate_server.api import errors, metrics
+from gate_server.settings import Settings
+
+# Modules that each define a blueprint `bp`, registered in this order. Add a resource
+# (e.g. "gate_server.dashboard.views") by adding its module here.
+BLUEPRINTS: list[str] = [
+    "gate_server.api.health",
+    "gate_server.api.metrics",
+    "gate_server.api.openapi",
+    "gate_server.api.checks",
+    "gate_server.api.services",
+]
+
+
+def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
+    """Build the app. `config` overrides Flask config keys; "GATE_SETTINGS" may carry a Settings."""
+    config = dict(config or {})
+    settings: Settings = config.pop("GATE_SETTINGS", None) or Settings.from_env()
+    # No app-wide static folder: the dashboard blueprint serves its own assets.
+    app = Flask(__name__, static_folder=None)
+    app.config.from_mapping(
+        GATE_SETTINGS=settings,
+        # Flask turns a body over this size into 413 when the view reads it.
+        MAX_CONTENT_LENGTH=settings.max_request_bytes,
+        # Only signs the dashboard's session cookie; a random key per process is safe, if not shared.
+        SECRET_KEY=settings.secret_key or secrets.token_hex(32),
+        JSON_SORT_KEYS=False,
+    )
+    app.config.update(config)
+    app.json.sort_keys = False
+    _use_gunicorn_logging(app)
+    db.init_app(app, settings)
+    errors.register(app)
+    metrics.init_app(app)
+    for module_name in BLUEPRINTS:
+        app.register_blueprint(importlib.import_module(module_name).bp)
+    return app
+
+
+def _use_gunicorn_logging(app: Flask) -> None:
+    # Under gunicorn, send the app's log lines (e.g. a logged 500) to gunicorn's error log.
+    gunicorn_logger = logging.getLogger("gunicorn.error")
+    if gunicorn_logger.handlers:
+        app.logger.handlers = gunicorn_logger.handlers
+        app.logger.setLevel(gunicorn_logger.level)

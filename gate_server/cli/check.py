@@ -1,0 +1,110 @@
+"""`gate-server check`: the same check as POST /api/v1/checks, run directly on the database.
+
+Exit codes: 0 pass or warn (proceed), 1 pause (stop the rollout), 2 bad input or an
+unusable database, 3 inconclusive (not enough observation yet: wait and run again).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from gate_server.cli import UsageError
+from gate_server.services.errors import DomainError
+from gate_server.settings import Settings
+from gate_server.storage.engine import DatabaseError, make_engine, mask_url
+
+EXIT_CODES = {"pass": 0, "warn": 0, "pause": 1, "inconclusive": 3}
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "check", help="judge a canary version against a baseline version",
+        description="Judge the canary's recorded behaviour against the baseline's and store the check. "
+                    "Exit 0 pass/warn, 1 pause, 2 bad input, 3 inconclusive.",
+    )
+    parser.add_argument("--service", required=True)
+    parser.add_argument("--baseline", required=True, metavar="VERSION", help="the version in production")
+    parser.add_argument("--canary", required=True, metavar="VERSION", help="the version being rolled out")
+    parser.add_argument("--config", metavar="FILE", help="threshold config YAML (e.g. .github/syscall-gate.yml)")
+    parser.add_argument("--stage", default="", help="rollout stage label stored with the check")
+    parser.add_argument("--json", action="store_true", help="print the verdict document as JSON")
+    parser.add_argument("--db", help="database URL (default: $GATE_DATABASE_URL or the embedded SQLite file)")
+    parser.set_defaults(func=run)
+
+
+def read_config(path: str | None) -> dict:
+    if not path:
+        return {}
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"cannot read config {path}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise UsageError(f"config {path}{where} is not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UsageError(f"config {path} must be a YAML mapping at the top level")
+    return data
+
+
+def run(args) -> int:
+    from gate_server.services import checks  # the judge (scipy) loads only for this command
+
+    settings = Settings.from_env(**({"database_url": args.db} if args.db else {}))
+    try:
+        config = checks.parse_config(read_config(args.config))
+    except DomainError as exc:
+        where = f" (field {exc.field})" if exc.field else ""
+        raise UsageError(f"{args.config}: {exc.message}{where}") from None
+    request = checks.CheckRequest(service=args.service, baseline_version=args.baseline,
+                                  canary_version=args.canary, stage=args.stage, config=config)
+    engine = make_engine(settings.database_url, check=True)
+    try:
+        with Session(engine, expire_on_commit=False) as session:
+            document = checks.run_check(session, request, settings, base_url=settings.public_url)
+    except DomainError as exc:
+        raise UsageError(exc.message) from None
+    except SQLAlchemyError as exc:
+        raise DatabaseError(f"database {mask_url(settings.database_url)} failed: "
+                            f"{str(getattr(exc, 'orig', exc)).splitlines()[0]} "
+                            "(is the schema there? run: gate-server db upgrade)") from None
+    finally:
+        engine.dispose()
+    print(json.dumps(document, indent=2) if args.json else report(document))
+    return EXIT_CODES.get(document["verdict"], 1)
+
+
+def _side(name: str, observed: dict) -> str:
+    return (f"  {name:<9} {observed.get('windows', 0)} windows, {observed.get('syscalls', 0):,} syscalls, "
+            f"loss {100 * float(observed.get('loss_ratio', 0) or 0):.2f}%")
+
+
+def report(document: dict) -> str:
+    stage = f" (stage {document['stage']})" if document.get("stage") else ""
+    lines = [
+        f"{document['service']}: {document['baseline_version']} -> {document['canary_version']}{stage}: "
+        f"{document['verdict'].upper()} (score {float(document.get('score', 0)):.0f}/100)",
+    ]
+    observation = document.get("observation") or {}
+    for side in ("baseline", "canary"):
+        if side in observation:
+            lines.append(_side(side, observation[side]))
+    anomalies = document.get("anomalies") or []
+    if anomalies:
+        lines.append(f"anomalies ({len(anomalies)}):")
+        for anomaly in anomalies:
+            lines.append(f"  [{anomaly.get('severity', '?')}] {anomaly.get('change', '?')} {anomaly.get('kind')} "
+                         f"{anomaly.get('key')}: {anomaly.get('reason', '')}")
+    for reason in document.get("reasons") or []:
+        lines.append(f"  - {reason}")
+    url = document.get("url", "")
+    lines.append(f"stored as check {document['id']}" + (f": {url}" if url.startswith("http") else ""))
+    return "\n".join(lines)

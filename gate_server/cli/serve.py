@@ -1,0 +1,94 @@
+"""`gate-server serve`: the API under gunicorn, with gate_server/gunicorn_conf.py.
+
+Schema policy: the embedded SQLite database is upgraded automatically (it belongs to
+this one server, and a first run should just work). A Postgres database is shared by
+every server replica and the probes, so its migrations are a deliberate step: serve
+refuses to start until `gate-server db upgrade` has brought it to this release's head.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from alembic.script import ScriptDirectory
+
+from gate_server import gunicorn_conf
+from gate_server.cli import UsageError
+from gate_server.settings import Settings
+from gate_server.storage import migrate
+from gate_server.storage.engine import mask_url
+
+APP_FACTORY = "gate_server.app:create_app()"
+
+
+def register(subparsers) -> None:
+    serve_parser = subparsers.add_parser(
+        "serve", help="run the gate server under gunicorn",
+        description="Run the API under gunicorn. The database is $GATE_DATABASE_URL "
+                    "(default: SQLite under the data dir).",
+    )
+    serve_parser.add_argument("--bind", default=gunicorn_conf.bind, help="HOST:PORT to listen on (default: %(default)s)")
+    serve_parser.add_argument("--workers", type=int, default=gunicorn_conf.workers,
+                              help="worker processes (default: %(default)s, from the CPU count)")
+    serve_parser.add_argument("--timeout", type=int, default=gunicorn_conf.timeout,
+                              help="seconds before a silent worker is restarted (default: %(default)s)")
+    serve_parser.add_argument("--access-log", metavar="FILE",
+                              help="write an access log line per request to FILE ('-' for stdout)")
+    serve_parser.set_defaults(func=serve)
+
+
+def head_revision(database_url: str) -> str | None:
+    return ScriptDirectory.from_config(migrate.alembic_config(database_url)).get_current_head()
+
+
+def ensure_schema(settings: Settings) -> None:
+    """Bring SQLite to head; refuse a Postgres schema that is missing or behind (exit 2)."""
+    url = settings.database_url
+    if settings.is_embedded:
+        migrate.upgrade(url)
+        return
+    current, head = migrate.current_revision(url), head_revision(url)
+    if current == head:
+        return
+    state = "has no schema" if current is None else f"is at schema revision {current}, this server needs {head}"
+    raise UsageError(f"database {mask_url(url)} {state}: run `gate-server db upgrade` first")
+
+
+def metrics_dir(settings: Settings) -> str:
+    """A directory for the workers' shared metrics, empty at start (stale files would add old counts)."""
+    if settings.metrics_multiproc_dir:
+        path = Path(settings.metrics_multiproc_dir)
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in glob.glob(str(path / "*.db")):
+            os.unlink(stale)
+        return str(path)
+    return tempfile.mkdtemp(prefix=gunicorn_conf.METRICS_DIR_PREFIX)
+
+
+def gunicorn_argv(args) -> list[str]:
+    if args.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    if args.timeout < 1:
+        raise UsageError("--timeout must be at least 1 second")
+    argv = [sys.executable, "-m", "gunicorn", "--config", f"python:{gunicorn_conf.__name__}",
+            "--bind", args.bind, "--workers", str(args.workers), "--timeout", str(args.timeout)]
+    if args.access_log:
+        argv += ["--access-logfile", args.access_log]
+    return argv + [APP_FACTORY]
+
+
+def serve(args) -> int:
+    settings = Settings.from_env()
+    argv = gunicorn_argv(args)
+    ensure_schema(settings)
+    # prometheus_client picks multiprocess mode from the environment when a worker imports it.
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir(settings)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # exec, not a child: signals (SIGTERM from systemd or a container runtime) reach gunicorn's master.
+    os.execv(sys.executable, argv)
+    return 0  # not reached

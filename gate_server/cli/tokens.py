@@ -1,0 +1,72 @@
+"""`gate-server tokens create|list|revoke`: API tokens, shown once, stored hashed."""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from gate_server.cli import UsageError
+from gate_server.services import tokens
+from gate_server.services.errors import DomainError
+from gate_server.settings import Settings
+from gate_server.storage.engine import DatabaseError, make_engine, mask_url
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("tokens", help="create, list and revoke API tokens")
+    sub = parser.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")
+    create = sub.add_parser("create", help="create a token and print its secret once")
+    create.add_argument("--service", action="append", default=[], metavar="NAME",
+                        help="a service the token may act on (repeat for several; not needed for admin)")
+    create.add_argument("--scope", required=True, choices=tokens.SCOPES,
+                        help="check: run and read checks; ingest: upload windows; admin: everything, every service")
+    create.add_argument("--description", default="", help="who or what uses the token")
+    create.set_defaults(func=create_token)
+    listing = sub.add_parser("list", help="list tokens (prefixes only; secrets are never stored)")
+    listing.set_defaults(func=list_tokens)
+    revoke = sub.add_parser("revoke", help="revoke the token whose prefix starts with PREFIX")
+    revoke.add_argument("prefix", metavar="PREFIX")
+    revoke.set_defaults(func=revoke_token)
+    for command in (create, listing, revoke):
+        command.add_argument("--db", help="database URL (default: $GATE_DATABASE_URL or the embedded SQLite file)")
+
+
+def _in_session(args, work):
+    url = args.db or Settings.from_env().database_url
+    engine = make_engine(url, check=True)
+    try:
+        with Session(engine, expire_on_commit=False) as session, session.begin():
+            return work(session)
+    except DomainError as exc:
+        raise UsageError(exc.message) from None
+    except SQLAlchemyError as exc:
+        raise DatabaseError(f"database {mask_url(url)} failed: {str(getattr(exc, 'orig', exc)).splitlines()[0]} "
+                            "(is the schema there? run: gate-server db upgrade)") from None
+    finally:
+        engine.dispose()
+
+
+def create_token(args) -> int:
+    created = _in_session(args, lambda s: tokens.create_token(
+        s, scope=args.scope, services=args.service, description=args.description))
+    print(created.secret)
+    print(f"# scope {created.scope}, services {', '.join(created.services)}; prefix {created.prefix}. "
+          "Store the token now: it is not shown again.", flush=True)
+    return 0
+
+
+def list_tokens(args) -> int:
+    rows = _in_session(args, tokens.list_tokens)
+    print(f"{'PREFIX':<14}{'SCOPE':<8}{'SERVICES':<30}{'CREATED':<22}{'LAST USED':<22}{'STATE':<9}DESCRIPTION")
+    for token in rows:
+        state = "revoked" if token.revoked_at else "active"
+        last = token.last_used_at.strftime("%Y-%m-%d %H:%M") if token.last_used_at else "never"
+        print(f"{token.prefix:<14}{token.scope:<8}{','.join(token.services):<30}"
+              f"{token.created_at.strftime('%Y-%m-%d %H:%M'):<22}{last:<22}{state:<9}{token.description}")
+    return 0
+
+
+def revoke_token(args) -> int:
+    token = _in_session(args, lambda s: tokens.revoke_token(s, args.prefix))
+    print(f"revoked token {token.prefix} (scope {token.scope}, services {', '.join(token.services)})")
+    return 0

@@ -1,0 +1,4 @@
+"""The domain functions the HTTP views and the CLI call: checks, the service catalog, tokens.
+
+Each takes an explicit SQLAlchemy `Session`; none knows about Flask.
+"""

@@ -1,0 +1,95 @@
+"""What has been recorded: services, and per version the recordings, windows, syscalls and losses."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any, Iterable
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from gate_server.services.errors import NotFound
+from gate_server.storage.models import Recording, Service, Window
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def service_id(session: Session, name: str) -> int:
+    found = session.execute(select(Service.id).where(Service.name == name)).scalar_one_or_none()
+    if found is None:
+        raise NotFound(f"service {name!r} is unknown: nothing has been recorded for it yet", field="service")
+    return found
+
+
+def list_services(session: Session, visible: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """Services (optionally only the named ones) with their versions and last window time."""
+    query = (
+        select(Service.name, func.count(func.distinct(Recording.version)), func.max(Window.started_at))
+        .join(Recording, Recording.service_id == Service.id, isouter=True)
+        .join(Window, Window.recording_id == Recording.id, isouter=True)
+        .group_by(Service.name)
+        .order_by(Service.name)
+    )
+    if visible is not None:
+        query = query.where(Service.name.in_(list(visible)))
+    return [
+        {"name": name, "versions": int(versions), "last_window_at": _iso(last)}
+        for name, versions, last in session.execute(query)
+    ]
+
+
+def versions_summary(session: Session, service: str) -> list[dict[str, Any]]:
+    """Per version: recordings, roles, windows, syscalls, events, losses and the time span, newest first."""
+    sid = service_id(session, service)
+    recordings = session.execute(
+        select(Recording.version, func.count(Recording.id), func.min(Recording.started_at))
+        .where(Recording.service_id == sid)
+        .group_by(Recording.version)
+    ).all()
+    roles: dict[str, set[str]] = defaultdict(set)
+    for version, role in session.execute(
+        select(Recording.version, Recording.role).where(Recording.service_id == sid).distinct()
+    ):
+        roles[version].add(role)
+    totals = {
+        version: (windows, syscalls, events, first, last)
+        for version, windows, syscalls, events, first, last in session.execute(
+            select(Recording.version, func.count(Window.id), func.coalesce(func.sum(Window.syscalls_total), 0),
+                   func.coalesce(func.sum(Window.events_total), 0), func.min(Window.started_at),
+                   func.max(Window.ended_at))
+            .join(Window, Window.recording_id == Recording.id)
+            .where(Recording.service_id == sid)
+            .group_by(Recording.version)
+        )
+    }
+    # Drops are a JSON object per window ({category: n}); summing them is simplest here, portably.
+    lost: dict[str, int] = defaultdict(int)
+    for version, drops in session.execute(
+        select(Recording.version, Window.drops).join(Window, Window.recording_id == Recording.id)
+        .where(Recording.service_id == sid)
+    ):
+        lost[version] += sum(int(n) for n in (drops or {}).values())
+
+    summary = []
+    for version, recording_count, first_recording in recordings:
+        windows, syscalls, events, first, last = totals.get(version, (0, 0, 0, None, None))
+        syscalls, events = int(syscalls), int(events)
+        summary.append({
+            "version": version,
+            "recordings": int(recording_count),
+            "roles": sorted(roles[version]),
+            "windows": int(windows),
+            "syscalls": syscalls,
+            "events": events,
+            "lost": lost[version],
+            "loss_ratio": round(lost[version] / (events + lost[version]), 6) if events + lost[version] else 0.0,
+            "first_window_at": _iso(first),
+            "last_window_at": _iso(last),
+            "_sort": first or first_recording,
+        })
+    summary.sort(key=lambda row: row["_sort"], reverse=True)
+    for row in summary:
+        del row["_sort"]
+    return summary

@@ -1,0 +1,146 @@
+"""A check: load both profiles, ask the judge, store the verdict document, tell listeners.
+
+The HTTP view and `gate-server check` both call `run_check`, so a check from a shell
+is the same check the Action gets, stored the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterable, Optional
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gate_server.analysis.config import ConfigError, GateConfig, load_config
+from gate_server.analysis.judge import judge
+from gate_server.services.catalog import service_id
+from gate_server.services.errors import InvalidConfig, NotFound
+from gate_server.settings import Settings
+from gate_server.storage.models import Check, Service
+from gate_server.storage.profiles import load_profile
+
+log = logging.getLogger(__name__)
+
+# Called with (document, settings) after a check is committed -- the notifications hook.
+# A listener that fails is logged and never fails the check.
+CheckListener = Callable[[dict[str, Any], Settings], None]
+CHECK_LISTENERS: list[CheckListener] = []
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+
+
+@dataclass(frozen=True)
+class CheckRequest:
+    service: str
+    baseline_version: str
+    canary_version: str
+    config: GateConfig
+    stage: str = ""
+
+
+def parse_config(raw: Optional[dict[str, Any]]) -> GateConfig:
+    """The threshold config object (parsed YAML) -> GateConfig; 422-worthy errors name the field."""
+    try:
+        return load_config(raw or {})
+    except ConfigError as exc:
+        raise InvalidConfig(f"invalid config: {exc}", field=getattr(exc, "field_path", None) or None) from None
+
+
+def _empty_side_reasons(request: CheckRequest, baseline, canary) -> list[str]:
+    reasons = []
+    if not baseline.windows:
+        reasons.append(f"no windows recorded for baseline version {request.baseline_version}")
+    if not canary.windows:
+        reasons.append(f"no windows recorded for canary version {request.canary_version}")
+    return reasons
+
+
+def run_check(session: Session, request: CheckRequest, settings: Settings, *, base_url: str = "") -> dict[str, Any]:
+    """Judge canary against baseline, commit the check, notify listeners; returns the verdict document."""
+    sid = service_id(session, request.service)
+    if request.baseline_version == request.canary_version:
+        # One version on both sides only makes sense split by the role each recording declared.
+        baseline = load_profile(session, request.service, request.baseline_version, role="baseline")
+        canary = load_profile(session, request.service, request.canary_version, role="canary")
+    else:
+        baseline = load_profile(session, request.service, request.baseline_version)
+        canary = load_profile(session, request.service, request.canary_version)
+
+    judged = judge(baseline, canary, request.config).to_dict()
+    empty_reasons = _empty_side_reasons(request, baseline, canary)
+    if empty_reasons:
+        # Never a verdict on nothing: the Action waits on inconclusive and asks again.
+        judged["verdict"] = "inconclusive"
+        judged["reasons"] = empty_reasons + [r for r in judged.get("reasons", []) if r not in empty_reasons]
+
+    created_at = datetime.now(timezone.utc)
+    check = Check(
+        service_id=sid, baseline_version=request.baseline_version, canary_version=request.canary_version,
+        stage=request.stage, verdict=judged["verdict"], score=float(judged.get("score", 0.0)),
+        anomalies=judged.get("anomalies", []), thresholds=judged.get("thresholds", {}),
+        observation=judged.get("observation", {}), result={}, created_at=created_at,
+    )
+    session.add(check)
+    session.flush()
+    document = {
+        "id": check.id,
+        "url": f"{base_url}/checks/{check.id}",
+        "api_url": f"{base_url}/api/v1/checks/{check.id}",
+        "service": request.service,
+        "baseline_version": request.baseline_version,
+        "canary_version": request.canary_version,
+        "stage": request.stage,
+        **judged,
+        "created_at": created_at.isoformat(),
+    }
+    check.result = document
+    session.commit()
+    _notify(document, settings)
+    return document
+
+
+def _notify(document: dict[str, Any], settings: Settings) -> None:
+    for listener in CHECK_LISTENERS:
+        try:
+            listener(document, settings)
+        except Exception:  # a broken webhook must not turn a stored verdict into a 500
+            log.exception("check listener %r failed for check %s", listener, document.get("id"))
+
+
+def get_check(session: Session, check_id: int) -> tuple[str, dict[str, Any]]:
+    """(service name, stored verdict document) of one check."""
+    row = session.execute(
+        select(Service.name, Check.result).join(Service, Check.service_id == Service.id).where(Check.id == check_id)
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"check {check_id} does not exist")
+    return row[0], row[1]
+
+
+def list_checks(
+    session: Session, *, services: Optional[Iterable[str]] = None, limit: int = DEFAULT_PAGE_SIZE,
+    before: Optional[int] = None,
+) -> list[dict[str, Any]]:
+    """Checks newest first, keyset-paginated by id (`before` = the last id of the previous page)."""
+    query = (
+        select(Check.id, Service.name, Check.baseline_version, Check.canary_version, Check.stage,
+               Check.verdict, Check.score, Check.created_at,
+               Check.result["url"].as_string(), Check.result["api_url"].as_string())
+        .join(Service, Check.service_id == Service.id)
+        .order_by(Check.id.desc())
+        .limit(max(1, min(limit, MAX_PAGE_SIZE)))
+    )
+    if services is not None:
+        query = query.where(Service.name.in_(list(services)))
+    if before is not None:
+        query = query.where(Check.id < before)
+    return [
+        {"id": cid, "service": name, "baseline_version": baseline, "canary_version": canary, "stage": stage,
+         "verdict": verdict, "score": score, "created_at": created.isoformat() if created else None,
+         "url": url, "api_url": api_url}
+        for cid, name, baseline, canary, stage, verdict, score, created, url, api_url in session.execute(query)
+    ]

@@ -1,0 +1,109 @@
+"""API tokens: high-entropy secrets shown once, stored as SHA-256 hashes, scoped to services.
+
+A SHA-256 of a 256-bit random secret is enough (no salt, no slow KDF): the secret
+is not a human password, so there is nothing to brute-force from the hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Iterable, Optional
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from gate_server.services.errors import DomainError, NotFound
+from gate_server.storage.models import ApiToken
+
+SCOPES = ("check", "ingest", "admin")
+ALL_SERVICES = "*"
+TOKEN_PREFIX = "sg_"
+# Characters of the token kept in clear to tell tokens apart in listings.
+LISTED_PREFIX_LENGTH = 12
+# last_used_at is a hint for audits, not a log: write it at most this often per token.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def hash_token(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class TokenIdentity:
+    """Who is calling: the scope and the services a verified token may act on."""
+
+    token_id: int
+    prefix: str
+    scope: str
+    services: tuple[str, ...]
+
+    @property
+    def is_admin(self) -> bool:
+        return self.scope == "admin"
+
+    def may_access(self, service: str) -> bool:
+        return self.is_admin or ALL_SERVICES in self.services or service in self.services
+
+    def visible(self, names: Iterable[str]) -> list[str]:
+        return [name for name in names if self.may_access(name)]
+
+
+@dataclass(frozen=True)
+class CreatedToken:
+    secret: str
+    prefix: str
+    scope: str
+    services: tuple[str, ...]
+
+
+def create_token(session: Session, *, scope: str, services: Iterable[str], description: str = "") -> CreatedToken:
+    if scope not in SCOPES:
+        raise DomainError(f"unknown scope {scope!r}: choose one of {', '.join(SCOPES)}", field="scope")
+    names = tuple(dict.fromkeys(s.strip() for s in services if s.strip()))
+    if scope == "admin":
+        names = (ALL_SERVICES,)
+    elif not names:
+        raise DomainError("a check or ingest token needs at least one --service", field="services")
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    prefix = secret[:LISTED_PREFIX_LENGTH]
+    session.add(ApiToken(token_hash=hash_token(secret), prefix=prefix, description=description[:200],
+                         services=list(names), scope=scope))
+    session.flush()
+    return CreatedToken(secret=secret, prefix=prefix, scope=scope, services=names)
+
+
+def verify_token(session: Session, secret: str) -> Optional[TokenIdentity]:
+    """The identity behind a presented secret, or None if it is unknown or revoked."""
+    token = session.execute(
+        select(ApiToken).where(ApiToken.token_hash == hash_token(secret), ApiToken.revoked_at.is_(None))
+    ).scalar_one_or_none()
+    if token is None:
+        return None
+    now = datetime.now(timezone.utc)
+    last_used = token.last_used_at
+    if last_used is not None and last_used.tzinfo is None:  # SQLite drops the zone
+        last_used = last_used.replace(tzinfo=timezone.utc)
+    if last_used is None or now - last_used > LAST_USED_RESOLUTION:
+        session.execute(update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now))
+    return TokenIdentity(token_id=token.id, prefix=token.prefix, scope=token.scope,
+                         services=tuple(token.services or ()))
+
+
+def list_tokens(session: Session) -> list[ApiToken]:
+    return list(session.execute(select(ApiToken).order_by(ApiToken.created_at, ApiToken.id)).scalars())
+
+
+def revoke_token(session: Session, prefix: str) -> ApiToken:
+    """Revoke the one active token whose listed prefix starts with `prefix`."""
+    matches = list(session.execute(
+        select(ApiToken).where(ApiToken.prefix.startswith(prefix, autoescape=True), ApiToken.revoked_at.is_(None))
+    ).scalars())
+    if not matches:
+        raise NotFound(f"no active token starts with {prefix!r} (see: gate-server tokens list)")
+    if len(matches) > 1:
+        raise DomainError(f"{len(matches)} active tokens start with {prefix!r}; give more of the prefix")
+    matches[0].revoked_at = datetime.now(timezone.utc)
+    return matches[0]
