@@ -1,0 +1,34 @@
+"""Before starting anything: can this host run the demo? One line naming what is missing."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+# (part, how to tell it is there, what to say when it is not)
+PARTS = (
+    ("the probe (host_probe/)", lambda: importlib.util.find_spec("host_probe.cli") is not None,
+     "host_probe.cli is missing: `host-probe record` (issue 3) has not landed"),
+    ("the gate server (gate_server/)", lambda: importlib.util.find_spec("gate_server.cli.serve") is not None,
+     "gate_server/cli/serve.py is missing: `gate-server serve` (issue 4) has not landed"),
+    ("the tokens command", lambda: importlib.util.find_spec("gate_server.cli.tokens") is not None,
+     "gate_server/cli/tokens.py is missing: `gate-server tokens create` (issue 4) has not landed"),
+    ("the Action (action/)", lambda: (REPO_ROOT / "action" / "action.yml").is_file(),
+     "action/action.yml is missing: the GitHub Action (issue 5) has not landed"),
+)
+
+
+def check_host() -> str:
+    """An empty string when the demo can run, else the first problem found."""
+    if os.geteuid() != 0:
+        return "the eBPF probe needs root (or CAP_BPF and CAP_PERFMON): run `sudo make demo`"
+    if importlib.util.find_spec("bcc") is None:
+        return (f"bcc is not importable from {sys.executable}: install python3-bpfcc "
+                "(`make setup` does) and use the project's .venv")
+    for _part, present, missing in PARTS:
+        if not present():
+            return missing
+    return ""

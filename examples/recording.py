@@ -1,0 +1,92 @@
+"""Record the sample service with the real probe: baseline and canaries side by side.
+
+Every instance is launched by `host-probe record ... -- <service command>`, so the probe
+follows exactly that process tree; they share one port (SO_REUSEPORT) and the load
+generator's traffic is split between them by the kernel, as a canary's would be.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from examples.load import LoadGenerator, LoadResult
+from examples.narrative import Narrative
+from examples.processes import Child, DemoError, ProcessGroup, free_port, tail, wait_for
+from examples.stack import tool
+
+PROBE_START_SECONDS = 120  # bcc compiles its C at load: several probes at once take a while
+PROBE_EXIT_GRACE_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class Instance:
+    name: str
+    version: str
+    role: str  # baseline | canary
+
+
+@dataclass(frozen=True)
+class RecordingPlan:
+    service: str
+    instances: tuple[Instance, ...]
+    seconds: int
+    window_seconds: int
+    requests_per_second: float
+
+
+def service_command(instance: Instance, state_dir: Path, port: int, ready_file: Path) -> list[str]:
+    return [sys.executable, "-m", "examples.sample_service", "--version", instance.version,
+            "--state-dir", str(state_dir), "--port", str(port), "--ready-file", str(ready_file)]
+
+
+def probe_command(plan: RecordingPlan, instance: Instance, database_url: str,
+                  service: list[str]) -> list[str]:
+    return tool("host-probe") + [
+        "record", "--service", plan.service, "--version", instance.version, "--role", instance.role,
+        "--duration", f"{plan.seconds}s", "--window", f"{plan.window_seconds}s",
+        "--db", database_url, "--"] + service
+
+
+def record(plan: RecordingPlan, group: ProcessGroup, database_url: str, work_dir: Path,
+           narrative: Narrative) -> LoadResult:
+    state_dir = work_dir / "shop"
+    ready_dir = work_dir / "ready"
+    ready_dir.mkdir(exist_ok=True)
+    port = free_port()
+    probes: list[tuple[Instance, Child, Path]] = []
+    for instance in plan.instances:
+        ready_file = ready_dir / instance.name
+        argv = probe_command(plan, instance, database_url,
+                             service_command(instance, state_dir, port, ready_file))
+        probes.append((instance, group.start(f"probe-{instance.name}", argv), ready_file))
+        narrative.step(f"host-probe record --version {instance.version} --role {instance.role} "
+                       f"-- sample_service ({instance.name})")
+    for instance, child, ready_file in probes:
+        wait_for(ready_file.exists, PROBE_START_SECONDS,
+                 f"the probe to load and start {instance.name}", child=child)
+    narrative.done(f"{len(probes)} instances listening on 127.0.0.1:{port}, each in its probe's scope")
+
+    narrative.step(f"load: ~{plan.requests_per_second:.0f} requests/s for ~{plan.seconds} s, "
+                   f"split by the kernel between the instances")
+    load = LoadGenerator(port, plan.requests_per_second, seconds=plan.seconds + PROBE_EXIT_GRACE_SECONDS,
+                         max_requests=int(plan.requests_per_second * (plan.seconds + 60))).start()
+    try:
+        deadline = time.monotonic() + plan.seconds + PROBE_EXIT_GRACE_SECONDS
+        for instance, child, _ in probes:
+            code = group.wait(child, timeout=max(1.0, deadline - time.monotonic()))
+            if code is None:
+                raise DemoError(f"host-probe for {instance.name} did not end after its "
+                                f"--duration {plan.seconds}s (log: {child.log_path})")
+            if code != 0:
+                raise DemoError(f"host-probe for {instance.name} exited {code} "
+                                f"(log: {child.log_path})\n{tail(child.log_path)}")
+    finally:
+        result = load.stop()
+    narrative.done(f"load: {result.summary()}")
+    if result.errors > result.requests // 10:
+        raise DemoError(f"the sample service failed {result.errors} of {result.requests} requests "
+                        f"(logs under {group.log_dir})")
+    return result
