@@ -1,0 +1,78 @@
+"""From a verdict (or the lack of one) to what the step does: its exit code,
+the commit/deployment status state, and one line that says why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+# Exit codes (documented in docs/action.md and action.yml).
+EXIT_PROCEED = 0      # the next stage may run
+EXIT_BREACH = 1       # thresholds breached: the rollout pauses here
+EXIT_USAGE = 2        # a broken config file or input: fix the workflow/repository
+EXIT_GATE_ERROR = 3   # no verdict (gate unreachable, refused, or still inconclusive) and on-gate-error=fail
+
+ICONS = {"pass": "✅", "warn": "⚠️", "pause": "🛑", "inconclusive": "⏳", "error": "❗"}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    exit_code: int
+    status_state: str  # commit status: success | failure | error
+    verdict: str       # pass | warn | pause | inconclusive | error
+    headline: str
+
+    @property
+    def deployment_state(self) -> str:
+        return self.status_state
+
+    @property
+    def proceeds(self) -> bool:
+        return self.exit_code == EXIT_PROCEED
+
+    @property
+    def icon(self) -> str:
+        return ICONS.get(self.verdict, "❔")
+
+
+def _anomaly_count(document: dict) -> int:
+    return len(document.get("anomalies") or [])
+
+
+def decide_verdict(document: dict, fail_on: str) -> Outcome:
+    verdict = str(document.get("verdict"))
+    score = document.get("score")
+    anomalies = _anomaly_count(document)
+    detail = f"score {score}, {anomalies} anomal{'y' if anomalies == 1 else 'ies'}"
+    if verdict == "pass":
+        return Outcome(EXIT_PROCEED, "success", verdict, f"pass: canary behaves like the baseline ({detail})")
+    if verdict == "warn":
+        if fail_on == "warn":
+            return Outcome(EXIT_BREACH, "failure", verdict, f"warn treated as a breach (fail-on: warn): rollout paused ({detail})")
+        return Outcome(EXIT_PROCEED, "success", verdict, f"warn: proceeding, below the pause threshold ({detail})")
+    if verdict == "pause":
+        return Outcome(EXIT_BREACH, "failure", verdict, f"pause: thresholds breached, rollout paused ({detail})")
+    raise ValueError(f"not a final verdict: {verdict!r}")
+
+
+def decide_without_verdict(reason: str, on_gate_error: str, verdict: str = "error") -> Outcome:
+    """No usable verdict: the gate failed, or the canary stayed inconclusive past wait-timeout."""
+    if on_gate_error == "pass":
+        return Outcome(EXIT_PROCEED, "success", verdict, f"{reason}; proceeding (on-gate-error: pass)")
+    return Outcome(EXIT_GATE_ERROR, "error", verdict, f"{reason}; stopping (on-gate-error: fail)")
+
+
+def decide_usage_error(reason: str) -> Outcome:
+    return Outcome(EXIT_USAGE, "error", "error", reason)
+
+
+def decide(document: Optional[dict], fail_on: str, on_gate_error: str, timed_out: bool = False,
+           gate_error: Optional[str] = None, wait_timeout: float = 0.0) -> Outcome:
+    if gate_error is not None or document is None:
+        return decide_without_verdict(f"gate error: {gate_error or 'no answer'}", on_gate_error)
+    if document.get("verdict") == "inconclusive":
+        reasons = "; ".join(str(r) for r in document.get("reasons") or []) or "too little observation"
+        return decide_without_verdict(
+            f"still inconclusive after {wait_timeout:g}s ({reasons})", on_gate_error, verdict="inconclusive"
+        )
+    return decide_verdict(document, fail_on)

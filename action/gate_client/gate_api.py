@@ -1,0 +1,155 @@
+"""Talking to the gate server: POST /api/v1/checks, with bounded retries for
+the failures that pass on their own (connection errors, 429, 5xx) and none for
+the ones that do not (4xx: the request itself is wrong)."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+RETRYABLE_STATUSES = (429, 500, 502, 503, 504)
+DEFAULT_ATTEMPTS = 5
+DEFAULT_BACKOFF_FACTOR = 0.5  # urllib3 sleeps 0, 1, 2, 4 s between the 5 attempts
+BACKOFF_MAX = 30.0
+REQUEST_TIMEOUT = (10, 120)  # (connect, read) seconds; a check on a big profile takes a while
+
+
+class GateError(Exception):
+    """The gate could not give a verdict: unreachable, refused the request, or failing."""
+
+    def __init__(self, message: str, status: Optional[int] = None, field_path: Optional[str] = None):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.field_path = field_path
+
+
+@dataclass
+class CheckResult:
+    document: dict
+    attempts: int
+    waited_seconds: float
+    timed_out: bool = False
+    history: list = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        return str(self.document.get("verdict", ""))
+
+
+def _session(attempts: int, backoff_factor: float) -> requests.Session:
+    retry = Retry(
+        total=attempts - 1,
+        connect=attempts - 1,
+        read=attempts - 1,
+        status=attempts - 1,
+        backoff_factor=backoff_factor,
+        backoff_max=BACKOFF_MAX,
+        status_forcelist=RETRYABLE_STATUSES,
+        allowed_methods=None,  # POST too: a check is a read of stored profiles, safe to repeat
+        raise_on_status=False,
+        respect_retry_after_header=True,
+    )
+    session = requests.Session()
+    adapter = HTTPAdapter(max_retries=retry)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def _short_reason(exc: Exception) -> str:
+    """'Connection refused' rather than urllib3's nested retry repr."""
+    text = str(exc)
+    match = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
+    if match:
+        return match.group(1).strip()
+    if isinstance(exc, requests.exceptions.Timeout) or "timed out" in text:
+        return "timed out"
+    return type(exc).__name__
+
+
+def _error_from_response(response: requests.Response) -> GateError:
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    reason = body.get("error") or (response.text or "").strip()[:300] or response.reason
+    field_path = body.get("field")
+    where = f" (field {field_path})" if field_path else ""
+    hint = ""
+    if response.status_code in (401, 403):
+        hint = " -- check the 'token' input: it needs scope 'check' for this service"
+    return GateError(
+        f"the gate answered HTTP {response.status_code}: {reason}{where}{hint}",
+        status=response.status_code,
+        field_path=field_path,
+    )
+
+
+class GateClient:
+    def __init__(self, gate_url: str, token: str, attempts: int = DEFAULT_ATTEMPTS,
+                 backoff_factor: float = DEFAULT_BACKOFF_FACTOR):
+        self.gate_url = gate_url.rstrip("/")
+        self.token = token
+        self.session = _session(attempts, backoff_factor)
+
+    def create_check(self, payload: dict) -> dict:
+        url = f"{self.gate_url}/api/v1/checks"
+        try:
+            response = self.session.post(
+                url,
+                json=payload,
+                headers={"Authorization": f"Bearer {self.token}", "Accept": "application/json"},
+                timeout=REQUEST_TIMEOUT,
+            )
+        except requests.exceptions.RetryError as exc:
+            raise GateError(f"the gate at {self.gate_url} kept failing after retries: {exc}") from exc
+        except requests.exceptions.RequestException as exc:
+            raise GateError(f"the gate at {self.gate_url} is unreachable ({_short_reason(exc)})") from exc
+        if response.status_code >= 400:
+            raise _error_from_response(response)
+        try:
+            document = response.json()
+        except ValueError as exc:
+            raise GateError(f"the gate answered HTTP {response.status_code} with a body that is not JSON") from exc
+        if not isinstance(document, dict) or "verdict" not in document:
+            raise GateError("the gate's answer has no 'verdict'; is gate-url the gate server?")
+        return document
+
+    def wait_for_verdict(
+        self,
+        payload: dict,
+        wait_timeout: float,
+        poll_interval: float,
+        on_inconclusive: Callable[[dict, float], None] = lambda document, remaining: None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> CheckResult:
+        """Ask until the verdict is not 'inconclusive' or wait_timeout has passed.
+
+        Each question is a new check: the canary keeps being recorded while we
+        wait, so the server judges the longer observation every time.
+        """
+        started = clock()
+        attempts = 0
+        history = []
+        while True:
+            document = self.create_check(payload)
+            attempts += 1
+            history.append({"verdict": document.get("verdict"), "id": document.get("id")})
+            elapsed = clock() - started
+            if document.get("verdict") != "inconclusive":
+                return CheckResult(document, attempts, elapsed, history=history)
+            remaining = wait_timeout - elapsed
+            if remaining <= 0:
+                return CheckResult(document, attempts, elapsed, timed_out=True, history=history)
+            on_inconclusive(document, remaining)
+            sleep(min(poll_interval, remaining))

@@ -1,0 +1,162 @@
+"""Everything the client takes from its environment, read once.
+
+The composite action passes its inputs as SYSCALL_GATE_* variables; the runner
+provides GITHUB_* and RUNNER_* ones. No other module reads os.environ.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Optional
+
+DEFAULT_CONFIG_PATH = ".github/syscall-gate.yml"
+FAIL_ON_CHOICES = ("pause", "warn")
+ON_GATE_ERROR_CHOICES = ("fail", "pass")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+class InputError(ValueError):
+    """An input the user gave cannot be used; the message names the input."""
+
+
+def parse_duration(name: str, text: str) -> float:
+    """Seconds from '90', '90s', '15m', '1h' or '500ms'."""
+    match = _DURATION.match(text or "")
+    if not match:
+        raise InputError(f"input '{name}' must be a duration like 90s, 15m or 1h, got {text!r}")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+@dataclass(frozen=True)
+class ActionInputs:
+    gate_url: str
+    token: str
+    service: str
+    baseline_version: str
+    canary_version: str
+    stage: str
+    config_path: str
+    wait_timeout: float
+    poll_interval: float
+    fail_on: str
+    on_gate_error: str
+    github_token: str
+    deployment_id: str
+    environment: str
+
+    @property
+    def config_is_default(self) -> bool:
+        return self.config_path == DEFAULT_CONFIG_PATH
+
+    @property
+    def status_context(self) -> str:
+        return f"syscall-gate/{self.stage}" if self.stage else "syscall-gate"
+
+
+@dataclass(frozen=True)
+class RunnerContext:
+    workspace: Path
+    temp_dir: Path
+    output_path: Optional[Path]
+    summary_path: Optional[Path]
+    api_url: str
+    server_url: str
+    repository: str
+    sha: str
+    event_name: str
+    event_path: Optional[Path]
+    run_id: str
+
+    @property
+    def run_url(self) -> str:
+        if not (self.repository and self.run_id):
+            return ""
+        return f"{self.server_url}/{self.repository}/actions/runs/{self.run_id}"
+
+    def commit_under_test(self) -> str:
+        """For a pull request, its head commit -- GITHUB_SHA is then a synthetic merge commit."""
+        if self.event_name.startswith("pull_request") and self.event_path and self.event_path.is_file():
+            try:
+                event = json.loads(self.event_path.read_text(encoding="utf-8"))
+                head_sha = event["pull_request"]["head"]["sha"]
+                if head_sha:
+                    return str(head_sha)
+            except (OSError, ValueError, KeyError, TypeError):
+                pass
+        return self.sha
+
+
+def _optional_path(value: str) -> Optional[Path]:
+    return Path(value) if value else None
+
+
+def read_inputs(env: Mapping[str, str] = os.environ) -> ActionInputs:
+    def get(name: str, default: str = "") -> str:
+        return (env.get(f"SYSCALL_GATE_{name}") or default).strip()
+
+    def required(name: str, input_name: str) -> str:
+        value = get(name)
+        if not value:
+            raise InputError(f"input '{input_name}' is required")
+        return value
+
+    fail_on = get("FAIL_ON", "pause").lower()
+    if fail_on not in FAIL_ON_CHOICES:
+        raise InputError(f"input 'fail-on' must be one of {', '.join(FAIL_ON_CHOICES)}, got {fail_on!r}")
+    on_gate_error = get("ON_GATE_ERROR", "fail").lower()
+    if on_gate_error not in ON_GATE_ERROR_CHOICES:
+        raise InputError(
+            f"input 'on-gate-error' must be one of {', '.join(ON_GATE_ERROR_CHOICES)}, got {on_gate_error!r}"
+        )
+    gate_url = required("GATE_URL", "gate-url").rstrip("/")
+    if not re.match(r"^https?://", gate_url):
+        raise InputError(f"input 'gate-url' must be an http(s) URL, got {gate_url!r}")
+    poll_interval = parse_duration("poll-interval", get("POLL_INTERVAL", "30s"))
+    if poll_interval <= 0:
+        raise InputError("input 'poll-interval' must be greater than zero")
+    deployment_id = get("DEPLOYMENT_ID")
+    if deployment_id and not deployment_id.isdigit():
+        raise InputError(f"input 'deployment-id' must be a number, got {deployment_id!r}")
+    return ActionInputs(
+        gate_url=gate_url,
+        token=required("TOKEN", "token"),
+        service=required("SERVICE", "service"),
+        baseline_version=required("BASELINE_VERSION", "baseline-version"),
+        canary_version=get("CANARY_VERSION") or env.get("GITHUB_SHA", ""),
+        stage=get("STAGE"),
+        config_path=get("CONFIG", DEFAULT_CONFIG_PATH),
+        wait_timeout=parse_duration("wait-timeout", get("WAIT_TIMEOUT", "15m")),
+        poll_interval=poll_interval,
+        fail_on=fail_on,
+        on_gate_error=on_gate_error,
+        github_token=get("GITHUB_TOKEN"),
+        deployment_id=deployment_id,
+        environment=get("ENVIRONMENT"),
+    )
+
+
+def read_runner_context(env: Mapping[str, str] = os.environ) -> RunnerContext:
+    workspace = Path(env.get("GITHUB_WORKSPACE") or os.getcwd())
+    return RunnerContext(
+        workspace=workspace,
+        temp_dir=Path(env.get("RUNNER_TEMP") or workspace),
+        output_path=_optional_path(env.get("GITHUB_OUTPUT", "")),
+        summary_path=_optional_path(env.get("GITHUB_STEP_SUMMARY", "")),
+        api_url=(env.get("GITHUB_API_URL") or "https://api.github.com").rstrip("/"),
+        server_url=(env.get("GITHUB_SERVER_URL") or "https://github.com").rstrip("/"),
+        repository=env.get("GITHUB_REPOSITORY", ""),
+        sha=env.get("GITHUB_SHA", ""),
+        event_name=env.get("GITHUB_EVENT_NAME", ""),
+        event_path=_optional_path(env.get("GITHUB_EVENT_PATH", "")),
+        run_id=env.get("GITHUB_RUN_ID", ""),
+    )
+
+
+def secrets_to_mask(env: Mapping[str, str] = os.environ) -> list[str]:
+    """The secrets to mask before anything else is printed."""
+    return [value.strip() for value in (env.get("SYSCALL_GATE_TOKEN"), env.get("SYSCALL_GATE_GITHUB_TOKEN")) if value and value.strip()]

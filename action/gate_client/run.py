@@ -1,0 +1,164 @@
+"""One gate step, start to finish: inputs -> config -> check -> outputs,
+summary, statuses -> exit code (non-zero pauses the rollout)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Mapping, Optional
+
+from . import summary
+from . import workflow_commands as wf
+from .config import ConfigProblem, load_config, locate_field
+from .decision import EXIT_USAGE, Outcome, decide, decide_usage_error
+from .gate_api import GateClient, GateError
+from .github_api import GitHubStatuses
+from .inputs import ActionInputs, InputError, RunnerContext, read_inputs, read_runner_context, secrets_to_mask
+
+
+def _report_path(runner: RunnerContext, stage: str) -> Path:
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", stage).strip("-") or "check"
+    return runner.temp_dir / f"syscall-gate-{slug}.json"
+
+
+def _annotation_file(inputs: ActionInputs, runner: RunnerContext) -> str:
+    """The config path as GitHub wants it in an annotation: relative to the repository root."""
+    path = Path(inputs.config_path)
+    if path.is_absolute():
+        try:
+            return str(path.relative_to(runner.workspace))
+        except ValueError:
+            return str(path)
+    return inputs.config_path
+
+
+class GateStep:
+    def __init__(self, inputs: ActionInputs, runner: RunnerContext, client: Optional[GateClient] = None):
+        self.inputs = inputs
+        self.runner = runner
+        self.client = client or GateClient(inputs.gate_url, inputs.token)
+        self.github = GitHubStatuses(runner.api_url, runner.repository, inputs.github_token)
+        self.sha = runner.commit_under_test()
+        self.report_path = _report_path(runner, inputs.stage)
+        self.config_file = _annotation_file(inputs, runner)
+        self.config_note = ""
+
+    # -- statuses -----------------------------------------------------------
+    def post_statuses(self, commit_state: str, deployment_state: str, description: str, target_url: str) -> None:
+        if not self.github.enabled:
+            return
+        self.github.commit_status(self.sha, commit_state, self.inputs.status_context, target_url, description)
+        if self.inputs.deployment_id:
+            self.github.deployment_status(
+                self.inputs.deployment_id, deployment_state, self.inputs.environment,
+                target_url or self.runner.run_url, description,
+            )
+
+    # -- config -------------------------------------------------------------
+    def read_config(self) -> tuple[Optional[dict], list[ConfigProblem]]:
+        path = Path(self.inputs.config_path)
+        if not path.is_absolute():
+            path = self.runner.workspace / path
+        loaded = load_config(path)
+        if not loaded.found:
+            if self.inputs.config_is_default:
+                self.config_note = f"No threshold config at {self.config_file}: the gate applied its default thresholds"
+                wf.notice(f"no threshold config at {self.config_file}; the gate applies its default thresholds",
+                          title="syscall-gate")
+                return None, []
+            message = f"the threshold config '{self.config_file}' (input 'config') does not exist"
+            return None, [ConfigProblem(message)]
+        self.config_note = f"Thresholds from {self.config_file}"
+        return loaded.data, loaded.problems
+
+    # -- finishing ----------------------------------------------------------
+    def finish(self, outcome: Outcome, document: Optional[dict], error: Optional[str] = None) -> int:
+        report = document if document is not None else {"verdict": outcome.verdict, "error": error or outcome.headline}
+        try:
+            self.report_path.parent.mkdir(parents=True, exist_ok=True)
+            self.report_path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        except OSError as exc:
+            wf.warning(f"could not write the report {self.report_path}: {exc}")
+        check_url = str((document or {}).get("url") or "")
+        wf.set_outputs(self.runner.output_path, {
+            "verdict": outcome.verdict,
+            "score": "" if not document or document.get("score") is None else str(document.get("score")),
+            "check-url": check_url,
+            "anomalies": json.dumps((document or {}).get("anomalies") or [], separators=(",", ":")),
+            "report": str(self.report_path),
+        })
+        wf.append_summary(self.runner.summary_path, summary.render(
+            outcome, self.inputs.stage, self.inputs.service, document, self.config_note or "No config read",
+            str(self.report_path),
+        ))
+        if document:
+            summary.annotate_anomalies(document, outcome)
+        self.post_statuses(outcome.status_state, outcome.deployment_state, outcome.headline,
+                           check_url or self.runner.run_url)
+        if not outcome.proceeds:
+            level = wf.error
+        else:
+            level = wf.notice if outcome.verdict == "pass" else wf.warning
+        level(outcome.headline, title=f"syscall-gate {self.inputs.status_context}")
+        return outcome.exit_code
+
+    def run(self) -> int:
+        config, problems = self.read_config()
+        if problems:
+            for problem in problems:
+                wf.error(problem.message, file=self.config_file, line=problem.line, col=problem.column,
+                         title="syscall-gate config")
+            return self.finish(decide_usage_error(f"broken threshold config {self.config_file}: {problems[0].message}"), None)
+
+        payload = {
+            "service": self.inputs.service,
+            "baseline_version": self.inputs.baseline_version,
+            "canary_version": self.inputs.canary_version,
+        }
+        if self.inputs.stage:
+            payload["stage"] = self.inputs.stage
+        if config is not None:
+            payload["config"] = config
+        wf.log(f"checking {self.inputs.service}: canary {self.inputs.canary_version} vs baseline "
+               f"{self.inputs.baseline_version} at {self.inputs.gate_url}")
+        self.post_statuses("pending", "in_progress", "syscall-gate is comparing the canary with the baseline",
+                           self.runner.run_url)
+        try:
+            result = self.client.wait_for_verdict(
+                payload, self.inputs.wait_timeout, self.inputs.poll_interval, on_inconclusive=self._report_waiting,
+            )
+        except GateError as exc:
+            if exc.status == 422 and exc.field_path and config is not None:
+                self._annotate_refused_field(exc)
+            return self.finish(decide(None, self.inputs.fail_on, self.inputs.on_gate_error, gate_error=exc.message),
+                               None, error=exc.message)
+        document = result.document
+        wf.log(f"verdict {result.verdict} after {result.attempts} check(s), {result.waited_seconds:.0f}s")
+        outcome = decide(document, self.inputs.fail_on, self.inputs.on_gate_error,
+                         timed_out=result.timed_out, wait_timeout=self.inputs.wait_timeout)
+        return self.finish(outcome, document)
+
+    def _report_waiting(self, document: dict, remaining: float) -> None:
+        reasons = "; ".join(str(r) for r in document.get("reasons") or []) or "not enough observation yet"
+        wf.log(f"inconclusive ({reasons}); asking again in {min(self.inputs.poll_interval, remaining):g}s, "
+               f"{remaining:.0f}s left of wait-timeout")
+
+    def _annotate_refused_field(self, exc: GateError) -> None:
+        path = Path(self.inputs.config_path)
+        if not path.is_absolute():
+            path = self.runner.workspace / path
+        line, column = locate_field(path, exc.field_path or "")
+        wf.error(exc.message, file=self.config_file, line=line, col=column, title="syscall-gate config")
+
+
+def main(env: Mapping[str, str] = os.environ) -> int:
+    for secret in secrets_to_mask(env):
+        wf.mask(secret)
+    try:
+        inputs = read_inputs(env)
+    except InputError as exc:
+        wf.error(str(exc), title="syscall-gate")
+        return EXIT_USAGE
+    return GateStep(inputs, read_runner_context(env)).run()

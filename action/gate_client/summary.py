@@ -1,0 +1,127 @@
+"""The job summary (markdown) and the annotations for the top anomalies."""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Optional
+
+from . import workflow_commands as wf
+from .decision import Outcome
+
+SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+MAX_TABLE_ROWS = 50
+MAX_ANNOTATIONS = 5
+
+
+def _cell(value: object) -> str:
+    text = "" if value is None else str(value)
+    return " ".join(html.escape(text, quote=False).replace("|", "&#124;").split())
+
+
+def _code(value: object) -> str:
+    return f"<code>{_cell(value)}</code>"
+
+
+def _rate(value: object) -> str:
+    if isinstance(value, (int, float)):
+        return f"{value:.4g}"
+    return _cell(value)
+
+
+def _count(value: object) -> str:
+    return f"{value:,}" if isinstance(value, int) else _cell(value)
+
+
+def _ratio(value: object) -> str:
+    return f"{value:.2%}" if isinstance(value, (int, float)) else _cell(value)
+
+
+def ranked_anomalies(document: dict) -> list[dict]:
+    anomalies = [a for a in document.get("anomalies") or [] if isinstance(a, dict)]
+    return sorted(anomalies, key=lambda a: (SEVERITY_ORDER.get(str(a.get("severity")), 9), str(a.get("kind")), str(a.get("key"))))
+
+
+def _observation_table(document: dict) -> list[str]:
+    observation = document.get("observation") or {}
+    if not observation:
+        return []
+    lines = [
+        "### Observation", "",
+        "| side | version | windows | syscalls | events | lost | loss | sampling |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    versions = {"baseline": document.get("baseline_version"), "canary": document.get("canary_version")}
+    for side in ("baseline", "canary"):
+        seen = observation.get(side) or {}
+        sample = seen.get("sample_every")
+        lines.append(
+            f"| {side} | {_code(versions[side])} | {_count(seen.get('windows'))} | {_count(seen.get('syscalls'))} "
+            f"| {_count(seen.get('events'))} | {_count(seen.get('lost'))} | {_ratio(seen.get('loss_ratio'))} "
+            f"| {'1 in ' + str(sample) if sample else ''} |"
+        )
+    return lines + [""]
+
+
+def _anomaly_table(document: dict) -> list[str]:
+    anomalies = ranked_anomalies(document)
+    if not anomalies:
+        return ["### Anomalies", "", "None: the canary did nothing the baseline did not do.", ""]
+    lines = [
+        f"### Anomalies ({len(anomalies)})", "",
+        "| severity | kind | key | change | baseline rate | canary rate | reason |",
+        "| --- | --- | --- | --- | ---: | ---: | --- |",
+    ]
+    for anomaly in anomalies[:MAX_TABLE_ROWS]:
+        lines.append(
+            f"| {_cell(anomaly.get('severity'))} | {_cell(anomaly.get('kind'))} | {_code(anomaly.get('key'))} "
+            f"| {_cell(anomaly.get('change'))} | {_rate(anomaly.get('baseline_rate'))} "
+            f"| {_rate(anomaly.get('canary_rate'))} | {_cell(anomaly.get('reason'))} |"
+        )
+    if len(anomalies) > MAX_TABLE_ROWS:
+        lines.append(f"\n…and {len(anomalies) - MAX_TABLE_ROWS} more in the report file.")
+    return lines + [""]
+
+
+def render(outcome: Outcome, stage: str, service: str, document: Optional[dict],
+           config_note: str, report_path: str) -> str:
+    title_stage = f" — stage `{stage}`" if stage else ""
+    lines = [f"## {outcome.icon} syscall-gate: **{outcome.verdict}**{title_stage}", "", outcome.headline, ""]
+    if document:
+        check_url = document.get("url")
+        link = f" · [open the check]({check_url})" if check_url else ""
+        lines += [
+            f"Service {_code(document.get('service') or service)}: canary {_code(document.get('canary_version'))} "
+            f"vs baseline {_code(document.get('baseline_version'))} · score **{_cell(document.get('score'))}**/100{link}",
+            "",
+        ]
+        reasons = [str(r) for r in document.get("reasons") or []]
+        if reasons:
+            lines += ["**Why:**", ""] + [f"- {_cell(r)}" for r in reasons] + [""]
+        lines += _observation_table(document)
+        lines += _anomaly_table(document)
+        thresholds = document.get("thresholds")
+        if thresholds:
+            lines += [
+                "<details><summary>Thresholds applied</summary>", "",
+                "```json", json.dumps(thresholds, indent=2, sort_keys=True), "```", "", "</details>", "",
+            ]
+    lines += [f"_{config_note}. Report: `{report_path}`._", ""]
+    return "\n".join(lines)
+
+
+def annotate_anomalies(document: dict, outcome: Outcome) -> None:
+    anomalies = ranked_anomalies(document)
+    for anomaly in anomalies[:MAX_ANNOTATIONS]:
+        severe = str(anomaly.get("severity")) in ("critical", "high")
+        message = (
+            f"{anomaly.get('severity')} {anomaly.get('change')} {anomaly.get('kind')} {anomaly.get('key')}: "
+            f"{anomaly.get('reason', '')}"
+        )
+        title = f"syscall-gate: {anomaly.get('kind')} {anomaly.get('key')}"
+        if severe and not outcome.proceeds:
+            wf.error(message, title=title)
+        else:
+            wf.warning(message, title=title)
+    if len(anomalies) > MAX_ANNOTATIONS:
+        wf.notice(f"{len(anomalies) - MAX_ANNOTATIONS} more anomalies in the job summary", title="syscall-gate")
