@@ -159,10 +159,11 @@ class Expressions:
         return value
 
 
-def input_defaults(action: dict, given: dict[str, str]) -> dict[str, str]:
+def input_values(action: dict, given: dict[str, str], evaluate: "Expressions") -> dict[str, str]:
+    """The workflow's `with:` values, else each input's default (itself an expression)."""
     values = {}
     for name, spec in (action.get("inputs") or {}).items():
-        values[name] = given.get(name, str((spec or {}).get("default", "")))
+        values[name] = given[name] if name in given else evaluate.substitute((spec or {}).get("default", ""))
     unknown = set(given) - set(values)
     if unknown:
         raise DemoError(f"action.yml declares no input named {', '.join(sorted(unknown))}")
@@ -174,10 +175,11 @@ def run_composite(action_dir: Path, inputs: dict[str, str], runner_env: dict[str
     action = yaml.safe_load((action_dir / "action.yml").read_text())
     if (action.get("runs") or {}).get("using") != "composite":
         raise DemoError(f"{action_dir / 'action.yml'} is not a composite action")
-    contexts = {"inputs": input_defaults(action, inputs), "github": dict(github, action_path=str(action_dir)),
+    contexts = {"inputs": {}, "github": dict(github, action_path=str(action_dir)),
                 "runner": {"temp": runner_env["RUNNER_TEMP"], "os": "Linux"}, "steps": {},
                 "env": {}, "job_status": "success"}
     evaluate = Expressions(contexts)
+    contexts["inputs"] = input_values(action, inputs, evaluate)
     steps, log = [], []
     for index, step in enumerate(action["runs"].get("steps") or []):
         name = step.get("name") or step.get("id") or f"step {index + 1}"

@@ -31,7 +31,7 @@ from examples.stack import GateServer
 SERVICE = "demo-shop"
 BASELINE_VERSION = "v1"
 # canary version -> (what it is, the verdict the gate must give)
-CANARIES = {"v2": ("healthy v2", "pass"), "v2-bad": ("misbehaving v2", "pause")}
+CANARIES = {"v2": ("healthy canary", "pass"), "v2-bad": ("misbehaving canary", "pause")}
 INSTANCES = (
     Instance("baseline-1", BASELINE_VERSION, "baseline"),
     Instance("baseline-2", BASELINE_VERSION, "baseline"),
@@ -72,7 +72,7 @@ def gate_canaries(narrative: Narrative, github_dir: Path, gate_url: str, token: 
         client = ActionClient(github_dir, gate_url, token, SERVICE, GATE_CONFIG, github)
         for version, (label, expected) in CANARIES.items():
             outcome = client.gate(BASELINE_VERSION, version, stage=f"canary-{version}")
-            narrative.done(f"{label} ({version}): gate step {outcome.step_result()}")
+            narrative.done(f"{label} {version}: gate step {outcome.step_result()}")
             for line in verdict_lines(f"{label} {version}", outcome.document, expected):
                 narrative.say("    " + line)
             if outcome.document.get("verdict") != expected:

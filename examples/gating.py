@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +54,9 @@ class ActionClient:
         temp.mkdir(parents=True, exist_ok=True)
         env = {name: value for name, value in os.environ.items()
                if not name.startswith(("GITHUB_", "RUNNER_", "INPUT_", "SYSCALL_GATE_", "GATE_"))}
+        # The runner's python3 is this venv's, which has the client's requirements
+        # (as after actions/setup-python + pip install): the install step then skips.
+        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
         env.update(
             CI="true", GITHUB_ACTIONS="true", RUNNER_OS="Linux", RUNNER_TEMP=str(temp),
             GITHUB_WORKSPACE=str(REPO_ROOT), GITHUB_REPOSITORY=REPOSITORY, GITHUB_SHA=sha,

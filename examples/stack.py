@@ -12,6 +12,7 @@ from pathlib import Path
 from examples.processes import Child, DemoError, ProcessGroup, free_port, wait_for
 
 SERVER_START_SECONDS = 60
+SERVER_WORKERS = 2  # the probes and the service share this host's CPUs during the demo
 
 
 def tool(name: str) -> list[str]:
@@ -52,7 +53,8 @@ class GateServer:
 
     def start(self) -> None:
         self.child = self.group.start(
-            "gate-server", tool("gate-server") + ["serve", "--bind", f"127.0.0.1:{self.port}"])
+            "gate-server", tool("gate-server") + ["serve", "--bind", f"127.0.0.1:{self.port}",
+                                           "--workers", str(SERVER_WORKERS)])
         wait_for(lambda: http_json(self.base_url + "/readyz", timeout=2)[0] == 200,
                  SERVER_START_SECONDS, f"the gate server to answer {self.base_url}/readyz",
                  child=self.child, interval=0.3)
