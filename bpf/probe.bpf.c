@@ -1,0 +1,433 @@
+/* syscall-gate host probe: counts one service's syscalls and the details behind
+ * them (files, execs, connects, binds, listens, sockets, process tree) in kernel
+ * maps. Loaded by host_probe/loader.py with bcc, which defines these constants
+ * before compiling (so the hot path tests a constant, as bcc's tools do):
+ *   TARGET_CGROUP_ID   cgroup v2 id to scope to; 0 = scope by tracked_tgids
+ *   SAMPLE_EVERY       ring-buffer events: keep 1 in N (1 = all)
+ *   RATE_PER_CPU       ring-buffer events per second per CPU (0 = unlimited)
+ *   RINGBUF_PAGES      ring buffer size in pages (power of two)
+ *   DETAIL_MAX_KEYS    capacity of detail_counts; TRACKED_MAX of tracked_tgids
+ *   NR_<name>          syscall numbers from bcc's table (-1 when absent)
+ *   HAVE_GROUP_DEAD    sched_process_exit carries group_dead (kernel >= 6.16)
+ *
+ * Only UAPI layouts (pt_regs, sockaddr_*) and tracefs-described tracepoint
+ * fields are read: no kernel-internal struct, so a mismatch between the kernel
+ * and the headers bcc compiles against cannot produce wrong offsets. */
+#include <uapi/linux/ptrace.h>
+#include <linux/sched.h>
+#include <linux/socket.h>
+#include <linux/in.h>
+#include <linux/in6.h>
+#include <linux/un.h>
+#include "probe.h"
+
+#define ONE_SECOND_NS 1000000000ULL
+
+struct socket_ref {
+    u32 tgid;
+    u32 fd;
+};
+
+struct argv0_buf {
+    char text[ARGV0_LEN];
+};
+
+struct token_bucket {
+    u64 nano_tokens; /* tokens x 1e9, so refill needs no division */
+    u64 last_ns;
+};
+
+BPF_HASH(tracked_tgids, u32, u8, TRACKED_MAX);
+BPF_PERCPU_ARRAY(syscall_counts, u64, SYSCALL_SLOTS);
+BPF_PERCPU_ARRAY(process_counts, u64, PROCESS_CHANGES);
+BPF_PERCPU_ARRAY(loss_counts, u64, LOSS_REASONS);
+BPF_PERCPU_ARRAY(event_counts, u64, EVENT_STATS);
+BPF_HASH(detail_counts, struct detail_key, u64, DETAIL_MAX_KEYS);
+/* [0]: generation new detail keys are written under; flipped by the drain */
+BPF_ARRAY(detail_generation, u32, 1);
+BPF_PERCPU_ARRAY(detail_scratch, struct detail_key, 1);
+BPF_PERCPU_ARRAY(argv0_scratch, struct argv0_buf, 1);
+BPF_PERCPU_ARRAY(token_buckets, struct token_bucket, 1);
+/* listen(fd) carries no address: remember what each (tgid, fd) was bound to */
+BPF_TABLE("lru_hash", struct socket_ref, struct detail_key, bound_sockets, 4096);
+/* clone flags between sys_enter and sched_process_fork, to tell threads apart */
+BPF_TABLE("lru_hash", u32, u64, clone_flags_by_tid, 4096);
+BPF_TABLE("lru_hash", u32, struct argv0_buf, pending_argv0, 1024);
+BPF_RINGBUF_OUTPUT(events, RINGBUF_PAGES);
+/* never written: exposes struct process_event's layout to userspace */
+BPF_ARRAY(event_layout, struct process_event, 1);
+
+static __always_inline int in_scope(void)
+{
+#if TARGET_CGROUP_ID
+    return bpf_get_current_cgroup_id() == TARGET_CGROUP_ID;
+#else
+    u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    return tracked_tgids.lookup(&tgid) != 0;
+#endif
+}
+
+/* One small function per counter map: bcc resolves maps by name at compile
+ * time, so a map cannot be passed as an argument. Per-CPU slots have no other
+ * writer on this CPU, so a plain increment is enough. */
+static __always_inline void count_syscall(u32 slot)
+{
+    u64 *count = syscall_counts.lookup(&slot);
+    if (count)
+        (*count)++;
+}
+
+static __always_inline void count_process(u32 change)
+{
+    u64 *count = process_counts.lookup(&change);
+    if (count)
+        (*count)++;
+}
+
+static __always_inline void count_loss(u32 reason)
+{
+    u64 *count = loss_counts.lookup(&reason);
+    if (count)
+        (*count)++;
+}
+
+static __always_inline void count_offered(void)
+{
+    u32 slot = EVENTS_OFFERED;
+    u64 *count = event_counts.lookup(&slot);
+    if (count)
+        (*count)++;
+}
+
+static __always_inline void count_detail(struct detail_key *key)
+{
+    u32 zero = 0;
+    u32 *generation = detail_generation.lookup(&zero);
+    key->generation = generation ? *generation : 0;
+    u64 *count = detail_counts.lookup(key);
+    if (count) {
+        __sync_fetch_and_add(count, 1);
+        return;
+    }
+    u64 one = 1;
+    int err = detail_counts.insert(key, &one);
+    if (err == -EEXIST) {
+        count = detail_counts.lookup(key);
+        if (count)
+            __sync_fetch_and_add(count, 1);
+    } else if (err) {
+        count_loss(LOSS_MAP_FULL);
+    }
+}
+
+static __always_inline struct detail_key *blank_key(u8 kind)
+{
+    u32 zero = 0;
+    struct detail_key *key = detail_scratch.lookup(&zero);
+    if (!key)
+        return 0;
+    __builtin_memset(key, 0, sizeof(*key));
+    key->kind = kind;
+    return key;
+}
+
+/* Token bucket, one per CPU so the hot path takes no lock; the loader divides
+ * the configured rate among CPUs. Burst = one second of tokens. */
+static __always_inline int take_token(void)
+{
+#if RATE_PER_CPU
+    u32 zero = 0;
+    struct token_bucket *bucket = token_buckets.lookup(&zero);
+    if (!bucket)
+        return 0;
+    u64 now = bpf_ktime_get_ns();
+    u64 elapsed = now - bucket->last_ns;
+    if (elapsed > ONE_SECOND_NS)
+        elapsed = ONE_SECOND_NS;
+    u64 tokens = bucket->nano_tokens + elapsed * RATE_PER_CPU;
+    if (tokens > RATE_PER_CPU * ONE_SECOND_NS)
+        tokens = RATE_PER_CPU * ONE_SECOND_NS;
+    bucket->last_ns = now;
+    if (tokens < ONE_SECOND_NS) {
+        bucket->nano_tokens = tokens;
+        return 0;
+    }
+    bucket->nano_tokens = tokens - ONE_SECOND_NS;
+#endif
+    return 1;
+}
+
+/* Every ring-buffer event passes sampling, then the bucket, then the reserve;
+ * each refusal is counted under its own reason. */
+static __always_inline struct process_event *reserve_event(u32 type)
+{
+    count_offered();
+#if SAMPLE_EVERY > 1
+    if (bpf_get_prandom_u32() % SAMPLE_EVERY) {
+        count_loss(LOSS_SAMPLED_OUT);
+        return 0;
+    }
+#endif
+    if (!take_token()) {
+        count_loss(LOSS_RATE_LIMITED);
+        return 0;
+    }
+    struct process_event *event = events.ringbuf_reserve(sizeof(struct process_event));
+    if (!event) {
+        count_loss(LOSS_RINGBUF_RESERVE_FAILED);
+        return 0;
+    }
+    u64 pid_tgid = bpf_get_current_pid_tgid();
+    event->timestamp_ns = bpf_ktime_get_ns();
+    event->type = type;
+    event->pid = pid_tgid >> 32;
+    event->parent_pid = 0;
+    event->group_dead = 0;
+    event->filename[0] = 0;
+    event->argv0[0] = 0;
+    bpf_get_current_comm(&event->comm, sizeof(event->comm));
+    return event;
+}
+
+static __always_inline int read_sockaddr(struct detail_key *key, const void *uaddr, u64 addrlen)
+{
+    u16 family = 0;
+    if (!uaddr || bpf_probe_read_user(&family, sizeof(family), uaddr))
+        return -1;
+    key->family = family;
+    if (family == AF_INET) {
+        struct sockaddr_in sin = {};
+        bpf_probe_read_user(&sin, sizeof(sin), uaddr);
+        key->port = __builtin_bswap16(sin.sin_port);
+        __builtin_memcpy(key->addr, &sin.sin_addr.s_addr, 4);
+    } else if (family == AF_INET6) {
+        struct sockaddr_in6 sin6 = {};
+        bpf_probe_read_user(&sin6, sizeof(sin6), uaddr);
+        key->port = __builtin_bswap16(sin6.sin6_port);
+        bpf_probe_read_kernel(key->addr, 16, &sin6.sin6_addr);
+    } else if (family == AF_UNIX) {
+        const char *sun_path = (const char *)uaddr + 2;
+        char first = 0;
+        bpf_probe_read_user(&first, 1, sun_path);
+        if (first == 0 && addrlen > 3) {
+            /* abstract name: length-delimited, not NUL-terminated */
+            u64 len = addrlen - 3;
+            /* keep the mask: the verifier needs the bound it proves */
+            asm volatile("" : "+r"(len));
+            len &= 0x7f; /* sun_path holds at most 107 bytes */
+            key->path[0] = '@';
+            bpf_probe_read_user(&key->path[1], len, sun_path + 1);
+        } else if (first != 0) {
+            bpf_probe_read_user_str(key->path, sizeof(key->path), sun_path);
+        }
+    }
+    return 0;
+}
+
+static __always_inline u8 open_mode(u64 flags)
+{
+    u64 access = flags & 3; /* O_ACCMODE */
+    return access == 0 ? MODE_READ : access == 1 ? MODE_WRITE : MODE_READ_WRITE;
+}
+
+static __always_inline void record_open(const char *upath, u8 mode)
+{
+    struct detail_key *key = blank_key(KIND_FILE);
+    if (!key)
+        return;
+    key->mode = mode;
+    if (bpf_probe_read_user_str(key->path, sizeof(key->path), upath) <= 0)
+        return;
+    count_detail(key);
+}
+
+static __always_inline void record_address(u8 kind, u64 fd, const void *uaddr, u64 addrlen)
+{
+    struct detail_key *key = blank_key(kind);
+    if (!key || read_sockaddr(key, uaddr, addrlen))
+        return;
+    count_detail(key);
+    if (kind == KIND_BIND) {
+        struct socket_ref ref = {.tgid = bpf_get_current_pid_tgid() >> 32, .fd = fd};
+        bound_sockets.update(&ref, key);
+    }
+}
+
+static __always_inline void record_listen(u64 fd)
+{
+    struct socket_ref ref = {.tgid = bpf_get_current_pid_tgid() >> 32, .fd = fd};
+    struct detail_key *bound = bound_sockets.lookup(&ref);
+    struct detail_key *key = blank_key(KIND_LISTEN);
+    if (!key)
+        return;
+    /* a socket bound before recording began (or never bound: autobind) is
+     * counted with family 0, which userspace reports as "unbound" */
+    if (bound)
+        bpf_probe_read_kernel(key, sizeof(*key), bound);
+    key->kind = KIND_LISTEN;
+    count_detail(key);
+}
+
+static __always_inline void remember_argv0(const char *const *uargv)
+{
+    u32 zero = 0;
+    const char *arg0 = 0;
+    struct argv0_buf *buf = argv0_scratch.lookup(&zero);
+    if (!buf || !uargv || bpf_probe_read_user(&arg0, sizeof(arg0), uargv) || !arg0)
+        return;
+    if (bpf_probe_read_user_str(buf->text, sizeof(buf->text), arg0) <= 0)
+        return;
+    u32 tid = bpf_get_current_pid_tgid();
+    pending_argv0.update(&tid, buf);
+}
+
+static __always_inline void remember_clone_flags(u64 flags)
+{
+    u32 tid = bpf_get_current_pid_tgid();
+    clone_flags_by_tid.update(&tid, &flags);
+}
+
+static __always_inline void record_detail(struct pt_regs *ctx_regs, long nr)
+{
+    struct pt_regs regs = {};
+    bpf_probe_read_kernel(&regs, sizeof(regs), ctx_regs);
+#if defined(__x86_64__)
+    u64 a0 = regs.di, a1 = regs.si, a2 = regs.dx;
+#elif defined(__aarch64__)
+    u64 a0 = regs.orig_x0, a1 = regs.regs[1], a2 = regs.regs[2];
+#else
+#error "syscall argument registers are only mapped for x86_64 and arm64"
+#endif
+    if (nr == NR_openat) {
+        record_open((const char *)a1, open_mode(a2));
+    } else if (nr == NR_openat2) {
+        u64 flags = 0;
+        bpf_probe_read_user(&flags, sizeof(flags), (void *)a2); /* struct open_how.flags */
+        record_open((const char *)a1, open_mode(flags));
+    } else if (nr == NR_open) {
+        record_open((const char *)a0, open_mode(a1));
+    } else if (nr == NR_creat) {
+        record_open((const char *)a0, MODE_WRITE);
+    } else if (nr == NR_connect) {
+        record_address(KIND_CONNECT, a0, (const void *)a1, a2);
+    } else if (nr == NR_bind) {
+        record_address(KIND_BIND, a0, (const void *)a1, a2);
+    } else if (nr == NR_listen) {
+        record_listen(a0);
+    } else if (nr == NR_socket) {
+        struct detail_key *key = blank_key(KIND_SOCKET);
+        if (key) {
+            key->family = a0;
+            key->sock_type = a1 & 0xf; /* strip SOCK_NONBLOCK / SOCK_CLOEXEC */
+            count_detail(key);
+        }
+    } else if (nr == NR_execve) {
+        remember_argv0((const char *const *)a1);
+    } else if (nr == NR_execveat) {
+        remember_argv0((const char *const *)a2);
+    } else if (nr == NR_clone) {
+        remember_clone_flags(a0);
+    } else if (nr == NR_clone3) {
+        u64 flags = 0;
+        bpf_probe_read_user(&flags, sizeof(flags), (void *)a0); /* struct clone_args.flags */
+        remember_clone_flags(flags);
+    }
+}
+
+/* The hot path: every syscall on the host passes here. A raw tracepoint is the
+ * cheapest hook (no tracefs argument marshalling), and out-of-scope tasks leave
+ * after one test. */
+RAW_TRACEPOINT_PROBE(sys_enter)
+{
+    if (!in_scope())
+        return 0;
+    long nr = ctx->args[1];
+    u32 slot = (u64)nr < SYSCALL_SLOTS - 1 ? (u32)nr : SYSCALL_SLOTS - 1;
+    count_syscall(slot);
+    if (nr == NR_openat || nr == NR_openat2 || nr == NR_open || nr == NR_creat ||
+        nr == NR_connect || nr == NR_bind || nr == NR_listen || nr == NR_socket ||
+        nr == NR_execve || nr == NR_execveat || nr == NR_clone || nr == NR_clone3)
+        record_detail((struct pt_regs *)ctx->args[0], nr);
+    return 0;
+}
+
+TRACEPOINT_PROBE(sched, sched_process_fork)
+{
+    /* runs in the parent */
+    if (!in_scope())
+        return 0;
+    u32 parent_tid = bpf_get_current_pid_tgid();
+    u64 *flags = clone_flags_by_tid.lookup(&parent_tid);
+    int is_thread = flags && (*flags & CLONE_THREAD);
+    if (flags)
+        clone_flags_by_tid.delete(&parent_tid);
+    if (is_thread) {
+        count_process(PROCESS_THREAD);
+        return 0;
+    }
+    count_process(PROCESS_FORK);
+#if !TARGET_CGROUP_ID
+    u32 child = args->child_pid;
+    u8 tracked = 1;
+    if (tracked_tgids.update(&child, &tracked))
+        count_loss(LOSS_MAP_FULL);
+#endif
+    struct process_event *event = reserve_event(EVENT_FORK);
+    if (event) {
+        event->parent_pid = event->pid;
+        event->pid = args->child_pid;
+        events.ringbuf_submit(event, 0);
+    }
+    return 0;
+}
+
+TRACEPOINT_PROBE(sched, sched_process_exec)
+{
+    if (!in_scope())
+        return 0;
+    count_process(PROCESS_EXEC);
+    /* the exec key comes from here, not sys_enter_execve, so only programs that
+     * really ran count (execvp's PATH probing would add failed attempts) */
+    struct detail_key *key = blank_key(KIND_EXEC);
+    if (key) {
+        TP_DATA_LOC_READ_STR(key->path, filename, sizeof(key->path));
+        count_detail(key);
+    }
+    u32 old_tid = args->old_pid;
+    struct argv0_buf *argv0 = pending_argv0.lookup(&old_tid);
+    struct process_event *event = reserve_event(EVENT_EXEC);
+    if (event) {
+        TP_DATA_LOC_READ_STR(event->filename, filename, sizeof(event->filename));
+        if (argv0)
+            bpf_probe_read_kernel_str(event->argv0, sizeof(event->argv0), argv0->text);
+        events.ringbuf_submit(event, 0);
+    }
+    if (argv0)
+        pending_argv0.delete(&old_tid);
+    return 0;
+}
+
+TRACEPOINT_PROBE(sched, sched_process_exit)
+{
+    if (!in_scope())
+        return 0;
+    u64 pid_tgid = bpf_get_current_pid_tgid();
+#if HAVE_GROUP_DEAD
+    int group_dead = args->group_dead;
+#else
+    int group_dead = (u32)pid_tgid == (u32)(pid_tgid >> 32);
+#endif
+    if (!group_dead)
+        return 0;
+    count_process(PROCESS_EXIT);
+#if !TARGET_CGROUP_ID
+    u32 tgid = pid_tgid >> 32;
+    tracked_tgids.delete(&tgid);
+#endif
+    struct process_event *event = reserve_event(EVENT_EXIT);
+    if (event) {
+        event->group_dead = 1;
+        events.ringbuf_submit(event, 0);
+    }
+    return 0;
+}

@@ -1,0 +1,128 @@
+"""Compile and attach bpf/probe.bpf.c with bcc, with its filters decided before load.
+
+Everything that shapes the hot path (scope, sampling, rate, sizes, syscall numbers)
+becomes a -D constant, as bcc's tools substitute theirs into the program text.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from host_probe import tracefs
+
+BPF_DIR = Path(__file__).resolve().parents[1] / "bpf"
+PROBE_SOURCE = BPF_DIR / "probe.bpf.c"
+# Syscalls the probe reads details from; numbers come from bcc's table.
+DETAIL_SYSCALLS = ("openat", "openat2", "open", "creat", "connect", "bind", "listen", "socket",
+                   "execve", "execveat", "clone", "clone3")
+
+
+class ProbeUnavailable(RuntimeError):
+    """The kernel or toolchain cannot run the probe; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class ProbeOptions:
+    cgroup_id: int = 0
+    sample_every: int = 1
+    rate_limit: int = 0          # ring-buffer events per second, whole host; 0 = unlimited
+    ringbuf_pages: int = 64
+    detail_max_keys: int = 16384
+    tracked_max: int = 65536
+
+
+def import_bcc():
+    try:
+        import bcc  # noqa: F401  (Debian's python3-bpfcc, through system site packages)
+        from bcc import BPF
+    except ImportError as exc:
+        raise ProbeUnavailable(f"cannot import bcc ({exc}); install python3-bpfcc (apt-get install python3-bpfcc)")
+    return BPF
+
+
+def syscall_numbers() -> dict[str, int]:
+    """Name -> number from bcc's maintained table for this architecture."""
+    from bcc.syscall import syscalls
+
+    return {name.decode(): nr for nr, name in syscalls.items()}
+
+
+def syscall_names() -> dict[int, str]:
+    from bcc.syscall import syscalls
+
+    return {nr: name.decode() for nr, name in syscalls.items()}
+
+
+def _is_power_of_two(value: int) -> bool:
+    return value > 0 and value & (value - 1) == 0
+
+
+def cflags(options: ProbeOptions) -> list[str]:
+    if not _is_power_of_two(options.ringbuf_pages):
+        raise ValueError(f"ring buffer pages must be a power of two, got {options.ringbuf_pages}")
+    cpus = os.cpu_count() or 1
+    rate_per_cpu = 0 if not options.rate_limit else max(1, options.rate_limit // cpus)
+    numbers = syscall_numbers()
+    flags = [
+        f"-I{BPF_DIR}",
+        f"-DTARGET_CGROUP_ID={options.cgroup_id}ULL",
+        f"-DSAMPLE_EVERY={max(1, options.sample_every)}",
+        f"-DRATE_PER_CPU={rate_per_cpu}ULL",
+        f"-DRINGBUF_PAGES={options.ringbuf_pages}",
+        f"-DDETAIL_MAX_KEYS={options.detail_max_keys}",
+        f"-DTRACKED_MAX={options.tracked_max}",
+        f"-DHAVE_GROUP_DEAD={1 if tracefs.has_field('sched/sched_process_exit', 'group_dead') else 0}",
+    ]
+    flags += [f"-DNR_{name}={numbers.get(name, -1)}" for name in DETAIL_SYSCALLS]
+    return flags
+
+
+def _explain_load_failure(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    first = text[-1] if text else type(exc).__name__
+    kdir = Path(f"/lib/modules/{os.uname().release}/build")
+    if not kdir.exists():
+        return f"cannot compile the probe: no kernel headers at {kdir} (run `make setup`, or `host-probe doctor`)"
+    if os.geteuid() != 0:
+        return f"cannot load the probe ({first}): run as root or with CAP_BPF and CAP_PERFMON"
+    return f"cannot load the probe: {first} (run `host-probe doctor`)"
+
+
+def load(options: ProbeOptions, source: Path = PROBE_SOURCE):
+    """Compile, load and attach; raise ProbeUnavailable with one clear line on failure."""
+    BPF = import_bcc()
+    tracefs.ensure_mounted()
+    try:
+        return BPF(src_file=str(source).encode(), cflags=cflags(options))
+    except Exception as exc:  # bcc raises bare Exception for compile and attach errors
+        raise ProbeUnavailable(_explain_load_failure(exc)) from None
+
+
+def load_floor():
+    """The benchmark's empty sys_enter program."""
+    BPF = import_bcc()
+    return BPF(src_file=str(BPF_DIR / "floor.bpf.c").encode())
+
+
+def struct_from(table, raw: int, length: int):
+    """A ring-buffer record as the ctypes struct bcc built for event_layout's leaf."""
+    leaf = table.Leaf
+    if length < ctypes.sizeof(leaf):
+        return None
+    return ctypes.cast(raw, ctypes.POINTER(leaf)).contents
+
+
+def kernel_release() -> str:
+    return os.uname().release
+
+
+def git_describe() -> str:
+    try:
+        return subprocess.run(["git", "-C", str(BPF_DIR.parent), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
