@@ -7,9 +7,7 @@ unusable database, 3 inconclusive (not enough observation yet: wait and run agai
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-import yaml
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -37,33 +35,16 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def read_config(path: str | None) -> dict:
-    if not path:
-        return {}
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UsageError(f"cannot read config {path}: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise UsageError(f"config {path}{where} is not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise UsageError(f"config {path} must be a YAML mapping at the top level")
-    return data
-
-
 def run(args) -> int:
-    from gate_server.services import checks  # the judge (scipy) loads only for this command
+    # The judge (scipy) loads only for this command, not for every `gate-server` call.
+    from gate_server.analysis.config import ConfigError, GateConfig, load_config_file
+    from gate_server.services import checks
 
     settings = Settings.from_env(**({"database_url": args.db} if args.db else {}))
     try:
-        config = checks.parse_config(read_config(args.config))
-    except DomainError as exc:
-        where = f" (field {exc.field})" if exc.field else ""
-        raise UsageError(f"{args.config}: {exc.message}{where}") from None
+        config = load_config_file(args.config) if args.config else GateConfig()
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
     request = checks.CheckRequest(service=args.service, baseline_version=args.baseline,
                                   canary_version=args.canary, stage=args.stage, config=config)
     engine = make_engine(settings.database_url, check=True)

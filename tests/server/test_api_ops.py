@@ -1,0 +1,64 @@
+"""Health, readiness, metrics and the OpenAPI document: public, and true to the app."""
+
+from __future__ import annotations
+
+import re
+
+import requests
+from openapi_spec_validator import validate
+from prometheus_client.parser import text_string_to_metric_families
+
+from gate_server.app import create_app
+from gate_server.settings import Settings
+
+
+def _samples(gate) -> dict[tuple[str, tuple], float]:
+    text = requests.get(f"{gate.url}/metrics", timeout=10).text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text) for sample in family.samples
+    }
+
+
+def _checks_by_verdict(samples, verdict: str) -> float:
+    return samples.get(("gate_checks_total", (("verdict", verdict),)), 0.0)
+
+
+def test_health_and_readiness_need_no_token(gate):
+    assert requests.get(f"{gate.url}/healthz", timeout=10).json() == {"status": "ok"}
+    assert requests.get(f"{gate.url}/readyz", timeout=10).json() == {"status": "ready", "database": "ok"}
+
+
+def test_metrics_count_every_check_across_workers(gate):
+    before = _samples(gate)
+    for _ in range(4):  # two workers: the requests land on both
+        assert gate.check().json()["verdict"] == "pass"
+    assert gate.check(canary_version="v3-bad").json()["verdict"] == "pause"
+    after = _samples(gate)
+    assert _checks_by_verdict(after, "pass") - _checks_by_verdict(before, "pass") == 4
+    assert _checks_by_verdict(after, "pause") - _checks_by_verdict(before, "pause") == 1
+    histogram_count = ("gate_check_duration_seconds_count", ())
+    assert after[histogram_count] - before.get(histogram_count, 0) == 5
+    posted = ("gate_http_requests_total", (("method", "POST"), ("route", "/api/v1/checks"), ("status", "201")))
+    assert after[posted] - before.get(posted, 0) == 5
+
+
+def test_openapi_is_valid_and_describes_every_route(gate):
+    response = requests.get(f"{gate.url}/api/v1/openapi.json", timeout=10)
+    assert response.status_code == 200
+    document = response.json()
+    validate(document)  # raises on an invalid OpenAPI 3.1 document
+    app = create_app({"GATE_SETTINGS": Settings.from_env(database_url=gate.database_url)})
+    served = {}
+    for rule in app.url_map.iter_rules():
+        path = re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", r"{\1}", rule.rule)
+        served.setdefault(path, set()).update(m.lower() for m in rule.methods - {"HEAD", "OPTIONS"})
+    documented = {path: set(ops) for path, ops in document["paths"].items()}
+    assert documented == served
+
+
+def test_public_endpoints_are_marked_public_in_openapi(gate):
+    paths = requests.get(f"{gate.url}/api/v1/openapi.json", timeout=10).json()["paths"]
+    for public in ("/healthz", "/readyz", "/metrics", "/api/v1/openapi.json"):
+        assert paths[public]["get"]["security"] == [{}]
+    assert "security" not in paths["/api/v1/checks"]["post"]  # inherits the bearer requirement
