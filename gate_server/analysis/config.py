@@ -1,0 +1,220 @@
+"""The threshold config: what a team commits as `.github/syscall-gate.yml`.
+
+Every field has a default, so `{}` is a complete, sensible config. Unknown keys are
+rejected (a typo must not silently fall back to a default). docs/config.md
+documents each field; `python -m gate_server.analysis.config --schema` prints the
+JSON Schema the Action validates with (committed as config_schema.json).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Literal, Optional
+
+import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from gate_server.analysis.config_errors import ConfigError, from_validation_error, from_yaml_error
+from gate_server.analysis.patterns import check_glob, parse_destination
+
+Kind = Literal["syscall", "file", "exec", "connect", "listen", "bind", "socket", "process"]
+SCHEMA_PATH = Path(__file__).with_name("config_schema.json")
+
+# Credentials and kernel/secret interfaces a service should not touch unless it
+# always has (then the baseline has it too and it is not news). '~/' = any home.
+DEFAULT_SENSITIVE_PATHS = (
+    "/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-", "/etc/security/opasswd",
+    "/etc/sudoers", "/etc/sudoers.d/*",
+    "~/.ssh/*", "/etc/ssh/ssh_host_*_key",
+    "~/.aws/credentials", "~/.aws/config", "~/.config/gcloud/*", "~/.azure/*",
+    "~/.kube/config", "~/.docker/config.json", "~/.netrc", "~/.git-credentials", "~/.gnupg/*",
+    "~/.bash_history", "~/.pgpass",
+    "/var/run/secrets/kubernetes.io/*", "/run/secrets/kubernetes.io/*", "/etc/kubernetes/pki/*",
+    "/etc/ssl/private/*", "/etc/pki/tls/private/*",
+    "/proc/*/mem", "/proc/*/environ", "/proc/kcore", "/dev/mem", "/dev/kmem", "/dev/port",
+    "/boot/*", "/sys/kernel/security/*",
+)
+# Where a new write is expected churn (scratch space, terminals), not "a write
+# outside known directories".
+DEFAULT_KNOWN_WRITE_PATHS = ("/tmp/*", "/var/tmp/*", "/dev/shm/*", "/dev/null", "/dev/pts/*", "/dev/tty")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+def _check_destination(text: str) -> str:
+    parse_destination(text)
+    return text
+
+
+# Validated per item, so an error names the item: "allow.destinations.2: ...".
+PathGlob = Annotated[str, AfterValidator(check_glob)]
+DestinationPattern = Annotated[str, AfterValidator(_check_destination)]
+
+
+class Thresholds(_Section):
+    """Score thresholds (score 100 = identical behaviour). Verdict pause when
+    score <= pause_score, warn when score <= warn_score."""
+
+    pause_score: float = Field(60.0, ge=0, le=100, description="pause the rollout when score <= this")
+    warn_score: float = Field(90.0, ge=0, le=100, description="warn (proceed, notify) when score <= this")
+
+    @field_validator("warn_score")
+    @classmethod
+    def _warn_not_below_pause(cls, value: float, info) -> float:
+        pause = info.data.get("pause_score")
+        if pause is not None and value < pause:
+            raise ValueError(f"must be >= pause_score ({pause:g}), or every warn would already be a pause")
+        return value
+
+
+class Limits(_Section):
+    """Hard limits on new behaviour: breaching one pauses whatever the score. null = no limit."""
+
+    max_new_execs: Optional[int] = Field(0, ge=0, description="new programs executed")
+    max_new_destinations: Optional[int] = Field(0, ge=0, description="new outbound connect destinations")
+    max_new_listeners: Optional[int] = Field(0, ge=0, description="new listening/bound addresses")
+    max_new_write_paths: Optional[int] = Field(0, ge=0, description="new writes outside known directories")
+    max_sensitive_access: Optional[int] = Field(0, ge=0, description="new accesses to sensitive paths")
+    max_new_syscalls: Optional[int] = Field(None, ge=0, description="new syscall names")
+    max_new_files: Optional[int] = Field(None, ge=0, description="new file paths of any mode (not sensitive)")
+
+
+class Weights(_Section):
+    """Weight of each score group (a group per kind, plus 'sensitive' for sensitive-path files)."""
+
+    syscall: float = Field(3.0, ge=0, le=100)
+    file: float = Field(2.0, ge=0, le=100)
+    sensitive: float = Field(4.0, ge=0, le=100)
+    exec: float = Field(4.0, ge=0, le=100)
+    connect: float = Field(3.0, ge=0, le=100)
+    listen: float = Field(3.0, ge=0, le=100)
+    bind: float = Field(2.0, ge=0, le=100)
+    socket: float = Field(1.0, ge=0, le=100)
+    process: float = Field(0.5, ge=0, le=100)
+
+
+class SensitivePaths(_Section):
+    use_defaults: bool = Field(True, description="include the built-in list (docs/config.md)")
+    paths: list[PathGlob] = Field(default_factory=list, description="extra sensitive path globs")
+    exclude: list[PathGlob] = Field(default_factory=list, description="globs removed from the sensitive set")
+
+    def effective(self) -> tuple[str, ...]:
+        return (DEFAULT_SENSITIVE_PATHS if self.use_defaults else ()) + tuple(self.paths)
+
+
+class AllowList(_Section):
+    """Allow-listed features are never news (not new, not missing, not a rate shift)."""
+
+    files: list[PathGlob] = Field(default_factory=list, description="path globs ('*' crosses '/')")
+    execs: list[PathGlob] = Field(default_factory=list, description="program path globs")
+    destinations: list[DestinationPattern] = Field(
+        default_factory=list, description="CIDR:port, [v6CIDR]:port, unix:<glob>")
+    listeners: list[DestinationPattern] = Field(default_factory=list, description="CIDR:port for listen/bind addresses")
+    syscalls: list[str] = Field(default_factory=list, description="syscall names")
+
+
+class Stability(_Section):
+    baseline_min_fraction: float = Field(
+        0.8, gt=0, le=1, description="a baseline feature is stable when seen in at least this fraction of windows")
+    canary_min_windows: int = Field(
+        2, ge=1, description="a new canary feature counts only when seen in at least this many windows")
+    missing_min_rate: float = Field(
+        1.0, ge=0, description="a stable baseline feature is reported missing only above this rate per 1000 syscalls")
+
+
+class RateShift(_Section):
+    enabled: bool = True
+    kinds: list[Kind] = Field(default_factory=lambda: ["syscall"], description="kinds whose rates are compared")
+    fdr_q: float = Field(0.05, gt=0, lt=1, description="Benjamini-Hochberg false discovery rate")
+    min_ratio: float = Field(2.0, gt=1, description="ratio of medians (either direction) a shift must reach")
+    min_rate: float = Field(1.0, ge=0, description="ignore features below this mean rate per 1000 syscalls")
+
+
+class Sufficiency(_Section):
+    min_windows: int = Field(5, ge=1, description="windows required on each side")
+    min_syscalls: int = Field(5000, ge=0, description="syscalls required on each side")
+    max_loss_ratio: float = Field(0.05, ge=0, le=1, description="lost / (kept + lost) events allowed per side")
+    max_sample_every: int = Field(10, ge=1, description="coarsest 1-in-N event sampling allowed")
+
+
+class Report(_Section):
+    max_features: int = Field(50, ge=0, le=1000, description="rows in the verdict's feature table")
+
+
+class GateConfig(_Section):
+    """The whole threshold config (the YAML file's top level)."""
+
+    thresholds: Thresholds = Field(default_factory=Thresholds)
+    limits: Limits = Field(default_factory=Limits)
+    weights: Weights = Field(default_factory=Weights)
+    sensitive_paths: SensitivePaths = Field(default_factory=SensitivePaths)
+    allow: AllowList = Field(default_factory=AllowList)
+    known_write_paths: list[PathGlob] = Field(
+        default_factory=lambda: list(DEFAULT_KNOWN_WRITE_PATHS),
+        description="globs where new writes are expected churn (baseline write directories are known too)")
+    stability: Stability = Field(default_factory=Stability)
+    rate_shift: RateShift = Field(default_factory=RateShift)
+    sufficiency: Sufficiency = Field(default_factory=Sufficiency)
+    report: Report = Field(default_factory=Report)
+
+
+def load_config(data: Optional[dict]) -> GateConfig:
+    """Validate a parsed config object; raises ConfigError naming the field and reason."""
+    if data is None:
+        return GateConfig()
+    if not isinstance(data, dict):
+        raise ConfigError(f"config: must be a mapping of settings (got {type(data).__name__})", "")
+    try:
+        return GateConfig.model_validate(data)
+    except ValidationError as exc:
+        raise from_validation_error(exc, GateConfig) from None
+
+
+def load_config_file(path) -> GateConfig:
+    """Read and validate a YAML config file; errors name the file, and the line when known."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file ({exc.strerror})", "") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise from_yaml_error(exc, path) from None
+    try:
+        return load_config(data)
+    except ConfigError as exc:
+        raise exc.in_file(path, text) from None
+
+
+def json_schema() -> dict:
+    return GateConfig.model_json_schema()
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args == ["--schema"]:
+        print(json.dumps(json_schema(), indent=2, sort_keys=True))
+        return 0
+    if args == ["--write-schema"]:
+        SCHEMA_PATH.write_text(json.dumps(json_schema(), indent=2, sort_keys=True) + "\n")
+        print(f"wrote {SCHEMA_PATH}")
+        return 0
+    if len(args) == 2 and args[0] == "--check":
+        try:
+            load_config_file(args[1])
+        except ConfigError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(f"{args[1]}: valid")
+        return 0
+    print("usage: python -m gate_server.analysis.config --schema | --write-schema | --check FILE", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

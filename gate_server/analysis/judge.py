@@ -1,0 +1,98 @@
+"""The judge: baseline profile + canary profile + threshold config -> verdict.
+
+Order of decision:
+  1. baseline not observed enough                      -> inconclusive
+  2. a hard limit breached (limits.*)                  -> pause  (a canary seen reading
+     /etc/shadow needs no more observation to be paused)
+  3. canary not observed enough                        -> inconclusive
+  4. score <= thresholds.pause_score                   -> pause
+  5. score <= thresholds.warn_score                    -> warn
+  6. otherwise                                         -> pass
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gate_server.analysis.config import GateConfig
+from gate_server.analysis.features import FeatureMatrix, build_matrix
+from gate_server.analysis.observation import insufficiencies, observe
+from gate_server.analysis.profile import Profile
+from gate_server.analysis.rates import rate_shifts
+from gate_server.analysis.rules import Rules, baseline_write_paths
+from gate_server.analysis.scoring import apply_weights, group_scores, limit_breaches, score
+from gate_server.analysis.stability import missing_features, new_features
+from gate_server.analysis.verdict import Anomaly, FeatureRow, Verdict
+
+SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+
+
+def judge(baseline: Profile, canary: Profile, config: GateConfig | None = None) -> Verdict:
+    config = config or GateConfig()
+    observation = {"baseline": observe(baseline), "canary": observe(canary)}
+    baseline_short = insufficiencies("baseline", observation["baseline"], config.sufficiency)
+    canary_short = insufficiencies("canary", observation["canary"], config.sufficiency)
+
+    matrix = build_matrix(baseline, canary)
+    anomalies = find_anomalies(matrix, config) if baseline.windows and canary.windows else []
+    apply_weights(anomalies, config)
+    anomalies.sort(key=lambda a: (-a.weight, SEVERITY_ORDER[a.severity], a.kind, a.key))
+    groups = group_scores(anomalies, config)
+    total = round(score(groups, config), 1)
+    breaches = limit_breaches(anomalies, config)
+    thresholds = config.thresholds
+
+    if baseline_short:
+        verdict, reasons = "inconclusive", baseline_short + canary_short
+    elif breaches:
+        verdict, reasons = "pause", breaches + canary_short
+    elif canary_short:
+        verdict, reasons = "inconclusive", canary_short
+    elif total <= thresholds.pause_score:
+        verdict, reasons = "pause", [f"score {total:g} is at or below thresholds.pause_score ({thresholds.pause_score:g})"]
+    elif total <= thresholds.warn_score:
+        verdict, reasons = "warn", [f"score {total:g} is at or below thresholds.warn_score ({thresholds.warn_score:g})"]
+    else:
+        verdict, reasons = "pass", []
+
+    return Verdict(
+        verdict=verdict, score=total, anomalies=anomalies, observation=observation, reasons=reasons,
+        thresholds=config.model_dump(mode="json"), features=feature_table(matrix, anomalies, config.report.max_features),
+        group_scores=groups, service=canary.service or baseline.service,
+        baseline_version=baseline.version, canary_version=canary.version,
+    )
+
+
+def find_anomalies(matrix: FeatureMatrix, config: GateConfig) -> list[Anomaly]:
+    rules = Rules(config, baseline_write_paths(matrix.keys, matrix.baseline.windows_seen > 0))
+    anomalies = new_features(matrix, config, rules) + missing_features(matrix, config, rules)
+    index = {key: row for row, key in enumerate(matrix.keys)}
+    reported = {index[(a.kind, a.key)] for a in anomalies}
+    return anomalies + rate_shifts(matrix, config, rules, exclude=reported)
+
+
+def feature_table(matrix: FeatureMatrix, anomalies: list[Anomaly], limit: int) -> list[FeatureRow]:
+    """The anomalous features first (heaviest first), then the busiest features."""
+    if limit <= 0 or len(matrix) == 0:
+        return []
+    baseline_rates, canary_rates = matrix.baseline.mean_rates(), matrix.canary.mean_rates()
+    index = {key: row for row, key in enumerate(matrix.keys)}
+    by_row = {}
+    for anomaly in anomalies:
+        by_row.setdefault(index[(anomaly.kind, anomaly.key)], anomaly)
+    rows = list(by_row)[:limit]
+    if len(rows) < limit:
+        busiest = np.argsort(-np.maximum(baseline_rates, canary_rates), kind="stable")
+        taken = set(rows)
+        rows += [int(r) for r in busiest[: limit + len(taken)] if int(r) not in taken][: limit - len(rows)]
+    table = []
+    for row in rows:
+        kind, key = matrix.keys[row]
+        anomaly = by_row.get(row)
+        table.append(FeatureRow(
+            kind=kind, key=key, baseline_rate=float(baseline_rates[row]), canary_rate=float(canary_rates[row]),
+            baseline_windows_seen=int(matrix.baseline.windows_seen[row]),
+            canary_windows_seen=int(matrix.canary.windows_seen[row]),
+            change=anomaly.change if anomaly else None, weight=anomaly.weight if anomaly else 0.0,
+        ))
+    return table

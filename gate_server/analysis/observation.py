@@ -1,0 +1,55 @@
+"""How much each side was observed, and whether that is enough to judge.
+
+Too little observation or too much loss makes a verdict `inconclusive`: a silent
+pass on data we did not see is the failure this product exists to prevent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from gate_server.analysis.config import Sufficiency
+from gate_server.analysis.profile import Profile
+
+
+@dataclass(frozen=True)
+class SideObservation:
+    windows: int
+    syscalls: int
+    events: int
+    lost: int
+    loss_ratio: float  # lost / (kept + lost) detail events
+    sample_every: int  # the coarsest sampling of any window
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def observe(profile: Profile) -> SideObservation:
+    events, lost = profile.events_total, profile.lost_total
+    return SideObservation(
+        windows=len(profile.windows),
+        syscalls=profile.syscalls_total,
+        events=events,
+        lost=lost,
+        loss_ratio=round(lost / (events + lost), 6) if events + lost else 0.0,
+        sample_every=max((w.sample_every for w in profile.windows), default=1),
+    )
+
+
+def insufficiencies(side: str, seen: SideObservation, limits: Sufficiency) -> list[str]:
+    """Sentences saying why `side` ("baseline"/"canary") was not observed enough; [] if it was."""
+    reasons = []
+    if seen.windows < limits.min_windows:
+        reasons.append(f"{side}: {seen.windows} window{'s' if seen.windows != 1 else ''} observed, "
+                       f"at least {limits.min_windows} required (sufficiency.min_windows)")
+    if seen.syscalls < limits.min_syscalls:
+        reasons.append(f"{side}: {seen.syscalls} syscalls observed, "
+                       f"at least {limits.min_syscalls} required (sufficiency.min_syscalls)")
+    if seen.loss_ratio > limits.max_loss_ratio:
+        reasons.append(f"{side}: {seen.loss_ratio:.1%} of events lost ({seen.lost} of {seen.events + seen.lost}), "
+                       f"at most {limits.max_loss_ratio:.1%} allowed (sufficiency.max_loss_ratio)")
+    if seen.sample_every > limits.max_sample_every:
+        reasons.append(f"{side}: events sampled 1 in {seen.sample_every}, "
+                       f"at most 1 in {limits.max_sample_every} allowed (sufficiency.max_sample_every)")
+    return reasons

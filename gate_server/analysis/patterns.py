@@ -1,0 +1,146 @@
+"""Matchers the config is made of: path globs and network destinations (CIDR:port).
+
+Both parse once (when the config is validated) and match many feature keys, so
+globs are compiled into one regular expression per list rather than calling
+`fnmatch` per pattern per feature.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Iterable, Optional, Union
+
+FILE_MODES = ("r", "w", "rw")
+HOME_PREFIXES = ("/root/", "/home/*/")
+
+
+def split_file_key(key: str) -> tuple[str, str]:
+    """'/etc/shadow:r' -> ('/etc/shadow', 'r'); a key without a mode reads as 'r'."""
+    path, sep, mode = key.rpartition(":")
+    if sep and mode in FILE_MODES:
+        return path, mode
+    return key, "r"
+
+
+def expand_home(pattern: str) -> list[str]:
+    """'~/.aws/credentials' means that file in any home directory (root's or a user's)."""
+    if pattern.startswith("~/"):
+        return [prefix + pattern[2:] for prefix in HOME_PREFIXES]
+    return [pattern]
+
+
+def check_glob(pattern: str) -> str:
+    """Validate one path glob (absolute, or ~/ for any home); returns it unchanged."""
+    if not pattern or not (pattern.startswith("/") or pattern.startswith("~/")):
+        raise ValueError(f"path glob {pattern!r} must start with '/' or '~/'")
+    return pattern
+
+
+@lru_cache(maxsize=256)
+def _compiled(patterns: tuple[str, ...]) -> Optional[re.Pattern]:
+    if not patterns:
+        return None
+    # fnmatch semantics: '*' also crosses '/', so "/var/lib/app/*" covers the whole tree.
+    expanded = [p for pattern in patterns for p in expand_home(pattern)]
+    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in expanded))
+
+
+class GlobSet:
+    """A list of path globs matched as one compiled regular expression."""
+
+    def __init__(self, patterns: Iterable[str]):
+        self.patterns = tuple(patterns)
+        self._regex = _compiled(self.patterns)
+
+    def matches(self, path: str) -> bool:
+        return self._regex is not None and self._regex.match(path) is not None
+
+
+IpNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+
+
+@dataclass(frozen=True)
+class Destination:
+    """One allow-list entry: 'CIDR[:port]', '[v6CIDR][:port]', or 'unix:<glob>'.
+
+    The port may be a number, a range 'low-high', or '*' (the default: any port).
+    """
+
+    network: Optional[IpNetwork] = None
+    port_low: int = 0
+    port_high: int = 65535
+    unix_glob: Optional[str] = None
+
+    def matches(self, key: str) -> bool:
+        family, _, rest = key.partition(":")
+        if family == "unix":
+            return self.unix_glob is not None and fnmatch.fnmatchcase(rest, self.unix_glob)
+        if self.network is None or family not in ("inet", "inet6"):
+            return False
+        address, port = _split_address_port(rest)
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        if ip.version != self.network.version or ip not in self.network:
+            return False
+        if self.port_low == 0 and self.port_high == 65535:
+            return True
+        return port.isdigit() and self.port_low <= int(port) <= self.port_high
+
+
+def _split_address_port(text: str) -> tuple[str, str]:
+    """'10.0.0.5:5432' / '[::1]:443' -> (address, port)."""
+    if text.startswith("["):
+        address, _, port = text[1:].partition("]")
+        return address, port.lstrip(":")
+    address, _, port = text.rpartition(":")
+    return (address, port) if address else (text, "")
+
+
+def parse_destination(text: str) -> Destination:
+    """Parse one allow-list destination; raises ValueError with a reason."""
+    text = text.strip()
+    if text.startswith("unix:"):
+        return Destination(unix_glob=text[len("unix:"):])
+    for prefix in ("inet:", "inet6:"):
+        if text.startswith(prefix):
+            text = text[len(prefix):]
+    if text.startswith("["):
+        network_text, _, port_text = text[1:].partition("]")
+        port_text = port_text[1:] if port_text.startswith(":") else port_text
+    elif text.count(":") == 1:
+        network_text, _, port_text = text.partition(":")
+    else:
+        network_text, port_text = text, ""
+    try:
+        network = ipaddress.ip_network(network_text, strict=False)
+    except ValueError as exc:
+        raise ValueError(f"{text!r} is not CIDR:port ({exc}); write e.g. 10.0.0.0/8:5432 or [fd00::/8]:443") from None
+    low, high = _parse_ports(port_text, text)
+    return Destination(network=network, port_low=low, port_high=high)
+
+
+def _parse_ports(port_text: str, whole: str) -> tuple[int, int]:
+    if port_text in ("", "*"):
+        return 0, 65535
+    low_text, _, high_text = port_text.partition("-")
+    high_text = high_text or low_text
+    if not (low_text.isdigit() and high_text.isdigit()):
+        raise ValueError(f"{whole!r}: port {port_text!r} must be a number, a range like 8000-8999, or *")
+    low, high = int(low_text), int(high_text)
+    if not (0 <= low <= high <= 65535):
+        raise ValueError(f"{whole!r}: port range {port_text!r} must lie within 0-65535, low before high")
+    return low, high
+
+
+class DestinationSet:
+    def __init__(self, entries: Iterable[str]):
+        self.entries = tuple(parse_destination(e) for e in entries)
+
+    def matches(self, key: str) -> bool:
+        return any(entry.matches(key) for entry in self.entries)

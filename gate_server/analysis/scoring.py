@@ -1,0 +1,58 @@
+"""The 0-100 score and the hard limits.
+
+Score, from weighted groups as Kayenta scores metric groups:
+    points(severity)  = low 0.1, medium 0.25, high 0.5, critical 1.0
+    group_score(g)    = max(0, 1 - sum of points of g's anomalies)
+    score             = 100 * sum_g weight_g * group_score(g) / sum_g weight_g
+Groups are the feature kinds plus "sensitive"; the sum runs over EVERY group of
+`weights`, not only those with features, so the score is comparable across services
+and an added anomaly can never raise it. A saturating sum (rather than Kayenta's
+fraction of passing metrics) because one group can hold thousands of features: one
+new exec must cost the same whether a service has 3 or 3000 file features.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from gate_server.analysis.config import GateConfig
+from gate_server.analysis.verdict import Anomaly
+
+SEVERITY_POINTS = {"low": 0.1, "medium": 0.25, "high": 0.5, "critical": 1.0}
+
+
+def apply_weights(anomalies: list[Anomaly], config: GateConfig) -> None:
+    weights = config.weights.model_dump()
+    for anomaly in anomalies:
+        anomaly.weight = weights.get(anomaly.group, 0.0) * SEVERITY_POINTS[anomaly.severity]
+
+
+def group_scores(anomalies: list[Anomaly], config: GateConfig) -> dict[str, float]:
+    lost = Counter()
+    for anomaly in anomalies:
+        lost[anomaly.group] += SEVERITY_POINTS[anomaly.severity]
+    return {group: max(0.0, 1.0 - lost[group]) for group in config.weights.model_dump()}
+
+
+def score(groups: dict[str, float], config: GateConfig) -> float:
+    weights = config.weights.model_dump()
+    total = sum(weights.values())
+    if total <= 0:
+        return 100.0
+    return 100.0 * sum(weights[group] * groups[group] for group in weights) / total
+
+
+def limit_breaches(anomalies: list[Anomaly], config: GateConfig) -> list[str]:
+    """One sentence per hard limit exceeded (each pauses whatever the score)."""
+    limits = config.limits.model_dump()
+    keys_by_limit: dict[str, list[str]] = {}
+    for anomaly in anomalies:
+        if anomaly.change == "new" and anomaly.limit:
+            keys_by_limit.setdefault(anomaly.limit, []).append(anomaly.key)
+    breaches = []
+    for name, keys in keys_by_limit.items():
+        allowed = limits.get(name)
+        if allowed is not None and len(keys) > allowed:
+            shown = ", ".join(keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
+            breaches.append(f"limits.{name} is {allowed}, the canary has {len(keys)}: {shown}")
+    return breaches
