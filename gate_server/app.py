@@ -12,7 +12,7 @@ from typing import Any, Mapping, Optional
 
 from flask import Flask
 
-from gate_server import db
+from gate_server import db, notify
 from gate_server.api import errors, metrics
 from gate_server.settings import Settings
 
@@ -24,6 +24,7 @@ BLUEPRINTS: list[str] = [
     "gate_server.api.openapi",
     "gate_server.api.checks",
     "gate_server.api.services",
+    "gate_server.dashboard.views",
 ]
 
 
@@ -49,6 +50,7 @@ def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
     metrics.init_app(app)
     for module_name in BLUEPRINTS:
         app.register_blueprint(importlib.import_module(module_name).bp)
+    notify.install()  # webhooks on pause/warn, after a check is stored
     return app
 
 

@@ -1,0 +1,55 @@
+"""Who is looking at the dashboard: a token pasted into the login form, remembered by id
+in the signed session cookie (never the secret) and re-checked on every page, so
+revoking the token ends its dashboard sessions too."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from flask import session
+from sqlalchemy import select
+
+from gate_server import db
+from gate_server.services.tokens import TokenIdentity, verify_token
+from gate_server.storage.models import ApiToken
+
+# Reading pages needs what reading the API needs; ingest tokens belong to probes.
+DASHBOARD_SCOPES = ("check", "admin")
+SESSION_KEY = "token_id"
+
+
+class LoginRefused(Exception):
+    pass
+
+
+def log_in(secret: str) -> TokenIdentity:
+    db_session = db.session()
+    identity = verify_token(db_session, secret.strip()) if secret.strip() else None
+    db_session.commit()
+    if identity is None:
+        raise LoginRefused("That token is unknown or revoked.")
+    if identity.scope not in DASHBOARD_SCOPES:
+        raise LoginRefused(f"A token with scope '{identity.scope}' cannot open the dashboard; "
+                           "use a check or admin token.")
+    session.clear()
+    session.permanent = True
+    session[SESSION_KEY] = identity.token_id
+    return identity
+
+
+def current() -> Optional[TokenIdentity]:
+    token_id = session.get(SESSION_KEY)
+    if not isinstance(token_id, int):
+        return None
+    token = db.session().execute(
+        select(ApiToken).where(ApiToken.id == token_id, ApiToken.revoked_at.is_(None))
+    ).scalar_one_or_none()
+    if token is None or token.scope not in DASHBOARD_SCOPES:
+        session.clear()
+        return None
+    return TokenIdentity(token_id=token.id, prefix=token.prefix, scope=token.scope,
+                         services=tuple(token.services or ()))
+
+
+def log_out() -> None:
+    session.clear()
