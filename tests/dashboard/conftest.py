@@ -35,7 +35,7 @@ def misbehaving(window: int) -> dict:
 
 
 def seed_web(engine, windows: int = 30) -> None:
-    seed_recording(engine, "web", "v1", [dict(STEADY, **{}) for _ in range(windows)])
+    seed_recording(engine, "web", "v1", [dict(STEADY) for _ in range(windows)])
     seed_recording(engine, "web", "v2-bad", [misbehaving(i) for i in range(windows)], role="canary")
     seed_recording(engine, "db", "15.4", [dict(STEADY) for _ in range(5)])
 

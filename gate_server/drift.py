@@ -1,0 +1,53 @@
+"""Drift: a version judged against its own past, with the same judge as a rollout check.
+
+Nothing is being deployed, yet behaviour moves: a dependency starts calling home, a
+cron job forks a shell, Monday's traffic mix differs from Friday's. The recent period
+(default the last hour) is the canary; the period just before it (default the seven
+days before that) is the baseline. Both are windows of the one version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from gate_server.analysis.config import GateConfig
+from gate_server.analysis.judge import judge
+from gate_server.storage.profiles import load_profile
+
+
+@dataclass(frozen=True)
+class DriftPeriods:
+    reference_since: datetime
+    recent_since: datetime  # also where the reference period ends
+    until: datetime
+
+    @classmethod
+    def ending_at(cls, now: datetime, recent: timedelta, reference: timedelta) -> "DriftPeriods":
+        return cls(reference_since=now - recent - reference, recent_since=now - recent, until=now)
+
+    def to_dict(self) -> dict[str, str]:
+        return {"reference_since": self.reference_since.isoformat(), "recent_since": self.recent_since.isoformat(),
+                "until": self.until.isoformat()}
+
+
+def judge_drift(session: Session, service: str, version: str, config: GateConfig,
+                periods: DriftPeriods) -> dict[str, Any]:
+    """The verdict document of `version`'s recent windows against its reference windows."""
+    reference = load_profile(session, service, version, since=periods.reference_since, until=periods.recent_since)
+    recent = load_profile(session, service, version, since=periods.recent_since, until=periods.until)
+    document = judge(reference, recent, config).to_dict()
+    empty = [f"no windows of {version} in the {name} period ({since.isoformat(timespec='seconds')} to "
+             f"{until.isoformat(timespec='seconds')})"
+             for name, profile, since, until in (
+                 ("reference", reference, periods.reference_since, periods.recent_since),
+                 ("recent", recent, periods.recent_since, periods.until))
+             if not profile.windows]
+    if empty:
+        # Never a verdict on nothing, as for a check.
+        document["verdict"] = "inconclusive"
+        document["reasons"] = empty + [r for r in document.get("reasons", []) if r not in empty]
+    return {"kind": "drift", "service": service, "version": version, "periods": periods.to_dict(), **document}
