@@ -1,0 +1,181 @@
+"""`host-probe`: record one service's syscall profile into the gate's database.
+
+Exit codes: 0 recorded (or a clean stop on SIGINT/SIGTERM), 1 doctor found a
+blocking problem, 2 bad input or a host that cannot run the probe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from gate_server.settings import Settings
+from gate_server.storage.engine import DatabaseError
+from gate_server.storage.records import ROLES
+
+EPILOG = """examples:
+  host-probe doctor                                     can this host record?
+  host-probe record --service web --version v1 --pid 4242
+                                                        pid 4242 and its descendants, until it exits
+  host-probe record --service web --version v2 --role canary --duration 10m -- ./server --port 8080
+                                                        launch the command and follow it
+  host-probe record --service web --version v2 --role canary --cgroup /sys/fs/cgroup/unified/web.slice
+                                                        everything in a cgroup v2 directory (containers)
+  host-probe record ... --sample 10 --rate-limit 1000   ring buffer: 1 event in 10, at most 1000/s
+  host-probe replay                                     store windows spooled while the database was away
+"""
+
+DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
+UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+class UsageError(Exception):
+    """Bad input: printed as one line, exit code 2."""
+
+
+def duration(text: str) -> float:
+    match = DURATION.match(text.strip())
+    if not match or float(match.group(1)) <= 0:
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r}: use e.g. 500ms, 10s, 5m, 1h")
+    return float(match.group(1)) * UNIT_SECONDS[match.group(2)]
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return value
+
+
+def rate(text: str) -> int:
+    return positive_int(text.removesuffix("/s"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="host-probe", description="Record a service's syscall profile with eBPF.",
+                                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    record = commands.add_parser("record", help="record windows of one service into the database",
+                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    record.add_argument("--service", required=True, help="service name, e.g. web")
+    record.add_argument("--version", required=True, help="the version running, e.g. a git sha or v1.4.2")
+    record.add_argument("--role", choices=ROLES, default="baseline", help="baseline (production) or canary")
+    scope = record.add_mutually_exclusive_group()
+    scope.add_argument("--pid", type=positive_int, help="record this process and every descendant")
+    scope.add_argument("--cgroup", metavar="PATH", help="record every process in this cgroup v2 directory")
+    record.add_argument("--duration", type=duration, help="stop after this long (default: until stopped)")
+    record.add_argument("--window", type=duration, default=10.0, help="window length (default 10s)")
+    record.add_argument("--db", metavar="URL", help="database URL (default: GATE_DATABASE_URL or the data dir)")
+    record.add_argument("--sample", type=positive_int, default=1, metavar="N",
+                        help="ring-buffer events: keep 1 in N (counts are never sampled)")
+    record.add_argument("--rate-limit", type=rate, default=0, metavar="EVENTS/s",
+                        help="ring-buffer events per second, in kernel (default unlimited)")
+    record.add_argument("--ringbuf-pages", type=positive_int, default=64, metavar="PAGES",
+                        help="ring buffer size in pages, a power of two (default 64)")
+    record.add_argument("--spool", metavar="DIR", help="where windows wait while the database is away")
+    record.add_argument("-v", "--verbose", action="store_true", help="print process-tree events as they arrive")
+    record.add_argument("command_argv", nargs=argparse.REMAINDER, metavar="-- CMD ...",
+                        help="launch CMD and follow it; its exit ends the recording")
+    commands.add_parser("doctor", help="say whether this host can run the probe, and how to fix it")
+    replay = commands.add_parser("replay", help="store spooled windows now that the database is back")
+    replay.add_argument("--db", metavar="URL")
+    replay.add_argument("--spool", metavar="DIR")
+    return parser
+
+
+def _settings_paths(args) -> tuple[str, Path]:
+    settings = Settings.from_env()
+    return args.db or settings.database_url, Path(args.spool) if args.spool else settings.data_dir / "spool"
+
+
+def _scope(args):
+    from host_probe import scope
+
+    argv = args.command_argv[1:] if args.command_argv[:1] == ["--"] else args.command_argv
+    chosen = sum(bool(x) for x in (args.pid, args.cgroup, argv))
+    if chosen != 1:
+        raise UsageError("choose exactly one scope: --pid P, --cgroup PATH, or -- CMD ...")
+    try:
+        if args.pid:
+            return scope.PidScope(args.pid)
+        if args.cgroup:
+            return scope.CgroupScope(args.cgroup)
+        return scope.CommandScope(argv)
+    except scope.ScopeError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _check_database(url: str) -> None:
+    """A bad URL or a database without our schema is an error now; an unreachable
+    one is not (windows are spooled until it returns)."""
+    from sqlalchemy import inspect
+
+    from gate_server.storage.engine import make_engine
+
+    engine = make_engine(url)
+    try:
+        try:
+            tables = set(inspect(engine).get_table_names())
+        except Exception:  # unreachable: the sink spools and retries every window
+            return
+        if "windows" not in tables:
+            raise UsageError("the database has no syscall-gate schema; run `gate-server db upgrade` first")
+    finally:
+        engine.dispose()
+
+
+def _record(args) -> int:
+    from host_probe.loader import ProbeUnavailable, _is_power_of_two
+    from host_probe.recorder import RecordConfig, Recorder
+
+    if not _is_power_of_two(args.ringbuf_pages):
+        raise UsageError(f"--ringbuf-pages must be a power of two, got {args.ringbuf_pages}")
+    scope = _scope(args)
+    database_url, spool_dir = _settings_paths(args)
+    try:
+        _check_database(database_url)
+    except BaseException:
+        scope.close()
+        raise
+    config = RecordConfig(
+        service=args.service, version=args.version, role=args.role, database_url=database_url,
+        spool_dir=spool_dir, window_s=args.window, duration_s=args.duration, sample_every=args.sample,
+        rate_limit=args.rate_limit, ringbuf_pages=args.ringbuf_pages, verbose=args.verbose,
+    )
+    try:
+        return Recorder(config, scope).run()
+    except ProbeUnavailable as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _replay(args) -> int:
+    from host_probe.sink import replay_spool_dir
+
+    database_url, spool_dir = _settings_paths(args)
+    stored, left = replay_spool_dir(database_url, spool_dir)
+    print(f"replayed {stored} spool files from {spool_dir}; {left} left (database unreachable)")
+    return 0 if not left else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "doctor":
+            from host_probe.doctor import report, run_checks
+
+            return report(run_checks(), sys.stdout)
+        if args.command == "replay":
+            return _replay(args)
+        return _record(args)
+    except (UsageError, DatabaseError) as exc:
+        print(f"host-probe: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

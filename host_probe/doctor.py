@@ -1,0 +1,114 @@
+"""`host-probe doctor`: can this host record? Each check says what it found and,
+when it fails, how to fix it. Exit non-zero when recording cannot work."""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+
+from host_probe import tracefs
+
+MIN_KERNEL = (5, 8)  # BPF ring buffer (5.8); raw tracepoints and cgroup ids are older
+REQUIRED_TRACEPOINTS = ("sched/sched_process_fork", "sched/sched_process_exec", "sched/sched_process_exit",
+                        "raw_syscalls/sys_enter")
+CAP_PERFMON, CAP_BPF, CAP_SYS_ADMIN = 38, 39, 21
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    found: str
+    fix: str = ""
+    required: bool = True
+
+
+def _kernel_version(release: str) -> tuple[int, int]:
+    parts = release.split(".")
+    try:
+        return int(parts[0]), int("".join(c for c in parts[1] if c.isdigit()) or 0)
+    except (IndexError, ValueError):
+        return (0, 0)
+
+
+def check_kernel(release: str | None = None) -> Check:
+    release = release or platform.release()
+    ok = _kernel_version(release) >= MIN_KERNEL
+    return Check("kernel", ok, release, "" if ok else
+                 f"upgrade to Linux {MIN_KERNEL[0]}.{MIN_KERNEL[1]} or newer (the probe uses the BPF ring buffer)")
+
+
+def check_btf(path: Path = Path("/sys/kernel/btf/vmlinux")) -> Check:
+    ok = path.exists()
+    return Check("BTF", ok, str(path) if ok else f"{path} missing",
+                 "" if ok else "use a kernel built with CONFIG_DEBUG_INFO_BTF=y", required=False)
+
+
+def check_tracepoints() -> Check:
+    root = tracefs.events_dir()
+    if root is None:
+        fix = "mount tracefs: mount -t tracefs nodev /sys/kernel/tracing (the probe does this itself as root)"
+        return Check("tracepoints", os.geteuid() == 0, "tracefs not mounted", fix, required=True)
+    missing = [tp for tp in REQUIRED_TRACEPOINTS if not (root / tp / "format").is_file()]
+    if missing:
+        return Check("tracepoints", False, f"missing {', '.join(missing)} under {root}",
+                     "use a kernel with CONFIG_FTRACE_SYSCALLS and sched tracepoints")
+    return Check("tracepoints", True, f"{len(REQUIRED_TRACEPOINTS)} found under {root}")
+
+
+def check_headers(release: str | None = None) -> Check:
+    release = release or platform.release()
+    build = Path(f"/lib/modules/{release}/build")
+    if not build.exists():
+        return Check("kernel headers", False, f"{build} missing",
+                     "install linux-headers-$(uname -r), or run `make setup` to link Debian's generic headers")
+    target = build.resolve()
+    fallback = release not in target.name
+    found = f"{build} -> {target}" + (" (generic headers linked by scripts/setup.sh)" if fallback else "")
+    return Check("kernel headers", True, found)
+
+
+def _effective_caps() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("CapEff:"):
+            return int(line.split()[1], 16)
+    return 0
+
+
+def check_privileges() -> Check:
+    if os.geteuid() == 0:
+        return Check("privileges", True, "root")
+    caps = _effective_caps()
+    has = lambda cap: bool(caps & (1 << cap))  # noqa: E731
+    ok = has(CAP_SYS_ADMIN) or (has(CAP_BPF) and has(CAP_PERFMON))
+    return Check("privileges", ok, f"uid {os.geteuid()}, CapEff={caps:#x}",
+                 "" if ok else "run as root, or grant CAP_BPF and CAP_PERFMON (setcap or systemd AmbientCapabilities)")
+
+
+def check_bcc() -> Check:
+    try:
+        import bcc
+    except ImportError as exc:
+        return Check("bcc", False, f"import failed: {exc}",
+                     "apt-get install python3-bpfcc, and use a Python that sees system site packages")
+    return Check("bcc", True, f"{getattr(bcc, '__version__', 'unknown version')} at {Path(bcc.__file__).parent}")
+
+
+def run_checks() -> list[Check]:
+    return [check_kernel(), check_btf(), check_tracepoints(), check_headers(), check_privileges(), check_bcc()]
+
+
+def report(checks: list[Check], out) -> int:
+    for check in checks:
+        mark = "ok  " if check.ok else ("FAIL" if check.required else "warn")
+        print(f"{mark} {check.name:15} {check.found}", file=out)
+        if not check.ok and check.fix:
+            print(f"     fix: {check.fix}", file=out)
+    blocking = [c.name for c in checks if c.required and not c.ok]
+    if blocking:
+        print(f"recording cannot work on this host: fix {', '.join(blocking)}", file=out)
+        return 1
+    print("this host can record", file=out)
+    return 0
