@@ -20,6 +20,7 @@ from gate_server.analysis.config_errors import ConfigError, from_validation_erro
 from gate_server.analysis.patterns import check_glob, parse_destination
 
 Kind = Literal["syscall", "file", "exec", "connect", "listen", "bind", "socket", "process"]
+Group = Literal["syscall", "file", "sensitive", "exec", "connect", "listen", "bind", "socket", "process"]
 SCHEMA_PATH = Path(__file__).with_name("config_schema.json")
 
 # Credentials and kernel/secret interfaces a service should not touch unless it
@@ -122,6 +123,9 @@ class Stability(_Section):
         0.8, gt=0, le=1, description="a baseline feature is stable when seen in at least this fraction of windows")
     canary_min_windows: int = Field(
         2, ge=1, description="a new canary feature counts only when seen in at least this many windows")
+    one_off_kinds: list[Group] = Field(
+        default_factory=lambda: ["sensitive", "listen", "bind"],
+        description="groups where a single canary window is enough to be new (a port is opened once)")
     missing_min_rate: float = Field(
         1.0, ge=0, description="a stable baseline feature is reported missing only above this rate per 1000 syscalls")
 

@@ -9,6 +9,7 @@ counts are scaled back by the window's `sample_every` before dividing.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 
@@ -46,10 +47,10 @@ class FeatureMatrix:
 
 
 def build_matrix(baseline: Profile, canary: Profile) -> FeatureMatrix:
-    all_keys = set().union(*(w.counts.keys() for w in baseline.windows),
-                           *(w.counts.keys() for w in canary.windows))
-    keys = sorted(all_keys)
-    index = {key: row for row, key in enumerate(keys)}
+    # Hashing the (kind, key) tuples here is most of the judge's time; set.union
+    # measured fastest. Sorted so rows (and ties in the output) are deterministic.
+    keys = sorted(set().union(*(w.counts.keys() for w in chain(baseline.windows, canary.windows))))
+    index = dict(zip(keys, range(len(keys))))
     kinds = np.array([kind for kind, _ in keys], dtype=object)
     is_detail = kinds != "syscall"
     return FeatureMatrix(

@@ -29,6 +29,7 @@ def new_features(matrix: FeatureMatrix, config: GateConfig, rules: Rules) -> lis
     baseline_seen, canary_seen = matrix.baseline.windows_seen, matrix.canary.windows_seen
     canary_windows, baseline_windows = matrix.canary.window_count, matrix.baseline.window_count
     min_windows = config.stability.canary_min_windows
+    one_off_groups = set(config.stability.one_off_kinds)
     canary_rates = matrix.canary.mean_rates()
     anomalies = []
     for row in np.flatnonzero((baseline_seen == 0) & (canary_seen > 0)):
@@ -37,7 +38,7 @@ def new_features(matrix: FeatureMatrix, config: GateConfig, rules: Rules) -> lis
             continue
         meaning = rules.new_feature(kind, key)
         seen = int(canary_seen[row])
-        if seen < min_windows and meaning.rule != "sensitive_access":
+        if seen < min_windows and meaning.group not in one_off_groups:
             continue
         anomalies.append(Anomaly(
             kind=kind, key=key, change="new", severity=meaning.severity, group=meaning.group,
