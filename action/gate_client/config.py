@@ -5,6 +5,7 @@ with an annotation on the offending line instead of a round trip to the server.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence, Union
 
 import jsonschema
+import jsonschema.exceptions
 import yaml
 
 # A copy of gate_server/analysis/config_schema.json (a test keeps them identical):
@@ -87,6 +89,16 @@ def _dotted(path: Iterable[Union[str, int]]) -> str:
     return text
 
 
+def _readable(error: jsonschema.ValidationError) -> str:
+    """For anyOf/oneOf (pydantic's Optional[int] is anyOf[int, null]) say which branch came closest."""
+    if error.context:
+        non_null = [sub for sub in error.context if sub.validator != "type" or sub.validator_value != "null"]
+        closest = jsonschema.exceptions.best_match(non_null or error.context)
+        if closest is not None:
+            return closest.message
+    return error.message
+
+
 def schema_problems(data: Any, root: Optional[yaml.Node], schema: dict) -> list[ConfigProblem]:
     validator_class = jsonschema.validators.validator_for(schema)
     validator = validator_class(schema)
@@ -99,12 +111,15 @@ def schema_problems(data: Any, root: Optional[yaml.Node], schema: dict) -> list[
             for key in extra:
                 line, column = locate(root, path + [key])
                 where = _dotted(path + [key])
-                problems.append(ConfigProblem(f"unknown setting '{where}' (not in the gate's config schema)", line, column))
+                known = list((error.schema or {}).get("properties", {}))
+                close = difflib.get_close_matches(key, known, n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else f"; known settings here: {', '.join(known)}"
+                problems.append(ConfigProblem(f"unknown setting '{where}'{hint}", line, column))
             continue
         line, column = locate(root, path)
         where = _dotted(path) or "the config"
-        problems.append(ConfigProblem(f"{where}: {error.message}", line, column))
-    return problems
+        problems.append(ConfigProblem(f"{where}: {_readable(error)}", line, column))
+    return sorted(problems, key=lambda problem: (problem.line or 0, problem.column or 0))
 
 
 def load_config(path: Path, schema: Optional[dict] = None) -> LoadedConfig:

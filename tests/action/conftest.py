@@ -1,0 +1,168 @@
+"""Fixtures for the Action's tests: the real gate server (gunicorn) over a seeded
+database, a token, a GitHub REST stand-in, and the client run as a runner runs
+it -- a clean interpreter that sees only action/ and its pinned dependencies."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import pytest
+
+from gate_server.storage import migrate
+from tests.action.fake_github import FakeGitHub
+from tests.action.profiles import SERVICE, seed_rollout
+from tests.support.live_server import LiveServer
+
+ROOT = Path(__file__).resolve().parents[2]
+ACTION_DIR = ROOT / "action"
+GITHUB_TOKEN = "ghs_fakeWorkflowToken0123456789"
+REPOSITORY = "acme/checkout"
+PUSH_SHA = "a" * 40
+
+
+def parse_github_output(text: str) -> dict[str, str]:
+    """Read a $GITHUB_OUTPUT file the way the runner does (name=value and name<<DELIMITER)."""
+    outputs: dict[str, str] = {}
+    lines = text.split("\n")
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        if "<<" in line:
+            name, delimiter = line.split("<<", 1)
+            end = lines.index(delimiter, index + 1)
+            outputs[name] = "\n".join(lines[index + 1 : end])
+            index = end + 1
+        else:
+            if "=" in line:
+                name, value = line.split("=", 1)
+                outputs[name] = value
+            index += 1
+    return outputs
+
+
+@pytest.fixture(scope="session")
+def client_dependencies() -> Path:
+    """action/requirements.txt installed with pip --target, as the action does on a bare runner."""
+    requirements = ACTION_DIR / "requirements.txt"
+    digest = hashlib.sha256(requirements.read_bytes() + sys.version.encode()).hexdigest()[:12]
+    target = ROOT / "tests" / "artifacts" / f"action-deps-{digest}"
+    if not (target / ".complete").exists():
+        result = subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+             "--target", str(target), "-r", str(requirements)],
+            capture_output=True, text=True, timeout=300,
+        )
+        assert result.returncode == 0, f"pip could not install action/requirements.txt: {result.stderr[-2000:]}"
+        (target / ".complete").touch()
+    return target
+
+
+@dataclass
+class ClientRun:
+    returncode: int
+    stdout: str
+    stderr: str
+    outputs: dict[str, str]
+    summary: str
+    workspace: Path
+
+    @property
+    def log(self) -> str:
+        return self.stdout + self.stderr
+
+    def report(self) -> dict:
+        return json.loads(Path(self.outputs["report"]).read_text())
+
+
+@dataclass
+class ActionRunner:
+    """Runs `python -m gate_client` with the environment a GitHub runner gives it."""
+
+    dependencies: Path
+    workspace: Path
+    github_api_url: str = "http://127.0.0.1:9"
+    env: dict = field(default_factory=dict)
+
+    def run(self, config_text: Optional[str] = None, timeout: float = 120, **inputs: str) -> ClientRun:
+        temp = self.workspace.parent / f"{self.workspace.name}-runner-temp"
+        temp.mkdir(exist_ok=True)
+        output_file, summary_file = temp / "output.txt", temp / "summary.md"
+        output_file.write_text("")
+        summary_file.write_text("")
+        if config_text is not None:
+            (self.workspace / ".github").mkdir(exist_ok=True)
+            (self.workspace / ".github" / "syscall-gate.yml").write_text(config_text)
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            # Only the action's own directory and its pinned dependencies: proof it needs nothing of this repo.
+            "PYTHONPATH": f"{ACTION_DIR}:{self.dependencies}",
+            "GITHUB_WORKSPACE": str(self.workspace), "RUNNER_TEMP": str(temp),
+            "GITHUB_OUTPUT": str(output_file), "GITHUB_STEP_SUMMARY": str(summary_file),
+            "GITHUB_API_URL": self.github_api_url, "GITHUB_SERVER_URL": "https://github.example",
+            "GITHUB_REPOSITORY": REPOSITORY, "GITHUB_SHA": PUSH_SHA, "GITHUB_EVENT_NAME": "push",
+            "GITHUB_RUN_ID": "4242",
+            "SYSCALL_GATE_GITHUB_TOKEN": GITHUB_TOKEN, "SYSCALL_GATE_SERVICE": SERVICE,
+            "SYSCALL_GATE_CONFIG": ".github/syscall-gate.yml",
+            **self.env,
+        }
+        for name, value in inputs.items():
+            env["SYSCALL_GATE_" + name.upper()] = value
+        # -S: no site-packages, so nothing installed in this venv (the repo included) is importable.
+        result = subprocess.run([sys.executable, "-S", "-m", "gate_client"], cwd=self.workspace, env=env,
+                                capture_output=True, text=True, timeout=timeout)
+        return ClientRun(result.returncode, result.stdout, result.stderr,
+                         parse_github_output(output_file.read_text()), summary_file.read_text(), self.workspace)
+
+
+@pytest.fixture
+def fake_github():
+    with FakeGitHub(GITHUB_TOKEN) as fake:
+        yield fake
+
+
+@pytest.fixture
+def action_runner(client_dependencies, tmp_path, fake_github) -> ActionRunner:
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    return ActionRunner(client_dependencies, workspace, github_api_url=fake_github.url)
+
+
+def create_token(database_url: str, service: str = SERVICE) -> str:
+    result = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "gate-server"), "tokens", "create", "--service", service, "--scope", "check",
+         "--db", database_url],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()[0].strip()
+
+
+@dataclass
+class Gate:
+    url: str
+    token: str
+    database_url: str
+    server: LiveServer
+
+
+def start_gate(database_url: str) -> Gate:
+    migrate.upgrade(database_url)
+    seed_rollout(database_url)
+    token = create_token(database_url)
+    server = LiveServer(database_url, workers=2).start()
+    return Gate(server.url, token, database_url, server)
+
+
+@pytest.fixture
+def gate(sqlite_url):
+    """The real gate server under gunicorn, over a seeded SQLite database."""
+    started = start_gate(sqlite_url)
+    yield started
+    started.server.stop()

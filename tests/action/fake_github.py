@@ -1,0 +1,111 @@
+"""A local stand-in for the two GitHub REST endpoints the Action calls (commit
+statuses, deployment statuses). It records every request, answers like GitHub
+(201 with the status, 401 without a bearer token, 422 for an invalid payload),
+and can be told to fail, to prove a status failure never decides the gate."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Optional
+
+COMMIT_STATUS = re.compile(r"^/repos/(?P<repo>[^/]+/[^/]+)/statuses/(?P<sha>[0-9a-f]{40})$")
+DEPLOYMENT_STATUS = re.compile(r"^/repos/(?P<repo>[^/]+/[^/]+)/deployments/(?P<id>\d+)/statuses$")
+COMMIT_STATES = {"pending", "success", "failure", "error"}
+DEPLOYMENT_STATES = {"error", "failure", "inactive", "in_progress", "queued", "pending", "success"}
+
+
+@dataclass
+class RecordedCall:
+    method: str
+    path: str
+    headers: dict
+    body: object
+    answered: int
+
+    @property
+    def kind(self) -> str:
+        if COMMIT_STATUS.match(self.path):
+            return "commit"
+        if DEPLOYMENT_STATUS.match(self.path):
+            return "deployment"
+        return "other"
+
+
+def payload_problem(path: str, body: object) -> Optional[str]:
+    """What GitHub would reject in this payload (None when it is valid)."""
+    if not isinstance(body, dict):
+        return "body must be a JSON object"
+    description = body.get("description", "")
+    if not isinstance(description, str) or len(description) > 140:
+        return "description must be a string of at most 140 characters"
+    if COMMIT_STATUS.match(path):
+        if body.get("state") not in COMMIT_STATES:
+            return f"state {body.get('state')!r} is not a commit status state"
+        if not isinstance(body.get("context", ""), str):
+            return "context must be a string"
+        return None
+    if DEPLOYMENT_STATUS.match(path):
+        if body.get("state") not in DEPLOYMENT_STATES:
+            return f"state {body.get('state')!r} is not a deployment status state"
+        return None
+    return f"no such endpoint {path}"
+
+
+class FakeGitHub:
+    def __init__(self, token: str, fail_with: Optional[int] = None):
+        self.token = token
+        self.fail_with = fail_with
+        self.calls: list[RecordedCall] = []
+        self._lock = threading.Lock()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                try:
+                    body = json.loads(raw or b"null")
+                except ValueError:
+                    body = raw.decode(errors="replace")
+                status, answer = fake.answer(self.path, dict(self.headers), body)
+                with fake._lock:
+                    fake.calls.append(RecordedCall("POST", self.path, dict(self.headers), body, status))
+                payload = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, format, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, name="fake-github", daemon=True)
+
+    def answer(self, path: str, headers: dict, body: object) -> tuple[int, dict]:
+        if headers.get("Authorization") != f"Bearer {self.token}":
+            return 401, {"message": "Bad credentials"}
+        if self.fail_with:
+            return self.fail_with, {"message": "Server Error"}
+        problem = payload_problem(path, body)
+        if problem:
+            return 422, {"message": f"Validation Failed: {problem}"}
+        return 201, {"id": len(self.calls) + 1, **body}
+
+    def statuses(self, kind: str) -> list[RecordedCall]:
+        with self._lock:
+            return [call for call in self.calls if call.kind == kind]
+
+    def __enter__(self) -> "FakeGitHub":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.server.shutdown()
+        self.server.server_close()

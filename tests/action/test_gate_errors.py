@@ -1,0 +1,110 @@
+"""Without a verdict -- the canary not observed long enough, the gate away or
+refusing -- the step does what on-gate-error says, and says why."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import requests
+
+from tests.action.conftest import REPOSITORY
+from tests.action.profiles import BASELINE, HEALTHY_CANARY, SERVICE, UNRECORDED_CANARY, USUAL_FEATURES, record
+from tests.support.live_server import free_port
+
+from gate_server.storage.engine import make_engine
+from gate_server.storage.writer import WindowWriter
+
+
+def stored_checks(gate) -> list[dict]:
+    response = requests.get(f"{gate.url}/api/v1/checks", params={"service": SERVICE},
+                            headers={"Authorization": f"Bearer {gate.token}"}, timeout=10)
+    response.raise_for_status()
+    return response.json()["checks"]
+
+
+def inputs(gate_url: str, token: str, canary: str, **extra: str) -> dict:
+    return {"gate_url": gate_url, "token": token, "baseline_version": BASELINE, "canary_version": canary,
+            "stage": "5%", **extra}
+
+
+def test_inconclusive_canary_is_asked_again_until_wait_timeout_then_fails(gate, action_runner, fake_github):
+    started = time.monotonic()
+    run = action_runner.run(**inputs(gate.url, gate.token, UNRECORDED_CANARY, wait_timeout="4s", poll_interval="1s"))
+    elapsed = time.monotonic() - started
+
+    assert run.returncode == 3, run.log
+    assert run.outputs["verdict"] == "inconclusive"
+    assert 4 <= elapsed < 30
+    asked = [c for c in stored_checks(gate) if c["canary_version"] == UNRECORDED_CANARY]
+    assert len(asked) >= 3, "the client should keep asking while the verdict is inconclusive"
+    assert all(c["verdict"] == "inconclusive" for c in asked)
+    assert run.log.count("asking again in") == len(asked) - 1
+    final = fake_github.statuses("commit")[-1].body
+    assert final["state"] == "error"
+    assert final["description"].startswith("still inconclusive after 4s")
+    assert f"no windows recorded for canary version {UNRECORDED_CANARY}" in run.summary
+
+
+def test_inconclusive_with_on_gate_error_pass_lets_the_rollout_go_on(gate, action_runner, fake_github):
+    run = action_runner.run(**inputs(gate.url, gate.token, UNRECORDED_CANARY, wait_timeout="1s",
+                                     poll_interval="1s", on_gate_error="pass"))
+    assert run.returncode == 0, run.log
+    assert run.outputs["verdict"] == "inconclusive"
+    assert fake_github.statuses("commit")[-1].body["state"] == "success"
+    assert "::warning title=syscall-gate syscall-gate/5%25::still inconclusive" in run.stdout
+
+
+def test_a_canary_recorded_while_waiting_gets_its_verdict(gate, action_runner):
+    late_version = "v2-late"
+
+    def deploy_late():
+        time.sleep(2.5)
+        engine = make_engine(gate.database_url)
+        record(WindowWriter(engine), late_version, "canary", USUAL_FEATURES, seed=9)
+        engine.dispose()
+
+    recorder = threading.Thread(target=deploy_late)
+    recorder.start()
+    run = action_runner.run(**inputs(gate.url, gate.token, late_version, wait_timeout="60s", poll_interval="1s"))
+    recorder.join()
+    assert run.returncode == 0, run.log
+    assert run.outputs["verdict"] == "pass"
+    verdicts = [c["verdict"] for c in stored_checks(gate) if c["canary_version"] == late_version]
+    assert verdicts[0] == "pass" and set(verdicts[1:]) == {"inconclusive"}  # newest first
+
+
+def test_unreachable_gate_fails_the_step_by_default(action_runner, fake_github):
+    gate_url = f"http://127.0.0.1:{free_port()}"
+    run = action_runner.run(**inputs(gate_url, "sg_whatever", HEALTHY_CANARY))
+    assert run.returncode == 3, run.log
+    assert run.outputs["verdict"] == "error"
+    assert f"the gate at {gate_url} is unreachable (Connection refused)" in run.stdout
+    assert [c.body["state"] for c in fake_github.statuses("commit")] == ["pending", "error"]
+    assert run.report()["error"].startswith("the gate at")
+
+
+def test_unreachable_gate_with_on_gate_error_pass_proceeds(action_runner, fake_github):
+    run = action_runner.run(**inputs(f"http://127.0.0.1:{free_port()}", "sg_whatever", HEALTHY_CANARY,
+                                     on_gate_error="pass"))
+    assert run.returncode == 0, run.log
+    final = fake_github.statuses("commit")[-1].body
+    assert final["state"] == "success"
+    assert "on-gate-error: pass" in final["description"]
+    assert f"/repos/{REPOSITORY}/statuses/" in fake_github.statuses("commit")[-1].path
+
+
+def test_a_token_the_gate_refuses_is_a_gate_error_with_the_servers_reason(gate, action_runner):
+    run = action_runner.run(**inputs(gate.url, "sg_not-a-real-token", HEALTHY_CANARY))
+    assert run.returncode == 3, run.log
+    assert "the gate answered HTTP 401" in run.stdout
+    assert "check the 'token' input" in run.stdout
+    assert stored_checks(gate) == []
+
+
+def test_a_config_the_gate_refuses_is_annotated_on_its_line(gate, action_runner):
+    # Valid for the schema, but the judge requires warn_score >= pause_score.
+    config = "# thresholds for checkout\nthresholds:\n  pause_score: 80\n  warn_score: 50\n"
+    run = action_runner.run(config_text=config, **inputs(gate.url, gate.token, HEALTHY_CANARY))
+    assert run.returncode == 3, run.log
+    assert "::error file=.github/syscall-gate.yml,line=4,col=3,title=syscall-gate config::the gate answered HTTP 422" in run.stdout
