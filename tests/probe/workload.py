@@ -1,0 +1,105 @@
+"""A program with known behaviour for the probe tests. Every path lives under the
+directory given with --dir, so the expected feature keys are exact.
+
+  features  open files (r, w, rw), exec /bin/true, connect, bind+listen (inet,
+            inet ephemeral, unix), fork children, then exactly --getppid getppid calls
+  sibling   runs beside the recorded tree, doing things that must NOT be recorded
+  forks     fork --count children that exit at once (a process-event flood)
+  wait      wait for --trigger to exist, then fork children that open a file
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+
+def fork_children(count: int, path: Path) -> None:
+    for _ in range(count):
+        pid = os.fork()
+        if pid == 0:
+            with open(path):
+                pass
+            os._exit(0)
+        os.waitpid(pid, 0)
+
+
+def features(args) -> None:
+    base = Path(args.dir)
+    with open(base / "input.txt"):
+        pass
+    with open(base / "output.log", "w") as out:
+        out.write("x")
+    with open(base / "both.dat", "r+"):
+        pass
+    with open(f"/proc/{os.getpid()}/status"):
+        pass
+    with open(base / "tmpa8f3k2_q", "w"):  # a python-tempfile-shaped name
+        pass
+    subprocess.run(["/bin/true"], check=True)
+    with socket.create_connection(("127.0.0.1", args.connect_port), timeout=5):
+        pass
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", args.listen_port))
+        server.listen(4)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.bind(("127.0.0.1", 0))
+    unix_path = base / "app.sock"
+    unix_path.unlink(missing_ok=True)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as unix_server:
+        unix_server.bind(str(unix_path))
+        unix_server.listen(1)
+    fork_children(args.children, base / "child.txt")
+    for _ in range(args.getppid):
+        os.getppid()
+
+
+def sibling(args) -> None:
+    base = Path(args.dir)
+    deadline = time.monotonic() + args.seconds
+    while time.monotonic() < deadline:
+        with open(base / "sibling.txt"):
+            pass
+        os.getppid()
+        time.sleep(0.01)
+
+
+def forks(args) -> None:
+    for _ in range(args.count):
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)
+        os.waitpid(pid, 0)
+
+
+def wait_then_fork(args) -> None:
+    trigger = Path(args.trigger)
+    deadline = time.monotonic() + 60
+    while not trigger.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    fork_children(args.children, Path(args.dir) / "late-child.txt")
+    subprocess.run(["/bin/true"], check=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("mode", choices=("features", "sibling", "forks", "wait"))
+    parser.add_argument("--dir", default="/tmp")
+    parser.add_argument("--connect-port", type=int, default=0)
+    parser.add_argument("--listen-port", type=int, default=0)
+    parser.add_argument("--children", type=int, default=3)
+    parser.add_argument("--getppid", type=int, default=0)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--count", type=int, default=100)
+    parser.add_argument("--trigger", default="")
+    args = parser.parse_args()
+    {"features": features, "sibling": sibling, "forks": forks, "wait": wait_then_fork}[args.mode](args)
+
+
+if __name__ == "__main__":
+    main()
