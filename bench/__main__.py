@@ -18,7 +18,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("names", nargs="*", help=f"benchmarks to run (default: all of {', '.join(BENCHES)})")
     parser.add_argument("--quick", action="store_true", help="fewer rounds, for a smoke run")
-    args = parser.parse_args(argv)
+    # Options after one benchmark's name are that benchmark's own
+    # (`python -m bench evaluation --record`).
+    args, extra = parser.parse_known_args(argv)
+    if extra and len(args.names) != 1:
+        parser.error(f"options {' '.join(extra)} need exactly one benchmark name before them")
     failures = 0
     for name in args.names or BENCHES:
         if name not in BENCHES:
@@ -31,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             raise
         print(f"== {name}", flush=True)
-        failures += 1 if module.main(["--quick"] if args.quick else []) else 0
+        failures += 1 if module.main((["--quick"] if args.quick else []) + extra) else 0
     return 1 if failures else 0
 
 

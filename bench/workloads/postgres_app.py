@@ -120,5 +120,6 @@ def start_pgbench(server: FixedPostgres, rate: float, seconds: int, script: Path
     script.write_text(TRANSACTION)
     return subprocess.Popen(
         [str(server.bin / "pgbench"), "-h", "127.0.0.1", "-p", str(server.port), "-U", "gate",
-         "-c", "2", "-j", "1", "-R", str(rate), "-T", str(seconds), "-n", "-f", str(script), "shop"],
+         "-c", "2", "-j", "1", "-R", str(rate), "-T", str(seconds), "-P", "1", "-n", "-f", str(script),
+         "shop"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

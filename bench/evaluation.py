@@ -1,0 +1,135 @@
+"""The evaluation set: does the judge stay quiet on benign re-runs and pause every
+injected behaviour change, on profiles recorded with the real probe?
+
+    python -m bench evaluation                 judge the stored fixtures, print the confusion table
+    python -m bench evaluation --record        re-record the fixtures (root + eBPF, ~15 min)
+    python -m bench evaluation --record --workload postgres --scenario inject-exec
+
+The fixtures are tests/evaluation/profiles/<workload>/<scenario>.json(.gz);
+bench/evaluation_record.py says how they are recorded. The judge runs with its
+default config (load_config({})): nothing here is tuned to the fixtures.
+Exit status: 0 when there is no false pause and every injected change is caught
+for the right reason (the injected feature is among the anomalies), 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from bench.evaluation_data import EXPECTED_FEATURE, FIXTURES_DIR, Comparison, comparisons, recorded_workloads
+from gate_server.analysis.config import GateConfig, load_config
+from gate_server.analysis.judge import judge
+from gate_server.analysis.verdict import Verdict
+
+TOP_ANOMALIES = 3
+
+
+@dataclass(frozen=True)
+class Outcome:
+    comparison: Comparison
+    verdict: Verdict
+
+    @property
+    def paused(self) -> bool:
+        return self.verdict.verdict == "pause"
+
+    @property
+    def flags_injected_feature(self) -> bool:
+        injection = self.comparison.injection
+        return injection is not None and any(
+            EXPECTED_FEATURE[injection]((a.kind, a.key)) for a in self.verdict.anomalies)
+
+    @property
+    def correct(self) -> bool:
+        if self.comparison.benign:
+            return not self.paused
+        return self.paused and self.flags_injected_feature
+
+    def miss_reason(self) -> Optional[str]:
+        if self.comparison.benign or self.correct:
+            return None
+        if not self.paused:
+            return f"verdict {self.verdict.verdict}: {'; '.join(self.verdict.reasons) or 'no reason given'}"
+        return "paused, but not for the injected change: " + "; ".join(self.verdict.reasons)
+
+
+def evaluate(fixtures_dir: Path = FIXTURES_DIR, config: Optional[GateConfig] = None) -> list[Outcome]:
+    config = config or load_config({})
+    return [Outcome(c, judge(c.baseline, c.canary, config))
+            for workload in recorded_workloads(fixtures_dir) for c in comparisons(workload, fixtures_dir)]
+
+
+def _anomaly_text(verdict: Verdict) -> str:
+    shown = [f"{a.change} {a.kind} {a.key} ({a.severity})" for a in verdict.anomalies[:TOP_ANOMALIES]]
+    more = len(verdict.anomalies) - TOP_ANOMALIES
+    return "; ".join(shown) + (f"; +{more} more" if more > 0 else "") or "-"
+
+
+def _rate(part: int, whole: int) -> str:
+    return f"{part}/{whole} = {part / whole:.0%}" if whole else "n/a (no comparisons)"
+
+
+def report(outcomes: list[Outcome]) -> str:
+    lines = ["| workload | comparison | expected | verdict | score | windows (b/c) | top anomalies |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for outcome in outcomes:
+        c, v = outcome.comparison, outcome.verdict
+        expected = "no pause" if c.benign else "pause"
+        mark = "" if outcome.correct else " **MISS**"
+        windows = f"{len(c.baseline.windows)}/{len(c.canary.windows)}"
+        lines.append(f"| {c.workload} | {c.name} | {expected} | {v.verdict}{mark} | {v.score:g} | {windows} "
+                     f"| {_anomaly_text(v)} |")
+    benign = [o for o in outcomes if o.comparison.benign]
+    injected = [o for o in outcomes if not o.comparison.benign]
+    lines += [
+        "",
+        f"false-pause rate: {_rate(sum(o.paused for o in benign), len(benign))} of benign comparisons",
+        f"benign warns (noise, not pauses): {sum(o.verdict.verdict == 'warn' for o in benign)}; "
+        f"benign inconclusive: {sum(o.verdict.verdict == 'inconclusive' for o in benign)}",
+        f"detection rate: {_rate(sum(o.correct for o in injected), len(injected))} of injected changes "
+        "(paused, with the injected feature among the anomalies)",
+    ]
+    for outcome in outcomes:
+        if not outcome.correct:
+            c = outcome.comparison
+            why = outcome.miss_reason() or "false pause: " + "; ".join(outcome.verdict.reasons)
+            lines.append(f"MISS {c.workload} / {c.name}: {why}")
+    return "\n".join(lines)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench evaluation", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--record", action="store_true", help="re-record the fixtures with the real probe first")
+    parser.add_argument("--workload", action="append", default=[], help="record only this workload (repeatable)")
+    parser.add_argument("--scenario", action="append", default=[], help="record only this scenario (repeatable)")
+    parser.add_argument("--duration", type=float, default=30.0, help="seconds recorded per run (default 30)")
+    parser.add_argument("--window", type=float, default=3.0, help="window length in seconds (default 3)")
+    parser.add_argument("--fixtures", type=Path, default=FIXTURES_DIR, help="fixture directory")
+    parser.add_argument("--quick", action="store_true", help="accepted for `python -m bench --quick`; judging is fast")
+    args = parser.parse_args(argv)
+
+    if args.record:
+        from bench.evaluation_record import record
+        from bench.workloads.services import WORKLOADS
+
+        unknown = set(args.workload) - set(WORKLOADS)
+        if unknown:
+            parser.error(f"unknown workload {', '.join(sorted(unknown))}; choose from {', '.join(WORKLOADS)}")
+        if record(args.workload or list(WORKLOADS), args.scenario, args.duration, args.window, args.fixtures):
+            print("some recordings failed; judging what is stored", flush=True)
+
+    if not recorded_workloads(args.fixtures):
+        print(f"error: no fixtures under {args.fixtures}; record them with --record (root, eBPF)", file=sys.stderr)
+        return 2
+    outcomes = evaluate(args.fixtures)
+    print(report(outcomes), flush=True)
+    return 0 if all(o.correct for o in outcomes) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
