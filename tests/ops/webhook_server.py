@@ -28,9 +28,12 @@ class WebhookReceiver:
                 if receiver.hang:
                     time.sleep(receiver.hang)
                 status = 500 if attempt <= receiver.fail_first else 200
-                self.send_response(status)
-                self.end_headers()
-                self.wfile.write(b"ok" if status == 200 else b"boom")
+                try:
+                    self.send_response(status)
+                    self.end_headers()
+                    self.wfile.write(b"ok" if status == 200 else b"boom")
+                except BrokenPipeError:
+                    return  # the sender timed out while we hung: not delivered
                 if status == 200:
                     with receiver._arrived:
                         receiver.posts.append({"path": self.path, "body": json.loads(body),
