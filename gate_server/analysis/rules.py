@@ -47,6 +47,9 @@ class Rules:
     def is_sensitive(self, path: str) -> bool:
         return self._sensitive.matches(path) and not self._not_sensitive.matches(path)
 
+    def is_sensitive_file(self, kind: str, key: str) -> bool:
+        return kind == "file" and self.is_sensitive(split_file_key(key)[0])
+
     def is_allowed(self, kind: str, key: str) -> bool:
         if kind == "file":
             path, _ = split_file_key(key)

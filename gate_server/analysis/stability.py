@@ -7,7 +7,8 @@ sensitive path: a single read of /etc/shadow is news.
 
 Missing: stable in the baseline (seen in at least `baseline_min_fraction` of its
 windows), frequent (mean rate >= `missing_min_rate`), and absent from every canary
-window.
+window. A sensitive path the canary stops opening is not reported: less access
+to secrets is never a risk, and an added sensitive open must never raise the score.
 
 Recurrence counts windows, not events, on purpose: event counts grow with
 traffic, and the verdict must not change when one side's volume does.
@@ -62,7 +63,7 @@ def missing_features(matrix: FeatureMatrix, config: GateConfig, rules: Rules) ->
     anomalies = []
     for row in np.flatnonzero(candidates):
         kind, key = matrix.keys[row]
-        if kind not in KINDS or rules.is_allowed(kind, key):
+        if kind not in KINDS or rules.is_allowed(kind, key) or rules.is_sensitive_file(kind, key):
             continue
         meaning = rules.missing_feature(kind, key)
         seen = int(baseline_seen[row])

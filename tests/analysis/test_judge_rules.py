@@ -1,0 +1,300 @@
+"""The judge, one rule at a time, on synthetic profiles of a healthy web service."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gate_server.analysis.config import load_config
+from gate_server.analysis.judge import judge
+from tests.analysis.synthetic import canary_profile, in_windows, service_profile
+
+BASELINE = service_profile()
+
+
+def only(verdict, **fields):
+    found = [a for a in verdict.anomalies if all(getattr(a, k) == v for k, v in fields.items())]
+    assert len(found) == 1, f"expected one anomaly with {fields}, got {[a.reason for a in verdict.anomalies]}"
+    return found[0]
+
+
+# --- a healthy re-deploy must pass -------------------------------------------------
+
+def test_healthy_redeploy_passes_with_no_anomalies():
+    verdict = judge(BASELINE, service_profile(version="v2", seed=7), load_config({}))
+    assert verdict.verdict == "pass", verdict.reasons
+    assert verdict.anomalies == []
+    assert verdict.score == 100
+
+
+def test_traffic_volume_change_passes():
+    # The canary takes 5 % of the traffic: 20x fewer syscalls and events per window.
+    verdict = judge(BASELINE, canary_profile(), load_config({}))
+    assert verdict.verdict == "pass", [a.reason for a in verdict.anomalies]
+    assert verdict.anomalies == []
+
+
+def test_thread_churn_is_not_news():
+    churny = canary_profile(thread_churn=2000, extra=lambda i: {("process", "fork"): 3})
+    verdict = judge(BASELINE, churny, load_config({}))
+    assert verdict.verdict == "pass", verdict.reasons
+    assert all(a.severity == "low" for a in verdict.anomalies)
+
+
+def test_temp_file_names_are_not_news():
+    # Names the normaliser could not fold: each appears in one canary window only.
+    one_off_names = lambda i: {("file", f"/var/cache/app/tmp{i:04x}.json:w"): 2}
+    verdict = judge(BASELINE, canary_profile(extra=one_off_names), load_config({}))
+    assert verdict.verdict == "pass"
+    assert verdict.anomalies == []
+
+
+def test_new_write_in_scratch_or_baseline_directory_is_not_a_breach():
+    writes = lambda i: {("file", "/tmp/<tmp>:w"): 2, ("file", "/var/log/app/audit.log:w"): 1}
+    verdict = judge(BASELINE, canary_profile(extra=writes), load_config({}))
+    assert verdict.verdict == "pass", verdict.reasons
+    assert {a.rule for a in verdict.anomalies} == {"new_file"}
+    assert all(a.severity == "low" for a in verdict.anomalies)
+
+
+# --- what it must catch --------------------------------------------------------------
+
+def test_new_exec_in_canary_pauses():
+    canary = canary_profile(extra=in_windows(("exec", "/bin/sh"), range(1, 10)))
+    verdict = judge(BASELINE, canary, load_config({}))
+    assert verdict.verdict == "pause"
+    anomaly = only(verdict, kind="exec", key="/bin/sh")
+    assert (anomaly.change, anomaly.severity, anomaly.limit) == ("new", "high", "max_new_execs")
+    assert anomaly.reason == "new exec /bin/sh in 9 of 10 canary windows, never in 30 baseline windows"
+    assert any("limits.max_new_execs" in reason for reason in verdict.reasons)
+
+
+def test_sensitive_read_pauses_even_once():
+    # One read of /etc/shadow is news: no service reads it by accident.
+    canary = canary_profile(extra=in_windows(("file", "/etc/shadow:r"), [4]))
+    verdict = judge(BASELINE, canary, load_config({}))
+    assert verdict.verdict == "pause"
+    anomaly = only(verdict, key="/etc/shadow:r")
+    assert (anomaly.group, anomaly.severity, anomaly.rule) == ("sensitive", "critical", "sensitive_access")
+    assert "1 of 10 canary windows" in anomaly.reason
+
+
+@pytest.mark.parametrize("path", ["/home/deploy/.ssh/id_ed25519", "/root/.aws/credentials",
+                                  "/var/run/secrets/kubernetes.io/serviceaccount/token", "/proc/<pid>/mem",
+                                  "/etc/sudoers.d/90-cloud"])
+def test_default_sensitive_paths_are_caught(path):
+    canary = canary_profile(extra=in_windows(("file", f"{path}:r"), [2]))
+    assert judge(BASELINE, canary, load_config({})).verdict == "pause"
+
+
+def test_sensitive_path_the_baseline_reads_is_not_news():
+    shadow = in_windows(("file", "/etc/shadow:r"), [3])
+    baseline = service_profile(extra=shadow)
+    verdict = judge(baseline, canary_profile(extra=shadow), load_config({}))
+    assert verdict.verdict == "pass"
+
+
+def test_sensitive_paths_can_be_extended_and_excluded():
+    key = ("file", "/etc/ssl/private/shop.key:r")
+    canary = canary_profile(extra=in_windows(key, [0]))
+    assert judge(BASELINE, canary, load_config({})).verdict == "pause"
+    excluded = load_config({"sensitive_paths": {"exclude": ["/etc/ssl/private/shop.key"]}})
+    assert judge(BASELINE, canary, excluded).verdict == "pass"
+    vault = canary_profile(extra=in_windows(("file", "/opt/vault/token:r"), [0]))
+    extended = load_config({"sensitive_paths": {"paths": ["/opt/vault/*"]}})
+    assert judge(BASELINE, vault, extended).verdict == "pause"
+    assert judge(BASELINE, vault, load_config({})).verdict == "pass"
+
+
+def test_new_outbound_destination_pauses():
+    canary = canary_profile(extra=in_windows(("connect", "inet:203.0.113.9:443"), range(10)))
+    verdict = judge(BASELINE, canary, load_config({}))
+    assert verdict.verdict == "pause"
+    assert only(verdict, kind="connect").limit == "max_new_destinations"
+
+
+def test_allowlisted_destination_is_not_news():
+    canary = canary_profile(extra=in_windows(("connect", "inet:10.0.3.7:6379"), range(10)))
+    allowed = load_config({"allow": {"destinations": ["10.0.0.0/16:6379"]}})
+    assert judge(BASELINE, canary, allowed).verdict == "pass"
+    other_port = load_config({"allow": {"destinations": ["10.0.0.0/16:5432"]}})
+    assert judge(BASELINE, canary, other_port).verdict == "pause"
+    other_net = load_config({"allow": {"destinations": ["10.1.0.0/16:6379"]}})
+    assert judge(BASELINE, canary, other_net).verdict == "pause"
+
+
+def test_new_listening_port_pauses_even_once():
+    # A port is opened once, at start: one window is all there will ever be.
+    canary = canary_profile(extra=in_windows(("listen", "inet:0.0.0.0:4444"), [0]))
+    verdict = judge(BASELINE, canary, load_config({}))
+    assert verdict.verdict == "pause"
+    assert only(verdict, kind="listen", key="inet:0.0.0.0:4444").limit == "max_new_listeners"
+
+
+def test_new_write_outside_known_directories_pauses():
+    canary = canary_profile(extra=in_windows(("file", "/etc/cron.d/backdoor:w"), range(2, 8)))
+    verdict = judge(BASELINE, canary, load_config({}))
+    assert verdict.verdict == "pause"
+    anomaly = only(verdict, rule="new_write_path")
+    assert anomaly.severity == "high" and "outside every directory the baseline writes to" in anomaly.reason
+
+
+def test_allowlisted_exec_and_file_are_not_news():
+    extra = lambda i: {("exec", "/usr/bin/convert"): 1, ("file", "/srv/uploads/<n>.png:w"): 3}
+    config = load_config({"allow": {"execs": ["/usr/bin/convert"], "files": ["/srv/uploads/*"]}})
+    verdict = judge(BASELINE, canary_profile(extra=extra), config)
+    assert verdict.verdict == "pass" and verdict.anomalies == []
+
+
+def test_one_off_in_canary_is_not_news():
+    canary = canary_profile(extra=in_windows(("exec", "/sbin/ldconfig"), [0], count=3))
+    verdict = judge(BASELINE, canary, load_config({}))
+    assert verdict.verdict == "pass" and verdict.anomalies == []
+    strict = load_config({"stability": {"one_off_kinds": ["sensitive", "listen", "bind", "exec"]}})
+    assert judge(BASELINE, canary, strict).verdict == "pause"
+
+
+def test_one_off_in_baseline_is_not_missing():
+    baseline = service_profile(extra=in_windows(("connect", "inet:10.0.0.9:53"), [12], count=40))
+    verdict = judge(baseline, canary_profile(), load_config({}))
+    assert verdict.verdict == "pass" and verdict.anomalies == []
+
+
+def test_missing_stable_feature_is_reported():
+    cache = ("connect", "inet:10.0.0.6:11211")
+    baseline = service_profile(extra=lambda i: {cache: 300})
+    verdict = judge(baseline, canary_profile(), load_config({}))
+    anomaly = only(verdict, change="missing")
+    assert (anomaly.kind, anomaly.key, anomaly.severity) == (*cache, "low")
+    assert anomaly.reason.startswith("connect inet:10.0.0.6:11211 missing: seen in 30 of 30 baseline windows")
+    assert verdict.verdict == "pass"  # a missing feature alone is modest news
+    assert verdict.score < 100
+
+
+def test_rate_shift_detected_with_fdr():
+    # openat at 5x its baseline share; 200 more syscalls with the same (Poisson-noisy) share on both sides.
+    noise = {f"noise{j}": 0.002 for j in range(200)}
+    baseline = service_profile(mix=noise)
+    canary = canary_profile(mix={**noise, "openat": 0.25})
+    verdict = judge(baseline, canary, load_config({}))
+    rate = [a for a in verdict.anomalies if a.change == "rate"]
+    assert [a.key for a in rate] == ["openat"], [a.reason for a in rate]
+    assert rate[0].q_value <= 0.05 and rate[0].p_value <= rate[0].q_value and rate[0].effect > 2
+    assert "rate rose" in rate[0].reason and "Mann-Whitney" in rate[0].reason
+
+
+def test_rate_shift_below_min_ratio_or_min_rate_is_ignored():
+    canary = canary_profile(mix={"openat": 0.09})  # 1.8x the baseline's share
+    verdict = judge(BASELINE, canary, load_config({"rate_shift": {"min_ratio": 3}}))
+    assert [a for a in verdict.anomalies if a.change == "rate"] == []
+    rare = judge(BASELINE, canary, load_config({"rate_shift": {"min_ratio": 1.2, "min_rate": 1e6}}))
+    assert [a for a in rare.anomalies if a.change == "rate"] == []
+
+
+def test_sampled_detail_events_are_scaled_back():
+    sampled = canary_profile(sample_every=8)
+    verdict = judge(BASELINE, sampled, load_config({"rate_shift": {"kinds": ["syscall", "file", "connect"]}}))
+    assert verdict.verdict == "pass", [a.reason for a in verdict.anomalies]
+
+
+# --- sufficiency: never a silent pass ------------------------------------------------
+
+def test_too_few_windows_is_inconclusive():
+    verdict = judge(BASELINE, canary_profile(windows=3), load_config({}))
+    assert verdict.verdict == "inconclusive"
+    assert verdict.reasons == ["canary: 3 windows observed, at least 5 required (sufficiency.min_windows)"]
+
+
+def test_too_few_syscalls_is_inconclusive():
+    verdict = judge(BASELINE, canary_profile(syscalls_per_window=300), load_config({}))
+    assert verdict.verdict == "inconclusive"
+    assert "sufficiency.min_syscalls" in verdict.reasons[0]
+
+
+def test_high_loss_is_inconclusive():
+    verdict = judge(BASELINE, canary_profile(lost_per_window=50), load_config({}))
+    assert verdict.verdict == "inconclusive"
+    assert "sufficiency.max_loss_ratio" in verdict.reasons[0]
+    assert verdict.observation["canary"].loss_ratio > 0.05
+
+
+def test_coarse_sampling_is_inconclusive():
+    verdict = judge(BASELINE, canary_profile(sample_every=100), load_config({}))
+    assert verdict.verdict == "inconclusive"
+    assert "sufficiency.max_sample_every" in verdict.reasons[0]
+
+
+def test_empty_canary_is_inconclusive():
+    verdict = judge(BASELINE, canary_profile(windows=0), load_config({}))
+    assert verdict.verdict == "inconclusive" and verdict.anomalies == []
+
+
+def test_short_baseline_is_inconclusive_even_with_a_breach():
+    # With 2 baseline windows, "never seen in the baseline" means little.
+    canary = canary_profile(extra=in_windows(("exec", "/bin/sh"), range(10)))
+    verdict = judge(service_profile(windows=2), canary, load_config({}))
+    assert verdict.verdict == "inconclusive"
+
+
+def test_breach_on_a_short_canary_still_pauses():
+    canary = canary_profile(windows=2, extra=in_windows(("file", "/etc/shadow:r"), [1]))
+    verdict = judge(BASELINE, canary, load_config({}))
+    assert verdict.verdict == "pause"
+    assert any("max_sensitive_access" in r for r in verdict.reasons)
+    assert any("sufficiency.min_windows" in r for r in verdict.reasons)
+
+
+# --- score, thresholds, limits -------------------------------------------------------
+
+def test_score_thresholds_decide_warn_and_pause():
+    canary = canary_profile(extra=in_windows(("exec", "/usr/bin/git"), range(10)))
+    no_limits = {"limits": {"max_new_execs": None}}
+    verdict = judge(BASELINE, canary, load_config(no_limits))
+    # exec group (weight 4 of 22.5) loses 0.5 for one high anomaly: 100 - 100*2/22.5
+    assert verdict.score == pytest.approx(91.1)
+    assert verdict.verdict == "pass"
+    warn = load_config({**no_limits, "thresholds": {"pause_score": 50, "warn_score": 95}})
+    assert judge(BASELINE, canary, warn).verdict == "warn"
+    pause = load_config({**no_limits, "thresholds": {"pause_score": 92, "warn_score": 95}})
+    paused = judge(BASELINE, canary, pause)
+    assert paused.verdict == "pause" and "thresholds.pause_score" in paused.reasons[0]
+
+
+def test_limit_above_zero_tolerates_that_many():
+    extra = lambda i: {("connect", "inet:10.0.9.1:443"): 1, ("connect", "inet:10.0.9.2:443"): 1}
+    canary = canary_profile(extra=extra)
+    tolerated = judge(BASELINE, canary, load_config({"limits": {"max_new_destinations": 2}}))
+    # Not a breach; the two high anomalies still empty the connect group (3 of 22.5): score 86.7, a warn.
+    assert tolerated.verdict == "warn" and tolerated.score == pytest.approx(86.7)
+    assert judge(BASELINE, canary, load_config({"limits": {"max_new_destinations": 1}})).verdict == "pause"
+
+
+def test_many_anomalies_lower_the_score_to_a_pause():
+    extra = lambda i: {("exec", "/bin/sh"): 1, ("connect", "inet:198.51.100.7:4444"): 1,
+                       ("file", "/etc/shadow:r"): 1, ("listen", "inet:0.0.0.0:31337"): 1}
+    no_limits = {name: None for name in ("max_new_execs", "max_new_destinations", "max_sensitive_access",
+                                         "max_new_listeners")}
+    verdict = judge(BASELINE, canary_profile(extra=extra), load_config({"limits": no_limits}))
+    assert verdict.score <= 60 and verdict.verdict == "pause"
+    assert verdict.anomalies[0].key == "/etc/shadow:r"  # heaviest first
+
+
+def test_verdict_document_is_json_safe_and_complete():
+    canary = canary_profile(extra=in_windows(("exec", "/bin/sh"), range(10)))
+    document = judge(BASELINE, canary, load_config({})).to_dict()
+    json.dumps(document, allow_nan=False)
+    assert {"verdict", "score", "anomalies", "observation", "thresholds", "reasons", "features"} <= set(document)
+    assert set(document["observation"]) == {"baseline", "canary"}
+    assert set(document["observation"]["canary"]) == {"windows", "syscalls", "events", "lost", "loss_ratio",
+                                                      "sample_every"}
+    assert document["thresholds"] == load_config({}).model_dump(mode="json")
+    anomaly = document["anomalies"][0]
+    assert {"kind", "key", "change", "severity", "baseline_rate", "canary_rate", "reason"} <= set(anomaly)
+    assert document["features"][0]["key"] == "/bin/sh" and document["features"][0]["change"] == "new"
+
+
+def test_feature_table_is_bounded_and_ranks_busiest_after_anomalies():
+    verdict = judge(BASELINE, canary_profile(), load_config({"report": {"max_features": 3}}))
+    assert [row.key for row in verdict.features] == ["read", "epoll_wait", "write"]
+    assert judge(BASELINE, canary_profile(), load_config({"report": {"max_features": 0}})).features == []
