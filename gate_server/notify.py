@@ -19,10 +19,15 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Optional
 
 import requests
+from prometheus_client import Counter
 
 from gate_server.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# Scraped from /metrics: alert on failed or dropped, which mean on-call was not told.
+DELIVERIES = Counter("gate_webhook_deliveries_total",
+                     "Webhook notifications, by outcome (delivered, refused, failed, dropped).", ["outcome"])
 
 SLACK_PREFIX = "slack+"
 TOP_ANOMALIES = 5
@@ -124,6 +129,7 @@ class WebhookNotifier:
                     # A dead endpoint must not grow memory without bound; say so and move on.
                     log.error("webhook queue full (%d pending): dropping notification of check %s to %s",
                               self._pending, document.get("id"), _masked(url))
+                    DELIVERIES.labels("dropped").inc()
                     continue
                 self._pending += 1
             self._executor.submit(self._deliver_and_release, url, document)
@@ -150,6 +156,11 @@ class WebhookNotifier:
                 self._idle.notify_all()
 
     def deliver(self, url: str, document: dict[str, Any]) -> bool:
+        outcome = self._attempt_all(url, document)
+        DELIVERIES.labels(outcome).inc()
+        return outcome == "delivered"
+
+    def _attempt_all(self, url: str, document: dict[str, Any]) -> str:
         target, body = payload_for(url, document)
         for attempt in range(1, self.attempts + 1):
             retry_after: Optional[float] = None
@@ -158,26 +169,26 @@ class WebhookNotifier:
                                          headers={"User-Agent": "syscall-gate-webhook"})
                 if response.status_code < 300:
                     log.info("webhook %s accepted check %s (attempt %d)", _masked(url), document.get("id"), attempt)
-                    return True
+                    return "delivered"
                 problem = f"HTTP {response.status_code}"
                 if response.status_code < 500 and response.status_code != 429:
                     log.error("webhook %s refused check %s: %s (not retried)", _masked(url), document.get("id"),
                               problem)
-                    return False
+                    return "refused"
                 retry_after = _retry_after(response)
             except requests.RequestException as exc:
                 problem = type(exc).__name__
             if attempt == self.attempts:
                 log.error("webhook %s failed for check %s after %d attempts: %s", _masked(url),
                           document.get("id"), attempt, problem)
-                return False
+                return "failed"
             # Exponential backoff with jitter, so many workers do not retry in step.
             delay = retry_after if retry_after is not None else self.backoff * 2 ** (attempt - 1)
             delay *= random.uniform(1.0, 1.25)
             log.warning("webhook %s: %s on attempt %d for check %s; retrying in %.1fs", _masked(url), problem,
                         attempt, document.get("id"), delay)
             time.sleep(delay)
-        return False
+        return "failed"
 
 
 def _retry_after(response: requests.Response) -> Optional[float]:

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 
 from gate_server import notify
 from gate_server.settings import Settings
@@ -74,8 +75,13 @@ def test_a_failed_delivery_is_retried_with_backoff(tmp_path, caplog):
     assert sum("HTTP 500" in r.getMessage() for r in caplog.records) == 2
 
 
-def test_retries_are_bounded_and_the_failure_is_logged(tmp_path, caplog):
+def _deliveries(outcome: str) -> float:
+    return REGISTRY.get_sample_value("gate_webhook_deliveries_total", {"outcome": outcome}) or 0.0
+
+
+def test_retries_are_bounded_and_the_failure_is_logged_and_counted(tmp_path, caplog):
     caplog.set_level(logging.WARNING, logger="gate_server.notify")
+    failed_before = _deliveries("failed")
     with WebhookReceiver(fail_first=100) as receiver:
         notifier = notify.WebhookNotifier((receiver.url,), attempts=3, backoff=0.01)
         notifier.submit(PAUSED)
@@ -83,6 +89,7 @@ def test_retries_are_bounded_and_the_failure_is_logged(tmp_path, caplog):
 
     assert receiver.attempts == 3
     assert any("after 3 attempts" in r.getMessage() for r in caplog.records)
+    assert _deliveries("failed") == failed_before + 1
 
 
 def test_a_hanging_webhook_never_delays_the_check(tmp_path):
