@@ -9,14 +9,18 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gate_server.settings import Settings
 from gate_server.storage.engine import check_connection, make_engine
+from gate_server.storage.profiles import ProfileCache
 
 _EXTENSION = "gate_db"
+_PROFILE_CACHE = "gate_profile_cache"
 
 
 def init_app(app: Flask, settings: Settings) -> None:
     # make_engine does not connect: an app (and a worker) starts even while the database is away.
     engine = make_engine(settings.database_url)
     app.extensions[_EXTENSION] = sessionmaker(engine, expire_on_commit=False)
+    cache_size = settings.profile_cache_counts
+    app.extensions[_PROFILE_CACHE] = ProfileCache(max_counts=cache_size) if cache_size > 0 else None
     app.teardown_appcontext(_close_session)
 
 
@@ -29,6 +33,11 @@ def session() -> Session:
     if "db_session" not in g:
         g.db_session = current_app.extensions[_EXTENSION]()
     return g.db_session
+
+
+def profile_cache() -> ProfileCache | None:
+    """This app's (so this worker's) cache of stored windows, None when disabled."""
+    return current_app.extensions[_PROFILE_CACHE]
 
 
 def ping() -> None:

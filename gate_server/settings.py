@@ -28,6 +28,9 @@ class Settings:
     webhook_on_warn: bool = False
     # Set by `gate-server serve`: gunicorn workers share Prometheus metrics through files here.
     metrics_multiproc_dir: str = ""
+    # Window counts each server worker keeps in memory (0 = none): repeat checks of a
+    # version read its windows once (see storage.profiles.ProfileCache).
+    profile_cache_counts: int = 1_000_000
 
     @property
     def is_embedded(self) -> bool:
@@ -48,6 +51,7 @@ class Settings:
             webhook_urls=tuple(u.strip() for u in webhooks),
             webhook_on_warn=(env.get("GATE_WEBHOOK_ON_WARN") or "").lower() in ("1", "true", "yes"),
             metrics_multiproc_dir=env.get("PROMETHEUS_MULTIPROC_DIR") or "",
+            profile_cache_counts=int(env.get("GATE_PROFILE_CACHE_COUNTS") or 1_000_000),
         )
         values.update(overrides)
         return cls(**values)

@@ -39,7 +39,7 @@ def create_check():
     )
     started = time.perf_counter()
     document = checks.run_check(db.session(), check_request, current_app.config["GATE_SETTINGS"],
-                                base_url=_base_url())
+                                base_url=_base_url(), cache=db.profile_cache())
     metrics.observe_check(document["verdict"], time.perf_counter() - started)
     response = jsonify(document)
     response.status_code = 201

@@ -20,7 +20,7 @@ from gate_server.services.catalog import service_id
 from gate_server.services.errors import InvalidConfig, NotFound
 from gate_server.settings import Settings
 from gate_server.storage.models import Check, Service
-from gate_server.storage.profiles import load_profile
+from gate_server.storage.profiles import ProfileCache, load_profile
 
 log = logging.getLogger(__name__)
 
@@ -59,16 +59,18 @@ def _empty_side_reasons(request: CheckRequest, baseline, canary) -> list[str]:
     return reasons
 
 
-def run_check(session: Session, request: CheckRequest, settings: Settings, *, base_url: str = "") -> dict[str, Any]:
+def run_check(
+    session: Session, request: CheckRequest, settings: Settings, *, base_url: str = "",
+    cache: Optional[ProfileCache] = None,
+) -> dict[str, Any]:
     """Judge canary against baseline, commit the check, notify listeners; returns the verdict document."""
     sid = service_id(session, request.service)
-    if request.baseline_version == request.canary_version:
-        # One version on both sides only makes sense split by the role each recording declared.
-        baseline = load_profile(session, request.service, request.baseline_version, role="baseline")
-        canary = load_profile(session, request.service, request.canary_version, role="canary")
-    else:
-        baseline = load_profile(session, request.service, request.baseline_version)
-        canary = load_profile(session, request.service, request.canary_version)
+    # One version on both sides only makes sense split by the role each recording declared.
+    same_version = request.baseline_version == request.canary_version
+    baseline = load_profile(session, request.service, request.baseline_version,
+                            role="baseline" if same_version else None, cache=cache)
+    canary = load_profile(session, request.service, request.canary_version,
+                          role="canary" if same_version else None, cache=cache)
 
     judged = judge(baseline, canary, request.config).to_dict()
     empty_reasons = _empty_side_reasons(request, baseline, canary)

@@ -1,16 +1,94 @@
-"""Load a service version's windows from the database as a `Profile` for the judge."""
+"""Load a service version's windows from the database as a `Profile` for the judge.
+
+A check reads every count of both versions (5 000 features x 30 windows per side is
+300 000 rows), so the counts travel as one JSON object per window, aggregated by the
+database, instead of one row per count; and a `ProfileCache` lets a long-lived
+process (a server worker) read each stored window only once: windows are written
+once and never updated, and feature ids are never reused (features are never
+deleted), so a cached window is exactly what the database holds.
+"""
 
 from __future__ import annotations
 
-from collections import defaultdict
+import json
+import threading
+from collections import OrderedDict
 from datetime import datetime
 from typing import Optional
 
-from sqlalchemy import select
+from sqlalchemy import Text, cast, func, select
 from sqlalchemy.orm import Session
 
-from gate_server.analysis.profile import Profile, WindowCounts
+from gate_server.analysis.profile import FeatureKey, Profile, WindowCounts
 from gate_server.storage.models import Feature, Recording, Service, Window, WindowFeature
+
+# IN lists have limits on both dialects (SQLite's default is 32 766 bound parameters).
+CHUNK = 500
+FEATURE_CHUNK = 5000
+
+# (window id, recording id, index): a window id alone could be reused by SQLite after a prune.
+WindowKey = tuple[int, int, int]
+
+
+class ProfileCache:
+    """Per-process memory of window counts and feature names, bounded by stored counts."""
+
+    def __init__(self, max_counts: int = 1_000_000, max_features: int = 500_000):
+        self.max_counts = max_counts
+        self.max_features = max_features
+        self._windows: OrderedDict[WindowKey, dict[FeatureKey, int]] = OrderedDict()
+        self._size = 0
+        self.features: dict[int, FeatureKey] = {}
+        self._lock = threading.Lock()  # threaded gunicorn workers share one cache
+
+    def get(self, key: WindowKey) -> Optional[dict[FeatureKey, int]]:
+        with self._lock:
+            counts = self._windows.get(key)
+            if counts is not None:
+                self._windows.move_to_end(key)
+            return counts
+
+    def put(self, key: WindowKey, counts: dict[FeatureKey, int]) -> None:
+        with self._lock:
+            if key in self._windows or len(counts) > self.max_counts:
+                return
+            self._windows[key] = counts
+            self._size += len(counts)
+            while self._size > self.max_counts:
+                _, evicted = self._windows.popitem(last=False)
+                self._size -= len(evicted)
+
+    def remember_features(self, names: dict[int, FeatureKey]) -> None:
+        if len(self.features) + len(names) > self.max_features:
+            self.features.clear()  # rare: a feature dictionary this large means normalisation is leaking ids
+        self.features.update(names)
+
+
+def _counts_by_window(session: Session, window_ids: list[int]) -> dict[int, dict[str, int]]:
+    """{window id: {feature id (as text): count}}, one JSON object per window from the database."""
+    dialect = session.get_bind().dialect.name
+    aggregate = func.json_object_agg if dialect == "postgresql" else func.json_group_object
+    result: dict[int, dict[str, int]] = {}
+    for start in range(0, len(window_ids), CHUNK):
+        rows = session.execute(
+            select(WindowFeature.window_id, cast(aggregate(WindowFeature.feature_id, WindowFeature.count), Text))
+            .where(WindowFeature.window_id.in_(window_ids[start : start + CHUNK]))
+            .group_by(WindowFeature.window_id)
+        )
+        result.update((window_id, json.loads(document)) for window_id, document in rows)
+    return result
+
+
+def _feature_names(session: Session, feature_ids: set[int], cache: ProfileCache) -> dict[int, FeatureKey]:
+    unknown = sorted(fid for fid in feature_ids if fid not in cache.features)
+    found: dict[int, FeatureKey] = {}
+    for start in range(0, len(unknown), FEATURE_CHUNK):
+        rows = session.execute(
+            select(Feature.id, Feature.kind, Feature.key).where(Feature.id.in_(unknown[start : start + FEATURE_CHUNK]))
+        )
+        found.update((fid, (kind, key)) for fid, kind, key in rows)
+    cache.remember_features(found)
+    return {**{fid: cache.features[fid] for fid in feature_ids if fid in cache.features}, **found}
 
 
 def load_profile(
@@ -21,6 +99,7 @@ def load_profile(
     role: Optional[str] = None,
     since: Optional[datetime] = None,
     until: Optional[datetime] = None,
+    cache: Optional[ProfileCache] = None,
 ) -> Profile:
     """All windows of `service` at `version` (optionally one role, a time range)."""
     query = (
@@ -40,25 +119,29 @@ def load_profile(
     if not windows:
         return Profile(service=service, version=version, windows=[])
 
-    counts: dict[int, dict] = defaultdict(dict)
-    window_ids = [w.id for w in windows]
-    # One query for all counts (chunked: IN lists have limits on both dialects).
-    for start in range(0, len(window_ids), 500):
-        chunk = window_ids[start : start + 500]
-        rows = session.execute(
-            select(WindowFeature.window_id, Feature.kind, Feature.key, WindowFeature.count)
-            .join(Feature, WindowFeature.feature_id == Feature.id)
-            .where(WindowFeature.window_id.in_(chunk))
-        )
-        for window_id, kind, key, count in rows:
-            counts[window_id][(kind, key)] = int(count)
+    cache = cache if cache is not None else ProfileCache()
+    counts: dict[int, dict[FeatureKey, int]] = {}
+    missing = []
+    for w in windows:
+        cached = cache.get((w.id, w.recording_id, w.index))
+        if cached is None:
+            missing.append(w)
+        else:
+            counts[w.id] = cached
+    if missing:
+        raw = _counts_by_window(session, [w.id for w in missing])
+        names = _feature_names(session, {int(fid) for doc in raw.values() for fid in doc}, cache)
+        by_text = {str(fid): name for fid, name in names.items()}
+        for w in missing:
+            counts[w.id] = {by_text[fid]: int(n) for fid, n in raw.get(w.id, {}).items()}
+            cache.put((w.id, w.recording_id, w.index), counts[w.id])
 
     return Profile(
         service=service,
         version=version,
         windows=[
             WindowCounts(
-                counts=counts.get(w.id, {}), syscalls_total=int(w.syscalls_total),
+                counts=counts[w.id], syscalls_total=int(w.syscalls_total),
                 events_total=int(w.events_total), sample_every=int(w.sample_every),
                 drops={k: int(v) for k, v in (w.drops or {}).items()},
                 started_at=w.started_at, ended_at=w.ended_at,
