@@ -76,6 +76,9 @@ class Rules:
         if kind == "connect":
             return Meaning("connect", "high", "new_destination", "max_new_destinations", f"outbound connect to {key}")
         if kind in ("listen", "bind"):
+            if key.endswith((":<ephemeral>", ":0")):
+                # A client binding an ephemeral port (DNS resolvers do) listens on nothing.
+                return Meaning(kind, "low", "new_ephemeral_bind", None, f"{kind} on {key}")
             return Meaning(kind, "high", "new_listener", "max_new_listeners", f"{kind} on {key}")
         if kind == "syscall":
             return Meaning("syscall", "medium", "new_syscall", "max_new_syscalls", f"syscall {key}")

@@ -132,6 +132,13 @@ def test_new_listening_port_pauses_even_once():
     assert only(verdict, kind="listen", key="inet:0.0.0.0:4444").limit == "max_new_listeners"
 
 
+def test_ephemeral_bind_is_not_a_new_listener():
+    canary = canary_profile(extra=in_windows(("bind", "inet:0.0.0.0:<ephemeral>"), [0, 5]))
+    verdict = judge(BASELINE, canary, load_config({}))
+    assert verdict.verdict == "pass"
+    assert only(verdict, kind="bind").severity == "low"
+
+
 def test_new_write_outside_known_directories_pauses():
     canary = canary_profile(extra=in_windows(("file", "/etc/cron.d/backdoor:w"), range(2, 8)))
     verdict = judge(BASELINE, canary, load_config({}))
