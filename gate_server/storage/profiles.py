@@ -41,6 +41,9 @@ class ProfileCache:
         self.features: dict[int, FeatureKey] = {}
         self._lock = threading.Lock()  # threaded gunicorn workers share one cache
 
+    def __len__(self) -> int:
+        return len(self._windows)
+
     def get(self, key: WindowKey) -> Optional[dict[FeatureKey, int]]:
         with self._lock:
             counts = self._windows.get(key)
