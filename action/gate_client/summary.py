@@ -69,7 +69,7 @@ def _anomaly_table(document: dict) -> list[str]:
         return ["### Anomalies", "", "None: the canary did nothing the baseline did not do.", ""]
     lines = [
         f"### Anomalies ({len(anomalies)})", "",
-        "| severity | kind | key | change | baseline rate | canary rate | reason |",
+        "| severity | kind | key | change | baseline rate ‰ | canary rate ‰ | reason |",
         "| --- | --- | --- | --- | ---: | ---: | --- |",
     ]
     for anomaly in anomalies[:MAX_TABLE_ROWS]:
@@ -78,6 +78,7 @@ def _anomaly_table(document: dict) -> list[str]:
             f"| {_cell(anomaly.get('change'))} | {_rate(anomaly.get('baseline_rate'))} "
             f"| {_rate(anomaly.get('canary_rate'))} | {_cell(anomaly.get('reason'))} |"
         )
+    lines.append("\nRates are per 1000 syscalls (mean per window).")
     if len(anomalies) > MAX_TABLE_ROWS:
         lines.append(f"\n…and {len(anomalies) - MAX_TABLE_ROWS} more in the report file.")
     return lines + [""]

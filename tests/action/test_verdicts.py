@@ -69,7 +69,7 @@ def test_bad_canary_pauses_the_rollout(backend, request, action_runner, fake_git
     assert "🛑 syscall-gate: **pause**" in run.summary
     assert "| baseline | <code>v1</code> | 8 |" in run.summary
     assert "| canary | <code>v2-bad</code> | 8 |" in run.summary
-    assert "| severity | kind | key | change | baseline rate | canary rate | reason |" in run.summary
+    assert "| severity | kind | key | change | baseline rate ‰ | canary rate ‰ | reason |" in run.summary
     shell_row = next(line for line in run.summary.splitlines() if "<code>/bin/sh</code>" in line)
     shadow_row = next(line for line in run.summary.splitlines() if "<code>/etc/shadow:r</code>" in line)
     for row, anomaly in ((shell_row, ("exec", "/bin/sh")), (shadow_row, ("file", "/etc/shadow:r"))):
