@@ -14,7 +14,7 @@ from gate_server.storage.models import Check, Recording, Service, Window, Window
 from tests.ops.seed import seed_recording
 
 COUNTS = {("syscall", "read"): 10, ("file", "/etc/hosts:r"): 1}
-NOW = datetime.now(timezone.utc)
+HOUR = timedelta(hours=1)
 
 
 def _count(engine, model) -> int:
@@ -30,19 +30,24 @@ def _add_check(engine, service: str, created_at: datetime, stage: str) -> None:
 
 
 def _seed_old_and_new(engine):
-    old = seed_recording(engine, "web", "v1", [COUNTS] * 7, start=NOW - timedelta(days=40))
-    # A recording that straddles the cutoff keeps its newer windows and itself.
-    straddling = seed_recording(engine, "web", "v1", [COUNTS] * 4, start=NOW - timedelta(days=30, seconds=25))
-    new = seed_recording(engine, "web", "v2", [COUNTS] * 5, start=NOW - timedelta(days=2))
-    _add_check(engine, "web", NOW - timedelta(days=45), "old")
-    _add_check(engine, "web", NOW - timedelta(days=1), "new")
-    return old, straddling, new
+    """Data around a 30-day cutoff; the nearest windows are half an hour from it, so a
+    cutoff computed a little later (by the CLI) draws the same line."""
+    now = datetime.now(timezone.utc)
+    old = seed_recording(engine, "web", "v1", [COUNTS] * 7, start=now - timedelta(days=40))
+    # A recording that straddles the cutoff (windows 1.5 h and 0.5 h before it, 0.5 h and
+    # 1.5 h after) keeps its newer windows and itself.
+    straddling = seed_recording(engine, "web", "v1", [COUNTS] * 4, start=now - timedelta(days=30) - 1.5 * HOUR,
+                                step=HOUR)
+    new = seed_recording(engine, "web", "v2", [COUNTS] * 5, start=now - timedelta(days=2))
+    _add_check(engine, "web", now - timedelta(days=45), "old")
+    _add_check(engine, "web", now - timedelta(days=1), "new")
+    return old, straddling, new, now
 
 
 def test_prune_deletes_only_older_data_in_batches(engine):
-    old, straddling, new = _seed_old_and_new(engine)
+    old, straddling, new, now = _seed_old_and_new(engine)
 
-    report = prune(engine, NOW - timedelta(days=30), batch_size=3)
+    report = prune(engine, now - timedelta(days=30), batch_size=3)
 
     # 7 old windows + the 2 of the straddling recording that ended before the cutoff.
     assert (report.windows, report.window_counts, report.recordings, report.checks) == (9, 18, 1, 1)
@@ -52,14 +57,15 @@ def test_prune_deletes_only_older_data_in_batches(engine):
         ).all())
         assert remaining == {straddling: 2, new: 5}
         assert session.execute(select(Check.stage)).scalars().all() == ["new"]
+        assert session.execute(select(Recording.uuid).where(Recording.uuid == old)).first() is None
     assert _count(engine, WindowFeature) == 7 * 2
 
 
 def test_dry_run_counts_the_same_and_deletes_nothing(engine):
-    _seed_old_and_new(engine)
+    now = _seed_old_and_new(engine)[-1]
     before = [_count(engine, model) for model in (Window, WindowFeature, Recording, Check)]
 
-    report = prune(engine, NOW - timedelta(days=30), dry_run=True)
+    report = prune(engine, now - timedelta(days=30), dry_run=True)
 
     assert (report.windows, report.window_counts, report.recordings, report.checks) == (9, 18, 1, 1)
     assert [_count(engine, model) for model in (Window, WindowFeature, Recording, Check)] == before
