@@ -94,7 +94,7 @@ class Rules:
                            f"{verb} of sensitive path {path}")
         if "w" in mode and not self.is_known_write(path):
             return Meaning("file", "high", "new_write_path", "max_new_write_paths",
-                           f"{verb} of {path}, outside every directory the baseline writes to")
+                           f"{verb} of {path} (outside every directory the baseline writes to)")
         return Meaning("file", "low", "new_file", "max_new_files", f"{verb} of {path}")
 
     def missing_feature(self, kind: str, key: str) -> Meaning:

@@ -45,12 +45,14 @@ def score(groups: dict[str, float], config: GateConfig) -> float:
 def limit_breaches(anomalies: list[Anomaly], config: GateConfig) -> list[str]:
     """One sentence per hard limit exceeded (each pauses whatever the score)."""
     limits = config.limits.model_dump()
-    keys_by_limit: dict[str, list[str]] = {}
+    # dict as an ordered set: a port both bound and listened on is one new listener.
+    keys_by_limit: dict[str, dict[str, None]] = {}
     for anomaly in anomalies:
         if anomaly.change == "new" and anomaly.limit:
-            keys_by_limit.setdefault(anomaly.limit, []).append(anomaly.key)
+            keys_by_limit.setdefault(anomaly.limit, {})[anomaly.key] = None
     breaches = []
-    for name, keys in keys_by_limit.items():
+    for name, distinct in keys_by_limit.items():
+        keys = list(distinct)
         allowed = limits.get(name)
         if allowed is not None and len(keys) > allowed:
             shown = ", ".join(keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")

@@ -132,6 +132,13 @@ def test_new_listening_port_pauses_even_once():
     assert only(verdict, kind="listen", key="inet:0.0.0.0:4444").limit == "max_new_listeners"
 
 
+def test_a_port_bound_and_listened_on_is_one_new_listener():
+    port = lambda i: {("bind", "inet:0.0.0.0:4444"): 1, ("listen", "inet:0.0.0.0:4444"): 1} if i == 0 else {}
+    verdict = judge(BASELINE, canary_profile(extra=port), load_config({"limits": {"max_new_listeners": 1}}))
+    assert verdict.verdict != "pause"
+    assert len([a for a in verdict.anomalies if a.rule == "new_listener"]) == 2
+
+
 def test_ephemeral_bind_is_not_a_new_listener():
     canary = canary_profile(extra=in_windows(("bind", "inet:0.0.0.0:<ephemeral>"), [0, 5]))
     verdict = judge(BASELINE, canary, load_config({}))
@@ -144,7 +151,9 @@ def test_new_write_outside_known_directories_pauses():
     verdict = judge(BASELINE, canary, load_config({}))
     assert verdict.verdict == "pause"
     anomaly = only(verdict, rule="new_write_path")
-    assert anomaly.severity == "high" and "outside every directory the baseline writes to" in anomaly.reason
+    assert anomaly.severity == "high"
+    assert anomaly.reason == ("new write of /etc/cron.d/backdoor (outside every directory the baseline writes to) "
+                              "in 6 of 10 canary windows, never in 30 baseline windows")
 
 
 def test_allowlisted_exec_and_file_are_not_news():
