@@ -32,6 +32,11 @@ SERVICE = "demo-shop"
 BASELINE_VERSION = "v1"
 # canary version -> (what it is, the verdict the gate must give)
 CANARIES = {"v2": ("healthy canary", "pass"), "v2-bad": ("misbehaving canary", "pause")}
+VERSION_STORY = {
+    "v1": "in production (baseline, 2 instances): catalogue API, config + catalogue reads, cache and log writes",
+    "v2": "healthy release: new JSON envelope and log format, same kernel-level behaviour",
+    "v2-bad": "v2 plus a debug helper that reads /etc/shadow and runs /bin/sh on every 2nd /report",
+}
 INSTANCES = (
     Instance("baseline-1", BASELINE_VERSION, "baseline"),
     Instance("baseline-2", BASELINE_VERSION, "baseline"),
@@ -98,6 +103,8 @@ def run(args: argparse.Namespace, narrative: Narrative, work_dir: Path) -> int:
         narrative.step(f"gate-server tokens create --service {SERVICE} --scope check: token minted")
 
         narrative.section(f"2. Recording {SERVICE} with the eBPF probe")
+        for version, what in VERSION_STORY.items():
+            narrative.step(f"{version:<7} {what}")
         prepare_state_dir(work_dir / "shop")
         plan = RecordingPlan(SERVICE, INSTANCES, args.seconds, args.window, args.rate)
         record(plan, group, database_url, work_dir, narrative)
@@ -106,9 +113,14 @@ def run(args: argparse.Namespace, narrative: Narrative, work_dir: Path) -> int:
         failures = gate_canaries(narrative, work_dir / "github", server.base_url, token)
 
         narrative.section("Result")
+        token_file = work_dir / "dashboard-token"
+        token_file.write_text(server.create_token(SERVICE, description="demo dashboard viewer") + "\n")
+        token_file.chmod(0o600)
+        narrative.step(f"dashboard: {server.base_url}/ -- log in with the token in {token_file}")
         narrative.step(f"logs: {log_dir}")
         narrative.step(f"data: {data_dir} -- browse it later with:")
-        narrative.say(f"      GATE_DATABASE_URL={database_url} gate-server serve --bind 127.0.0.1:8080")
+        narrative.say(f"      GATE_DATA_DIR={data_dir} {Path(sys.executable).parent / 'gate-server'} "
+                      "serve --bind 127.0.0.1:8080")
         for failure in failures:
             narrative.say(f"  FAILED: {failure}")
         if not failures:
@@ -128,7 +140,9 @@ def run(args: argparse.Namespace, narrative: Narrative, work_dir: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     narrative = Narrative()
+    # Explicitly, both: a shell may start us with SIGINT ignored (a background job).
     signal.signal(signal.SIGTERM, raise_keyboard_interrupt)
+    signal.signal(signal.SIGINT, raise_keyboard_interrupt)
     narrative.say("syscall-gate demo: a baseline, a healthy canary and a misbehaving canary, gated")
     problem = check_host()
     if problem:

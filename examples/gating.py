@@ -19,6 +19,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 ACTION_DIR = REPO_ROOT / "action"
 REPOSITORY = "example-org/demo-shop"
 ACTION_TIMEOUT_SECONDS = 120
+# The client's exit codes (action/action.yml): what each means to the workflow.
+STEP_MEANING = {0: "passed, the next stage runs", 1: "FAILED (exit 1), the rollout pauses here",
+                2: "FAILED (exit 2), broken config or input", 3: "FAILED (exit 3), no verdict"}
 
 
 @dataclass
@@ -29,9 +32,13 @@ class GateOutcome:
     statuses: list[dict]
 
     def step_result(self) -> str:
-        state = "succeeded" if self.run.exit_code == 0 else f"FAILED (exit {self.run.exit_code})"
-        posted = ", ".join(f"{s['body'].get('context', 'status')}={s['body']['state']}" for s in self.statuses)
-        return state + (f"; commit status {posted}" if posted else "")
+        code = self.run.exit_code
+        result = STEP_MEANING.get(code, f"FAILED (exit {code})")
+        if self.statuses:
+            context = self.statuses[0]["body"].get("context", "status")
+            states = " -> ".join(call["body"]["state"] for call in self.statuses)
+            result += f"; commit status {context}: {states}"
+        return result
 
 
 def fake_commit_sha(version: str) -> str:

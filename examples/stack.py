@@ -59,9 +59,10 @@ class GateServer:
                  SERVER_START_SECONDS, f"the gate server to answer {self.base_url}/readyz",
                  child=self.child, interval=0.3)
 
-    def create_token(self, service: str) -> str:
+    def create_token(self, service: str, description: str = "demo: the Action's check token") -> str:
         output = self.group.run("gate-server-token", tool("gate-server") + [
-            "tokens", "create", "--service", service, "--scope", "check"], timeout=60)
+            "tokens", "create", "--service", service, "--scope", "check",
+            "--description", description], timeout=60)
         token = extract_token(output)
         if not token:
             raise DemoError("`gate-server tokens create` printed no token "
