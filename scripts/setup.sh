@@ -12,7 +12,8 @@ SUDO=""
 # Postgres, kernel headers for bcc's run-time compile, strace/bpftrace for the
 # benchmark baselines, chromium for the dashboard test.
 APT_PACKAGES=(python3-bpfcc python3-venv python3-dev postgresql linux-headers-amd64
-              bpftrace strace gcc make chromium)
+              bpftrace strace gcc make chromium
+              runc busybox-static)  # runc + busybox-static: the exported seccomp profile is enforced in a test
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
