@@ -143,3 +143,11 @@ def test_docs_document_every_field():
     documented = set(re.findall(r"`([a-z_]+(?:\.[a-z_]+)*)`", DOCS.read_text()))
     missing = [field for field in _fields(GateConfig) if field not in documented]
     assert missing == [], f"docs/config.md lacks {missing}"
+
+
+def test_docs_list_the_built_in_sensitive_paths_and_known_write_paths():
+    from gate_server.analysis.config import DEFAULT_KNOWN_WRITE_PATHS, DEFAULT_SENSITIVE_PATHS
+
+    prose = re.sub(r"```.*?```", "", DOCS.read_text(), flags=re.DOTALL)
+    documented = set(re.findall(r"`([^`]+)`", prose))
+    assert [p for p in DEFAULT_SENSITIVE_PATHS + DEFAULT_KNOWN_WRITE_PATHS if p not in documented] == []
