@@ -40,6 +40,7 @@ class FeatureMatrix:
     kinds: np.ndarray  # str, per feature
     baseline: Side
     canary: Side
+    index: dict[FeatureKey, int]  # feature -> row
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -59,7 +60,7 @@ def build_matrix(baseline: Profile, canary: Profile) -> FeatureMatrix:
     is_detail = kinds != "syscall"
     sides = [_side(profile, _cells(profile, lists, flags, index), len(keys), is_detail)
              for profile, lists, flags in zip((baseline, canary), key_lists, changed)]
-    return FeatureMatrix(keys=keys, kinds=kinds, baseline=sides[0], canary=sides[1])
+    return FeatureMatrix(keys=keys, kinds=kinds, baseline=sides[0], canary=sides[1], index=index)
 
 
 def _cells(profile: Profile, key_lists: list, changed: list, index: dict) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -64,10 +64,10 @@ def judge(baseline: Profile, canary: Profile, config: GateConfig | None = None) 
 
 
 def find_anomalies(matrix: FeatureMatrix, config: GateConfig) -> list[Anomaly]:
-    rules = Rules(config, baseline_write_paths(matrix.keys, matrix.baseline.windows_seen > 0))
+    baseline_files = np.flatnonzero((matrix.kinds == "file") & (matrix.baseline.windows_seen > 0))
+    rules = Rules(config, baseline_write_paths(matrix.keys, baseline_files))
     anomalies = new_features(matrix, config, rules) + missing_features(matrix, config, rules)
-    index = {key: row for row, key in enumerate(matrix.keys)}
-    reported = {index[(a.kind, a.key)] for a in anomalies}
+    reported = {matrix.index[(a.kind, a.key)] for a in anomalies}
     return anomalies + rate_shifts(matrix, config, rules, exclude=reported)
 
 
@@ -76,10 +76,9 @@ def feature_table(matrix: FeatureMatrix, anomalies: list[Anomaly], limit: int) -
     if limit <= 0 or len(matrix) == 0:
         return []
     baseline_rates, canary_rates = matrix.baseline.mean_rates(), matrix.canary.mean_rates()
-    index = {key: row for row, key in enumerate(matrix.keys)}
     by_row = {}
     for anomaly in anomalies:
-        by_row.setdefault(index[(anomaly.kind, anomaly.key)], anomaly)
+        by_row.setdefault(matrix.index[(anomaly.kind, anomaly.key)], anomaly)
     rows = list(by_row)[:limit]
     if len(rows) < limit:
         busiest = np.argsort(-np.maximum(baseline_rates, canary_rates), kind="stable")

@@ -104,12 +104,12 @@ class Rules:
         return Meaning(kind, severity, "missing", None, f"{kind} {key}")
 
 
-def baseline_write_paths(keys: list[tuple[str, str]], seen_in_baseline) -> list[str]:
-    """Paths of file features the baseline opened for writing."""
+def baseline_write_paths(keys: list[tuple[str, str]], rows: Iterable[int]) -> list[str]:
+    """Paths of the file features at `rows` that were opened for writing."""
     paths = []
-    for (kind, key), seen in zip(keys, seen_in_baseline):
-        if kind == "file" and seen:
-            path, mode = split_file_key(key)
-            if "w" in mode:
-                paths.append(path)
+    for row in rows:
+        kind, key = keys[row]
+        path, mode = split_file_key(key)
+        if kind == "file" and "w" in mode:
+            paths.append(path)
     return paths
