@@ -50,7 +50,8 @@ def top_anomalies(document: dict[str, Any], limit: int = TOP_ANOMALIES) -> list[
 
 def generic_payload(document: dict[str, Any]) -> dict[str, Any]:
     return {
-        "event": f"check.{document.get('verdict')}",
+        # "check.pause" for a rollout check, "drift.pause" for `gate-server drift --notify`.
+        "event": f"{document.get('kind', 'check')}.{document.get('verdict')}",
         "check_id": document.get("id"),
         "service": document.get("service"),
         "baseline_version": document.get("baseline_version"),
@@ -77,6 +78,8 @@ def slack_payload(document: dict[str, Any]) -> dict[str, Any]:
     versions = f"{_slack_escape(document.get('baseline_version'))} → {_slack_escape(document.get('canary_version'))}"
     stage = _slack_escape(document.get("stage") or "-")
     url = document.get("url") or ""
+    if document.get("kind") == "drift":
+        versions = f"{_slack_escape(document.get('version'))} drifted from its own past"
     summary = f"syscall-gate {verdict}: {service} {versions} (score {document.get('score')})"
     lines = [
         f"• *{_slack_escape(a['severity'])}* `{_slack_escape(a['kind'])}` `{_slack_escape(a['key'])}` "
@@ -222,6 +225,15 @@ def on_check_stored(document: dict[str, Any], settings: Settings) -> None:
     """The check listener (gate_server.services.checks.CHECK_LISTENERS): returns at once."""
     if settings.webhook_urls and should_notify(str(document.get("verdict")), settings):
         notifier_for(settings).submit(document)
+
+
+def send_now(document: dict[str, Any], settings: Settings, timeout: float = 60.0) -> bool:
+    """Notify and wait for delivery (for short-lived CLI runs, e.g. drift from a timer).
+    True when there was nothing to send or every webhook accepted it."""
+    if not (settings.webhook_urls and should_notify(str(document.get("verdict")), settings)):
+        return True
+    notifier = WebhookNotifier(settings.webhook_urls)
+    return all(notifier.deliver(url, document) for url in settings.webhook_urls)
 
 
 def install() -> None:

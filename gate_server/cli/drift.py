@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from datetime import datetime, timezone
 
 from sqlalchemy.orm import Session
 
+from gate_server import notify
 from gate_server.cli import UsageError
 from gate_server.durations import parse_duration
 from gate_server.settings import Settings
@@ -38,6 +40,8 @@ def register(subparsers) -> None:
     parser.add_argument("--reference", default="7d",
                         help="the period before the recent one, judged as the baseline (default 7d)")
     parser.add_argument("--config", metavar="FILE", help="threshold config YAML (e.g. .github/syscall-gate.yml)")
+    parser.add_argument("--notify", action="store_true",
+                        help="POST a pause (and warn, with GATE_WEBHOOK_ON_WARN) to GATE_WEBHOOK_URLS")
     parser.add_argument("--json", action="store_true", help="print the verdict document as JSON")
     parser.add_argument("--db", help="database URL (default: $GATE_DATABASE_URL or the embedded SQLite file)")
     parser.set_defaults(func=run)
@@ -58,13 +62,17 @@ def run(args) -> int:
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
     periods = DriftPeriods.ending_at(datetime.now(timezone.utc), recent, reference)
-    engine = make_engine(args.db or Settings.from_env().database_url, check=True)
+    settings = Settings.from_env()
+    engine = make_engine(args.db or settings.database_url, check=True)
     try:
         with Session(engine) as session:
             document = judge_drift(session, args.service, args.version, config, periods)
     finally:
         engine.dispose()
     print(json.dumps(document, indent=2) if args.json else report(document, args))
+    if args.notify and not notify.send_now(document, settings):
+        print("gate-server: warning: a webhook did not accept the drift notification (see the log)",
+              file=sys.stderr)
     return EXIT_CODES.get(document["verdict"], 1)
 
 

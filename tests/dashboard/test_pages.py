@@ -134,3 +134,14 @@ def test_workers_on_one_data_dir_share_the_session_key(dashboard, migrated_url):
 def test_key_file_is_created_once(tmp_path):
     first = load_or_create(tmp_path / "k")
     assert load_or_create(tmp_path / "k") == first and len(first) == 64
+
+
+def test_an_inconclusive_check_says_why(dashboard):
+    client = dashboard.app.test_client()
+    document = dashboard.run_check(client, service="db", baseline="15.4", canary="15.4")
+    assert document["verdict"] == "inconclusive"
+    dashboard.login(client, dashboard.admin_token)
+    page = client.get(f"/checks/{document['id']}").get_data(as_text=True)
+    assert 'data-verdict="inconclusive"' in page
+    assert "no windows recorded for canary version 15.4" in page
+    assert "No anomalies" in page

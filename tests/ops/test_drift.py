@@ -68,3 +68,18 @@ def test_bad_duration_and_config_exit_2(engine, migrated_url, tmp_path, capsys):
     bad.write_text("thresholds:\n  pause: lots\n")
     assert main(["drift", "--service", "web", "--version", "v1", "--config", str(bad), "--db", migrated_url]) == 2
     assert "gate.yml" in capsys.readouterr().err
+
+
+def test_drift_notify_pages_on_call_with_a_drift_event(engine, migrated_url, monkeypatch, capsys):
+    from tests.ops.webhook_server import WebhookReceiver
+
+    _seed_history(engine, {**STEADY, ("exec", "/bin/sh"): 3})
+    with WebhookReceiver() as receiver:
+        monkeypatch.setenv("GATE_WEBHOOK_URLS", receiver.url + "/hook")
+        code = main(["drift", "--service", "web", "--version", "v1", "--notify", "--db", migrated_url])
+        posts = list(receiver.posts)  # delivered before the command returned
+
+    assert code == 1
+    [post] = posts
+    assert post["body"]["event"] == "drift.pause" and post["body"]["service"] == "web"
+    assert "/bin/sh" in {a["key"] for a in post["body"]["top_anomalies"]}
