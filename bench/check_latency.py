@@ -87,7 +87,8 @@ def phases(url: str, rounds: int) -> dict[str, float]:
 
 
 VARIANTS = {
-    # Every check reads all 2 x 150 000 counts from Postgres: the first check of a version pair.
+    # Every check reads all 2 x 150 000 counts from Postgres (as the first check of a version
+    # pair on a worker does); only feature names are remembered.
     "cold (no window cache)": {"GATE_PROFILE_CACHE_COUNTS": "0"},
     # The default: each worker keeps the windows it has read (repeat checks, the Action polling).
     "default (window cache)": {},

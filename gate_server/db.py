@@ -19,8 +19,8 @@ def init_app(app: Flask, settings: Settings) -> None:
     # make_engine does not connect: an app (and a worker) starts even while the database is away.
     engine = make_engine(settings.database_url)
     app.extensions[_EXTENSION] = sessionmaker(engine, expire_on_commit=False)
-    cache_size = settings.profile_cache_counts
-    app.extensions[_PROFILE_CACHE] = ProfileCache(max_counts=cache_size) if cache_size > 0 else None
+    # With 0 counts, no window is kept, but feature names still are (they never change).
+    app.extensions[_PROFILE_CACHE] = ProfileCache(max_counts=settings.profile_cache_counts)
     app.teardown_appcontext(_close_session)
 
 
@@ -35,8 +35,8 @@ def session() -> Session:
     return g.db_session
 
 
-def profile_cache() -> ProfileCache | None:
-    """This app's (so this worker's) cache of stored windows, None when disabled."""
+def profile_cache() -> ProfileCache:
+    """This app's (so this worker's) cache of stored windows and feature names."""
     return current_app.extensions[_PROFILE_CACHE]
 
 

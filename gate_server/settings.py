@@ -28,8 +28,8 @@ class Settings:
     webhook_on_warn: bool = False
     # Set by `gate-server serve`: gunicorn workers share Prometheus metrics through files here.
     metrics_multiproc_dir: str = ""
-    # Window counts each server worker keeps in memory (0 = none): repeat checks of a
-    # version read its windows once (see storage.profiles.ProfileCache).
+    # Window counts each server worker keeps in memory (0 = no windows): repeat checks
+    # of a version read its windows once (see storage.profiles.ProfileCache).
     profile_cache_counts: int = 1_000_000
 
     @property
