@@ -59,6 +59,9 @@ def test_reviewer_logs_in_and_reads_a_paused_check(server, browser):
     assert document["verdict"] == "pause"
     assert document["url"] == f"{server.url}/checks/{document['id']}"
     page = browser.new_page(viewport={"width": 1280, "height": 900}, device_scale_factor=1)
+    # The pages run under a strict Content-Security-Policy: anything it blocks is an error here.
+    console_errors: list[str] = []
+    page.on("console", lambda message: message.type == "error" and console_errors.append(message.text))
 
     # The check link from the Action's summary, opened without a session, asks for a token first.
     page.goto(document["url"])
@@ -88,6 +91,8 @@ def test_reviewer_logs_in_and_reads_a_paused_check(server, browser):
 
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard-check.png"), full_page=True)
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(246, 247, 249)"  # CSS loaded
+    assert console_errors == []
 
     # Any worker serves the session: reload a few times across gunicorn's two workers.
     for _ in range(4):
