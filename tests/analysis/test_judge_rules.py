@@ -314,3 +314,20 @@ def test_feature_table_is_bounded_and_ranks_busiest_after_anomalies():
     verdict = judge(BASELINE, canary_profile(), load_config({"report": {"max_features": 3}}))
     assert [row.key for row in verdict.features] == ["read", "epoll_wait", "write"]
     assert judge(BASELINE, canary_profile(), load_config({"report": {"max_features": 0}})).features == []
+
+
+def test_allowlisted_listener_and_syscall_are_not_news():
+    extra = lambda i: {("listen", "inet:0.0.0.0:9100"): 1, ("syscall", "io_uring_enter"): 40}
+    canary = canary_profile(extra=extra)
+    assert judge(BASELINE, canary, load_config({})).verdict == "pause"
+    allowed = load_config({"allow": {"listeners": ["0.0.0.0:9100"], "syscalls": ["io_uring_*"]}})
+    verdict = judge(BASELINE, canary, allowed)
+    assert verdict.verdict == "pass" and verdict.anomalies == []
+
+
+def test_new_syscalls_limit():
+    canary = canary_profile(extra=lambda i: {("syscall", "ptrace"): 5, ("syscall", "process_vm_readv"): 5})
+    assert judge(BASELINE, canary, load_config({})).verdict == "pass"  # no limit by default
+    verdict = judge(BASELINE, canary, load_config({"limits": {"max_new_syscalls": 1}}))
+    assert verdict.verdict == "pause"
+    assert verdict.reasons == ["limits.max_new_syscalls is 1, the canary has 2: process_vm_readv, ptrace"]
