@@ -105,11 +105,17 @@ def test_reviewer_logs_in_and_reads_a_paused_check(server, browser):
 
 def test_a_service_scoped_token_gets_a_403_page_for_another_service(server, browser):
     other = _run_check(server, service="db", baseline="15.4", canary="15.4")
-    page = browser.new_page()
+    page = browser.new_page(viewport={"width": 1280, "height": 720})
     page.goto(f"{server.url}/login")
+    page.fill("input[name=token]", "sg_wrong")
+    page.click("button[type=submit]")
+    assert "unknown or revoked" in page.inner_text(".flash.error")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-login.png"))
     page.fill("input[name=token]", server.tokens["web"])
     page.click("button[type=submit]")
     page.wait_for_url(f"{server.url}/")
+    page.screenshot(path=str(ARTIFACTS / "dashboard-overview.png"), full_page=True)
     response = page.goto(other["url"])
     assert response.status == 403
     assert "does not cover service 'db'" in page.inner_text("main")
