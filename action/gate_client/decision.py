@@ -66,7 +66,7 @@ def decide_usage_error(reason: str) -> Outcome:
     return Outcome(EXIT_USAGE, "error", "error", reason)
 
 
-def decide(document: Optional[dict], fail_on: str, on_gate_error: str, timed_out: bool = False,
+def decide(document: Optional[dict], fail_on: str, on_gate_error: str,
            gate_error: Optional[str] = None, wait_timeout: float = 0.0) -> Outcome:
     if gate_error is not None or document is None:
         return decide_without_verdict(f"gate error: {gate_error or 'no answer'}", on_gate_error)

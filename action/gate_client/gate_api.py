@@ -54,7 +54,8 @@ def _session(attempts: int, backoff_factor: float) -> requests.Session:
         status_forcelist=RETRYABLE_STATUSES,
         allowed_methods=None,  # POST too: a check is a read of stored profiles, safe to repeat
         raise_on_status=False,
-        respect_retry_after_header=True,
+        # A server's Retry-After could be minutes; the step's time is bounded by our backoff instead.
+        respect_retry_after_header=False,
     )
     session = requests.Session()
     adapter = HTTPAdapter(max_retries=retry)

@@ -137,7 +137,7 @@ class GateStep:
         document = result.document
         wf.log(f"verdict {result.verdict} after {result.attempts} check(s), {result.waited_seconds:.0f}s")
         outcome = decide(document, self.inputs.fail_on, self.inputs.on_gate_error,
-                         timed_out=result.timed_out, wait_timeout=self.inputs.wait_timeout)
+                         wait_timeout=self.inputs.wait_timeout)
         return self.finish(outcome, document)
 
     def _report_waiting(self, document: dict, remaining: float) -> None:

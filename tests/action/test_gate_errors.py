@@ -9,6 +9,7 @@ import time
 import requests
 
 from tests.action.conftest import REPOSITORY
+from tests.action.flaky_proxy import FlakyProxy
 from tests.action.profiles import BASELINE, HEALTHY_CANARY, SERVICE, UNRECORDED_CANARY, USUAL_FEATURES, record
 from tests.support.live_server import free_port
 
@@ -108,3 +109,29 @@ def test_a_config_the_gate_refuses_is_annotated_on_its_line(gate, action_runner)
     run = action_runner.run(config_text=config, **inputs(gate.url, gate.token, HEALTHY_CANARY))
     assert run.returncode == 3, run.log
     assert "::error file=.github/syscall-gate.yml,line=4,col=3,title=syscall-gate config::the gate answered HTTP 422" in run.stdout
+
+
+def test_a_gate_answering_503_is_retried_with_backoff_until_it_answers(gate, action_runner):
+    with FlakyProxy(gate.url, fail_first=2, status=503) as proxy:
+        started = time.monotonic()
+        run = action_runner.run(**inputs(proxy.url, gate.token, HEALTHY_CANARY))
+        elapsed = time.monotonic() - started
+    assert run.returncode == 0, run.log
+    assert run.outputs["verdict"] == "pass"
+    assert proxy.requests_seen == 3
+    assert elapsed >= 1.0, "the second retry waits (exponential backoff)"
+
+
+def test_a_gate_that_keeps_failing_is_a_gate_error_after_bounded_retries(gate, action_runner):
+    with FlakyProxy(gate.url, fail_first=100, status=502) as proxy:
+        run = action_runner.run(**inputs(proxy.url, gate.token, HEALTHY_CANARY))
+    assert run.returncode == 3, run.log
+    assert proxy.requests_seen == 5
+    assert "the gate answered HTTP 502: the gate is restarting" in run.stdout
+
+
+def test_a_4xx_is_not_retried(gate, action_runner):
+    with FlakyProxy(gate.url, fail_first=0) as proxy:
+        run = action_runner.run(**inputs(proxy.url, "sg_revoked-or-wrong", HEALTHY_CANARY))
+    assert run.returncode == 3, run.log
+    assert proxy.requests_seen == 1
