@@ -49,9 +49,9 @@ def judge(baseline: Profile, canary: Profile, config: GateConfig | None = None) 
     elif canary_short:
         verdict, reasons = "inconclusive", canary_short
     elif total <= thresholds.pause_score:
-        verdict, reasons = "pause", [f"score {total:g} is at or below thresholds.pause_score ({thresholds.pause_score:g})"]
+        verdict, reasons = "pause", [_score_reason(total, "pause_score", thresholds.pause_score, anomalies)]
     elif total <= thresholds.warn_score:
-        verdict, reasons = "warn", [f"score {total:g} is at or below thresholds.warn_score ({thresholds.warn_score:g})"]
+        verdict, reasons = "warn", [_score_reason(total, "warn_score", thresholds.warn_score, anomalies)]
     else:
         verdict, reasons = "pass", []
 
@@ -61,6 +61,12 @@ def judge(baseline: Profile, canary: Profile, config: GateConfig | None = None) 
         group_scores=groups, service=canary.service or baseline.service,
         baseline_version=baseline.version, canary_version=canary.version,
     )
+
+
+def _score_reason(total: float, name: str, threshold: float, anomalies: list[Anomaly]) -> str:
+    count = f"{len(anomalies)} anomal{'y' if len(anomalies) == 1 else 'ies'}"
+    heaviest = f"; heaviest: {anomalies[0].reason}" if anomalies else ""
+    return f"score {total:g} is at or below thresholds.{name} ({threshold:g}): {count}{heaviest}"
 
 
 def find_anomalies(matrix: FeatureMatrix, config: GateConfig) -> list[Anomaly]:
