@@ -9,8 +9,9 @@ import json
 import re
 import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Optional
+
+from tests.action.local_http import LocalPostServer
 
 COMMIT_STATUS = re.compile(r"^/repos/(?P<repo>[^/]+/[^/]+)/statuses/(?P<sha>[0-9a-f]{40})$")
 DEPLOYMENT_STATUS = re.compile(r"^/repos/(?P<repo>[^/]+/[^/]+)/deployments/(?P<id>\d+)/statuses$")
@@ -55,38 +56,23 @@ def payload_problem(path: str, body: object) -> Optional[str]:
     return f"no such endpoint {path}"
 
 
-class FakeGitHub:
+class FakeGitHub(LocalPostServer):
     def __init__(self, token: str, fail_with: Optional[int] = None):
+        super().__init__("fake-github")
         self.token = token
         self.fail_with = fail_with
         self.calls: list[RecordedCall] = []
         self._lock = threading.Lock()
-        fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length)
-                try:
-                    body = json.loads(raw or b"null")
-                except ValueError:
-                    body = raw.decode(errors="replace")
-                status, answer = fake.answer(self.path, dict(self.headers), body)
-                with fake._lock:
-                    fake.calls.append(RecordedCall("POST", self.path, dict(self.headers), body, status))
-                payload = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, format, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, name="fake-github", daemon=True)
+    def answer_post(self, path: str, headers: dict, raw: bytes) -> tuple[int, bytes]:
+        try:
+            body = json.loads(raw or b"null")
+        except ValueError:
+            body = raw.decode(errors="replace")
+        status, answer = self.answer(path, headers, body)
+        with self._lock:
+            self.calls.append(RecordedCall("POST", path, headers, body, status))
+        return status, json.dumps(answer).encode()
 
     def answer(self, path: str, headers: dict, body: object) -> tuple[int, dict]:
         if headers.get("Authorization") != f"Bearer {self.token}":
@@ -101,11 +87,3 @@ class FakeGitHub:
     def statuses(self, kind: str) -> list[RecordedCall]:
         with self._lock:
             return [call for call in self.calls if call.kind == kind]
-
-    def __enter__(self) -> "FakeGitHub":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.server.shutdown()
-        self.server.server_close()
