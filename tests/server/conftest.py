@@ -46,6 +46,9 @@ def seed(database_url: str) -> None:
     seed_version(writer, SERVICE, "v1", WEB_BEHAVIOUR, windows=12, role="baseline", seed=1)
     seed_version(writer, SERVICE, "v2", WEB_BEHAVIOUR, windows=12, role="canary", seed=2, drops_per_window=5)
     seed_version(writer, SERVICE, "v3-bad", {**WEB_BEHAVIOUR, **BAD_CANARY_EXTRA}, windows=12, role="canary", seed=3)
+    # One version recorded twice, as the old pods (baseline) and as the canary pods.
+    seed_version(writer, SERVICE, "v5", WEB_BEHAVIOUR, windows=8, role="baseline", seed=6)
+    seed_version(writer, SERVICE, "v5", {**WEB_BEHAVIOUR, **BAD_CANARY_EXTRA}, windows=6, role="canary", seed=7)
     seed_version(writer, OTHER_SERVICE, "v1", WEB_BEHAVIOUR, windows=12, seed=4)
     seed_version(writer, OTHER_SERVICE, "v2", WEB_BEHAVIOUR, windows=12, role="canary", seed=5)
     engine.dispose()

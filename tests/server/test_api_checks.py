@@ -46,6 +46,13 @@ def test_canary_without_windows_is_inconclusive_and_says_so(gate):
     assert "no windows recorded for canary version v9-not-deployed-yet" in document["reasons"]
 
 
+def test_same_version_on_both_sides_compares_its_baseline_and_canary_recordings(gate):
+    document = gate.check(baseline_version="v5", canary_version="v5").json()
+    assert document["observation"]["baseline"]["windows"] == 8
+    assert document["observation"]["canary"]["windows"] == 6
+    assert document["verdict"] == "pause"
+
+
 def test_thresholds_from_the_request_are_applied_and_stored(gate):
     config = {"thresholds": {"pause_score": 10, "warn_score": 20}}
     document = gate.check(canary_version="v3-bad", config=config).json()
@@ -81,7 +88,8 @@ def test_services_and_versions_summary(gate):
     assert {"web", "billing"} <= {s["name"] for s in services}
     versions = gate.request("GET", f"/api/v1/services/{SERVICE}/versions").json()
     by_version = {v["version"]: v for v in versions["versions"]}
-    assert set(by_version) == {"v1", "v2", "v3-bad"}
+    assert set(by_version) == {"v1", "v2", "v3-bad", "v5"}
+    assert by_version["v5"]["roles"] == ["baseline", "canary"] and by_version["v5"]["recordings"] == 2
     assert by_version["v2"]["windows"] == 12 and by_version["v2"]["recordings"] == 1
     assert by_version["v2"]["roles"] == ["canary"]
     assert by_version["v2"]["lost"] == 12 * 5
