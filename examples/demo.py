@@ -116,19 +116,23 @@ def run(args: argparse.Namespace, narrative: Narrative, work_dir: Path) -> int:
         token_file = work_dir / "dashboard-token"
         token_file.write_text(server.create_token(SERVICE, description="demo dashboard viewer") + "\n")
         token_file.chmod(0o600)
-        narrative.step(f"dashboard: {server.base_url}/ -- log in with the token in {token_file}")
         narrative.step(f"logs: {log_dir}")
-        narrative.step(f"data: {data_dir} -- browse it later with:")
+        narrative.step(f"data: {data_dir} -- browse the dashboard later with:")
         narrative.say(f"      GATE_DATA_DIR={data_dir} {Path(sys.executable).parent / 'gate-server'} "
                       "serve --bind 127.0.0.1:8080")
+        narrative.say(f"      then open http://127.0.0.1:8080/ and log in with the token in {token_file}")
         for failure in failures:
             narrative.say(f"  FAILED: {failure}")
         if not failures:
             narrative.say(f"  OK: the healthy canary passed and the misbehaving one was paused "
                           f"({narrative.elapsed():.0f} s)")
         if args.keep_serving and server.running():
-            narrative.say(f"\n  gate server still serving on {server.base_url} -- Ctrl-C to stop")
-            signal.pause()
+            narrative.say(f"\n  gate server still serving on {server.base_url}/ (log in with the token in "
+                          f"{token_file}) -- Ctrl-C to stop")
+            try:
+                signal.pause()
+            except KeyboardInterrupt:  # the expected way out of --keep-serving
+                narrative.say("  stopping the gate server")
         return 1 if failures else 0
     except KeyboardInterrupt:
         narrative.say("\n  interrupted: stopping everything the demo started")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -23,12 +24,16 @@ PARTS = (
 
 def check_host() -> str:
     """An empty string when the demo can run, else the first problem found."""
-    if os.geteuid() != 0:
-        return "the eBPF probe needs root (or CAP_BPF and CAP_PERFMON): run `sudo make demo`"
-    if importlib.util.find_spec("bcc") is None:
-        return (f"bcc is not importable from {sys.executable}: install python3-bpfcc "
-                "(`make setup` does) and use the project's .venv")
     for _part, present, missing in PARTS:
         if not present():
             return missing
+    if os.geteuid() != 0:  # said first and plainly: the probe's doctor needs root to look around
+        return "the eBPF probe needs root: run `sudo make demo`"
+    # The probe's own diagnosis: kernel, BTF, tracepoints, headers, privileges, bcc.
+    doctor = subprocess.run([sys.executable, "-m", "host_probe.cli", "doctor"], capture_output=True,
+                            text=True, timeout=60, cwd=REPO_ROOT)
+    if doctor.returncode != 0:
+        failing = [line for line in doctor.stdout.splitlines() if not line.startswith("ok ")]
+        return "this host cannot run the eBPF probe (`host-probe doctor`):\n  " + "\n  ".join(
+            failing or doctor.stderr.strip().splitlines()[-1:])
     return ""

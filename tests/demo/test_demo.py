@@ -31,7 +31,7 @@ def require_ebpf() -> None:
     except ImportError as exc:
         unavailable("ebpf", f"bcc does not import: {exc}")
     try:
-        BPF(text="int noop(void *ctx) { return 0; }").cleanup()
+        BPF(text=b"int noop(void *ctx) { return 0; }").cleanup()
     except Exception as exc:  # bcc raises plain Exception when it cannot compile or load
         unavailable("ebpf", f"bcc cannot load a program: {exc}")
 
