@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 
 from gate_server import notify
 from gate_server.cli import UsageError
+from gate_server.cli.database import command_engine
 from gate_server.durations import parse_duration
 from gate_server.settings import Settings
-from gate_server.storage.engine import make_engine
 
 EPILOG = """examples:
   gate-server drift --service web --version v1                      last hour against the 7 days before
@@ -63,12 +63,8 @@ def run(args) -> int:
         raise UsageError(str(exc)) from None
     periods = DriftPeriods.ending_at(datetime.now(timezone.utc), recent, reference)
     settings = Settings.from_env()
-    engine = make_engine(args.db or settings.database_url, check=True)
-    try:
-        with Session(engine) as session:
-            document = judge_drift(session, args.service, args.version, config, periods)
-    finally:
-        engine.dispose()
+    with command_engine(args.db or settings.database_url) as engine, Session(engine) as session:
+        document = judge_drift(session, args.service, args.version, config, periods)
     print(json.dumps(document, indent=2) if args.json else report(document, args))
     if args.notify and not notify.send_now(document, settings):
         print("gate-server: warning: a webhook did not accept the drift notification (see the log)",

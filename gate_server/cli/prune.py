@@ -7,10 +7,10 @@ import json
 from datetime import datetime, timezone
 
 from gate_server.cli import UsageError
+from gate_server.cli.database import command_engine
 from gate_server.durations import parse_duration
 from gate_server.retention import prune
 from gate_server.settings import Settings
-from gate_server.storage.engine import make_engine
 
 EPILOG = """examples:
   gate-server prune --older-than 30d --dry-run     say what would go
@@ -36,11 +36,8 @@ def run_prune(args) -> int:
     except ValueError as exc:
         raise UsageError(f"--older-than: {exc}") from None
     cutoff = datetime.now(timezone.utc) - age
-    engine = make_engine(args.db or Settings.from_env().database_url, check=True)
-    try:
+    with command_engine(args.db or Settings.from_env().database_url) as engine:
         report = prune(engine, cutoff, dry_run=args.dry_run)
-    finally:
-        engine.dispose()
     if args.json:
         print(json.dumps(report.to_dict()))
     else:

@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from gate_server import seccomp
 from gate_server.cli import UsageError
+from gate_server.cli.database import command_engine
 from gate_server.settings import Settings
-from gate_server.storage.engine import make_engine
 
 EPILOG = """examples:
   gate-server export-seccomp --service web --version v1 --output web-v1.json
@@ -53,12 +53,8 @@ def register(subparsers) -> None:
 
 def export_seccomp(args) -> int:
     min_fraction = _fraction(args.min_fraction)
-    engine = make_engine(args.db or Settings.from_env().database_url, check=True)
-    try:
-        with Session(engine) as session:
-            usage = seccomp.syscall_usage(session, args.service, args.version)
-    finally:
-        engine.dispose()
+    with command_engine(args.db or Settings.from_env().database_url) as engine, Session(engine) as session:
+        usage = seccomp.syscall_usage(session, args.service, args.version)
     if usage.windows == 0:
         raise UsageError(f"no windows recorded for service {args.service!r} version {args.version!r}")
     allowed = usage.stable(min_fraction)
