@@ -77,12 +77,6 @@ class ProcessGroup:
                             f"{tail(child.log_path)}")
         return output
 
-    def wait(self, child: Child, timeout: float) -> int | None:
-        try:
-            return child.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return None
-
     def stop(self, child: Child, grace: float = 5.0) -> None:
         if child.running():
             self._signal_group(child, signal.SIGTERM)
@@ -117,8 +111,8 @@ def wait_for(condition, timeout: float, what: str, child: Child | None = None,
         if condition():
             return
         if child is not None and not child.running():
-            raise DemoError(f"{child.name} exited with code {child.process.returncode} before "
-                            f"{what} (log: {child.log_path})\n{tail(child.log_path)}")
+            raise DemoError(f"{child.name} exited with code {child.process.returncode} while waiting "
+                            f"for {what} (log: {child.log_path})\n{tail(child.log_path)}")
         time.sleep(interval)
     detail = f" (log: {child.log_path})\n{tail(child.log_path)}" if child else ""
     raise DemoError(f"timed out after {timeout:.0f} s waiting for {what}{detail}")

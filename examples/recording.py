@@ -50,6 +50,24 @@ def probe_command(plan: RecordingPlan, instance: Instance, database_url: str,
         "--db", database_url, "--"] + service
 
 
+def wait_for_probes(probes: list[tuple[Instance, Child, Path]], deadline: float, seconds: int) -> None:
+    """Until every probe has ended; the first one to fail stops the demo at once."""
+    pending = list(probes)
+    while pending:
+        for instance, child, ready_file in list(pending):
+            code = child.process.poll()
+            if code is None:
+                continue
+            if code != 0:
+                raise DemoError(f"host-probe for {instance.name} exited {code} "
+                                f"(log: {child.log_path})\n{tail(child.log_path)}")
+            pending.remove((instance, child, ready_file))
+        if pending and time.monotonic() > deadline:
+            raise DemoError(f"host-probe for {pending[0][0].name} did not end after its "
+                            f"--duration {seconds}s (log: {pending[0][1].log_path})")
+        time.sleep(0.5)
+
+
 def record(plan: RecordingPlan, group: ProcessGroup, database_url: str, work_dir: Path,
            narrative: Narrative) -> LoadResult:
     state_dir = work_dir / "shop"
@@ -74,15 +92,7 @@ def record(plan: RecordingPlan, group: ProcessGroup, database_url: str, work_dir
     load = LoadGenerator(port, plan.requests_per_second, seconds=plan.seconds + PROBE_EXIT_GRACE_SECONDS,
                          max_requests=int(plan.requests_per_second * (plan.seconds + 60))).start()
     try:
-        deadline = time.monotonic() + plan.seconds + PROBE_EXIT_GRACE_SECONDS
-        for instance, child, _ in probes:
-            code = group.wait(child, timeout=max(1.0, deadline - time.monotonic()))
-            if code is None:
-                raise DemoError(f"host-probe for {instance.name} did not end after its "
-                                f"--duration {plan.seconds}s (log: {child.log_path})")
-            if code != 0:
-                raise DemoError(f"host-probe for {instance.name} exited {code} "
-                                f"(log: {child.log_path})\n{tail(child.log_path)}")
+        wait_for_probes(probes, time.monotonic() + plan.seconds + PROBE_EXIT_GRACE_SECONDS, plan.seconds)
     finally:
         result = load.stop()
     narrative.done(f"load: {result.summary()}")
