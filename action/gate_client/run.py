@@ -43,6 +43,9 @@ class GateStep:
         self.sha = runner.commit_under_test()
         self.report_path = _report_path(runner, inputs.stage)
         self.config_file = _annotation_file(inputs, runner)
+        self.config_path = Path(inputs.config_path)
+        if not self.config_path.is_absolute():
+            self.config_path = runner.workspace / self.config_path
         self.config_note = ""
 
     # -- statuses -----------------------------------------------------------
@@ -58,10 +61,7 @@ class GateStep:
 
     # -- config -------------------------------------------------------------
     def read_config(self) -> tuple[Optional[dict], list[ConfigProblem]]:
-        path = Path(self.inputs.config_path)
-        if not path.is_absolute():
-            path = self.runner.workspace / path
-        loaded = load_config(path)
+        loaded = load_config(self.config_path)
         if not loaded.found:
             if self.inputs.config_is_default:
                 self.config_note = f"No threshold config at {self.config_file}: the gate applied its default thresholds"
@@ -101,7 +101,7 @@ class GateStep:
             level = wf.error
         else:
             level = wf.notice if outcome.verdict == "pass" else wf.warning
-        level(outcome.headline, title=f"syscall-gate {self.inputs.status_context}")
+        level(outcome.headline, title=self.inputs.status_context)
         return outcome.exit_code
 
     def run(self) -> int:
@@ -146,10 +146,7 @@ class GateStep:
                f"{remaining:.0f}s left of wait-timeout")
 
     def _annotate_refused_field(self, exc: GateError) -> None:
-        path = Path(self.inputs.config_path)
-        if not path.is_absolute():
-            path = self.runner.workspace / path
-        line, column = locate_field(path, exc.field_path or "")
+        line, column = locate_field(self.config_path, exc.field_path or "")
         wf.error(exc.message, file=self.config_file, line=line, col=column, title="syscall-gate config")
 
 

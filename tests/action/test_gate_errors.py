@@ -53,7 +53,7 @@ def test_inconclusive_with_on_gate_error_pass_lets_the_rollout_go_on(gate, actio
     assert run.returncode == 0, run.log
     assert run.outputs["verdict"] == "inconclusive"
     assert fake_github.statuses("commit")[-1].body["state"] == "success"
-    assert "::warning title=syscall-gate syscall-gate/5%25::still inconclusive" in run.stdout
+    assert "::warning title=syscall-gate/5%25::still inconclusive" in run.stdout
 
 
 def test_a_canary_recorded_while_waiting_gets_its_verdict(gate, action_runner):

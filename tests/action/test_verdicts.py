@@ -80,7 +80,7 @@ def test_bad_canary_pauses_the_rollout(backend, request, action_runner, fake_git
     assert "Thresholds applied" in run.summary
     # Annotations point at the worst anomalies.
     assert "::error title=syscall-gate%3A exec /bin/sh::" in run.stdout
-    assert "::error title=syscall-gate syscall-gate/50%25::pause" in run.stdout
+    assert "::error title=syscall-gate/50%25::pause" in run.stdout
 
 
 def test_pull_request_statuses_go_on_the_head_commit_and_the_deployment(gate, action_runner, fake_github, tmp_path):
