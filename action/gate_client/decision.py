@@ -12,6 +12,9 @@ EXIT_BREACH = 1       # thresholds breached: the rollout pauses here
 EXIT_USAGE = 2        # a broken config file or input: fix the workflow/repository
 EXIT_GATE_ERROR = 3   # no verdict (gate unreachable, refused, or still inconclusive) and on-gate-error=fail
 
+# A cancelled run (the workflow cancelled, a newer push) exits 128 + the signal, as shells do.
+EXIT_SIGNAL_BASE = 128
+
 ICONS = {"pass": "✅", "warn": "⚠️", "pause": "🛑", "inconclusive": "⏳", "error": "❗"}
 
 
@@ -60,6 +63,12 @@ def decide_without_verdict(reason: str, on_gate_error: str, verdict: str = "erro
     if on_gate_error == "pass":
         return Outcome(EXIT_PROCEED, "success", verdict, f"{reason}; proceeding (on-gate-error: pass)")
     return Outcome(EXIT_GATE_ERROR, "error", verdict, f"{reason}; stopping (on-gate-error: fail)")
+
+
+def decide_cancelled(signal_name: str, signal_number: int) -> Outcome:
+    """Stopped before a verdict: never leave the commit status pending, never let the rollout go on."""
+    return Outcome(EXIT_SIGNAL_BASE + signal_number, "error", "error",
+                   f"cancelled ({signal_name}) before the gate gave a verdict")
 
 
 def decide_usage_error(reason: str) -> Outcome:

@@ -6,16 +6,29 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 from pathlib import Path
 from typing import Mapping, Optional
 
 from . import summary
 from . import workflow_commands as wf
 from .config import ConfigProblem, load_config, locate_field
-from .decision import EXIT_USAGE, Outcome, decide, decide_usage_error
+from .decision import EXIT_USAGE, Outcome, decide, decide_cancelled, decide_usage_error
 from .gate_api import GateClient, GateError
 from .github_api import GitHubStatuses
 from .inputs import ActionInputs, InputError, RunnerContext, read_inputs, read_runner_context, secrets_to_mask
+
+
+class Cancelled(Exception):
+    """The runner is stopping the step (workflow cancelled): SIGTERM or SIGINT."""
+
+    def __init__(self, signal_number: int):
+        super().__init__(signal.Signals(signal_number).name)
+        self.signal_number = signal_number
+
+
+def _raise_cancelled(signal_number: int, frame) -> None:
+    raise Cancelled(signal_number)
 
 
 def _report_path(runner: RunnerContext, stage: str) -> Path:
@@ -129,6 +142,8 @@ class GateStep:
             result = self.client.wait_for_verdict(
                 payload, self.inputs.wait_timeout, self.inputs.poll_interval, on_inconclusive=self._report_waiting,
             )
+        except Cancelled as exc:
+            return self.finish(decide_cancelled(str(exc), exc.signal_number), None)
         except GateError as exc:
             if exc.status == 422 and exc.field_path and config is not None:
                 self._annotate_refused_field(exc)
@@ -158,4 +173,6 @@ def main(env: Mapping[str, str] = os.environ) -> int:
     except InputError as exc:
         wf.error(str(exc), title="syscall-gate")
         return EXIT_USAGE
+    for signal_number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signal_number, _raise_cancelled)
     return GateStep(inputs, read_runner_context(env)).run()

@@ -7,8 +7,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -101,7 +103,9 @@ class ActionRunner:
     github_api_url: str = "http://127.0.0.1:9"
     env: dict = field(default_factory=dict)
 
-    def run(self, config_text: Optional[str] = None, timeout: float = 120, **inputs: str) -> ClientRun:
+    def run(self, config_text: Optional[str] = None, timeout: float = 120, signal_after: Optional[float] = None,
+            **inputs: str) -> ClientRun:
+        """Run the client to its end, or send it SIGTERM after signal_after seconds (a cancelled workflow)."""
         temp = self.workspace.parent / f"{self.workspace.name}-runner-temp"
         temp.mkdir(exist_ok=True)
         output_file, summary_file = temp / "output.txt", temp / "summary.md"
@@ -126,9 +130,17 @@ class ActionRunner:
         for name, value in inputs.items():
             env["SYSCALL_GATE_" + name.upper()] = value
         # -S: no site-packages, so nothing installed in this venv (the repo included) is importable.
-        result = subprocess.run([sys.executable, "-S", "-m", "gate_client"], cwd=self.workspace, env=env,
-                                capture_output=True, text=True, timeout=timeout)
-        return ClientRun(result.returncode, result.stdout, result.stderr,
+        process = subprocess.Popen([sys.executable, "-S", "-m", "gate_client"], cwd=self.workspace, env=env,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if signal_after is not None:
+            time.sleep(signal_after)
+            process.send_signal(signal.SIGTERM)
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        finally:
+            if process.poll() is None:
+                process.kill()
+        return ClientRun(process.returncode, stdout, stderr,
                          parse_github_output(output_file.read_text()), summary_file.read_text(), self.workspace)
 
 

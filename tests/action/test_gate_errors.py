@@ -135,3 +135,13 @@ def test_a_4xx_is_not_retried(gate, action_runner):
         run = action_runner.run(**inputs(proxy.url, "sg_revoked-or-wrong", HEALTHY_CANARY))
     assert run.returncode == 3, run.log
     assert proxy.requests_seen == 1
+
+
+def test_a_cancelled_wait_leaves_no_pending_status_behind(gate, action_runner, fake_github):
+    run = action_runner.run(signal_after=3, **inputs(gate.url, gate.token, UNRECORDED_CANARY, wait_timeout="10m",
+                                                     poll_interval="1s"))
+    assert run.returncode == 128 + 15, run.log
+    assert run.outputs["verdict"] == "error"
+    states = [call.body["state"] for call in fake_github.statuses("commit")]
+    assert states == ["pending", "error"]
+    assert fake_github.statuses("commit")[-1].body["description"] == "cancelled (SIGTERM) before the gate gave a verdict"
