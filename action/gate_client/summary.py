@@ -66,7 +66,7 @@ def _observation_table(document: dict) -> list[str]:
 def _anomaly_table(document: dict) -> list[str]:
     anomalies = ranked_anomalies(document)
     if not anomalies:
-        return ["### Anomalies", "", "None: the canary did nothing the baseline did not do.", ""]
+        return ["### Anomalies", "", "None: nothing new, nothing missing, no rate shift beyond the thresholds.", ""]
     lines = [
         f"### Anomalies ({len(anomalies)})", "",
         "| severity | kind | key | change | baseline rate ‰ | canary rate ‰ | reason |",
