@@ -38,9 +38,8 @@ def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
         GATE_SETTINGS=settings,
         # Flask turns a body over this size into 413 when the view reads it.
         MAX_CONTENT_LENGTH=settings.max_request_bytes,
-        # Only signs the dashboard's session cookie; a random key per process is safe, if not shared.
+        # Placeholder until the dashboard installs the key every worker shares (dashboard/secret.py).
         SECRET_KEY=settings.secret_key or secrets.token_hex(32),
-        JSON_SORT_KEYS=False,
     )
     app.config.update(config)
     app.json.sort_keys = False

@@ -31,7 +31,8 @@ def register(subparsers) -> None:
         description="Run the API under gunicorn. The database is $GATE_DATABASE_URL "
                     "(default: SQLite under the data dir).",
     )
-    serve_parser.add_argument("--bind", default=gunicorn_conf.bind, help="HOST:PORT to listen on (default: %(default)s)")
+    serve_parser.add_argument("--bind", default=gunicorn_conf.bind,
+                              help="HOST:PORT to listen on (default: %(default)s)")
     serve_parser.add_argument("--workers", type=int, default=gunicorn_conf.workers,
                               help="worker processes (default: %(default)s, from the CPU count)")
     serve_parser.add_argument("--timeout", type=int, default=gunicorn_conf.timeout,
