@@ -85,8 +85,12 @@ class ProcessGroup:
             except subprocess.TimeoutExpired:
                 self._signal_group(child, signal.SIGKILL)
                 child.process.wait(timeout=grace)
-        # Descendants that outlived their leader (e.g. a service the probe launched).
+        # Descendants that outlived their leader (e.g. a service the probe launched);
+        # return only once the group is gone, so "stopped" means stopped.
         self._signal_group(child, signal.SIGKILL)
+        deadline = time.monotonic() + grace
+        while self._signal_group(child, 0) and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def stop_all(self) -> None:
         for child in reversed(self.children):
@@ -96,11 +100,13 @@ class ProcessGroup:
                 pass
 
     @staticmethod
-    def _signal_group(child: Child, signum: int) -> None:
+    def _signal_group(child: Child, signum: int) -> bool:
+        """Signal the child's process group; False when no process is left in it."""
         try:
             os.killpg(child.process.pid, signum)
         except (ProcessLookupError, PermissionError):
-            pass
+            return False
+        return True
 
 
 def wait_for(condition, timeout: float, what: str, child: Child | None = None,
