@@ -62,10 +62,11 @@ def test_documented_exit_codes_are_the_clients(monkeypatch):
         assert re.search(rf"^\| {code} \| ", DOC, re.M), f"exit code {code} undocumented"
 
 
-def test_the_repositorys_own_threshold_config_is_valid(monkeypatch):
+def test_the_example_threshold_config_passes_the_actions_own_validation(monkeypatch):
+    # examples/syscall-gate.yml is what users copy to .github/syscall-gate.yml.
     monkeypatch.syspath_prepend(str(ROOT / "action"))
     from gate_client.config import load_config
 
-    loaded = load_config(ROOT / ".github" / "syscall-gate.yml")
+    loaded = load_config(ROOT / "examples" / "syscall-gate.yml")
     assert loaded.found and loaded.problems == []
     assert loaded.data["limits"]["max_new_execs"] == 0
