@@ -30,6 +30,23 @@ def tail(path: Path, lines: int = 12) -> str:
     return "\n".join("    | " + line for line in text.splitlines()[-lines:])
 
 
+def group_has_live_process(pgid: int) -> bool:
+    """Whether a process of group `pgid` still runs. Zombies do not count: orphans are
+    reaped by pid 1, on its own schedule, and a zombie holds nothing but a pid."""
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            return True
+    return False
+
+
 @dataclass
 class Child:
     name: str
@@ -89,7 +106,7 @@ class ProcessGroup:
         # return only once the group is gone, so "stopped" means stopped.
         self._signal_group(child, signal.SIGKILL)
         deadline = time.monotonic() + grace
-        while self._signal_group(child, 0) and time.monotonic() < deadline:
+        while group_has_live_process(child.process.pid) and time.monotonic() < deadline:
             time.sleep(0.05)
 
     def stop_all(self) -> None:
@@ -100,13 +117,11 @@ class ProcessGroup:
                 pass
 
     @staticmethod
-    def _signal_group(child: Child, signum: int) -> bool:
-        """Signal the child's process group; False when no process is left in it."""
+    def _signal_group(child: Child, signum: int) -> None:
         try:
             os.killpg(child.process.pid, signum)
         except (ProcessLookupError, PermissionError):
-            return False
-        return True
+            pass
 
 
 def wait_for(condition, timeout: float, what: str, child: Child | None = None,
