@@ -66,6 +66,12 @@ def child_environment(data_dir: Path, database_url: str) -> dict[str, str]:
     return env
 
 
+def write_private(path: Path, text: str) -> None:
+    """A secret: readable by its owner only, from the first byte."""
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
+        handle.write(text)
+
+
 def raise_keyboard_interrupt(signum, frame):
     raise KeyboardInterrupt
 
@@ -114,8 +120,7 @@ def run(args: argparse.Namespace, narrative: Narrative, work_dir: Path) -> int:
 
         narrative.section("Result")
         token_file = work_dir / "dashboard-token"
-        token_file.write_text(server.create_token(SERVICE, description="demo dashboard viewer") + "\n")
-        token_file.chmod(0o600)
+        write_private(token_file, server.create_token(SERVICE, description="demo dashboard viewer") + "\n")
         narrative.step(f"logs: {log_dir}")
         narrative.step(f"data: {data_dir} -- browse the dashboard later with:")
         narrative.say(f"      GATE_DATA_DIR={data_dir} {Path(sys.executable).parent / 'gate-server'} "
