@@ -23,6 +23,8 @@ FIXTURES_DIR = Path(__file__).resolve().parents[1] / "tests" / "evaluation" / "p
 GZIP_ABOVE_BYTES = 200_000
 BASELINE_RUNS = ("baseline-1", "baseline-2")
 BENIGN = "benign"
+# Benign re-runs (same code, new processes) and the share of the traffic each took.
+BENIGN_RUNS = {BENIGN: 0.2, "benign-2": 0.2, "benign-3": 0.5}
 
 
 def injected_scenario(injection: str) -> str:
@@ -140,11 +142,12 @@ def comparisons(workload: str, fixtures_dir: Path = FIXTURES_DIR) -> list[Compar
     """Every comparison the evaluation makes for one recorded workload."""
     run_1, run_2 = (load_profile(workload, run, fixtures_dir) for run in BASELINE_RUNS)
     baseline = merged([run_1, run_2], run_1.version)
-    result = [
-        Comparison(workload, "baseline run 1 vs run 2", run_1, run_2, None),
-        Comparison(workload, "baseline vs benign re-run (20% traffic)", baseline,
-                   load_profile(workload, BENIGN, fixtures_dir), None),
-    ]
+    result = [Comparison(workload, "baseline run 1 vs run 2", run_1, run_2, None)]
+    for run in BENIGN_RUNS:
+        data = read_fixture(workload, run, fixtures_dir)
+        share = data["recording"]["traffic_fraction"]
+        result.append(Comparison(workload, f"baseline vs {run} re-run ({share:.0%} traffic)", baseline,
+                                 profile_from_json(data), None))
     for injection in INJECTIONS:
         canary = load_profile(workload, injected_scenario(injection), fixtures_dir)
         result.append(Comparison(workload, f"baseline vs {injected_scenario(injection)}", baseline, canary,

@@ -22,7 +22,9 @@ from typing import Optional
 
 from sqlalchemy.orm import Session
 
-from bench.evaluation_data import BASELINE_RUNS, BENIGN, FIXTURES_DIR, injected_scenario, profile_to_json, write_fixture
+from bench.evaluation_data import (
+    BASELINE_RUNS, BENIGN_RUNS, FIXTURES_DIR, injected_scenario, profile_to_json, write_fixture,
+)
 from bench.workloads.inject import INJECTIONS, OUTBOUND_PEER
 from bench.workloads.peers import discard_listener, price_backend
 from bench.workloads.services import REPO_ROOT, VENV_BIN, WORKLOADS, Workload
@@ -50,7 +52,7 @@ class Scenario:
 
 SCENARIOS = (
     [Scenario(run, None, 1.0, "baseline", "v1") for run in BASELINE_RUNS]
-    + [Scenario(BENIGN, None, CANARY_TRAFFIC, "canary", "v2")]
+    + [Scenario(run, None, share, "canary", "v2") for run, share in BENIGN_RUNS.items()]
     + [Scenario(injected_scenario(i), i, CANARY_TRAFFIC, "canary", "v2") for i in INJECTIONS]
 )
 
