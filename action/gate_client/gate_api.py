@@ -13,7 +13,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-RETRYABLE_STATUSES = (429, 500, 502, 503, 504)
+RETRYABLE_STATUSES = (429, *range(500, 600))
 DEFAULT_ATTEMPTS = 5
 DEFAULT_BACKOFF_FACTOR = 0.5  # urllib3 sleeps 0, 1, 2, 4 s between the 5 attempts
 BACKOFF_MAX = 30.0
