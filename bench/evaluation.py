@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Optional
 
 from bench.evaluation_data import EXPECTED_FEATURE, FIXTURES_DIR, Comparison, comparisons, recorded_workloads
-from gate_server.analysis.config import GateConfig, load_config
+from gate_server.analysis.config import GateConfig, load_config, load_config_file
+from gate_server.analysis.config_errors import ConfigError
 from gate_server.analysis.judge import judge
 from gate_server.analysis.verdict import Verdict
 
@@ -110,6 +111,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--duration", type=float, default=30.0, help="seconds recorded per run (default 30)")
     parser.add_argument("--window", type=float, default=3.0, help="window length in seconds (default 3)")
     parser.add_argument("--fixtures", type=Path, default=FIXTURES_DIR, help="fixture directory")
+    parser.add_argument("--config", type=Path, help="judge with this threshold config YAML (default: the defaults)")
     parser.add_argument("--quick", action="store_true", help="accepted for `python -m bench --quick`; judging is fast")
     args = parser.parse_args(argv)
 
@@ -126,7 +128,16 @@ def main(argv: Optional[list[str]] = None) -> int:
     if not recorded_workloads(args.fixtures):
         print(f"error: no fixtures under {args.fixtures}; record them with --record (root, eBPF)", file=sys.stderr)
         return 2
-    outcomes = evaluate(args.fixtures)
+    try:
+        config = load_config_file(args.config) if args.config else load_config({})
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        outcomes = evaluate(args.fixtures, config)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(report(outcomes), flush=True)
     return 0 if all(o.correct for o in outcomes) else 1
 

@@ -123,15 +123,21 @@ class _Pgbench:
 
     def stop(self) -> dict[str, int]:
         # Interrupted pgbench prints no summary; its per-second progress lines
-        # ("progress: 5.0 s, 99.0 tps, ...") give the transactions run.
-        self.process.send_signal(signal.SIGINT)
+        # ("progress: 5.0 s, 99.0 tps, ...") give the transactions run. SIGTERM,
+        # not SIGINT: a shell without job control starts background jobs with
+        # SIGINT ignored.
+        self.process.terminate()
         try:
             output, _ = self.process.communicate(timeout=15)
         except subprocess.TimeoutExpired:
             self.process.kill()
             output, _ = self.process.communicate()
-        tps = [float(line.split(",")[1].split()[0]) for line in output.splitlines() if line.startswith("progress:")]
-        return {"transactions": round(sum(tps)), "pgbench_seconds": len(tps)}
+        with open(LOG_DIR / "pgbench.log", "a") as log:
+            log.write(output)
+        lines = output.splitlines()
+        tps = [float(line.split(",")[1].split()[0]) for line in lines if line.startswith("progress:")]
+        return {"transactions": round(sum(tps)), "pgbench_seconds": len(tps),
+                "aborted_clients": sum(" aborted " in line for line in lines)}
 
 
 class PostgresWorkload:

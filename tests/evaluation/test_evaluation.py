@@ -40,6 +40,10 @@ def test_every_fixture_was_recorded_by_the_probe_with_enough_observation(workloa
     profile = profile_from_json(data)
     assert len(profile.windows) >= sufficiency.min_windows
     assert profile.syscalls_total >= sufficiency.min_syscalls
+    # Traffic ran through the whole recording (a load generator that died halfway
+    # would leave windows of background noise only).
+    per_window = sorted(w.syscalls_total for w in profile.windows)
+    assert per_window[0] >= 0.5 * per_window[len(per_window) // 2], per_window
     # The probe's own accounting, as recorded: timed windows that state their losses.
     assert all(w.started_at < w.ended_at and w.drops for w in profile.windows)
     assert profile.lost_total <= sufficiency.max_loss_ratio * (profile.events_total + profile.lost_total)
