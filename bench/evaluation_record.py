@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from bench.evaluation_data import (
     BASELINE_RUNS, BENIGN_RUNS, FIXTURES_DIR, injected_scenario, profile_to_json, write_fixture,
 )
-from bench.workloads.inject import INJECTIONS, OUTBOUND_PEER
+from bench.workloads.inject import EVAL_ROOT, INJECTIONS, OUTBOUND_PEER
 from bench.workloads.peers import discard_listener, price_backend
 from bench.workloads.services import REPO_ROOT, VENV_BIN, WORKLOADS, Workload
 from bench.workloads.webapp import BACKEND_ADDRESS
@@ -120,4 +120,5 @@ def record(workload_names: list[str], scenario_names: list[str], duration: float
                           f"({path.stat().st_size // 1024} KiB)", flush=True)
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
+        shutil.rmtree(EVAL_ROOT, ignore_errors=True)  # the workloads' data: leave the host as found
     return 1 if failures else 0

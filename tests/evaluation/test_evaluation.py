@@ -96,3 +96,20 @@ def test_evaluation_rates_zero_false_pauses_and_full_detection():
     false_pauses = [o for o in outcomes if o.comparison.benign and o.paused]
     misses = [o for o in outcomes if not o.comparison.benign and not o.correct]
     assert not false_pauses and not misses, report(outcomes)
+
+
+def test_harness_counts_an_unchanged_canary_as_a_missed_injection():
+    # Guards the harness itself: a canary without the change must not count as caught.
+    (real,) = [c for c in comparisons("static") if c.name.endswith("vs benign re-run (20% traffic)")]
+    mislabelled = type(real)(real.workload, "baseline vs unchanged canary", real.baseline, real.canary, "exec")
+    outcome = Outcome(mislabelled, judge(real.baseline, real.canary, load_config({})))
+    assert not outcome.correct
+    assert "detection rate: 0/1" in report([outcome])
+
+
+def test_harness_counts_a_paused_benign_comparison_as_a_false_pause():
+    (real,) = [c for c in comparisons("static") if c.name.endswith("inject-exec")]
+    mislabelled = type(real)(real.workload, "baseline vs 'benign' canary", real.baseline, real.canary, None)
+    outcome = Outcome(mislabelled, judge(real.baseline, real.canary, load_config({})))
+    assert not outcome.correct
+    assert "false-pause rate: 1/1" in report([outcome])
