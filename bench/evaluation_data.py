@@ -24,7 +24,7 @@ GZIP_ABOVE_BYTES = 200_000
 BASELINE_RUNS = ("baseline-1", "baseline-2")
 BENIGN = "benign"
 # Benign re-runs (same code, new processes) and the share of the traffic each took.
-BENIGN_RUNS = {BENIGN: 0.2, "benign-2": 0.2, "benign-3": 0.5}
+BENIGN_RUNS = {BENIGN: 0.2, "benign-2": 0.2, "benign-3": 0.5, "benign-4": 0.2, "benign-5": 0.1}
 
 
 def injected_scenario(injection: str) -> str:

@@ -15,7 +15,7 @@ import subprocess
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Protocol
+from typing import ContextManager, Iterator, Protocol
 
 from bench.workloads import postgres_app, static_server, webapp
 from bench.workloads.inject import ENV_VAR
@@ -35,7 +35,7 @@ class Workload(Protocol):
     service: str
     full_rate: float  # requests (or transactions) per second at 100 % of traffic
 
-    def running(self, injection: str | None) -> Iterator[int]: ...
+    def running(self, injection: str | None) -> ContextManager[int]: ...
 
     def load(self, rate: float, seconds: int) -> Load: ...
 
