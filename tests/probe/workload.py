@@ -4,7 +4,8 @@ directory given with --dir, so the expected feature keys are exact.
   features  open files (r, w, rw), exec /bin/true, connect, bind+listen (inet,
             inet ephemeral, unix), fork children, then exactly --getppid getppid calls
   sibling   runs beside the recorded tree, doing things that must NOT be recorded
-  forks     fork --count children that exit at once (a process-event flood)
+  forks     fork --count children one after another (a process-event flood)
+  burst     fork --count children that then exit all at once
   wait      wait for --trigger to exist, then fork children that open a file
 """
 
@@ -77,6 +78,23 @@ def forks(args) -> None:
         os.waitpid(pid, 0)
 
 
+def burst(args) -> None:
+    """--count children wait on one pipe and exit together: a burst of exit events
+    faster than any consumer drains a small ring buffer."""
+    hold_read, hold_write = os.pipe()
+    children = []
+    for _ in range(args.count):
+        pid = os.fork()
+        if pid == 0:
+            os.close(hold_write)
+            os.read(hold_read, 1)
+            os._exit(0)
+        children.append(pid)
+    os.close(hold_write)
+    for pid in children:
+        os.waitpid(pid, 0)
+
+
 def wait_then_fork(args) -> None:
     trigger = Path(args.trigger)
     deadline = time.monotonic() + 60
@@ -88,7 +106,7 @@ def wait_then_fork(args) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=("features", "sibling", "forks", "wait"))
+    parser.add_argument("mode", choices=("features", "sibling", "forks", "burst", "wait"))
     parser.add_argument("--dir", default="/tmp")
     parser.add_argument("--connect-port", type=int, default=0)
     parser.add_argument("--listen-port", type=int, default=0)
@@ -98,7 +116,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=100)
     parser.add_argument("--trigger", default="")
     args = parser.parse_args()
-    {"features": features, "sibling": sibling, "forks": forks, "wait": wait_then_fork}[args.mode](args)
+    {"features": features, "sibling": sibling, "forks": forks, "burst": burst, "wait": wait_then_fork}[args.mode](args)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,65 @@
+"""Bad input exits 2 with one clear line; `doctor` reports on this host."""
+
+from __future__ import annotations
+
+import pytest
+
+from host_probe import doctor
+from tests.probe.conftest import host_probe, migrated
+
+BASE = ["record", "--service", "web", "--version", "v1"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (BASE, "choose exactly one scope"),
+    (BASE + ["--pid", "999999999"], "no such running process"),
+    (BASE + ["--cgroup", "/nonexistent/cgroup"], "not a directory"),
+    (BASE + ["--cgroup", "/tmp"], "not a cgroup v2 directory"),
+    (BASE + ["--ringbuf-pages", "3", "--", "true"], "power of two"),
+    (BASE + ["--", "no-such-program-xyz"], "command not found"),
+    (BASE + ["--db", "nonsense://", "--", "true"], "database URL"),
+])
+def test_bad_input_exits_2_with_one_line(args, message):
+    result = host_probe(*args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_bad_duration_is_refused():
+    result = host_probe(*BASE, "--duration", "soon", "--", "true")
+    assert result.returncode == 2
+    assert "invalid duration" in result.stderr
+
+
+def test_database_without_schema_is_refused(tmp_path):
+    result = host_probe(*BASE, "--db", f"sqlite:///{tmp_path / 'empty.db'}", "--", "true")
+    assert result.returncode == 2
+    assert "gate-server db upgrade" in result.stderr
+
+
+def test_doctor_says_this_host_can_record(ebpf):
+    result = host_probe("doctor")
+    assert result.returncode == 0, result.stdout
+    for name in ("kernel", "BTF", "tracepoints", "kernel headers", "privileges", "bcc"):
+        assert any(line.startswith("ok") and name in line for line in result.stdout.splitlines()), name
+
+
+def test_doctor_fails_and_says_how_to_fix_missing_headers(capsys):
+    checks = [doctor.check_headers("0.0.0-not-this-kernel"), doctor.check_bcc()]
+    assert doctor.report(checks, __import__("sys").stdout) == 1
+    out = capsys.readouterr().out
+    assert "FAIL kernel headers" in out
+    assert "fix: install linux-headers" in out
+    assert "recording cannot work" in out
+
+
+def test_old_kernel_is_refused():
+    assert not doctor.check_kernel("4.19.0").ok
+    assert doctor.check_kernel("6.1.0-13-amd64").ok
+
+
+def test_replay_with_nothing_spooled_succeeds(tmp_path):
+    db_url = migrated(f"sqlite:///{tmp_path / 'gate.db'}")
+    result = host_probe("replay", "--db", db_url, "--spool", str(tmp_path / "spool"))
+    assert result.returncode == 0

@@ -1,0 +1,76 @@
+"""The normalisation rules: per-run noise goes, real differences stay."""
+
+from __future__ import annotations
+
+import pytest
+
+from host_probe.normalise import RULES, normalise_key, normalise_path
+
+
+@pytest.mark.parametrize("raw, normalised", [
+    ("/proc/4242/status", "/proc/<pid>/status"),
+    ("/proc/4242", "/proc/<pid>"),
+    ("/tmp/tmpa8f3k2_q", "/tmp/<tmp>"),
+    ("/tmp/tmp.Xa81kQz0pL", "/tmp/<tmp>"),
+    ("/tmp/req-x91k2.tmp", "/tmp/req-<tmp>.tmp"),
+    ("/var/log/app/1234.log", "/var/log/app/<n>.log"),
+    ("/dev/pts/3", "/dev/pts/<n>"),
+    ("/proc/self/fd/7", "/proc/self/fd/<n>"),
+    ("/home/u/report-20240101.csv", "/home/u/report-<n>.csv"),
+    ("/cache/9f86d081884c7d65.bin", "/cache/<hex>.bin"),
+    ("/run/app/3f2b8c1e-9d4a-4e2b-8f6a-0c1d2e3f4a5b.lock", "/run/app/<hex>.lock"),
+])
+def test_per_run_names_are_normalised(raw, normalised):
+    assert normalise_path(raw) == normalised
+
+
+@pytest.mark.parametrize("path", [
+    "/etc/shadow",
+    "/usr/lib/python3.11/os.py",
+    "/lib/x86_64-linux-gnu/libc.so.6",
+    "/usr/bin/sha256sum",
+    "/sys/devices/system/cpu/cpu0/online",
+    "/etc/ld.so.cache",
+    "/usr/lib/x86_64-linux-gnu/libpcre2-8.so.0",
+    "/opt/ubuntu2204/config",
+])
+def test_stable_names_are_kept(path):
+    assert normalise_path(path) == path
+
+
+def test_two_runs_of_the_same_temp_file_pattern_share_a_key():
+    assert normalise_path("/tmp/tmpq0w9e8r7") == normalise_path("/tmp/tmpz1x2c3v4")
+
+
+def test_file_keys_keep_their_mode():
+    assert normalise_key("file", "/var/log/app/77.log:w") == "/var/log/app/<n>.log:w"
+    assert normalise_key("file", "/proc/9/status:r") == "/proc/<pid>/status:r"
+
+
+def test_connect_keeps_the_destination_port():
+    assert normalise_key("connect", "inet:10.0.0.5:5432") == "inet:10.0.0.5:5432"
+    assert normalise_key("connect", "inet:127.0.0.1:45000") == "inet:127.0.0.1:45000"
+    assert normalise_key("connect", "inet6:[::1]:443") == "inet6:[::1]:443"
+
+
+def test_bind_to_a_kernel_chosen_port_is_ephemeral():
+    assert normalise_key("bind", "inet:0.0.0.0:0") == "inet:0.0.0.0:<ephemeral>"
+    assert normalise_key("bind", "inet:0.0.0.0:45000", (32768, 60999)) == "inet:0.0.0.0:<ephemeral>"
+    assert normalise_key("listen", "inet6:[::]:8080") == "inet6:[::]:8080"
+
+
+def test_per_run_socket_names_are_normalised():
+    assert normalise_key("connect", "unix:/run/user/1000/bus") == "unix:/run/user/<n>/bus"
+    assert normalise_key("bind", "unix:/tmp/app-x8k2m9q.sock") == "unix:/tmp/app-<tmp>.sock"
+    assert normalise_key("listen", "unix:/run/app.sock") == "unix:/run/app.sock"
+
+
+def test_other_kinds_pass_through():
+    assert normalise_key("socket", "inet/stream") == "inet/stream"
+    assert normalise_key("syscall", "openat") == "openat"
+
+
+def test_every_rule_documents_an_example_it_satisfies():
+    for rule in RULES:
+        raw, _, expected = rule.example.partition(" -> ")
+        assert normalise_path(raw) == expected.split(";")[0].strip(), rule.name

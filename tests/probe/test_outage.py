@@ -1,0 +1,53 @@
+"""A database outage mid-recording loses no window: windows are spooled while
+Postgres is down and replayed, once each, when it is back."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import pytest
+
+from tests.probe.conftest import PYTHON, REPO, migrated, read_profile, record_args
+from tests.support.postgres import PostgresUnavailable, ThrowawayPostgres
+from tests.support.requirements import unavailable
+
+
+@pytest.fixture
+def own_postgres():
+    """A cluster of our own: this test stops it, which must not touch the shared one."""
+    try:
+        server = ThrowawayPostgres().start()
+    except PostgresUnavailable as exc:
+        unavailable("postgres", str(exc))
+    yield server
+    server.remove()
+
+
+def test_database_outage_loses_no_window(ebpf, own_postgres, tmp_path):
+    db_url = migrated(own_postgres.create_database("outage"))
+    spool = tmp_path / "spool"
+    probe = subprocess.Popen(
+        [PYTHON, "-m", "host_probe.cli", *record_args(db_url, spool, "outage", "--",
+                                                      "sh", "-c", "for i in $(seq 35); do cat /etc/hostname "
+                                                      ">/dev/null; sleep 0.2; done")],
+        cwd=REPO, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "recording" in probe.stderr.readline()
+        time.sleep(1.5)
+        own_postgres.stop()
+        time.sleep(2.5)  # two or more windows fall in the outage
+        own_postgres.restart()
+        log = probe.communicate(timeout=60)[1]
+        assert probe.returncode == 0, log
+    finally:
+        if probe.poll() is None:
+            probe.kill()
+    assert "spooling windows" in log
+    assert "replayed" in log
+    profile = read_profile(db_url, "outage")
+    indexes = [w.started_at for w in profile.windows]
+    assert len(indexes) >= 6  # 7 s in 1 s windows: none missing, none doubled
+    assert len(set(indexes)) == len(indexes)
+    assert not list(spool.glob("*.jsonl"))
+    assert sum(w.counts.get(("file", "/etc/hostname:r"), 0) for w in profile.windows) >= 20
