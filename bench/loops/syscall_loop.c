@@ -1,0 +1,47 @@
+/* The benchmark's workload: a tight syscall loop, held until a line arrives on
+ * stdin so a tracer can attach to this pid first (the dynamic loader's own
+ * syscalls happen before the hold, outside the measurement).
+ *
+ *   syscall_loop getppid N   N getppid() calls          (1 syscall per iteration)
+ *   syscall_loop open N      N open()+close() of /dev/null (2 syscalls per iteration)
+ *
+ * Prints "<nanoseconds per iteration> <iterations>" when done. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 3) {
+        fprintf(stderr, "usage: %s getppid|open ITERATIONS\n", argv[0]);
+        return 2;
+    }
+    long iterations = atol(argv[2]);
+    int use_open = strcmp(argv[1], "open") == 0;
+    char go[16];
+    if (!fgets(go, sizeof(go), stdin))
+        return 3;
+    double start = now_ns();
+    for (long i = 0; i < iterations; i++) {
+        if (use_open) {
+            int fd = open("/dev/null", O_RDONLY);
+            close(fd);
+        } else {
+            syscall(SYS_getppid); /* not the libc wrapper: never cached */
+        }
+    }
+    double elapsed = now_ns() - start;
+    printf("%.2f %ld\n", elapsed / iterations, iterations);
+    return 0;
+}
