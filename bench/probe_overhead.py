@@ -39,18 +39,21 @@ def run_loop(binary: Path, mode: str, iterations: int, attach=None, prefix=()) -
     returns a function that detaches."""
     loop = subprocess.Popen([*prefix, str(binary), mode, str(iterations)], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    if not prefix:  # under strace the line still comes, but the loop is strace's child
+        assert loop.stdout.readline().strip() == "ready"
     detach = attach(loop.pid) if attach else None
     try:
         out, _ = loop.communicate("go\n", timeout=600)
     finally:
         if detach:
             detach()
-    return float(out.split()[0]) / SYSCALLS_PER_ITERATION[mode]
+    return float(out.split()[-2]) / SYSCALLS_PER_ITERATION[mode]
 
 
 def _track(bpf, pid: int) -> None:
-    table = bpf["tracked_tgids"]
-    table[table.Key(pid)] = table.Leaf(1)
+    from host_probe.loader import track
+
+    track(bpf, [pid])
 
 
 def attach_floor(pid: int):
@@ -74,10 +77,13 @@ def attach_probe(traced: bool):
 def attach_bpftrace(pid: int):
     tracer = subprocess.Popen(["bpftrace", "-e", BPFTRACE_PROGRAM.format(pid=pid)],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    line = tracer.stdout.readline()
-    if "Attaching" not in line:
-        tracer.kill()
-        raise RuntimeError(f"bpftrace did not attach: {line}{tracer.stdout.read()}")
+    seen = []
+    # bpftrace may warn first (e.g. about RLIMIT_MEMLOCK, which 6.x kernels no longer use)
+    while not seen or "Attaching" not in seen[-1]:
+        line = tracer.stdout.readline()
+        if not line:
+            raise RuntimeError(f"bpftrace did not attach: {''.join(seen)}")
+        seen.append(line)
 
     def detach():
         tracer.send_signal(signal.SIGINT)
@@ -116,12 +122,13 @@ def flood(binary: Path, iterations: int) -> dict[str, float]:
     loops = [subprocess.Popen([str(binary), "open", str(iterations)], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True) for _ in range(2)]
     for loop in loops:
+        assert loop.stdout.readline().strip() == "ready"
         _track(bpf, loop.pid)
     started = time.monotonic()
     for loop in loops:
         loop.stdin.write("go\n")
         loop.stdin.flush()
-    per_iteration = [float(loop.communicate(timeout=600)[0].split()[0]) for loop in loops]
+    per_iteration = [float(loop.communicate(timeout=600)[0].split()[-2]) for loop in loops]
     elapsed = time.monotonic() - started
     window = drain.drain()
     bpf.cleanup()

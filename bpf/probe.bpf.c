@@ -6,7 +6,7 @@
  *   SAMPLE_EVERY       ring-buffer events: keep 1 in N (1 = all)
  *   RATE_PER_CPU       ring-buffer events per second per CPU (0 = unlimited)
  *   RINGBUF_PAGES      ring buffer size in pages (power of two)
- *   DETAIL_MAX_KEYS    capacity of detail_counts; TRACKED_MAX of tracked_tgids
+ *   DETAIL_MAX_KEYS    capacity of detail_counts; TRACKED_WORDS of tracked_tgids
  *   NR_<name>          syscall numbers from bcc's table (-1 when absent)
  *   HAVE_GROUP_DEAD    sched_process_exit carries group_dead (kernel >= 6.16)
  *
@@ -14,11 +14,11 @@
  * fields are read: no kernel-internal struct, so a mismatch between the kernel
  * and the headers bcc compiles against cannot produce wrong offsets. */
 #include <uapi/linux/ptrace.h>
-#include <linux/sched.h>
+#include <uapi/linux/sched.h>
 #include <linux/socket.h>
-#include <linux/in.h>
-#include <linux/in6.h>
-#include <linux/un.h>
+#include <uapi/linux/in.h>
+#include <uapi/linux/in6.h>
+#include <uapi/linux/un.h>
 #include "probe.h"
 
 #define ONE_SECOND_NS 1000000000ULL
@@ -37,7 +37,10 @@ struct token_bucket {
     u64 last_ns;
 };
 
-BPF_HASH(tracked_tgids, u32, u8, TRACKED_MAX);
+/* One bit per tgid (TRACKED_WORDS = pid_max / 64 + 1). Every syscall on the host
+ * pays this test; an array lookup is inlined by the verifier into address
+ * arithmetic, where a hash lookup is a helper call plus hashing. */
+BPF_ARRAY(tracked_tgids, u64, TRACKED_WORDS);
 BPF_PERCPU_ARRAY(syscall_counts, u64, SYSCALL_SLOTS);
 BPF_PERCPU_ARRAY(process_counts, u64, PROCESS_CHANGES);
 BPF_PERCPU_ARRAY(loss_counts, u64, LOSS_REASONS);
@@ -57,13 +60,19 @@ BPF_RINGBUF_OUTPUT(events, RINGBUF_PAGES);
 /* never written: exposes struct process_event's layout to userspace */
 BPF_ARRAY(event_layout, struct process_event, 1);
 
+static __always_inline int is_tracked(u32 tgid)
+{
+    u32 word = tgid / 64;
+    u64 *bits = tracked_tgids.lookup(&word);
+    return bits && (*bits & (1ULL << (tgid & 63)));
+}
+
 static __always_inline int in_scope(void)
 {
 #if TARGET_CGROUP_ID
     return bpf_get_current_cgroup_id() == TARGET_CGROUP_ID;
 #else
-    u32 tgid = bpf_get_current_pid_tgid() >> 32;
-    return tracked_tgids.lookup(&tgid) != 0;
+    return is_tracked(bpf_get_current_pid_tgid() >> 32);
 #endif
 }
 
@@ -368,9 +377,12 @@ TRACEPOINT_PROBE(sched, sched_process_fork)
     count_process(PROCESS_FORK);
 #if !TARGET_CGROUP_ID
     u32 child = args->child_pid;
-    u8 tracked = 1;
-    if (tracked_tgids.update(&child, &tracked))
-        count_loss(LOSS_MAP_FULL);
+    u32 word = child / 64;
+    u64 *bits = tracked_tgids.lookup(&word);
+    if (bits)
+        __sync_fetch_and_or(bits, 1ULL << (child & 63));
+    else
+        count_loss(LOSS_MAP_FULL); /* a pid above the pid_max read at load */
 #endif
     struct process_event *event = reserve_event(EVENT_FORK);
     if (event) {
@@ -422,7 +434,10 @@ TRACEPOINT_PROBE(sched, sched_process_exit)
     count_process(PROCESS_EXIT);
 #if !TARGET_CGROUP_ID
     u32 tgid = pid_tgid >> 32;
-    tracked_tgids.delete(&tgid);
+    u32 word = tgid / 64;
+    u64 *bits = tracked_tgids.lookup(&word);
+    if (bits)
+        __sync_fetch_and_and(bits, ~(1ULL << (tgid & 63)));
 #endif
     struct process_event *event = reserve_event(EVENT_EXIT);
     if (event) {

@@ -32,7 +32,7 @@ class ProbeOptions:
     rate_limit: int = 0          # ring-buffer events per second, whole host; 0 = unlimited
     ringbuf_pages: int = 64
     detail_max_keys: int = 16384
-    tracked_max: int = 65536
+
 
 
 def import_bcc():
@@ -57,6 +57,23 @@ def syscall_names() -> dict[int, str]:
     return {nr: name.decode() for nr, name in syscalls.items()}
 
 
+def pid_max() -> int:
+    try:
+        return int(Path("/proc/sys/kernel/pid_max").read_text())
+    except (OSError, ValueError):
+        return 1 << 22  # the kernel's PID_MAX_LIMIT on 64-bit
+
+
+def track(bpf, pids) -> None:
+    """Set tracked_tgids bits from userspace (seeding a scope). A read-modify-write:
+    done before the tracked processes are released or right after attach, when the
+    kernel has no child of theirs to set bits for in the same word."""
+    table = bpf["tracked_tgids"]
+    for pid in pids:
+        key = table.Key(pid // 64)
+        table[key] = table.Leaf(table[key].value | (1 << (pid % 64)))
+
+
 def _is_power_of_two(value: int) -> bool:
     return value > 0 and value & (value - 1) == 0
 
@@ -74,7 +91,7 @@ def cflags(options: ProbeOptions) -> list[str]:
         f"-DRATE_PER_CPU={rate_per_cpu}ULL",
         f"-DRINGBUF_PAGES={options.ringbuf_pages}",
         f"-DDETAIL_MAX_KEYS={options.detail_max_keys}",
-        f"-DTRACKED_MAX={options.tracked_max}",
+        f"-DTRACKED_WORDS={pid_max() // 64 + 1}",
         f"-DHAVE_GROUP_DEAD={1 if tracefs.has_field('sched/sched_process_exit', 'group_dead') else 0}",
     ]
     flags += [f"-DNR_{name}={numbers.get(name, -1)}" for name in DETAIL_SYSCALLS]

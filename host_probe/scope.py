@@ -8,6 +8,8 @@ import os
 import shutil
 from pathlib import Path
 
+from host_probe.loader import track
+
 
 class ScopeError(ValueError):
     """Bad scope input, stated in one line (the CLI exits 2)."""
@@ -47,12 +49,6 @@ def _is_running(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
 
 
-def _track(bpf, pids) -> None:
-    table = bpf["tracked_tgids"]
-    for pid in pids:
-        table[table.Key(pid)] = table.Leaf(1)
-
-
 class PidScope:
     cgroup_id = 0
 
@@ -66,8 +62,8 @@ class PidScope:
         # The program is attached first, so from here on sched_process_fork adds
         # children of tracked processes; a second walk catches children forked
         # by a process between the first walk and its own seeding.
-        _track(bpf, descendants(self.pid))
-        _track(bpf, descendants(self.pid))
+        track(bpf, descendants(self.pid))
+        track(bpf, descendants(self.pid))
 
     def finished(self) -> bool:
         return not _is_running(self.pid)
@@ -134,7 +130,7 @@ class CommandScope:
     def attach(self, bpf) -> None:
         if not self.pid:
             self.start()
-        _track(bpf, [self.pid])
+        track(bpf, [self.pid])
         os.write(self._release_fd, b"go")
         os.close(self._release_fd)
         self._release_fd = -1

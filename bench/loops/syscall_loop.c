@@ -5,7 +5,7 @@
  *   syscall_loop getppid N   N getppid() calls          (1 syscall per iteration)
  *   syscall_loop open N      N open()+close() of /dev/null (2 syscalls per iteration)
  *
- * Prints "<nanoseconds per iteration> <iterations>" when done. */
+ * Prints "ready" once held, then "<nanoseconds per iteration> <iterations>". */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +30,9 @@ int main(int argc, char **argv)
     long iterations = atol(argv[2]);
     int use_open = strcmp(argv[1], "open") == 0;
     char go[16];
+    /* "ready": the loader's syscalls are over; the tracer may attach now */
+    printf("ready\n");
+    fflush(stdout);
     if (!fgets(go, sizeof(go), stdin))
         return 3;
     double start = now_ns();
