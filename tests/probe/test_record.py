@@ -35,21 +35,30 @@ def recording(ebpf, work_dir, tmp_path_factory):
     accepting = threading.Thread(target=lambda: listener.accept()[0].close(), daemon=True)
     accepting.start()
     connect_port = listener.getsockname()[1]
+    try:
+        listener6 = socket.create_server(("::1", 0), family=socket.AF_INET6)
+        threading.Thread(target=lambda: listener6.accept()[0].close(), daemon=True).start()
+        connect6_port = listener6.getsockname()[1]
+    except OSError:  # no IPv6 loopback on this host
+        listener6, connect6_port = None, 0
     listen_port = _free_port_below_ephemeral()
     sibling = subprocess.Popen(workload("sibling", "--dir", str(work_dir), "--seconds", "4"))
     try:
         result = host_probe(*record_args(
             db_url, base / "spool", "features", "--",
             *workload("features", "--dir", str(work_dir), "--connect-port", str(connect_port),
+                      "--connect6-port", str(connect6_port),
                       "--listen-port", str(listen_port), "--children", str(CHILDREN),
                       "--getppid", str(GETPPID_CALLS))))
     finally:
         sibling.wait(timeout=30)
         listener.close()
+        if listener6:
+            listener6.close()
     assert result.returncode == 0, result.stderr
     profile = read_profile(db_url, "features")
     return {"profile": profile, "counts": totals(profile), "dir": str(work_dir),
-            "connect_port": connect_port, "listen_port": listen_port, "stderr": result.stderr}
+            "connect_port": connect_port, "connect6_port": connect6_port, "listen_port": listen_port, "stderr": result.stderr}
 
 
 def test_files_are_recorded_with_their_access_mode(recording):
@@ -83,6 +92,13 @@ def test_network_features_carry_address_and_port(recording):
     assert counts[("socket", "inet/stream")] >= 2
     assert counts[("socket", "inet/dgram")] >= 1
     assert counts[("socket", "unix/stream")] >= 1
+
+
+def test_ipv6_connect_is_recorded(recording):
+    if not recording["connect6_port"]:
+        pytest.skip("no IPv6 loopback on this host")
+    assert recording["counts"][("connect", f"inet6:[::1]:{recording['connect6_port']}")] == 1
+    assert recording["counts"][("socket", "inet6/stream")] >= 1
 
 
 def test_children_forked_during_recording_are_included(recording):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -93,3 +94,27 @@ def test_command_exit_ends_the_recording(ebpf, tmp_path):
     assert result.returncode == 0, result.stderr
     assert time.monotonic() - started < 20
     assert len(read_profile(db_url, "short").windows) >= 1
+
+
+def test_sigterm_flushes_the_open_window_and_exits_0(ebpf, tmp_path):
+    db_url = migrated(f"sqlite:///{tmp_path / 'gate.db'}")
+    log = tmp_path / "probe.log"
+    with log.open("w") as stderr:
+        # its own session, so the launched command can be cleaned up with the group
+        probe = subprocess.Popen([PYTHON, "-m", "host_probe.cli",
+                                  *record_args(db_url, tmp_path / "spool", "stopped", "--window", "60s",
+                                               "--", "sh", "-c", "cat /etc/hostname >/dev/null; sleep 60")],
+                                 cwd=REPO, stderr=stderr, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while "recording" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        probe.send_signal(signal.SIGTERM)
+        assert probe.wait(timeout=30) == 0, log.read_text()
+    finally:
+        os.killpg(probe.pid, signal.SIGKILL)
+        probe.wait()
+    windows = read_profile(db_url, "stopped").windows
+    assert len(windows) == 1  # the 60 s window, cut short and stored
+    assert windows[0].counts[("file", "/etc/hostname:r")] == 1

@@ -44,6 +44,9 @@ def features(args) -> None:
     subprocess.run(["/bin/true"], check=True)
     with socket.create_connection(("127.0.0.1", args.connect_port), timeout=5):
         pass
+    if args.connect6_port:
+        with socket.create_connection(("::1", args.connect6_port), timeout=5):
+            pass
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
         server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         server.bind(("127.0.0.1", args.listen_port))
@@ -109,6 +112,7 @@ def main() -> None:
     parser.add_argument("mode", choices=("features", "sibling", "forks", "burst", "wait"))
     parser.add_argument("--dir", default="/tmp")
     parser.add_argument("--connect-port", type=int, default=0)
+    parser.add_argument("--connect6-port", type=int, default=0)
     parser.add_argument("--listen-port", type=int, default=0)
     parser.add_argument("--children", type=int, default=3)
     parser.add_argument("--getppid", type=int, default=0)
