@@ -12,7 +12,10 @@
  *
  * Only UAPI layouts (pt_regs, sockaddr_*) and tracefs-described tracepoint
  * fields are read: no kernel-internal struct, so a mismatch between the kernel
- * and the headers bcc compiles against cannot produce wrong offsets. */
+ * and the headers bcc compiles against cannot produce wrong offsets.
+ *
+ * One file, a little over our usual size: bcc rewrites map calls (.lookup,
+ * .ringbuf_reserve...) only in the main source, not in included headers. */
 #include <uapi/linux/ptrace.h>
 #include <uapi/linux/sched.h>
 #include <linux/socket.h>
