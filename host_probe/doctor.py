@@ -47,7 +47,10 @@ def check_btf(path: Path = Path("/sys/kernel/btf/vmlinux")) -> Check:
 
 
 def check_tracepoints() -> Check:
-    root = tracefs.events_dir()
+    try:
+        root = tracefs.events_dir()
+    except tracefs.TracefsUnreadable as exc:
+        return Check("tracepoints", False, str(exc), "run as root (or with CAP_BPF and CAP_PERFMON)")
     if root is None:
         fix = "mount tracefs: mount -t tracefs nodev /sys/kernel/tracing (the probe does this itself as root)"
         return Check("tracepoints", os.geteuid() == 0, "tracefs not mounted", fix, required=True)

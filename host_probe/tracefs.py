@@ -10,17 +10,27 @@ from pathlib import Path
 CANDIDATES = (Path("/sys/kernel/tracing"), Path("/sys/kernel/debug/tracing"))
 
 
+class TracefsUnreadable(PermissionError):
+    """tracefs exists but this user may not read it (it is root-only by default)."""
+
+
 def events_dir() -> Path | None:
     for root in CANDIDATES:
-        if (root / "events").is_dir():
-            return root / "events"
+        try:
+            if (root / "events").is_dir():
+                return root / "events"
+        except PermissionError:
+            raise TracefsUnreadable(f"{root} is not readable by this user (run as root)") from None
     return None
 
 
 def ensure_mounted() -> Path:
     from host_probe.loader import ProbeUnavailable
 
-    found = events_dir()
+    try:
+        found = events_dir()
+    except TracefsUnreadable as exc:
+        raise ProbeUnavailable(f"cannot read tracepoints: {exc}, or with CAP_BPF and CAP_PERFMON") from None
     if found:
         return found
     if os.geteuid() == 0:

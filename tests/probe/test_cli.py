@@ -63,3 +63,43 @@ def test_replay_with_nothing_spooled_succeeds(tmp_path):
     db_url = migrated(f"sqlite:///{tmp_path / 'gate.db'}")
     result = host_probe("replay", "--db", db_url, "--spool", str(tmp_path / "spool"))
     assert result.returncode == 0
+
+
+
+def _as_nobody(*args) -> "subprocess.CompletedProcess":
+    import subprocess
+    import sys
+
+    from tests.probe.conftest import REPO
+
+    return subprocess.run(["runuser", "-u", "nobody", "--", sys.executable, "-m", "host_probe.cli", *args],
+                          capture_output=True, text=True, timeout=60, cwd=REPO)
+
+
+def test_unprivileged_doctor_reports_failures_without_a_traceback(ebpf):
+    result = _as_nobody("doctor")
+    assert result.returncode != 0
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "FAIL privileges" in result.stdout
+    assert "fix:" in result.stdout
+
+
+def test_unprivileged_record_is_refused_in_one_line(ebpf):
+    import os
+    import shutil
+    import tempfile
+
+    shared = tempfile.mkdtemp(prefix="syscall-gate-nobody-")
+    try:
+        os.chmod(shared, 0o777)
+        db = os.path.join(shared, "g.db")
+        migrated(f"sqlite:///{db}")
+        os.chmod(db, 0o666)
+        result = _as_nobody(*BASE, "--db", f"sqlite:///{db}", "--spool", os.path.join(shared, "spool"),
+                            "--duration", "2s", "--", "true")
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "root" in result.stderr
