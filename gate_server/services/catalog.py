@@ -40,6 +40,37 @@ def list_services(session: Session, visible: Iterable[str] | None = None) -> lis
     ]
 
 
+EMPTY_TOTALS = {"windows": 0, "syscalls": 0, "events": 0, "lost": 0, "first": None, "last": None}
+
+
+def loss_ratio(events: int, lost: int) -> float:
+    return lost / (events + lost) if events + lost else 0.0
+
+
+def window_totals(session: Session, sid: int, group_by) -> dict[Any, dict[str, Any]]:
+    """Window figures of one service, grouped by a column (Recording.version, Window.recording_id):
+    windows, syscalls, events, lost and the time span."""
+    totals = {
+        key: {"windows": int(windows), "syscalls": int(syscalls), "events": int(events), "lost": 0,
+              "first": first, "last": last}
+        for key, windows, syscalls, events, first, last in session.execute(
+            select(group_by, func.count(Window.id), func.coalesce(func.sum(Window.syscalls_total), 0),
+                   func.coalesce(func.sum(Window.events_total), 0), func.min(Window.started_at),
+                   func.max(Window.ended_at))
+            .join(Recording, Window.recording_id == Recording.id)
+            .where(Recording.service_id == sid)
+            .group_by(group_by)
+        )
+    }
+    # Drops are a JSON object per window ({category: n}); summed here to stay portable across dialects.
+    for key, drops in session.execute(
+        select(group_by, Window.drops).join(Recording, Window.recording_id == Recording.id)
+        .where(Recording.service_id == sid)
+    ):
+        totals[key]["lost"] += sum(int(n) for n in (drops or {}).values())
+    return totals
+
+
 def versions_summary(session: Session, service: str) -> list[dict[str, Any]]:
     """Per version: recordings, roles, windows, syscalls, events, losses and the time span, newest first."""
     sid = service_id(session, service)
@@ -53,29 +84,13 @@ def versions_summary(session: Session, service: str) -> list[dict[str, Any]]:
         select(Recording.version, Recording.role).where(Recording.service_id == sid).distinct()
     ):
         roles[version].add(role)
-    totals = {
-        version: (windows, syscalls, events, first, last)
-        for version, windows, syscalls, events, first, last in session.execute(
-            select(Recording.version, func.count(Window.id), func.coalesce(func.sum(Window.syscalls_total), 0),
-                   func.coalesce(func.sum(Window.events_total), 0), func.min(Window.started_at),
-                   func.max(Window.ended_at))
-            .join(Window, Window.recording_id == Recording.id)
-            .where(Recording.service_id == sid)
-            .group_by(Recording.version)
-        )
-    }
-    # Drops are a JSON object per window ({category: n}); summing them is simplest here, portably.
-    lost: dict[str, int] = defaultdict(int)
-    for version, drops in session.execute(
-        select(Recording.version, Window.drops).join(Window, Window.recording_id == Recording.id)
-        .where(Recording.service_id == sid)
-    ):
-        lost[version] += sum(int(n) for n in (drops or {}).values())
+    totals = window_totals(session, sid, Recording.version)
 
     summary = []
     for version, recording_count, first_recording in recordings:
-        windows, syscalls, events, first, last = totals.get(version, (0, 0, 0, None, None))
-        syscalls, events = int(syscalls), int(events)
+        row = totals.get(version, EMPTY_TOTALS)
+        windows, syscalls, events, lost = row["windows"], row["syscalls"], row["events"], row["lost"]
+        first, last = row["first"], row["last"]
         summary.append({
             "version": version,
             "recordings": int(recording_count),
@@ -83,8 +98,8 @@ def versions_summary(session: Session, service: str) -> list[dict[str, Any]]:
             "windows": int(windows),
             "syscalls": syscalls,
             "events": events,
-            "lost": lost[version],
-            "loss_ratio": round(lost[version] / (events + lost[version]), 6) if events + lost[version] else 0.0,
+            "lost": lost,
+            "loss_ratio": round(loss_ratio(events, lost), 6),
             "first_window_at": _iso(first),
             "last_window_at": _iso(last),
             "_sort": first or first_recording,
