@@ -58,7 +58,28 @@ RULES: tuple[Rule, ...] = (
 )
 
 
+# Python's tempfile names are prefix + 8 chars of [a-z0-9_] + suffix; with a prefix
+# such as "req-" they escape the rules above (req-1rotthsg.tmp has one letter/digit
+# transition). Only file names in a temp directory, or ending in .tmp, are read
+# this way, so that a real 8-letter name elsewhere (/var/log/requests.log) stays.
+TEMP_DIRS = re.compile(r"^(/tmp|/var/tmp|/dev/shm|/run/user/\d+|.*/tmp)(/|$)")
+PREFIXED_TEMP_NAME = re.compile(r"^(?P<prefix>.*[-.])(?P<random>[a-z0-9_]{8})(?P<suffix>\.[A-Za-z0-9]{1,8})?$")
+
+
+def _prefixed_temp_name(path: str) -> str:
+    directory, slash, name = path.rpartition("/")
+    in_temp_dir = bool(TEMP_DIRS.match(directory + "/"))
+    if not (in_temp_dir or name.endswith(".tmp")):
+        return path
+    match = PREFIXED_TEMP_NAME.match(name)
+    # All letters outside a temp dir is as likely a word as a random name: kept.
+    if not match or not (in_temp_dir or re.search(r"[0-9_]", match["random"])):
+        return path
+    return f"{directory}{slash}{match['prefix']}{TEMP}{match['suffix'] or ''}"
+
+
 def normalise_path(path: str) -> str:
+    path = _prefixed_temp_name(path)
     for rule in RULES:
         replacement = _random_token if rule.name == "random token" else rule.replacement
         path = rule.pattern.sub(replacement, path)

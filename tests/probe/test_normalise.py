@@ -13,6 +13,9 @@ from host_probe.normalise import RULES, normalise_key, normalise_path
     ("/tmp/tmpa8f3k2_q", "/tmp/<tmp>"),
     ("/tmp/tmp.Xa81kQz0pL", "/tmp/<tmp>"),
     ("/tmp/req-x91k2.tmp", "/tmp/req-<tmp>.tmp"),
+    ("/tmp/req-1rotthsg.tmp", "/tmp/req-<tmp>.tmp"),
+    ("/tmp/req-6_ab_cde.tmp", "/tmp/req-<tmp>.tmp"),
+    ("/srv/app/tmp/cache-x1y2z3w4.json", "/srv/app/tmp/cache-<tmp>.json"),
     ("/var/log/app/1234.log", "/var/log/app/<n>.log"),
     ("/dev/pts/3", "/dev/pts/<n>"),
     ("/proc/self/fd/7", "/proc/self/fd/<n>"),
@@ -33,6 +36,8 @@ def test_per_run_names_are_normalised(raw, normalised):
     "/etc/ld.so.cache",
     "/usr/lib/x86_64-linux-gnu/libpcre2-8.so.0",
     "/opt/ubuntu2204/config",
+    "/var/log/app-requests.log",
+    "/srv/spool/job-requests.tmp",
 ])
 def test_stable_names_are_kept(path):
     assert normalise_path(path) == path
@@ -40,6 +45,16 @@ def test_stable_names_are_kept(path):
 
 def test_two_runs_of_the_same_temp_file_pattern_share_a_key():
     assert normalise_path("/tmp/tmpq0w9e8r7") == normalise_path("/tmp/tmpz1x2c3v4")
+
+
+def test_python_tempfile_names_with_a_prefix_share_a_key():
+    import tempfile
+
+    names = set()
+    for _ in range(20):
+        with tempfile.NamedTemporaryFile(prefix="req-", suffix=".tmp", dir="/tmp") as handle:
+            names.add(normalise_path(handle.name))
+    assert names == {"/tmp/req-<tmp>.tmp"}
 
 
 def test_file_keys_keep_their_mode():
