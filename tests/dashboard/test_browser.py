@@ -27,7 +27,10 @@ pytestmark = pytest.mark.slow
 def browser():
     if not os.access(CHROMIUM, os.X_OK):
         unavailable("chromium", f"{CHROMIUM} is missing: run `make setup` (apt package chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
+    try:
+        from playwright import sync_api
+    except ImportError as exc:
+        unavailable("chromium", f"playwright is not importable ({exc}): run `make setup`")
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield browser

@@ -20,6 +20,7 @@ import pytest
 from gate_server.cli import main
 from gate_server.seccomp import ALWAYS_ALLOWED
 from tests.ops.seed import seed_recording
+from tests.support.requirements import unavailable
 
 WRITE_AND_READ = "echo hello > /tmp/out && /bin/busybox cat /tmp/out"
 AND_CHMOD = WRITE_AND_READ + " && /bin/busybox chmod 600 /tmp/out && echo chmodded"
@@ -36,7 +37,7 @@ def _static_busybox() -> str:
 @pytest.fixture
 def bundle(tmp_path) -> Path:
     if os.geteuid() != 0 or not shutil.which("runc") or not shutil.which("strace") or not _static_busybox():
-        pytest.skip("needs root, runc, strace and a static busybox (apt: runc busybox-static strace)")
+        unavailable("runc", "needs root, runc, strace and a static busybox (apt: runc busybox-static strace)")
     rootfs = tmp_path / "bundle" / "rootfs"
     (rootfs / "bin").mkdir(parents=True)
     (rootfs / "tmp").mkdir()

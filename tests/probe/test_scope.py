@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.probe.conftest import PYTHON, REPO, migrated, read_profile, record_args, totals, workload
+from tests.support.requirements import unavailable
 
 CGROUP2_ROOT = Path("/sys/fs/cgroup/unified")
 
@@ -50,7 +51,7 @@ def test_pid_scope_follows_children_forked_after_start(ebpf, work_dir, tmp_path)
 
 def test_cgroup_scope_records_only_the_cgroup(ebpf, work_dir, tmp_path):
     if not (CGROUP2_ROOT / "cgroup.procs").exists():
-        pytest.skip(f"no cgroup v2 hierarchy at {CGROUP2_ROOT}")
+        unavailable("ebpf", f"no cgroup v2 hierarchy at {CGROUP2_ROOT}")
     cgroup = CGROUP2_ROOT / f"syscall-gate-test-{os.getpid()}"
     cgroup.mkdir()
     db_url = migrated(f"sqlite:///{tmp_path / 'gate.db'}")
