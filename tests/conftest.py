@@ -15,12 +15,24 @@ from tests.support.requirements import unavailable
 _db_counter = itertools.count()
 
 
-@pytest.fixture(scope="session")
-def postgres_server():
+def _start_postgres() -> ThrowawayPostgres:
     try:
-        server = ThrowawayPostgres().start()
+        return ThrowawayPostgres().start()
     except PostgresUnavailable as exc:
         unavailable("postgres", str(exc))
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    server = _start_postgres()
+    yield server
+    server.remove()
+
+
+@pytest.fixture
+def own_postgres():
+    """A cluster of the test's own, which it may stop and restart without touching the shared one."""
+    server = _start_postgres()
     yield server
     server.remove()
 

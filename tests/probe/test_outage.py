@@ -6,22 +6,8 @@ from __future__ import annotations
 import subprocess
 import time
 
-import pytest
 
 from tests.probe.conftest import PYTHON, REPO, migrated, read_profile, record_args
-from tests.support.postgres import PostgresUnavailable, ThrowawayPostgres
-from tests.support.requirements import unavailable
-
-
-@pytest.fixture
-def own_postgres():
-    """A cluster of our own: this test stops it, which must not touch the shared one."""
-    try:
-        server = ThrowawayPostgres().start()
-    except PostgresUnavailable as exc:
-        unavailable("postgres", str(exc))
-    yield server
-    server.remove()
 
 
 def test_database_outage_loses_no_window(ebpf, own_postgres, tmp_path):

@@ -10,50 +10,42 @@ from gate_server.storage import migrate
 from gate_server.storage.engine import make_engine
 from gate_server.storage.writer import WindowWriter
 from tests.support.live_server import LiveServer
-from tests.support.postgres import PostgresUnavailable, ThrowawayPostgres
-from tests.support.requirements import unavailable
 from tests.support.seed import WEB_BEHAVIOUR, seed_version
 
 
-def test_database_outage_is_503_and_loses_nothing():
-    # A dedicated cluster: stopping the shared one would break every other test.
-    try:
-        postgres = ThrowawayPostgres().start()
-    except PostgresUnavailable as exc:
-        unavailable("postgres", str(exc))
-    try:
-        url = postgres.create_database("gate_outage")
-        migrate.upgrade(url)
-        engine = make_engine(url)
-        writer = WindowWriter(engine)
-        seed_version(writer, "web", "v1", WEB_BEHAVIOUR, windows=6, seed=1)
-        seed_version(writer, "web", "v2", WEB_BEHAVIOUR, windows=6, role="canary", seed=2)
-        with Session(engine) as session, session.begin():
-            secret = create_token(session, scope="check", services=["web"]).secret
-        engine.dispose()
-        headers = {"Authorization": f"Bearer {secret}"}
-        body = {"service": "web", "baseline_version": "v1", "canary_version": "v2"}
+def test_database_outage_is_503_and_loses_nothing(own_postgres):
+    # A dedicated cluster (own_postgres): stopping the shared one would break every other test.
+    postgres = own_postgres
+    url = postgres.create_database("gate_outage")
+    migrate.upgrade(url)
+    engine = make_engine(url)
+    writer = WindowWriter(engine)
+    seed_version(writer, "web", "v1", WEB_BEHAVIOUR, windows=6, seed=1)
+    seed_version(writer, "web", "v2", WEB_BEHAVIOUR, windows=6, role="canary", seed=2)
+    with Session(engine) as session, session.begin():
+        secret = create_token(session, scope="check", services=["web"]).secret
+    engine.dispose()
+    headers = {"Authorization": f"Bearer {secret}"}
+    body = {"service": "web", "baseline_version": "v1", "canary_version": "v2"}
 
-        with LiveServer(url, workers=1) as server:
-            stored = requests.post(f"{server.url}/api/v1/checks", json=body, headers=headers, timeout=30).json()
-            assert requests.get(f"{server.url}/readyz", timeout=10).status_code == 200
+    with LiveServer(url, workers=1) as server:
+        stored = requests.post(f"{server.url}/api/v1/checks", json=body, headers=headers, timeout=30).json()
+        assert requests.get(f"{server.url}/readyz", timeout=10).status_code == 200
 
-            postgres.stop()
-            ready = requests.get(f"{server.url}/readyz", timeout=30)
-            assert ready.status_code == 503
-            assert ready.json() == {"error": "database unavailable; retry later", "status": 503}
-            for response in (
-                requests.post(f"{server.url}/api/v1/checks", json=body, headers=headers, timeout=30),
-                requests.get(f"{server.url}/api/v1/checks/{stored['id']}", headers=headers, timeout=30),
-            ):
-                assert response.status_code == 503, response.text
-                assert response.json()["error"] == "database unavailable; retry later"
-            assert requests.get(f"{server.url}/healthz", timeout=10).status_code == 200  # the process is fine
+        postgres.stop()
+        ready = requests.get(f"{server.url}/readyz", timeout=30)
+        assert ready.status_code == 503
+        assert ready.json() == {"error": "database unavailable; retry later", "status": 503}
+        for response in (
+            requests.post(f"{server.url}/api/v1/checks", json=body, headers=headers, timeout=30),
+            requests.get(f"{server.url}/api/v1/checks/{stored['id']}", headers=headers, timeout=30),
+        ):
+            assert response.status_code == 503, response.text
+            assert response.json()["error"] == "database unavailable; retry later"
+        assert requests.get(f"{server.url}/healthz", timeout=10).status_code == 200  # the process is fine
 
-            postgres.restart()
-            assert requests.get(f"{server.url}/readyz", timeout=30).status_code == 200
-            again = requests.get(f"{server.url}/api/v1/checks/{stored['id']}", headers=headers, timeout=30)
-            assert again.status_code == 200 and again.json() == stored
-            assert "Traceback" not in server.log()
-    finally:
-        postgres.remove()
+        postgres.restart()
+        assert requests.get(f"{server.url}/readyz", timeout=30).status_code == 200
+        again = requests.get(f"{server.url}/api/v1/checks/{stored['id']}", headers=headers, timeout=30)
+        assert again.status_code == 200 and again.json() == stored
+        assert "Traceback" not in server.log()
