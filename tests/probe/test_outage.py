@@ -6,7 +6,6 @@ from __future__ import annotations
 import subprocess
 import time
 
-
 from tests.probe.conftest import PYTHON, REPO, migrated, read_profile, record_args
 
 
