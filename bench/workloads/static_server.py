@@ -13,7 +13,6 @@ import functools
 import random
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 from bench.workloads.inject import EVAL_ROOT, Injector
 

@@ -17,7 +17,6 @@ import os
 import socket
 import string
 import tempfile
-from pathlib import Path
 
 from flask import Flask, Response
 

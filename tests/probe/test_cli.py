@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from host_probe import doctor
-from tests.probe.conftest import host_probe, migrated
+from tests.probe.conftest import REPO, host_probe, migrated
 
 BASE = ["record", "--service", "web", "--version", "v1"]
 
@@ -47,7 +50,7 @@ def test_doctor_says_this_host_can_record(ebpf):
 
 def test_doctor_fails_and_says_how_to_fix_missing_headers(capsys):
     checks = [doctor.check_headers("0.0.0-not-this-kernel"), doctor.check_bcc()]
-    assert doctor.report(checks, __import__("sys").stdout) == 1
+    assert doctor.report(checks, sys.stdout) == 1
     out = capsys.readouterr().out
     assert "FAIL kernel headers" in out
     assert "fix: install linux-headers" in out
@@ -66,12 +69,7 @@ def test_replay_with_nothing_spooled_succeeds(tmp_path):
 
 
 
-def _as_nobody(*args) -> "subprocess.CompletedProcess":
-    import subprocess
-    import sys
-
-    from tests.probe.conftest import REPO
-
+def _as_nobody(*args) -> subprocess.CompletedProcess:
     return subprocess.run(["runuser", "-u", "nobody", "--", sys.executable, "-m", "host_probe.cli", *args],
                           capture_output=True, text=True, timeout=60, cwd=REPO)
 

@@ -9,8 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from tests.probe.conftest import PYTHON, REPO, migrated, read_profile, record_args, totals, workload
 from tests.support.requirements import unavailable
 

@@ -13,7 +13,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 
@@ -54,11 +53,7 @@ class ThrowawayPostgres:
     def start(self) -> "ThrowawayPostgres":
         self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "gate", "-A", "trust",
                   "--no-sync", "-E", "UTF8", "--locale", "C")
-        options = (f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.dir} "
-                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options,
-                  "-l", str(self.dir / "log"), "-w", "-t", "60", "start")
-        self._started = True
+        self.restart()
         return self
 
     def create_database(self, name: str) -> str:
@@ -80,6 +75,7 @@ class ThrowawayPostgres:
             self._started = False
 
     def restart(self) -> None:
+        """Start the server on the existing data directory (after `stop`)."""
         options = (f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.dir} "
                    "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options,
