@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from gate_server.analysis.config import GateConfig
 from gate_server.analysis.judge import judge
+from gate_server.services.checks import inconclusive_without_windows
 from gate_server.storage.profiles import load_profile
 
 
@@ -46,8 +47,5 @@ def judge_drift(session: Session, service: str, version: str, config: GateConfig
                  ("reference", reference, periods.reference_since, periods.recent_since),
                  ("recent", recent, periods.recent_since, periods.until))
              if not profile.windows]
-    if empty:
-        # Never a verdict on nothing, as for a check.
-        document["verdict"] = "inconclusive"
-        document["reasons"] = empty + [r for r in document.get("reasons", []) if r not in empty]
+    inconclusive_without_windows(document, empty)
     return {"kind": "drift", "service": service, "version": version, "periods": periods.to_dict(), **document}

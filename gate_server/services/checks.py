@@ -50,6 +50,14 @@ def parse_config(raw: Optional[dict[str, Any]]) -> GateConfig:
         raise InvalidConfig(f"invalid config: {exc}", field=getattr(exc, "field_path", None) or None) from None
 
 
+def inconclusive_without_windows(document: dict[str, Any], empty_reasons: list[str]) -> None:
+    """Never a verdict on nothing: a side with no windows makes the verdict inconclusive
+    (the Action waits on it and asks again), with those reasons first."""
+    if empty_reasons:
+        document["verdict"] = "inconclusive"
+        document["reasons"] = empty_reasons + [r for r in document.get("reasons", []) if r not in empty_reasons]
+
+
 def _empty_side_reasons(request: CheckRequest, baseline, canary) -> list[str]:
     reasons = []
     if not baseline.windows:
@@ -73,11 +81,7 @@ def run_check(
                           role="canary" if same_version else None, cache=cache)
 
     judged = judge(baseline, canary, request.config).to_dict()
-    empty_reasons = _empty_side_reasons(request, baseline, canary)
-    if empty_reasons:
-        # Never a verdict on nothing: the Action waits on inconclusive and asks again.
-        judged["verdict"] = "inconclusive"
-        judged["reasons"] = empty_reasons + [r for r in judged.get("reasons", []) if r not in empty_reasons]
+    inconclusive_without_windows(judged, _empty_side_reasons(request, baseline, canary))
 
     created_at = datetime.now(timezone.utc)
     check = Check(
