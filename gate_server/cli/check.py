@@ -68,6 +68,11 @@ def _side(name: str, observed: dict) -> str:
             f"loss {100 * float(observed.get('loss_ratio', 0) or 0):.2f}%")
 
 
+def anomaly_line(anomaly: dict) -> str:
+    return (f"  [{anomaly.get('severity', '?')}] {anomaly.get('change', '?')} {anomaly.get('kind')} "
+            f"{anomaly.get('key')}: {anomaly.get('reason', '')}")
+
+
 def report(document: dict) -> str:
     stage = f" (stage {document['stage']})" if document.get("stage") else ""
     lines = [
@@ -81,9 +86,7 @@ def report(document: dict) -> str:
     anomalies = document.get("anomalies") or []
     if anomalies:
         lines.append(f"anomalies ({len(anomalies)}):")
-        for anomaly in anomalies:
-            lines.append(f"  [{anomaly.get('severity', '?')}] {anomaly.get('change', '?')} {anomaly.get('kind')} "
-                         f"{anomaly.get('key')}: {anomaly.get('reason', '')}")
+        lines += [anomaly_line(anomaly) for anomaly in anomalies]
     for reason in document.get("reasons") or []:
         lines.append(f"  - {reason}")
     url = document.get("url", "")

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from gate_server import notify
 from gate_server.cli import UsageError
+from gate_server.cli.check import EXIT_CODES, anomaly_line
 from gate_server.cli.database import command_engine
 from gate_server.durations import parse_duration
 from gate_server.settings import Settings
@@ -50,7 +51,6 @@ def register(subparsers) -> None:
 def run(args) -> int:
     # The judge (scipy) loads only for this command, not for every `gate-server` call.
     from gate_server.analysis.config import ConfigError, GateConfig, load_config_file
-    from gate_server.cli.check import EXIT_CODES
     from gate_server.drift import DriftPeriods, judge_drift
 
     try:
@@ -78,8 +78,6 @@ def report(document: dict, args) -> str:
     for side, label in (("baseline", "reference"), ("canary", "recent")):
         seen = (document.get("observation") or {}).get(side) or {}
         lines.append(f"  {label:<9} {seen.get('windows', 0)} windows, {seen.get('syscalls', 0):,} syscalls")
-    for anomaly in document.get("anomalies") or []:
-        lines.append(f"  [{anomaly.get('severity')}] {anomaly.get('change')} {anomaly.get('kind')} "
-                     f"{anomaly.get('key')}: {anomaly.get('reason', '')}")
+    lines += [anomaly_line(anomaly) for anomaly in document.get("anomalies") or []]
     lines += [f"  - {reason}" for reason in document.get("reasons") or []]
     return "\n".join(lines)
