@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.action.profiles import BASELINE, HEALTHY_CANARY
-from tests.support.live_server import free_port
+from tests.support.ports import free_port
 
 CONFIG = ".github/syscall-gate.yml"
 

@@ -11,7 +11,7 @@ import requests
 from tests.action.conftest import REPOSITORY
 from tests.action.flaky_proxy import FlakyProxy
 from tests.action.profiles import BASELINE, HEALTHY_CANARY, SERVICE, UNRECORDED_CANARY, USUAL_FEATURES, record
-from tests.support.live_server import free_port
+from tests.support.ports import free_port
 
 from gate_server.storage.engine import make_engine
 from gate_server.storage.writer import WindowWriter

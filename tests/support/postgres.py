@@ -10,10 +10,11 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
+
+from tests.support.ports import free_port
 
 
 class PostgresUnavailable(RuntimeError):
@@ -27,16 +28,10 @@ def _pg_bin() -> Path:
     return Path(candidates[-1]).parent
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class ThrowawayPostgres:
     def __init__(self, user: str = "postgres"):
         self.bin = _pg_bin()
-        self.port = _free_port()
+        self.port = free_port()
         self.run_as = [] if os.geteuid() != 0 else ["runuser", "-u", user, "--"]
         self.dir = Path(tempfile.mkdtemp(prefix="syscall-gate-pg-"))
         if os.geteuid() == 0:
