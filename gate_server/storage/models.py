@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from typing import Any, Optional
 
@@ -95,8 +96,29 @@ class Window(Base):
     events_total: Mapped[int] = mapped_column(BigInteger, default=0)
     sample_every: Mapped[int] = mapped_column(Integer, default=1)
     drops: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The window's window_features rows again, as one document (see encode_window_counts), so
+    # a check reads one row per window instead of one per count. NULL for windows written
+    # before migration 0002 that it has not backfilled; readers then aggregate window_features.
+    counts: Mapped[Optional[str]] = mapped_column(Text)
 
     recording: Mapped[Recording] = relationship(back_populates="windows")
+
+
+def encode_window_counts(counts: dict[int, int]) -> str:
+    """`Window.counts` for {feature id: count}: JSON text [[ids ascending], [counts]].
+
+    Two parallel arrays in a text column, because json.loads of that is measurably the
+    cheapest decoding here (docs/benchmarks.md, "Check latency"): cheaper than an
+    object keyed by id, than psycopg2's JSON/JSONB decoding and than Postgres arrays.
+    """
+    ids = sorted(counts)
+    return json.dumps([ids, [counts[fid] for fid in ids]], separators=(",", ":"))
+
+
+def decode_window_counts(document: str) -> tuple[list[int], list[int]]:
+    """(feature ids, counts) of a `Window.counts` document, in matching order."""
+    ids, counts = json.loads(document)
+    return ids, counts
 
 
 class Feature(Base):
