@@ -2,7 +2,9 @@
 
 Sending the same recording or window twice stores it once (upserts keyed by the
 probe-generated recording uuid and the window index), which is what makes the
-probe's spool-and-replay safe.
+probe's spool-and-replay safe. A window's counts are stored twice in its one
+transaction: as window_features rows (what retention and the seccomp export query) and
+as the window's counts document (what a check reads: one row per window).
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from gate_server.storage.models import Feature, Recording, Service, Window, WindowFeature
+from gate_server.storage.models import (
+    Feature, Recording, Service, Window, WindowFeature, encode_window_counts,
+)
 from gate_server.storage.records import RecordingInfo, WindowRecord
 
 # Keys longer than the column are cut, with a marker, rather than refused.
@@ -116,10 +120,9 @@ class WindowWriter:
                 clipped = (kind, _clip(key))
                 counts[clipped] = counts.get(clipped, 0) + int(count)
             ids = feature_ids(session, counts)
-            rows = [
-                {"window_id": inserted, "feature_id": ids[feature], "count": count}
-                for feature, count in counts.items()
-            ]
+            by_id = {ids[feature]: count for feature, count in counts.items()}
+            rows = [{"window_id": inserted, "feature_id": fid, "count": count} for fid, count in by_id.items()]
             for chunk in _chunks(rows):
                 session.execute(_insert(session, WindowFeature).values(chunk))
+            session.execute(update(Window).where(Window.id == inserted).values(counts=encode_window_counts(by_id)))
             return True

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from gate_server.storage.models import Feature, Recording, Window, WindowFeature
+from gate_server.storage.models import Feature, Recording, Window, WindowFeature, decode_window_counts
 from gate_server.storage.records import RecordingInfo, WindowRecord
 from gate_server.storage.writer import MAX_KEY_LENGTH, WindowWriter
 
@@ -42,6 +42,21 @@ def test_same_window_twice_is_stored_once(engine):
     assert writer.write_window(w) is False
     assert count(engine, Window) == 1
     assert count(engine, WindowFeature) == 2
+
+
+def test_counts_document_holds_exactly_the_count_rows_and_survives_a_replay(engine):
+    writer = WindowWriter(engine)
+    rec = recording()
+    writer.save_recording(rec)
+    long_path = "/x" * 2000  # two keys that clip to the same stored key are one feature, counts summed
+    w = window(rec, 0, {("syscall", "read"): 10, ("file", long_path): 2, ("file", long_path + "y"): 3})
+    assert writer.write_window(w) is True
+    assert writer.write_window(w) is False
+    with Session(engine) as s:
+        rows = dict(s.execute(select(WindowFeature.feature_id, WindowFeature.count)).all())
+        (document,) = s.execute(select(Window.counts)).scalars().all()
+    assert sorted(rows.values()) == [5, 10]
+    assert dict(zip(*decode_window_counts(document))) == rows
 
 
 def test_saving_a_recording_twice_updates_not_duplicates(engine):
