@@ -1,11 +1,14 @@
 """Load a service version's windows from the database as a `Profile` for the judge.
 
 A check reads every count of both versions (5 000 features x 30 windows per side is
-300 000 rows), so the counts travel as one JSON object per window, aggregated by the
-database, instead of one row per count; and a `ProfileCache` lets a long-lived
-process (a server worker) read each stored window only once: windows are written
-once and never updated, and feature ids are never reused (features are never
-deleted), so a cached window is exactly what the database holds.
+300 000 counts), so each window's counts are read as the one document the writer
+stored with it (`Window.counts`: 30 rows per side), not as one row per count; a
+window written before migration 0002 added the documents, if any is left without
+one, has its window_features rows aggregated by the database into one JSON object
+instead. A `ProfileCache` lets a long-lived process (a server worker) read each
+stored window only once: windows are written once and never updated, and feature
+ids are never reused (features are never deleted), so a cached window is exactly
+what the database holds.
 """
 
 from __future__ import annotations
@@ -17,10 +20,10 @@ from datetime import datetime
 from typing import Optional
 
 from sqlalchemy import Text, cast, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from gate_server.analysis.profile import FeatureKey, Profile, WindowCounts
-from gate_server.storage.models import Feature, Recording, Service, Window, WindowFeature
+from gate_server.storage.models import Feature, Recording, Service, Window, WindowFeature, decode_window_counts
 
 # IN lists have limits on both dialects (SQLite's default is 32 766 bound parameters).
 CHUNK = 500
@@ -67,18 +70,40 @@ class ProfileCache:
         self.features.update(names)
 
 
-def _counts_by_window(session: Session, window_ids: list[int]) -> dict[int, dict[str, int]]:
-    """{window id: {feature id (as text): count}}, one JSON object per window from the database."""
+# A window's stored counts: feature ids and their counts, in matching order.
+IdCounts = tuple[list[int], list[int]]
+
+
+def _aggregated_counts(session: Session, window_ids: list[int]) -> dict[int, IdCounts]:
+    """Counts of windows without a document, one JSON object per window from the database."""
     dialect = session.get_bind().dialect.name
     aggregate = func.json_object_agg if dialect == "postgresql" else func.json_group_object
-    result: dict[int, dict[str, int]] = {}
+    result: dict[int, IdCounts] = {}
     for start in range(0, len(window_ids), CHUNK):
         rows = session.execute(
             select(WindowFeature.window_id, cast(aggregate(WindowFeature.feature_id, WindowFeature.count), Text))
             .where(WindowFeature.window_id.in_(window_ids[start : start + CHUNK]))
             .group_by(WindowFeature.window_id)
         )
-        result.update((window_id, json.loads(document)) for window_id, document in rows)
+        for window_id, document in rows:
+            by_id = json.loads(document)
+            result[window_id] = ([int(fid) for fid in by_id], [int(n) for n in by_id.values()])
+    return result
+
+
+def _stored_counts(session: Session, window_ids: list[int]) -> dict[int, IdCounts]:
+    """{window id: (feature ids, counts)}: the windows' documents, aggregated rows where there is none."""
+    result: dict[int, IdCounts] = {}
+    undocumented = []
+    for start in range(0, len(window_ids), CHUNK):
+        rows = session.execute(select(Window.id, Window.counts).where(Window.id.in_(window_ids[start : start + CHUNK])))
+        for window_id, document in rows:
+            if document is None:
+                undocumented.append(window_id)
+            else:
+                result[window_id] = decode_window_counts(document)
+    if undocumented:
+        result.update(_aggregated_counts(session, undocumented))
     return result
 
 
@@ -118,7 +143,8 @@ def load_profile(
         query = query.where(Window.started_at >= since)
     if until:
         query = query.where(Window.started_at < until)
-    windows = session.execute(query).scalars().all()
+    # The documents are read only for windows the cache does not hold.
+    windows = session.execute(query.options(defer(Window.counts))).scalars().all()
     if not windows:
         return Profile(service=service, version=version, windows=[])
 
@@ -132,11 +158,12 @@ def load_profile(
         else:
             counts[w.id] = cached
     if missing:
-        raw = _counts_by_window(session, [w.id for w in missing])
-        names = _feature_names(session, {int(fid) for doc in raw.values() for fid in doc}, cache)
-        by_text = {str(fid): name for fid, name in names.items()}
+        stored = _stored_counts(session, [w.id for w in missing])
+        names = _feature_names(session, set().union(*(ids for ids, _ in stored.values())), cache)
+        name_of = names.__getitem__
         for w in missing:
-            counts[w.id] = {by_text[fid]: int(n) for fid, n in raw.get(w.id, {}).items()}
+            ids, values = stored.get(w.id, ([], []))
+            counts[w.id] = dict(zip(map(name_of, ids), values))
             cache.put((w.id, w.recording_id, w.index), counts[w.id])
 
     return Profile(

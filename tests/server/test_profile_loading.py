@@ -1,18 +1,19 @@
-"""Profiles read through the aggregated query and the per-worker window cache are exactly
-what was stored -- including windows written or pruned after the cache was filled."""
+"""Profiles read from the windows' counts documents, from aggregated window_features rows
+(windows without a document) and through the per-worker window cache are exactly what
+was stored -- including windows written or pruned after the cache was filled."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from gate_server.storage.models import Window, WindowFeature
 from gate_server.storage.profiles import ProfileCache, load_profile
 from gate_server.storage.records import WindowRecord
 from gate_server.storage.writer import WindowWriter
-from tests.support.seed import EPOCH, WEB_BEHAVIOUR, seed_version
+from tests.support.seed import BAD_CANARY_EXTRA, EPOCH, WEB_BEHAVIOUR, seed_version
 
 
 def _counts(profile):
@@ -58,3 +59,14 @@ def test_cache_stays_within_its_bound(engine):
         profile = load_profile(session, "web", "v1", cache=cache)
     assert len(profile.windows) == 6 and all(w.counts for w in profile.windows)
     assert len(cache) == 2
+
+
+def test_windows_without_a_document_load_the_same_counts_from_their_rows(engine):
+    writer = WindowWriter(engine)
+    seed_version(writer, "web", "v1", {**WEB_BEHAVIOUR, **BAD_CANARY_EXTRA}, windows=4)
+    with Session(engine) as session:
+        documented = _counts(load_profile(session, "web", "v1"))
+    with Session(engine) as session, session.begin():  # as if written before migration 0002
+        session.execute(update(Window).where(Window.index.in_([1, 3])).values(counts=None))
+    with Session(engine) as session:
+        assert _counts(load_profile(session, "web", "v1")) == documented
