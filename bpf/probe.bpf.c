@@ -9,19 +9,16 @@
  *   DETAIL_MAX_KEYS    capacity of detail_counts; TRACKED_WORDS of tracked_tgids
  *   NR_<name>          syscall numbers from bcc's table (-1 when absent)
  *   HAVE_GROUP_DEAD    sched_process_exit carries group_dead (kernel >= 6.16)
+ *   PATH_HASH_SEED     random per load, so a path cannot be chosen to collide
  *
- * Only UAPI layouts (pt_regs, sockaddr_*) and tracefs-described tracepoint
- * fields are read: no kernel-internal struct, so a mismatch between the kernel
+ * Only UAPI layouts (pt_regs, the sockaddr_* ABI in probe.h) and
+ * tracefs-described tracepoint fields are read: no kernel-internal struct, so a mismatch between the kernel
  * and the headers bcc compiles against cannot produce wrong offsets.
  *
  * One file, a little over our usual size: bcc rewrites map calls (.lookup,
  * .ringbuf_reserve...) only in the main source, not in included headers. */
 #include <uapi/linux/ptrace.h>
 #include <uapi/linux/sched.h>
-#include <linux/socket.h>
-#include <uapi/linux/in.h>
-#include <uapi/linux/in6.h>
-#include <uapi/linux/un.h>
 #include "probe.h"
 
 #define ONE_SECOND_NS 1000000000ULL
@@ -49,6 +46,11 @@ BPF_PERCPU_ARRAY(process_counts, u64, PROCESS_CHANGES);
 BPF_PERCPU_ARRAY(loss_counts, u64, LOSS_REASONS);
 BPF_PERCPU_ARRAY(event_counts, u64, EVENT_STATS);
 BPF_HASH(detail_counts, struct detail_key, u64, DETAIL_MAX_KEYS);
+BPF_HASH(file_counts, struct file_key, u64, DETAIL_MAX_KEYS);
+/* (generation, path_hash) -> path, keyed by file_key with mode 0: written when
+ * a path's first count of a generation is inserted, drained with it. */
+BPF_HASH(file_paths, struct file_key, struct path_text, DETAIL_MAX_KEYS);
+BPF_PERCPU_ARRAY(path_scratch, struct path_text, 1);
 /* [0]: generation new detail keys are written under; flipped by the drain */
 BPF_ARRAY(detail_generation, u32, 1);
 BPF_PERCPU_ARRAY(detail_scratch, struct detail_key, 1);
@@ -111,25 +113,60 @@ static __always_inline void count_offered(void)
         (*count)++;
 }
 
-static __always_inline void count_detail(struct detail_key *key)
+static __always_inline u32 current_generation(void)
 {
     u32 zero = 0;
     u32 *generation = detail_generation.lookup(&zero);
-    key->generation = generation ? *generation : 0;
-    u64 *count = detail_counts.lookup(key);
-    if (count) {
-        __sync_fetch_and_add(count, 1);
-        return;
-    }
-    u64 one = 1;
-    int err = detail_counts.insert(key, &one);
-    if (err == -EEXIST) {
-        count = detail_counts.lookup(key);
-        if (count)
-            __sync_fetch_and_add(count, 1);
-    } else if (err) {
+    return generation ? *generation : 0;
+}
+
+/* After a key's first count failed to insert: a racing insert of the same key
+ * on another CPU (EEXIST) leaves it to be added to; a full map is a counted
+ * loss. Two callers, not one function over both maps: bcc binds a map by name
+ * at compile time, inside a macro not at all. */
+static __always_inline int raced(int insert_error)
+{
+    if (insert_error && insert_error != -EEXIST)
         count_loss(LOSS_MAP_FULL);
+    return insert_error == -EEXIST;
+}
+
+static __always_inline void count_detail(struct detail_key *key)
+{
+    key->generation = current_generation();
+    u64 *count = detail_counts.lookup(key);
+    if (!count) {
+        u64 one = 1;
+        if (!raced(detail_counts.insert(key, &one)))
+            return;
+        count = detail_counts.lookup(key);
     }
+    if (count)
+        __sync_fetch_and_add(count, 1);
+}
+
+/* Seeded word-at-a-time hash of the `len` bytes (with the NUL) that
+ * bpf_probe_read_user_str wrote: bytes past them are stale scratch, masked out. */
+static __always_inline u64 hash_path(const struct path_text *text, int len)
+{
+    u64 hash = PATH_HASH_SEED ^ (u64)len;
+    for (int i = 0; i < PATH_WORDS; i++) {
+        int left = len - i * 8;
+        if (left <= 0)
+            break;
+        u64 word = *(const u64 *)&text->path[i * 8];
+        if (left < 8)
+            word &= (1ULL << (left * 8)) - 1;
+        hash = (hash ^ word) * 0x9e3779b97f4a7c15ULL;
+        hash ^= hash >> 31;
+    }
+    /* murmur3's finaliser: every input bit reaches every output bit */
+    hash ^= hash >> 33;
+    hash *= 0xff51afd7ed558ccdULL;
+    hash ^= hash >> 33;
+    hash *= 0xc4ceb9fe1a85ec53ULL;
+    hash ^= hash >> 33;
+    return hash;
 }
 
 static __always_inline struct detail_key *blank_key(u8 kind)
@@ -204,20 +241,22 @@ static __always_inline struct process_event *reserve_event(u32 type)
 static __always_inline int read_sockaddr(struct detail_key *key, const void *uaddr, u64 addrlen)
 {
     u16 family = 0;
-    if (!uaddr || bpf_probe_read_user(&family, sizeof(family), uaddr))
+    if (!uaddr || bpf_probe_read_user(&family, sizeof(family), uaddr)) {
+        count_loss(LOSS_UNREADABLE);
         return -1;
+    }
     key->family = family;
-    if (family == AF_INET) {
-        struct sockaddr_in sin = {};
+    if (family == SG_AF_INET) {
+        struct sg_sockaddr_in sin = {};
         bpf_probe_read_user(&sin, sizeof(sin), uaddr);
-        key->port = __builtin_bswap16(sin.sin_port);
-        __builtin_memcpy(key->addr, &sin.sin_addr.s_addr, 4);
-    } else if (family == AF_INET6) {
-        struct sockaddr_in6 sin6 = {};
+        key->port = __builtin_bswap16(sin.port_be);
+        __builtin_memcpy(key->addr, sin.addr, 4);
+    } else if (family == SG_AF_INET6) {
+        struct sg_sockaddr_in6 sin6 = {};
         bpf_probe_read_user(&sin6, sizeof(sin6), uaddr);
-        key->port = __builtin_bswap16(sin6.sin6_port);
-        bpf_probe_read_kernel(key->addr, 16, &sin6.sin6_addr);
-    } else if (family == AF_UNIX) {
+        key->port = __builtin_bswap16(sin6.port_be);
+        __builtin_memcpy(key->addr, sin6.addr, 16);
+    } else if (family == SG_AF_UNIX) {
         const char *sun_path = (const char *)uaddr + 2;
         char first = 0;
         bpf_probe_read_user(&first, 1, sun_path);
@@ -242,15 +281,36 @@ static __always_inline u8 open_mode(u64 flags)
     return access == 0 ? MODE_READ : access == 1 ? MODE_WRITE : MODE_READ_WRITE;
 }
 
+/* The hot detail: no memset (the hash masks what the read did not write) */
 static __always_inline void record_open(const char *upath, u8 mode)
 {
-    struct detail_key *key = blank_key(KIND_FILE);
-    if (!key)
+    u32 zero = 0;
+    struct path_text *text = path_scratch.lookup(&zero);
+    if (!text)
         return;
-    key->mode = mode;
-    if (bpf_probe_read_user_str(key->path, sizeof(key->path), upath) <= 0)
+    int len = bpf_probe_read_user_str(text->path, sizeof(text->path), upath);
+    if (len <= 0) {
+        count_loss(LOSS_UNREADABLE);
         return;
-    count_detail(key);
+    }
+    struct file_key key = {.generation = current_generation(), .mode = mode, .path_hash = hash_path(text, len)};
+    u64 *count = file_counts.lookup(&key);
+    if (!count) {
+        u64 one = 1;
+        int err = file_counts.insert(&key, &one);
+        if (!err) {
+            /* the drain reads this generation only after a grace period longer
+             * than this program runs, so the path is there when it looks */
+            struct file_key path_key = {.generation = key.generation, .path_hash = key.path_hash};
+            file_paths.update(&path_key, text);
+            return;
+        }
+        if (!raced(err))
+            return;
+        count = file_counts.lookup(&key);
+    }
+    if (count)
+        __sync_fetch_and_add(count, 1);
 }
 
 static __always_inline void record_address(u8 kind, u64 fd, const void *uaddr, u64 addrlen)
@@ -265,17 +325,21 @@ static __always_inline void record_address(u8 kind, u64 fd, const void *uaddr, u
     }
 }
 
+/* listen(fd) on a unix socket, keyed by the path its bind gave. TCP listens
+ * are counted from sock:inet_sock_set_state instead, which carries the local
+ * address even when the bind happened before the recording or in another
+ * process. A unix socket bound outside the recording is not keyed (its listen
+ * syscall is still counted). */
 static __always_inline void record_listen(u64 fd)
 {
     struct socket_ref ref = {.tgid = bpf_get_current_pid_tgid() >> 32, .fd = fd};
     struct detail_key *bound = bound_sockets.lookup(&ref);
+    if (!bound || bound->family != SG_AF_UNIX)
+        return;
     struct detail_key *key = blank_key(KIND_LISTEN);
     if (!key)
         return;
-    /* a socket bound before recording began (or never bound: autobind) is
-     * counted with family 0, which userspace reports as "unbound" */
-    if (bound)
-        bpf_probe_read_kernel(key, sizeof(*key), bound);
+    bpf_probe_read_kernel(key, sizeof(*key), bound);
     key->kind = KIND_LISTEN;
     count_detail(key);
 }
@@ -301,11 +365,15 @@ static __always_inline void remember_clone_flags(u64 flags)
 
 static __always_inline void record_detail(struct pt_regs *ctx_regs, long nr)
 {
+#if defined(__x86_64__)
+    /* dx, si, di are adjacent in pt_regs: one 24-byte read instead of 168 */
+    _Static_assert(offsetof(struct pt_regs, di) == offsetof(struct pt_regs, dx) + 16, "pt_regs layout");
+    u64 three[3] = {};
+    bpf_probe_read_kernel(three, sizeof(three), &ctx_regs->dx);
+    u64 a0 = three[2], a1 = three[1], a2 = three[0];
+#elif defined(__aarch64__)
     struct pt_regs regs = {};
     bpf_probe_read_kernel(&regs, sizeof(regs), ctx_regs);
-#if defined(__x86_64__)
-    u64 a0 = regs.di, a1 = regs.si, a2 = regs.dx;
-#elif defined(__aarch64__)
     u64 a0 = regs.orig_x0, a1 = regs.regs[1], a2 = regs.regs[2];
 #else
 #error "syscall argument registers are only mapped for x86_64 and arm64"
@@ -419,6 +487,24 @@ TRACEPOINT_PROBE(sched, sched_process_exec)
     }
     if (argv0)
         pending_argv0.delete(&old_tid);
+    return 0;
+}
+
+/* TCP listen, from the state change to LISTEN (in the listening task). */
+TRACEPOINT_PROBE(sock, inet_sock_set_state)
+{
+    if (args->newstate != SG_TCP_LISTEN || !in_scope())
+        return 0;
+    struct detail_key *key = blank_key(KIND_LISTEN);
+    if (!key)
+        return 0;
+    key->family = args->family;
+    key->port = args->sport;
+    if (args->family == SG_AF_INET6)
+        __builtin_memcpy(key->addr, args->saddr_v6, 16);
+    else
+        __builtin_memcpy(key->addr, args->saddr, 4);
+    count_detail(key);
     return 0;
 }
 

@@ -5,12 +5,14 @@
 #define SYSCALL_GATE_PROBE_H
 
 #define DETAIL_PATH_LEN 256
+/* words hashed of a path: DETAIL_PATH_LEN / 8 */
+#define PATH_WORDS 32
 #define ARGV0_LEN 128
 /* syscall_counts slots; numbers at or above the last slot (x32, bad nr) land in it. */
 #define SYSCALL_SLOTS 512
 
 enum detail_kind {
-    KIND_FILE = 1,
+    KIND_FILE = 1, /* reserved: file opens are counted in file_counts */
     KIND_EXEC = 2,
     KIND_CONNECT = 3,
     KIND_BIND = 4,
@@ -27,7 +29,8 @@ enum loss_reason {
     LOSS_RINGBUF_RESERVE_FAILED = 1,
     LOSS_RATE_LIMITED = 2,
     LOSS_SAMPLED_OUT = 3,
-    LOSS_REASONS = 4,
+    LOSS_UNREADABLE = 4, /* a path or address not readable from user memory (not paged in) */
+    LOSS_REASONS = 5,
 };
 
 /* process_counts slots */
@@ -55,6 +58,45 @@ struct detail_key {
     u16 sock_type;
     u8 addr[16];
     char path[DETAIL_PATH_LEN];
+};
+
+/* One deduplicated file open, counted in kernel (file_counts). Opens are the hot
+ * detail: keyed by a seeded 64-bit hash of the path instead of the path itself,
+ * so the kernel hashes 16 bytes instead of a 284-byte detail_key. The path is
+ * written to file_paths (keyed by generation and hash, mode 0) only at a key's
+ * first open in a generation. */
+struct file_key {
+    u32 generation;
+    u32 mode;
+    u64 path_hash;
+};
+
+struct path_text {
+    char path[DETAIL_PATH_LEN];
+};
+
+/* Socket ABI constants, fixed across kernels and architectures, written out
+ * because the headers that define them (<linux/socket.h>, <linux/in.h>,
+ * <linux/un.h>) pull in enough of the kernel to cost bcc's compiler ~17 MB at
+ * every start. tests/probe/test_abi.py checks them against Python's socket module. */
+#define SG_AF_UNIX 1
+#define SG_AF_INET 2
+#define SG_AF_INET6 10
+#define SG_TCP_LISTEN 10 /* include/net/tcp_states.h; the "0A" of /proc/net/tcp */
+
+struct sg_sockaddr_in {
+    u16 family;
+    u16 port_be;
+    u8 addr[4];
+    u8 zero[8];
+};
+
+struct sg_sockaddr_in6 {
+    u16 family;
+    u16 port_be;
+    u32 flowinfo;
+    u8 addr[16];
+    u32 scope_id;
 };
 
 /* Process-tree changes, the only thing a count cannot carry: sent through the

@@ -77,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="ring-buffer events per second, in kernel (default unlimited)")
     record.add_argument("--ringbuf-pages", type=positive_int, default=64, metavar="PAGES",
                         help="ring buffer size in pages, a power of two (default 64)")
+    record.add_argument("--detail-keys", type=positive_int, default=16384, metavar="N",
+                        help="distinct details per window the kernel can count; past it opens, connects... "
+                             "are counted as map_full losses (default 16384)")
     record.add_argument("--spool", metavar="DIR", help="where windows wait while the database is away")
     record.add_argument("-v", "--verbose", action="store_true", help="print process-tree events as they arrive")
     record.add_argument("command_argv", nargs=argparse.REMAINDER, metavar="-- CMD ...",
@@ -145,7 +148,8 @@ def _record(args) -> int:
     config = RecordConfig(
         service=args.service, version=args.version, role=args.role, database_url=database_url,
         spool_dir=spool_dir, window_s=args.window, duration_s=args.duration, sample_every=args.sample,
-        rate_limit=args.rate_limit, ringbuf_pages=args.ringbuf_pages, verbose=args.verbose,
+        rate_limit=args.rate_limit, ringbuf_pages=args.ringbuf_pages, detail_keys=args.detail_keys,
+        verbose=args.verbose,
     )
     try:
         return Recorder(config, scope).run()

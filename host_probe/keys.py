@@ -6,10 +6,10 @@ from __future__ import annotations
 import ipaddress
 import socket
 
-# Mirrors enum detail_kind in bpf/probe.h.
-DETAIL_KINDS = {1: "file", 2: "exec", 3: "connect", 4: "bind", 5: "listen", 6: "socket"}
+# Mirrors enum detail_kind in bpf/probe.h (file opens have their own map, file_counts).
+DETAIL_KINDS = {2: "exec", 3: "connect", 4: "bind", 5: "listen", 6: "socket"}
 OPEN_MODES = {1: "r", 2: "w", 3: "rw"}
-LOSS_REASONS = ("map_full", "ringbuf_reserve_failed", "rate_limited", "sampled_out")
+LOSS_REASONS = ("map_full", "ringbuf_reserve_failed", "rate_limited", "sampled_out", "unreadable")
 PROCESS_CHANGES = ("fork", "thread", "exit", "exec")
 
 FAMILY_NAMES = {socket.AF_INET: "inet", socket.AF_INET6: "inet6", socket.AF_UNIX: "unix",
@@ -33,10 +33,12 @@ def address(family: int, addr: bytes, port: int, path: str) -> str:
         return f"inet6:[{ipaddress.IPv6Address(bytes(addr[:16]))}]:{port}"
     if family == socket.AF_UNIX:
         return f"unix:{path}" if path else "unix:<unnamed>"
-    if family == 0:
-        # listen() on a socket not bound during the recording (bound earlier, or autobind)
-        return "unbound"
     return family_name(family)
+
+
+def file_feature(path: bytes, mode: int) -> tuple[str, str]:
+    """("file", "<path>:<mode>") for a file_counts key's path and mode."""
+    return "file", f"{_text(path)}:{OPEN_MODES.get(mode, 'r')}"
 
 
 def feature_of(key) -> tuple[str, str] | None:
@@ -45,8 +47,6 @@ def feature_of(key) -> tuple[str, str] | None:
     if kind is None:
         return None
     path = _text(key.path)
-    if kind == "file":
-        return kind, f"{path}:{OPEN_MODES.get(key.mode, 'r')}"
     if kind == "exec":
         return kind, path
     if kind == "socket":

@@ -93,6 +93,7 @@ def cflags(options: ProbeOptions) -> list[str]:
         f"-DDETAIL_MAX_KEYS={options.detail_max_keys}",
         f"-DTRACKED_WORDS={pid_max() // 64 + 1}",
         f"-DHAVE_GROUP_DEAD={1 if tracefs.has_field('sched/sched_process_exit', 'group_dead') else 0}",
+        f"-DPATH_HASH_SEED={int.from_bytes(os.urandom(8), 'little')}ULL",
     ]
     flags += [f"-DNR_{name}={numbers.get(name, -1)}" for name in DETAIL_SYSCALLS]
     return flags

@@ -35,6 +35,7 @@ class RecordConfig:
     duration_s: float | None = None
     sample_every: int = 1
     rate_limit: int = 0
+    detail_keys: int = 16384
     ringbuf_pages: int = 64
     verbose: bool = False
 
@@ -105,7 +106,8 @@ class Recorder:
     def run(self) -> int:
         config = self.config
         options = loader.ProbeOptions(cgroup_id=self.scope.cgroup_id, sample_every=config.sample_every,
-                                      rate_limit=config.rate_limit, ringbuf_pages=config.ringbuf_pages)
+                                      rate_limit=config.rate_limit, ringbuf_pages=config.ringbuf_pages,
+                                      detail_max_keys=config.detail_keys)
         try:
             bpf = loader.load(options)
         except BaseException:

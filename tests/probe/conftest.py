@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from collections import Counter
@@ -46,6 +47,18 @@ def work_dir():
     shutil.rmtree(WORK_DIR, ignore_errors=True)
 
 
+def free_port_below_ephemeral() -> int:
+    """A free port outside the ephemeral range, so normalisation keeps it as is."""
+    for port in range(21000, 30000):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    raise RuntimeError("no free port in 21000-30000")
+
+
 def workload(*args) -> list[str]:
     return [PYTHON, str(WORKLOAD), *args]
 
@@ -54,6 +67,31 @@ def host_probe(*args, **kwargs) -> subprocess.CompletedProcess:
     """Run the real CLI as a user would (console script entry point)."""
     return subprocess.run([PYTHON, "-m", "host_probe.cli", *args], capture_output=True, text=True,
                           timeout=kwargs.pop("timeout", 120), cwd=REPO, **kwargs)
+
+
+def start_probe(args: list[str]) -> subprocess.Popen:
+    return subprocess.Popen([PYTHON, "-m", "host_probe.cli", *args], cwd=REPO, stderr=subprocess.PIPE, text=True)
+
+
+def wait_until_recording(probe: subprocess.Popen) -> None:
+    line = probe.stderr.readline()
+    assert "recording" in line, line + probe.stderr.read()
+
+
+def record_pid_after_trigger(db_url: str, spool: Path, version: str, target: subprocess.Popen,
+                             trigger: Path) -> None:
+    """Record `target` by --pid; once recording, create `trigger` (the workload
+    waits for it) and let both end on their own: the probe stops when the pid exits."""
+    probe = start_probe(record_args(db_url, spool, version, "--pid", str(target.pid), "--duration", "60s"))
+    try:
+        wait_until_recording(probe)
+        trigger.touch()
+        assert target.wait(timeout=30) == 0
+        assert probe.wait(timeout=30) == 0, probe.stderr.read()
+    finally:
+        for process in (target, probe):
+            if process.poll() is None:
+                process.kill()
 
 
 def record_args(db_url: str, spool: Path, version: str, *extra: str) -> list[str]:

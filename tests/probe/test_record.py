@@ -9,23 +9,12 @@ import threading
 
 import pytest
 
-from tests.probe.conftest import (DETAIL_KINDS, host_probe, migrated, read_profile, record_args, totals,
-                                  workload)
+from tests.probe.conftest import (DETAIL_KINDS, free_port_below_ephemeral, host_probe, migrated, read_profile,
+                                  record_args, totals, workload)
 from tests.support.requirements import unavailable
 
 GETPPID_CALLS = 7777
 CHILDREN = 3
-
-
-def _free_port_below_ephemeral() -> int:
-    for port in range(21000, 30000):
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-                return port
-            except OSError:
-                continue
-    raise RuntimeError("no free port in 21000-30000")
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +31,7 @@ def recording(ebpf, work_dir, tmp_path_factory):
         connect6_port = listener6.getsockname()[1]
     except OSError:  # no IPv6 loopback on this host
         listener6, connect6_port = None, 0
-    listen_port = _free_port_below_ephemeral()
+    listen_port = free_port_below_ephemeral()
     sibling = subprocess.Popen(workload("sibling", "--dir", str(work_dir), "--seconds", "4"))
     try:
         result = host_probe(*record_args(
@@ -124,8 +113,11 @@ def test_windows_state_their_sampling_and_losses(recording):
     assert len(windows) >= 1
     for window in windows:
         assert window.sample_every == 1
-        assert set(window.drops) == {"map_full", "ringbuf_reserve_failed", "rate_limited", "sampled_out"}
-        assert sum(window.drops.values()) == 0
+        assert set(window.drops) == {"map_full", "ringbuf_reserve_failed", "rate_limited", "sampled_out",
+                                     "unreadable"}
+        # nothing sampled, limited or overflowing here; `unreadable` (a path in a page the
+        # process has not touched yet, which eBPF cannot fault in) may be a handful
+        assert sum(n for reason, n in window.drops.items() if reason != "unreadable") == 0
         assert window.syscalls_total == sum(n for (kind, _), n in window.counts.items() if kind == "syscall")
         details = sum(n for (kind, _), n in window.counts.items() if kind in DETAIL_KINDS)
         assert window.events_total >= details

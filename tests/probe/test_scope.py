@@ -9,19 +9,11 @@ import sys
 import time
 from pathlib import Path
 
-from tests.probe.conftest import PYTHON, REPO, migrated, read_profile, record_args, totals, workload
+from tests.probe.conftest import (PYTHON, REPO, migrated, read_profile, record_args, record_pid_after_trigger,
+                                  start_probe, totals, wait_until_recording, workload)
 from tests.support.requirements import unavailable
 
 CGROUP2_ROOT = Path("/sys/fs/cgroup/unified")
-
-
-def _start_probe(args: list[str]) -> subprocess.Popen:
-    return subprocess.Popen([PYTHON, "-m", "host_probe.cli", *args], cwd=REPO, stderr=subprocess.PIPE, text=True)
-
-
-def _wait_until_recording(probe: subprocess.Popen) -> None:
-    line = probe.stderr.readline()
-    assert "recording" in line, line + probe.stderr.read()
 
 
 def test_pid_scope_follows_children_forked_after_start(ebpf, work_dir, tmp_path):
@@ -29,18 +21,7 @@ def test_pid_scope_follows_children_forked_after_start(ebpf, work_dir, tmp_path)
     trigger = tmp_path / "go"
     target = subprocess.Popen(workload("wait", "--dir", str(work_dir), "--trigger", str(trigger),
                                        "--children", "2"))
-    probe = _start_probe(record_args(db_url, tmp_path / "spool", "by-pid", "--pid", str(target.pid),
-                                     "--duration", "60s"))
-    try:
-        _wait_until_recording(probe)
-        trigger.touch()
-        assert target.wait(timeout=30) == 0
-        # the probe stops on its own once the pid has exited
-        assert probe.wait(timeout=30) == 0, probe.stderr.read()
-    finally:
-        for process in (target, probe):
-            if process.poll() is None:
-                process.kill()
+    record_pid_after_trigger(db_url, tmp_path / "spool", "by-pid", target, trigger)
     counts = totals(read_profile(db_url, "by-pid"))
     assert counts[("file", f"{work_dir}/late-child.txt:r")] == 2
     assert counts[("exec", "/bin/true")] == 1
@@ -60,9 +41,9 @@ def test_cgroup_scope_records_only_the_cgroup(ebpf, work_dir, tmp_path):
             workload("wait", "--dir", str(work_dir), "--trigger", str(trigger), "--children", "1"),
             preexec_fn=lambda: (cgroup / "cgroup.procs").write_text(str(os.getpid())))
         outside = subprocess.Popen(workload("sibling", "--dir", str(work_dir), "--seconds", "3"))
-        probe = _start_probe(record_args(db_url, tmp_path / "spool", "by-cgroup", "--cgroup", str(cgroup),
+        probe = start_probe(record_args(db_url, tmp_path / "spool", "by-cgroup", "--cgroup", str(cgroup),
                                          "--duration", "3s"))
-        _wait_until_recording(probe)
+        wait_until_recording(probe)
         trigger.touch()
         assert inside.wait(timeout=30) == 0
         assert probe.wait(timeout=30) == 0, probe.stderr.read()

@@ -7,6 +7,10 @@ directory given with --dir, so the expected feature keys are exact.
   forks     fork --count children one after another (a process-event flood)
   burst     fork --count children that then exit all at once
   wait      wait for --trigger to exist, then fork children that open a file
+  prebound  bind TCP --listen-port and a unix socket, wait for --trigger, then a
+            forked child listens on the TCP socket and the parent on the unix one
+  opens     open each --open PATH=COUNT round-robin (interleaved, so short paths
+            follow long ones), then --distinct N distinct missing paths
 """
 
 from __future__ import annotations
@@ -107,9 +111,52 @@ def wait_then_fork(args) -> None:
     subprocess.run(["/bin/true"], check=True)
 
 
+def _wait_for(trigger: Path) -> None:
+    deadline = time.monotonic() + 60
+    while not trigger.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def prebound(args) -> None:
+    base = Path(args.dir)
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("127.0.0.1", args.listen_port))
+    unix_path = base / "prebound.sock"
+    unix_path.unlink(missing_ok=True)
+    unix_server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    unix_server.bind(str(unix_path))
+    _wait_for(Path(args.trigger))
+    pid = os.fork()
+    if pid == 0:
+        server.listen(4)
+        os._exit(0)
+    os.waitpid(pid, 0)
+    unix_server.listen(1)
+    server.close()
+    unix_server.close()
+
+
+def _try_open(path: str) -> None:
+    try:
+        os.close(os.open(path, os.O_RDONLY))
+    except OSError:
+        pass
+
+
+def opens(args) -> None:
+    plan = [(path, int(count)) for path, count in (item.rsplit("=", 1) for item in args.open)]
+    for round_index in range(max((count for _, count in plan), default=0)):
+        for path, count in plan:
+            if round_index < count:
+                _try_open(path)
+    for index in range(args.distinct):
+        _try_open(f"{args.dir}/distinct-{index}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=("features", "sibling", "forks", "burst", "wait"))
+    parser.add_argument("mode", choices=("features", "sibling", "forks", "burst", "wait", "prebound", "opens"))
     parser.add_argument("--dir", default="/tmp")
     parser.add_argument("--connect-port", type=int, default=0)
     parser.add_argument("--connect6-port", type=int, default=0)
@@ -119,8 +166,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--count", type=int, default=100)
     parser.add_argument("--trigger", default="")
+    parser.add_argument("--open", action="append", default=[], metavar="PATH=COUNT")
+    parser.add_argument("--distinct", type=int, default=0)
     args = parser.parse_args()
-    {"features": features, "sibling": sibling, "forks": forks, "burst": burst, "wait": wait_then_fork}[args.mode](args)
+    {"features": features, "sibling": sibling, "forks": forks, "burst": burst, "wait": wait_then_fork,
+     "prebound": prebound, "opens": opens}[args.mode](args)
 
 
 if __name__ == "__main__":
