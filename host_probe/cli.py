@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from gate_server.settings import Settings
-from gate_server.storage.engine import DatabaseError
+from gate_server.storage.errors import DatabaseError
 from gate_server.storage.records import ROLES
 
 EPILOG = """examples:
@@ -113,25 +113,6 @@ def _scope(args):
         raise UsageError(str(exc)) from None
 
 
-def _check_database(url: str) -> None:
-    """A bad URL or a database without our schema is an error now; an unreachable
-    one is not (windows are spooled until it returns)."""
-    from sqlalchemy import inspect
-
-    from gate_server.storage.engine import make_engine
-
-    engine = make_engine(url)
-    try:
-        try:
-            tables = set(inspect(engine).get_table_names())
-        except Exception:  # unreachable: the sink spools and retries every window
-            return
-        if "windows" not in tables:
-            raise UsageError("the database has no syscall-gate schema; run `gate-server db upgrade` first")
-    finally:
-        engine.dispose()
-
-
 def _record(args) -> int:
     from host_probe.loader import ProbeUnavailable, _is_power_of_two
     from host_probe.recorder import RecordConfig, Recorder
@@ -140,11 +121,6 @@ def _record(args) -> int:
         raise UsageError(f"--ringbuf-pages must be a power of two, got {args.ringbuf_pages}")
     scope = _scope(args)
     database_url, spool_dir = _settings_paths(args)
-    try:
-        _check_database(database_url)
-    except BaseException:
-        scope.close()
-        raise
     config = RecordConfig(
         service=args.service, version=args.version, role=args.role, database_url=database_url,
         spool_dir=spool_dir, window_s=args.window, duration_s=args.duration, sample_every=args.sample,

@@ -120,6 +120,15 @@ def load(options: ProbeOptions, source: Path = PROBE_SOURCE):
         raise ProbeUnavailable(_explain_load_failure(exc)) from None
 
 
+def release_compiler_memory() -> None:
+    """Hand the heap bcc's clang freed back to the OS (glibc keeps it otherwise):
+    about 37 MB of the probe's resident memory after a compile."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: the memory stays reserved, nothing breaks
+        pass
+
+
 def load_floor():
     """The benchmark's empty sys_enter program."""
     BPF = import_bcc()

@@ -18,7 +18,6 @@ from host_probe import __version__, loader
 from host_probe.drain import MapDrain, RawWindow
 from host_probe.keys import LOSS_REASONS, event_text
 from host_probe.normalise import DEFAULT_EPHEMERAL_PORTS, normalise_key
-from host_probe.sink import WindowSink
 
 POLL_MS = 100
 EVENT_NAMES = {1: "fork", 2: "exec", 3: "exit"}
@@ -35,8 +34,8 @@ class RecordConfig:
     duration_s: float | None = None
     sample_every: int = 1
     rate_limit: int = 0
-    detail_keys: int = 16384
     ringbuf_pages: int = 64
+    detail_keys: int = 16384
     verbose: bool = False
 
 
@@ -113,10 +112,21 @@ class Recorder:
         except BaseException:
             self.scope.close()
             raise
+        try:
+            # Only now the storage code (SQLAlchemy): compiled first and with the
+            # compiler's heap handed back, the two memory peaks do not add up.
+            loader.release_compiler_memory()
+            from host_probe.sink import WindowSink, check_schema
+
+            check_schema(config.database_url)
+            sink = WindowSink(config.database_url, config.spool_dir, self.uuid, self.log)
+        except BaseException:
+            self.scope.close()
+            bpf.cleanup()
+            raise
         self.layout = bpf["event_layout"]
         drain = MapDrain(bpf, loader.syscall_names())
         bpf["events"].open_ring_buffer(self._on_event)
-        sink = WindowSink(config.database_url, config.spool_dir, self.uuid, self.log)
         previous = {sig: signal.signal(sig, self._request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             self.scope.attach(bpf)

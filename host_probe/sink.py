@@ -9,11 +9,27 @@ import json
 import sys
 from pathlib import Path
 
+from sqlalchemy import inspect
 from sqlalchemy.exc import SQLAlchemyError
 
 from gate_server.storage.engine import DatabaseError, make_engine
 from gate_server.storage.records import RecordingInfo, WindowRecord
 from gate_server.storage.writer import WindowWriter
+
+
+def check_schema(database_url: str) -> None:
+    """A bad URL or a database without our schema is an error now; an unreachable
+    one is not (windows are spooled until it returns)."""
+    engine = make_engine(database_url)
+    try:
+        try:
+            tables = set(inspect(engine).get_table_names())
+        except Exception:  # unreachable: the sink spools and retries every window
+            return
+        if "windows" not in tables:
+            raise DatabaseError("the database has no syscall-gate schema; run `gate-server db upgrade` first")
+    finally:
+        engine.dispose()
 
 
 class WindowSink:

@@ -75,3 +75,11 @@ print("ok")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith("ok")
+
+
+def test_the_probe_compiles_before_it_imports_sqlalchemy():
+    # host_probe.recorder loads the eBPF program, hands the compiler's heap back,
+    # and only then imports the storage code: the two memory peaks must not add up
+    code = "import sys, host_probe.cli, host_probe.recorder; print('sqlalchemy' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"

@@ -1,6 +1,6 @@
-"""The one schema, shared by the probe and the server (never Flask, never bcc)."""
+"""The one schema, shared by the probe and the server (never Flask, never bcc).
 
-from gate_server.storage.engine import DatabaseError, make_engine, mask_url
-from gate_server.storage.models import Base
-
-__all__ = ["Base", "DatabaseError", "make_engine", "mask_url"]
+Import the submodules (models, engine, writer, ...) directly: this package imports
+nothing itself, so `records` and `errors` stay free of SQLAlchemy for the probe,
+which compiles its eBPF program before it loads the storage code.
+"""

@@ -8,9 +8,7 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
-
-class DatabaseError(Exception):
-    """A database problem stated in one line, with the URL's password masked."""
+from gate_server.storage.errors import DatabaseError
 
 
 def mask_url(url: str) -> str:
