@@ -1,5 +1,6 @@
 """Check latency through the real server: POST /api/v1/checks over 5 000 features x 30
-windows per side, on Postgres, under gunicorn. Target: p95 <= 100 ms.
+windows per side, on Postgres, under gunicorn. Target: p95 <= 100 ms, with the window
+cache (the default) and without it (a cold check).
 
 Also times the phases in-process (load both profiles, judge, serialise) so a miss
 says where the time goes.
@@ -87,8 +88,8 @@ def phases(url: str, rounds: int) -> dict[str, float]:
 
 
 VARIANTS = {
-    # Every check reads all 2 x 150 000 counts from Postgres (as the first check of a version
-    # pair on a worker does); only feature names are remembered.
+    # Every check reads all 2 x 150 000 counts from Postgres, as the first check of a version
+    # pair on a worker does (one counts document per window); only feature names are remembered.
     "cold (no window cache)": {"GATE_PROFILE_CACHE_COUNTS": "0"},
     # The default: each worker keeps the windows it has read (repeat checks, the Action polling).
     "default (window cache)": {},
@@ -122,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         with Session(engine) as session, session.begin():
             secret = create_token(session, scope="check", services=[SERVICE]).secret
         engine.dispose()
-        print("in-process phases of a cold check (median ms): " + ", ".join(
+        print("in-process phases of a check on a fresh worker (counts and feature names read; median ms): " + ", ".join(
             f"{name} {ms:.1f}" for name, ms in phases(url, 3 if args.quick else 7).items()), flush=True)
 
         body = {"service": SERVICE, "baseline_version": "v1", "canary_version": "v2", "stage": "bench"}
@@ -158,9 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"POST /api/v1/checks through gunicorn ({args.workers} sync workers each), "
           f"verdicts {sorted(verdicts)}:", flush=True)
     results = {name: report(name, values) for name, values in latencies.items()}
-    default_p95 = results["default (window cache)"][1]
-    ok = default_p95 <= TARGET_P95_MS
-    print(f"default configuration p95 {default_p95:.1f} ms -> {'PASS' if ok else 'FAIL'} "
-          f"(target p95 <= {TARGET_P95_MS:.0f} ms); cold p95 {results['cold (no window cache)'][1]:.1f} ms",
-          flush=True)
-    return 0 if ok else 1
+    # Both must meet the target: a cold check is what the first stage of every rollout gets.
+    passed = {name: p95 <= TARGET_P95_MS for name, (_, p95, _) in results.items()}
+    print(", ".join(f"{name} p95 {results[name][1]:.1f} ms -> {'PASS' if ok else 'FAIL'}"
+                    for name, ok in passed.items()) + f" (target p95 <= {TARGET_P95_MS:.0f} ms)", flush=True)
+    return 0 if all(passed.values()) else 1
