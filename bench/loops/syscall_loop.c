@@ -4,6 +4,8 @@
  *
  *   syscall_loop getppid N   N getppid() calls          (1 syscall per iteration)
  *   syscall_loop open N      N open()+close() of /dev/null (2 syscalls per iteration)
+ *   syscall_loop missing N   N open() of a path that does not exist (1 syscall: the
+ *                            lookup fails at once, so two cores can issue >1 M/s)
  *
  * Prints "ready" once held, then "<nanoseconds per iteration> <iterations>". */
 #include <fcntl.h>
@@ -24,11 +26,12 @@ static double now_ns(void)
 int main(int argc, char **argv)
 {
     if (argc != 3) {
-        fprintf(stderr, "usage: %s getppid|open ITERATIONS\n", argv[0]);
+        fprintf(stderr, "usage: %s getppid|open|missing ITERATIONS\n", argv[0]);
         return 2;
     }
     long iterations = atol(argv[2]);
     int use_open = strcmp(argv[1], "open") == 0;
+    int use_missing = strcmp(argv[1], "missing") == 0;
     char go[16];
     /* "ready": the loader's syscalls are over; the tracer may attach now */
     printf("ready\n");
@@ -40,6 +43,8 @@ int main(int argc, char **argv)
         if (use_open) {
             int fd = open("/dev/null", O_RDONLY);
             close(fd);
+        } else if (use_missing) {
+            open("/nonexistent/syscall-gate-flood", O_RDONLY);
         } else {
             syscall(SYS_getppid); /* not the libc wrapper: never cached */
         }
