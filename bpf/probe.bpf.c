@@ -6,14 +6,16 @@
  *   SAMPLE_EVERY       ring-buffer events: keep 1 in N (1 = all)
  *   RATE_PER_CPU       ring-buffer events per second per CPU (0 = unlimited)
  *   RINGBUF_PAGES      ring buffer size in pages (power of two)
- *   DETAIL_MAX_KEYS    capacity of detail_counts; TRACKED_WORDS of tracked_tgids
+ *   DETAIL_MAX_KEYS    capacity of detail_counts, file_counts and file_paths
+ *   TRACKED_WORDS      capacity of tracked_tgids
  *   NR_<name>          syscall numbers from bcc's table (-1 when absent)
  *   HAVE_GROUP_DEAD    sched_process_exit carries group_dead (kernel >= 6.16)
  *   PATH_HASH_SEED     random per load, so a path cannot be chosen to collide
  *
  * Only UAPI layouts (pt_regs, the sockaddr_* ABI in probe.h) and
- * tracefs-described tracepoint fields are read: no kernel-internal struct, so a mismatch between the kernel
- * and the headers bcc compiles against cannot produce wrong offsets.
+ * tracefs-described tracepoint fields are read: no kernel-internal struct, so
+ * a mismatch between the kernel and the headers bcc compiles against cannot
+ * produce wrong offsets.
  *
  * One file, a little over our usual size: bcc rewrites map calls (.lookup,
  * .ringbuf_reserve...) only in the main source, not in included headers. */

@@ -12,7 +12,7 @@ from host_probe import tracefs
 
 MIN_KERNEL = (5, 8)  # BPF ring buffer (5.8); raw tracepoints and cgroup ids are older
 REQUIRED_TRACEPOINTS = ("sched/sched_process_fork", "sched/sched_process_exec", "sched/sched_process_exit",
-                        "raw_syscalls/sys_enter")
+                        "raw_syscalls/sys_enter", "sock/inet_sock_set_state")
 CAP_PERFMON, CAP_BPF, CAP_SYS_ADMIN = 38, 39, 21
 
 
@@ -57,7 +57,7 @@ def check_tracepoints() -> Check:
     missing = [tp for tp in REQUIRED_TRACEPOINTS if not (root / tp / "format").is_file()]
     if missing:
         return Check("tracepoints", False, f"missing {', '.join(missing)} under {root}",
-                     "use a kernel with CONFIG_FTRACE_SYSCALLS and sched tracepoints")
+                     "use a kernel with CONFIG_FTRACE_SYSCALLS and the sched and sock tracepoints (4.16+)")
     return Check("tracepoints", True, f"{len(REQUIRED_TRACEPOINTS)} found under {root}")
 
 
