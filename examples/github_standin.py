@@ -7,56 +7,31 @@ from __future__ import annotations
 import json
 import re
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from email.message import Message
+
+from examples.local_http import LocalPostServer
 
 STATUS_PATH = re.compile(r"^/repos/[^/]+/[^/]+/(statuses/[0-9a-f]{7,40}|deployments/\d+/statuses)$")
 
 
-class GitHubStandIn:
+class GitHubStandIn(LocalPostServer):
     def __init__(self):
+        super().__init__("github-standin")
         self.calls: list[dict] = []
         self._lock = threading.Lock()
-        standin = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
-                length = int(self.headers.get("Content-Length") or 0)
-                try:
-                    body = json.loads(self.rfile.read(length) or b"{}")
-                except ValueError:
-                    body = None
-                authorised = (self.headers.get("Authorization") or "").startswith(("Bearer ", "token "))
-                if not authorised:
-                    self._answer(401, {"message": "Requires authentication"})
-                elif not STATUS_PATH.match(self.path) or not isinstance(body, dict) or "state" not in body:
-                    self._answer(422, {"message": "Validation Failed"})
-                else:
-                    with standin._lock:
-                        standin.calls.append({"path": self.path, "body": body})
-                    self._answer(201, {"id": len(standin.calls), **body})
-
-            def _answer(self, status: int, document: dict) -> None:
-                payload = json.dumps(document).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, format, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, name="github-standin", daemon=True)
-
-    def __enter__(self) -> "GitHubStandIn":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def answer_post(self, path: str, headers: Message, body: bytes) -> tuple[int, bytes]:
+        try:
+            document = json.loads(body or b"{}")
+        except ValueError:
+            document = None
+        if not (headers.get("Authorization") or "").startswith(("Bearer ", "token ")):
+            return 401, json.dumps({"message": "Requires authentication"}).encode()
+        if not STATUS_PATH.match(path) or not isinstance(document, dict) or "state" not in document:
+            return 422, json.dumps({"message": "Validation Failed"}).encode()
+        with self._lock:
+            self.calls.append({"path": path, "body": document})
+            return 201, json.dumps({"id": len(self.calls), **document}).encode()
 
     def calls_since(self, index: int) -> list[dict]:
         with self._lock:

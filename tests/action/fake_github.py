@@ -9,9 +9,10 @@ import json
 import re
 import threading
 from dataclasses import dataclass
+from email.message import Message
 from typing import Optional
 
-from tests.action.local_http import LocalPostServer
+from examples.local_http import LocalPostServer
 
 COMMIT_STATUS = re.compile(r"^/repos/(?P<repo>[^/]+/[^/]+)/statuses/(?P<sha>[0-9a-f]{40})$")
 DEPLOYMENT_STATUS = re.compile(r"^/repos/(?P<repo>[^/]+/[^/]+)/deployments/(?P<id>\d+)/statuses$")
@@ -64,17 +65,17 @@ class FakeGitHub(LocalPostServer):
         self.calls: list[RecordedCall] = []
         self._lock = threading.Lock()
 
-    def answer_post(self, path: str, headers: dict, raw: bytes) -> tuple[int, bytes]:
+    def answer_post(self, path: str, headers: Message, raw: bytes) -> tuple[int, bytes]:
         try:
             body = json.loads(raw or b"null")
         except ValueError:
             body = raw.decode(errors="replace")
         status, answer = self.answer(path, headers, body)
         with self._lock:
-            self.calls.append(RecordedCall("POST", path, headers, body, status))
+            self.calls.append(RecordedCall("POST", path, dict(headers), body, status))
         return status, json.dumps(answer).encode()
 
-    def answer(self, path: str, headers: dict, body: object) -> tuple[int, dict]:
+    def answer(self, path: str, headers: Message, body: object) -> tuple[int, dict]:
         if headers.get("Authorization") != f"Bearer {self.token}":
             return 401, {"message": "Bad credentials"}
         if self.fail_with:

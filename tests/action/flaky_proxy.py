@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 import threading
+from email.message import Message
 
 import requests
 
-from tests.action.local_http import LocalPostServer
+from examples.local_http import LocalPostServer
 
 
 class FlakyProxy(LocalPostServer):
@@ -20,7 +21,7 @@ class FlakyProxy(LocalPostServer):
         self.requests_seen = 0
         self._lock = threading.Lock()
 
-    def answer_post(self, path: str, headers: dict, body: bytes) -> tuple[int, bytes]:
+    def answer_post(self, path: str, headers: Message, body: bytes) -> tuple[int, bytes]:
         with self._lock:
             self.requests_seen += 1
             failing = self.requests_seen <= self.fail_first

@@ -1,14 +1,17 @@
 """A local HTTP server in a thread that hands each POST to one method -- the
-shared plumbing of the GitHub stand-in and the flaky gate proxy."""
+shared plumbing of the demo's GitHub stand-in and the tests' fake GitHub and
+flaky gate proxy."""
 
 from __future__ import annotations
 
 import threading
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class LocalPostServer:
-    """Subclasses implement answer_post(path, headers, body) -> (status, JSON bytes)."""
+    """Subclasses implement answer_post(path, headers, body) -> (status, JSON bytes);
+    `headers` is the request's message, looked up without regard to case."""
 
     def __init__(self, name: str):
         owner = self
@@ -16,7 +19,7 @@ class LocalPostServer:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                status, payload = owner.answer_post(self.path, dict(self.headers), body)
+                status, payload = owner.answer_post(self.path, self.headers, body)
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
@@ -30,7 +33,7 @@ class LocalPostServer:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, name=name, daemon=True)
 
-    def answer_post(self, path: str, headers: dict, body: bytes) -> tuple[int, bytes]:
+    def answer_post(self, path: str, headers: Message, body: bytes) -> tuple[int, bytes]:
         raise NotImplementedError
 
     def __enter__(self):
