@@ -116,10 +116,10 @@ class Recorder:
             # Only now the storage code (SQLAlchemy): compiled first and with the
             # compiler's heap handed back, the two memory peaks do not add up.
             loader.release_compiler_memory()
-            from host_probe.sink import WindowSink, check_schema
+            from host_probe.sink import WindowSink
 
-            check_schema(config.database_url)
             sink = WindowSink(config.database_url, config.spool_dir, self.uuid, self.log)
+            sink.check_schema()
         except BaseException:
             self.scope.close()
             bpf.cleanup()

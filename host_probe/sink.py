@@ -17,21 +17,6 @@ from gate_server.storage.records import RecordingInfo, WindowRecord
 from gate_server.storage.writer import WindowWriter
 
 
-def check_schema(database_url: str) -> None:
-    """A bad URL or a database without our schema is an error now; an unreachable
-    one is not (windows are spooled until it returns)."""
-    engine = make_engine(database_url)
-    try:
-        try:
-            tables = set(inspect(engine).get_table_names())
-        except Exception:  # unreachable: the sink spools and retries every window
-            return
-        if "windows" not in tables:
-            raise DatabaseError("the database has no syscall-gate schema; run `gate-server db upgrade` first")
-    finally:
-        engine.dispose()
-
-
 class WindowSink:
     def __init__(self, database_url: str, spool_dir: Path, recording_uuid: str, log=None):
         self.engine = make_engine(database_url)
@@ -39,6 +24,17 @@ class WindowSink:
         self.spool_path = Path(spool_dir) / f"{recording_uuid}.jsonl"
         self.log = log or (lambda message: print(message, file=sys.stderr, flush=True))
         self.database_down = False
+
+    def check_schema(self) -> None:
+        """A database without our schema is an error now; an unreachable one is not
+        (windows are spooled until it returns)."""
+        try:
+            tables = set(inspect(self.engine).get_table_names())
+        except Exception:  # unreachable: the sink spools and retries every window
+            return
+        if "windows" not in tables:
+            self.engine.dispose()
+            raise DatabaseError("the database has no syscall-gate schema; run `gate-server db upgrade` first")
 
     def _store(self, entry: dict) -> None:
         if entry["type"] == "recording":
