@@ -99,6 +99,14 @@ def record_args(db_url: str, spool: Path, version: str, *extra: str) -> list[str
             "--db", db_url, "--spool", str(spool), *extra]
 
 
+def record_workload(tmp_path: Path, version: str, workload_args: list[str], *options: str):
+    """Record the workload launched with `-- CMD` into a fresh SQLite database; its profile."""
+    db_url = migrated(f"sqlite:///{tmp_path / 'gate.db'}")
+    result = host_probe(*record_args(db_url, tmp_path / "spool", version, *options, "--", *workload(*workload_args)))
+    assert result.returncode == 0, result.stderr
+    return read_profile(db_url, version)
+
+
 def migrated(url: str) -> str:
     migrate.upgrade(url)
     return url

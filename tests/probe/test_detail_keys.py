@@ -9,18 +9,10 @@ import re
 import socket
 import subprocess
 
-from tests.probe.conftest import (REPO, free_port_below_ephemeral, host_probe, migrated, read_profile, record_args,
-                                  record_pid_after_trigger, totals, workload)
+from tests.probe.conftest import (REPO, free_port_below_ephemeral, migrated, read_profile, record_pid_after_trigger,
+                                  record_workload, totals, workload)
 
 OPEN_SYSCALLS = ("openat", "open", "openat2", "creat")
-
-
-def _record_opens(tmp_path, version: str, *workload_args: str, extra: tuple[str, ...] = ()):
-    db_url = migrated(f"sqlite:///{tmp_path / 'gate.db'}")
-    result = host_probe(*record_args(db_url, tmp_path / "spool", version, *extra, "--",
-                                     *workload("opens", *workload_args)))
-    assert result.returncode == 0, result.stderr
-    return read_profile(db_url, version)
 
 
 def test_paths_that_share_a_prefix_or_differ_in_one_byte_keep_their_own_counts(ebpf, work_dir, tmp_path):
@@ -30,16 +22,16 @@ def test_paths_that_share_a_prefix_or_differ_in_one_byte_keep_their_own_counts(e
     long_b = f"{work_dir}/{'a' * 200}-y"
     plan = {f"{work_dir}/prefix-and-more-bytes.txt": 3, f"{work_dir}/prefix": 5, f"{work_dir}/p": 4,
             long_a: 2, long_b: 6}
-    profile = _record_opens(tmp_path, "prefixes", "--dir", str(work_dir),
-                            *[f"--open={path}={count}" for path, count in plan.items()])
+    profile = record_workload(tmp_path, "prefixes", ["opens", "--dir", str(work_dir),
+                                                     *[f"--open={path}={count}" for path, count in plan.items()]])
     counts = totals(profile)
     for path, expected in plan.items():
         assert counts[("file", f"{path}:r")] == expected, path
 
 
 def test_a_full_detail_map_counts_every_open_it_cannot_key(ebpf, work_dir, tmp_path):
-    profile = _record_opens(tmp_path, "tiny-map", "--dir", str(work_dir), "--distinct", "400",
-                            extra=("--detail-keys", "32"))
+    profile = record_workload(tmp_path, "tiny-map", ["opens", "--dir", str(work_dir), "--distinct", "400"],
+                              "--detail-keys", "32")
     opened = sum(w.counts.get(("syscall", name), 0) for w in profile.windows for name in OPEN_SYSCALLS)
     keyed = sum(n for w in profile.windows for (kind, _), n in w.counts.items() if kind == "file")
     full = sum(w.drops.get("map_full", 0) for w in profile.windows)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from tests.probe.conftest import DETAIL_KINDS, host_probe, migrated, read_profile, record_args, workload
+from tests.probe.conftest import DETAIL_KINDS, record_workload
 
 FORKS = 400
 # the losses of the ring-buffer path (map_full and unreadable are losses of details)
@@ -14,11 +14,7 @@ RINGBUF_LOSSES = ("sampled_out", "rate_limited", "ringbuf_reserve_failed")
 
 
 def _record_fork_flood(tmp_path, version: str, *options: str, mode: str = "forks"):
-    db_url = migrated(f"sqlite:///{tmp_path / 'gate.db'}")
-    result = host_probe(*record_args(db_url, tmp_path / "spool", version, *options, "--",
-                                     *workload(mode, "--count", str(FORKS))))
-    assert result.returncode == 0, result.stderr
-    return read_profile(db_url, version)
+    return record_workload(tmp_path, version, [mode, "--count", str(FORKS)], *options)
 
 
 def _accounting(profile) -> tuple[int, int, Counter]:
