@@ -5,7 +5,9 @@ probe's start time and its peak RSS.
 `python -m bench probe_overhead [--quick]`. Needs root, bcc, gcc, bpftrace, strace.
 Every variant runs in every round, in rotated order (the VM is noisy); figures
 are medians. "added" = ns per syscall over the same loop with nothing attached in
-the same round, median over rounds.
+the same round, median over rounds (the lowest and highest round are printed too).
+"probe counts only" (the probe with its detail compiled out) has no target: it
+splits the traced cost into counting and detail.
 """
 
 from __future__ import annotations
@@ -79,6 +81,20 @@ def attach_probe(traced: bool):
     return attach
 
 
+def attach_counts_only(pid: int):
+    """Attribution only (no target): the probe built with every detail syscall
+    number set to -1, so the loop pays the scope test and the per-syscall count,
+    never a path read or a hash-map update."""
+    from host_probe import loader
+
+    BPF = loader.import_bcc()
+    flags = [flag for flag in loader.cflags(loader.ProbeOptions()) if not flag.startswith("-DNR_")]
+    flags += [f"-DNR_{name}=-1" for name in loader.DETAIL_SYSCALLS]
+    bpf = BPF(src_file=str(loader.PROBE_SOURCE).encode(), cflags=flags)
+    _track(bpf, pid)
+    return bpf.cleanup
+
+
 def attach_bpftrace(pid: int):
     tracer = subprocess.Popen(["bpftrace", "-e", BPFTRACE_PROGRAM.format(pid=pid)],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -96,15 +112,17 @@ def attach_bpftrace(pid: int):
     return detach
 
 
-def measure_overhead(binary: Path, mode: str, rounds: int, iterations: int) -> tuple[dict, dict]:
-    """Medians of each variant, and medians of each variant's cost added over the
-    no-probe run of the same round (paired: a slow round slows both)."""
+def measure_overhead(binary: Path, mode: str, rounds: int, iterations: int) -> tuple[dict, dict, dict]:
+    """Medians of each variant; medians of each variant's cost added over the
+    no-probe run of the same round (paired: a slow round slows both); and the
+    lowest and highest of those per-round added costs, to show the noise."""
     strace_iterations = max(10_000, iterations // 50)  # ptrace costs microseconds per syscall
     variants = {
         "none": lambda: run_loop(binary, mode, iterations),
         "floor": lambda: run_loop(binary, mode, iterations, attach_floor),
         "probe traced": lambda: run_loop(binary, mode, iterations, attach_probe(True)),
         "probe untraced": lambda: run_loop(binary, mode, iterations, attach_probe(False)),
+        "probe counts only": lambda: run_loop(binary, mode, iterations, attach_counts_only),
         "bpftrace": lambda: run_loop(binary, mode, iterations, attach_bpftrace),
         "strace -f -c": lambda: run_loop(binary, mode, strace_iterations,
                                          prefix=("strace", "-f", "-c", "-o", "/dev/null")),
@@ -116,9 +134,10 @@ def measure_overhead(binary: Path, mode: str, rounds: int, iterations: int) -> t
         for name in names[shift:] + names[:shift]:
             samples[name].append(variants[name]())
     medians = {name: statistics.median(values) for name, values in samples.items()}
-    added = {name: statistics.median(v - none for v, none in zip(values, samples["none"]))
-             for name, values in samples.items()}
-    return medians, added
+    per_round = {name: [v - none for v, none in zip(values, samples["none"])] for name, values in samples.items()}
+    added = {name: statistics.median(values) for name, values in per_round.items()}
+    spread = {name: (min(values), max(values)) for name, values in per_round.items()}
+    return medians, added, spread
 
 
 def flood(binary: Path, mode: str, iterations: int) -> dict[str, float]:
@@ -194,15 +213,16 @@ def main(argv: list[str] | None = None) -> int:
     if os.geteuid() != 0 or missing:
         print(f"probe_overhead: needs root and {', '.join(missing) or 'nothing else'}; skipped")
         return 1
-    rounds, iterations = (3, 300_000) if args.quick else (7, 1_000_000)
+    rounds, iterations = (3, 300_000) if args.quick else (11, 1_000_000)
     failures = 0
     with tempfile.TemporaryDirectory(prefix="probe-bench-") as scratch:
         binary = build_loop(Path(scratch))
         for mode in ("getppid", "open"):
-            medians, added = measure_overhead(binary, mode, rounds, iterations)
+            medians, added, spread = measure_overhead(binary, mode, rounds, iterations)
             print(f"-- {mode} loop: {rounds} interleaved rounds x {iterations} iterations; ns per syscall")
             for name, value in medians.items():
-                print(f"   {name:15} {value:9.1f} ns   added {added[name]:8.1f} ns")
+                low, high = spread[name]
+                print(f"   {name:17} {value:9.1f} ns   added {added[name]:8.1f} ns  (rounds {low:.1f} .. {high:.1f})")
             floor = max(added["floor"], 0.1)
             ratios = {
                 "traced_vs_floor": added["probe traced"] / floor,
