@@ -14,6 +14,8 @@ MIN_KERNEL = (5, 8)  # BPF ring buffer (5.8); raw tracepoints and cgroup ids are
 REQUIRED_TRACEPOINTS = ("sched/sched_process_fork", "sched/sched_process_exec", "sched/sched_process_exit",
                         "raw_syscalls/sys_enter", "sock/inet_sock_set_state")
 CAP_PERFMON, CAP_BPF, CAP_SYS_ADMIN = 38, 39, 21
+# bpf/probe.bpf.c maps syscall argument registers for these machines only
+ARGUMENT_REGISTERS_MAPPED = ("x86_64", "aarch64")
 
 
 @dataclass
@@ -90,6 +92,32 @@ def check_privileges() -> Check:
                  "" if ok else "run as root, or grant CAP_BPF and CAP_PERFMON (setcap or systemd AmbientCapabilities)")
 
 
+def check_architecture(machine: str | None = None) -> Check:
+    machine = machine or platform.machine()
+    ok = machine in ARGUMENT_REGISTERS_MAPPED
+    return Check("architecture", ok, machine, "" if ok else
+                 f"the probe reads syscall arguments on {' and '.join(ARGUMENT_REGISTERS_MAPPED)} only: "
+                 "map this machine's registers in record_detail() of bpf/probe.bpf.c")
+
+
+def check_syscall_table() -> Check:
+    from host_probe import loader
+
+    try:
+        loader.import_bcc()
+    except loader.ProbeUnavailable:
+        return Check("syscall table", False, "comes from bcc, which does not import", "apt-get install python3-bpfcc")
+    try:
+        numbers = loader.syscall_numbers()
+    except loader.ProbeUnavailable as exc:
+        return Check("syscall table", False, str(exc), "apt-get install auditd")
+    missing = [name for name in ("openat", "execve", "connect") if name not in numbers]
+    if missing:
+        return Check("syscall table", False, f"{len(numbers)} syscalls, without {', '.join(missing)}",
+                     "install auditd for a complete `ausyscall --dump` table")
+    return Check("syscall table", True, f"{len(numbers)} syscalls named (bcc's table for {platform.machine()})")
+
+
 def check_bcc() -> Check:
     try:
         import bcc
@@ -100,7 +128,8 @@ def check_bcc() -> Check:
 
 
 def run_checks() -> list[Check]:
-    return [check_kernel(), check_btf(), check_tracepoints(), check_headers(), check_privileges(), check_bcc()]
+    return [check_kernel(), check_architecture(), check_btf(), check_tracepoints(), check_headers(),
+            check_privileges(), check_bcc(), check_syscall_table()]
 
 
 def report(checks: list[Check], out) -> int:

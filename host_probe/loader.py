@@ -44,17 +44,28 @@ def import_bcc():
     return BPF
 
 
+def _syscall_table() -> dict[int, bytes]:
+    """bcc's maintained number -> name table for this architecture. bcc builds it
+    in for x86_64 only; elsewhere it reads `ausyscall --dump` at import and raises
+    a bare Exception when that is missing."""
+    import_bcc()
+    try:
+        from bcc.syscall import syscalls
+    except Exception as exc:  # bcc raises bare Exception("ausyscall: command not found")
+        raise ProbeUnavailable(f"no syscall table for {os.uname().machine} ({exc}): bcc has one built in for "
+                               "x86_64 only; elsewhere install auditd, whose `ausyscall --dump` bcc reads") from None
+    if not syscalls:
+        raise ProbeUnavailable(f"bcc's syscall table for {os.uname().machine} is empty")
+    return syscalls
+
+
 def syscall_numbers() -> dict[str, int]:
     """Name -> number from bcc's maintained table for this architecture."""
-    from bcc.syscall import syscalls
-
-    return {name.decode(): nr for nr, name in syscalls.items()}
+    return {name.decode(): nr for nr, name in _syscall_table().items()}
 
 
 def syscall_names() -> dict[int, str]:
-    from bcc.syscall import syscalls
-
-    return {nr: name.decode() for nr, name in syscalls.items()}
+    return {nr: name.decode() for nr, name in _syscall_table().items()}
 
 
 def pid_max() -> int:
@@ -114,8 +125,9 @@ def load(options: ProbeOptions, source: Path = PROBE_SOURCE):
     """Compile, load and attach; raise ProbeUnavailable with one clear line on failure."""
     BPF = import_bcc()
     tracefs.ensure_mounted()
+    flags = cflags(options)  # raises its own ProbeUnavailable (e.g. no syscall table)
     try:
-        return BPF(src_file=str(source).encode(), cflags=cflags(options))
+        return BPF(src_file=str(source).encode(), cflags=flags)
     except Exception as exc:  # bcc raises bare Exception for compile and attach errors
         raise ProbeUnavailable(_explain_load_failure(exc)) from None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 
@@ -44,7 +45,8 @@ def test_database_without_schema_is_refused(tmp_path):
 def test_doctor_says_this_host_can_record(ebpf):
     result = host_probe("doctor")
     assert result.returncode == 0, result.stdout
-    for name in ("kernel", "BTF", "tracepoints", "kernel headers", "privileges", "bcc"):
+    for name in ("kernel", "architecture", "BTF", "tracepoints", "kernel headers", "privileges", "bcc",
+                 "syscall table"):
         assert any(line.startswith("ok") and name in line for line in result.stdout.splitlines()), name
 
 
@@ -101,3 +103,38 @@ def test_unprivileged_record_is_refused_in_one_line(ebpf):
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert "root" in result.stderr
+
+
+def _as_i686(*args) -> subprocess.CompletedProcess:
+    """The real tools under a personality whose `uname -m` is i686: a machine the
+    probe maps no argument registers for, and for which bcc has no built-in
+    syscall table (it then needs auditd's ausyscall)."""
+    return subprocess.run(["setarch", "i686", sys.executable, "-m", "host_probe.cli", *args],
+                          capture_output=True, text=True, timeout=60, cwd=REPO)
+
+
+def test_doctor_refuses_an_unmapped_architecture_and_says_what_to_do(ebpf):
+    result = _as_i686("doctor")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "FAIL architecture    i686" in result.stdout
+    assert "record_detail() of bpf/probe.bpf.c" in result.stdout
+    if not shutil.which("ausyscall"):
+        assert "FAIL syscall table" in result.stdout
+        assert "fix: apt-get install auditd" in result.stdout
+
+
+def test_doctor_names_the_syscall_table_it_uses(ebpf):
+    check = doctor.check_syscall_table()
+    assert check.ok, check.found
+    assert int(check.found.split()[0]) > 250  # bcc's x86_64 table names 335; a partial table fails here
+
+
+def test_record_without_a_syscall_table_is_refused_in_one_line(ebpf, tmp_path):
+    if shutil.which("ausyscall"):
+        pytest.skip("auditd installed: bcc finds a table for any machine")
+    db_url = migrated(f"sqlite:///{tmp_path / 'gate.db'}")
+    result = _as_i686(*BASE, "--db", db_url, "--spool", str(tmp_path / "spool"), "--", "true")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert "no syscall table for i686" in result.stderr and "auditd" in result.stderr
