@@ -45,6 +45,33 @@ else
     log "kernel headers present at $KDIR/build"
 fi
 
+# arm64 kernel headers, for the test that compiles the probe for arm64 (its
+# argument-register branch) with bcc's ARCH=arm64. Fetched with apt's own lists
+# in a private directory, so the host's dpkg architectures are left alone; the
+# tree is Debian's split pair merged into one, as BCC_KERNEL_SOURCE needs.
+ARM64_DIR=/var/cache/syscall-gate/arm64-headers
+common_dir=$(ls -d /usr/src/linux-headers-*-common 2>/dev/null | sort -V | tail -1)
+if [ -n "$common_dir" ] && [ ! -f "$ARM64_DIR/merged/.complete" ]; then
+    abi=$(basename "$common_dir"); abi=${abi#linux-headers-}; abi=${abi%-common}
+    log "fetching linux-headers-$abi-arm64 (for the arm64 compile test)"
+    apt_private=(-o APT::Architecture=arm64 -o APT::Architectures::=arm64
+                 -o Dir::State::Lists="$ARM64_DIR/lists" -o Dir::Cache="$ARM64_DIR/cache")
+    $SUDO mkdir -p "$ARM64_DIR/lists/partial" "$ARM64_DIR/cache/archives/partial" "$ARM64_DIR/deb"
+    if $SUDO apt-get -qq "${apt_private[@]}" update &&
+       (cd "$ARM64_DIR/deb" && $SUDO apt-get -qq "${apt_private[@]}" download "linux-headers-$abi-arm64" 2>/dev/null); then
+        $SUDO rm -rf "$ARM64_DIR/root" "$ARM64_DIR/merged"
+        $SUDO dpkg-deb -x "$(ls "$ARM64_DIR"/deb/linux-headers-"$abi"-arm64_*.deb | tail -1)" "$ARM64_DIR/root"
+        $SUDO mkdir -p "$ARM64_DIR/merged"
+        $SUDO cp -as "$common_dir/." "$ARM64_DIR/merged/"
+        $SUDO cp -a "$ARM64_DIR/root/usr/src/linux-headers-$abi-arm64/." "$ARM64_DIR/merged/"
+        $SUDO touch "$ARM64_DIR/merged/.complete"
+    else
+        log "WARNING: could not fetch linux-headers-$abi-arm64; the arm64 compile test cannot run"
+    fi
+else
+    log "arm64 kernel headers present (or no -common headers to match)"
+fi
+
 # The venv is made by Debian's python3 with system site packages, so that the
 # Debian-packaged bcc imports inside it; everything else comes from PyPI.
 if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)'; then
