@@ -1,7 +1,8 @@
 """Skip a test whose real part is missing -- unless CI says that part is required.
 
-`.ci/run` sets SYSCALL_GATE_REQUIRE=ebpf,postgres so those tests fail, with the
-reason, instead of skipping quietly.
+`.ci/run` sets SYSCALL_GATE_REQUIRE (ebpf, postgres, chromium, runc, arm64: every
+part `make setup` provides) so those tests fail, with the reason, instead of
+skipping quietly.
 """
 
 from __future__ import annotations
