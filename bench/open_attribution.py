@@ -52,7 +52,7 @@ def attach_source(source: Path | None):
     def attach(pid: int):
         from host_probe import loader
 
-        bpf = loader.load(loader.ProbeOptions(), source) if source else loader.load(loader.ProbeOptions())
+        bpf = loader.load(loader.ProbeOptions(), source or loader.PROBE_SOURCE)
         loader.track(bpf, [pid])
         return bpf.cleanup
     return attach
