@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.probe_overhead import attach_counts_only, attach_floor, build_loop, run_loop
+from bench.probe_overhead import attach_floor, attach_probe, build_loop, run_loop
 
 OPEN_START = "static __always_inline void record_open(const char *upath, u8 mode)\n{\n"
 AFTER_READ = "    struct file_key key = {.generation"
@@ -48,16 +48,6 @@ def cut_source(directory: Path, name: str) -> Path:
     return path
 
 
-def attach_source(source: Path | None):
-    def attach(pid: int):
-        from host_probe import loader
-
-        bpf = loader.load(loader.ProbeOptions(), source or loader.PROBE_SOURCE)
-        loader.track(bpf, [pid])
-        return bpf.cleanup
-    return attach
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench open_attribution", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -70,9 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="open-attribution-") as scratch:
         directory = Path(scratch)
         binary = build_loop(directory)
-        variants = {"none": None, "floor": attach_floor, "probe counts only": attach_counts_only}
-        variants.update({name: attach_source(cut_source(directory, name)) for name in CUTS})
-        variants["+ map update (full probe)"] = attach_source(None)
+        variants = {"none": None, "floor": attach_floor, "probe counts only": attach_probe(True, numbers={})}
+        variants.update({name: attach_probe(True, cut_source(directory, name)) for name in CUTS})
+        variants["+ map update (full probe)"] = attach_probe(True)
         names = list(variants)
         samples: dict[str, list[float]] = {name: [] for name in names}
         for round_index in range(rounds):

@@ -70,29 +70,17 @@ def attach_floor(pid: int):
     return bpf.cleanup
 
 
-def attach_probe(traced: bool):
+def attach_probe(traced: bool, source: Path | None = None, numbers: dict[str, int] | None = None):
+    """The probe (or a variant: another `source`, or `numbers={}` for its detail
+    compiled out), tracking the loop or, untraced, an idle process."""
     def attach(pid: int):
         from host_probe import loader
 
-        bpf = loader.load(loader.ProbeOptions())
+        bpf = loader.load(loader.ProbeOptions(), source or loader.PROBE_SOURCE, numbers)
         # untraced: the probe follows another (idle) process, the loop pays the scope test only
         _track(bpf, pid if traced else os.getppid())
         return bpf.cleanup
     return attach
-
-
-def attach_counts_only(pid: int):
-    """Attribution only (no target): the probe built with every detail syscall
-    number set to -1, so the loop pays the scope test and the per-syscall count,
-    never a path read or a hash-map update."""
-    from host_probe import loader
-
-    BPF = loader.import_bcc()
-    flags = [flag for flag in loader.cflags(loader.ProbeOptions()) if not flag.startswith("-DNR_")]
-    flags += [f"-DNR_{name}=-1" for name in loader.DETAIL_SYSCALLS]
-    bpf = BPF(src_file=str(loader.PROBE_SOURCE).encode(), cflags=flags)
-    _track(bpf, pid)
-    return bpf.cleanup
 
 
 def attach_bpftrace(pid: int):
@@ -122,7 +110,9 @@ def measure_overhead(binary: Path, mode: str, rounds: int, iterations: int) -> t
         "floor": lambda: run_loop(binary, mode, iterations, attach_floor),
         "probe traced": lambda: run_loop(binary, mode, iterations, attach_probe(True)),
         "probe untraced": lambda: run_loop(binary, mode, iterations, attach_probe(False)),
-        "probe counts only": lambda: run_loop(binary, mode, iterations, attach_counts_only),
+        # attribution only (no target): no detail syscall numbers, so the loop pays
+        # the scope test and the per-syscall count, never a path read or map update
+        "probe counts only": lambda: run_loop(binary, mode, iterations, attach_probe(True, numbers={})),
         "bpftrace": lambda: run_loop(binary, mode, iterations, attach_bpftrace),
         "strace -f -c": lambda: run_loop(binary, mode, strace_iterations,
                                          prefix=("strace", "-f", "-c", "-o", "/dev/null")),

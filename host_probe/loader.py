@@ -9,6 +9,7 @@ from __future__ import annotations
 import ctypes
 import os
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,12 +90,14 @@ def _is_power_of_two(value: int) -> bool:
     return value > 0 and value & (value - 1) == 0
 
 
-def cflags(options: ProbeOptions) -> list[str]:
+def cflags(options: ProbeOptions, numbers: Mapping[str, int] | None = None) -> list[str]:
+    """The -D constants; `numbers` replaces this host's syscall numbers (another
+    architecture's, or {} to compile the detail out: every NR_ becomes -1)."""
     if not _is_power_of_two(options.ringbuf_pages):
         raise ValueError(f"ring buffer pages must be a power of two, got {options.ringbuf_pages}")
     cpus = os.cpu_count() or 1
     rate_per_cpu = 0 if not options.rate_limit else max(1, options.rate_limit // cpus)
-    numbers = syscall_numbers()
+    numbers = syscall_numbers() if numbers is None else numbers
     flags = [
         f"-I{BPF_DIR}",
         f"-DTARGET_CGROUP_ID={options.cgroup_id}ULL",
@@ -121,11 +124,12 @@ def _explain_load_failure(exc: Exception) -> str:
     return f"cannot load the probe: {first} (run `host-probe doctor`)"
 
 
-def load(options: ProbeOptions, source: Path = PROBE_SOURCE):
-    """Compile, load and attach; raise ProbeUnavailable with one clear line on failure."""
+def load(options: ProbeOptions, source: Path = PROBE_SOURCE, numbers: Mapping[str, int] | None = None):
+    """Compile, load and attach; raise ProbeUnavailable with one clear line on failure.
+    `source` and `numbers` are for the benchmarks' variants of the probe."""
     BPF = import_bcc()
     tracefs.ensure_mounted()
-    flags = cflags(options)  # raises its own ProbeUnavailable (e.g. no syscall table)
+    flags = cflags(options, numbers)  # raises its own ProbeUnavailable (e.g. no syscall table)
     try:
         return BPF(src_file=str(source).encode(), cflags=flags)
     except Exception as exc:  # bcc raises bare Exception for compile and attach errors

@@ -46,12 +46,10 @@ def main() -> int:
         def _trace_autoload(self):  # the bytecode may be for another machine: never load or attach it
             pass
 
-    flags = loader.cflags(loader.ProbeOptions())
-    if headers:
-        numbers = syscall_numbers(headers, os.environ["ARCH"])
-        flags = [flag for flag in flags if not flag.startswith("-DNR_")]
-        flags += [f"-DNR_{name}={number}" for name, number in numbers.items()]
+    numbers = syscall_numbers(headers, os.environ["ARCH"]) if headers else None
+    if numbers:
         print(" ".join(f"{name}={number}" for name, number in numbers.items()))
+    flags = loader.cflags(loader.ProbeOptions(), numbers)
     program = CompileOnly(src_file=str(source).encode(), cflags=flags)
     print(len(program.dump_func(SYS_ENTER)))
     return 0
