@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.probe_overhead import attach_floor, attach_probe, build_loop, run_loop
+from bench.probe_overhead import added_per_round, attach_floor, attach_probe, build_loop, interleaved, run_loop
 
 OPEN_START = "static __always_inline void record_open(const char *upath, u8 mode)\n{\n"
 AFTER_READ = "    struct file_key key = {.generation"
@@ -60,18 +60,14 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="open-attribution-") as scratch:
         directory = Path(scratch)
         binary = build_loop(directory)
-        variants = {"none": None, "floor": attach_floor, "probe counts only": attach_probe(True, numbers={})}
-        variants.update({name: attach_probe(True, cut_source(directory, name)) for name in CUTS})
-        variants["+ map update (full probe)"] = attach_probe(True)
-        names = list(variants)
-        samples: dict[str, list[float]] = {name: [] for name in names}
-        for round_index in range(rounds):
-            shift = round_index % len(names)
-            for name in names[shift:] + names[:shift]:
-                # run_loop gives ns per syscall; an open+close iteration is two
-                samples[name].append(2 * run_loop(binary, "open", iterations, variants[name]))
-    added = {name: statistics.median(v - none for v, none in zip(values, samples["none"]))
-             for name, values in samples.items()}
+        attaches = {"none": None, "floor": attach_floor, "probe counts only": attach_probe(True, numbers={})}
+        attaches.update({name: attach_probe(True, cut_source(directory, name)) for name in CUTS})
+        attaches["+ map update (full probe)"] = attach_probe(True)
+        # run_loop gives ns per syscall; an open+close iteration is two
+        samples = interleaved({name: (lambda attach=attach: 2 * run_loop(binary, "open", iterations, attach))
+                               for name, attach in attaches.items()}, rounds)
+    names = list(attaches)
+    added = {name: statistics.median(values) for name, values in added_per_round(samples).items()}
     print(f"-- open+close loop: {rounds} interleaved rounds x {iterations} iterations; ns per iteration")
     previous = None
     for name in names[1:]:

@@ -100,6 +100,23 @@ def attach_bpftrace(pid: int):
     return detach
 
 
+def interleaved(variants: dict, rounds: int) -> dict[str, list[float]]:
+    """Each variant's samples: every variant runs once per round, in an order
+    rotated each round, so a slow stretch of the VM falls on all of them."""
+    samples: dict[str, list[float]] = {name: [] for name in variants}
+    names = list(variants)
+    for round_index in range(rounds):
+        shift = round_index % len(names)
+        for name in names[shift:] + names[:shift]:
+            samples[name].append(variants[name]())
+    return samples
+
+
+def added_per_round(samples: dict[str, list[float]]) -> dict[str, list[float]]:
+    """Each variant minus the no-probe ("none") run of the same round."""
+    return {name: [v - none for v, none in zip(values, samples["none"])] for name, values in samples.items()}
+
+
 def measure_overhead(binary: Path, mode: str, rounds: int, iterations: int) -> tuple[dict, dict, dict]:
     """Medians of each variant; medians of each variant's cost added over the
     no-probe run of the same round (paired: a slow round slows both); and the
@@ -117,14 +134,9 @@ def measure_overhead(binary: Path, mode: str, rounds: int, iterations: int) -> t
         "strace -f -c": lambda: run_loop(binary, mode, strace_iterations,
                                          prefix=("strace", "-f", "-c", "-o", "/dev/null")),
     }
-    samples: dict[str, list[float]] = {name: [] for name in variants}
-    names = list(variants)
-    for round_index in range(rounds):
-        shift = round_index % len(names)
-        for name in names[shift:] + names[:shift]:
-            samples[name].append(variants[name]())
+    samples = interleaved(variants, rounds)
     medians = {name: statistics.median(values) for name, values in samples.items()}
-    per_round = {name: [v - none for v, none in zip(values, samples["none"])] for name, values in samples.items()}
+    per_round = added_per_round(samples)
     added = {name: statistics.median(values) for name, values in per_round.items()}
     spread = {name: (min(values), max(values)) for name, values in per_round.items()}
     return medians, added, spread
