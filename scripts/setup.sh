@@ -30,9 +30,9 @@ fi
 # kernel has no matching Debian package, so link Debian's generic headers there
 # -- only when nothing is there already (never overwrite a real tree).
 KDIR="/lib/modules/$(uname -r)"
+common_dir=$(ls -d /usr/src/linux-headers-*-common 2>/dev/null | sort -V | tail -1)
 if [ ! -e "$KDIR/build" ]; then
     amd64_dir=$(ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sort -V | tail -1)
-    common_dir=$(ls -d /usr/src/linux-headers-*-common 2>/dev/null | sort -V | tail -1)
     if [ -n "$amd64_dir" ] && [ -n "$common_dir" ]; then
         log "linking kernel headers $amd64_dir under $KDIR"
         $SUDO mkdir -p "$KDIR"
@@ -50,7 +50,6 @@ fi
 # in a private directory, so the host's dpkg architectures are left alone; the
 # tree is Debian's split pair merged into one, as BCC_KERNEL_SOURCE needs.
 ARM64_DIR=/var/cache/syscall-gate/arm64-headers
-common_dir=$(ls -d /usr/src/linux-headers-*-common 2>/dev/null | sort -V | tail -1)
 if [ -n "$common_dir" ] && [ ! -f "$ARM64_DIR/merged/.complete" ]; then
     abi=$(basename "$common_dir"); abi=${abi#linux-headers-}; abi=${abi%-common}
     log "fetching linux-headers-$abi-arm64 (for the arm64 compile test)"
