@@ -157,11 +157,14 @@ static __always_inline void count_detail(struct detail_key *key)
 static __always_inline u64 hash_path(const struct path_text *text, int len)
 {
     u64 hash = PATH_HASH_SEED ^ (u64)len;
+    /* whole-word loads: through the char array, clang assumed byte alignment
+     * and built each word from 8 byte loads and 14 shifts and ors */
+    const u64 *words = (const u64 *)text;
     for (int i = 0; i < PATH_WORDS; i++) {
         int left = len - i * 8;
         if (left <= 0)
             break;
-        u64 word = *(const u64 *)&text->path[i * 8];
+        u64 word = words[i];
         if (left < 8)
             word &= (1ULL << (left * 8)) - 1;
         hash = (hash ^ word) * 0x9e3779b97f4a7c15ULL;

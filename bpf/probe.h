@@ -71,9 +71,10 @@ struct file_key {
     u64 path_hash;
 };
 
+/* aligned so the path hash may read it as u64 words (map values are 8-aligned) */
 struct path_text {
     char path[DETAIL_PATH_LEN];
-};
+} __attribute__((aligned(8)));
 
 /* Socket ABI constants, fixed across kernels and architectures, written out
  * because the headers that define them (<linux/socket.h>, <linux/in.h>,
