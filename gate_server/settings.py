@@ -22,6 +22,8 @@ class Settings:
     database_url: str
     # Largest request body the API accepts (a check carries its config inline).
     max_request_bytes: int = 1 << 20
+    # Largest upload a probe may send (one window: up to two detail maps of keys).
+    max_ingest_bytes: int = 32 << 20
     secret_key: str = ""
     public_url: str = ""
     webhook_urls: tuple[str, ...] = field(default_factory=tuple)
@@ -46,6 +48,7 @@ class Settings:
             data_dir=data_dir,
             database_url=url,
             max_request_bytes=int(env.get("GATE_MAX_REQUEST_BYTES") or (1 << 20)),
+            max_ingest_bytes=int(env.get("GATE_MAX_INGEST_BYTES") or (32 << 20)),
             secret_key=env.get("GATE_SECRET_KEY") or "",
             public_url=(env.get("GATE_PUBLIC_URL") or "").rstrip("/"),
             webhook_urls=tuple(u.strip() for u in webhooks),

@@ -22,7 +22,8 @@ MESSAGES = {
     403: "this token may not do that",
     404: "no such resource",
     405: "method not allowed on this path",
-    413: "the request body is larger than the server accepts (GATE_MAX_REQUEST_BYTES)",
+    413: "the request body is larger than the server accepts (GATE_MAX_REQUEST_BYTES; "
+         "probe uploads: GATE_MAX_INGEST_BYTES)",
     415: "the request body must be JSON: send Content-Type: application/json",
     422: "the request is well-formed but invalid",
     500: "internal server error; the server logged the details",

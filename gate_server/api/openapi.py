@@ -22,12 +22,13 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 def _errors(*codes: int) -> dict[str, Any]:
     reasons = {
-        400: "Malformed JSON, a missing or mistyped field (named in `field`).",
+        400: "Malformed JSON, a missing, mistyped or out-of-range field (named in `field`).",
         401: "Missing, malformed, invalid or revoked bearer token (with a WWW-Authenticate header).",
         403: "The token's scope or services do not cover this request.",
-        404: "Unknown service or check.",
+        404: "Unknown service, check or recording.",
         405: "Method not allowed on this path.",
-        413: "Body larger than GATE_MAX_REQUEST_BYTES.",
+        409: "The upload contradicts what is stored (kept as it is).",
+        413: "Body larger than GATE_MAX_REQUEST_BYTES (uploads: GATE_MAX_INGEST_BYTES).",
         415: "Body is not application/json.",
         422: "The threshold config is invalid; `field` is the path of the bad value.",
         500: "Unexpected server error (details only in the server log).",
@@ -121,6 +122,42 @@ SCHEMAS: dict[str, Any] = {
                 "first_window_at": {"type": ["string", "null"], "format": "date-time"},
                 "last_window_at": {"type": ["string", "null"], "format": "date-time"}}}}},
     },
+    "RecordingUpload": {
+        "type": "object", "required": ["service", "version", "started_at"], "additionalProperties": False,
+        "properties": {
+            "uuid": {"type": "string", "description": "If given, the uuid of the URL."},
+            "service": {"type": "string", "maxLength": 200}, "version": {"type": "string", "maxLength": 200},
+            "role": {"type": "string", "enum": ["baseline", "canary"]},
+            "started_at": {"type": "string", "format": "date-time", "description": "With a UTC offset."},
+            "ended_at": {"type": ["string", "null"], "format": "date-time"},
+            "host": {"type": "string"}, "kernel": {"type": "string"}, "scope": {"type": "string"},
+            "sample_every": {"type": "integer", "minimum": 1}, "rate_limit": {"type": ["integer", "null"]},
+            "probe_version": {"type": "string"}, "events_seen": {"type": "integer", "minimum": 0},
+            "drops": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0},
+                      "description": "Events lost over the recording, by reason."},
+        },
+    },
+    "WindowUpload": {
+        "type": "object", "required": ["started_at", "ended_at"], "additionalProperties": False,
+        "properties": {
+            "recording_uuid": {"type": "string"}, "index": {"type": "integer"},
+            "started_at": {"type": "string", "format": "date-time"},
+            "ended_at": {"type": "string", "format": "date-time"},
+            "syscalls_total": {"type": "integer", "minimum": 0}, "events_total": {"type": "integer", "minimum": 0},
+            "sample_every": {"type": "integer", "minimum": 1},
+            "drops": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}},
+            "features": {"type": "array", "description": "[kind, normalised key, count], each pair once.",
+                         "items": {"type": "array", "prefixItems": [
+                             {"type": "string", "enum": ["syscall", "file", "exec", "connect", "listen", "bind",
+                                                         "socket", "process"]},
+                             {"type": "string"}, {"type": "integer", "minimum": 0}], "minItems": 3, "maxItems": 3}},
+        },
+    },
+    "Stored": {
+        "type": "object", "required": ["recording", "created"],
+        "properties": {"recording": {"type": "string"}, "index": {"type": "integer"},
+                       "created": {"type": "boolean", "description": "false: it was stored already (a replay)."}},
+    },
     "Status": {"type": "object", "properties": {"status": {"type": "string"}, "database": {"type": "string"}}},
 }
 
@@ -161,6 +198,30 @@ PATHS: dict[str, Any] = {
             "operationId": "listVersions", "summary": "Recordings, windows, syscalls and losses per version.",
             "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
             "responses": {"200": _json(_ref("VersionList"), "Versions, newest first."), **_errors(404, *AUTHED)},
+        },
+    },
+    "/api/v1/recordings/{recording_uuid}": {
+        "put": {
+            "operationId": "putRecording", "summary": "Store a probe's recording, or its end and totals (ingest).",
+            "parameters": [{"name": "recording_uuid", "in": "path", "required": True,
+                            "schema": {"type": "string", "format": "uuid"}}],
+            "requestBody": {"required": True,
+                            "content": {"application/json": {"schema": _ref("RecordingUpload")}}},
+            "responses": {"201": _json(_ref("Stored"), "Stored."), "200": _json(_ref("Stored"), "Updated."),
+                          **_errors(400, 409, 413, 415, *AUTHED)},
+        },
+    },
+    "/api/v1/recordings/{recording_uuid}/windows/{index}": {
+        "put": {
+            "operationId": "putWindow", "summary": "Store one window of a stored recording (ingest).",
+            "parameters": [{"name": "recording_uuid", "in": "path", "required": True,
+                            "schema": {"type": "string", "format": "uuid"}},
+                           {"name": "index", "in": "path", "required": True,
+                            "schema": {"type": "integer", "minimum": 0}}],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("WindowUpload")}}},
+            "responses": {"201": _json(_ref("Stored"), "Stored."),
+                          "200": _json(_ref("Stored"), "Already stored; kept as it was."),
+                          **_errors(400, 404, 413, 415, *AUTHED)},
         },
     },
     "/healthz": {"get": {"operationId": "healthz", "summary": "The process is up.", "security": PUBLIC,

@@ -26,3 +26,9 @@ class InvalidConfig(DomainError):
 
 class Forbidden(DomainError):
     status = 403
+
+
+class Conflict(DomainError):
+    """The request contradicts what is stored (which is kept as it is)."""
+
+    status = 409

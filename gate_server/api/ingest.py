@@ -1,0 +1,42 @@
+"""/api/v1/recordings: the probe's uploads over HTTP, for hosts that hold an
+`ingest` token instead of database credentials. PUT, keyed by the probe's own
+recording uuid and window index, so replaying a spooled upload stores it once."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, request
+
+from gate_server import db
+from gate_server.api.auth import current_identity, require_token
+from gate_server.api.parsing import json_object
+from gate_server.services import ingest
+
+bp = Blueprint("ingest", __name__, url_prefix="/api/v1/recordings")
+
+INGEST_SCOPES = ("ingest", "admin")
+
+
+def _upload() -> dict:
+    # a window is bigger than any other request: its own limit, read before the body
+    request.max_content_length = current_app.config["GATE_SETTINGS"].max_ingest_bytes
+    return json_object()
+
+
+def _stored(created: bool, document: dict):
+    response = jsonify({**document, "created": created})
+    response.status_code = 201 if created else 200
+    return response
+
+
+@bp.put("/<recording_uuid>")
+@require_token(INGEST_SCOPES)
+def put_recording(recording_uuid: str):
+    created = ingest.put_recording(db.engine(), current_identity(), recording_uuid, _upload())
+    return _stored(created, {"recording": recording_uuid})
+
+
+@bp.put("/<recording_uuid>/windows/<int:index>")
+@require_token(INGEST_SCOPES)
+def put_window(recording_uuid: str, index: int):
+    created = ingest.put_window(db.engine(), current_identity(), recording_uuid, index, _upload())
+    return _stored(created, {"recording": recording_uuid, "index": index})

@@ -1,0 +1,165 @@
+"""PUT /api/v1/recordings: a probe's uploads over HTTP, against the real server on
+each backend. What is stored is read back through the API a user reads it with."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from tests.server.conftest import OTHER_SERVICE, SERVICE
+
+START = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def recording(service: str = SERVICE, version: str = "http-1", **extra) -> dict:
+    return {"service": service, "version": version, "role": "canary", "started_at": START.isoformat(),
+            "host": "node-7", "kernel": "6.18", "scope": "pid 4242", **extra}
+
+
+def window(index: int, syscalls: int = 1000, **extra) -> dict:
+    begin = START + timedelta(seconds=10 * index)
+    features = [["syscall", "read", syscalls - 10], ["syscall", "openat", 10],
+                ["file", "/etc/hosts:r", 10], ["connect", "inet:127.0.0.1:5432", 3]]
+    return {"started_at": begin.isoformat(), "ended_at": (begin + timedelta(seconds=10)).isoformat(),
+            "syscalls_total": syscalls, "events_total": 13, "sample_every": 1,
+            "drops": {"map_full": 0, "sampled_out": 0}, "features": features, **extra}
+
+
+def put_recording(gate, recording_uuid: str, body: dict, token: str = "ingest"):
+    return gate.request("PUT", f"/api/v1/recordings/{recording_uuid}", token, json=body)
+
+
+def put_window(gate, recording_uuid: str, index: int, body: dict, token: str = "ingest"):
+    return gate.request("PUT", f"/api/v1/recordings/{recording_uuid}/windows/{index}", token, json=body)
+
+
+def version_summary(gate, version: str, service: str = SERVICE) -> dict | None:
+    response = gate.request("GET", f"/api/v1/services/{service}/versions", "admin")
+    assert response.status_code == 200, response.text
+    return next((row for row in response.json()["versions"] if row["version"] == version), None)
+
+
+def new_version() -> str:
+    return f"http-{uuid.uuid4().hex[:8]}"
+
+
+def test_uploaded_windows_are_stored_and_judged(gate):
+    version, recording_uuid = new_version(), str(uuid.uuid4())
+    created = put_recording(gate, recording_uuid, recording(version=version))
+    assert created.status_code == 201, created.text
+    assert created.json() == {"recording": recording_uuid, "created": True}
+    for index in range(3):
+        response = put_window(gate, recording_uuid, index, window(index))
+        assert response.status_code == 201, response.text
+        assert response.json()["created"] is True
+    summary = version_summary(gate, version)
+    assert summary["windows"] == 3 and summary["syscalls"] == 3000 and summary["roles"] == ["canary"]
+    # the uploaded version is judged like a recorded one (too short to judge: inconclusive, not an error)
+    check = gate.check(canary_version=version)
+    assert check.status_code == 201, check.text
+    assert check.json()["observation"]["canary"]["windows"] == 3
+
+
+def test_a_replayed_window_is_stored_once_and_kept_as_it_was(gate):
+    version, recording_uuid = new_version(), str(uuid.uuid4())
+    assert put_recording(gate, recording_uuid, recording(version=version)).status_code == 201
+    assert put_window(gate, recording_uuid, 0, window(0, syscalls=1000)).status_code == 201
+    again = put_window(gate, recording_uuid, 0, window(0, syscalls=5000))
+    assert again.status_code == 200 and again.json() == {"recording": recording_uuid, "index": 0, "created": False}
+    summary = version_summary(gate, version)
+    assert summary["windows"] == 1 and summary["syscalls"] == 1000
+
+
+def test_the_final_recording_upload_updates_its_end_and_totals(gate):
+    version, recording_uuid = new_version(), str(uuid.uuid4())
+    assert put_recording(gate, recording_uuid, recording(version=version)).status_code == 201
+    assert put_window(gate, recording_uuid, 0, window(0)).status_code == 201
+    final = recording(version=version, uuid=recording_uuid, ended_at=(START + timedelta(seconds=10)).isoformat(),
+                      events_seen=13, drops={"rate_limited": 4})
+    response = put_recording(gate, recording_uuid, final)
+    assert response.status_code == 200 and response.json()["created"] is False
+    assert version_summary(gate, version)["recordings"] == 1
+
+
+def test_a_recording_cannot_be_rewritten_under_another_version(gate):
+    version, recording_uuid = new_version(), str(uuid.uuid4())
+    assert put_recording(gate, recording_uuid, recording(version=version)).status_code == 201
+    response = put_recording(gate, recording_uuid, recording(version="v1"))
+    assert response.status_code == 409, response.text
+    assert response.json()["field"] == "uuid" and version in response.json()["error"]
+    assert version_summary(gate, version)["recordings"] == 1
+
+
+@pytest.mark.parametrize("token, status", [(None, 401), ("revoked", 401), ("web", 403)])
+def test_uploads_need_an_ingest_or_admin_token(gate, token, status):
+    response = put_recording(gate, str(uuid.uuid4()), recording(version=new_version()), token=token)
+    assert response.status_code == status, response.text
+
+
+def test_an_ingest_token_uploads_only_its_own_services(gate):
+    assert put_recording(gate, str(uuid.uuid4()), recording(service=OTHER_SERVICE)).status_code == 403
+    # a recording of another service (uploaded by an admin) takes no windows from it either
+    other_uuid = str(uuid.uuid4())
+    assert put_recording(gate, other_uuid, recording(service=OTHER_SERVICE), token="admin").status_code == 201
+    response = put_window(gate, other_uuid, 0, window(0))
+    assert response.status_code == 403 and OTHER_SERVICE in response.json()["error"]
+
+
+def test_a_window_needs_its_recording_first(gate):
+    recording_uuid = str(uuid.uuid4())
+    response = put_window(gate, recording_uuid, 0, window(0))
+    assert response.status_code == 404
+    assert f"PUT /api/v1/recordings/{recording_uuid} first" in response.json()["error"]
+
+
+@pytest.mark.parametrize("change, field, words", [
+    ({"features": [["syscall", "read", -1]]}, "features.0.2", "at least 0"),
+    ({"features": [["syscall", "read", 1.5]]}, "features.0.2", "whole number"),
+    ({"features": [["disk", "sda", 1]]}, "features.0.0", "syscall"),
+    ({"features": [["syscall", "read", 1], ["syscall", "read", 2]]}, None, "listed twice"),
+    ({"started_at": "2026-11-01T12:00:00"}, "started_at", "timezone"),
+    ({"ended_at": "2026-11-01T11:00:00+00:00"}, None, "before started_at"),
+    ({"syscalls": 3}, "syscalls", "unknown key"),
+    ({"index": 7}, "index", "differs"),
+    ({"sample_every": 0}, "sample_every", "at least 1"),
+])
+def test_a_malformed_window_is_refused_with_the_field_named(gate, change, field, words):
+    recording_uuid = str(uuid.uuid4())
+    assert put_recording(gate, recording_uuid, recording(version=new_version())).status_code == 201
+    response = put_window(gate, recording_uuid, 0, {**window(0), **change})
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body.get("field") == field and words in body["error"], body
+    # nothing half-stored: the well-formed window still goes in as new
+    assert put_window(gate, recording_uuid, 0, window(0)).json()["created"] is True
+
+
+@pytest.mark.parametrize("path_uuid, body, field", [
+    ("not-a-uuid", recording(), "uuid"),
+    (None, recording(role="canry"), "role"),
+    (None, {k: v for k, v in recording().items() if k != "version"}, "version"),
+    (None, recording(uuid=str(uuid.uuid4())), "uuid"),
+])
+def test_a_malformed_recording_is_refused_with_the_field_named(gate, path_uuid, body, field):
+    response = put_recording(gate, path_uuid or str(uuid.uuid4()), body)
+    assert response.status_code == 400, response.text
+    assert response.json()["field"] == field
+
+
+def test_a_body_that_is_not_json_is_refused(gate):
+    response = gate.request("PUT", f"/api/v1/recordings/{uuid.uuid4()}", "ingest", data="service=web",
+                            headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 415
+
+
+def test_a_large_window_fits_the_upload_limit_not_the_request_limit(gate):
+    recording_uuid = str(uuid.uuid4())
+    assert put_recording(gate, recording_uuid, recording(version=new_version())).status_code == 201
+    features = [["file", f"/srv/data/shard-{n:05d}/{'x' * 60}.parquet:r", 1] for n in range(16_000)]
+    body = window(0, features=features)
+    large = put_window(gate, recording_uuid, 0, body)
+    assert large.status_code == 201, large.text  # ~1.5 MB: over the 1 MiB of other requests
+    check = gate.check(config={"padding": "x" * (1 << 20)})
+    assert check.status_code == 413
