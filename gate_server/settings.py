@@ -33,6 +33,9 @@ class Settings:
     # Window counts each server worker keeps in memory (0 = no windows): repeat checks
     # of a version read its windows once (see storage.profiles.ProfileCache).
     profile_cache_counts: int = 1_000_000
+    # The probe's token for uploads to a gate server (`host-probe record --server`):
+    # from the environment, never the command line, where every user could read it.
+    ingest_token: str = ""
 
     @property
     def is_embedded(self) -> bool:
@@ -55,6 +58,7 @@ class Settings:
             webhook_on_warn=(env.get("GATE_WEBHOOK_ON_WARN") or "").lower() in ("1", "true", "yes"),
             metrics_multiproc_dir=env.get("PROMETHEUS_MULTIPROC_DIR") or "",
             profile_cache_counts=int(env.get("GATE_PROFILE_CACHE_COUNTS") or 1_000_000),
+            ingest_token=(env.get("GATE_INGEST_TOKEN") or "").strip(),
         )
         values.update(overrides)
         return cls(**values)

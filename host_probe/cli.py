@@ -1,4 +1,5 @@
-"""`host-probe`: record one service's syscall profile into the gate's database.
+"""`host-probe`: record one service's syscall profile into the gate's database,
+or upload it to the gate server (`--server`, with an ingest token).
 
 Exit codes: 0 recorded (or a clean stop on SIGINT/SIGTERM), 1 doctor found a
 blocking problem, 2 bad input or a host that cannot run the probe.
@@ -24,6 +25,8 @@ EPILOG = """examples:
   host-probe record --service web --version v2 --role canary --cgroup /sys/fs/cgroup/unified/web.slice
                                                         everything in a cgroup v2 directory (containers)
   host-probe record ... --sample 10 --rate-limit 1000   ring buffer: 1 event in 10, at most 1000/s
+  GATE_INGEST_TOKEN=sg_... host-probe record ... --server https://gate.example.com
+                                                        upload windows to the gate server, no database access
   host-probe replay                                     store windows spooled while the database was away
 """
 
@@ -70,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     scope.add_argument("--cgroup", metavar="PATH", help="record every process in this cgroup v2 directory")
     record.add_argument("--duration", type=duration, help="stop after this long (default: until stopped)")
     record.add_argument("--window", type=duration, default=10.0, help="window length (default 10s)")
-    record.add_argument("--db", metavar="URL", help="database URL (default: GATE_DATABASE_URL or the data dir)")
+    _destination_arguments(record)
     record.add_argument("--sample", type=positive_int, default=1, metavar="N",
                         help="ring-buffer events: keep 1 in N (counts are never sampled)")
     record.add_argument("--rate-limit", type=rate, default=0, metavar="EVENTS/s",
@@ -80,20 +83,37 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("--detail-keys", type=positive_int, default=16384, metavar="N",
                         help="distinct details per window the kernel can count; past it opens, connects... "
                              "are counted as map_full losses (default 16384)")
-    record.add_argument("--spool", metavar="DIR", help="where windows wait while the database is away")
+    record.add_argument("--spool", metavar="DIR", help="where windows wait while the database or server is away")
     record.add_argument("-v", "--verbose", action="store_true", help="print process-tree events as they arrive")
     record.add_argument("command_argv", nargs=argparse.REMAINDER, metavar="-- CMD ...",
                         help="launch CMD and follow it; its exit ends the recording")
     commands.add_parser("doctor", help="say whether this host can run the probe, and how to fix it")
-    replay = commands.add_parser("replay", help="store spooled windows now that the database is back")
-    replay.add_argument("--db", metavar="URL")
+    replay = commands.add_parser("replay", help="store spooled windows now that the database or server is back")
+    _destination_arguments(replay)
     replay.add_argument("--spool", metavar="DIR")
     return parser
 
 
-def _settings_paths(args) -> tuple[str, Path]:
+def _destination_arguments(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--db", metavar="URL", help="database URL (default: GATE_DATABASE_URL or the data dir)")
+    where.add_argument("--server", metavar="URL",
+                       help="upload to this gate server instead, with the ingest token in GATE_INGEST_TOKEN")
+
+
+def _settings_paths(args) -> tuple[Settings, str, Path]:
     settings = Settings.from_env()
-    return args.db or settings.database_url, Path(args.spool) if args.spool else settings.data_dir / "spool"
+    spool = Path(args.spool) if args.spool else settings.data_dir / "spool"
+    return settings, args.db or settings.database_url, spool
+
+
+def _destination(args, settings: Settings, database_url: str):
+    from host_probe.destinations import Refused, open_destination
+
+    try:
+        return open_destination(database_url, args.server or "", settings.ingest_token)
+    except Refused as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _scope(args):
@@ -114,16 +134,20 @@ def _scope(args):
 
 
 def _record(args) -> int:
+    from host_probe.destinations import MISSING_TOKEN, Refused
     from host_probe.loader import ProbeUnavailable, _is_power_of_two
     from host_probe.recorder import RecordConfig, Recorder
 
     if not _is_power_of_two(args.ringbuf_pages):
         raise UsageError(f"--ringbuf-pages must be a power of two, got {args.ringbuf_pages}")
+    settings, database_url, spool_dir = _settings_paths(args)
+    if args.server and not settings.ingest_token:
+        raise UsageError(MISSING_TOKEN)
     scope = _scope(args)
-    database_url, spool_dir = _settings_paths(args)
     config = RecordConfig(
         service=args.service, version=args.version, role=args.role, database_url=database_url,
-        spool_dir=spool_dir, window_s=args.window, duration_s=args.duration, sample_every=args.sample,
+        spool_dir=spool_dir, server_url=args.server or "", ingest_token=settings.ingest_token,
+        window_s=args.window, duration_s=args.duration, sample_every=args.sample,
         rate_limit=args.rate_limit, ringbuf_pages=args.ringbuf_pages, detail_keys=args.detail_keys,
         verbose=args.verbose,
     )
@@ -131,14 +155,17 @@ def _record(args) -> int:
         return Recorder(config, scope).run()
     except ProbeUnavailable as exc:
         raise UsageError(str(exc)) from None
+    except Refused as exc:
+        raise UsageError(f"the recording was refused: {exc}") from None
 
 
 def _replay(args) -> int:
     from host_probe.sink import replay_spool_dir
 
-    database_url, spool_dir = _settings_paths(args)
-    stored, left = replay_spool_dir(database_url, spool_dir)
-    print(f"replayed {stored} spool files from {spool_dir}; {left} left (database unreachable)")
+    settings, database_url, spool_dir = _settings_paths(args)
+    destination = _destination(args, settings, database_url)
+    stored, left = replay_spool_dir(destination, spool_dir)
+    print(f"replayed {stored} spool files from {spool_dir}; {left} left ({destination.name} did not take them)")
     return 0 if not left else 1
 
 

@@ -30,6 +30,8 @@ class RecordConfig:
     role: str
     database_url: str
     spool_dir: Path
+    server_url: str = ""   # upload to this gate server instead of writing to the database
+    ingest_token: str = ""
     window_s: float = 10.0
     duration_s: float | None = None
     sample_every: int = 1
@@ -116,10 +118,13 @@ class Recorder:
             # Only now the storage code (SQLAlchemy): compiled first and with the
             # compiler's heap handed back, the two memory peaks do not add up.
             loader.release_compiler_memory()
+            from host_probe.destinations import open_destination
             from host_probe.sink import WindowSink
 
-            sink = WindowSink(config.database_url, config.spool_dir, self.uuid, self.log)
-            sink.check_schema()
+            sink = WindowSink(open_destination(config.database_url, config.server_url, config.ingest_token),
+                              config.spool_dir, self.uuid, self.log)
+            info = self._recording_info()
+            sink.open(info)  # before attaching: a refused token or a missing schema stops us here
         except BaseException:
             self.scope.close()
             bpf.cleanup()
@@ -130,23 +135,25 @@ class Recorder:
         previous = {sig: signal.signal(sig, self._request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             self.scope.attach(bpf)
-            return self._loop(bpf, drain, sink)
+            return self._loop(bpf, drain, sink, info)
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             self.scope.close()
             bpf.cleanup()
 
-    def _loop(self, bpf, drain: MapDrain, sink: WindowSink) -> int:
+    def _recording_info(self) -> RecordingInfo:
         config = self.config
-        started_at = _now()
-        info = RecordingInfo(
+        return RecordingInfo(
             uuid=self.uuid, service=config.service, version=config.version, role=config.role,
-            started_at=started_at, host=socket.gethostname(), kernel=loader.kernel_release(),
+            started_at=_now(), host=socket.gethostname(), kernel=loader.kernel_release(),
             scope=self.scope.description, sample_every=config.sample_every,
             rate_limit=config.rate_limit or None, probe_version=__version__,
         )
-        sink.save_recording(info)
+
+    def _loop(self, bpf, drain: MapDrain, sink, info: RecordingInfo) -> int:
+        config = self.config
+        started_at = _now()
         self.log(f"host-probe: recording {config.service} {config.version} ({config.role}) "
                  f"scope {self.scope.description} as {self.uuid}; windows of {config.window_s:g}s")
         begin = time.monotonic()

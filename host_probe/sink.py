@@ -1,7 +1,8 @@
-"""Where windows go: the database through gate_server's WindowWriter, or -- while
-the database is unreachable -- a local spool file (JSON lines), replayed in order
-when it is back. The writer is idempotent by (recording uuid, window index), so a
-window replayed twice is stored once."""
+"""The spool in front of a destination (host_probe.destinations): every record is
+sent in order; while the destination cannot take one, it and every later record
+wait in a local spool file (JSON lines), replayed in order before the next send.
+Destinations store a replayed record once (keyed by the recording's uuid and the
+window's index), so replaying is always safe."""
 
 from __future__ import annotations
 
@@ -9,43 +10,38 @@ import json
 import sys
 from pathlib import Path
 
-from sqlalchemy import inspect
-from sqlalchemy.exc import SQLAlchemyError
-
-from gate_server.storage.engine import DatabaseError, make_engine
 from gate_server.storage.records import RecordingInfo, WindowRecord
-from gate_server.storage.writer import WindowWriter
+from host_probe.destinations import Refused, Unavailable
 
 
 class WindowSink:
-    def __init__(self, database_url: str, spool_dir: Path, recording_uuid: str, log=None):
-        self.engine = make_engine(database_url)
-        self.writer = WindowWriter(self.engine)
+    def __init__(self, destination, spool_dir: Path, recording_uuid: str, log=None):
+        self.destination = destination
         self.spool_path = Path(spool_dir) / f"{recording_uuid}.jsonl"
         self.log = log or (lambda message: print(message, file=sys.stderr, flush=True))
-        self.database_down = False
+        self.waiting = False  # records are in the spool; said once, until it drains
 
-    def check_schema(self) -> None:
-        """A database without our schema is an error now; an unreachable one is not
-        (windows are spooled until it returns)."""
+    def open(self, info: RecordingInfo) -> None:
+        """Check the destination and send the recording. A refusal here is raised
+        (nothing is recorded yet: the operator fixes the token or schema first);
+        an unreachable destination is not (the recording is spooled)."""
+        self.destination.check()
+        entry = {"type": "recording", "data": info.to_dict()}
         try:
-            tables = set(inspect(self.engine).get_table_names())
-        except Exception:  # unreachable: the sink spools and retries every window
-            return
-        if "windows" not in tables:
-            self.engine.dispose()
-            raise DatabaseError("the database has no syscall-gate schema; run `gate-server db upgrade` first")
-
-    def _store(self, entry: dict) -> None:
-        if entry["type"] == "recording":
-            self.writer.save_recording(RecordingInfo.from_dict(entry["data"]))
-        else:
-            self.writer.write_window(WindowRecord.from_dict(entry["data"]))
+            self.destination.store(entry)  # a fresh uuid: nothing of it is spooled yet
+        except Unavailable as exc:
+            self._hold(str(exc))
+            self._spool(entry)
 
     def _spool(self, entry: dict) -> None:
         self.spool_path.parent.mkdir(parents=True, exist_ok=True)
         with self.spool_path.open("a") as spool:
             spool.write(json.dumps(entry) + "\n")
+
+    def _hold(self, reason: str) -> None:
+        if not self.waiting:
+            self.log(f"host-probe: {reason}; spooling windows to {self.spool_path}")
+        self.waiting = True
 
     def replay(self) -> bool:
         """Store what the spool holds; True when nothing is left in it."""
@@ -54,29 +50,25 @@ class WindowSink:
         entries = [json.loads(line) for line in self.spool_path.read_text().splitlines() if line.strip()]
         for done, entry in enumerate(entries):
             try:
-                self._store(entry)
-            except (SQLAlchemyError, DatabaseError):
+                self.destination.store(entry)
+            except (Unavailable, Refused) as exc:
                 # keep what is not stored yet, in order
-                remaining = entries[done:]
-                self.spool_path.write_text("".join(json.dumps(e) + "\n" for e in remaining))
+                self.spool_path.write_text("".join(json.dumps(e) + "\n" for e in entries[done:]))
+                self._hold(str(exc))
                 return False
         self.spool_path.unlink()
-        if self.database_down:
-            self.log(f"host-probe: database reachable again; replayed {len(entries)} spooled records")
-            self.database_down = False
+        if self.waiting:
+            self.log(f"host-probe: {self.destination.name} is back; replayed {len(entries)} spooled records")
+            self.waiting = False
         return True
 
     def _send(self, entry: dict) -> None:
         if self.replay():
             try:
-                self._store(entry)
+                self.destination.store(entry)
                 return
-            except (SQLAlchemyError, DatabaseError) as exc:
-                reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0:1]
-                if not self.database_down:
-                    self.log(f"host-probe: database unreachable ({' '.join(reason)}); "
-                             f"spooling windows to {self.spool_path}")
-        self.database_down = True
+            except (Unavailable, Refused) as exc:
+                self._hold(str(exc))
         self._spool(entry)
 
     def save_recording(self, info: RecordingInfo) -> None:
@@ -89,20 +81,19 @@ class WindowSink:
         """Last replay attempt; False (with a message) if records remain spooled."""
         left = not self.replay()
         if left:
-            self.log(f"host-probe: database still unreachable; {self.spool_path} keeps the unsent windows "
-                     f"(`host-probe replay` stores them later)")
-        self.engine.dispose()
+            self.log(f"host-probe: {self.destination.name} did not take every record; {self.spool_path} "
+                     f"keeps them (`host-probe replay` sends them later)")
+        self.destination.close()
         return not left
 
 
-def replay_spool_dir(database_url: str, spool_dir: Path) -> tuple[int, int]:
+def replay_spool_dir(destination, spool_dir: Path) -> tuple[int, int]:
     """Replay every spool file in a directory: (files stored, files left)."""
     stored = left = 0
     for path in sorted(Path(spool_dir).glob("*.jsonl")):
-        sink = WindowSink(database_url, spool_dir, path.stem)
-        if sink.replay():
+        if WindowSink(destination, spool_dir, path.stem, log=lambda _message: None).replay():
             stored += 1
         else:
             left += 1
-        sink.engine.dispose()
+    destination.close()
     return stored, left

@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -92,6 +93,26 @@ def record_pid_after_trigger(db_url: str, spool: Path, version: str, target: sub
         for process in (target, probe):
             if process.poll() is None:
                 process.kill()
+
+
+def record_through_outage(args: list[str], stop, restart, env: dict[str, str] | None = None) -> str:
+    """Record with `args`; 1.5 s in, `stop` the destination for 2.5 s (two or more
+    1 s windows fall in the outage), `restart` it, and return the probe's log once
+    it exited 0."""
+    probe = subprocess.Popen([PYTHON, "-m", "host_probe.cli", *args], cwd=REPO, stderr=subprocess.PIPE,
+                             text=True, env=env)
+    try:
+        assert "recording" in probe.stderr.readline()
+        time.sleep(1.5)
+        stop()
+        time.sleep(2.5)
+        restart()
+        log = probe.communicate(timeout=60)[1]
+        assert probe.returncode == 0, log
+        return log
+    finally:
+        if probe.poll() is None:
+            probe.kill()
 
 
 def record_args(db_url: str, spool: Path, version: str, *extra: str) -> list[str]:

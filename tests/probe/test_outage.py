@@ -3,31 +3,16 @@ Postgres is down and replayed, once each, when it is back."""
 
 from __future__ import annotations
 
-import subprocess
-import time
-
-from tests.probe.conftest import PYTHON, REPO, migrated, read_profile, record_args
+from tests.probe.conftest import migrated, read_profile, record_args, record_through_outage
 
 
 def test_database_outage_loses_no_window(ebpf, own_postgres, tmp_path):
     db_url = migrated(own_postgres.create_database("outage"))
     spool = tmp_path / "spool"
-    probe = subprocess.Popen(
-        [PYTHON, "-m", "host_probe.cli", *record_args(db_url, spool, "outage", "--",
-                                                      "sh", "-c", "for i in $(seq 35); do cat /etc/hostname "
-                                                      ">/dev/null; sleep 0.2; done")],
-        cwd=REPO, stderr=subprocess.PIPE, text=True)
-    try:
-        assert "recording" in probe.stderr.readline()
-        time.sleep(1.5)
-        own_postgres.stop()
-        time.sleep(2.5)  # two or more windows fall in the outage
-        own_postgres.restart()
-        log = probe.communicate(timeout=60)[1]
-        assert probe.returncode == 0, log
-    finally:
-        if probe.poll() is None:
-            probe.kill()
+    log = record_through_outage(
+        record_args(db_url, spool, "outage", "--", "sh", "-c",
+                    "for i in $(seq 35); do cat /etc/hostname >/dev/null; sleep 0.2; done"),
+        stop=own_postgres.stop, restart=own_postgres.restart)
     assert "spooling windows" in log
     assert "replayed" in log
     profile = read_profile(db_url, "outage")

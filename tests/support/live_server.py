@@ -42,7 +42,7 @@ class LiveServer:
         return env
 
     def start(self, timeout: float = 60) -> "LiveServer":
-        log = open(self.log_path, "wb")
+        log = open(self.log_path, "ab")
         self.process = subprocess.Popen(self.command(), env=self.environment(), stdout=log,
                                         stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
@@ -61,7 +61,8 @@ class LiveServer:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def stop(self) -> None:
+    def halt(self) -> None:
+        """Stop the server, keeping its port and files: start() brings it back."""
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)  # gunicorn's graceful shutdown
             try:
@@ -69,6 +70,9 @@ class LiveServer:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        self.halt()
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self) -> "LiveServer":

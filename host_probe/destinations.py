@@ -1,0 +1,37 @@
+"""Where the probe's records go: the database (database_destination) or the gate
+server over HTTP (server_destination: PUT /api/v1/recordings/..., with an `ingest`
+token, for hosts that should not hold database credentials). Both store a
+replayed record once, so the spool in front of them (host_probe.sink) may resend
+freely.
+
+A destination raises Unavailable when a record may go through later (spool it and
+retry) and Refused when it never will as sent (a token without the right): the
+record is still kept, and the operator is told why."""
+
+from __future__ import annotations
+
+MISSING_TOKEN = ("uploading to a gate server needs an ingest token in GATE_INGEST_TOKEN "
+                 "(made by: gate-server tokens create --scope ingest --service S)")
+
+
+class Unavailable(Exception):
+    """The destination cannot take the record now; the message says why."""
+
+
+class Refused(Exception):
+    """The destination will not take the record as sent; the message says why."""
+
+
+def open_destination(database_url: str, server_url: str = "", token: str = ""):
+    """The gate server when one is named, else the database. Each imports its own
+    client only when chosen: a probe loads SQLAlchemy or requests, not both (its
+    resident memory is budgeted, docs/benchmarks.md)."""
+    if server_url:
+        if not token:
+            raise Refused(MISSING_TOKEN)
+        from host_probe.server_destination import ServerDestination
+
+        return ServerDestination(server_url, token)
+    from host_probe.database_destination import DatabaseDestination
+
+    return DatabaseDestination(database_url)
