@@ -70,8 +70,9 @@ def host_probe(*args, **kwargs) -> subprocess.CompletedProcess:
                           timeout=kwargs.pop("timeout", 120), cwd=REPO, **kwargs)
 
 
-def start_probe(args: list[str]) -> subprocess.Popen:
-    return subprocess.Popen([PYTHON, "-m", "host_probe.cli", *args], cwd=REPO, stderr=subprocess.PIPE, text=True)
+def start_probe(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
+    return subprocess.Popen([PYTHON, "-m", "host_probe.cli", *args], cwd=REPO, stderr=subprocess.PIPE, text=True,
+                            env=env)
 
 
 def wait_until_recording(probe: subprocess.Popen) -> None:
@@ -99,10 +100,9 @@ def record_through_outage(args: list[str], stop, restart, env: dict[str, str] | 
     """Record with `args`; 1.5 s in, `stop` the destination for 2.5 s (two or more
     1 s windows fall in the outage), `restart` it, and return the probe's log once
     it exited 0."""
-    probe = subprocess.Popen([PYTHON, "-m", "host_probe.cli", *args], cwd=REPO, stderr=subprocess.PIPE,
-                             text=True, env=env)
+    probe = start_probe(args, env)
     try:
-        assert "recording" in probe.stderr.readline()
+        wait_until_recording(probe)
         time.sleep(1.5)
         stop()
         time.sleep(2.5)
