@@ -134,15 +134,17 @@ def _scope(args):
 
 
 def _record(args) -> int:
-    from host_probe.destinations import MISSING_TOKEN, Refused
+    from host_probe.destinations import Refused, check_token
     from host_probe.loader import ProbeUnavailable, _is_power_of_two
     from host_probe.recorder import RecordConfig, Recorder
 
     if not _is_power_of_two(args.ringbuf_pages):
         raise UsageError(f"--ringbuf-pages must be a power of two, got {args.ringbuf_pages}")
     settings, database_url, spool_dir = _settings_paths(args)
-    if args.server and not settings.ingest_token:
-        raise UsageError(MISSING_TOKEN)
+    try:
+        check_token(args.server or "", settings.ingest_token)
+    except Refused as exc:
+        raise UsageError(str(exc)) from None
     scope = _scope(args)
     config = RecordConfig(
         service=args.service, version=args.version, role=args.role, database_url=database_url,

@@ -10,9 +10,6 @@ record is still kept, and the operator is told why."""
 
 from __future__ import annotations
 
-MISSING_TOKEN = ("uploading to a gate server needs an ingest token in GATE_INGEST_TOKEN "
-                 "(made by: gate-server tokens create --scope ingest --service S)")
-
 
 class Unavailable(Exception):
     """The destination cannot take the record now; the message says why."""
@@ -22,13 +19,19 @@ class Refused(Exception):
     """The destination will not take the record as sent; the message says why."""
 
 
+def check_token(server_url: str, token: str) -> None:
+    """An upload needs a token: refused here, before anything is compiled or sent."""
+    if server_url and not token:
+        raise Refused("uploading to a gate server needs an ingest token in GATE_INGEST_TOKEN "
+                      "(made by: gate-server tokens create --scope ingest --service S)")
+
+
 def open_destination(database_url: str, server_url: str = "", token: str = ""):
     """The gate server when one is named, else the database. Each imports its own
     client only when chosen: a probe loads SQLAlchemy or requests, not both (its
     resident memory is budgeted, docs/benchmarks.md)."""
+    check_token(server_url, token)
     if server_url:
-        if not token:
-            raise Refused(MISSING_TOKEN)
         from host_probe.server_destination import ServerDestination
 
         return ServerDestination(server_url, token)
