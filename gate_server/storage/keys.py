@@ -1,0 +1,109 @@
+"""Feature keys: the one owner of what a profile's (kind, key) pairs look like.
+
+The probe builds keys here from structured fields (after normalising those
+fields), the storage stores them as strings, and the judge parses them back here.
+No other module formats or splits a key.
+
+    kind       key                               example
+    syscall    syscall name                      openat
+    file       <path>:<mode>                     /etc/app.conf:r
+    exec       program path                      /bin/sh
+    connect    <address>                         inet:10.0.0.5:5432, inet6:[::1]:443, unix:/run/x.sock
+    listen     <address>                         inet:0.0.0.0:8080
+    bind       <address>                         inet:0.0.0.0:<ephemeral>
+    socket     <family>/<type>                   inet/stream
+    process    fork | thread | exit | exec       fork
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Union
+
+KINDS = ("syscall", "file", "exec", "connect", "listen", "bind", "socket", "process")
+Kind = Literal["syscall", "file", "exec", "connect", "listen", "bind", "socket", "process"]
+ADDRESS_KINDS = ("connect", "listen", "bind")
+FILE_MODES = ("r", "w", "rw")
+PROCESS_CHANGES = ("fork", "thread", "exit", "exec")
+
+# Placeholders normalisation puts where per-run noise was.
+PID = "<pid>"
+NUMBER = "<n>"
+TEMP = "<tmp>"
+HEX = "<hex>"
+EPHEMERAL = "<ephemeral>"
+UNNAMED = "<unnamed>"  # a unix socket with no path (socketpair, autobind)
+
+INET, INET6, UNIX = "inet", "inet6", "unix"
+
+FeatureKey = tuple[str, str]  # (kind, key)
+Port = Union[int, str]  # a number, or EPHEMERAL
+
+
+@dataclass(frozen=True)
+class FileKey:
+    path: str
+    mode: str = "r"
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.mode}"
+
+
+@dataclass(frozen=True)
+class Address:
+    """A socket address: inet/inet6 with host and port, unix with a path, or
+    another family by name alone (netlink, packet...)."""
+
+    family: str
+    host: str = ""
+    port: Port = ""
+    path: str = ""
+
+    def __str__(self) -> str:
+        if self.family == INET:
+            return f"inet:{self.host}:{self.port}"
+        if self.family == INET6:
+            return f"inet6:[{self.host}]:{self.port}"
+        if self.family == UNIX:
+            return f"unix:{self.path or UNNAMED}"
+        return self.family
+
+    @property
+    def is_ephemeral(self) -> bool:
+        return self.port in (EPHEMERAL, 0, "0")
+
+
+def file_key(path: str, mode: str) -> str:
+    if mode not in FILE_MODES:
+        raise ValueError(f"file mode {mode!r} is not one of {FILE_MODES}")
+    return str(FileKey(path, mode))
+
+
+def parse_file_key(key: str) -> FileKey:
+    """'/etc/shadow:r' -> FileKey('/etc/shadow', 'r'); a key without a mode reads as 'r'."""
+    path, sep, mode = key.rpartition(":")
+    if sep and mode in FILE_MODES:
+        return FileKey(path, mode)
+    return FileKey(key, "r")
+
+
+def parse_address(key: str) -> Address:
+    """The inverse of str(Address): 'inet:10.0.0.5:5432', 'inet6:[::1]:443', 'unix:/x'."""
+    family, _, rest = key.partition(":")
+    if family == UNIX:
+        return Address(UNIX, path="" if rest == UNNAMED else rest)
+    if family == INET6 and rest.startswith("["):
+        host, _, port = rest[1:].partition("]")
+        return Address(INET6, host, _port(port.lstrip(":")))
+    if family == INET:
+        host, _, port = rest.rpartition(":")
+        return Address(INET, host, _port(port))
+    return Address(key)
+
+
+def _port(text: str) -> Port:
+    return int(text) if text.isdigit() else text
+
+
+def socket_key(family: str, sock_type: str) -> str:
+    return f"{family}/{sock_type}"
