@@ -1,21 +1,29 @@
-/* syscall-gate host probe: counts one service's syscalls and the details behind
- * them (files, execs, connects, binds, listens, sockets, process tree) in kernel
- * maps. Loaded by host_probe/loader.py with bcc, which defines these constants
+/* syscall-gate host probe: counts the syscalls of every watched workload on the
+ * host and the details behind them (files, execs, connects, binds, listens,
+ * sockets, process tree) in kernel maps, each count under its workload's slot.
+ * One load serves every workload: host_probe/workloads.py writes which process
+ * (tgid) and which cgroup belongs to which slot at run time, so adding or
+ * removing a workload never recompiles or reattaches.
+ *
+ * Loaded by host_probe/loader.py with bcc, which defines these constants
  * before compiling (so the hot path tests a constant, as bcc's tools do):
- *   TARGET_CGROUP_ID   cgroup v2 id to scope to; 0 = scope by tracked_tgids
+ *   MAX_WORKLOADS      slots 1..MAX_WORKLOADS (slot 0 = not watched)
  *   SAMPLE_EVERY       ring-buffer events: keep 1 in N (1 = all)
  *   RATE_PER_CPU       ring-buffer events per second per CPU (0 = unlimited)
  *   RINGBUF_PAGES      ring buffer size in pages (power of two)
  *   DETAIL_MAX_KEYS    capacity of detail_counts, file_counts and file_paths
- *   TRACKED_WORDS      capacity of tracked_tgids
+ *   DETAIL_BUDGET      detail keys one workload may hold per generation
+ *   TRACKED_TGIDS      capacity of workload_of_tgid (pid_max + 1)
+ *   MAX_CGROUPS        capacity of workload_cgroups
  *   NR_<name>          syscall numbers from bcc's table (-1 when absent)
  *   HAVE_GROUP_DEAD    sched_process_exit carries group_dead (kernel >= 6.16)
  *   PATH_HASH_SEED     random per load, so a path cannot be chosen to collide
  *
- * Only UAPI layouts (pt_regs, the sockaddr_* ABI in probe.h) and
- * tracefs-described tracepoint fields are read: no kernel-internal struct, so
- * a mismatch between the kernel and the headers bcc compiles against cannot
- * produce wrong offsets.
+ * Read from the kernel: the syscall's argument registers (struct pt_regs as
+ * the kernel headers bcc compiles against lay it out: on x86_64 the UAPI
+ * layout; on arm64 the kernel's own struct, so there the headers must match
+ * the running kernel's), the sockaddr_* ABI in probe.h, and tracefs-described
+ * tracepoint fields. No other kernel-internal struct is read.
  *
  * One file, a little over our usual size: bcc rewrites map calls (.lookup,
  * .ringbuf_reserve...) only in the main source, not in included headers. */
@@ -24,6 +32,7 @@
 #include "probe.h"
 
 #define ONE_SECOND_NS 1000000000ULL
+#define SLOTS (MAX_WORKLOADS + 1)
 
 struct socket_ref {
     u32 tgid;
@@ -39,80 +48,93 @@ struct token_bucket {
     u64 last_ns;
 };
 
-/* One bit per tgid (TRACKED_WORDS = pid_max / 64 + 1). Every syscall on the host
- * pays this test; an array lookup is inlined by the verifier into address
- * arithmetic, where a hash lookup is a helper call plus hashing. */
-BPF_ARRAY(tracked_tgids, u64, TRACKED_WORDS);
-BPF_PERCPU_ARRAY(syscall_counts, u64, SYSCALL_SLOTS);
-BPF_PERCPU_ARRAY(process_counts, u64, PROCESS_CHANGES);
-BPF_PERCPU_ARRAY(loss_counts, u64, LOSS_REASONS);
-BPF_PERCPU_ARRAY(event_counts, u64, EVENT_STATS);
+/* @brief tgid -> workload slot (0 = not watched). Every syscall on the host
+ * pays this one test: an array lookup is inlined by the verifier into address
+ * arithmetic, where a hash lookup (by cgroup id, say) is a helper call plus
+ * hashing. One entry per tgid, so userspace and the kernel never share a word. */
+BPF_ARRAY(workload_of_tgid, u64, TRACKED_TGIDS);
+/* @brief cgroup v2 id -> slot: read only at exec and cgroup migration, to give
+ * a process that enters a watched cgroup its slot in workload_of_tgid. */
+BPF_HASH(workload_cgroups, u64, u64, MAX_CGROUPS);
+/* @brief per workload, per syscall number: calls (monotonic; drained as deltas) */
+BPF_PERCPU_ARRAY(syscall_counts, u64, SLOTS * SYSCALL_SLOTS);
+/* @brief per workload: fork / thread / exit / exec (monotonic) */
+BPF_PERCPU_ARRAY(process_counts, u64, SLOTS * PROCESS_CHANGES);
+/* @brief per workload: every drop, by enum loss_reason (monotonic) */
+BPF_PERCPU_ARRAY(loss_counts, u64, SLOTS * LOSS_REASONS);
+/* @brief deduplicated details (exec, connect, bind, listen, socket) -> count */
 BPF_HASH(detail_counts, struct detail_key, u64, DETAIL_MAX_KEYS);
+/* @brief deduplicated file opens (path hash, mode) -> count */
 BPF_HASH(file_counts, struct file_key, u64, DETAIL_MAX_KEYS);
-/* (generation, path_hash) -> path, keyed by file_key with mode 0: written when
- * a path's first count of a generation is inserted, drained with it. */
+/* @brief (generation, path_hash) -> path, written at a path's first count of a
+ * generation, drained with it */
 BPF_HASH(file_paths, struct file_key, struct path_text, DETAIL_MAX_KEYS);
-BPF_PERCPU_ARRAY(path_scratch, struct path_text, 1);
-/* [0]: generation new detail keys are written under; flipped by the drain */
+/* @brief per workload and generation: detail keys it inserted (its budget) */
+BPF_ARRAY(detail_keys_used, u64, SLOTS * 2);
+/* @brief [0]: generation new detail keys are written under; flipped by the drain */
 BPF_ARRAY(detail_generation, u32, 1);
+BPF_PERCPU_ARRAY(path_scratch, struct path_text, 1);
 BPF_PERCPU_ARRAY(detail_scratch, struct detail_key, 1);
 BPF_PERCPU_ARRAY(argv0_scratch, struct argv0_buf, 1);
 BPF_PERCPU_ARRAY(token_buckets, struct token_bucket, 1);
-/* listen(fd) carries no address: remember what each (tgid, fd) was bound to */
+/* @brief listen(fd) carries no address: what each (tgid, fd) was bound to */
 BPF_TABLE("lru_hash", struct socket_ref, struct detail_key, bound_sockets, 4096);
-/* clone flags between sys_enter and sched_process_fork, to tell threads apart */
+/* @brief clone flags between sys_enter and sched_process_fork, to tell threads apart */
 BPF_TABLE("lru_hash", u32, u64, clone_flags_by_tid, 4096);
+/* @brief argv[0] between sys_enter_execve and sched_process_exec, for -v */
 BPF_TABLE("lru_hash", u32, struct argv0_buf, pending_argv0, 1024);
+/* @brief process-tree events, for -v */
 BPF_RINGBUF_OUTPUT(events, RINGBUF_PAGES);
 /* never written: exposes struct process_event's layout to userspace */
 BPF_ARRAY(event_layout, struct process_event, 1);
 
-static __always_inline int is_tracked(u32 tgid)
+static __always_inline u32 slot_of(u32 tgid)
 {
-    u32 word = tgid / 64;
-    u64 *bits = tracked_tgids.lookup(&word);
-    return bits && (*bits & (1ULL << (tgid & 63)));
+    u64 *slot = workload_of_tgid.lookup(&tgid);
+    return slot ? (u32)*slot : 0;
 }
 
-static __always_inline int in_scope(void)
+static __always_inline u32 current_slot(void)
 {
-#if TARGET_CGROUP_ID
-    return bpf_get_current_cgroup_id() == TARGET_CGROUP_ID;
-#else
-    return is_tracked(bpf_get_current_pid_tgid() >> 32);
-#endif
+    return slot_of(bpf_get_current_pid_tgid() >> 32);
 }
 
 /* One small function per counter map: bcc resolves maps by name at compile
  * time, so a map cannot be passed as an argument. Per-CPU slots have no other
  * writer on this CPU, so a plain increment is enough. */
-static __always_inline void count_syscall(u32 slot)
+static __always_inline void count_syscall(u32 slot, u32 nr_slot)
 {
-    u64 *count = syscall_counts.lookup(&slot);
+    u32 index = slot * SYSCALL_SLOTS + nr_slot;
+    u64 *count = syscall_counts.lookup(&index);
     if (count)
         (*count)++;
 }
 
-static __always_inline void count_process(u32 change)
+static __always_inline void count_process(u32 slot, u32 change)
 {
-    u64 *count = process_counts.lookup(&change);
+    u32 index = slot * PROCESS_CHANGES + change;
+    u64 *count = process_counts.lookup(&index);
     if (count)
         (*count)++;
 }
 
-static __always_inline void count_loss(u32 reason)
+static __always_inline void count_loss(u32 slot, u32 reason)
 {
-    u64 *count = loss_counts.lookup(&reason);
+    u32 index = slot * LOSS_REASONS + reason;
+    u64 *count = loss_counts.lookup(&index);
     if (count)
         (*count)++;
 }
 
-static __always_inline void count_offered(void)
+/* A child inherits its parent's slot; an exited process gives its slot back.
+ * Each tgid has its own entry, written by the events of that tgid alone. */
+static __always_inline int set_slot(u32 tgid, u64 slot)
 {
-    u32 slot = EVENTS_OFFERED;
-    u64 *count = event_counts.lookup(&slot);
-    if (count)
-        (*count)++;
+    u64 *entry = workload_of_tgid.lookup(&tgid);
+    if (!entry)
+        return -1;
+    *entry = slot;
+    return 0;
 }
 
 static __always_inline u32 current_generation(void)
@@ -122,15 +144,29 @@ static __always_inline u32 current_generation(void)
     return generation ? *generation : 0;
 }
 
-/* After a key's first count failed to insert: a racing insert of the same key
- * on another CPU (EEXIST) leaves it to be added to; a full map is a counted
- * loss. Two callers, not one function over both maps: bcc binds a map by name
- * at compile time, inside a macro not at all. */
-static __always_inline int raced(int insert_error)
+/* Room for one more key of this workload in this generation? Over its budget,
+ * the key is its own map_full loss, so a noisy workload cannot fill the maps
+ * for the others. The budget may overshoot by the CPUs racing past the test. */
+static __always_inline u64 *budget_left(u32 slot, u32 generation)
 {
-    if (insert_error && insert_error != -EEXIST)
-        count_loss(LOSS_MAP_FULL);
-    return insert_error == -EEXIST;
+    u32 index = slot * 2 + (generation & 1);
+    u64 *used = detail_keys_used.lookup(&index);
+    if (!used || *used >= DETAIL_BUDGET) {
+        count_loss(slot, LOSS_MAP_FULL);
+        return 0;
+    }
+    return used;
+}
+
+/* After a key's first count failed to insert: a racing insert of the same key
+ * on another CPU (EEXIST) leaves a key to add to; anything else (a full map)
+ * is a counted loss. Returns whether to look the key up again. */
+static __always_inline int insert_raced(u32 slot, int insert_error)
+{
+    if (insert_error == -EEXIST)
+        return 1;
+    count_loss(slot, LOSS_MAP_FULL);
+    return 0;
 }
 
 static __always_inline void count_detail(struct detail_key *key)
@@ -138,8 +174,16 @@ static __always_inline void count_detail(struct detail_key *key)
     key->generation = current_generation();
     u64 *count = detail_counts.lookup(key);
     if (!count) {
+        u64 *used = budget_left(key->slot, key->generation);
+        if (!used)
+            return;
         u64 one = 1;
-        if (!raced(detail_counts.insert(key, &one)))
+        int err = detail_counts.insert(key, &one);
+        if (!err) {
+            __sync_fetch_and_add(used, 1);
+            return;
+        }
+        if (!insert_raced(key->slot, err))
             return;
         count = detail_counts.lookup(key);
     }
@@ -173,7 +217,7 @@ static __always_inline u64 hash_path(const struct path_text *text, int len)
     return hash;
 }
 
-static __always_inline struct detail_key *blank_key(u8 kind)
+static __always_inline struct detail_key *blank_key(u8 kind, u32 slot)
 {
     u32 zero = 0;
     struct detail_key *key = detail_scratch.lookup(&zero);
@@ -181,6 +225,7 @@ static __always_inline struct detail_key *blank_key(u8 kind)
         return 0;
     __builtin_memset(key, 0, sizeof(*key));
     key->kind = kind;
+    key->slot = slot;
     return key;
 }
 
@@ -212,22 +257,21 @@ static __always_inline int take_token(void)
 
 /* Every ring-buffer event passes sampling, then the bucket, then the reserve;
  * each refusal is counted under its own reason. */
-static __always_inline struct process_event *reserve_event(u32 type)
+static __always_inline struct process_event *reserve_event(u32 slot, u32 type)
 {
-    count_offered();
 #if SAMPLE_EVERY > 1
     if (bpf_get_prandom_u32() % SAMPLE_EVERY) {
-        count_loss(LOSS_SAMPLED_OUT);
+        count_loss(slot, LOSS_SAMPLED_OUT);
         return 0;
     }
 #endif
     if (!take_token()) {
-        count_loss(LOSS_RATE_LIMITED);
+        count_loss(slot, LOSS_RATE_LIMITED);
         return 0;
     }
     struct process_event *event = events.ringbuf_reserve(sizeof(struct process_event));
     if (!event) {
-        count_loss(LOSS_RINGBUF_RESERVE_FAILED);
+        count_loss(slot, LOSS_RINGBUF_RESERVE_FAILED);
         return 0;
     }
     u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -235,35 +279,38 @@ static __always_inline struct process_event *reserve_event(u32 type)
     event->type = type;
     event->pid = pid_tgid >> 32;
     event->parent_pid = 0;
-    event->group_dead = 0;
+    event->slot = slot;
     event->filename[0] = 0;
     event->argv0[0] = 0;
     bpf_get_current_comm(&event->comm, sizeof(event->comm));
     return event;
 }
 
+/* An address that cannot be read is an `unreadable` loss, never a key: a
+ * zeroed sockaddr would read as a connect to inet:0.0.0.0:0, a "new destination". */
 static __always_inline int read_sockaddr(struct detail_key *key, const void *uaddr, u64 addrlen)
 {
     u16 family = 0;
-    if (!uaddr || bpf_probe_read_user(&family, sizeof(family), uaddr)) {
-        count_loss(LOSS_UNREADABLE);
-        return -1;
-    }
+    if (!uaddr || bpf_probe_read_user(&family, sizeof(family), uaddr))
+        goto unreadable;
     key->family = family;
     if (family == SG_AF_INET) {
         struct sg_sockaddr_in sin = {};
-        bpf_probe_read_user(&sin, sizeof(sin), uaddr);
+        if (bpf_probe_read_user(&sin, sizeof(sin), uaddr))
+            goto unreadable;
         key->port = __builtin_bswap16(sin.port_be);
         __builtin_memcpy(key->addr, sin.addr, 4);
     } else if (family == SG_AF_INET6) {
         struct sg_sockaddr_in6 sin6 = {};
-        bpf_probe_read_user(&sin6, sizeof(sin6), uaddr);
+        if (bpf_probe_read_user(&sin6, sizeof(sin6), uaddr))
+            goto unreadable;
         key->port = __builtin_bswap16(sin6.port_be);
         __builtin_memcpy(key->addr, sin6.addr, 16);
     } else if (family == SG_AF_UNIX) {
         const char *sun_path = (const char *)uaddr + 2;
         char first = 0;
-        bpf_probe_read_user(&first, 1, sun_path);
+        if (addrlen > 2 && bpf_probe_read_user(&first, 1, sun_path))
+            goto unreadable;
         if (first == 0 && addrlen > 3) {
             /* abstract name: length-delimited, not NUL-terminated */
             u64 len = addrlen - 3;
@@ -271,12 +318,17 @@ static __always_inline int read_sockaddr(struct detail_key *key, const void *uad
             asm volatile("" : "+r"(len));
             len &= 0x7f; /* sun_path holds at most 107 bytes */
             key->path[0] = '@';
-            bpf_probe_read_user(&key->path[1], len, sun_path + 1);
+            if (bpf_probe_read_user(&key->path[1], len, sun_path + 1))
+                goto unreadable;
         } else if (first != 0) {
-            bpf_probe_read_user_str(key->path, sizeof(key->path), sun_path);
+            if (bpf_probe_read_user_str(key->path, sizeof(key->path), sun_path) <= 0)
+                goto unreadable;
         }
     }
     return 0;
+unreadable:
+    count_loss(key->slot, LOSS_UNREADABLE);
+    return -1;
 }
 
 static __always_inline u8 open_mode(u64 flags)
@@ -286,7 +338,7 @@ static __always_inline u8 open_mode(u64 flags)
 }
 
 /* The hot detail: no memset (the hash masks what the read did not write) */
-static __always_inline void record_open(const char *upath, u8 mode)
+static __always_inline void record_open(u32 slot, const char *upath, u8 mode)
 {
     u32 zero = 0;
     struct path_text *text = path_scratch.lookup(&zero);
@@ -294,22 +346,28 @@ static __always_inline void record_open(const char *upath, u8 mode)
         return;
     int len = bpf_probe_read_user_str(text->path, sizeof(text->path), upath);
     if (len <= 0) {
-        count_loss(LOSS_UNREADABLE);
+        count_loss(slot, LOSS_UNREADABLE);
         return;
     }
-    struct file_key key = {.generation = current_generation(), .mode = mode, .path_hash = hash_path(text, len)};
+    struct file_key key = {.generation = current_generation(), .mode = mode, .slot = slot,
+                           .path_hash = hash_path(text, len)};
     u64 *count = file_counts.lookup(&key);
     if (!count) {
+        u64 *used = budget_left(slot, key.generation);
+        if (!used)
+            return;
         u64 one = 1;
         int err = file_counts.insert(&key, &one);
         if (!err) {
-            /* the drain reads this generation only after a grace period longer
-             * than this program runs, so the path is there when it looks */
+            __sync_fetch_and_add(used, 1);
+            /* the drain reads a generation only after every program that could
+             * still write it has returned (an RCU grace period), so the path is
+             * there when it looks */
             struct file_key path_key = {.generation = key.generation, .path_hash = key.path_hash};
             file_paths.update(&path_key, text);
             return;
         }
-        if (!raced(err))
+        if (!insert_raced(slot, err))
             return;
         count = file_counts.lookup(&key);
     }
@@ -317,9 +375,9 @@ static __always_inline void record_open(const char *upath, u8 mode)
         __sync_fetch_and_add(count, 1);
 }
 
-static __always_inline void record_address(u8 kind, u64 fd, const void *uaddr, u64 addrlen)
+static __always_inline void record_address(u32 slot, u8 kind, u64 fd, const void *uaddr, u64 addrlen)
 {
-    struct detail_key *key = blank_key(kind);
+    struct detail_key *key = blank_key(kind, slot);
     if (!key || read_sockaddr(key, uaddr, addrlen))
         return;
     count_detail(key);
@@ -334,17 +392,18 @@ static __always_inline void record_address(u8 kind, u64 fd, const void *uaddr, u
  * address even when the bind happened before the recording or in another
  * process. A unix socket bound outside the recording is not keyed (its listen
  * syscall is still counted). */
-static __always_inline void record_listen(u64 fd)
+static __always_inline void record_listen(u32 slot, u64 fd)
 {
     struct socket_ref ref = {.tgid = bpf_get_current_pid_tgid() >> 32, .fd = fd};
     struct detail_key *bound = bound_sockets.lookup(&ref);
     if (!bound || bound->family != SG_AF_UNIX)
         return;
-    struct detail_key *key = blank_key(KIND_LISTEN);
+    struct detail_key *key = blank_key(KIND_LISTEN, slot);
     if (!key)
         return;
     bpf_probe_read_kernel(key, sizeof(*key), bound);
     key->kind = KIND_LISTEN;
+    key->slot = slot;
     count_detail(key);
 }
 
@@ -367,78 +426,158 @@ static __always_inline void remember_clone_flags(u64 flags)
     clone_flags_by_tid.update(&tid, &flags);
 }
 
-static __always_inline void record_detail(struct pt_regs *ctx_regs, long nr)
+struct syscall_args {
+    u64 a0, a1, a2;
+};
+
+static __always_inline struct syscall_args read_args(struct pt_regs *regs)
 {
+    struct syscall_args args = {};
 #if defined(__x86_64__)
     /* dx, si, di are adjacent in pt_regs: one 24-byte read instead of 168 */
     _Static_assert(offsetof(struct pt_regs, di) == offsetof(struct pt_regs, dx) + 16, "pt_regs layout");
     u64 three[3] = {};
-    bpf_probe_read_kernel(three, sizeof(three), &ctx_regs->dx);
-    u64 a0 = three[2], a1 = three[1], a2 = three[0];
+    bpf_probe_read_kernel(three, sizeof(three), &regs->dx);
+    args.a0 = three[2];
+    args.a1 = three[1];
+    args.a2 = three[0];
 #elif defined(__aarch64__)
-    struct pt_regs regs = {};
-    bpf_probe_read_kernel(&regs, sizeof(regs), ctx_regs);
-    u64 a0 = regs.orig_x0, a1 = regs.regs[1], a2 = regs.regs[2];
+    struct pt_regs copy = {};
+    bpf_probe_read_kernel(&copy, sizeof(copy), regs);
+    args.a0 = copy.orig_x0;
+    args.a1 = copy.regs[1];
+    args.a2 = copy.regs[2];
 #else
 #error "syscall argument registers are only mapped for x86_64 and arm64"
 #endif
+    return args;
+}
+
+/* The one list of detail syscalls: host_probe/loader.py reads the NR_ names
+ * from the `#if NR_x >= 0` guards below to define their numbers, and a syscall
+ * this architecture lacks (-1) compiles out instead of matching syscall(-1). */
+static __always_inline void record_detail(u32 slot, struct pt_regs *regs, long nr)
+{
+    struct syscall_args a;
+#if NR_openat >= 0
     if (nr == NR_openat) {
-        record_open((const char *)a1, open_mode(a2));
-    } else if (nr == NR_openat2) {
-        u64 flags = 0;
-        bpf_probe_read_user(&flags, sizeof(flags), (void *)a2); /* struct open_how.flags */
-        record_open((const char *)a1, open_mode(flags));
-    } else if (nr == NR_open) {
-        record_open((const char *)a0, open_mode(a1));
-    } else if (nr == NR_creat) {
-        record_open((const char *)a0, MODE_WRITE);
-    } else if (nr == NR_connect) {
-        record_address(KIND_CONNECT, a0, (const void *)a1, a2);
-    } else if (nr == NR_bind) {
-        record_address(KIND_BIND, a0, (const void *)a1, a2);
-    } else if (nr == NR_listen) {
-        record_listen(a0);
-    } else if (nr == NR_socket) {
-        struct detail_key *key = blank_key(KIND_SOCKET);
+        a = read_args(regs);
+        record_open(slot, (const char *)a.a1, open_mode(a.a2));
+        return;
+    }
+#endif
+#if NR_openat2 >= 0
+    if (nr == NR_openat2) {
+        a = read_args(regs);
+        u64 flags = 0; /* struct open_how.flags */
+        if (bpf_probe_read_user(&flags, sizeof(flags), (void *)a.a2)) {
+            count_loss(slot, LOSS_UNREADABLE);
+            return;
+        }
+        record_open(slot, (const char *)a.a1, open_mode(flags));
+        return;
+    }
+#endif
+#if NR_open >= 0
+    if (nr == NR_open) {
+        a = read_args(regs);
+        record_open(slot, (const char *)a.a0, open_mode(a.a1));
+        return;
+    }
+#endif
+#if NR_creat >= 0
+    if (nr == NR_creat) {
+        a = read_args(regs);
+        record_open(slot, (const char *)a.a0, MODE_WRITE);
+        return;
+    }
+#endif
+#if NR_connect >= 0
+    if (nr == NR_connect) {
+        a = read_args(regs);
+        record_address(slot, KIND_CONNECT, a.a0, (const void *)a.a1, a.a2);
+        return;
+    }
+#endif
+#if NR_bind >= 0
+    if (nr == NR_bind) {
+        a = read_args(regs);
+        record_address(slot, KIND_BIND, a.a0, (const void *)a.a1, a.a2);
+        return;
+    }
+#endif
+#if NR_listen >= 0
+    if (nr == NR_listen) {
+        a = read_args(regs);
+        record_listen(slot, a.a0);
+        return;
+    }
+#endif
+#if NR_socket >= 0
+    if (nr == NR_socket) {
+        a = read_args(regs);
+        struct detail_key *key = blank_key(KIND_SOCKET, slot);
         if (key) {
-            key->family = a0;
-            key->sock_type = a1 & 0xf; /* strip SOCK_NONBLOCK / SOCK_CLOEXEC */
+            key->family = a.a0;
+            key->sock_type = a.a1 & 0xf; /* strip SOCK_NONBLOCK / SOCK_CLOEXEC */
             count_detail(key);
         }
-    } else if (nr == NR_execve) {
-        remember_argv0((const char *const *)a1);
-    } else if (nr == NR_execveat) {
-        remember_argv0((const char *const *)a2);
-    } else if (nr == NR_clone) {
-        remember_clone_flags(a0);
-    } else if (nr == NR_clone3) {
-        u64 flags = 0;
-        bpf_probe_read_user(&flags, sizeof(flags), (void *)a0); /* struct clone_args.flags */
-        remember_clone_flags(flags);
+        return;
     }
+#endif
+#if NR_execve >= 0
+    if (nr == NR_execve) {
+        a = read_args(regs);
+        remember_argv0((const char *const *)a.a1);
+        return;
+    }
+#endif
+#if NR_execveat >= 0
+    if (nr == NR_execveat) {
+        a = read_args(regs);
+        remember_argv0((const char *const *)a.a2);
+        return;
+    }
+#endif
+#if NR_clone >= 0
+    if (nr == NR_clone) {
+        a = read_args(regs);
+        remember_clone_flags(a.a0);
+        return;
+    }
+#endif
+#if NR_clone3 >= 0
+    if (nr == NR_clone3) {
+        a = read_args(regs);
+        u64 flags = 0; /* struct clone_args.flags */
+        if (!bpf_probe_read_user(&flags, sizeof(flags), (void *)a.a0))
+            remember_clone_flags(flags);
+        else
+            count_loss(slot, LOSS_UNREADABLE);
+        return;
+    }
+#endif
 }
 
 /* The hot path: every syscall on the host passes here. A raw tracepoint is the
- * cheapest hook (no tracefs argument marshalling), and out-of-scope tasks leave
- * after one test. */
+ * cheapest hook (no tracefs argument marshalling), and a process outside every
+ * workload leaves after one array lookup. */
 RAW_TRACEPOINT_PROBE(sys_enter)
 {
-    if (!in_scope())
+    u32 slot = current_slot();
+    if (!slot)
         return 0;
     long nr = ctx->args[1];
-    u32 slot = (u64)nr < SYSCALL_SLOTS - 1 ? (u32)nr : SYSCALL_SLOTS - 1;
-    count_syscall(slot);
-    if (nr == NR_openat || nr == NR_openat2 || nr == NR_open || nr == NR_creat ||
-        nr == NR_connect || nr == NR_bind || nr == NR_listen || nr == NR_socket ||
-        nr == NR_execve || nr == NR_execveat || nr == NR_clone || nr == NR_clone3)
-        record_detail((struct pt_regs *)ctx->args[0], nr);
+    count_syscall(slot, (u64)nr < SYSCALL_SLOTS - 1 ? (u32)nr : SYSCALL_SLOTS - 1);
+    record_detail(slot, (struct pt_regs *)ctx->args[0], nr);
     return 0;
 }
 
 TRACEPOINT_PROBE(sched, sched_process_fork)
 {
     /* runs in the parent */
-    if (!in_scope())
+    u32 slot = current_slot();
+    if (!slot)
         return 0;
     u32 parent_tid = bpf_get_current_pid_tgid();
     u64 *flags = clone_flags_by_tid.lookup(&parent_tid);
@@ -446,43 +585,51 @@ TRACEPOINT_PROBE(sched, sched_process_fork)
     if (flags)
         clone_flags_by_tid.delete(&parent_tid);
     if (is_thread) {
-        count_process(PROCESS_THREAD);
+        count_process(slot, PROCESS_THREAD);
         return 0;
     }
-    count_process(PROCESS_FORK);
-#if !TARGET_CGROUP_ID
+    count_process(slot, PROCESS_FORK);
     u32 child = args->child_pid;
-    u32 word = child / 64;
-    u64 *bits = tracked_tgids.lookup(&word);
-    if (bits)
-        __sync_fetch_and_or(bits, 1ULL << (child & 63));
-    else
-        count_loss(LOSS_MAP_FULL); /* a pid above the pid_max read at load */
-#endif
-    struct process_event *event = reserve_event(EVENT_FORK);
+    if (set_slot(child, slot))
+        count_loss(slot, LOSS_PID_BEYOND_TABLE);
+    struct process_event *event = reserve_event(slot, EVENT_FORK);
     if (event) {
         event->parent_pid = event->pid;
-        event->pid = args->child_pid;
+        event->pid = child;
         events.ringbuf_submit(event, 0);
     }
     return 0;
 }
 
+/* A process that execs inside a watched cgroup takes that workload's slot: every
+ * container's and service's main program starts with an exec, after its
+ * runtime has placed it in its cgroup. */
+static __always_inline u32 slot_from_cgroup(u32 tgid)
+{
+    u64 cgroup_id = bpf_get_current_cgroup_id();
+    u64 *slot = workload_cgroups.lookup(&cgroup_id);
+    if (!slot)
+        return slot_of(tgid);
+    set_slot(tgid, *slot);
+    return (u32)*slot;
+}
+
 TRACEPOINT_PROBE(sched, sched_process_exec)
 {
-    if (!in_scope())
+    u32 slot = slot_from_cgroup(bpf_get_current_pid_tgid() >> 32);
+    if (!slot)
         return 0;
-    count_process(PROCESS_EXEC);
+    count_process(slot, PROCESS_EXEC);
     /* the exec key comes from here, not sys_enter_execve, so only programs that
      * really ran count (execvp's PATH probing would add failed attempts) */
-    struct detail_key *key = blank_key(KIND_EXEC);
+    struct detail_key *key = blank_key(KIND_EXEC, slot);
     if (key) {
         TP_DATA_LOC_READ_STR(key->path, filename, sizeof(key->path));
         count_detail(key);
     }
     u32 old_tid = args->old_pid;
     struct argv0_buf *argv0 = pending_argv0.lookup(&old_tid);
-    struct process_event *event = reserve_event(EVENT_EXEC);
+    struct process_event *event = reserve_event(slot, EVENT_EXEC);
     if (event) {
         TP_DATA_LOC_READ_STR(event->filename, filename, sizeof(event->filename));
         if (argv0)
@@ -494,12 +641,30 @@ TRACEPOINT_PROBE(sched, sched_process_exec)
     return 0;
 }
 
+/* A process moved into a watched cgroup (`echo $pid > cgroup.procs`, a runtime
+ * placing a process it already started) takes its slot. Only the cgroup v2
+ * hierarchy (id 0) is looked at: v1 hierarchies number their cgroups apart. A
+ * process moved out keeps its slot: it still belongs to what started it. */
+TRACEPOINT_PROBE(cgroup, cgroup_attach_task)
+{
+    if (args->dst_root != 0)
+        return 0;
+    u64 cgroup_id = args->dst_id;
+    u64 *slot = workload_cgroups.lookup(&cgroup_id);
+    if (slot)
+        set_slot(args->pid, *slot);
+    return 0;
+}
+
 /* TCP listen, from the state change to LISTEN (in the listening task). */
 TRACEPOINT_PROBE(sock, inet_sock_set_state)
 {
-    if (args->newstate != SG_TCP_LISTEN || !in_scope())
+    if (args->newstate != SG_TCP_LISTEN)
         return 0;
-    struct detail_key *key = blank_key(KIND_LISTEN);
+    u32 slot = current_slot();
+    if (!slot)
+        return 0;
+    struct detail_key *key = blank_key(KIND_LISTEN, slot);
     if (!key)
         return 0;
     key->family = args->family;
@@ -514,28 +679,22 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state)
 
 TRACEPOINT_PROBE(sched, sched_process_exit)
 {
-    if (!in_scope())
-        return 0;
     u64 pid_tgid = bpf_get_current_pid_tgid();
+    u32 tgid = pid_tgid >> 32;
+    u32 slot = slot_of(tgid);
+    if (!slot)
+        return 0;
 #if HAVE_GROUP_DEAD
     int group_dead = args->group_dead;
 #else
-    int group_dead = (u32)pid_tgid == (u32)(pid_tgid >> 32);
+    int group_dead = (u32)pid_tgid == tgid;
 #endif
     if (!group_dead)
         return 0;
-    count_process(PROCESS_EXIT);
-#if !TARGET_CGROUP_ID
-    u32 tgid = pid_tgid >> 32;
-    u32 word = tgid / 64;
-    u64 *bits = tracked_tgids.lookup(&word);
-    if (bits)
-        __sync_fetch_and_and(bits, ~(1ULL << (tgid & 63)));
-#endif
-    struct process_event *event = reserve_event(EVENT_EXIT);
-    if (event) {
-        event->group_dead = 1;
+    count_process(slot, PROCESS_EXIT);
+    set_slot(tgid, 0);
+    struct process_event *event = reserve_event(slot, EVENT_EXIT);
+    if (event)
         events.ringbuf_submit(event, 0);
-    }
     return 0;
 }

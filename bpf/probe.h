@@ -1,6 +1,7 @@
 /* Shared between bpf/probe.bpf.c and host_probe (which reads the layouts from
  * bcc's tables, so this header is the only place they are written down), in the
- * manner of libbpf-tools/opensnoop.h. */
+ * manner of libbpf-tools/opensnoop.h. The enums' Python mirrors are in
+ * host_probe/kernel_contract.py; tests/probe/test_kernel_contract.py keeps them equal. */
 #ifndef SYSCALL_GATE_PROBE_H
 #define SYSCALL_GATE_PROBE_H
 
@@ -8,7 +9,7 @@
 /* words hashed of a path: DETAIL_PATH_LEN / 8 */
 #define PATH_WORDS 32
 #define ARGV0_LEN 128
-/* syscall_counts slots; numbers at or above the last slot (x32, bad nr) land in it. */
+/* syscall_counts slots per workload; numbers at or above the last slot (x32, bad nr) land in it. */
 #define SYSCALL_SLOTS 512
 
 enum detail_kind {
@@ -23,17 +24,18 @@ enum detail_kind {
 /* file access intent, from the open flags (O_ACCMODE) */
 enum open_mode { MODE_READ = 1, MODE_WRITE = 2, MODE_READ_WRITE = 3 };
 
-/* loss_counts slots: every drop is counted under one of these */
+/* loss_counts slots (per workload): every drop is counted under one of these */
 enum loss_reason {
-    LOSS_MAP_FULL = 0,
+    LOSS_MAP_FULL = 0,             /* a detail map, or the workload's budget of keys, was full */
     LOSS_RINGBUF_RESERVE_FAILED = 1,
     LOSS_RATE_LIMITED = 2,
     LOSS_SAMPLED_OUT = 3,
-    LOSS_UNREADABLE = 4, /* a path or address not readable from user memory (not paged in) */
-    LOSS_REASONS = 5,
+    LOSS_UNREADABLE = 4,           /* a path or address not readable from user memory (not paged in) */
+    LOSS_PID_BEYOND_TABLE = 5,     /* a child's pid above the pid_max read at load: not followed */
+    LOSS_REASONS = 6,
 };
 
-/* process_counts slots */
+/* process_counts slots (per workload) */
 enum process_change {
     PROCESS_FORK = 0,
     PROCESS_THREAD = 1,
@@ -42,13 +44,11 @@ enum process_change {
     PROCESS_CHANGES = 4,
 };
 
-/* event_counts slots: offered = sent + every loss of the ring-buffer path */
-enum event_stat { EVENTS_OFFERED = 0, EVENT_STATS = 1 };
-
 enum event_type { EVENT_FORK = 1, EVENT_EXEC = 2, EVENT_EXIT = 3 };
 
 /* One deduplicated detail, counted in kernel (detail_counts). `generation`
- * lets userspace drain one generation while the kernel fills the other. */
+ * lets userspace drain one generation while the kernel fills the other;
+ * `slot` is the workload it belongs to. */
 struct detail_key {
     u32 generation;
     u8 kind;
@@ -56,18 +56,21 @@ struct detail_key {
     u16 family;
     u16 port;      /* host byte order */
     u16 sock_type;
+    u16 slot;
+    u16 pad;
     u8 addr[16];
     char path[DETAIL_PATH_LEN];
 };
 
 /* One deduplicated file open, counted in kernel (file_counts). Opens are the hot
  * detail: keyed by a seeded 64-bit hash of the path instead of the path itself,
- * so the kernel hashes 16 bytes instead of a 284-byte detail_key. The path is
- * written to file_paths (keyed by generation and hash, mode 0) only at a key's
- * first open in a generation. */
+ * so the kernel hashes 16 bytes instead of a 290-byte detail_key. The path is
+ * written to file_paths (keyed by generation and hash, mode and slot 0) at a
+ * key's first open in a generation. */
 struct file_key {
     u32 generation;
-    u32 mode;
+    u16 mode;
+    u16 slot;
     u64 path_hash;
 };
 
@@ -79,7 +82,7 @@ struct path_text {
 /* Socket ABI constants, fixed across kernels and architectures, written out
  * because the headers that define them (<linux/socket.h>, <linux/in.h>,
  * <linux/un.h>) pull in enough of the kernel to cost bcc's compiler ~17 MB at
- * every start. tests/probe/test_abi.py checks them against Python's socket module. */
+ * every start. tests/probe/test_kernel_contract.py checks them against Python's socket module. */
 #define SG_AF_UNIX 1
 #define SG_AF_INET 2
 #define SG_AF_INET6 10
@@ -107,7 +110,7 @@ struct process_event {
     u32 type;
     u32 pid;
     u32 parent_pid;
-    u32 group_dead;
+    u32 slot;
     char comm[16];
     char filename[DETAIL_PATH_LEN];
     char argv0[ARGV0_LEN];

@@ -12,9 +12,9 @@ import re
 import sys
 from pathlib import Path
 
-from gate_server.settings import Settings
 from gate_server.storage.errors import DatabaseError
 from gate_server.storage.records import ROLES
+from host_probe.settings import ProbeSettings
 
 EPILOG = """examples:
   host-probe doctor                                     can this host record?
@@ -101,13 +101,13 @@ def _destination_arguments(parser: argparse.ArgumentParser) -> None:
                        help="upload to this gate server instead, with the ingest token in GATE_INGEST_TOKEN")
 
 
-def _settings_paths(args) -> tuple[Settings, str, Path]:
-    settings = Settings.from_env()
+def _settings_paths(args) -> tuple[ProbeSettings, str, Path]:
+    settings = ProbeSettings.from_env()
     spool = Path(args.spool) if args.spool else settings.data_dir / "spool"
     return settings, args.db or settings.database_url, spool
 
 
-def _destination(args, settings: Settings, database_url: str):
+def _destination(args, settings: ProbeSettings, database_url: str):
     from host_probe.destinations import Refused, open_destination
 
     try:
@@ -117,7 +117,8 @@ def _destination(args, settings: Settings, database_url: str):
 
 
 def _scope(args):
-    from host_probe import scope
+    from host_probe import recorder
+    from host_probe.errors import ScopeError
 
     argv = args.command_argv[1:] if args.command_argv[:1] == ["--"] else args.command_argv
     chosen = sum(bool(x) for x in (args.pid, args.cgroup, argv))
@@ -125,18 +126,21 @@ def _scope(args):
         raise UsageError("choose exactly one scope: --pid P, --cgroup PATH, or -- CMD ...")
     try:
         if args.pid:
-            return scope.PidScope(args.pid)
+            return recorder.PidScope(args.pid)
         if args.cgroup:
-            return scope.CgroupScope(args.cgroup)
-        return scope.CommandScope(argv)
-    except scope.ScopeError as exc:
+            return recorder.CgroupScope(args.cgroup)
+        return recorder.CommandScope(argv)
+    except ScopeError as exc:
         raise UsageError(str(exc)) from None
 
 
 def _record(args) -> int:
     from host_probe.destinations import Refused, check_token
-    from host_probe.loader import ProbeUnavailable, _is_power_of_two
-    from host_probe.recorder import RecordConfig, Recorder
+    from host_probe.discovery import Identity
+    from host_probe.engine import EngineConfig
+    from host_probe.errors import ProbeUnavailable
+    from host_probe.loader import _is_power_of_two
+    from host_probe.recorder import RecordRequest, Recorder
 
     if not _is_power_of_two(args.ringbuf_pages):
         raise UsageError(f"--ringbuf-pages must be a power of two, got {args.ringbuf_pages}")
@@ -146,15 +150,17 @@ def _record(args) -> int:
     except Refused as exc:
         raise UsageError(str(exc)) from None
     scope = _scope(args)
-    config = RecordConfig(
-        service=args.service, version=args.version, role=args.role, database_url=database_url,
-        spool_dir=spool_dir, server_url=args.server or "", ingest_token=settings.ingest_token,
-        window_s=args.window, duration_s=args.duration, sample_every=args.sample,
-        rate_limit=args.rate_limit, ringbuf_pages=args.ringbuf_pages, detail_keys=args.detail_keys,
-        verbose=args.verbose,
+    request = RecordRequest(
+        identity=Identity(args.service, args.version, args.role), duration_s=args.duration,
+        engine=EngineConfig(
+            database_url=database_url, spool_dir=spool_dir, server_url=args.server or "",
+            ingest_token=settings.ingest_token, window_s=args.window, sample_every=args.sample,
+            rate_limit=args.rate_limit, ringbuf_pages=args.ringbuf_pages, detail_keys=args.detail_keys,
+            verbose=args.verbose,
+        ),
     )
     try:
-        return Recorder(config, scope).run()
+        return Recorder(request, scope).run()
     except ProbeUnavailable as exc:
         raise UsageError(str(exc)) from None
     except Refused as exc:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from host_probe import tracefs
+from host_probe.errors import ProbeUnavailable, TracefsUnreadable
 
 MIN_KERNEL = (5, 8)  # BPF ring buffer (5.8); raw tracepoints and cgroup ids are older
 REQUIRED_TRACEPOINTS = ("sched/sched_process_fork", "sched/sched_process_exec", "sched/sched_process_exit",
@@ -51,7 +52,7 @@ def check_btf(path: Path = Path("/sys/kernel/btf/vmlinux")) -> Check:
 def check_tracepoints() -> Check:
     try:
         root = tracefs.events_dir()
-    except tracefs.TracefsUnreadable as exc:
+    except TracefsUnreadable as exc:
         return Check("tracepoints", False, str(exc), "run as root (or with CAP_BPF and CAP_PERFMON)")
     if root is None:
         fix = "mount tracefs: mount -t tracefs nodev /sys/kernel/tracing (the probe does this itself as root)"
@@ -105,11 +106,11 @@ def check_syscall_table() -> Check:
 
     try:
         loader.import_bcc()
-    except loader.ProbeUnavailable:
+    except ProbeUnavailable:
         return Check("syscall table", False, "comes from bcc, which does not import", "apt-get install python3-bpfcc")
     try:
         numbers = loader.syscall_numbers()
-    except loader.ProbeUnavailable as exc:
+    except ProbeUnavailable as exc:
         return Check("syscall table", False, str(exc), "apt-get install auditd")
     missing = [name for name in ("openat", "execve", "connect") if name not in numbers]
     if missing:

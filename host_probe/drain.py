@@ -1,115 +1,174 @@
-"""Read one window out of the kernel maps.
+"""Read one window of every workload out of the kernel maps, in one pass.
 
-Counters in per-CPU arrays (syscalls, process changes, losses, offered events)
-only ever grow: a window is the difference from the previous read, so nothing is
-reset and no increment can fall between a read and a clear.
+Counters in per-CPU arrays (syscalls, process changes, losses; one block of
+slots per workload) only ever grow: a window is the difference from the
+previous read, so nothing is reset and no increment can fall between a read and
+a clear. They are read whole with one BPF_MAP_LOOKUP_BATCH each, into numpy.
 
 Detail keys live in two hashes (file opens, keyed by a path hash, and every
-other detail), tagged with a generation. The drain flips the generation the
-kernel writes under, waits out programs already running (they are short and
-cannot sleep: a few milliseconds is ample), then reads and deletes the old
-generation alone. Plain lookup-and-delete would lose an increment that lands
-between the two; the swap cannot. File keys carry a path hash; the paths of a
-generation are drained from file_paths alongside.
+other detail), tagged with a generation and the workload's slot. The drain
+flips the generation the kernel writes under, then waits for an RCU grace
+period (membarrier(MEMBARRIER_CMD_GLOBAL) is synchronize_rcu(), and every BPF
+tracing program runs inside an RCU read-side section): after it, no program
+that read the old generation is still running, however long its vCPU was
+preempted. Only then is the old generation read and deleted, so no increment
+is lost and none lands in the wrong window.
 """
 
 from __future__ import annotations
 
+import ctypes
+import platform
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Iterable
 
-from host_probe.keys import LOSS_REASONS, PROCESS_CHANGES, feature_of, file_feature
+import numpy as np
 
-GENERATION_GRACE_S = 0.005
+from host_probe.kernel_contract import LOSS_REASONS, PROCESS_CHANGES, SYSCALL_SLOTS
+from host_probe.kernel_keys import detail_feature, file_feature
+from host_probe.map_batch import delete_rows, fields, lookup_batch, u64_values
+
+MEMBARRIER_CMD_GLOBAL = 1
+MEMBARRIER_SYSCALL = {"x86_64": 324, "aarch64": 283}
+# Where membarrier is refused (nohz_full kernels): programs run for microseconds.
+FALLBACK_GRACE_S = 0.005
 
 
 @dataclass
 class RawWindow:
+    """One workload's window, its detail keys already normalised features."""
+
     syscalls: Counter = field(default_factory=Counter)        # syscall name -> count
-    details: Counter = field(default_factory=Counter)         # (kind, raw key) -> count
+    details: Counter = field(default_factory=Counter)         # (kind, normalised key) -> count
     processes: Counter = field(default_factory=Counter)       # fork/thread/exit/exec -> count
     losses: dict = field(default_factory=dict)                # reason -> count
-    events_offered: int = 0
 
 
-def _percpu_totals(table, size: int) -> list[int]:
-    totals = [0] * size
-    for key, values in table.items():
-        totals[key.value] = sum(int(v) for v in values)
-    return totals
+def _libc():
+    return ctypes.CDLL(None, use_errno=True)
 
 
-class Counters:
-    """Deltas of a monotonic per-CPU counter array since the previous read."""
+def wait_for_running_programs(libc=None) -> bool:
+    """Return once every BPF program that started before the call has returned;
+    False when the kernel refused membarrier and a short sleep stood in for it."""
+    number = MEMBARRIER_SYSCALL.get(platform.machine())
+    if number is not None and (libc or _libc()).syscall(number, MEMBARRIER_CMD_GLOBAL, 0) == 0:
+        return True
+    time.sleep(FALLBACK_GRACE_S)
+    return False
 
-    def __init__(self, table, size: int):
-        self.table, self.size = table, size
-        self.previous = _percpu_totals(table, size)
 
-    def delta(self) -> list[int]:
-        current = _percpu_totals(self.table, self.size)
-        deltas = [now - before for now, before in zip(current, self.previous)]
-        self.previous = current
+class CounterDeltas:
+    """Deltas of a monotonic per-CPU counter array since the previous read, as a
+    (slots, per_slot) matrix."""
+
+    def __init__(self, table, slots: int, per_slot: int):
+        self.table, self.slots, self.per_slot = table, slots, per_slot
+        self.previous = self._read()
+
+    def _read(self) -> np.ndarray:
+        _, values, n = lookup_batch(self.table, self.slots * self.per_slot)
+        cpus = np.frombuffer(values, dtype=np.uint64).reshape(self.slots * self.per_slot, -1)[:n]
+        return cpus.sum(axis=1, dtype=np.uint64).reshape(self.slots, self.per_slot)
+
+    def deltas(self) -> np.ndarray:
+        current = self._read()
+        deltas, self.previous = current - self.previous, current
         return deltas
 
 
 class MapDrain:
-    def __init__(self, bpf, syscall_names: dict[int, str]):
+    def __init__(self, bpf, syscall_names: dict[int, str], max_workloads: int,
+                 detail_max_keys: int, ephemeral_ports: tuple[int, int]):
         self.bpf = bpf
-        self.slots = len(bpf["syscall_counts"])
-        self.names = [syscall_names.get(nr, f"unknown_{nr}") for nr in range(self.slots)]
+        self.slots = max_workloads + 1
+        self.capacity = detail_max_keys
+        self.ephemeral_ports = ephemeral_ports
+        self.names = [syscall_names.get(nr, f"unknown_{nr}") for nr in range(SYSCALL_SLOTS)]
         self.names[-1] = "unknown"  # the overflow slot (x32, out-of-range numbers)
-        self.syscalls = Counters(bpf["syscall_counts"], self.slots)
-        self.processes = Counters(bpf["process_counts"], len(PROCESS_CHANGES))
-        self.losses = Counters(bpf["loss_counts"], len(LOSS_REASONS))
-        self.offered = Counters(bpf["event_counts"], 1)
+        self.syscalls = CounterDeltas(bpf["syscall_counts"], self.slots, SYSCALL_SLOTS)
+        self.processes = CounterDeltas(bpf["process_counts"], self.slots, len(PROCESS_CHANGES))
+        self.losses = CounterDeltas(bpf["loss_counts"], self.slots, len(LOSS_REASONS))
         self.generation_table = bpf["detail_generation"]
+        self.keys_used = bpf["detail_keys_used"]
         self.details = bpf["detail_counts"]
         self.files = bpf["file_counts"]
         self.file_paths = bpf["file_paths"]
         self.generation = 0
+        self.fenced = True  # False once membarrier was refused and a sleep stood in
+        # Normalising is the drain's costliest step; keys recur window after window.
+        self._file_features: dict[tuple[int, int], tuple[str, str]] = {}
+        self._detail_features: dict[bytes, tuple[str, str] | None] = {}
 
-    @staticmethod
-    def _take_generation(table, generation: int) -> list:
-        """(key, value) of one generation, deleted from the table."""
-        taken = [(key, value) for key, value in table.items() if key.generation == generation]
-        for key, _ in taken:
-            try:
-                del table[key]
-            except KeyError:
-                pass
-        return taken
-
-    def _drain_details(self) -> tuple[Counter, int]:
-        """Details of the generation just closed, and opens whose path was lost."""
+    def _flip_generation(self) -> int:
         old = self.generation
         self.generation ^= 1
         self.generation_table[self.generation_table.Key(0)] = self.generation_table.Leaf(self.generation)
-        time.sleep(GENERATION_GRACE_S)
-        counts: Counter = Counter()
-        for key, count in self._take_generation(self.details, old):
-            feature = feature_of(key)
-            if feature:
-                counts[feature] += int(count.value)
-        paths = {key.path_hash: bytes(text.path) for key, text in self._take_generation(self.file_paths, old)}
-        unnamed = 0
-        for key, count in self._take_generation(self.files, old):
-            path = paths.get(key.path_hash)
-            if path is None:  # cannot happen short of a kernel bug; counted as a loss all the same
-                unnamed += int(count.value)
-            else:
-                counts[file_feature(path, key.mode)] += int(count.value)
-        return counts, unnamed
+        self.fenced = wait_for_running_programs() and self.fenced
+        return old
 
-    def drain(self) -> RawWindow:
-        window = RawWindow()
-        window.details, unnamed = self._drain_details()
-        for nr, count in enumerate(self.syscalls.delta()):
-            if count:
-                window.syscalls[self.names[nr]] += count
-        window.processes = Counter({name: n for name, n in zip(PROCESS_CHANGES, self.processes.delta()) if n})
-        window.losses = dict(zip(LOSS_REASONS, self.losses.delta()))
-        window.losses["map_full"] += unnamed
-        window.events_offered = self.offered.delta()[0]
-        return window
+    def _drain_details(self, old: int, windows: dict[int, RawWindow]) -> None:
+        keys, values, n = lookup_batch(self.details, self.capacity)
+        rows = fields(keys, n, ("generation", "slot"))
+        counts = u64_values(values, n)
+        taken = np.flatnonzero(rows["generation"] == old)
+        size = ctypes.sizeof(self.details.Key)
+        raw = np.frombuffer(keys, dtype=np.uint8).reshape(-1, size)
+        for row in taken:
+            slot = int(rows["slot"][row])
+            identity = raw[row, 4:].tobytes()  # all but the generation
+            if identity not in self._detail_features:
+                self._detail_features[identity] = detail_feature(keys[row], self.ephemeral_ports)
+            feature = self._detail_features[identity]
+            if feature and slot in windows:
+                windows[slot].details[feature] += int(counts[row])
+        delete_rows(self.details, keys, taken)
+
+    def _drain_files(self, old: int, windows: dict[int, RawWindow]) -> None:
+        keys, values, n = lookup_batch(self.files, self.capacity)
+        rows = fields(keys, n, ("generation", "slot", "mode", "path_hash"))
+        counts = u64_values(values, n)
+        taken = np.flatnonzero(rows["generation"] == old)
+        path_keys, texts, m = lookup_batch(self.file_paths, self.capacity)
+        path_rows = fields(path_keys, m, ("generation", "path_hash"))
+        path_taken = np.flatnonzero(path_rows["generation"] == old)
+        paths = {int(path_rows["path_hash"][row]): row for row in path_taken}
+        for row in taken:
+            slot, mode, path_hash = int(rows["slot"][row]), int(rows["mode"][row]), int(rows["path_hash"][row])
+            feature = self._file_features.get((path_hash, mode))
+            if feature is None and path_hash in paths:
+                feature = file_feature(bytes(texts[paths[path_hash]].path), mode)
+                self._file_features[(path_hash, mode)] = feature
+            if slot not in windows:
+                continue
+            if feature is None:  # its path could not be stored (file_paths full): a counted loss
+                windows[slot].losses["map_full"] += int(counts[row])
+            else:
+                windows[slot].details[feature] += int(counts[row])
+        delete_rows(self.files, keys, taken)
+        delete_rows(self.file_paths, path_keys, path_taken)
+
+    def _release_budgets(self, old: int) -> None:
+        for slot in range(1, self.slots):
+            key = self.keys_used.Key(slot * 2 + old)
+            if self.keys_used[key].value:
+                self.keys_used[key] = self.keys_used.Leaf(0)
+
+    def drain(self, slots: Iterable[int]) -> dict[int, RawWindow]:
+        """One window for each of `slots` (the drain reads every slot regardless:
+        counts of a slot not asked for are dropped, as that slot has no recording)."""
+        windows = {slot: RawWindow() for slot in slots}
+        old = self._flip_generation()
+        self._drain_details(old, windows)
+        self._drain_files(old, windows)
+        self._release_budgets(old)
+        syscalls, processes, losses = self.syscalls.deltas(), self.processes.deltas(), self.losses.deltas()
+        for slot, window in windows.items():
+            for nr in np.flatnonzero(syscalls[slot]):
+                window.syscalls[self.names[nr]] += int(syscalls[slot][nr])
+            window.processes = Counter({name: int(n) for name, n in zip(PROCESS_CHANGES, processes[slot]) if n})
+            found = window.losses
+            window.losses = {reason: int(n) + found.get(reason, 0) for reason, n in zip(LOSS_REASONS, losses[slot])}
+        return windows

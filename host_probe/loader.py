@@ -8,31 +8,35 @@ from __future__ import annotations
 
 import ctypes
 import os
-import subprocess
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from host_probe import tracefs
+from host_probe.errors import ProbeUnavailable
 
 BPF_DIR = Path(__file__).resolve().parents[1] / "bpf"
 PROBE_SOURCE = BPF_DIR / "probe.bpf.c"
-# Syscalls the probe reads details from; numbers come from bcc's table.
-DETAIL_SYSCALLS = ("openat", "openat2", "open", "creat", "connect", "bind", "listen", "socket",
-                   "execve", "execveat", "clone", "clone3")
+# slot numbers are one byte wide in the events and the status; 0 means "not watched"
+MAX_WORKLOADS_LIMIT = 255
 
 
-class ProbeUnavailable(RuntimeError):
-    """The kernel or toolchain cannot run the probe; the message says what to do."""
+def detail_syscalls(source: Path = PROBE_SOURCE) -> tuple[str, ...]:
+    """The syscalls the probe reads details from: named once, by the program's own
+    `#if NR_<name> >= 0` guards; their numbers come from bcc's table."""
+    return tuple(dict.fromkeys(re.findall(r"^#if NR_(\w+) >= 0$", source.read_text(), re.MULTILINE)))
 
 
 @dataclass(frozen=True)
 class ProbeOptions:
-    cgroup_id: int = 0
+    max_workloads: int = 1
     sample_every: int = 1
     rate_limit: int = 0          # ring-buffer events per second, whole host; 0 = unlimited
     ringbuf_pages: int = 64
-    detail_max_keys: int = 16384
+    detail_max_keys: int = 16384  # capacity of each detail map, all workloads together
+    detail_budget: int = 0        # keys one workload may hold per window; 0 = the whole capacity
+    max_cgroups: int = 4096       # watched cgroup directories (a workload's and its descendants)
 
 
 
@@ -76,16 +80,6 @@ def pid_max() -> int:
         return 1 << 22  # the kernel's PID_MAX_LIMIT on 64-bit
 
 
-def track(bpf, pids) -> None:
-    """Set tracked_tgids bits from userspace (seeding a scope). A read-modify-write:
-    done before the tracked processes are released or right after attach, when the
-    kernel has no child of theirs to set bits for in the same word."""
-    table = bpf["tracked_tgids"]
-    for pid in pids:
-        key = table.Key(pid // 64)
-        table[key] = table.Leaf(table[key].value | (1 << (pid % 64)))
-
-
 def _is_power_of_two(value: int) -> bool:
     return value > 0 and value & (value - 1) == 0
 
@@ -95,21 +89,26 @@ def cflags(options: ProbeOptions, numbers: Mapping[str, int] | None = None) -> l
     architecture's, or {} to compile the detail out: every NR_ becomes -1)."""
     if not _is_power_of_two(options.ringbuf_pages):
         raise ValueError(f"ring buffer pages must be a power of two, got {options.ringbuf_pages}")
+    if not 1 <= options.max_workloads <= MAX_WORKLOADS_LIMIT:
+        raise ValueError(f"max workloads must be 1 to {MAX_WORKLOADS_LIMIT}, got {options.max_workloads}")
     cpus = os.cpu_count() or 1
     rate_per_cpu = 0 if not options.rate_limit else max(1, options.rate_limit // cpus)
     numbers = syscall_numbers() if numbers is None else numbers
+    budget = options.detail_budget or options.detail_max_keys
     flags = [
         f"-I{BPF_DIR}",
-        f"-DTARGET_CGROUP_ID={options.cgroup_id}ULL",
+        f"-DMAX_WORKLOADS={options.max_workloads}",
         f"-DSAMPLE_EVERY={max(1, options.sample_every)}",
         f"-DRATE_PER_CPU={rate_per_cpu}ULL",
         f"-DRINGBUF_PAGES={options.ringbuf_pages}",
         f"-DDETAIL_MAX_KEYS={options.detail_max_keys}",
-        f"-DTRACKED_WORDS={pid_max() // 64 + 1}",
+        f"-DDETAIL_BUDGET={min(budget, options.detail_max_keys)}ULL",
+        f"-DTRACKED_TGIDS={pid_max() + 1}",
+        f"-DMAX_CGROUPS={options.max_cgroups}",
         f"-DHAVE_GROUP_DEAD={1 if tracefs.has_field('sched/sched_process_exit', 'group_dead') else 0}",
         f"-DPATH_HASH_SEED={int.from_bytes(os.urandom(8), 'little')}ULL",
     ]
-    flags += [f"-DNR_{name}={numbers.get(name, -1)}" for name in DETAIL_SYSCALLS]
+    flags += [f"-DNR_{name}={numbers.get(name, -1)}" for name in detail_syscalls()]
     return flags
 
 
@@ -162,10 +161,3 @@ def struct_from(table, raw: int, length: int):
 def kernel_release() -> str:
     return os.uname().release
 
-
-def git_describe() -> str:
-    try:
-        return subprocess.run(["git", "-C", str(BPF_DIR.parent), "rev-parse", "--short", "HEAD"],
-                              capture_output=True, text=True, timeout=5).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return ""

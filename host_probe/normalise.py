@@ -9,13 +9,9 @@ test_normalise.py holds both sides.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-PID = "<pid>"
-NUMBER = "<n>"
-TEMP = "<tmp>"
-HEX = "<hex>"
-EPHEMERAL = "<ephemeral>"
+from gate_server.storage.keys import EPHEMERAL, HEX, INET, INET6, NUMBER, PID, TEMP, UNIX, Address
 # Linux's default net.ipv4.ip_local_port_range; the recorder passes the host's own.
 DEFAULT_EPHEMERAL_PORTS = (32768, 60999)
 
@@ -86,27 +82,18 @@ def normalise_path(path: str) -> str:
     return path
 
 
-def normalise_port(port: int, ephemeral_ports: tuple[int, int] = DEFAULT_EPHEMERAL_PORTS) -> str:
+def normalise_port(port: int, ephemeral_ports: tuple[int, int] = DEFAULT_EPHEMERAL_PORTS) -> int | str:
     """A local port the kernel picked (0, or the ephemeral range) differs every run."""
     low, high = ephemeral_ports
-    return EPHEMERAL if port == 0 or low <= port <= high else str(port)
+    return EPHEMERAL if port == 0 or low <= port <= high else port
 
 
-def normalise_key(kind: str, key: str, ephemeral_ports: tuple[int, int] = DEFAULT_EPHEMERAL_PORTS) -> str:
-    """Normalise a formatted feature key (see host_probe/keys.py for the formats)."""
-    if kind == "file":
-        path, _, mode = key.rpartition(":")
-        return f"{normalise_path(path)}:{mode}"
-    if kind == "exec":
-        return normalise_path(key)
-    if kind in ("connect", "bind", "listen"):
-        family, _, rest = key.partition(":")
-        if family == "unix":
-            return f"unix:{normalise_path(rest)}"
-        if family in ("inet", "inet6"):
-            host, _, port = rest.rpartition(":")
-            # a connect's destination port names the service it talks to: kept
-            if kind != "connect" and port.isdigit():
-                port = normalise_port(int(port), ephemeral_ports)
-            return f"{family}:{host}:{port}"
-    return key
+def normalise_address(kind: str, address: Address,
+                      ephemeral_ports: tuple[int, int] = DEFAULT_EPHEMERAL_PORTS) -> Address:
+    """A unix path is normalised as a path; a local port the kernel picked becomes
+    <ephemeral>. A connect's destination port names the service it talks to: kept."""
+    if address.family == UNIX:
+        return replace(address, path=normalise_path(address.path)) if address.path else address
+    if address.family in (INET, INET6) and kind != "connect" and isinstance(address.port, int):
+        return replace(address, port=normalise_port(address.port, ephemeral_ports))
+    return address

@@ -78,12 +78,12 @@ class WindowSink:
         self._send({"type": "window", "data": window.to_dict()})
 
     def close(self) -> bool:
-        """Last replay attempt; False (with a message) if records remain spooled."""
+        """Last replay attempt; False (with a message) if records remain spooled.
+        The destination stays open: other recordings share it."""
         left = not self.replay()
         if left:
             self.log(f"host-probe: {self.destination.name} did not take every record; {self.spool_path} "
                      f"keeps them (`host-probe replay` sends them later)")
-        self.destination.close()
         return not left
 
 

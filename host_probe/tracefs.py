@@ -7,11 +7,9 @@ import os
 import subprocess
 from pathlib import Path
 
+from host_probe.errors import ProbeUnavailable, TracefsUnreadable
+
 CANDIDATES = (Path("/sys/kernel/tracing"), Path("/sys/kernel/debug/tracing"))
-
-
-class TracefsUnreadable(PermissionError):
-    """tracefs exists but this user may not read it (it is root-only by default)."""
 
 
 def events_dir() -> Path | None:
@@ -25,8 +23,6 @@ def events_dir() -> Path | None:
 
 
 def ensure_mounted() -> Path:
-    from host_probe.loader import ProbeUnavailable
-
     try:
         found = events_dir()
     except TracefsUnreadable as exc:
@@ -39,11 +35,6 @@ def ensure_mounted() -> Path:
         if found:
             return found
     raise ProbeUnavailable("tracefs is not mounted; run `mount -t tracefs nodev /sys/kernel/tracing` as root")
-
-
-def has_tracepoint(name: str) -> bool:
-    root = events_dir()
-    return bool(root and (root / name / "format").is_file())
 
 
 def has_field(name: str, field: str) -> bool:

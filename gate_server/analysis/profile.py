@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Optional
 
+from gate_server.storage.keys import EVENT_STREAM_LOSSES
+
 FeatureKey = tuple[str, str]  # (kind, normalised key), e.g. ("exec", "/bin/sh")
 
 
@@ -25,7 +27,8 @@ class WindowCounts:
 
     @property
     def lost(self) -> int:
-        return sum(self.drops.values())
+        """Losses of the profile: the event stream's drops (record -v) leave every count intact."""
+        return sum(n for reason, n in self.drops.items() if reason not in EVENT_STREAM_LOSSES)
 
 
 @dataclass(frozen=True)

@@ -107,3 +107,9 @@ def _port(text: str) -> Port:
 
 def socket_key(family: str, sock_type: str) -> str:
     return f"{family}/{sock_type}"
+
+# A window's drops, by reason (bpf/probe.h's enum loss_reason). The ring buffer
+# carries only the process-event stream (`host-probe record -v`): its losses are
+# stored with the window but are not losses of the profile the judge reads.
+PROFILE_LOSSES = ("map_full", "unreadable", "pid_beyond_table")
+EVENT_STREAM_LOSSES = ("ringbuf_reserve_failed", "rate_limited", "sampled_out")

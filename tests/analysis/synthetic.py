@@ -44,6 +44,7 @@ def service_profile(
     thread_churn: int = 40,
     sample_every: int = 1,
     lost_per_window: int = 0,
+    stream_lost_per_window: int = 0,
     mix: Optional[dict[str, float]] = None,
 ) -> Profile:
     """`mix` adds to or overrides SYSCALL_MIX (share of syscalls per name)."""
@@ -67,7 +68,7 @@ def service_profile(
         syscalls = sum(n for (kind, _), n in counts.items() if kind == "syscall")
         counts = {key: n for key, n in counts.items() if n > 0}
         events = sum(n for (kind, _), n in counts.items() if kind != "syscall")
-        drops = {"ringbuf": lost_per_window} if lost_per_window else {}
+        drops = {"map_full": lost_per_window, "ringbuf_reserve_failed": stream_lost_per_window}
         result.append(WindowCounts(counts=counts, syscalls_total=syscalls, events_total=events,
                                    sample_every=sample_every, drops=drops))
     return Profile(service="shop", version=version, windows=result)

@@ -233,6 +233,13 @@ def test_thin_or_lossy_observation_is_inconclusive(canary_options, limit):
     assert len(verdict.reasons) == 1 and verdict.reasons[0].startswith("canary: ") and limit in verdict.reasons[0]
 
 
+def test_losses_of_the_event_stream_are_not_losses_of_the_profile():
+    # the ring buffer feeds only `record -v`; its drops leave every count intact
+    verdict = judge(BASELINE, canary_profile(stream_lost_per_window=5000), load_config({}))
+    assert verdict.verdict == "pass", verdict.reasons
+    assert verdict.observation["canary"].lost == 0
+
+
 def test_high_loss_is_inconclusive():
     verdict = judge(BASELINE, canary_profile(lost_per_window=50), load_config({}))
     assert verdict.verdict == "inconclusive"

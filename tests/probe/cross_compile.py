@@ -24,12 +24,12 @@ def syscall_numbers(headers: Path, arch: str) -> dict[str, int]:
     """The detail syscalls' numbers as that architecture's headers define them
     (-1 for one it does not have, as the loader does)."""
     lines = ["#include <asm/unistd.h>"]
-    for name in loader.DETAIL_SYSCALLS:
+    for name in loader.detail_syscalls():
         lines += [f"#ifdef __NR_{name}", f"syscall_gate_nr {name} __NR_{name}", "#endif"]
     expanded = subprocess.run(["cpp", "-P", "-nostdinc", f"-I{headers}/arch/{arch}/include/uapi",
                                f"-I{headers}/include/uapi"], input="\n".join(lines) + "\n",
                               capture_output=True, text=True, check=True).stdout
-    numbers = {name: -1 for name in loader.DETAIL_SYSCALLS}
+    numbers = {name: -1 for name in loader.detail_syscalls()}
     for line in expanded.splitlines():
         if line.startswith("syscall_gate_nr "):
             _, name, value = line.split(None, 2)

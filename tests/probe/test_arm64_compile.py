@@ -56,9 +56,9 @@ def test_probe_compiles_for_arm64_with_its_syscall_numbers(arm64_headers):
 
 def test_the_arm64_compile_reads_the_arm64_branch(arm64_headers, tmp_path):
     source = loader.PROBE_SOURCE.read_text()
-    assert source.count("regs.orig_x0") == 1
+    assert source.count("copy.orig_x0") == 1
     broken = tmp_path / "probe.bpf.c"
-    broken.write_text(source.replace("regs.orig_x0", "regs.no_such_register"))
+    broken.write_text(source.replace("copy.orig_x0", "copy.no_such_register"))
     assert compile_probe(broken).returncode == 0, "the x86_64 build must not see the arm64 branch"
     result = compile_probe(broken, arm64_headers)
     assert result.returncode != 0

@@ -36,7 +36,9 @@ def test_sampling_and_rate_limit_losses_are_counted(ebpf, tmp_path):
     assert lost["sampled_out"] > 0
     assert lost["rate_limited"] > 0
     assert delivered + sum(lost.values()) == offered
-    assert all(window.sample_every == 2 for window in profile.windows)
+    # sampling thins the -v event stream only: the kernel counts every detail, so
+    # the windows say 1 and the judge never scales their counts
+    assert all(window.sample_every == 1 for window in profile.windows)
 
 
 def test_a_tiny_ring_buffer_counts_refused_events(ebpf, tmp_path):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from host_probe.normalise import RULES, normalise_key, normalise_path
+from gate_server.storage.keys import parse_address
+from host_probe.kernel_keys import file_feature
+from host_probe.normalise import RULES, normalise_address, normalise_path
 
 
 @pytest.mark.parametrize("raw, normalised", [
@@ -57,32 +59,33 @@ def test_python_tempfile_names_with_a_prefix_share_a_key():
     assert names == {"/tmp/req-<tmp>.tmp"}
 
 
+def _address(kind: str, key: str, ephemeral=(32768, 60999)) -> str:
+    return str(normalise_address(kind, parse_address(key), ephemeral))
+
+
 def test_file_keys_keep_their_mode():
-    assert normalise_key("file", "/var/log/app/77.log:w") == "/var/log/app/<n>.log:w"
-    assert normalise_key("file", "/proc/9/status:r") == "/proc/<pid>/status:r"
+    assert file_feature(b"/var/log/app/77.log\0", 2) == ("file", "/var/log/app/<n>.log:w")
+    assert file_feature(b"/proc/9/status\0junk", 1) == ("file", "/proc/<pid>/status:r")
 
 
 def test_connect_keeps_the_destination_port():
-    assert normalise_key("connect", "inet:10.0.0.5:5432") == "inet:10.0.0.5:5432"
-    assert normalise_key("connect", "inet:127.0.0.1:45000") == "inet:127.0.0.1:45000"
-    assert normalise_key("connect", "inet6:[::1]:443") == "inet6:[::1]:443"
+    assert _address("connect", "inet:10.0.0.5:5432") == "inet:10.0.0.5:5432"
+    assert _address("connect", "inet:127.0.0.1:45000") == "inet:127.0.0.1:45000"
+    assert _address("connect", "inet6:[::1]:443") == "inet6:[::1]:443"
 
 
 def test_bind_to_a_kernel_chosen_port_is_ephemeral():
-    assert normalise_key("bind", "inet:0.0.0.0:0") == "inet:0.0.0.0:<ephemeral>"
-    assert normalise_key("bind", "inet:0.0.0.0:45000", (32768, 60999)) == "inet:0.0.0.0:<ephemeral>"
-    assert normalise_key("listen", "inet6:[::]:8080") == "inet6:[::]:8080"
+    assert _address("bind", "inet:0.0.0.0:0") == "inet:0.0.0.0:<ephemeral>"
+    assert _address("bind", "inet:0.0.0.0:45000") == "inet:0.0.0.0:<ephemeral>"
+    assert _address("bind", "inet:0.0.0.0:45000", (50000, 60000)) == "inet:0.0.0.0:45000"
+    assert _address("listen", "inet6:[::]:8080") == "inet6:[::]:8080"
 
 
 def test_per_run_socket_names_are_normalised():
-    assert normalise_key("connect", "unix:/run/user/1000/bus") == "unix:/run/user/<n>/bus"
-    assert normalise_key("bind", "unix:/tmp/app-x8k2m9q.sock") == "unix:/tmp/app-<tmp>.sock"
-    assert normalise_key("listen", "unix:/run/app.sock") == "unix:/run/app.sock"
-
-
-def test_other_kinds_pass_through():
-    assert normalise_key("socket", "inet/stream") == "inet/stream"
-    assert normalise_key("syscall", "openat") == "openat"
+    assert _address("connect", "unix:/run/user/1000/bus") == "unix:/run/user/<n>/bus"
+    assert _address("bind", "unix:/tmp/app-x8k2m9q.sock") == "unix:/tmp/app-<tmp>.sock"
+    assert _address("listen", "unix:/run/app.sock") == "unix:/run/app.sock"
+    assert _address("connect", "unix:<unnamed>") == "unix:<unnamed>"
 
 
 def test_every_rule_documents_an_example_it_satisfies():

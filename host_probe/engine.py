@@ -1,0 +1,240 @@
+"""The recording engine, shared by `host-probe agent` (every workload of a host)
+and `host-probe record` (one workload): the programs are loaded once, workloads
+come and go in the workload table, and every window one drain of the maps
+yields a window for each open recording.
+
+A workload that appears opens a recording (its own uuid, service, version and
+role); one that changes (a new version in place) closes its recording and
+opens another; one that goes closes its recording with its last window.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from gate_server.storage.records import RecordingInfo, WindowRecord
+from host_probe import __version__, loader
+from host_probe.discovery import Workload
+from host_probe.drain import MapDrain, RawWindow
+from gate_server.storage.keys import EVENT_STREAM_LOSSES
+from host_probe.kernel_contract import EVENT_TYPES, LOSS_REASONS
+from host_probe.kernel_keys import c_text
+from host_probe.normalise import DEFAULT_EPHEMERAL_PORTS
+from host_probe.workloads import WorkloadTable
+
+POLL_MS = 100
+
+
+@dataclass
+class EngineConfig:
+    database_url: str
+    spool_dir: Path
+    server_url: str = ""   # upload to this gate server instead of writing to the database
+    ingest_token: str = ""
+    window_s: float = 10.0
+    max_workloads: int = 1
+    detail_keys: int = 16384       # capacity of each detail map, all workloads together
+    detail_budget: int = 0         # per workload and window; 0 = the whole capacity
+    sample_every: int = 1
+    rate_limit: int = 0
+    ringbuf_pages: int = 64
+    verbose: bool = False
+
+    def probe_options(self) -> loader.ProbeOptions:
+        return loader.ProbeOptions(max_workloads=self.max_workloads, sample_every=self.sample_every,
+                                   rate_limit=self.rate_limit, ringbuf_pages=self.ringbuf_pages,
+                                   detail_max_keys=self.detail_keys, detail_budget=self.detail_budget)
+
+
+def ephemeral_port_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return DEFAULT_EPHEMERAL_PORTS
+
+
+def window_features(raw: RawWindow) -> dict[tuple[str, str], int]:
+    features: Counter = Counter()
+    for name, count in raw.syscalls.items():
+        features[("syscall", name)] += count
+    features.update(raw.details)
+    for change, count in raw.processes.items():
+        features[("process", change)] += count
+    return dict(features)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class Recording:
+    """One workload's open recording."""
+
+    workload: Workload
+    slot: int
+    info: RecordingInfo
+    sink: object
+    window_started: datetime
+    index: int = 0
+    closing_at: datetime | None = None
+    profile_lost: Counter = field(default_factory=Counter)
+    stream_lost: Counter = field(default_factory=Counter)  # the ring buffer's, which feeds -v alone
+    events_received: int = 0
+
+    @property
+    def uuid(self) -> str:
+        return self.info.uuid
+
+
+class Engine:
+    def __init__(self, config: EngineConfig, log: Callable[[str], None] | None = None):
+        self.config = config
+        self.log = log or (lambda message: print(message, file=sys.stderr, flush=True))
+        self.recordings: dict[str, Recording] = {}  # open, by workload key
+        self.closing: list[Recording] = []          # removed; their last window is still to drain
+        self.destination = None
+        self.bpf = None
+
+    # -- lifecycle ---------------------------------------------------------------
+    def start(self) -> None:
+        """Compile and attach once, then open the destination (refusals raise here)."""
+        config = self.config
+        self.bpf = loader.load(config.probe_options())
+        try:
+            # Only now the storage code (SQLAlchemy or requests): compiled first and
+            # with the compiler's heap handed back, the two memory peaks do not add up.
+            loader.release_compiler_memory()
+            from host_probe.destinations import open_destination
+
+            self.destination = open_destination(config.database_url, config.server_url, config.ingest_token)
+            self.destination.check()
+        except BaseException:
+            self.bpf.cleanup()
+            raise
+        options = config.probe_options()
+        self.table = WorkloadTable(self.bpf, options.max_workloads, options.max_cgroups)
+        self.drain = MapDrain(self.bpf, loader.syscall_names(), options.max_workloads,
+                              options.detail_max_keys, ephemeral_port_range())
+        self.layout = self.bpf["event_layout"]
+        self.bpf["events"].open_ring_buffer(self._on_event)
+        self.window_begin = time.monotonic()
+
+    def close(self) -> None:
+        """Drain the last window of every recording, store them, let go of the kernel."""
+        if self.bpf is None:
+            return
+        self.bpf.ring_buffer_consume()
+        for key in list(self.recordings):
+            self.remove(key)
+        self.drain_window()
+        if self.destination is not None:
+            self.destination.close()
+        self.bpf.cleanup()
+        self.bpf = None
+
+    # -- workloads ---------------------------------------------------------------
+    def add(self, workload: Workload) -> Recording:
+        """Open a recording for the workload and start counting it. Raises the
+        destination's Refused (a token without the right) before anything is
+        counted, and workloads.TableFull when no slot is free."""
+        from host_probe.sink import WindowSink
+
+        info = RecordingInfo(
+            uuid=str(uuid.uuid4()), service=workload.identity.service, version=workload.identity.version,
+            role=workload.identity.role, started_at=_now(), host=socket.gethostname(),
+            kernel=loader.kernel_release(), scope=workload.scope, sample_every=self.config.sample_every,
+            rate_limit=self.config.rate_limit or None, probe_version=__version__,
+        )
+        self.table.ensure_room(workload)
+        sink = WindowSink(self.destination, self.config.spool_dir, info.uuid, self.log)
+        sink.open(info)
+        slot = self.table.add(workload)
+        recording = Recording(workload, slot, info, sink, window_started=info.started_at)
+        self.recordings[workload.key] = recording
+        self.log(f"host-probe: recording {info.service} {info.version} ({info.role}) scope {workload.scope} "
+                 f"as {info.uuid} in slot {slot}; windows of {self.config.window_s:g}s")
+        return recording
+
+    def refresh(self, key: str) -> None:
+        self.table.refresh(key)
+
+    def remove(self, key: str) -> None:
+        """Stop counting the workload; its recording closes at the next drain."""
+        recording = self.recordings.pop(key)
+        self.table.remove(key)
+        recording.closing_at = _now()
+        self.closing.append(recording)
+
+    # -- the loop ----------------------------------------------------------------
+    def _on_event(self, _ctx, data, size) -> int:
+        event = loader.struct_from(self.layout, data, size)
+        if event is None:
+            return 0
+        for recording in self.recordings.values():
+            if recording.slot == event.slot:
+                recording.events_received += 1
+                break
+        if self.config.verbose:
+            name = EVENT_TYPES.get(event.type, "?")
+            detail = f" {c_text(event.filename)} [{c_text(event.argv0)}]" if event.type == 2 else ""
+            parent = f" parent={event.parent_pid}" if event.type == 1 else ""
+            print(f"{name:5} slot={event.slot} pid={event.pid}{parent} comm={c_text(event.comm)}{detail}",
+                  flush=True)
+        return 0
+
+    def seconds_to_window(self) -> float:
+        return self.window_begin + self.config.window_s - time.monotonic()
+
+    def poll(self, max_ms: int = POLL_MS) -> None:
+        self.bpf.ring_buffer_poll(max(1, min(max_ms, int(self.seconds_to_window() * 1000))))
+
+    def window_due(self) -> bool:
+        return self.seconds_to_window() <= 0
+
+    def drain_window(self) -> None:
+        """One pass over the maps: a window for every open and closing recording."""
+        ended = _now()
+        self.window_begin = time.monotonic()
+        every = list(self.recordings.values()) + self.closing
+        raw = self.drain.drain(r.slot for r in every)
+        for recording in every:
+            self._write(recording, raw[recording.slot], recording.closing_at or ended)
+        for recording in self.closing:
+            self._finish(recording)
+            self.table.release(recording.slot)
+        self.closing = []
+
+    def _write(self, recording: Recording, raw: RawWindow, ended: datetime) -> None:
+        drops = {reason: int(raw.losses.get(reason, 0)) for reason in LOSS_REASONS}
+        recording.profile_lost.update({r: n for r, n in drops.items() if r not in EVENT_STREAM_LOSSES})
+        recording.stream_lost.update({r: n for r, n in drops.items() if r in EVENT_STREAM_LOSSES})
+        received, recording.events_received = recording.events_received, 0
+        recording.sink.write_window(WindowRecord(
+            recording_uuid=recording.uuid, index=recording.index, started_at=recording.window_started,
+            ended_at=ended, syscalls_total=sum(raw.syscalls.values()),
+            events_total=sum(raw.details.values()) + received,
+            # the kernel counts every detail: only the -v stream is ever sampled
+            sample_every=1, drops=drops, features=window_features(raw),
+        ))
+        recording.window_started, recording.index = ended, recording.index + 1
+
+    def _finish(self, recording: Recording) -> None:
+        info = recording.info
+        info.ended_at = recording.closing_at
+        recording.sink.save_recording(info)
+        lost = sum(recording.profile_lost.values())
+        stream = sum(recording.stream_lost.values())
+        self.log(f"host-probe: {info.service} {info.version}: stored {recording.index} windows as {info.uuid}, "
+                 f"{lost} lost ({', '.join(f'{k}={v}' for k, v in recording.profile_lost.items() if v) or 'none'})"
+                 + (f"; -v stream dropped {stream} events" if stream else ""))
+        recording.sink.close()

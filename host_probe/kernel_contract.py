@@ -1,0 +1,17 @@
+"""Python mirrors of bpf/probe.h's enums and sizes: the kernel/userspace contract.
+tests/probe/test_kernel_contract.py parses probe.h and keeps every mirror equal."""
+
+from __future__ import annotations
+
+# enum detail_kind (file opens have their own map, file_counts)
+DETAIL_KINDS = {2: "exec", 3: "connect", 4: "bind", 5: "listen", 6: "socket"}
+# enum open_mode
+OPEN_MODES = {1: "r", 2: "w", 3: "rw"}
+# enum loss_reason, in slot order
+LOSS_REASONS = ("map_full", "ringbuf_reserve_failed", "rate_limited", "sampled_out", "unreadable",
+                "pid_beyond_table")
+# enum process_change, in slot order
+PROCESS_CHANGES = ("fork", "thread", "exit", "exec")
+# enum event_type
+EVENT_TYPES = {1: "fork", 2: "exec", 3: "exit"}
+SYSCALL_SLOTS = 512
