@@ -24,10 +24,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Union
 
-from gate_server.storage.keys import INET, UNIX, Address, FeatureKey, FileKey, socket_key
+from gate_server.storage.keys import UNIX, Address, FeatureKey, FileKey, socket_key
 from host_probe.inventory.process import ProcessGone, ProcessHoldings, read_process, start_time, thread_group_of
-from host_probe.inventory.sockets import InetSocket, Socket, UnixSocket, read_namespace_sockets
-from host_probe.inventory.sockets import TCP_CLOSE, TCP_CONNECTED, TCP_LISTEN, UDP_CONNECTED, UNIX_TYPES  # noqa: F401
+from host_probe.inventory.sockets import (TCP_CLOSE, TCP_CONNECTED, TCP_LISTEN, UDP_CONNECTED, InetSocket, Socket,
+                                          UnixSocket, read_namespace_sockets)
 from host_probe.normalise import DEFAULT_EPHEMERAL_PORTS, normalise_path, normalise_port
 
 __all__ = ["Inventory", "Held", "take_inventory"]
@@ -41,7 +41,7 @@ Held = tuple[str, Union[Address, FileKey, str]]
 class Inventory:
     held: set[Held] = field(default_factory=set)
     cwds: set[str] = field(default_factory=set)
-    deleted_files: set[str] = field(default_factory=set)  # files held open after unlink (keys keep the path)
+    deleted_files: set[str] = field(default_factory=set)  # files and exes unlinked since opened (keys keep the path)
     tgids: list[int] = field(default_factory=list)  # the processes read to the end
     vanished: int = 0  # processes that exited (or were never there) while being read
     unreadable: int = 0  # processes some part of which we were not permitted to read
@@ -107,6 +107,8 @@ def _add_process(inventory: Inventory, holdings: ProcessHoldings, sockets: dict[
     for exe in (holdings.exe, holdings.argv0_is_exe):
         if exe:
             held.add(("exec", exe))
+    if holdings.exe_deleted:
+        inventory.deleted_files.add(holdings.exe)
     if holdings.cwd:
         inventory.cwds.add(holdings.cwd)
     for opened in holdings.files:

@@ -12,7 +12,7 @@ import ipaddress
 import struct
 from dataclasses import dataclass
 
-from gate_server.storage.keys import INET, INET6, UNIX
+from gate_server.storage.keys import INET, INET6
 
 # include/net/tcp_states.h
 TCP_LISTEN = 0x0A
@@ -127,6 +127,3 @@ def _parse_unix_line(line: str) -> tuple[int, UnixSocket] | None:
     )
     return int(fields[6]), sock
 
-
-def family_of(sock: Socket) -> str:
-    return UNIX if isinstance(sock, UnixSocket) else sock.family

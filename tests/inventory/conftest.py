@@ -43,9 +43,9 @@ def ephemeral_ports() -> tuple[int, int]:
 class Held:
     """A running program that has set up what it holds and said so on stdout."""
 
-    def __init__(self, code: str, prefix: tuple[str, ...] = (), cwd: Path | None = None):
+    def __init__(self, code: str, prefix: tuple[str, ...] = (), cwd: Path | None = None, python: str = PYTHON):
         # stdin/stdout are pipes, so the program holds no file fds but its own
-        self.process = subprocess.Popen([*prefix, PYTHON, "-c", PRELUDE + textwrap.dedent(code)],
+        self.process = subprocess.Popen([*prefix, python, "-c", PRELUDE + textwrap.dedent(code)],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                         text=True, cwd=cwd)
         line = self.process.stdout.readline()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import threading
 import time
@@ -25,6 +26,18 @@ def test_the_executable_is_exec_and_the_working_directory_is_a_cwd(hold, work_di
     assert of_kinds(inventory.features(), "exec") == PYTHON_EXECS
     assert inventory.cwds == {str(work_dir)}
     assert inventory.tgids == [program.pid]
+
+
+def test_an_executable_replaced_since_start_keeps_its_path_and_is_reported(hold, work_dir):
+    """A package upgrade replaces the binary under a running service: exe reads
+    "<path> (deleted)", and the next start execs <path>."""
+    program_path = work_dir / "service-python"
+    shutil.copy2(os.path.realpath(PYTHON), program_path)
+    program = hold("ready()", python=str(program_path))
+    program_path.unlink()
+    inventory = take_inventory([program.pid])
+    assert of_kinds(inventory.features(), "exec") == {("exec", str(program_path))}
+    assert inventory.deleted_files == {str(program_path)}
 
 
 def test_a_parent_and_its_child_are_read_together_and_deduplicated(hold, work_dir):
