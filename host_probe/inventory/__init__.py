@@ -95,11 +95,15 @@ def take_inventory(pids: Iterable[int], ephemeral_ports: tuple[int, int] = DEFAU
 def _namespace_sockets(tgid: int, holdings: ProcessHoldings, cache: dict[str, dict[int, Socket]]) -> dict[int, Socket]:
     if not holdings.socket_inodes:
         return {}
-    if holdings.net_namespace is None:  # namespace unknown: read, but do not share the reading
-        return read_namespace_sockets(tgid)
-    if holdings.net_namespace not in cache:
-        cache[holdings.net_namespace] = read_namespace_sockets(tgid)
-    return cache[holdings.net_namespace]
+    try:
+        if holdings.net_namespace is None:  # namespace unknown: read, but do not share the reading
+            return read_namespace_sockets(tgid)
+        if holdings.net_namespace not in cache:
+            cache[holdings.net_namespace] = read_namespace_sockets(tgid)
+        return cache[holdings.net_namespace]
+    except PermissionError:
+        holdings.unreadable.append("net")
+        return {}
 
 
 def _add_process(inventory: Inventory, holdings: ProcessHoldings, sockets: dict[int, Socket]) -> None:

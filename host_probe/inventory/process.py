@@ -14,7 +14,8 @@ import stat
 from dataclasses import dataclass, field
 
 O_ACCMODE = 0o3
-MODES = {os.O_RDONLY: "r", os.O_WRONLY: "w", os.O_RDWR: "rw"}
+# As bpf/probe.bpf.c's open_mode(): access mode 3 (ioctl-only opens) reads as rw.
+MODES = {os.O_RDONLY: "r", os.O_WRONLY: "w", os.O_RDWR: "rw", O_ACCMODE: "rw"}
 DELETED = " (deleted)"
 # fd targets that are not paths: "socket:[12]", "pipe:[34]", "anon_inode:[eventfd]",
 # and memfd_create's "/memfd:name (deleted)", which looks like one but was never opened by path.

@@ -11,16 +11,18 @@ def file_features(*pids: int) -> set[tuple[str, str]]:
 
 
 def test_files_held_open_keep_their_access_mode(hold, work_dir):
-    for name in ("config.yaml", "state.db"):
+    for name in ("config.yaml", "state.db", "device-like"):
         (work_dir / name).write_text("data\n")
     program = hold(f"""
         config = open({str(work_dir / 'config.yaml')!r})
         log = os.open({str(work_dir / 'app.log')!r}, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
         db = os.open({str(work_dir / 'state.db')!r}, os.O_RDWR)
+        ioctl_only = os.open({str(work_dir / 'device-like')!r}, 3)  # O_ACCMODE: the probe keys it rw
         ready()
     """)
     assert file_features(program.pid) == {
-        ("file", f"{work_dir}/config.yaml:r"), ("file", f"{work_dir}/app.log:w"), ("file", f"{work_dir}/state.db:rw")}
+        ("file", f"{work_dir}/config.yaml:r"), ("file", f"{work_dir}/app.log:w"), ("file", f"{work_dir}/state.db:rw"),
+        ("file", f"{work_dir}/device-like:rw")}
 
 
 def test_devices_and_directories_are_files_pipes_and_sockets_are_not(hold, work_dir):
