@@ -98,7 +98,9 @@ def _namespace_sockets(tgid: int, holdings: ProcessHoldings, cache: dict[str, di
     try:
         if holdings.net_namespace is None:  # namespace unknown: read, but do not share the reading
             return read_namespace_sockets(tgid)
-        if holdings.net_namespace not in cache:
+        cached = cache.get(holdings.net_namespace)
+        # read again when this process holds a socket made since the last reading
+        if cached is None or not holdings.socket_inodes <= cached.keys():
             cache[holdings.net_namespace] = read_namespace_sockets(tgid)
         return cache[holdings.net_namespace]
     except PermissionError:
