@@ -18,6 +18,9 @@ from host_probe.settings import ProbeSettings
 
 EPILOG = """examples:
   host-probe doctor                                     can this host record?
+  host-probe agent --config /etc/syscall-gate/agent.yml --db "$GATE_DATABASE_URL"
+                                                        watch every workload the config and its sources name
+  host-probe status                                     what the agent on this host records now
   host-probe record --service web --version v1 --pid 4242
                                                         pid 4242 and its descendants, until it exits
   host-probe record --service web --version v2 --role canary --duration 10m -- ./server --port 8080
@@ -87,6 +90,15 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("-v", "--verbose", action="store_true", help="print process-tree events as they arrive")
     record.add_argument("command_argv", nargs=argparse.REMAINDER, metavar="-- CMD ...",
                         help="launch CMD and follow it; its exit ends the recording")
+    agent = commands.add_parser("agent", help="watch every workload of this host, continuously",
+                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    agent.add_argument("--config", required=True, metavar="FILE", help="the agent's config (YAML): docs/agent.md")
+    _destination_arguments(agent)
+    agent.add_argument("--spool", metavar="DIR", help="where windows wait while the database or server is away")
+    agent.add_argument("-v", "--verbose", action="store_true", help="print process-tree events as they arrive")
+    status = commands.add_parser("status", help="what the agent on this host records now")
+    status.add_argument("--status-file", metavar="FILE", default="/run/syscall-gate/agent-status.json")
+    status.add_argument("--json", action="store_true", help="print the status document as it is")
     commands.add_parser("doctor", help="say whether this host can run the probe, and how to fix it")
     replay = commands.add_parser("replay", help="store spooled windows now that the database or server is back")
     _destination_arguments(replay)
@@ -177,6 +189,29 @@ def _replay(args) -> int:
     return 0 if not left else 1
 
 
+def _agent(args) -> int:
+    from host_probe.agent import Agent
+    from host_probe.agent_config import ConfigInvalid
+    from host_probe.destinations import Refused, check_token
+    from host_probe.engine import EngineConfig
+    from host_probe.errors import ProbeUnavailable
+
+    settings, database_url, spool_dir = _settings_paths(args)
+    try:
+        check_token(args.server or "", settings.ingest_token)
+        base = EngineConfig(database_url=database_url, spool_dir=spool_dir, server_url=args.server or "",
+                            ingest_token=settings.ingest_token, verbose=args.verbose)
+        return Agent(Path(args.config), base).run()
+    except (ConfigInvalid, ProbeUnavailable, Refused) as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _status(args) -> int:
+    from host_probe.status import show_status
+
+    return show_status(Path(args.status_file), as_json=args.json, out=sys.stdout)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -186,6 +221,10 @@ def main(argv: list[str] | None = None) -> int:
             return report(run_checks(), sys.stdout)
         if args.command == "replay":
             return _replay(args)
+        if args.command == "agent":
+            return _agent(args)
+        if args.command == "status":
+            return _status(args)
         return _record(args)
     except (UsageError, DatabaseError) as exc:
         print(f"host-probe: error: {exc}", file=sys.stderr)

@@ -28,12 +28,14 @@ import numpy as np
 
 from host_probe.kernel_contract import LOSS_REASONS, PROCESS_CHANGES, SYSCALL_SLOTS
 from host_probe.kernel_keys import detail_feature, file_feature
-from host_probe.map_batch import delete_rows, fields, lookup_batch, u64_values
+from host_probe.map_batch import BatchReader, delete_keys
 
 MEMBARRIER_CMD_GLOBAL = 1
 MEMBARRIER_SYSCALL = {"x86_64": 324, "aarch64": 283}
 # Where membarrier is refused (nohz_full kernels): programs run for microseconds.
 FALLBACK_GRACE_S = 0.005
+# entries read per bpf() call: 1.2 MB of buffer for detail_counts' 296-byte keys
+CHUNK = 4096
 
 
 @dataclass
@@ -65,13 +67,15 @@ class CounterDeltas:
     (slots, per_slot) matrix."""
 
     def __init__(self, table, slots: int, per_slot: int):
-        self.table, self.slots, self.per_slot = table, slots, per_slot
+        self.slots, self.per_slot = slots, per_slot
+        self.reader = BatchReader(table, slots * per_slot)
         self.previous = self._read()
 
     def _read(self) -> np.ndarray:
-        _, values, n = lookup_batch(self.table, self.slots * self.per_slot)
-        cpus = np.frombuffer(values, dtype=np.uint64).reshape(self.slots * self.per_slot, -1)[:n]
-        return cpus.sum(axis=1, dtype=np.uint64).reshape(self.slots, self.per_slot)
+        totals = np.zeros(self.slots * self.per_slot, dtype=np.uint64)
+        for n in self.reader.chunks():  # an array is read in one chunk
+            totals[:n] = self.reader.u64_values(n).sum(axis=1, dtype=np.uint64)
+        return totals.reshape(self.slots, self.per_slot)
 
     def deltas(self) -> np.ndarray:
         current = self._read()
@@ -80,11 +84,9 @@ class CounterDeltas:
 
 
 class MapDrain:
-    def __init__(self, bpf, syscall_names: dict[int, str], max_workloads: int,
-                 detail_max_keys: int, ephemeral_ports: tuple[int, int]):
+    def __init__(self, bpf, syscall_names: dict[int, str], max_workloads: int, ephemeral_ports: tuple[int, int]):
         self.bpf = bpf
         self.slots = max_workloads + 1
-        self.capacity = detail_max_keys
         self.ephemeral_ports = ephemeral_ports
         self.names = [syscall_names.get(nr, f"unknown_{nr}") for nr in range(SYSCALL_SLOTS)]
         self.names[-1] = "unknown"  # the overflow slot (x32, out-of-range numbers)
@@ -93,13 +95,13 @@ class MapDrain:
         self.losses = CounterDeltas(bpf["loss_counts"], self.slots, len(LOSS_REASONS))
         self.generation_table = bpf["detail_generation"]
         self.keys_used = bpf["detail_keys_used"]
-        self.details = bpf["detail_counts"]
-        self.files = bpf["file_counts"]
+        self.details = BatchReader(bpf["detail_counts"], CHUNK)
+        self.files = BatchReader(bpf["file_counts"], CHUNK)
         self.file_paths = bpf["file_paths"]
         self.generation = 0
         self.fenced = True  # False once membarrier was refused and a sleep stood in
         # Normalising is the drain's costliest step; keys recur window after window.
-        self._file_features: dict[tuple[int, int], tuple[str, str]] = {}
+        self._file_features: dict[tuple[int, int], tuple[str, str] | None] = {}
         self._detail_features: dict[bytes, tuple[str, str] | None] = {}
 
     def _flip_generation(self) -> int:
@@ -110,46 +112,52 @@ class MapDrain:
         return old
 
     def _drain_details(self, old: int, windows: dict[int, RawWindow]) -> None:
-        keys, values, n = lookup_batch(self.details, self.capacity)
-        rows = fields(keys, n, ("generation", "slot"))
-        counts = u64_values(values, n)
-        taken = np.flatnonzero(rows["generation"] == old)
-        size = ctypes.sizeof(self.details.Key)
-        raw = np.frombuffer(keys, dtype=np.uint8).reshape(-1, size)
-        for row in taken:
-            slot = int(rows["slot"][row])
-            identity = raw[row, 4:].tobytes()  # all but the generation
-            if identity not in self._detail_features:
-                self._detail_features[identity] = detail_feature(keys[row], self.ephemeral_ports)
-            feature = self._detail_features[identity]
-            if feature and slot in windows:
-                windows[slot].details[feature] += int(counts[row])
-        delete_rows(self.details, keys, taken)
+        reader, taken_keys = self.details, []
+        for n in reader.chunks():
+            rows = reader.fields(n, ("generation", "slot"))
+            counts, raw = reader.u64_values(n)[:, 0], reader.raw_keys(n)
+            for row in np.flatnonzero(rows["generation"] == old):
+                identity = raw[row, 4:].tobytes()  # all but the generation
+                taken_keys.append(raw[row].tobytes())
+                if identity not in self._detail_features:
+                    self._detail_features[identity] = detail_feature(reader.keys[row], self.ephemeral_ports)
+                feature, slot = self._detail_features[identity], int(rows["slot"][row])
+                if feature and slot in windows:
+                    windows[slot].details[feature] += int(counts[row])
+        delete_keys(reader.table, b"".join(taken_keys))
+
+    def _path_feature(self, generation: int, path_hash: int, mode: int) -> tuple[str, str] | None:
+        cached = self._file_features.get((path_hash, mode))
+        if cached is None:
+            table = self.file_paths
+            key = table.Key(generation=generation, mode=0, slot=0, path_hash=path_hash)
+            try:
+                cached = file_feature(bytes(table[key].path), mode)
+            except KeyError:  # its path could not be stored (file_paths full)
+                return None
+            self._file_features[(path_hash, mode)] = cached
+        return cached
 
     def _drain_files(self, old: int, windows: dict[int, RawWindow]) -> None:
-        keys, values, n = lookup_batch(self.files, self.capacity)
-        rows = fields(keys, n, ("generation", "slot", "mode", "path_hash"))
-        counts = u64_values(values, n)
-        taken = np.flatnonzero(rows["generation"] == old)
-        path_keys, texts, m = lookup_batch(self.file_paths, self.capacity)
-        path_rows = fields(path_keys, m, ("generation", "path_hash"))
-        path_taken = np.flatnonzero(path_rows["generation"] == old)
-        paths = {int(path_rows["path_hash"][row]): row for row in path_taken}
-        for row in taken:
-            slot, mode, path_hash = int(rows["slot"][row]), int(rows["mode"][row]), int(rows["path_hash"][row])
-            feature = self._file_features.get((path_hash, mode))
-            if feature is None and path_hash in paths:
-                feature = file_feature(bytes(texts[paths[path_hash]].path), mode)
-                self._file_features[(path_hash, mode)] = feature
-            if slot not in windows:
-                continue
-            if feature is None:  # its path could not be stored (file_paths full): a counted loss
-                windows[slot].losses["map_full"] += int(counts[row])
-            else:
-                windows[slot].details[feature] += int(counts[row])
-        delete_rows(self.files, keys, taken)
-        delete_rows(self.file_paths, path_keys, path_taken)
-
+        reader, taken_keys, hashes = self.files, [], set()
+        for n in reader.chunks():
+            rows = reader.fields(n, ("generation", "slot", "mode", "path_hash"))
+            counts, raw = reader.u64_values(n)[:, 0], reader.raw_keys(n)
+            for row in np.flatnonzero(rows["generation"] == old):
+                taken_keys.append(raw[row].tobytes())
+                path_hash, slot = int(rows["path_hash"][row]), int(rows["slot"][row])
+                hashes.add(path_hash)
+                feature = self._path_feature(old, path_hash, int(rows["mode"][row]))
+                if slot not in windows:
+                    continue
+                if feature is None:  # counted as the loss it is
+                    windows[slot].losses["map_full"] = windows[slot].losses.get("map_full", 0) + int(counts[row])
+                else:
+                    windows[slot].details[feature] += int(counts[row])
+        delete_keys(reader.table, b"".join(taken_keys))
+        path_key = self.file_paths.Key
+        delete_keys(self.file_paths, b"".join(bytes(path_key(generation=old, mode=0, slot=0, path_hash=h))
+                                              for h in hashes))
     def _release_budgets(self, old: int) -> None:
         for slot in range(1, self.slots):
             key = self.keys_used.Key(slot * 2 + old)

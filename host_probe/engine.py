@@ -104,6 +104,7 @@ class Engine:
         self.closing: list[Recording] = []          # removed; their last window is still to drain
         self.destination = None
         self.bpf = None
+        self.last_drain_s = 0.0
 
     # -- lifecycle ---------------------------------------------------------------
     def start(self) -> None:
@@ -123,24 +124,24 @@ class Engine:
             raise
         options = config.probe_options()
         self.table = WorkloadTable(self.bpf, options.max_workloads, options.max_cgroups)
-        self.drain = MapDrain(self.bpf, loader.syscall_names(), options.max_workloads,
-                              options.detail_max_keys, ephemeral_port_range())
+        self.drain = MapDrain(self.bpf, loader.syscall_names(), options.max_workloads, ephemeral_port_range())
         self.layout = self.bpf["event_layout"]
         self.bpf["events"].open_ring_buffer(self._on_event)
         self.window_begin = time.monotonic()
 
-    def close(self) -> None:
+    def close(self) -> list[tuple[Recording, dict[str, int]]]:
         """Drain the last window of every recording, store them, let go of the kernel."""
         if self.bpf is None:
-            return
+            return []
         self.bpf.ring_buffer_consume()
         for key in list(self.recordings):
             self.remove(key)
-        self.drain_window()
+        written = self.drain_window()
         if self.destination is not None:
             self.destination.close()
         self.bpf.cleanup()
         self.bpf = None
+        return written
 
     # -- workloads ---------------------------------------------------------------
     def add(self, workload: Workload) -> Recording:
@@ -201,20 +202,24 @@ class Engine:
     def window_due(self) -> bool:
         return self.seconds_to_window() <= 0
 
-    def drain_window(self) -> None:
-        """One pass over the maps: a window for every open and closing recording."""
+    def drain_window(self) -> list[tuple[Recording, dict[str, int]]]:
+        """One pass over the maps: a window for every open and closing recording.
+        Returns each recording written with its window's drops."""
         ended = _now()
         self.window_begin = time.monotonic()
         every = list(self.recordings.values()) + self.closing
+        started = time.perf_counter()
         raw = self.drain.drain(r.slot for r in every)
-        for recording in every:
-            self._write(recording, raw[recording.slot], recording.closing_at or ended)
+        self.last_drain_s = time.perf_counter() - started
+        written = [(recording, self._write(recording, raw[recording.slot], recording.closing_at or ended))
+                   for recording in every]
         for recording in self.closing:
             self._finish(recording)
             self.table.release(recording.slot)
         self.closing = []
+        return written
 
-    def _write(self, recording: Recording, raw: RawWindow, ended: datetime) -> None:
+    def _write(self, recording: Recording, raw: RawWindow, ended: datetime) -> dict[str, int]:
         drops = {reason: int(raw.losses.get(reason, 0)) for reason in LOSS_REASONS}
         recording.profile_lost.update({r: n for r, n in drops.items() if r not in EVENT_STREAM_LOSSES})
         recording.stream_lost.update({r: n for r, n in drops.items() if r in EVENT_STREAM_LOSSES})
@@ -227,6 +232,7 @@ class Engine:
             sample_every=1, drops=drops, features=window_features(raw),
         ))
         recording.window_started, recording.index = ended, recording.index + 1
+        return drops
 
     def _finish(self, recording: Recording) -> None:
         info = recording.info

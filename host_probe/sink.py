@@ -20,6 +20,7 @@ class WindowSink:
         self.spool_path = Path(spool_dir) / f"{recording_uuid}.jsonl"
         self.log = log or (lambda message: print(message, file=sys.stderr, flush=True))
         self.waiting = False  # records are in the spool; said once, until it drains
+        self.pending = 0  # records in the spool file
 
     def open(self, info: RecordingInfo) -> None:
         """Check the destination and send the recording. A refusal here is raised
@@ -37,6 +38,7 @@ class WindowSink:
         self.spool_path.parent.mkdir(parents=True, exist_ok=True)
         with self.spool_path.open("a") as spool:
             spool.write(json.dumps(entry) + "\n")
+        self.pending += 1
 
     def _hold(self, reason: str) -> None:
         if not self.waiting:
@@ -54,9 +56,11 @@ class WindowSink:
             except (Unavailable, Refused) as exc:
                 # keep what is not stored yet, in order
                 self.spool_path.write_text("".join(json.dumps(e) + "\n" for e in entries[done:]))
+                self.pending = len(entries) - done
                 self._hold(str(exc))
                 return False
         self.spool_path.unlink()
+        self.pending = 0
         if self.waiting:
             self.log(f"host-probe: {self.destination.name} is back; replayed {len(entries)} spooled records")
             self.waiting = False

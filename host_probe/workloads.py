@@ -19,7 +19,9 @@ import numpy as np
 
 from host_probe.discovery import Workload
 from host_probe.errors import ScopeError
-from host_probe.map_batch import lookup_batch, u64_values
+from host_probe.map_batch import BatchReader
+
+TGID_CHUNK = 65536
 
 
 def _parent_of(pid: int) -> int | None:
@@ -133,13 +135,18 @@ class WorkloadTable:
         self.ensure_room(workload)
         entry = Entry(workload, self.free_slots.pop())
         self.entries[workload.key] = entry
-        self.refresh(workload.key)
+        self._seed(entry, with_process_trees=True)
         return entry.slot
 
     def refresh(self, key: str) -> None:
         """Register cgroups created below the workload's since the last look, and
-        give any process of it that has no slot yet its slot."""
+        give their processes the slot. (Process trees need no refresh: children
+        inherit the slot in kernel.)"""
         entry = self.entries[key]
+        if entry.workload.cgroup:
+            self._seed(entry, with_process_trees=False)
+
+    def _seed(self, entry: Entry, with_process_trees: bool) -> None:
         directories = cgroup_tree(entry.workload.cgroup) if entry.workload.cgroup else []
         for directory in directories:
             try:
@@ -151,7 +158,7 @@ class WorkloadTable:
                 entry.cgroup_ids.add(cid)
         for _ in range(2):
             pids = cgroup_processes(directories)
-            if entry.workload.pids:
+            if entry.workload.pids and with_process_trees:
                 pids |= descendants(entry.workload.pids, self.list_children())
             self._set(pids, entry.slot)
 
@@ -174,8 +181,12 @@ class WorkloadTable:
         return entry.slot
 
     def _clear_slot(self, slot: int) -> None:
-        _, values, n = lookup_batch(self.tgid_slots, len(self.tgid_slots))
-        self._set((int(pid) for pid in np.flatnonzero(u64_values(values, n) == slot)), 0)
+        reader = BatchReader(self.tgid_slots, TGID_CHUNK)
+        held: list[int] = []
+        for n in reader.chunks():
+            rows = np.flatnonzero(reader.u64_values(n)[:, 0] == slot)
+            held += [int(reader.keys[row].value) for row in rows]
+        self._set(held, 0)
 
     def release(self, slot: int) -> None:
         self.free_slots.append(slot)

@@ -1,0 +1,197 @@
+"""`host-probe agent`: one daemon per host. The programs are loaded once; the
+discovery sources say which workloads run here and as what; each gets a slot in
+the workload table and a recording of continuous windows.
+
+SIGHUP, or a change of the config file, reloads the discovery sources without
+reloading the programs (a change of the engine's sizes or window is said to
+need a restart). SIGTERM or SIGINT closes every recording with its last window.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from host_probe.agent_config import AgentConfig, ConfigInvalid, load_agent_config
+from host_probe.agent_metrics import AgentMetrics
+from host_probe.discovery import DiscoveryError, Workload, changes
+from host_probe.discovery.static import StaticSource
+from host_probe.engine import Engine, EngineConfig
+from host_probe.workloads import TableFull
+
+# what a reload may change without reloading the programs
+ENGINE_FIELDS = ("window", "max_workloads", "detail_keys", "detail_keys_per_workload", "spool_dir")
+
+
+def build_sources(config: AgentConfig) -> list:
+    sources: list = []
+    if config.workloads:
+        sources.append(StaticSource(config.workloads))
+    return sources
+
+
+def engine_config(config: AgentConfig, base: EngineConfig) -> EngineConfig:
+    return replace(base, window_s=config.window, max_workloads=config.max_workloads,
+                   detail_keys=config.detail_keys, detail_budget=config.detail_keys_per_workload,
+                   spool_dir=config.spool_dir or base.spool_dir)
+
+
+class Agent:
+    def __init__(self, config_path: Path, base: EngineConfig, log: Callable[[str], None] | None = None):
+        self.config_path = Path(config_path)
+        self.log = log or (lambda message: print(message, file=sys.stderr, flush=True))
+        self.config = load_agent_config(self.config_path)
+        self.config_mtime = self._mtime()
+        self.engine = Engine(engine_config(self.config, base), self.log)
+        self.sources = build_sources(self.config)
+        self.seen: dict[str, dict[str, Workload]] = {}   # source -> its last known workloads
+        self.refused: dict[str, Workload] = {}           # not watched, until they change or a reload
+        self.source_errors: dict[str, str] = {}
+        self.metrics = AgentMetrics()
+        self.stop_requested = False
+        self.reload_requested = False
+        self.started_at = datetime.now(timezone.utc)
+
+    def _mtime(self) -> float:
+        try:
+            return self.config_path.stat().st_mtime
+        except OSError:
+            return 0.0
+
+    # -- signals ---------------------------------------------------------------
+    def _request_stop(self, _signum, _frame) -> None:
+        self.stop_requested = True
+
+    def _request_reload(self, _signum, _frame) -> None:
+        self.reload_requested = True
+
+    # -- discovery -------------------------------------------------------------
+    def _poll_sources(self) -> list[Workload]:
+        current: list[Workload] = []
+        for source in self.sources:
+            try:
+                self.seen[source.name] = {w.key: w for w in source.poll()}
+                problem = "; ".join(getattr(source, "problems", []))
+            except DiscoveryError as exc:  # keep its last known set: an API away must not close recordings
+                problem = str(exc)
+                self.metrics.discovery_errors.labels(source.name).inc()
+            if problem and self.source_errors.get(source.name) != problem:
+                self.log(f"host-probe agent: discovery {source.name}: {problem}")
+            self.source_errors[source.name] = problem
+            current += self.seen.get(source.name, {}).values()
+        return current
+
+    def discover(self) -> None:
+        current = self._poll_sources()
+        known = {key: r.workload for key, r in self.engine.recordings.items()}
+        known.update(self.refused)
+        for event in changes(known, current):
+            key = event.workload.key
+            if key in self.refused:
+                del self.refused[key]
+            elif event.change in ("changed", "gone"):
+                self.engine.remove(key)
+            if event.change in ("appeared", "changed"):
+                self._watch(event.workload)
+        for key in list(self.engine.recordings):
+            self.engine.refresh(key)
+        self.metrics.workloads.set(len(self.engine.recordings))
+
+    def _watch(self, workload: Workload) -> None:
+        from host_probe.destinations import Refused
+
+        try:
+            self.engine.add(workload)
+        except (TableFull, Refused) as exc:
+            self.refused[workload.key] = workload
+            self.metrics.refused.inc()
+            self.log(f"host-probe agent: not watching {workload.key}: {exc}")
+
+    def reload(self) -> None:
+        self.reload_requested = False
+        self.config_mtime = self._mtime()
+        try:
+            config = load_agent_config(self.config_path)
+        except ConfigInvalid as exc:
+            self.log(f"host-probe agent: reload refused, keeping the running config: {exc}")
+            return
+        changed = [name for name in ENGINE_FIELDS if getattr(config, name) != getattr(self.config, name)]
+        if changed:
+            self.log(f"host-probe agent: {', '.join(changed)} changed: applied at the next restart "
+                     "(the programs are not reloaded)")
+        self.config = config.model_copy(update={name: getattr(self.config, name) for name in ENGINE_FIELDS})
+        self.sources = build_sources(self.config)
+        self.refused.clear()
+        self.seen.clear()
+        self.log(f"host-probe agent: reloaded {self.config_path}: {len(self.sources)} discovery sources")
+        self.discover()
+
+    # -- status ----------------------------------------------------------------
+    def status(self) -> dict:
+        recordings = self.engine.recordings.values()
+        return {
+            "pid": os.getpid(),
+            "started_at": self.started_at.isoformat(),
+            "written_at": datetime.now(timezone.utc).isoformat(),
+            "config": str(self.config_path),
+            "window_s": self.config.window,
+            "max_workloads": self.config.max_workloads,
+            "workloads": [{
+                "key": r.workload.key, "service": r.info.service, "version": r.info.version, "role": r.info.role,
+                "scope": r.workload.scope, "slot": r.slot, "recording": r.uuid, "windows": r.index,
+                "lost": dict(r.profile_lost), "spooled": r.sink.pending,
+            } for r in recordings],
+            "refused": sorted(self.refused),
+            "sources": {name: (error or "ok") for name, error in self.source_errors.items()},
+            "spool_depth": sum(r.sink.pending for r in recordings),
+            "last_drain_ms": round(self.engine.last_drain_s * 1000, 1),
+        }
+
+    def write_status(self) -> None:
+        path = self.config.status_file
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_name(path.name + ".tmp")
+            temporary.write_text(json.dumps(self.status(), indent=2) + "\n")
+            temporary.replace(path)  # a reader never sees half a file
+        except OSError as exc:
+            self.log(f"host-probe agent: cannot write the status file {path} ({exc.strerror})")
+
+    # -- the loop --------------------------------------------------------------
+    def run(self) -> int:
+        engine = self.engine
+        engine.start()
+        if self.config.metrics_address:
+            self.metrics.serve(self.config.metrics_address)
+        handlers = {signal.SIGINT: self._request_stop, signal.SIGTERM: self._request_stop,
+                    signal.SIGHUP: self._request_reload}
+        previous = {sig: signal.signal(sig, handler) for sig, handler in handlers.items()}
+        self.log(f"host-probe agent: {len(self.sources)} discovery sources, up to {self.config.max_workloads} "
+                 f"workloads, windows of {self.config.window:g}s")
+        try:
+            next_poll = 0.0
+            while not self.stop_requested:
+                if self.reload_requested or self._mtime() != self.config_mtime:
+                    self.reload()
+                if time.monotonic() >= next_poll:
+                    self.discover()
+                    self.write_status()
+                    next_poll = time.monotonic() + self.config.poll_interval
+                engine.poll(max_ms=int(max(1, min(100, (next_poll - time.monotonic()) * 1000))))
+                if engine.window_due():
+                    self.metrics.observe_windows(engine.drain_window(), engine.last_drain_s)
+                    self.metrics.spool.set(sum(r.sink.pending for r in engine.recordings.values()))
+                    self.write_status()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self.metrics.observe_windows(engine.close(), engine.last_drain_s)
+            self.write_status()
+        return 0

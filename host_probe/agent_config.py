@@ -1,0 +1,86 @@
+"""The agent's config file (`host-probe agent --config /etc/syscall-gate/agent.yml`):
+which discovery sources run, and the engine's sizes. Validated with pydantic;
+errors name the field. The destination is not in it: `--db`, `--server` or
+GATE_DATABASE_URL, as for `host-probe record`.
+
+    workloads:                    # the static source
+      - service: web
+        version: v41
+        role: baseline
+        cgroup: /sys/fs/cgroup/system.slice/web.service
+    window: 10s
+    max_workloads: 64
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from host_probe.discovery.static import StaticWorkload
+from host_probe.loader import MAX_WORKLOADS_LIMIT
+
+
+
+def _seconds(value):
+    if not isinstance(value, str):
+        return value
+    from host_probe.cli import DURATION, UNIT_SECONDS  # TODO(structure): the shared duration parser
+
+    match = DURATION.match(value.strip())
+    if not match:
+        raise ValueError(f"invalid duration {value!r}: use e.g. 500ms, 10s, 5m, 1h")
+    return float(match.group(1)) * UNIT_SECONDS[match.group(2)]
+
+
+Seconds = Annotated[float, BeforeValidator(_seconds)]
+
+
+class ConfigInvalid(ValueError):
+    """The config file cannot be used; the message names the file and field."""
+
+
+class AgentConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    workloads: list[StaticWorkload] = Field(default_factory=list)
+    window: Seconds = Field(10.0, gt=0, description="window length")
+    poll_interval: Seconds = Field(2.0, gt=0, description="how often discovery sources are asked")
+    max_workloads: int = Field(64, ge=1, le=MAX_WORKLOADS_LIMIT,
+                               description="workloads watched at once; one more is refused with a log line")
+    detail_keys: int = Field(65536, ge=64, description="capacity of each kernel detail map, all workloads together")
+    detail_keys_per_workload: int = Field(8192, ge=16, description="detail keys one workload may hold per window")
+    spool_dir: Optional[Path] = None
+    status_file: Path = Path("/run/syscall-gate/agent-status.json")
+    metrics_address: str = Field("", description="host:port for Prometheus metrics (empty: none)")
+
+    @model_validator(mode="after")
+    def _names_unique(self) -> "AgentConfig":
+        keys = [entry.key for entry in self.workloads]
+        duplicated = sorted({key for key in keys if keys.count(key) > 1})
+        if duplicated:
+            raise ValueError(f"workload names must be unique (give `name:`), repeated: {', '.join(duplicated)}")
+        if self.metrics_address and not self.metrics_address.rpartition(":")[2].isdigit():
+            raise ValueError(f"metrics_address {self.metrics_address!r} must be host:port")
+        return self
+
+
+def load_agent_config(path: Path) -> AgentConfig:
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except OSError as exc:
+        raise ConfigInvalid(f"{path}: cannot read the config file ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        raise ConfigInvalid(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise ConfigInvalid(f"{path}: must be a mapping of settings")
+    try:
+        return AgentConfig.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"]) or "config"
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ConfigInvalid(f"{path}: {where}: {first['msg']}{more}") from None
