@@ -1,4 +1,5 @@
-"""Fixtures of the discovery tests: real cgroup v2 directories in the runtimes' layouts."""
+"""Fixtures of the discovery tests: real Docker daemons (cgroup v1 and v2 modes) and
+their containers, real cgroup v2 directories in the kubelet's layouts."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from host_probe.discovery import DiscoveryError
 from host_probe.discovery.cgroups import cgroup2_mount
+from tests.discovery.dockerd import DaemonFailed, Dockerd, ensure_busybox_image, static_busybox
 from tests.support.requirements import unavailable
 
 
@@ -47,3 +49,52 @@ def make_cgroup(cgroup2_root):
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
+
+
+DAEMON_MODES = ["host", "cgroup2-namespace"]
+
+
+@pytest.fixture(scope="session", params=DAEMON_MODES)
+def docker_daemon(request, tmp_path_factory) -> Dockerd:
+    """The host's Docker daemon, and one in its cgroup v2 mode (a hybrid host only)."""
+    if os.geteuid() != 0 or not static_busybox():
+        unavailable("docker", "needs root and a static busybox for the image (apt: busybox-static)")
+    log_dir = tmp_path_factory.mktemp("dockerd")
+    if request.param == "host":
+        daemon = Dockerd.host(log_dir)
+    else:
+        cgroup2_root = request.getfixturevalue("cgroup2_root")
+        if cgroup2_root == Path("/sys/fs/cgroup"):
+            pytest.skip("this host's cgroup2 mount is /sys/fs/cgroup: the host daemon already runs in v2 mode")
+        daemon = Dockerd.in_cgroup2_namespace(cgroup2_root, log_dir)
+    try:
+        daemon.start()
+    except DaemonFailed as exc:
+        unavailable("docker", str(exc))
+    yield daemon
+    daemon.stop()
+
+
+@pytest.fixture(scope="session")
+def busybox_image(docker_daemon) -> str:
+    return ensure_busybox_image(docker_daemon.client())
+
+
+@pytest.fixture
+def run_container(docker_daemon, busybox_image):
+    """Starts a sleeping busybox container with the given labels and environment; returns
+    its inspect record. Every container is removed after the test."""
+    client = docker_daemon.client()
+    started: list[str] = []
+
+    def run(labels: dict[str, str] | None = None, environment: dict[str, str] | None = None) -> dict:
+        container = client.create_container(busybox_image, ["/bin/sleep", "600"], labels=labels or {},
+                                            environment=environment or {},
+                                            host_config=client.create_host_config(network_mode="none"))
+        started.append(container["Id"])
+        client.start(container["Id"])
+        return client.inspect_container(container["Id"])
+
+    yield run
+    for container_id in started:
+        client.remove_container(container_id, force=True)
