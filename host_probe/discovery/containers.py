@@ -2,9 +2,11 @@
 
 Docker's Engine API (its unix socket) is asked for the running containers that
 carry the service label; each is inspected for its labels, image and init pid.
-Identity is read from the labels the container was created with, which the
-container's own processes cannot change, and never from its environment.
-The version falls back to the tag of the image the container was created from
+Identity is read from the labels the container was created with (`docker run
+--label`), which the container's own processes cannot change, and never from its
+environment. Service and role labels that Docker merged in from the image's LABELs
+are not taken: the image's builder does not choose the deployment's identity. The
+version is the version label (the image's own is fine) or else the tag of the image
 (`registry/app:v42` -> `v42`; an untagged name is Docker's own `latest`).
 
 The `docker` SDK is imported on the first poll, not with this module: the agent
@@ -49,6 +51,7 @@ class DockerSource:
         self.options = options
         self.cgroups = cgroups or CgroupFinder()  # share one finder between sources: one cache
         self._client = None
+        self._image_labels_by_id: dict[str, dict[str, str]] = {}  # an image id names immutable content
 
     def poll(self) -> list[Workload]:
         import docker  # see the module docstring: not before the compile
@@ -82,12 +85,13 @@ class DockerSource:
 
         try:
             details = client.inspect_container(container_id)
+            image_labels = self._image_labels(client, details.get("Image", ""))
         except docker.errors.NotFound:
             return None  # gone between the list and the inspect
         state = details.get("State") or {}
         if not state.get("Running") or not state.get("Pid"):
             return None
-        identity = self.identity(details.get("Config") or {}, container_id)
+        identity = self.identity(details.get("Config") or {}, image_labels, container_id)
         if identity is None:
             return None
         # no v2 directory (a runtime that joins v1 hierarchies only): the init pid still scopes it
@@ -95,11 +99,29 @@ class DockerSource:
         return Workload(source=self.name, name=container_id, identity=identity,
                         cgroup=str(cgroup) if cgroup else "", pids=frozenset({state["Pid"]}))
 
-    def identity(self, config: dict, container_id: str = "") -> Identity | None:
-        """Identity from a container's Config (its labels and image name); None when
+    def _image_labels(self, client, image_id: str) -> dict[str, str]:
+        if image_id not in self._image_labels_by_id:
+            if len(self._image_labels_by_id) >= 256:
+                self._image_labels_by_id.clear()
+            image_config = client.inspect_image(image_id).get("Config") or {}
+            self._image_labels_by_id[image_id] = image_config.get("Labels") or {}
+        return self._image_labels_by_id[image_id]
+
+    def identity(self, config: dict, image_labels: dict[str, str], container_id: str = "") -> Identity | None:
+        """Identity from a container's Config (its own labels and image name); None when
         the container is not to be watched. Config.Env is never read."""
         options = self.options
-        return identity_from_labels(config.get("Labels") or {}, service_label=options.service_label,
+        labels = own_labels(config.get("Labels") or {}, image_labels, keep=(options.version_label,))
+        return identity_from_labels(labels, service_label=options.service_label,
                                     version_label=options.version_label, role_label=options.role_label,
                                     default_role=options.default_role, image=config.get("Image", ""),
                                     described=f"docker: container {container_id[:12]}")
+
+
+def own_labels(labels: dict[str, str], image_labels: dict[str, str], keep: tuple[str, ...] = ()) -> dict[str, str]:
+    """The labels a container was given when it was created. Docker merges the image's
+    LABELs into the container's, and whoever built the image is not whoever deployed
+    it: a label with the image's value is dropped (those in `keep`, such as the image's
+    own version, stay)."""
+    return {key: value for key, value in labels.items()
+            if key in keep or key not in image_labels or image_labels[key] != value}

@@ -11,7 +11,8 @@ import pytest
 
 from host_probe.discovery import DiscoveryError
 from host_probe.discovery.cgroups import cgroup2_mount
-from tests.discovery.dockerd import DaemonFailed, Dockerd, ensure_busybox_image, static_busybox
+from tests.discovery.dockerd import (IMAGE_REPOSITORY, DaemonFailed, Dockerd, ensure_busybox_image,
+                                    static_busybox)
 from tests.support.requirements import unavailable
 
 
@@ -52,6 +53,8 @@ def make_cgroup(cgroup2_root):
 
 
 DAEMON_MODES = ["host", "cgroup2-namespace"]
+IMAGE_CLAIMS = {"syscall-gate.service": "payments", "syscall-gate.role": "baseline",
+                "org.opencontainers.image.version": "v3"}
 
 
 @pytest.fixture(scope="session", params=DAEMON_MODES)
@@ -80,6 +83,12 @@ def busybox_image(docker_daemon) -> str:
     return ensure_busybox_image(docker_daemon.client())
 
 
+@pytest.fixture(scope="session")
+def claiming_image(docker_daemon) -> str:
+    """An image whose builder wrote an identity into its LABELs."""
+    return ensure_busybox_image(docker_daemon.client(), f"{IMAGE_REPOSITORY}-claims", IMAGE_CLAIMS)
+
+
 @pytest.fixture
 def run_container(docker_daemon, busybox_image):
     """Starts a sleeping busybox container with the given labels and environment; returns
@@ -87,8 +96,9 @@ def run_container(docker_daemon, busybox_image):
     client = docker_daemon.client()
     started: list[str] = []
 
-    def run(labels: dict[str, str] | None = None, environment: dict[str, str] | None = None) -> dict:
-        container = client.create_container(busybox_image, ["/bin/sleep", "600"], labels=labels or {},
+    def run(labels: dict[str, str] | None = None, environment: dict[str, str] | None = None,
+            image: str = busybox_image) -> dict:
+        container = client.create_container(image, ["/bin/sleep", "600"], labels=labels or {},
                                             environment=environment or {},
                                             host_config=client.create_host_config(network_mode="none"))
         started.append(container["Id"])

@@ -98,9 +98,11 @@ def static_busybox() -> str:
     return path if "statically linked" in description else ""
 
 
-def ensure_busybox_image(client: docker.APIClient) -> str:
-    """A local image of a static busybox (`docker import` of a one-binary rootfs: no registry is needed)."""
-    reference = f"{IMAGE_REPOSITORY}:{IMAGE_TAG}"
+def ensure_busybox_image(client: docker.APIClient, repository: str = IMAGE_REPOSITORY,
+                         labels: dict[str, str] | None = None) -> str:
+    """A local image of a static busybox (`docker import` of a one-binary rootfs: no
+    registry is needed), with the given LABELs."""
+    reference = f"{repository}:{IMAGE_TAG}"
     if client.images(name=reference):
         return reference
     with tempfile.TemporaryDirectory() as scratch:
@@ -111,5 +113,6 @@ def ensure_busybox_image(client: docker.APIClient) -> str:
                 link = tarfile.TarInfo(f"bin/{applet}")
                 link.type, link.linkname = tarfile.SYMTYPE, "busybox"
                 tar.addfile(link)
-        client.import_image(src=str(rootfs), repository=IMAGE_REPOSITORY, tag=IMAGE_TAG)
+        client.import_image(src=str(rootfs), repository=repository, tag=IMAGE_TAG,
+                            changes=[f"LABEL {key}={value}" for key, value in (labels or {}).items()])
     return reference
