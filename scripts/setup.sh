@@ -14,6 +14,9 @@ SUDO=""
 APT_PACKAGES=(python3-bpfcc python3-venv python3-dev postgresql linux-headers-amd64
               bpftrace strace gcc make chromium
               runc busybox-static)  # runc + busybox-static: the exported seccomp profile is enforced in a test
+# docker.io: the containers discovery source is tested against a real dockerd (not over
+# another vendor's Docker, such as a CI runner's docker-ce, which its containerd would conflict with)
+command -v dockerd >/dev/null || APT_PACKAGES+=(docker.io)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

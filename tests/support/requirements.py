@@ -1,8 +1,9 @@
 """Skip a test whose real part is missing -- unless CI says that part is required.
 
-`.ci/run` sets SYSCALL_GATE_REQUIRE (ebpf, postgres, chromium, runc, arm64: every
-part `make setup` provides) so those tests fail, with the reason, instead of
-skipping quietly.
+`.ci/run` sets SYSCALL_GATE_REQUIRE (ebpf, postgres, chromium, runc, arm64, docker:
+every part `make setup` provides) so those tests fail, with the reason, instead of
+skipping quietly. "docker" is a Docker daemon the discovery tests can reach or
+start (apt: docker.io).
 """
 
 from __future__ import annotations

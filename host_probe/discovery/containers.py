@@ -1,0 +1,127 @@
+"""The containers source: running Docker containers, identified by their labels.
+
+Docker's Engine API (its unix socket) is asked for the running containers that
+carry the service label; each is inspected for its labels, image and init pid.
+Identity is read from the labels the container was created with (`docker run
+--label`), which the container's own processes cannot change, and never from its
+environment. Service and role labels that Docker merged in from the image's LABELs
+are not taken: the image's builder does not choose the deployment's identity. The
+version is the version label (the image's own is fine) or else the tag of the image
+(`registry/app:v42` -> `v42`; an untagged name is Docker's own `latest`).
+
+The `docker` SDK is imported on the first poll, not with this module: the agent
+reads its config (and so ContainerOptions) before it compiles the eBPF programs,
+and requests (which the SDK imports) must not add to the compiler's peak RSS.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from host_probe.discovery import DiscoveryError, Identity, Workload
+from host_probe.discovery.cgroups import CgroupFinder
+from host_probe.discovery.labels import identity_from_labels
+
+
+class ContainerOptions(BaseModel):
+    """The `containers:` section of the agent's config."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    socket: str = Field("/var/run/docker.sock", description="Docker Engine API unix socket")
+    service_label: str = Field("syscall-gate.service", min_length=1,
+                               description="containers without this label are not watched")
+    role_label: str = Field("syscall-gate.role", min_length=1)
+    version_label: str = Field("org.opencontainers.image.version", min_length=1,
+                               description="absent: the tag of the container's image")
+    default_role: Literal["baseline", "canary"] = "baseline"
+    timeout_seconds: float = Field(5.0, gt=0)
+
+
+class DockerSource:
+    """Running containers of one Docker daemon, as workloads (cgroup v2 directory and init pid)."""
+
+    name = "docker"
+
+    def __init__(self, options: ContainerOptions, cgroups: CgroupFinder | None = None):
+        self.options = options
+        self.cgroups = cgroups or CgroupFinder()  # share one finder between sources: one cache
+        self._client = None
+        self._image_labels_by_id: dict[str, dict[str, str]] = {}  # an image id names immutable content
+
+    def poll(self) -> list[Workload]:
+        import docker  # see the module docstring: not before the compile
+        import requests
+
+        try:
+            client = self._connect()
+            listed = client.containers(filters={"status": "running", "label": self.options.service_label})
+            workloads = [w for w in (self._workload(client, entry["Id"]) for entry in listed) if w is not None]
+        except (docker.errors.DockerException, requests.RequestException, OSError) as exc:
+            self._client = None
+            reason = " ".join(str(exc).split())
+            raise DiscoveryError(f"docker: the Engine API at {self.options.socket} failed: {reason}") from exc
+        return workloads
+
+    def _connect(self):
+        if self._client is None:
+            if not Path(self.options.socket).exists():
+                raise DiscoveryError(f"docker: no Engine API socket at {self.options.socket}: "
+                                     "is dockerd running? (containers.socket names it)")
+            import docker
+
+            # version=None asks the daemon for its API version once, so that a newer
+            # SDK still talks to an older daemon (Debian 12's docker.io speaks 1.41)
+            self._client = docker.APIClient(base_url=f"unix://{self.options.socket}",
+                                            timeout=self.options.timeout_seconds)
+        return self._client
+
+    def _workload(self, client, container_id: str) -> Workload | None:
+        import docker
+
+        try:
+            details = client.inspect_container(container_id)
+            image_labels = self._image_labels(client, details.get("Image", ""))
+        except docker.errors.NotFound:
+            return None  # gone between the list and the inspect
+        state = details.get("State") or {}
+        if not state.get("Running") or not state.get("Pid"):
+            return None
+        identity = self.identity(details.get("Config") or {}, image_labels, container_id)
+        if identity is None:
+            return None
+        # no v2 directory (a runtime that joins v1 hierarchies only): the init pid still scopes it
+        cgroup = self.cgroups.find(container_id)
+        return Workload(source=self.name, name=container_id, identity=identity,
+                        cgroup=str(cgroup) if cgroup else "", pids=frozenset({state["Pid"]}))
+
+    def _image_labels(self, client, image_id: str) -> dict[str, str]:
+        if image_id not in self._image_labels_by_id:
+            if len(self._image_labels_by_id) >= 256:
+                self._image_labels_by_id.clear()
+            image_config = client.inspect_image(image_id).get("Config") or {}
+            self._image_labels_by_id[image_id] = image_config.get("Labels") or {}
+        return self._image_labels_by_id[image_id]
+
+    def identity(self, config: dict, image_labels: dict[str, str], container_id: str = "") -> Identity | None:
+        """Identity from a container's Config (its own labels and image name); None when
+        the container is not to be watched. Config.Env is never read."""
+        options = self.options
+        labels = own_labels(config.get("Labels") or {}, image_labels, keep=(options.version_label,))
+        return identity_from_labels(labels, service_label=options.service_label,
+                                    version_label=options.version_label, role_label=options.role_label,
+                                    default_role=options.default_role, image=config.get("Image", ""),
+                                    described=f"docker: container {container_id[:12]}")
+
+
+def own_labels(labels: dict[str, str], image_labels: dict[str, str], keep: tuple[str, ...] = ()) -> dict[str, str]:
+    """The labels a container was given when it was created. Docker merges the image's
+    LABELs into the container's, and whoever built the image is not whoever deployed
+    it: a label with the image's value is dropped (those in `keep`, such as the image's
+    own version, stay)."""
+    return {key: value for key, value in labels.items()
+            if key in keep or key not in image_labels or image_labels[key] != value}

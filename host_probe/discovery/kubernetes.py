@@ -1,0 +1,169 @@
+"""The Kubernetes source: the running containers of this node's pods, identified by pod labels.
+
+It reads one PodList per poll, from the kubelet (`GET https://<node>:10250/pods`)
+or from the API server (`GET /api/v1/pods?fieldSelector=spec.nodeName=<node>`),
+with a bearer token read from a file on every poll (projected service-account
+tokens rotate) and a CA file. Identity is read from the pod's labels, which the
+pod's processes cannot change, and never from any process's environment; the
+version falls back to the tag of the container's image in the pod spec. Each
+running container is one workload, named `<namespace>/<pod>/<container>`, with
+the cgroup v2 directory its runtime made for it (found from the container id,
+with the pod uid and QoS class as hints).
+
+`requests` is imported on the first poll, not with this module (see containers.py).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from host_probe.discovery import DiscoveryError, Identity, Workload
+from host_probe.discovery.cgroups import CgroupFinder
+from host_probe.discovery.labels import identity_from_labels
+from host_probe.discovery.podlist import Container, ContainerStatus, Pod, PodList
+
+log = logging.getLogger(__name__)
+
+SERVICE_ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
+class KubernetesOptions(BaseModel):
+    """The `kubernetes:` section of the agent's config."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    node_name: str = Field(min_length=1, description="this node (the DaemonSet passes spec.nodeName)")
+    api: Literal["kubelet", "apiserver"] = "kubelet"
+    url: str = Field("", description="default: https://<node_name>:10250 (kubelet), "
+                                     "https://kubernetes.default.svc (apiserver)")
+    token_file: str = Field(f"{SERVICE_ACCOUNT}/token", description="empty: send no token")
+    ca_file: str = Field(f"{SERVICE_ACCOUNT}/ca.crt", description="empty: the system's CAs")
+    insecure_skip_tls_verify: bool = False
+    name_label: str = Field("app.kubernetes.io/name", min_length=1,
+                            description="pods without this label are not watched")
+    version_label: str = Field("app.kubernetes.io/version", min_length=1,
+                               description="absent: the tag of the container's image")
+    role_label: str = Field("syscall-gate.io/role", min_length=1)
+    default_role: Literal["baseline", "canary"] = "baseline"
+    timeout_seconds: float = Field(5.0, gt=0)
+
+    @property
+    def pods_url(self) -> str:
+        if self.api == "kubelet":
+            return f"{(self.url or f'https://{self.node_name}:10250').rstrip('/')}/pods"
+        return f"{(self.url or 'https://kubernetes.default.svc').rstrip('/')}/api/v1/pods"
+
+    @property
+    def permission(self) -> str:
+        """What the token's account must be allowed, for the error that says it is not."""
+        return "get nodes/proxy" if self.api == "kubelet" else "list pods"
+
+
+class KubernetesSource:
+    """The running containers of one node's pods, as workloads (cgroup v2 directories)."""
+
+    name = "kubernetes"
+
+    def __init__(self, options: KubernetesOptions, cgroups: CgroupFinder | None = None):
+        self.options = options
+        self.cgroups = cgroups or CgroupFinder()  # share one finder between sources: one cache
+        self._session = None
+
+    def poll(self) -> list[Workload]:
+        workloads = []
+        for pod in self.pod_list().items:
+            if pod.spec.nodeName != self.options.node_name or pod.status.phase != "Running":
+                continue
+            for status, spec in pod.running_containers():
+                workload = self._workload(pod, status, spec)
+                if workload is not None:
+                    workloads.append(workload)
+        return workloads
+
+    def pod_list(self) -> PodList:
+        """This node's PodList, as the kubelet or the API server answers it."""
+        import requests  # see the module docstring: not before the compile
+
+        options, where = self.options, f"the {self.options.api} at {self.options.pods_url}"
+        params = {"fieldSelector": f"spec.nodeName={options.node_name}"} if options.api == "apiserver" else None
+        try:
+            response = self._http().get(options.pods_url, params=params, headers=self._authorization(),
+                                        verify=self._verify(), timeout=options.timeout_seconds)
+        except requests.RequestException as exc:
+            self._session = None
+            raise DiscoveryError(f"kubernetes: cannot reach {where}: {_one_line(exc)}") from exc
+        if response.status_code in (401, 403):
+            raise DiscoveryError(f"kubernetes: {where} refused the request (HTTP {response.status_code}): "
+                                 f"check token_file ({options.token_file or 'none'}) and that its account "
+                                 f"may {options.permission}")
+        if response.status_code != 200:
+            raise DiscoveryError(f"kubernetes: {where} answered HTTP {response.status_code}: "
+                                 f"{_one_line(response.text)[:200]}")
+        try:
+            return PodList.model_validate(json.loads(response.content))
+        except ValueError as exc:  # json's and pydantic's errors are both ValueErrors
+            raise DiscoveryError(f"kubernetes: {where} did not answer a PodList: {_first_error(exc)}") from exc
+
+    def identity(self, pod: Pod, spec: Container | None, status: ContainerStatus) -> Identity | None:
+        """Identity from the pod's labels (the container's image tag when the version
+        label is absent); None when the pod is not to be watched."""
+        options, meta = self.options, pod.metadata
+        return identity_from_labels(meta.labels, service_label=options.name_label,
+                                    version_label=options.version_label, role_label=options.role_label,
+                                    default_role=options.default_role, image=spec.image if spec else status.image,
+                                    described=f"kubernetes: pod {meta.namespace}/{meta.name}")
+
+    def _workload(self, pod: Pod, status: ContainerStatus, spec: Container | None) -> Workload | None:
+        identity = self.identity(pod, spec, status)
+        if identity is None:
+            return None
+        container_id = status.containerID.partition("://")[2]
+        cgroup = self.cgroups.find(container_id, pod_uid=pod.metadata.uid, qos_class=pod.status.qosClass)
+        name = f"{pod.metadata.namespace}/{pod.metadata.name}/{status.name}"
+        if cgroup is None:
+            # the kubelet can report a container running a moment before its cgroup is
+            # visible here; the next poll finds it
+            log.info("kubernetes: no cgroup v2 directory for %s (%s) yet", name, status.containerID)
+            return None
+        return Workload(source=self.name, name=name, identity=identity, cgroup=str(cgroup))
+
+    def _http(self):
+        if self._session is None:
+            import requests
+
+            self._session = requests.Session()
+        return self._session
+
+    def _verify(self) -> bool | str:
+        # given with each request: a Session's own `verify` loses to REQUESTS_CA_BUNDLE
+        # in the environment, which would silently drop the cluster's CA
+        if self.options.insecure_skip_tls_verify:
+            return False
+        return self.options.ca_file or True
+
+    def _authorization(self) -> dict[str, str]:
+        if not self.options.token_file:
+            return {}
+        try:
+            token = Path(self.options.token_file).read_text().strip()
+        except OSError as exc:
+            raise DiscoveryError(f"kubernetes: cannot read token_file {self.options.token_file}: "
+                                 f"{exc.strerror}") from exc
+        return {"Authorization": f"Bearer {token}"}
+
+
+def _first_error(exc: ValueError) -> str:
+    if isinstance(exc, ValidationError):
+        error = exc.errors()[0]
+        return f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+    return _one_line(exc)
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split()) or type(text).__name__

@@ -1,0 +1,125 @@
+"""The containers source against a real Docker daemon (in its cgroup v1 and v2 modes)
+and real containers: identity from labels only, every container's cgroup and init pid."""
+
+from __future__ import annotations
+
+import pytest
+
+from host_probe.discovery import DiscoveryError, Identity
+from host_probe.discovery.cgroups import process_cgroup
+from host_probe.discovery.containers import ContainerOptions, DockerSource
+from host_probe.discovery.labels import image_tag
+from tests.discovery.dockerd import IMAGE_TAG
+
+CLAIMS = {"SYSCALL_GATE_SERVICE": "payments", "SYSCALL_GATE_VERSION": "v999", "SYSCALL_GATE_ROLE": "baseline"}
+
+
+def source_for(daemon, **options) -> DockerSource:
+    return DockerSource(ContainerOptions(socket=daemon.socket, **options))
+
+
+def watched(source: DockerSource, *containers: dict) -> dict:
+    """The workloads of `containers` in a poll (the host daemon may run others)."""
+    ids = {container["Id"] for container in containers}
+    return {workload.name: workload for workload in source.poll() if workload.name in ids}
+
+
+def test_labelled_container_is_watched_in_its_cgroup_and_by_its_init_pid(docker_daemon, run_container):
+    container = run_container(labels={"syscall-gate.service": "web", "syscall-gate.role": "canary",
+                                      "org.opencontainers.image.version": "v42"})
+    workload = watched(source_for(docker_daemon), container)[container["Id"]]
+    init_pid = container["State"]["Pid"]
+    assert workload.source == "docker"
+    assert workload.identity == Identity(service="web", version="v42", role="canary")
+    assert workload.pids == frozenset({init_pid})
+    assert workload.cgroup == str(process_cgroup(init_pid))
+    assert str(init_pid) in (process_cgroup(init_pid) / "cgroup.procs").read_text().split()
+
+
+def test_environment_cannot_claim_an_identity(docker_daemon, run_container):
+    container = run_container(labels={"syscall-gate.service": "web", "syscall-gate.role": "canary"},
+                              environment=CLAIMS)
+    workload = watched(source_for(docker_daemon), container)[container["Id"]]
+    assert workload.identity == Identity(service="web", version=IMAGE_TAG, role="canary")
+
+
+def test_container_without_the_service_label_is_not_watched(docker_daemon, run_container):
+    unlabelled = run_container(environment=CLAIMS)
+    other_labels = run_container(labels={"syscall-gate.role": "canary", "app": "web"})
+    assert watched(source_for(docker_daemon), unlabelled, other_labels) == {}
+
+
+def test_an_image_cannot_claim_a_service_or_role_but_names_its_version(docker_daemon, run_container,
+                                                                       claiming_image):
+    unlabelled = run_container(image=claiming_image)
+    labelled = run_container(labels={"syscall-gate.service": "web"}, image=claiming_image)
+    assert unlabelled["Config"]["Labels"]["syscall-gate.service"] == "payments"  # Docker merged the image's LABELs
+    assert labelled["Config"]["Labels"]["syscall-gate.role"] == "baseline"
+    workloads = watched(source_for(docker_daemon, default_role="canary"), unlabelled, labelled)
+    assert list(workloads) == [labelled["Id"]]
+    assert workloads[labelled["Id"]].identity == Identity(service="web", version="v3", role="canary")
+
+
+def test_role_defaults_to_the_configured_role(docker_daemon, run_container):
+    container = run_container(labels={"syscall-gate.service": "web"})
+    workload = watched(source_for(docker_daemon, default_role="canary"), container)[container["Id"]]
+    assert workload.identity == Identity(service="web", version=IMAGE_TAG, role="canary")
+
+
+def test_label_names_are_configurable(docker_daemon, run_container):
+    container = run_container(labels={"com.example.service": "billing", "com.example.role": "canary",
+                                      "com.example.version": "2.1.0", "syscall-gate.service": "web"})
+    source = source_for(docker_daemon, service_label="com.example.service", role_label="com.example.role",
+                        version_label="com.example.version")
+    workload = watched(source, container)[container["Id"]]
+    assert workload.identity == Identity(service="billing", version="2.1.0", role="canary")
+
+
+def test_a_role_that_is_not_a_role_is_not_watched(docker_daemon, run_container):
+    container = run_container(labels={"syscall-gate.service": "web", "syscall-gate.role": "prod"})
+    assert watched(source_for(docker_daemon), container) == {}
+
+
+def test_stopped_container_disappears_from_the_poll(docker_daemon, run_container):
+    staying = run_container(labels={"syscall-gate.service": "web"})
+    stopping = run_container(labels={"syscall-gate.service": "web", "syscall-gate.role": "canary"})
+    source = source_for(docker_daemon)
+    assert set(watched(source, staying, stopping)) == {staying["Id"], stopping["Id"]}
+    docker_daemon.client().stop(stopping["Id"], timeout=0)
+    assert set(watched(source, staying, stopping)) == {staying["Id"]}
+
+
+def test_missing_socket_is_a_one_line_discovery_error(tmp_path):
+    source = DockerSource(ContainerOptions(socket=str(tmp_path / "docker.sock")))
+    with pytest.raises(DiscoveryError) as raised:
+        source.poll()
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message == (f"docker: no Engine API socket at {tmp_path / 'docker.sock'}: "
+                       "is dockerd running? (containers.socket names it)")
+
+
+def test_a_socket_nobody_answers_on_is_a_discovery_error(tmp_path):
+    import socket
+
+    path = tmp_path / "docker.sock"
+    with socket.socket(socket.AF_UNIX) as bound_but_not_listening:
+        bound_but_not_listening.bind(str(path))
+        with pytest.raises(DiscoveryError, match=f"^docker: the Engine API at {path} failed: "):
+            DockerSource(ContainerOptions(socket=str(path), timeout_seconds=2)).poll()
+
+
+@pytest.mark.parametrize("reference, version", [
+    ("localhost:5000/syscall-gate-busybox:v7", "v7"),
+    ("registry.example.com:443/team/app", "latest"),
+    ("app", "latest"),
+    ("app@sha256:0123abcd", "sha256:0123abcd"),
+    ("app:1.2.3@sha256:0123abcd", "1.2.3"),
+])
+def test_version_falls_back_to_the_image_tag(reference, version):
+    assert image_tag(reference) == version
+
+
+def test_unknown_option_is_refused():
+    with pytest.raises(ValueError, match="service_lable"):
+        ContainerOptions(service_lable="x")
