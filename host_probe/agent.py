@@ -22,6 +22,9 @@ from typing import Callable
 from host_probe.agent_config import AgentConfig, ConfigInvalid, load_agent_config
 from host_probe.agent_metrics import AgentMetrics
 from host_probe.discovery import DiscoveryError, Workload, changes
+from host_probe.discovery.cgroups import CgroupFinder
+from host_probe.discovery.containers import DockerSource
+from host_probe.discovery.kubernetes import KubernetesSource
 from host_probe.discovery.static import StaticSource
 from host_probe.engine import Engine, EngineConfig
 from host_probe.workloads import TableFull
@@ -31,9 +34,14 @@ ENGINE_FIELDS = ("window", "max_workloads", "detail_keys", "detail_keys_per_work
 
 
 def build_sources(config: AgentConfig) -> list:
+    cgroups = CgroupFinder()  # one cache of the cgroup walk for both runtime sources
     sources: list = []
     if config.workloads:
         sources.append(StaticSource(config.workloads))
+    if config.containers and config.containers.enabled:
+        sources.append(DockerSource(config.containers, cgroups))
+    if config.kubernetes and config.kubernetes.enabled:
+        sources.append(KubernetesSource(config.kubernetes, cgroups))
     return sources
 
 

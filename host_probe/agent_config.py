@@ -8,6 +8,8 @@ GATE_DATABASE_URL, as for `host-probe record`.
         version: v41
         role: baseline
         cgroup: /sys/fs/cgroup/system.slice/web.service
+    containers: {}                # Docker's labels (docs/discovery.md)
+    kubernetes: {node_name: n1}   # the node's pods (docs/discovery.md)
     window: 10s
     max_workloads: 64
 """
@@ -20,6 +22,8 @@ from typing import Annotated, Optional
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
+from host_probe.discovery.containers import ContainerOptions
+from host_probe.discovery.kubernetes import KubernetesOptions
 from host_probe.discovery.static import StaticWorkload
 from host_probe.loader import MAX_WORKLOADS_LIMIT
 
@@ -47,6 +51,8 @@ class AgentConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     workloads: list[StaticWorkload] = Field(default_factory=list)
+    containers: Optional[ContainerOptions] = Field(None, description="the container runtime source (Docker)")
+    kubernetes: Optional[KubernetesOptions] = Field(None, description="the node's pods")
     window: Seconds = Field(10.0, gt=0, description="window length")
     poll_interval: Seconds = Field(2.0, gt=0, description="how often discovery sources are asked")
     max_workloads: int = Field(64, ge=1, le=MAX_WORKLOADS_LIMIT,

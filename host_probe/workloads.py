@@ -185,7 +185,7 @@ class WorkloadTable:
         held: list[int] = []
         for n in reader.chunks():
             rows = np.flatnonzero(reader.u64_values(n)[:, 0] == slot)
-            held += [int(reader.keys[row].value) for row in rows]
+            held += [int(reader.keys[row]) for row in rows]
         self._set(held, 0)
 
     def release(self, slot: int) -> None:

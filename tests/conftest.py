@@ -4,6 +4,7 @@ test on Postgres and on SQLite (the embedded default)."""
 from __future__ import annotations
 
 import itertools
+import os
 
 import pytest
 
@@ -11,6 +12,8 @@ from gate_server.storage import migrate
 from gate_server.storage.engine import make_engine
 from tests.support.postgres import PostgresUnavailable, ThrowawayPostgres
 from tests.support.requirements import unavailable
+
+pytest_plugins = ["tests.support.container_fixtures"]
 
 _db_counter = itertools.count()
 
@@ -20,6 +23,16 @@ def _start_postgres() -> ThrowawayPostgres:
         return ThrowawayPostgres().start()
     except PostgresUnavailable as exc:
         unavailable("postgres", str(exc))
+
+
+@pytest.fixture(scope="session")
+def ebpf():
+    if os.geteuid() != 0:
+        unavailable("ebpf", "the probe tests need root")
+    try:
+        import bcc  # noqa: F401
+    except ImportError as exc:
+        unavailable("ebpf", f"bcc is not importable: {exc}")
 
 
 @pytest.fixture(scope="session")

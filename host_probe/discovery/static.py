@@ -23,21 +23,9 @@ from typing import Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from host_probe.discovery import DiscoveryError, Identity, Workload
+from host_probe.discovery.cgroups import cgroup2_mount
 
 VERSION_COMMAND_TIMEOUT_S = 5
-
-
-def cgroup2_mount(mountinfo: str = "/proc/self/mountinfo") -> Path:
-    """Where the cgroup v2 hierarchy is mounted (/sys/fs/cgroup on a unified host,
-    /sys/fs/cgroup/unified on a hybrid one)."""
-    try:
-        for line in Path(mountinfo).read_text().splitlines():
-            fields = line.split()
-            if " - cgroup2 " in line and len(fields) > 4:
-                return Path(fields[4])
-    except OSError:
-        pass
-    return Path("/sys/fs/cgroup")
 
 
 class StaticWorkload(BaseModel):

@@ -29,16 +29,6 @@ DETAIL_KINDS = ("file", "exec", "connect", "bind", "listen", "socket")
 
 
 @pytest.fixture(scope="session")
-def ebpf():
-    if os.geteuid() != 0:
-        unavailable("ebpf", "the probe tests need root")
-    try:
-        import bcc  # noqa: F401
-    except ImportError as exc:
-        unavailable("ebpf", f"bcc is not importable: {exc}")
-
-
-@pytest.fixture(scope="session")
 def work_dir():
     shutil.rmtree(WORK_DIR, ignore_errors=True)
     WORK_DIR.mkdir(parents=True)
