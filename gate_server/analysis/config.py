@@ -18,8 +18,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from gate_server.analysis.config_errors import ConfigError, from_validation_error, from_yaml_error
 from gate_server.analysis.patterns import check_glob, parse_destination
+from gate_server.storage.keys import Kind
 
-Kind = Literal["syscall", "file", "exec", "connect", "listen", "bind", "socket", "process"]
 Group = Literal["syscall", "file", "sensitive", "exec", "connect", "listen", "bind", "socket", "process"]
 SCHEMA_PATH = Path(__file__).with_name("config_schema.json")
 

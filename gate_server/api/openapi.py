@@ -9,6 +9,8 @@ from typing import Any
 
 from flask import Blueprint, jsonify
 
+from gate_server.storage.keys import KINDS
+
 bp = Blueprint("openapi", __name__)
 
 
@@ -59,7 +61,7 @@ SCHEMAS: dict[str, Any] = {
         "type": "object", "required": ["kind", "key", "change", "severity", "reason"],
         "properties": {
             "kind": {"type": "string",
-                     "enum": ["syscall", "file", "exec", "connect", "listen", "bind", "socket", "process"]},
+                     "enum": list(KINDS)},
             "key": {"type": "string"}, "change": {"type": "string", "enum": ["new", "missing", "rate"]},
             "severity": {"type": "string", "enum": ["low", "medium", "high", "critical"]},
             "baseline_rate": {"type": ["number", "null"]}, "canary_rate": {"type": ["number", "null"]},
@@ -148,8 +150,7 @@ SCHEMAS: dict[str, Any] = {
             "drops": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}},
             "features": {"type": "array", "description": "[kind, normalised key, count], each pair once.",
                          "items": {"type": "array", "prefixItems": [
-                             {"type": "string", "enum": ["syscall", "file", "exec", "connect", "listen", "bind",
-                                                         "socket", "process"]},
+                             {"type": "string", "enum": list(KINDS)},
                              {"type": "string"}, {"type": "integer", "minimum": 0}], "minItems": 3, "maxItems": 3}},
         },
     },

@@ -16,7 +16,8 @@ from gate_server.analysis.config_errors import from_validation_error
 from gate_server.services.errors import Conflict, DomainError, Forbidden, NotFound
 from gate_server.services.tokens import TokenIdentity
 from gate_server.storage.models import Recording, Service
-from gate_server.storage.records import FEATURE_KINDS, RecordingInfo, WindowRecord
+from gate_server.storage.keys import Kind
+from gate_server.storage.records import RecordingInfo, WindowRecord
 from gate_server.storage.writer import WindowWriter
 
 # Whole numbers only: pydantic's lax mode would take 1.5 or "3" for a count.
@@ -24,7 +25,6 @@ Count = Annotated[int, Field(ge=0, strict=True)]
 Positive = Annotated[int, Field(ge=1, strict=True)]
 Name = Annotated[str, Field(min_length=1, max_length=200, strict=True)]
 Drops = dict[Annotated[str, Field(max_length=50)], Count]
-Kind = Literal[FEATURE_KINDS]  # type: ignore[valid-type]
 Key = Annotated[str, Field(min_length=1, max_length=4096, strict=True)]
 
 

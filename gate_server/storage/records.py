@@ -7,7 +7,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Optional
 
-FEATURE_KINDS = ("syscall", "file", "exec", "connect", "listen", "bind", "socket", "process")
 ROLES = ("baseline", "canary")
 
 

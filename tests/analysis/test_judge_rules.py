@@ -139,8 +139,9 @@ def test_a_port_bound_and_listened_on_is_one_new_listener():
     assert len([a for a in verdict.anomalies if a.rule == "new_listener"]) == 2
 
 
-def test_ephemeral_bind_is_not_a_new_listener():
-    canary = canary_profile(extra=in_windows(("bind", "inet:0.0.0.0:<ephemeral>"), [0, 5]))
+@pytest.mark.parametrize("key", ["inet:0.0.0.0:<ephemeral>", "inet6:[::]:<ephemeral>", "inet:0.0.0.0:0"])
+def test_ephemeral_bind_is_not_a_new_listener(key):
+    canary = canary_profile(extra=in_windows(("bind", key), [0, 5]))
     verdict = judge(BASELINE, canary, load_config({}))
     assert verdict.verdict == "pass"
     assert only(verdict, kind="bind").severity == "low"
