@@ -17,7 +17,7 @@ from gate_server import notify
 from gate_server.cli import UsageError
 from gate_server.cli.check import EXIT_CODES, anomaly_line
 from gate_server.cli.database import command_engine
-from gate_server.durations import parse_duration
+from gate_server.storage.durations import parse_duration
 from gate_server.settings import Settings
 
 EPILOG = """examples:

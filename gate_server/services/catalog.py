@@ -8,6 +8,7 @@ from typing import Any, Iterable
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from gate_server.analysis.observation import loss_ratio
 from gate_server.services.errors import NotFound
 from gate_server.storage.models import Recording, Service, Window
 
@@ -41,10 +42,6 @@ def list_services(session: Session, visible: Iterable[str] | None = None) -> lis
 
 
 EMPTY_TOTALS = {"windows": 0, "syscalls": 0, "events": 0, "lost": 0, "first": None, "last": None}
-
-
-def loss_ratio(events: int, lost: int) -> float:
-    return lost / (events + lost) if events + lost else 0.0
 
 
 def window_totals(session: Session, sid: int, group_by) -> dict[Any, dict[str, Any]]:
@@ -99,7 +96,7 @@ def versions_summary(session: Session, service: str) -> list[dict[str, Any]]:
             "syscalls": syscalls,
             "events": events,
             "lost": lost,
-            "loss_ratio": round(loss_ratio(events, lost), 6),
+            "loss_ratio": loss_ratio(events, lost),
             "first_window_at": _iso(first),
             "last_window_at": _iso(last),
             "_sort": first or first_recording,
