@@ -51,7 +51,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     # The judge (scipy) loads only for this command, not for every `gate-server` call.
     from gate_server.analysis.config import ConfigError, GateConfig, load_config_file
-    from gate_server.drift import DriftPeriods, judge_drift
+    from gate_server.services.drift import DriftPeriods, judge_drift
 
     try:
         recent, reference = parse_duration(args.recent), parse_duration(args.reference)

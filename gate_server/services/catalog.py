@@ -105,3 +105,22 @@ def versions_summary(session: Session, service: str) -> list[dict[str, Any]]:
     for row in summary:
         del row["_sort"]
     return summary
+
+
+def recordings_by_version(session: Session, service: str) -> dict[str, list[dict[str, Any]]]:
+    """Per version, newest first: each recording's windows, syscalls, events, losses and sampling."""
+    sid = service_id(session, service)
+    totals = window_totals(session, sid, Window.recording_id)
+    grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for recording in session.execute(
+        select(Recording).where(Recording.service_id == sid).order_by(Recording.started_at.desc())
+    ).scalars():
+        row = totals.get(recording.id, EMPTY_TOTALS)
+        grouped[recording.version].append({
+            "uuid": recording.uuid, "role": recording.role, "host": recording.host, "scope": recording.scope,
+            "kernel": recording.kernel, "started_at": recording.started_at, "ended_at": recording.ended_at,
+            "windows": row["windows"], "syscalls": row["syscalls"], "events": row["events"], "lost": row["lost"],
+            "loss_ratio": loss_ratio(row["events"], row["lost"]),
+            "sample_every": recording.sample_every, "rate_limit": recording.rate_limit,
+        })
+    return dict(grouped)
