@@ -21,6 +21,7 @@ from typing import Any, Optional
 import requests
 from prometheus_client import Counter
 
+from gate_server.analysis.verdict import severity_rank
 from gate_server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,6 @@ DELIVERIES = Counter("gate_webhook_deliveries_total",
 
 SLACK_PREFIX = "slack+"
 TOP_ANOMALIES = 5
-SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 
 
 def should_notify(verdict: str, settings: Settings) -> bool:
@@ -40,7 +40,7 @@ def should_notify(verdict: str, settings: Settings) -> bool:
 
 def top_anomalies(document: dict[str, Any], limit: int = TOP_ANOMALIES) -> list[dict[str, Any]]:
     anomalies = document.get("anomalies") or []
-    ranked = sorted(anomalies, key=lambda a: SEVERITY_ORDER.get(a.get("severity"), len(SEVERITY_ORDER)))
+    ranked = sorted(anomalies, key=lambda a: severity_rank(a.get("severity")))
     return [
         {field: anomaly.get(field) for field in
          ("kind", "key", "change", "severity", "baseline_rate", "canary_rate", "reason")}

@@ -16,20 +16,32 @@ from typing import Mapping, Optional
 DEFAULT_CONFIG_PATH = ".github/syscall-gate.yml"
 FAIL_ON_CHOICES = ("pause", "warn")
 ON_GATE_ERROR_CHOICES = ("fail", "pass")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+# A copy of gate_server/storage/durations.py's `seconds` (the Action runs without the
+# repository); tests/action/test_durations.py keeps the two equal.
+UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+
+
+def seconds(text: str, *, unit_required: bool = False, allow_zero: bool = False) -> float:
+    match = _PATTERN.match(text or "")
+    if not match or (unit_required and not match.group(2)):
+        raise ValueError(f"invalid duration {text!r}: use a number and a unit ms, s, m, h, d or w (e.g. 30s, 7d)")
+    amount = float(match.group(1)) * UNIT_SECONDS[match.group(2) or "s"]
+    if amount <= 0 and not (allow_zero and amount == 0):
+        raise ValueError(f"invalid duration {text!r}: must be greater than zero")
+    return amount
 
 
 class InputError(ValueError):
     """An input the user gave cannot be used; the message names the input."""
 
 
-def parse_duration(name: str, text: str) -> float:
+def parse_duration(name: str, text: str, allow_zero: bool = False) -> float:
     """Seconds from '90', '90s', '15m', '1h' or '500ms'."""
-    match = _DURATION.match(text or "")
-    if not match:
-        raise InputError(f"input '{name}' must be a duration like 90s, 15m or 1h, got {text!r}")
-    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    try:
+        return seconds(text, allow_zero=allow_zero)
+    except ValueError:
+        raise InputError(f"input '{name}' must be a duration like 90s, 15m or 1h, got {text!r}") from None
 
 
 @dataclass(frozen=True)
@@ -130,7 +142,7 @@ def read_inputs(env: Mapping[str, str] = os.environ) -> ActionInputs:
         canary_version=get("CANARY_VERSION") or env.get("GITHUB_SHA", ""),
         stage=get("STAGE"),
         config_path=get("CONFIG", DEFAULT_CONFIG_PATH),
-        wait_timeout=parse_duration("wait-timeout", get("WAIT_TIMEOUT", "15m")),
+        wait_timeout=parse_duration("wait-timeout", get("WAIT_TIMEOUT", "15m"), allow_zero=True),
         poll_interval=poll_interval,
         fail_on=fail_on,
         on_gate_error=on_gate_error,

@@ -2,14 +2,12 @@
 
 Every field has a default, so `{}` is a complete, sensible config. Unknown keys are
 rejected (a typo must not silently fall back to a default). docs/config.md
-documents each field; `python -m gate_server.analysis.config --schema` prints the
-JSON Schema the Action validates with (committed as config_schema.json).
+documents each field; `gate-server config --schema` (gate_server/cli/config.py) prints
+the JSON Schema the Action validates with (committed as config_schema.json).
 """
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Annotated, Literal, Optional
 
@@ -18,8 +16,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from gate_server.analysis.config_errors import ConfigError, from_validation_error, from_yaml_error
 from gate_server.analysis.patterns import check_glob, parse_destination
+from gate_server.storage.keys import Kind
 
-Kind = Literal["syscall", "file", "exec", "connect", "listen", "bind", "socket", "process"]
 Group = Literal["syscall", "file", "sensitive", "exec", "connect", "listen", "bind", "socket", "process"]
 SCHEMA_PATH = Path(__file__).with_name("config_schema.json")
 
@@ -197,28 +195,3 @@ def load_config_file(path) -> GateConfig:
 
 def json_schema() -> dict:
     return GateConfig.model_json_schema()
-
-
-def main(argv: Optional[list[str]] = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if args == ["--schema"]:
-        print(json.dumps(json_schema(), indent=2, sort_keys=True))
-        return 0
-    if args == ["--write-schema"]:
-        SCHEMA_PATH.write_text(json.dumps(json_schema(), indent=2, sort_keys=True) + "\n")
-        print(f"wrote {SCHEMA_PATH}")
-        return 0
-    if len(args) == 2 and args[0] == "--check":
-        try:
-            load_config_file(args[1])
-        except ConfigError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        print(f"{args[1]}: valid")
-        return 0
-    print("usage: python -m gate_server.analysis.config --schema | --write-schema | --check FILE", file=sys.stderr)
-    return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,8 @@
 """The judge: baseline profile + canary profile + threshold config -> verdict.
 
 Order of decision:
+  0. a side with no windows at all                     -> inconclusive, saying so first
+     (never a verdict on nothing: the Action waits and asks again)
   1. baseline not observed enough                      -> inconclusive
   2. a hard limit breached (limits.*)                  -> pause  (a canary seen reading
      /etc/shadow needs no more observation to be paused)
@@ -22,9 +24,7 @@ from gate_server.analysis.rates import rate_shifts
 from gate_server.analysis.rules import Rules, baseline_write_paths
 from gate_server.analysis.scoring import apply_weights, group_scores, limit_breaches, score
 from gate_server.analysis.stability import missing_features, new_features
-from gate_server.analysis.verdict import Anomaly, FeatureRow, Verdict
-
-SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+from gate_server.analysis.verdict import Anomaly, FeatureRow, Verdict, severity_rank
 
 
 def judge(baseline: Profile, canary: Profile, config: GateConfig | None = None) -> Verdict:
@@ -36,13 +36,17 @@ def judge(baseline: Profile, canary: Profile, config: GateConfig | None = None) 
     matrix = build_matrix(baseline, canary)
     anomalies = find_anomalies(matrix, config) if baseline.windows and canary.windows else []
     apply_weights(anomalies, config)
-    anomalies.sort(key=lambda a: (-a.weight, SEVERITY_ORDER[a.severity], a.kind, a.key))
+    anomalies.sort(key=lambda a: (-a.weight, severity_rank(a.severity), a.kind, a.key))
     groups = group_scores(anomalies, config)
     total = round(score(groups, config), 1)
     breaches = limit_breaches(anomalies, config)
     thresholds = config.thresholds
 
-    if baseline_short:
+    empty = [f"no windows recorded for {profile.label or f'{side} version {profile.version}'}"
+             for side, profile in (("baseline", baseline), ("canary", canary)) if not profile.windows]
+    if empty:
+        verdict, reasons = "inconclusive", empty + baseline_short + canary_short
+    elif baseline_short:
         verdict, reasons = "inconclusive", baseline_short + canary_short
     elif breaches:
         verdict, reasons = "pause", breaches + canary_short

@@ -6,14 +6,20 @@ pass on data we did not see is the failure this product exists to prevent.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from pydantic import BaseModel, ConfigDict
 
 from gate_server.analysis.config import Sufficiency
 from gate_server.analysis.profile import Profile
 
 
-@dataclass(frozen=True)
-class SideObservation:
+def loss_ratio(events: int, lost: int) -> float:
+    """lost / (kept + lost) detail events, to 6 places; 0 when nothing was seen or lost."""
+    return round(lost / (events + lost), 6) if events + lost else 0.0
+
+
+class SideObservation(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
     windows: int
     syscalls: int
     events: int
@@ -22,7 +28,7 @@ class SideObservation:
     sample_every: int  # the coarsest sampling of any window
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return self.model_dump(mode="json")
 
 
 def observe(profile: Profile) -> SideObservation:
@@ -32,7 +38,7 @@ def observe(profile: Profile) -> SideObservation:
         syscalls=profile.syscalls_total,
         events=events,
         lost=lost,
-        loss_ratio=round(lost / (events + lost), 6) if events + lost else 0.0,
+        loss_ratio=loss_ratio(events, lost),
         sample_every=max((w.sample_every for w in profile.windows), default=1),
     )
 

@@ -14,16 +14,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterable, Optional, Union
 
-FILE_MODES = ("r", "w", "rw")
+from gate_server.storage.keys import INET, INET6, UNIX, UNNAMED, parse_address
+
 HOME_PREFIXES = ("/root/", "/home/*/")
-
-
-def split_file_key(key: str) -> tuple[str, str]:
-    """'/etc/shadow:r' -> ('/etc/shadow', 'r'); a key without a mode reads as 'r'."""
-    path, sep, mode = key.rpartition(":")
-    if sep and mode in FILE_MODES:
-        return path, mode
-    return key, "r"
 
 
 def expand_home(pattern: str) -> list[str]:
@@ -76,30 +69,20 @@ class Destination:
     unix_glob: Optional[str] = None
 
     def matches(self, key: str) -> bool:
-        family, _, rest = key.partition(":")
-        if family == "unix":
-            return self.unix_glob is not None and fnmatch.fnmatchcase(rest, self.unix_glob)
-        if self.network is None or family not in ("inet", "inet6"):
+        address = parse_address(key)
+        if address.family == UNIX:
+            return self.unix_glob is not None and fnmatch.fnmatchcase(address.path or UNNAMED, self.unix_glob)
+        if self.network is None or address.family not in (INET, INET6):
             return False
-        address, port = _split_address_port(rest)
         try:
-            ip = ipaddress.ip_address(address)
+            ip = ipaddress.ip_address(address.host)
         except ValueError:
             return False
         if ip.version != self.network.version or ip not in self.network:
             return False
         if self.port_low == 0 and self.port_high == 65535:
             return True
-        return port.isdigit() and self.port_low <= int(port) <= self.port_high
-
-
-def _split_address_port(text: str) -> tuple[str, str]:
-    """'10.0.0.5:5432' / '[::1]:443' -> (address, port)."""
-    if text.startswith("["):
-        address, _, port = text[1:].partition("]")
-        return address, port.lstrip(":")
-    address, _, port = text.rpartition(":")
-    return (address, port) if address else (text, "")
+        return isinstance(address.port, int) and self.port_low <= address.port <= self.port_high
 
 
 def parse_destination(text: str) -> Destination:

@@ -36,6 +36,9 @@ class Profile:
     service: str
     version: str
     windows: list[WindowCounts]
+    # What the windows are of, in the judge's words ("v1 in the recent period (...)");
+    # empty: "<side> version <version>".
+    label: str = ""
 
     @property
     def syscalls_total(self) -> int:

@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from typing import Iterable, Optional
 
 from gate_server.analysis.config import GateConfig
-from gate_server.analysis.patterns import DestinationSet, GlobSet, split_file_key
-
-KINDS = ("syscall", "file", "exec", "connect", "listen", "bind", "socket", "process")
+from gate_server.analysis.patterns import DestinationSet, GlobSet
+from gate_server.storage.keys import parse_address, parse_file_key
 
 
 @dataclass(frozen=True)
@@ -48,11 +47,11 @@ class Rules:
         return self._sensitive.matches(path) and not self._not_sensitive.matches(path)
 
     def is_sensitive_file(self, kind: str, key: str) -> bool:
-        return kind == "file" and self.is_sensitive(split_file_key(key)[0])
+        return kind == "file" and self.is_sensitive(parse_file_key(key).path)
 
     def is_allowed(self, kind: str, key: str) -> bool:
         if kind == "file":
-            path, _ = split_file_key(key)
+            path = parse_file_key(key).path
             return self._allow_files.matches(path) or self._allow_files.matches(key)
         if kind == "exec":
             return self._allow_execs.matches(key)
@@ -76,7 +75,7 @@ class Rules:
         if kind == "connect":
             return Meaning("connect", "high", "new_destination", "max_new_destinations", f"outbound connect to {key}")
         if kind in ("listen", "bind"):
-            if key.endswith((":<ephemeral>", ":0")):
+            if parse_address(key).is_ephemeral:
                 # A client binding an ephemeral port (DNS resolvers do) listens on nothing.
                 return Meaning(kind, "low", "new_ephemeral_bind", None, f"{kind} on {key}")
             return Meaning(kind, "high", "new_listener", "max_new_listeners", f"{kind} on {key}")
@@ -87,7 +86,8 @@ class Rules:
         return Meaning(kind, "low", "new_process_event", None, f"process event {key}")
 
     def _new_file(self, key: str) -> Meaning:
-        path, mode = split_file_key(key)
+        file = parse_file_key(key)
+        path, mode = file.path, file.mode
         verb = {"r": "read", "w": "write", "rw": "read-write"}[mode]
         if self.is_sensitive(path):
             return Meaning("sensitive", "critical", "sensitive_access", "max_sensitive_access",
@@ -109,7 +109,7 @@ def baseline_write_paths(keys: list[tuple[str, str]], rows: Iterable[int]) -> li
     paths = []
     for row in rows:
         kind, key = keys[row]
-        path, mode = split_file_key(key)
-        if kind == "file" and "w" in mode:
-            paths.append(path)
+        file = parse_file_key(key)
+        if kind == "file" and "w" in file.mode:
+            paths.append(file.path)
     return paths

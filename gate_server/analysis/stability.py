@@ -22,8 +22,9 @@ import numpy as np
 
 from gate_server.analysis.config import GateConfig
 from gate_server.analysis.features import FeatureMatrix
-from gate_server.analysis.rules import KINDS, Rules
+from gate_server.analysis.rules import Rules
 from gate_server.analysis.verdict import Anomaly
+from gate_server.storage.keys import KINDS
 
 
 def new_features(matrix: FeatureMatrix, config: GateConfig, rules: Rules) -> list[Anomaly]:

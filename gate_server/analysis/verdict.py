@@ -8,14 +8,18 @@ syscalls; rate-shift effects are ratios of per-window MEDIANS (see rates.py).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from gate_server.analysis.observation import SideObservation
+from gate_server.storage.keys import Kind
 
-VERDICTS = ("pass", "warn", "pause", "inconclusive")
-SEVERITIES = ("low", "medium", "high", "critical")
-CHANGES = ("new", "missing", "rate")
+VerdictName = Literal["pass", "warn", "pause", "inconclusive"]
+Severity = Literal["low", "medium", "high", "critical"]
+Change = Literal["new", "missing", "rate"]
+# Heaviest first: how every list of anomalies is ranked (the judge, notifications, the chart).
+SEVERITY_ORDER: dict[str, int] = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 
 
 def _number(value: Optional[float], digits: int = 4) -> Optional[float]:
@@ -25,85 +29,80 @@ def _number(value: Optional[float], digits: int = 4) -> Optional[float]:
     return round(float(value), digits)
 
 
-@dataclass
-class Anomaly:
-    kind: str
+def severity_rank(severity: Optional[str]) -> int:
+    """Position in SEVERITY_ORDER; an unknown severity ranks after every known one."""
+    return SEVERITY_ORDER.get(severity or "", len(SEVERITY_ORDER))
+
+
+class _Part(BaseModel):
+    # Typed until the response is serialised (`to_dict`); the judge fills weights in after.
+    model_config = ConfigDict(extra="forbid")
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+class Anomaly(_Part):
+    kind: Kind
     key: str
-    change: str  # new | missing | rate
-    severity: str  # low | medium | high | critical
+    change: Change
+    severity: Severity
     group: str  # score group: the kind, or "sensitive" for sensitive-path files
     rule: str  # e.g. new_exec, sensitive_access, new_write_path, missing, rate_shift
-    baseline_rate: float  # mean per-window rate per 1000 syscalls
-    canary_rate: float
+    limit: Optional[str] = None  # the `limits` field this anomaly counts against
+    baseline_rate: Optional[float] = Field(description="Mean per-window rate per 1000 syscalls.")
+    canary_rate: Optional[float]
     baseline_windows_seen: int
     canary_windows_seen: int
-    reason: str
-    limit: Optional[str] = None  # the `limits` field this anomaly counts against
     p_value: Optional[float] = None  # Mann-Whitney U, two-sided (rate shifts)
     q_value: Optional[float] = None  # Benjamini-Hochberg adjusted p (rate shifts)
     effect: Optional[float] = None  # canary / baseline ratio of median rates (rate shifts)
     weight: float = 0.0  # group weight x severity points: its pull on the score
+    reason: str
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind, "key": self.key, "change": self.change, "severity": self.severity,
-            "group": self.group, "rule": self.rule, "limit": self.limit,
-            "baseline_rate": _number(self.baseline_rate), "canary_rate": _number(self.canary_rate),
-            "baseline_windows_seen": int(self.baseline_windows_seen),
-            "canary_windows_seen": int(self.canary_windows_seen),
-            "p_value": _number(self.p_value, 12), "q_value": _number(self.q_value, 12),
-            "effect": _number(self.effect), "weight": _number(self.weight), "reason": self.reason,
-        }
+    @field_serializer("baseline_rate", "canary_rate", "effect", "weight")
+    def _rounded(self, value: Optional[float]) -> Optional[float]:
+        return _number(value)
+
+    @field_serializer("p_value", "q_value")
+    def _probability(self, value: Optional[float]) -> Optional[float]:
+        return _number(value, 12)
 
 
-@dataclass
-class FeatureRow:
+class FeatureRow(_Part):
     """One row of the dashboard's comparison chart."""
 
     kind: str
     key: str
-    baseline_rate: float
-    canary_rate: float
+    baseline_rate: Optional[float]
+    canary_rate: Optional[float]
     baseline_windows_seen: int
     canary_windows_seen: int
-    change: Optional[str] = None  # the anomaly's change, if the feature has one
-    weight: float = 0.0
+    change: Optional[Change] = None  # the anomaly's change, if the feature has one
+    weight: Optional[float] = 0.0
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind, "key": self.key,
-            "baseline_rate": _number(self.baseline_rate), "canary_rate": _number(self.canary_rate),
-            "baseline_windows_seen": int(self.baseline_windows_seen),
-            "canary_windows_seen": int(self.canary_windows_seen),
-            "change": self.change, "weight": _number(self.weight),
-        }
+    @field_serializer("baseline_rate", "canary_rate", "weight")
+    def _rounded(self, value: Optional[float]) -> Optional[float]:
+        return _number(value)
 
 
-@dataclass
-class Verdict:
-    verdict: str  # pass | warn | pause | inconclusive
-    score: float  # 0-100, 100 = identical behaviour
-    anomalies: list[Anomaly]
-    observation: dict[str, SideObservation]  # "baseline", "canary"
-    reasons: list[str]
-    thresholds: dict[str, Any]  # the applied config, GateConfig.model_dump()
-    features: list[FeatureRow] = field(default_factory=list)
-    group_scores: dict[str, float] = field(default_factory=dict)
+class Verdict(_Part):
     service: str = ""
     baseline_version: str = ""
     canary_version: str = ""
+    verdict: VerdictName
+    score: float = Field(ge=0, le=100, description="100 = identical behaviour.")
+    anomalies: list[Anomaly]
+    observation: dict[str, SideObservation]  # "baseline", "canary"
+    thresholds: dict[str, Any] = Field(description="The config that was applied, defaults filled in.")
+    reasons: list[str] = Field(description="Why inconclusive or why pause, in words.")
+    features: list[FeatureRow] = Field(default_factory=list)
+    group_scores: dict[str, Optional[float]] = Field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "service": self.service,
-            "baseline_version": self.baseline_version,
-            "canary_version": self.canary_version,
-            "verdict": self.verdict,
-            "score": _number(self.score, 1),
-            "anomalies": [a.to_dict() for a in self.anomalies],
-            "observation": {side: seen.to_dict() for side, seen in self.observation.items()},
-            "thresholds": self.thresholds,
-            "reasons": list(self.reasons),
-            "features": [row.to_dict() for row in self.features],
-            "group_scores": {group: _number(value) for group, value in self.group_scores.items()},
-        }
+    @field_serializer("score")
+    def _score(self, value: float) -> Optional[float]:
+        return _number(value, 1)
+
+    @field_serializer("group_scores")
+    def _group_scores(self, scores: dict[str, Optional[float]]) -> dict[str, Optional[float]]:
+        return {group: _number(value) for group, value in scores.items()}

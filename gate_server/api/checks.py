@@ -38,12 +38,12 @@ def create_check():
         stage=stage, config=checks.parse_config(raw_config),
     )
     started = time.perf_counter()
-    document = checks.run_check(db.session(), check_request, current_app.config["GATE_SETTINGS"],
-                                base_url=_base_url(), cache=db.profile_cache())
-    metrics.observe_check(document["verdict"], time.perf_counter() - started)
-    response = jsonify(document)
+    checked = checks.run_check(db.session(), check_request, current_app.config["GATE_SETTINGS"],
+                               base_url=_base_url(), cache=db.profile_cache())
+    metrics.observe_check(checked.verdict, time.perf_counter() - started)
+    response = jsonify(checked.to_dict())
     response.status_code = 201
-    response.headers["Location"] = document["api_url"]
+    response.headers["Location"] = checked.api_url
     return response
 
 

@@ -1,6 +1,9 @@
-"""The OpenAPI 3.1 document of the API, hand-written (no token needed to read it).
+"""The OpenAPI 3.1 document of the API (no token needed to read it).
 
-Kept next to the views it describes; a test compares its paths with the app's routes.
+The records and the verdict are described by their models' own JSON schemas
+(storage/records.py, analysis/verdict.py, services/checks.py), so the document
+cannot drift from what is validated and returned; the rest is written here, next to
+the views it describes, and a test compares its paths with the app's routes.
 """
 
 from __future__ import annotations
@@ -8,6 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, jsonify
+from pydantic import BaseModel
+
+from gate_server.services.checks import CheckedVerdict
+from gate_server.storage.records import RecordingInfo, WindowRecord
 
 bp = Blueprint("openapi", __name__)
 
@@ -38,6 +45,33 @@ def _errors(*codes: int) -> dict[str, Any]:
 
 
 AUTHED = (401, 403, 500, 503)
+REF_TEMPLATE = "#/components/schemas/{model}"
+
+
+def _model_schema(schemas: dict[str, Any], name: str, model: type[BaseModel], mode: str) -> dict[str, Any]:
+    """The model's JSON schema under `name`, the models it refers to beside it."""
+    schema = model.model_json_schema(mode=mode, ref_template=REF_TEMPLATE)  # type: ignore[arg-type]
+    schemas.update(schema.pop("$defs", {}))
+    schemas[name] = schema
+    return schema
+
+
+def _upload(schemas: dict[str, Any], name: str, model: type[BaseModel], named_by_url: tuple[str, ...]) -> None:
+    # The URL names the record; the body may repeat those fields, and then they must agree.
+    schema = _model_schema(schemas, name, model, "validation")
+    schema["required"] = [field for field in schema.get("required", []) if field not in named_by_url]
+    for field in named_by_url:
+        schema["properties"][field]["description"] = "If given, the same as in the URL."
+
+
+def model_schemas() -> dict[str, Any]:
+    schemas: dict[str, Any] = {}
+    _model_schema(schemas, "Verdict", CheckedVerdict, "serialization")
+    _upload(schemas, "RecordingUpload", RecordingInfo, ("uuid",))
+    _upload(schemas, "WindowUpload", WindowRecord, ("recording_uuid", "index"))
+    return schemas
+
+
 SCHEMAS: dict[str, Any] = {
     "Error": {
         "type": "object", "required": ["error", "status"],
@@ -54,43 +88,6 @@ SCHEMAS: dict[str, Any] = {
             "stage": {"type": "string", "maxLength": 100, "description": "Rollout stage label, e.g. canary-10%."},
             "config": {"type": "object", "description": "The parsed YAML threshold config (docs/config.md)."},
         },
-    },
-    "Anomaly": {
-        "type": "object", "required": ["kind", "key", "change", "severity", "reason"],
-        "properties": {
-            "kind": {"type": "string",
-                     "enum": ["syscall", "file", "exec", "connect", "listen", "bind", "socket", "process"]},
-            "key": {"type": "string"}, "change": {"type": "string", "enum": ["new", "missing", "rate"]},
-            "severity": {"type": "string", "enum": ["low", "medium", "high", "critical"]},
-            "baseline_rate": {"type": ["number", "null"]}, "canary_rate": {"type": ["number", "null"]},
-            "reason": {"type": "string"},
-        },
-        "additionalProperties": True,
-    },
-    "Observation": {
-        "type": "object",
-        "properties": {side: {"type": "object", "properties": {
-            "windows": {"type": "integer"}, "syscalls": {"type": "integer"}, "events": {"type": "integer"},
-            "lost": {"type": "integer"}, "loss_ratio": {"type": "number"}, "sample_every": {"type": "number"},
-        }, "additionalProperties": True} for side in ("baseline", "canary")},
-    },
-    "Verdict": {
-        "type": "object",
-        "required": ["id", "url", "api_url", "service", "baseline_version", "canary_version", "verdict", "score",
-                     "anomalies", "observation", "thresholds", "reasons", "created_at"],
-        "properties": {
-            "id": {"type": "integer"}, "url": {"type": "string", "description": "Dashboard page of the check."},
-            "api_url": {"type": "string"}, "service": {"type": "string"}, "baseline_version": {"type": "string"},
-            "canary_version": {"type": "string"}, "stage": {"type": "string"},
-            "verdict": {"type": "string", "enum": ["pass", "warn", "pause", "inconclusive"]},
-            "score": {"type": "number", "minimum": 0, "maximum": 100},
-            "anomalies": {"type": "array", "items": _ref("Anomaly")}, "observation": _ref("Observation"),
-            "thresholds": {"type": "object", "description": "The config that was applied, defaults filled in."},
-            "reasons": {"type": "array", "items": {"type": "string"},
-                        "description": "Why inconclusive or why pause, in words."},
-            "created_at": {"type": "string", "format": "date-time"},
-        },
-        "additionalProperties": True,
     },
     "CheckSummary": {
         "type": "object",
@@ -121,37 +118,6 @@ SCHEMAS: dict[str, Any] = {
                 "loss_ratio": {"type": "number"},
                 "first_window_at": {"type": ["string", "null"], "format": "date-time"},
                 "last_window_at": {"type": ["string", "null"], "format": "date-time"}}}}},
-    },
-    "RecordingUpload": {
-        "type": "object", "required": ["service", "version", "started_at"], "additionalProperties": False,
-        "properties": {
-            "uuid": {"type": "string", "description": "If given, the uuid of the URL."},
-            "service": {"type": "string", "maxLength": 200}, "version": {"type": "string", "maxLength": 200},
-            "role": {"type": "string", "enum": ["baseline", "canary"]},
-            "started_at": {"type": "string", "format": "date-time", "description": "With a UTC offset."},
-            "ended_at": {"type": ["string", "null"], "format": "date-time"},
-            "host": {"type": "string"}, "kernel": {"type": "string"}, "scope": {"type": "string"},
-            "sample_every": {"type": "integer", "minimum": 1}, "rate_limit": {"type": ["integer", "null"]},
-            "probe_version": {"type": "string"}, "events_seen": {"type": "integer", "minimum": 0},
-            "drops": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0},
-                      "description": "Events lost over the recording, by reason."},
-        },
-    },
-    "WindowUpload": {
-        "type": "object", "required": ["started_at", "ended_at"], "additionalProperties": False,
-        "properties": {
-            "recording_uuid": {"type": "string"}, "index": {"type": "integer"},
-            "started_at": {"type": "string", "format": "date-time"},
-            "ended_at": {"type": "string", "format": "date-time"},
-            "syscalls_total": {"type": "integer", "minimum": 0}, "events_total": {"type": "integer", "minimum": 0},
-            "sample_every": {"type": "integer", "minimum": 1},
-            "drops": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}},
-            "features": {"type": "array", "description": "[kind, normalised key, count], each pair once.",
-                         "items": {"type": "array", "prefixItems": [
-                             {"type": "string", "enum": ["syscall", "file", "exec", "connect", "listen", "bind",
-                                                         "socket", "process"]},
-                             {"type": "string"}, {"type": "integer", "minimum": 0}], "minItems": 3, "maxItems": 3}},
-        },
     },
     "Stored": {
         "type": "object", "required": ["recording", "created"],
@@ -202,7 +168,7 @@ PATHS: dict[str, Any] = {
     },
     "/api/v1/recordings/{recording_uuid}": {
         "put": {
-            "operationId": "putRecording", "summary": "Store a probe's recording, or its end and totals (ingest).",
+            "operationId": "putRecording", "summary": "Store a probe's recording, or its end (ingest).",
             "parameters": [{"name": "recording_uuid", "in": "path", "required": True,
                             "schema": {"type": "string", "format": "uuid"}}],
             "requestBody": {"required": True,
@@ -245,7 +211,7 @@ def document() -> dict[str, Any]:
                                 "Every error is JSON: {error, status, field?}."},
         "paths": PATHS,
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **model_schemas()},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
                                            "description": "Made by `gate-server tokens create`."}},
         },

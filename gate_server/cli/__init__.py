@@ -13,7 +13,7 @@ import sys
 from gate_server.storage.engine import DatabaseError
 
 # Each name is a module in this package that defines register(subparsers).
-COMMAND_MODULES = ("db", "serve", "check", "tokens", "drift", "seccomp", "prune")
+COMMAND_MODULES = ("db", "serve", "check", "config", "tokens", "drift", "seccomp", "prune")
 
 EPILOG = """examples:
   gate-server db upgrade                         apply migrations to $GATE_DATABASE_URL
@@ -34,13 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"gate_server.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"gate_server.cli.{name}":
-                continue  # a command group not built yet
-            raise
-        module.register(subparsers)
+        importlib.import_module(f"gate_server.cli.{name}").register(subparsers)
     return parser
 
 

@@ -50,7 +50,7 @@ def run(args) -> int:
     engine = make_engine(settings.database_url, check=True)
     try:
         with Session(engine, expire_on_commit=False) as session:
-            document = checks.run_check(session, request, settings, base_url=settings.public_url)
+            document = checks.run_check(session, request, settings, base_url=settings.public_url).to_dict()
     except DomainError as exc:
         raise UsageError(exc.message) from None
     except SQLAlchemyError as exc:

@@ -17,7 +17,7 @@ from gate_server import notify
 from gate_server.cli import UsageError
 from gate_server.cli.check import EXIT_CODES, anomaly_line
 from gate_server.cli.database import command_engine
-from gate_server.durations import parse_duration
+from gate_server.storage.durations import parse_duration
 from gate_server.settings import Settings
 
 EPILOG = """examples:
@@ -51,7 +51,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     # The judge (scipy) loads only for this command, not for every `gate-server` call.
     from gate_server.analysis.config import ConfigError, GateConfig, load_config_file
-    from gate_server.drift import DriftPeriods, judge_drift
+    from gate_server.services.drift import DriftPeriods, judge_drift
 
     try:
         recent, reference = parse_duration(args.recent), parse_duration(args.reference)

@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 
 from gate_server.cli import UsageError
 from gate_server.cli.database import command_engine
-from gate_server.durations import parse_duration
-from gate_server.retention import prune
+from gate_server.storage.durations import parse_duration
+from gate_server.services.retention import prune
 from gate_server.settings import Settings
 
 EPILOG = """examples:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from gate_server import seccomp
+from gate_server.services import seccomp
 from gate_server.cli import UsageError
 from gate_server.cli.database import command_engine
 from gate_server.settings import Settings

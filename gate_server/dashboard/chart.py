@@ -14,7 +14,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+from gate_server.analysis.verdict import severity_rank
+
 MAX_ROWS = 30
 
 # Layout in SVG user units (the SVG scales to its container via viewBox).
@@ -104,7 +105,7 @@ def build_chart(document: dict[str, Any], max_rows: int = MAX_ROWS) -> Chart:
         )
     ordered = sorted(
         rows.values(),
-        key=lambda r: (not r.is_anomaly, SEVERITY_RANK.get(r.severity or "", 9),
+        key=lambda r: (not r.is_anomaly, severity_rank(r.severity),
                        -max(r.baseline_rate, r.canary_rate), r.kind, r.key),
     )
     shown = ordered[:max_rows]

@@ -11,7 +11,6 @@ from flask import Blueprint, abort, current_app, g, redirect, render_template, r
 from gate_server import db
 from gate_server.dashboard import identity
 from gate_server.dashboard.chart import build_chart, format_rate
-from gate_server.dashboard.recordings import recordings_by_version
 from gate_server.dashboard.secret import session_secret
 from gate_server.services import catalog, checks
 from gate_server.services.errors import DomainError
@@ -147,7 +146,7 @@ def service(name: str):
     return render_template(
         "dashboard/service.html", service=name,
         versions=catalog.versions_summary(session, name),
-        recordings=recordings_by_version(session, name),
+        recordings=catalog.recordings_by_version(session, name),
         recent_checks=checks.list_checks(session, services=[name], limit=20),
     )
 

@@ -8,6 +8,7 @@ from typing import Any, Iterable
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from gate_server.analysis.observation import loss_ratio
 from gate_server.services.errors import NotFound
 from gate_server.storage.models import Recording, Service, Window
 
@@ -41,10 +42,6 @@ def list_services(session: Session, visible: Iterable[str] | None = None) -> lis
 
 
 EMPTY_TOTALS = {"windows": 0, "syscalls": 0, "events": 0, "lost": 0, "first": None, "last": None}
-
-
-def loss_ratio(events: int, lost: int) -> float:
-    return lost / (events + lost) if events + lost else 0.0
 
 
 def window_totals(session: Session, sid: int, group_by) -> dict[Any, dict[str, Any]]:
@@ -99,7 +96,7 @@ def versions_summary(session: Session, service: str) -> list[dict[str, Any]]:
             "syscalls": syscalls,
             "events": events,
             "lost": lost,
-            "loss_ratio": round(loss_ratio(events, lost), 6),
+            "loss_ratio": loss_ratio(events, lost),
             "first_window_at": _iso(first),
             "last_window_at": _iso(last),
             "_sort": first or first_recording,
@@ -108,3 +105,22 @@ def versions_summary(session: Session, service: str) -> list[dict[str, Any]]:
     for row in summary:
         del row["_sort"]
     return summary
+
+
+def recordings_by_version(session: Session, service: str) -> dict[str, list[dict[str, Any]]]:
+    """Per version, newest first: each recording's windows, syscalls, events, losses and sampling."""
+    sid = service_id(session, service)
+    totals = window_totals(session, sid, Window.recording_id)
+    grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for recording in session.execute(
+        select(Recording).where(Recording.service_id == sid).order_by(Recording.started_at.desc())
+    ).scalars():
+        row = totals.get(recording.id, EMPTY_TOTALS)
+        grouped[recording.version].append({
+            "uuid": recording.uuid, "role": recording.role, "host": recording.host, "scope": recording.scope,
+            "kernel": recording.kernel, "started_at": recording.started_at, "ended_at": recording.ended_at,
+            "windows": row["windows"], "syscalls": row["syscalls"], "events": row["events"], "lost": row["lost"],
+            "loss_ratio": loss_ratio(row["events"], row["lost"]),
+            "sample_every": recording.sample_every, "rate_limit": recording.rate_limit,
+        })
+    return dict(grouped)

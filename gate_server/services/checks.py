@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Optional
 
+from pydantic import AwareDatetime, Field, field_serializer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gate_server.analysis.config import ConfigError, GateConfig, load_config
 from gate_server.analysis.judge import judge
+from gate_server.analysis.verdict import Verdict
 from gate_server.services.catalog import service_id
 from gate_server.services.errors import InvalidConfig, NotFound
 from gate_server.settings import Settings
@@ -50,28 +52,25 @@ def parse_config(raw: Optional[dict[str, Any]]) -> GateConfig:
         raise InvalidConfig(f"invalid config: {exc}", field=getattr(exc, "field_path", None) or None) from None
 
 
-def inconclusive_without_windows(document: dict[str, Any], empty_reasons: list[str]) -> None:
-    """Never a verdict on nothing: a side with no windows makes the verdict inconclusive
-    (the Action waits on it and asks again), with those reasons first."""
-    if empty_reasons:
-        document["verdict"] = "inconclusive"
-        document["reasons"] = empty_reasons + [r for r in document.get("reasons", []) if r not in empty_reasons]
+class CheckedVerdict(Verdict):
+    """The judge's verdict as a stored check: the verdict document of the API."""
 
+    id: int
+    url: str = Field(description="Dashboard page of the check.")
+    api_url: str
+    stage: str = ""
+    created_at: AwareDatetime
 
-def _empty_side_reasons(request: CheckRequest, baseline, canary) -> list[str]:
-    reasons = []
-    if not baseline.windows:
-        reasons.append(f"no windows recorded for baseline version {request.baseline_version}")
-    if not canary.windows:
-        reasons.append(f"no windows recorded for canary version {request.canary_version}")
-    return reasons
+    @field_serializer("created_at")
+    def _iso(self, value: datetime) -> str:
+        return value.isoformat()
 
 
 def run_check(
     session: Session, request: CheckRequest, settings: Settings, *, base_url: str = "",
     cache: Optional[ProfileCache] = None,
-) -> dict[str, Any]:
-    """Judge canary against baseline, commit the check, notify listeners; returns the verdict document."""
+) -> CheckedVerdict:
+    """Judge canary against baseline, commit the check, notify listeners; returns the stored verdict."""
     sid = service_id(session, request.service)
     # One version on both sides only makes sense split by the role each recording declared.
     same_version = request.baseline_version == request.canary_version
@@ -80,33 +79,24 @@ def run_check(
     canary = load_profile(session, request.service, request.canary_version,
                           role="canary" if same_version else None, cache=cache)
 
-    judged = judge(baseline, canary, request.config).to_dict()
-    inconclusive_without_windows(judged, _empty_side_reasons(request, baseline, canary))
+    judged = judge(baseline, canary, request.config)
 
     created_at = datetime.now(timezone.utc)
     check = Check(
         service_id=sid, baseline_version=request.baseline_version, canary_version=request.canary_version,
-        stage=request.stage, verdict=judged["verdict"], score=float(judged.get("score", 0.0)),
-        anomalies=judged.get("anomalies", []), thresholds=judged.get("thresholds", {}),
-        observation=judged.get("observation", {}), result={}, created_at=created_at,
+        stage=request.stage, verdict=judged.verdict, score=judged.score, result={}, created_at=created_at,
     )
     session.add(check)
     session.flush()
-    document = {
-        "id": check.id,
-        "url": f"{base_url}/checks/{check.id}",
-        "api_url": f"{base_url}/api/v1/checks/{check.id}",
-        "service": request.service,
-        "baseline_version": request.baseline_version,
-        "canary_version": request.canary_version,
-        "stage": request.stage,
-        **judged,
-        "created_at": created_at.isoformat(),
-    }
-    check.result = document
+    checked = CheckedVerdict(**{
+        **dict(judged), "service": request.service, "baseline_version": request.baseline_version,
+        "canary_version": request.canary_version, "id": check.id, "url": f"{base_url}/checks/{check.id}",
+        "api_url": f"{base_url}/api/v1/checks/{check.id}", "stage": request.stage, "created_at": created_at,
+    })
+    check.result = checked.to_dict()
     session.commit()
-    _notify(document, settings)
-    return document
+    _notify(check.result, settings)
+    return checked
 
 
 def _notify(document: dict[str, Any], settings: Settings) -> None:

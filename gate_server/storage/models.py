@@ -73,8 +73,6 @@ class Recording(Base):
     # 1-in-N sampling of detail events; 1 means every event.
     sample_every: Mapped[int] = mapped_column(Integer, default=1)
     rate_limit: Mapped[Optional[int]] = mapped_column(Integer)
-    events_seen: Mapped[int] = mapped_column(BigInteger, default=0)
-    drops: Mapped[dict[str, Any]] = mapped_column(default=dict)
     probe_version: Mapped[str] = mapped_column(String(50), default="")
 
     service: Mapped[Service] = relationship(back_populates="recordings")
@@ -155,9 +153,6 @@ class Check(Base):
     stage: Mapped[str] = mapped_column(String(100), default="")
     verdict: Mapped[str] = mapped_column(String(20))
     score: Mapped[float] = mapped_column(Float)
-    anomalies: Mapped[list[Any]] = mapped_column(default=list)
-    thresholds: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    observation: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # The full verdict document as returned to the client (features chart, etc.).
     result: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,84 +1,155 @@
-"""Plain records the probe produces and the writer stores (JSON round-trippable,
-so the probe can spool them to disk while the database is away)."""
+"""The records the probe produces and the server stores: one pydantic model each.
+
+The same model is what the probe builds, what its spool writes to disk while the
+destination is away (`to_dict` / `from_dict`, JSON), what the ingest API validates
+an upload with, what the writer stores, and what the OpenAPI document describes
+(generated from the model's JSON schema). Bounds live here, once: counts fit a
+BIGINT, indexes an INTEGER, and no string carries a NUL byte (Postgres refuses them).
+
+Pydantic, not SQLAlchemy: the probe imports this module before it loads the storage code.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from datetime import datetime
-from typing import Any, Optional
+import uuid as uuid_module
+from typing import Annotated, Any, Literal, Optional
 
-FEATURE_KINDS = ("syscall", "file", "exec", "connect", "listen", "bind", "socket", "process")
+from pydantic import (
+    AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer,
+    model_validator,
+)
+
+from gate_server.storage.keys import FeatureKey, Kind
+
 ROLES = ("baseline", "canary")
+Role = Literal["baseline", "canary"]
+
+MAX_BIGINT = 2**63 - 1
+MAX_INTEGER = 2**31 - 1
 
 
-@dataclass
-class RecordingInfo:
-    uuid: str
-    service: str
-    version: str
-    started_at: datetime
-    role: str = "baseline"
-    host: str = ""
-    kernel: str = ""
-    scope: str = ""
-    sample_every: int = 1
-    rate_limit: Optional[int] = None
-    probe_version: str = ""
-    ended_at: Optional[datetime] = None
-    events_seen: int = 0
-    drops: dict[str, int] = field(default_factory=dict)
+def _no_nul(text: str) -> str:
+    if "\x00" in text:
+        raise ValueError("must not contain a NUL byte (\\u0000)")
+    return text
+
+
+def _text(max_length: int, min_length: int = 0, pattern: Optional[str] = "^[^\\u0000]*$") -> Any:
+    """A string column's type: bounded, without NUL bytes, never coerced from a number."""
+    schema = {"pattern": pattern} if pattern else None
+    return Annotated[str, Field(min_length=min_length, max_length=max_length, strict=True,
+                                json_schema_extra=schema), AfterValidator(_no_nul)]
+
+
+def _canonical_uuid(text: str) -> str:
+    try:
+        return str(uuid_module.UUID(text))
+    except ValueError:
+        raise ValueError(f"{text!r} is not a recording uuid") from None
+
+
+# Whole numbers only: pydantic's lax mode would take 1.5 or "3" for a count.
+Count = Annotated[int, Field(ge=0, le=MAX_BIGINT, strict=True)]
+Positive = Annotated[int, Field(ge=1, le=MAX_INTEGER, strict=True)]
+WindowIndex = Annotated[int, Field(ge=0, le=MAX_INTEGER, strict=True)]
+Name = _text(200, min_length=1)
+RecordingUuid = Annotated[str, Field(strict=True, json_schema_extra={"format": "uuid"}),
+                          AfterValidator(_canonical_uuid)]
+Drops = dict[_text(50, pattern=None), Count]  # a key pattern would read as JSON Schema's patternProperties
+Key = _text(4096, min_length=1)
+
+
+def _triples_from_counts(value: Any) -> Any:
+    # Built in Python as {(kind, key): count}; sent and spooled as [[kind, key, count], ...].
+    if isinstance(value, dict):
+        return [(kind, key, count) for (kind, key), count in value.items()]
+    return value
+
+
+def _counts_from_triples(triples: list[tuple[str, str, int]]) -> dict[FeatureKey, int]:
+    counts: dict[FeatureKey, int] = {}
+    for kind, key, count in triples:
+        if (kind, key) in counts:
+            raise ValueError(f"feature ({kind}, {key!r}) is listed twice")
+        counts[(kind, key)] = count
+    return counts
+
+
+def _triples(counts: dict[FeatureKey, int]) -> list[tuple[str, str, int]]:
+    return [(kind, key, count) for (kind, key), count in counts.items()]
+
+
+# (kind, normalised key) -> count in the window; in JSON a list of [kind, key, count], each pair once.
+Features = Annotated[
+    list[tuple[Kind, Key, Count]],
+    BeforeValidator(_triples_from_counts),
+    AfterValidator(_counts_from_triples),
+    PlainSerializer(_triples, return_type=list[tuple[Kind, Key, Count]]),
+    Field(description="[kind, normalised key, count], each (kind, key) pair once."),
+]
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["started_at"] = self.started_at.isoformat()
-        data["ended_at"] = self.ended_at.isoformat() if self.ended_at else None
+        """The JSON form: what the spool writes and the ingest API takes."""
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]):
+        return cls.model_validate(data)
+
+
+def _ends_after_start(record: Any) -> Any:
+    if record.ended_at is not None and record.ended_at < record.started_at:
+        raise ValueError("ended_at is before started_at")
+    return record
+
+
+# Recording totals probes sent before migration 0003 dropped their columns (nothing
+# read them): accepted and ignored, so spools written by such a probe still replay.
+LEGACY_RECORDING_FIELDS = ("events_seen", "drops")
+
+
+class RecordingInfo(_Record):
+    """One probe run: one service version observed on one host. Sent when it starts
+    and again, with `ended_at`, when it ends."""
+
+    uuid: RecordingUuid = Field(description="Made by the probe, so a replayed upload is stored once.")
+    service: Name
+    version: Name
+    started_at: AwareDatetime
+    role: Role = "baseline"
+    host: _text(255) = ""
+    kernel: _text(255) = ""
+    scope: _text(4096) = ""
+    sample_every: Positive = Field(1, description="1-in-N sampling of detail events; 1 means every event.")
+    rate_limit: Optional[Positive] = None
+    probe_version: _text(50) = ""
+    ended_at: Optional[AwareDatetime] = None
+
+    check_times = model_validator(mode="after")(_ends_after_start)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _without_legacy_totals(cls, data: Any) -> Any:
+        if isinstance(data, dict) and any(name in data for name in LEGACY_RECORDING_FIELDS):
+            data = {name: value for name, value in data.items() if name not in LEGACY_RECORDING_FIELDS}
         return data
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "RecordingInfo":
-        data = dict(data)
-        data["started_at"] = datetime.fromisoformat(data["started_at"])
-        if data.get("ended_at"):
-            data["ended_at"] = datetime.fromisoformat(data["ended_at"])
-        return cls(**data)
 
+class WindowRecord(_Record):
+    """One profile window of a recording: totals, losses by reason, and feature counts."""
 
-@dataclass
-class WindowRecord:
-    recording_uuid: str
-    index: int
-    started_at: datetime
-    ended_at: datetime
-    syscalls_total: int = 0
-    events_total: int = 0
-    sample_every: int = 1
-    drops: dict[str, int] = field(default_factory=dict)
-    # (kind, normalised key) -> count in this window
-    features: dict[tuple[str, str], int] = field(default_factory=dict)
+    recording_uuid: RecordingUuid
+    index: WindowIndex
+    started_at: AwareDatetime
+    ended_at: AwareDatetime
+    syscalls_total: Count = 0
+    events_total: Count = 0
+    sample_every: Positive = 1
+    drops: Drops = Field(default_factory=dict, description="Detail events lost in the window, by reason.")
+    features: Features = Field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "recording_uuid": self.recording_uuid,
-            "index": self.index,
-            "started_at": self.started_at.isoformat(),
-            "ended_at": self.ended_at.isoformat(),
-            "syscalls_total": self.syscalls_total,
-            "events_total": self.events_total,
-            "sample_every": self.sample_every,
-            "drops": dict(self.drops),
-            "features": [[kind, key, count] for (kind, key), count in self.features.items()],
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "WindowRecord":
-        return cls(
-            recording_uuid=data["recording_uuid"],
-            index=int(data["index"]),
-            started_at=datetime.fromisoformat(data["started_at"]),
-            ended_at=datetime.fromisoformat(data["ended_at"]),
-            syscalls_total=int(data.get("syscalls_total", 0)),
-            events_total=int(data.get("events_total", 0)),
-            sample_every=int(data.get("sample_every", 1)),
-            drops={k: int(v) for k, v in (data.get("drops") or {}).items()},
-            features={(k, key): int(c) for k, key, c in data.get("features", [])},
-        )
+    check_times = model_validator(mode="after")(_ends_after_start)

@@ -75,22 +75,20 @@ class WindowWriter:
         self.engine = engine
 
     def save_recording(self, info: RecordingInfo) -> int:
-        """Create the recording, or update its end/totals if it exists."""
+        """Create the recording, or update its end if it exists."""
         with Session(self.engine) as session, session.begin():
             service_id = ensure_service(session, info.service)
             values = dict(
                 uuid=info.uuid, service_id=service_id, version=info.version, role=info.role,
                 host=info.host, kernel=info.kernel, scope=info.scope, started_at=info.started_at,
                 ended_at=info.ended_at, sample_every=info.sample_every, rate_limit=info.rate_limit,
-                events_seen=info.events_seen, drops=dict(info.drops), probe_version=info.probe_version,
+                probe_version=info.probe_version,
             )
             session.execute(
                 _insert(session, Recording).values(**values).on_conflict_do_nothing(index_elements=["uuid"])
             )
             session.execute(
-                update(Recording)
-                .where(Recording.uuid == info.uuid)
-                .values(ended_at=info.ended_at, events_seen=info.events_seen, drops=dict(info.drops))
+                update(Recording).where(Recording.uuid == info.uuid).values(ended_at=info.ended_at)
             )
             return session.execute(select(Recording.id).where(Recording.uuid == info.uuid)).scalar_one()
 

@@ -104,11 +104,11 @@ def test_example_config_validates_and_changes_defaults():
 
 def test_committed_schema_matches_the_model():
     committed = json.loads(SCHEMA_PATH.read_text())
-    assert committed == json_schema(), "regenerate: python -m gate_server.analysis.config --write-schema"
+    assert committed == json_schema(), "regenerate: python -m gate_server.cli.config --write-schema"
 
 
 def test_schema_command_prints_the_schema():
-    result = subprocess.run([sys.executable, "-m", "gate_server.analysis.config", "--schema"],
+    result = subprocess.run([sys.executable, "-m", "gate_server.cli.config", "--schema"],
                             capture_output=True, text=True, cwd=ROOT, check=True)
     assert json.loads(result.stdout) == json_schema()
 
@@ -116,7 +116,7 @@ def test_schema_command_prints_the_schema():
 def test_check_command_exits_2_on_a_broken_config(tmp_path):
     path = tmp_path / "bad.yml"
     path.write_text("thresholds:\n  pause_score: 140\n")
-    result = subprocess.run([sys.executable, "-m", "gate_server.analysis.config", "--check", str(path)],
+    result = subprocess.run([sys.executable, "-m", "gate_server.cli.config", "--check", str(path)],
                             capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 2
     assert result.stderr.strip() == f"error: {path}:2: thresholds.pause_score: must be between 0 and 100 (got 140)"

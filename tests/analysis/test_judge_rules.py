@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -139,8 +140,9 @@ def test_a_port_bound_and_listened_on_is_one_new_listener():
     assert len([a for a in verdict.anomalies if a.rule == "new_listener"]) == 2
 
 
-def test_ephemeral_bind_is_not_a_new_listener():
-    canary = canary_profile(extra=in_windows(("bind", "inet:0.0.0.0:<ephemeral>"), [0, 5]))
+@pytest.mark.parametrize("key", ["inet:0.0.0.0:<ephemeral>", "inet6:[::]:<ephemeral>", "inet:0.0.0.0:0"])
+def test_ephemeral_bind_is_not_a_new_listener(key):
+    canary = canary_profile(extra=in_windows(("bind", key), [0, 5]))
     verdict = judge(BASELINE, canary, load_config({}))
     assert verdict.verdict == "pass"
     assert only(verdict, kind="bind").severity == "low"
@@ -337,3 +339,14 @@ def test_new_syscalls_limit():
     verdict = judge(BASELINE, canary, load_config({"limits": {"max_new_syscalls": 1}}))
     assert verdict.verdict == "pause"
     assert verdict.reasons == ["limits.max_new_syscalls is 1, the canary has 2: process_vm_readv, ptrace"]
+
+
+def test_a_side_without_windows_is_inconclusive_and_named_first():
+    verdict = judge(BASELINE, canary_profile(windows=0, version="v9"), load_config({"limits": {"max_new_execs": 0}}))
+    assert verdict.verdict == "inconclusive"
+    assert verdict.reasons[0] == "no windows recorded for canary version v9"
+
+
+def test_an_empty_profile_is_named_by_its_label():
+    empty = replace(canary_profile(windows=0), label="v2 in the recent period (12:00 to 13:00)")
+    assert judge(BASELINE, empty).reasons[0] == "no windows recorded for v2 in the recent period (12:00 to 13:00)"

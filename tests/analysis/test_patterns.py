@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gate_server.analysis.patterns import DestinationSet, GlobSet, parse_destination, split_file_key
+from gate_server.analysis.patterns import DestinationSet, GlobSet, parse_destination
+from gate_server.storage.keys import FileKey, parse_file_key
 
 
 @pytest.mark.parametrize("entry, key, matches", [
@@ -45,6 +46,6 @@ def test_star_crosses_directories():
 
 
 def test_file_keys_split_into_path_and_mode():
-    assert split_file_key("/etc/shadow:r") == ("/etc/shadow", "r")
-    assert split_file_key("/var/log/a.log:rw") == ("/var/log/a.log", "rw")
-    assert split_file_key("/odd:name") == ("/odd:name", "r")
+    assert parse_file_key("/etc/shadow:r") == FileKey("/etc/shadow", "r")
+    assert parse_file_key("/var/log/a.log:rw") == FileKey("/var/log/a.log", "rw")
+    assert parse_file_key("/odd:name") == FileKey("/odd:name", "r")

@@ -58,7 +58,7 @@ def test_reference_period_ends_where_recent_begins(engine, migrated_url, capsys)
 def test_no_recent_windows_is_inconclusive(engine, migrated_url, capsys):
     seed_recording(engine, "web", "v1", [dict(STEADY) for _ in range(20)], start=NOW - timedelta(days=1))
     assert main(["drift", "--service", "web", "--version", "v1", "--db", migrated_url]) == 3
-    assert "no windows of v1 in the recent period" in capsys.readouterr().out
+    assert "no windows recorded for v1 in the recent period" in capsys.readouterr().out
 
 
 def test_bad_duration_and_config_exit_2(engine, migrated_url, tmp_path, capsys):

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gate_server.cli import main
-from gate_server.retention import prune
+from gate_server.services.retention import prune
 from gate_server.storage.models import Check, Recording, Service, Window, WindowFeature
 from tests.ops.seed import seed_recording
 

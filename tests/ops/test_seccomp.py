@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from gate_server.cli import main
-from gate_server.seccomp import ALWAYS_ALLOWED
+from gate_server.services.seccomp import ALWAYS_ALLOWED
 from tests.ops.seed import seed_recording
 
 STEADY = {("syscall", "read"): 400, ("syscall", "write"): 380, ("syscall", "epoll_wait"): 90,

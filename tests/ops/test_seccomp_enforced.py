@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from gate_server.cli import main
-from gate_server.seccomp import ALWAYS_ALLOWED
+from gate_server.services.seccomp import ALWAYS_ALLOWED
 from tests.ops.seed import seed_recording
 from tests.support.requirements import unavailable
 

@@ -72,10 +72,11 @@ def test_a_replayed_window_is_stored_once_and_kept_as_it_was(gate):
     assert summary["windows"] == 1 and summary["syscalls"] == 1000
 
 
-def test_the_final_recording_upload_updates_its_end_and_totals(gate):
+def test_the_final_recording_upload_updates_its_end(gate):
     version, recording_uuid = new_version(), str(uuid.uuid4())
     assert put_recording(gate, recording_uuid, recording(version=version)).status_code == 201
     assert put_window(gate, recording_uuid, 0, window(0)).status_code == 201
+    # the totals an older probe still sends are taken and ignored (no column holds them since 0003)
     final = recording(version=version, uuid=recording_uuid, ended_at=(START + timedelta(seconds=10)).isoformat(),
                       events_seen=13, drops={"rate_limited": 4})
     response = put_recording(gate, recording_uuid, final)
@@ -118,12 +119,15 @@ def test_a_window_needs_its_recording_first(gate):
     ({"features": [["syscall", "read", -1]]}, "features.0.2", "at least 0"),
     ({"features": [["syscall", "read", 1.5]]}, "features.0.2", "whole number"),
     ({"features": [["disk", "sda", 1]]}, "features.0.0", "syscall"),
-    ({"features": [["syscall", "read", 1], ["syscall", "read", 2]]}, None, "listed twice"),
+    ({"features": [["syscall", "read", 1], ["syscall", "read", 2]]}, "features", "listed twice"),
+    ({"features": [["file", "/etc/hosts\x00:r", 1]]}, "features.0.1", "NUL byte"),
+    ({"syscalls_total": 2**63}, "syscalls_total", "between 0 and 9223372036854775807"),
+    ({"drops": {"map_full": 2**64}}, "drops.map_full", "at most 9223372036854775807"),
     ({"started_at": "2026-11-01T12:00:00"}, "started_at", "timezone"),
     ({"ended_at": "2026-11-01T11:00:00+00:00"}, None, "before started_at"),
     ({"syscalls": 3}, "syscalls", "unknown key"),
     ({"index": 7}, "index", "differs"),
-    ({"sample_every": 0}, "sample_every", "at least 1"),
+    ({"sample_every": 0}, "sample_every", "between 1 and 2147483647"),
 ])
 def test_a_malformed_window_is_refused_with_the_field_named(gate, change, field, words):
     recording_uuid = str(uuid.uuid4())
@@ -140,6 +144,8 @@ def test_a_malformed_window_is_refused_with_the_field_named(gate, change, field,
     ("not-a-uuid", recording(), "uuid"),
     (None, recording(role="canry"), "role"),
     (None, {k: v for k, v in recording().items() if k != "version"}, "version"),
+    (None, recording(host="node\x00-7"), "host"),
+    (None, recording(sample_every=2**31), "sample_every"),
     (None, recording(uuid=str(uuid.uuid4())), "uuid"),
 ])
 def test_a_malformed_recording_is_refused_with_the_field_named(gate, path_uuid, body, field):
@@ -163,3 +169,10 @@ def test_a_large_window_fits_the_upload_limit_not_the_request_limit(gate):
     assert large.status_code == 201, large.text  # ~1.5 MB: over the 1 MiB of other requests
     check = gate.check(config={"padding": "x" * (1 << 20)})
     assert check.status_code == 413
+
+
+def test_a_window_index_past_an_integer_column_is_refused(gate):
+    recording_uuid = str(uuid.uuid4())
+    assert put_recording(gate, recording_uuid, recording(version=new_version())).status_code == 201
+    response = put_window(gate, recording_uuid, 2**31, window(0))
+    assert response.status_code == 400 and response.json()["field"] == "index", response.text

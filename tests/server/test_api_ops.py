@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import uuid
+from datetime import datetime, timezone
 
 import requests
 from openapi_spec_validator import validate
@@ -65,3 +67,26 @@ def test_public_endpoints_are_marked_public_in_openapi(gate):
     for public in ("/healthz", "/readyz", "/metrics", "/api/v1/openapi.json"):
         assert paths[public]["get"]["security"] == [{}]
     assert "security" not in paths["/api/v1/checks"]["post"]  # inherits the bearer requirement
+
+
+def _schema_validator(document: dict, name: str):
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator({"$ref": f"#/components/schemas/{name}", **document})
+
+
+def test_openapi_describes_the_records_and_the_verdict_the_server_uses(gate):
+    from gate_server.storage.records import RecordingInfo, WindowRecord
+
+    document = requests.get(f"{gate.url}/api/v1/openapi.json", timeout=10).json()
+    started = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    recording = RecordingInfo(uuid=str(uuid.uuid4()), service="web", version="v1", started_at=started)
+    window = WindowRecord(recording_uuid=recording.uuid, index=0, started_at=started, ended_at=started,
+                          features={("syscall", "read"): 3, ("file", "/etc/hosts:r"): 1})
+    # what the probe uploads is what the document describes, and a record it refuses the document refuses
+    assert list(_schema_validator(document, "RecordingUpload").iter_errors(recording.to_dict())) == []
+    assert list(_schema_validator(document, "WindowUpload").iter_errors(window.to_dict())) == []
+    assert list(_schema_validator(document, "WindowUpload").iter_errors({**window.to_dict(), "syscalls": 1}))
+    check = gate.check()
+    assert check.status_code == 201, check.text
+    assert list(_schema_validator(document, "Verdict").iter_errors(check.json())) == []

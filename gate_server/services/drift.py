@@ -8,7 +8,7 @@ days before that) is the baseline. Both are windows of the one version.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session
 
 from gate_server.analysis.config import GateConfig
 from gate_server.analysis.judge import judge
-from gate_server.services.checks import inconclusive_without_windows
 from gate_server.storage.profiles import load_profile
 
 
@@ -38,14 +37,11 @@ class DriftPeriods:
 def judge_drift(session: Session, service: str, version: str, config: GateConfig,
                 periods: DriftPeriods) -> dict[str, Any]:
     """The verdict document of `version`'s recent windows against its reference windows."""
-    reference = load_profile(session, service, version, since=periods.reference_since, until=periods.recent_since)
-    recent = load_profile(session, service, version, since=periods.recent_since, until=periods.until)
+    reference, recent = (
+        replace(load_profile(session, service, version, since=since, until=until),
+                label=f"{version} in the {name} period ({since.isoformat(timespec='seconds')} to "
+                      f"{until.isoformat(timespec='seconds')})")
+        for name, since, until in (("reference", periods.reference_since, periods.recent_since),
+                                   ("recent", periods.recent_since, periods.until)))
     document = judge(reference, recent, config).to_dict()
-    empty = [f"no windows of {version} in the {name} period ({since.isoformat(timespec='seconds')} to "
-             f"{until.isoformat(timespec='seconds')})"
-             for name, profile, since, until in (
-                 ("reference", reference, periods.reference_since, periods.recent_since),
-                 ("recent", recent, periods.recent_since, periods.until))
-             if not profile.windows]
-    inconclusive_without_windows(document, empty)
     return {"kind": "drift", "service": service, "version": version, "periods": periods.to_dict(), **document}
