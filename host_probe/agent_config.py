@@ -22,6 +22,7 @@ from typing import Annotated, Optional
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
+from gate_server.storage.durations import seconds
 from host_probe.discovery.containers import ContainerOptions
 from host_probe.discovery.kubernetes import KubernetesOptions
 from host_probe.discovery.static import StaticWorkload
@@ -29,18 +30,7 @@ from host_probe.loader import MAX_WORKLOADS_LIMIT
 
 
 
-def _seconds(value):
-    if not isinstance(value, str):
-        return value
-    from host_probe.cli import DURATION, UNIT_SECONDS  # TODO(structure): the shared duration parser
-
-    match = DURATION.match(value.strip())
-    if not match:
-        raise ValueError(f"invalid duration {value!r}: use e.g. 500ms, 10s, 5m, 1h")
-    return float(match.group(1)) * UNIT_SECONDS[match.group(2)]
-
-
-Seconds = Annotated[float, BeforeValidator(_seconds)]
+Seconds = Annotated[float, BeforeValidator(lambda value: seconds(value) if isinstance(value, str) else value)]
 
 
 class ConfigInvalid(ValueError):

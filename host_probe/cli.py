@@ -8,10 +8,10 @@ blocking problem, 2 bad input or a host that cannot run the probe.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
+from gate_server.storage.durations import seconds
 from gate_server.storage.errors import DatabaseError
 from gate_server.storage.records import ROLES
 from host_probe.settings import ProbeSettings
@@ -33,8 +33,6 @@ EPILOG = """examples:
   host-probe replay                                     store windows spooled while the database was away
 """
 
-DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
-UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 
 
 class UsageError(Exception):
@@ -42,10 +40,10 @@ class UsageError(Exception):
 
 
 def duration(text: str) -> float:
-    match = DURATION.match(text.strip())
-    if not match or float(match.group(1)) <= 0:
-        raise argparse.ArgumentTypeError(f"invalid duration {text!r}: use e.g. 500ms, 10s, 5m, 1h")
-    return float(match.group(1)) * UNIT_SECONDS[match.group(2)]
+    try:
+        return seconds(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def positive_int(text: str) -> int:
