@@ -52,10 +52,12 @@ def engine_config(config: AgentConfig, base: EngineConfig) -> EngineConfig:
 
 
 class Agent:
-    def __init__(self, config_path: Path, base: EngineConfig, log: Callable[[str], None] | None = None):
+    def __init__(self, config_path: Path, base: EngineConfig, log: Callable[[str], None] | None = None,
+                 node_name: str = ""):
         self.config_path = Path(config_path)
+        self.node_name = node_name
         self.log = log or (lambda message: print(message, file=sys.stderr, flush=True))
-        self.config = load_agent_config(self.config_path)
+        self.config = load_agent_config(self.config_path, node_name)
         self.config_mtime = self._mtime()
         self.engine = Engine(engine_config(self.config, base), self.log)
         self.sources = build_sources(self.config)
@@ -126,7 +128,7 @@ class Agent:
         self.reload_requested = False
         self.config_mtime = self._mtime()
         try:
-            config = load_agent_config(self.config_path)
+            config = load_agent_config(self.config_path, self.node_name)
         except ConfigInvalid as exc:
             self.log(f"host-probe agent: reload refused, keeping the running config: {exc}")
             return

@@ -64,7 +64,9 @@ class AgentConfig(BaseModel):
         return self
 
 
-def load_agent_config(path: Path) -> AgentConfig:
+def load_agent_config(path: Path, node_name: str = "") -> AgentConfig:
+    """`node_name` (`--node-name`, which a DaemonSet fills from the downward API) is
+    the kubernetes source's node when its section names none."""
     try:
         data = yaml.safe_load(Path(path).read_text()) or {}
     except OSError as exc:
@@ -73,6 +75,8 @@ def load_agent_config(path: Path) -> AgentConfig:
         raise ConfigInvalid(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(data, dict):
         raise ConfigInvalid(f"{path}: must be a mapping of settings")
+    if node_name and isinstance(data.get("kubernetes"), dict):
+        data["kubernetes"].setdefault("node_name", node_name)
     try:
         return AgentConfig.model_validate(data)
     except ValidationError as exc:

@@ -91,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     agent = commands.add_parser("agent", help="watch every workload of this host, continuously",
                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     agent.add_argument("--config", required=True, metavar="FILE", help="the agent's config (YAML): docs/agent.md")
+    agent.add_argument("--node-name", default="", metavar="NAME",
+                       help="this node, for a kubernetes section that names none (a DaemonSet passes spec.nodeName)")
     _destination_arguments(agent)
     agent.add_argument("--spool", metavar="DIR", help="where windows wait while the database or server is away")
     agent.add_argument("-v", "--verbose", action="store_true", help="print process-tree events as they arrive")
@@ -199,7 +201,7 @@ def _agent(args) -> int:
         check_token(args.server or "", settings.ingest_token)
         base = EngineConfig(database_url=database_url, spool_dir=spool_dir, server_url=args.server or "",
                             ingest_token=settings.ingest_token, verbose=args.verbose)
-        return Agent(Path(args.config), base).run()
+        return Agent(Path(args.config), base, node_name=args.node_name).run()
     except (ConfigInvalid, ProbeUnavailable, Refused) as exc:
         raise UsageError(str(exc)) from None
 
