@@ -58,9 +58,9 @@ def run_loop(binary: Path, mode: str, iterations: int, attach=None, prefix=()) -
 
 
 def _track(bpf, pid: int) -> None:
-    from host_probe.loader import track
+    from host_probe.workloads import assign_slot
 
-    track(bpf, [pid])
+    assign_slot(bpf, [pid], 1)
 
 
 def attach_floor(pid: int):
@@ -149,7 +149,7 @@ def flood(binary: Path, mode: str, iterations: int) -> dict[str, float]:
     from host_probe.drain import MapDrain
 
     bpf = loader.load(loader.ProbeOptions())
-    drain = MapDrain(bpf, loader.syscall_names())
+    drain = MapDrain(bpf, loader.syscall_names(), 1, (32768, 60999))
     loops = [subprocess.Popen([str(binary), mode, str(iterations)], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True) for _ in range(2)]
     for loop in loops:
@@ -161,7 +161,7 @@ def flood(binary: Path, mode: str, iterations: int) -> dict[str, float]:
         loop.stdin.flush()
     per_iteration = [float(loop.communicate(timeout=600)[0].split()[-2]) for loop in loops]
     elapsed = time.monotonic() - started
-    window = drain.drain()
+    window = drain.drain([1])[1]
     bpf.cleanup()
     issued = 2 * iterations
     return {

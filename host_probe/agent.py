@@ -64,6 +64,7 @@ class Agent:
         self.seen: dict[str, dict[str, Workload]] = {}   # source -> its last known workloads
         self.refused: dict[str, Workload] = {}           # not watched, until they change or a reload
         self.source_errors: dict[str, str] = {}
+        self.next_poll: dict[str, float] = {}   # source -> monotonic time it is next asked
         self.metrics = AgentMetrics()
         self.stop_requested = False
         self.reload_requested = False
@@ -85,7 +86,13 @@ class Agent:
     # -- discovery -------------------------------------------------------------
     def _poll_sources(self) -> list[Workload]:
         current: list[Workload] = []
+        now = time.monotonic()
         for source in self.sources:
+            if now < self.next_poll.get(source.name, 0.0):
+                current += self.seen.get(source.name, {}).values()
+                continue
+            interval = getattr(getattr(source, "options", None), "poll_interval_seconds", self.config.poll_interval)
+            self.next_poll[source.name] = now + max(interval, self.config.poll_interval)
             try:
                 self.seen[source.name] = {w.key: w for w in source.poll()}
                 problem = "; ".join(getattr(source, "problems", []))
@@ -140,6 +147,7 @@ class Agent:
         self.sources = build_sources(self.config)
         self.refused.clear()
         self.seen.clear()
+        self.next_poll.clear()
         self.log(f"host-probe agent: reloaded {self.config_path}: {len(self.sources)} discovery sources")
         self.discover()
 

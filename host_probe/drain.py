@@ -28,7 +28,7 @@ import numpy as np
 
 from host_probe.kernel_contract import LOSS_REASONS, PROCESS_CHANGES, SYSCALL_SLOTS
 from host_probe.kernel_keys import detail_feature, file_feature
-from host_probe.map_batch import BatchReader, delete_keys
+from host_probe.map_batch import BatchReader, delete_keys, pack_keys
 
 MEMBARRIER_CMD_GLOBAL = 1
 MEMBARRIER_SYSCALL = {"x86_64": 324, "aarch64": 283}
@@ -36,6 +36,18 @@ MEMBARRIER_SYSCALL = {"x86_64": 324, "aarch64": 283}
 FALLBACK_GRACE_S = 0.005
 # entries read per bpf() call: 1.2 MB of buffer for detail_counts' 296-byte keys
 CHUNK = 4096
+# new file keys looked up one by one up to this many; past it file_paths is read whole
+PATH_LOOKUPS = 256
+# normalised features remembered per raw key; past it the memory starts again (raw
+# keys that never recur, such as unique temp names, must not grow the agent forever)
+FEATURE_CACHE_MAX = 200_000
+MISSING = object()
+
+
+def _bounded(cache: dict) -> dict:
+    if len(cache) > FEATURE_CACHE_MAX:
+        cache.clear()
+    return cache
 
 
 @dataclass
@@ -83,6 +95,63 @@ class CounterDeltas:
         return deltas
 
 
+class FileFeatureIds:
+    """(path hash, mode) -> a feature id, looked up for a whole window at once
+    (np.searchsorted over a sorted array of known keys); features[id] is the
+    normalised ("file", "<path>:<mode>"). The hash is seeded per load, so the ids
+    live as long as the loaded program."""
+
+    def __init__(self):
+        self.keys = np.zeros(0, dtype=np.uint64)
+        self.key_ids = np.zeros(0, dtype=np.int64)
+        self.features: list[tuple[str, str]] = []
+        self.feature_ids: dict[tuple[str, str], int] = {}
+
+    @staticmethod
+    def _combined(hashes: np.ndarray, modes: np.ndarray) -> np.ndarray:
+        # the seeded hash is uniform: folding the 2-bit mode in with an odd constant
+        # keeps (hash, mode) pairs apart but for a 2^-64 chance
+        return hashes ^ (modes * np.uint64(0x9E3779B97F4A7C15))
+
+    def _lookup(self, combined: np.ndarray) -> np.ndarray:
+        if not len(self.keys):
+            return np.full(len(combined), -1, dtype=np.int64)
+        positions = np.minimum(np.searchsorted(self.keys, combined), len(self.keys) - 1)
+        return np.where(self.keys[positions] == combined, self.key_ids[positions], -1)
+
+    def ids(self, hashes: np.ndarray, modes: np.ndarray, paths_of) -> np.ndarray:
+        """Feature ids (-1 where the path is unknown); `paths_of(hashes)` gives the
+        paths (hash -> bytes) of keys never seen."""
+        combined = self._combined(hashes, modes)
+        ids = self._lookup(combined)
+        unknown = ids < 0
+        if unknown.any():
+            if len(self.keys) > FEATURE_CACHE_MAX:
+                self.__init__()
+                ids, unknown = np.full(len(combined), -1, dtype=np.int64), np.ones(len(combined), dtype=bool)
+            new, first = np.unique(combined[unknown], return_index=True)
+            new_hashes = hashes[unknown][first].tolist()
+            new_modes = modes[unknown][first].tolist()
+            paths = paths_of(sorted(set(new_hashes)))
+            added_keys, added_ids = [], []
+            for key, path_hash, mode in zip(new.tolist(), new_hashes, new_modes):
+                if path_hash not in paths:
+                    continue
+                feature = file_feature(paths[path_hash], int(mode))
+                if feature not in self.feature_ids:
+                    self.feature_ids[feature] = len(self.features)
+                    self.features.append(feature)
+                added_keys.append(key)
+                added_ids.append(self.feature_ids[feature])
+            if added_keys:
+                keys = np.concatenate([self.keys, np.array(added_keys, dtype=np.uint64)])
+                key_ids = np.concatenate([self.key_ids, np.array(added_ids, dtype=np.int64)])
+                order = np.argsort(keys, kind="stable")
+                self.keys, self.key_ids = keys[order], key_ids[order]
+                ids = self._lookup(combined)
+        return ids
+
+
 class MapDrain:
     def __init__(self, bpf, syscall_names: dict[int, str], max_workloads: int, ephemeral_ports: tuple[int, int]):
         self.bpf = bpf
@@ -98,10 +167,11 @@ class MapDrain:
         self.details = BatchReader(bpf["detail_counts"], CHUNK)
         self.files = BatchReader(bpf["file_counts"], CHUNK)
         self.file_paths = bpf["file_paths"]
+        self.path_reader = BatchReader(self.file_paths, CHUNK)
         self.generation = 0
         self.fenced = True  # False once membarrier was refused and a sleep stood in
         # Normalising is the drain's costliest step; keys recur window after window.
-        self._file_features: dict[tuple[int, int], tuple[str, str] | None] = {}
+        self.file_ids = FileFeatureIds()
         self._detail_features: dict[bytes, tuple[str, str] | None] = {}
 
     def _flip_generation(self) -> int:
@@ -113,51 +183,78 @@ class MapDrain:
 
     def _drain_details(self, old: int, windows: dict[int, RawWindow]) -> None:
         reader, taken_keys = self.details, []
+        cache = _bounded(self._detail_features)
         for n in reader.chunks():
             rows = reader.fields(n, ("generation", "slot"))
-            counts, raw = reader.u64_values(n)[:, 0], reader.raw_keys(n)
-            for row in np.flatnonzero(rows["generation"] == old):
-                identity = raw[row, 4:].tobytes()  # all but the generation
-                taken_keys.append(raw[row].tobytes())
-                if identity not in self._detail_features:
-                    self._detail_features[identity] = detail_feature(reader.keys[row], self.ephemeral_ports)
-                feature, slot = self._detail_features[identity], int(rows["slot"][row])
-                if feature and slot in windows:
-                    windows[slot].details[feature] += int(counts[row])
+            taken = np.flatnonzero(rows["generation"] == old)
+            raw = reader.raw_keys(n)[taken]
+            taken_keys.append(raw.tobytes())
+            counts = reader.u64_values(n)[taken, 0].tolist()
+            for index, (row, slot, count) in enumerate(zip(taken.tolist(), rows["slot"][taken].tolist(), counts)):
+                identity = raw[index, 4:].tobytes()  # all but the generation
+                feature = cache.get(identity, MISSING)
+                if feature is MISSING:
+                    feature = cache[identity] = detail_feature(reader.keys[row], self.ephemeral_ports)
+                window = windows.get(slot)
+                if feature and window is not None:
+                    window.details[feature] += count
         delete_keys(reader.table, b"".join(taken_keys))
 
-    def _path_feature(self, generation: int, path_hash: int, mode: int) -> tuple[str, str] | None:
-        cached = self._file_features.get((path_hash, mode))
-        if cached is None:
-            table = self.file_paths
-            key = table.Key(generation=generation, mode=0, slot=0, path_hash=path_hash)
-            try:
-                cached = file_feature(bytes(table[key].path), mode)
-            except KeyError:  # its path could not be stored (file_paths full)
-                return None
-            self._file_features[(path_hash, mode)] = cached
-        return cached
+    def _paths(self, generation: int, hashes: list[int]) -> dict[int, bytes]:
+        """The paths of a generation's file keys, by hash: looked up one by one when
+        few are new, read whole when many are (a first window, a burst of new files)."""
+        table = self.file_paths
+        if len(hashes) <= PATH_LOOKUPS:
+            found = {}
+            for path_hash in hashes:
+                try:
+                    found[path_hash] = bytes(table[table.Key(generation=generation, path_hash=path_hash)].path)
+                except KeyError:  # its path could not be stored (file_paths full)
+                    pass
+            return found
+        wanted, found = set(hashes), {}
+        reader = self.path_reader
+        for n in reader.chunks():
+            rows = reader.fields(n, ("generation", "path_hash"))
+            for row, path_hash in zip(np.flatnonzero(rows["generation"] == generation).tolist(),
+                                      rows["path_hash"][rows["generation"] == generation].tolist()):
+                if path_hash in wanted:
+                    found[path_hash] = bytes(reader.values[row].path)
+        return found
 
     def _drain_files(self, old: int, windows: dict[int, RawWindow]) -> None:
-        reader, taken_keys, hashes = self.files, [], set()
+        """File keys are the many: 32 workloads of 1 000 files each is 32 000 keys a
+        window, so they are aggregated with numpy, and only keys never seen before
+        (their paths, their normalisation) take a Python step each."""
+        reader, taken_keys, parts = self.files, [], []
         for n in reader.chunks():
             rows = reader.fields(n, ("generation", "slot", "mode", "path_hash"))
-            counts, raw = reader.u64_values(n)[:, 0], reader.raw_keys(n)
-            for row in np.flatnonzero(rows["generation"] == old):
-                taken_keys.append(raw[row].tobytes())
-                path_hash, slot = int(rows["path_hash"][row]), int(rows["slot"][row])
-                hashes.add(path_hash)
-                feature = self._path_feature(old, path_hash, int(rows["mode"][row]))
-                if slot not in windows:
-                    continue
-                if feature is None:  # counted as the loss it is
-                    windows[slot].losses["map_full"] = windows[slot].losses.get("map_full", 0) + int(counts[row])
-                else:
-                    windows[slot].details[feature] += int(counts[row])
+            taken = np.flatnonzero(rows["generation"] == old)
+            taken_keys.append(reader.raw_keys(n)[taken].tobytes())
+            chosen = rows[taken]
+            parts.append((chosen["slot"].astype(np.int64), chosen["mode"].astype(np.uint64),
+                          chosen["path_hash"].copy(), reader.u64_values(n)[taken, 0].astype(np.int64)))
+        if not parts or not sum(len(part[0]) for part in parts):
+            return
+        slots, modes, hashes, counts = (np.concatenate(column) for column in zip(*parts))
+        ids = self.file_ids.ids(hashes, modes, lambda wanted: self._paths(old, wanted))
+        known = ids >= 0
+        lost = np.bincount(slots[~known], weights=counts[~known], minlength=self.slots)
+        for slot in np.flatnonzero(lost).tolist():  # paths file_paths could not store: counted losses
+            if slot in windows:
+                windows[slot].losses["map_full"] = windows[slot].losses.get("map_full", 0) + int(lost[slot])
+        pairs, inverse = np.unique(slots[known] << 32 | ids[known], return_inverse=True)
+        totals = np.bincount(inverse, weights=counts[known]).astype(np.int64).tolist()
+        features = self.file_ids.features
+        for pair, total in zip(pairs.tolist(), totals):
+            window = windows.get(pair >> 32)
+            if window is not None:
+                window.details[features[pair & 0xFFFFFFFF]] += total
         delete_keys(reader.table, b"".join(taken_keys))
-        path_key = self.file_paths.Key
-        delete_keys(self.file_paths, b"".join(bytes(path_key(generation=old, mode=0, slot=0, path_hash=h))
-                                              for h in hashes))
+        unique_hashes = np.unique(hashes)
+        delete_keys(self.file_paths, pack_keys(self.file_paths, len(unique_hashes), generation=old,
+                                               path_hash=unique_hashes))
+
     def _release_budgets(self, old: int) -> None:
         for slot in range(1, self.slots):
             key = self.keys_used.Key(slot * 2 + old)

@@ -97,6 +97,16 @@ def check_cgroup(directory: str) -> None:
                          "use the directory under the cgroup2 mount, e.g. /sys/fs/cgroup/unified/...")
 
 
+def assign_slot(bpf, pids: Iterable[int], slot: int) -> None:
+    """Give these processes a slot (0: none), in the loaded program's tgid table.
+    One entry per tgid: no other writer shares it."""
+    table = bpf["workload_of_tgid"]
+    size = len(table)
+    for pid in pids:
+        if pid < size:
+            table[table.Key(pid)] = table.Leaf(slot)
+
+
 @dataclass
 class Entry:
     workload: Workload
@@ -111,6 +121,7 @@ class TableFull(Exception):
 class WorkloadTable:
     def __init__(self, bpf, max_workloads: int, max_cgroups: int,
                  list_children: Callable[[], dict[int, list[int]]] = process_children):
+        self.bpf = bpf
         self.tgid_slots = bpf["workload_of_tgid"]
         self.cgroup_slots = bpf["workload_cgroups"]
         self.max_cgroups = max_cgroups
@@ -160,13 +171,7 @@ class WorkloadTable:
             pids = cgroup_processes(directories)
             if entry.workload.pids and with_process_trees:
                 pids |= descendants(entry.workload.pids, self.list_children())
-            self._set(pids, entry.slot)
-
-    def _set(self, pids: Iterable[int], slot: int) -> None:
-        size = len(self.tgid_slots)
-        for pid in pids:
-            if pid < size:
-                self.tgid_slots[self.tgid_slots.Key(pid)] = self.tgid_slots.Leaf(slot)
+            assign_slot(self.bpf, pids, entry.slot)
 
     def remove(self, key: str) -> int:
         """Take the workload's slot back from its cgroups and processes. The slot is
@@ -186,7 +191,7 @@ class WorkloadTable:
         for n in reader.chunks():
             rows = np.flatnonzero(reader.u64_values(n)[:, 0] == slot)
             held += [int(reader.keys[row]) for row in rows]
-        self._set(held, 0)
+        assign_slot(self.bpf, held, 0)
 
     def release(self, slot: int) -> None:
         self.free_slots.append(slot)

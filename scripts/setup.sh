@@ -13,7 +13,8 @@ SUDO=""
 # benchmark baselines, chromium for the dashboard test.
 APT_PACKAGES=(python3-bpfcc python3-venv python3-dev postgresql linux-headers-amd64
               bpftrace strace gcc make chromium
-              runc busybox-static)  # runc + busybox-static: the exported seccomp profile is enforced in a test
+              runc busybox-static   # runc + busybox-static: the exported seccomp profile is enforced in a test
+              nginx-light wrk)      # the agent_scale benchmark's real server under real load
 # docker.io: the containers discovery source is tested against a real dockerd (not over
 # another vendor's Docker, such as a CI runner's docker-ce, which its containerd would conflict with)
 command -v dockerd >/dev/null || APT_PACKAGES+=(docker.io)

@@ -52,6 +52,9 @@ class KubernetesOptions(BaseModel):
     role_label: str = Field("syscall-gate.io/role", min_length=1)
     default_role: Literal["baseline", "canary"] = "baseline"
     timeout_seconds: float = Field(5.0, gt=0)
+    # A LIST of the node's pods costs the API server more than a look at a local
+    # socket: asked less often than the agent's poll_interval.
+    poll_interval_seconds: float = Field(5.0, gt=0, description="how often the pod list is asked for")
 
     @property
     def pods_url(self) -> str:

@@ -1,0 +1,457 @@
+"""What one node agent costs a host as the number of workloads it watches grows,
+what it costs itself, and what it costs a real server under real load.
+
+`python -m bench agent_scale [--quick] [--part overhead|agent|server]`. Needs root,
+bcc, gcc, bpftrace, nginx and wrk (make setup installs them).
+
+overhead  The syscall loop (bench/loops) in a process outside every workload, while
+          the agent's program watches K = 1, 8, 32 workloads (cgroups, idle or each
+          with a busy process), against the floor (the empty raw sys_enter program);
+          and the loop inside a workload of 32, against a single recording's program.
+          Each round runs every variant, groups in rotated order; medians of the ns
+          added over the same round's unhooked loop.
+agent     The real `host-probe agent` watching 32 cgroups, each a process opening
+          1 000 distinct files a second: its peak RSS, its drain time per window (the
+          agent times each drain), and how long a new cgroup takes to be counted.
+server    nginx (1 worker, keep-alive, access log on) driven by wrk: requests/s with
+          nothing attached, the floor, the agent recording nginx, and bpftrace counting
+          nginx's syscalls and open paths; interleaved rounds, medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from bench.probe_overhead import attach_bpftrace, build_loop, run_loop
+
+REPO = Path(__file__).resolve().parents[1]
+K_VALUES = (1, 8, 32)
+TARGETS = {"untraced_vs_floor": 1.15, "traced_vs_single": 1.10, "rss_mb": 200.0, "drain_ms": 50.0,
+           "appear_s": 1.0, "loss_vs_floor": 1.5, "loss_vs_bpftrace": 0.5}
+# opens its own file then sleeps: a busy but light workload (about 1 000 syscalls/s)
+BUSY = "import sys, time\nwhile True:\n    open(sys.argv[1]).close()\n    time.sleep(0.002)\n"
+# opens 1 000 distinct files of its own once a second: 1 000 detail keys per window
+KEYED = ("import os, sys, time\nnames = [os.path.join(sys.argv[1], f'f{n}') for n in range(1000)]\n"
+         "for name in names: open(name, 'w').close()\n"
+         "while True:\n    for name in names: open(name).close()\n    time.sleep(1)\n")
+BPFTRACE_SERVER = ('tracepoint:raw_syscalls:sys_enter /comm == "nginx"/ { @calls[args->id] = count(); } '
+                   'tracepoint:syscalls:sys_enter_openat /comm == "nginx"/ { @paths[str(args->filename)] = count(); }')
+
+
+def _verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def cgroup2_root() -> Path:
+    from host_probe.discovery.cgroups import cgroup2_mount
+
+    return cgroup2_mount()
+
+
+class Cgroups:
+    """Cgroup v2 directories of the benchmark's own, with processes; all removed at the end."""
+
+    def __init__(self):
+        self.root = cgroup2_root() / f"sg-bench-{uuid.uuid4().hex[:8]}"
+        self.root.mkdir()
+        self.processes: list[subprocess.Popen] = []
+
+    def make(self, name: str) -> Path:
+        path = self.root / name
+        path.mkdir()
+        return path
+
+    def start(self, cgroup: Path, argv: list[str]) -> subprocess.Popen:
+        process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.processes.append(process)
+        (cgroup / "cgroup.procs").write_text(str(process.pid))
+        return process
+
+    def close(self) -> None:
+        for process in self.processes:
+            process.kill()
+            process.wait()
+        for directory in sorted(self.root.glob("*"), reverse=True) + [self.root]:
+            for _ in range(50):
+                try:
+                    directory.rmdir()
+                    break
+                except OSError:
+                    time.sleep(0.05)
+
+
+# -- overhead -------------------------------------------------------------------
+
+def _workloads(cgroups: Cgroups, count: int, busy: bool, scratch: Path) -> list:
+    from host_probe.discovery import Identity, Workload
+
+    workloads = []
+    for index in range(count):
+        cgroup = cgroups.make(f"{'busy' if busy else 'idle'}{index}")
+        if busy:
+            target = scratch / f"busy{index}.txt"
+            target.write_text("x")
+            cgroups.start(cgroup, [sys.executable, "-c", BUSY, str(target)])
+        workloads.append(Workload("bench", cgroup.name, Identity(f"w{index}", "v1"), cgroup=str(cgroup)))
+    return workloads
+
+
+def agent_group(binary: Path, mode: str, iterations: int, cgroups: Cgroups, scratch: Path) -> dict[str, float]:
+    """One load of the agent's program; workloads added without reloading; the loop
+    run outside them at each K, then inside one of 32."""
+    from host_probe import loader
+    from host_probe.workloads import WorkloadTable, assign_slot
+
+    options = loader.ProbeOptions(max_workloads=64, detail_max_keys=65536, detail_budget=8192)
+    samples: dict[str, float] = {}
+    for busy in (False, True):
+        bpf = loader.load(options)
+        try:
+            table = WorkloadTable(bpf, options.max_workloads, options.max_cgroups)
+            workloads = _workloads(cgroups, max(K_VALUES), busy, scratch)
+            added = 0
+            for k in K_VALUES:
+                for workload in workloads[added:k]:
+                    table.add(workload)
+                added = k
+                samples[f"K={k} {'busy' if busy else 'idle'}, outside"] = run_loop(binary, mode, iterations)
+            if busy:
+                slot = table.slot_of(workloads[0].key)
+                samples["K=32 busy, inside one"] = run_loop(
+                    binary, mode, iterations, lambda pid: assign_slot(bpf, [pid], slot))
+        finally:
+            bpf.cleanup()
+    return samples
+
+
+def single_recording(binary: Path, mode: str, iterations: int) -> dict[str, float]:
+    from host_probe import loader
+    from host_probe.workloads import assign_slot
+
+    bpf = loader.load(loader.ProbeOptions())
+    try:
+        return {"single recording, inside": run_loop(binary, mode, iterations, lambda pid: assign_slot(bpf, [pid], 1))}
+    finally:
+        bpf.cleanup()
+
+
+def floor_sample(binary: Path, mode: str, iterations: int) -> dict[str, float]:
+    from host_probe import loader
+
+    bpf = loader.load_floor()
+    try:
+        return {"floor": run_loop(binary, mode, iterations)}
+    finally:
+        bpf.cleanup()
+
+
+def overhead(binary: Path, rounds: int, iterations: dict[str, int], scratch: Path) -> int:
+    failures = 0
+    for mode in ("getppid", "open"):
+        n = iterations[mode]
+        groups = [lambda: {"none": run_loop(binary, mode, n)}, lambda: floor_sample(binary, mode, n),
+                  lambda: single_recording(binary, mode, n)]
+        samples: dict[str, list[float]] = {}
+        nones: list[float] = []
+        for round_index in range(rounds):
+            cgroups = Cgroups()
+            try:
+                runs = groups + [lambda: agent_group(binary, mode, n, cgroups, scratch)]
+                shift = round_index % len(runs)
+                measured: dict[str, float] = {}
+                for group in runs[shift:] + runs[:shift]:
+                    measured.update(group())
+            finally:
+                cgroups.close()
+            nones.append(measured["none"])
+            for name, value in measured.items():
+                samples.setdefault(name, []).append(value - measured["none"])
+        print(f"-- {mode} loop: {rounds} rounds x {n} iterations; ns added per syscall over the unhooked loop "
+              f"(median {statistics.median(nones):.1f} ns), median (lowest .. highest round)")
+        added = {name: statistics.median(values) for name, values in samples.items()}
+        for name, values in samples.items():
+            if name != "none":
+                print(f"   {name:28} {added[name]:8.1f}  ({min(values):.1f} .. {max(values):.1f})")
+        floor = max(added["floor"], 0.1)
+        for k in K_VALUES:
+            for state in ("idle", "busy"):
+                ratio = added[f"K={k} {state}, outside"] / floor
+                ok = ratio <= TARGETS["untraced_vs_floor"]
+                failures += not ok
+                print(f"   outside every workload, K={k:<2} {state}: {ratio:5.2f}x the floor "
+                      f"(target <= {TARGETS['untraced_vs_floor']}x) {_verdict(ok)}")
+        ratio = added["K=32 busy, inside one"] / max(added["single recording, inside"], 0.1)
+        ok = ratio <= TARGETS["traced_vs_single"]
+        failures += not ok
+        print(f"   inside a workload of 32 vs a single recording: {ratio:5.2f}x "
+              f"(target <= {TARGETS['traced_vs_single']}x, 'no more, within noise') {_verdict(ok)}")
+    return failures
+
+
+# -- the agent itself --------------------------------------------------------------
+
+def _peak_rss_mb(pid: int) -> float:
+    for row in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if row.startswith("VmHWM:"):
+            return int(row.split()[1]) / 1024
+    return 0.0
+
+
+def _status(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def agent_itself(scratch: Path, seconds: float) -> int:
+    from gate_server.storage import migrate
+
+    cgroups = Cgroups()
+    failures = 0
+    try:
+        entries = []
+        for index in range(32):
+            cgroup = cgroups.make(f"keyed{index}")
+            files = scratch / f"keyed{index}"
+            files.mkdir()
+            cgroups.start(cgroup, [sys.executable, "-c", KEYED, str(files)])
+            entries.append({"service": f"svc{index}", "version": "v1", "cgroup": str(cgroup)})
+        late = cgroups.root / "late"
+        status_file = scratch / "agent-status.json"
+        config = scratch / "agent.yml"
+        config.write_text(json.dumps({"workloads": entries + [{"service": "late", "version": "v1",
+                                                                "cgroup": str(late)}],
+                                      "window": "2s", "status_file": str(status_file)}))
+        url = f"sqlite:///{scratch / 'agent.db'}"
+        migrate.upgrade(url)
+        agent = subprocess.Popen([sys.executable, "-m", "host_probe.cli", "agent", "--config", str(config),
+                                  "--db", url, "--spool", str(scratch / "spool")], cwd=REPO,
+                                 stderr=open(scratch / "agent.log", "w"))
+        try:
+            deadline, drains, seen_windows = time.monotonic() + 120, [], -1
+            while time.monotonic() < deadline:
+                status = _status(status_file)
+                if status and len(status["workloads"]) == 32:
+                    windows = min(w["windows"] for w in status["workloads"])
+                    if windows != seen_windows and windows >= 2:  # the first window holds the start
+                        drains.append(status["last_drain_ms"])
+                    seen_windows = windows
+                    if len(drains) >= seconds / 2:
+                        break
+                time.sleep(0.2)
+            late.mkdir()
+            appeared_at = time.monotonic()
+            cgroups.start(late, [sys.executable, "-c", BUSY, str(scratch / "keyed0" / "f0")])
+            appear_s = None
+            while time.monotonic() - appeared_at < 10:
+                status = _status(status_file)
+                if status and any(w["service"] == "late" for w in status["workloads"]):
+                    appear_s = time.monotonic() - appeared_at
+                    break
+                time.sleep(0.02)
+            rss = _peak_rss_mb(agent.pid)
+        finally:
+            agent.send_signal(signal.SIGTERM)
+            agent.wait(timeout=120)
+        keys = _keys_per_window(url)
+    finally:
+        cgroups.close()
+    if not drains:
+        print(f"   the agent never reported 32 workloads; its log: {(scratch / 'agent.log').read_text()[-2000:]}")
+        return 1
+    drain = statistics.median(drains)
+    print(f"-- the agent at K=32, each workload 1 000 distinct files a second ({keys:.0f} file keys per workload "
+          f"window, median); windows of 2 s, default poll interval")
+    print(f"   drain per window: median {drain:.1f} ms, max {max(drains):.1f} ms over {len(drains)} windows "
+          f"(target <= {TARGETS['drain_ms']:g} ms) {_verdict(drain <= TARGETS['drain_ms'])}")
+    print(f"   peak RSS {rss:.0f} MB (target <= {TARGETS['rss_mb']:g} MB) {_verdict(rss <= TARGETS['rss_mb'])}")
+    shown = f"{appear_s:.2f} s" if appear_s is not None else "not within 10 s"
+    ok_appear = appear_s is not None and appear_s <= TARGETS["appear_s"]
+    print(f"   a new cgroup counted after {shown}, no reload (target <= 1 s) {_verdict(ok_appear)}")
+    failures += drain > TARGETS["drain_ms"]
+    failures += rss > TARGETS["rss_mb"]
+    failures += not ok_appear
+    return failures
+
+
+def _keys_per_window(url: str) -> float:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(text(
+                "select count(*) from window_features wf join features f on f.id = wf.feature_id "
+                "where f.kind = 'file' and f.key like '%/keyed%' group by wf.window_id")).fetchall()
+    finally:
+        engine.dispose()
+    return statistics.median([row[0] for row in rows]) if rows else 0.0
+
+
+# -- a real server under real load ---------------------------------------------------
+
+NGINX_CONF = """
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log;
+events {{ worker_connections 256; }}
+http {{
+    access_log {dir}/access.log;
+    keepalive_requests 1000000;
+    server {{
+        listen 127.0.0.1:{port};
+        root {dir}/www;
+    }}
+}}
+"""
+
+
+def start_nginx(scratch: Path, cgroups: Cgroups, port: int) -> Path:
+    directory = scratch / "nginx"
+    (directory / "www").mkdir(parents=True)
+    (directory / "www" / "index.html").write_text("<html><body>" + "syscall-gate " * 100 + "</body></html>\n")
+    (directory / "nginx.conf").write_text(NGINX_CONF.format(dir=directory, port=port))
+    cgroup = cgroups.make("nginx")
+    cgroups.start(cgroup, ["nginx", "-g", "daemon off;", "-c", str(directory / "nginx.conf")])
+    time.sleep(1)
+    return cgroup
+
+
+def wrk_rate(port: int, seconds: int) -> float:
+    result = subprocess.run(["wrk", "-t1", "-c8", f"-d{seconds}s", f"http://127.0.0.1:{port}/index.html"],
+                            capture_output=True, text=True, timeout=seconds + 60)
+    for line in result.stdout.splitlines():
+        if line.startswith("Requests/sec:"):
+            return float(line.split()[1])
+    raise RuntimeError(f"wrk printed no rate: {result.stdout}{result.stderr}")
+
+
+def attach_agent(scratch: Path, cgroup: Path):
+    status_file = scratch / "server-agent-status.json"
+    status_file.unlink(missing_ok=True)
+    config = scratch / "server-agent.yml"
+    config.write_text(json.dumps({"workloads": [{"service": "nginx", "version": "v1", "cgroup": str(cgroup)}],
+                                  "status_file": str(status_file)}))
+    url = f"sqlite:///{scratch / 'server.db'}"
+    agent = subprocess.Popen([sys.executable, "-m", "host_probe.cli", "agent", "--config", str(config), "--db", url,
+                              "--spool", str(scratch / "spool")], cwd=REPO, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        status = _status(status_file)
+        if status and status["workloads"]:
+            break
+        time.sleep(0.1)
+
+    def detach():
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(timeout=60)
+    return detach
+
+
+def server(scratch: Path, rounds: int, seconds: int) -> int:
+    from gate_server.storage import migrate
+    from host_probe import loader
+    from tests.support.ports import free_port
+
+    migrate.upgrade(f"sqlite:///{scratch / 'server.db'}")
+    cgroups = Cgroups()
+    try:
+        port = free_port()
+        cgroup = start_nginx(scratch, cgroups, port)
+        nginx_pids = [int(p) for p in (cgroup / "cgroup.procs").read_text().split()]
+
+        def with_attached(attach):
+            detach = attach()
+            try:
+                return wrk_rate(port, seconds)
+            finally:
+                detach()
+
+        variants = {
+            "none": lambda: wrk_rate(port, seconds),
+            "floor": lambda: with_attached(lambda: loader.load_floor().cleanup),
+            "agent": lambda: with_attached(lambda: attach_agent(scratch, cgroup)),
+            "bpftrace": lambda: with_attached(lambda: _bpftrace_server()),
+        }
+        samples: dict[str, list[float]] = {name: [] for name in variants}
+        names = list(variants)
+        for round_index in range(rounds):
+            shift = round_index % len(names)
+            for name in names[shift:] + names[:shift]:
+                samples[name].append(variants[name]())
+    finally:
+        cgroups.close()
+    rates = {name: statistics.median(values) for name, values in samples.items()}
+    loss = {name: max(0.0, 1 - rate / rates["none"]) for name, rate in rates.items()}
+    print(f"-- nginx (1 worker, keep-alive, access log) under wrk -t1 -c8, {rounds} rounds x {seconds} s, "
+          f"nginx pids {nginx_pids}; requests/s median (lowest .. highest)")
+    for name, values in samples.items():
+        print(f"   {name:9} {rates[name]:10.0f}  ({min(values):.0f} .. {max(values):.0f})  "
+              f"throughput lost {loss[name]:6.1%}")
+    floor_ok = loss["agent"] <= TARGETS["loss_vs_floor"] * max(loss["floor"], 0.001)
+    bpftrace_ok = loss["agent"] <= TARGETS["loss_vs_bpftrace"] * loss["bpftrace"]
+    print(f"   agent's loss vs the floor's: {loss['agent'] / max(loss['floor'], 0.001):.2f}x "
+          f"(target <= {TARGETS['loss_vs_floor']}x) {_verdict(floor_ok)}")
+    print(f"   agent's loss vs bpftrace's: {loss['agent'] / max(loss['bpftrace'], 0.001):.2f}x "
+          f"(target <= {TARGETS['loss_vs_bpftrace']}x) {_verdict(bpftrace_ok)}")
+    return (not floor_ok) + (not bpftrace_ok)
+
+
+def _bpftrace_server():
+    tracer = subprocess.Popen(["bpftrace", "-e", BPFTRACE_SERVER], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    while True:
+        line = tracer.stdout.readline()
+        if not line:
+            raise RuntimeError("bpftrace did not attach")
+        if "Attaching" in line:
+            break
+
+    def detach():
+        tracer.send_signal(signal.SIGINT)
+        tracer.communicate(timeout=60)
+    return detach
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench agent_scale", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer rounds and iterations")
+    parser.add_argument("--part", choices=("overhead", "agent", "server"), action="append",
+                        help="run only these parts (default: all)")
+    args = parser.parse_args(argv)
+    missing = [tool for tool in ("gcc", "bpftrace", "nginx", "wrk") if not shutil.which(tool)]
+    if os.geteuid() != 0 or missing:
+        print(f"agent_scale: needs root and {', '.join(missing) or 'nothing else'} (make setup); skipped")
+        return 1
+    parts = args.part or ["overhead", "agent", "server"]
+    rounds = 3 if args.quick else 7
+    failures = 0
+    with tempfile.TemporaryDirectory(prefix="agent-bench-") as scratch:
+        scratch_dir = Path(scratch)
+        if "overhead" in parts:
+            binary = build_loop(scratch_dir)
+            iterations = {"getppid": 300_000, "open": 100_000} if args.quick else {"getppid": 1_000_000,
+                                                                                  "open": 300_000}
+            failures += overhead(binary, rounds, iterations, scratch_dir)
+        if "agent" in parts:
+            failures += agent_itself(scratch_dir, 10 if args.quick else 30)
+        if "server" in parts:
+            failures += server(scratch_dir, rounds, 3 if args.quick else 5)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
