@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -74,6 +75,19 @@ def client_dependencies(client_wheelhouse, tmp_path_factory) -> Path:
     target = tmp_path_factory.mktemp("action-deps")
     _pip("install", "--no-index", "--find-links", str(client_wheelhouse), "--target", str(target),
          "-r", str(ACTION_DIR / "requirements.txt"))
+    return target
+
+
+@pytest.fixture(scope="session")
+def urllib3_126_dependencies(client_dependencies, tmp_path_factory) -> Path:
+    """The pinned dependencies with urllib3 1.26 in place of the pinned 2.x: what the client
+    imports on a runner whose own python3 ships urllib3 1.26 (Ubuntu 22.04's python3-urllib3)."""
+    target = tmp_path_factory.mktemp("action-deps-urllib3-1.26")
+    shutil.copytree(client_dependencies, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns("urllib3*"))
+    _pip("install", "--no-deps", "--target", str(target), "urllib3==1.26.20")
+    version = subprocess.run([sys.executable, "-S", "-c", "import urllib3; print(urllib3.__version__)"],
+                             env={"PYTHONPATH": str(target)}, capture_output=True, text=True, check=True)
+    assert version.stdout.startswith("1.26."), version.stdout
     return target
 
 
