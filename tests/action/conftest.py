@@ -130,8 +130,6 @@ class ActionRunner:
             (self.workspace / ".github" / "syscall-gate.yml").write_text(config_text)
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            # Only the action's own directory and its pinned dependencies: proof it needs nothing of this repo.
-            "PYTHONPATH": f"{ACTION_DIR}:{self.dependencies}",
             "GITHUB_WORKSPACE": str(self.workspace), "RUNNER_TEMP": str(temp),
             "GITHUB_OUTPUT": str(output_file), "GITHUB_STEP_SUMMARY": str(summary_file),
             "GITHUB_API_URL": self.github_api_url, "GITHUB_SERVER_URL": "https://github.example",
@@ -143,8 +141,10 @@ class ActionRunner:
         }
         for name, value in inputs.items():
             env["SYSCALL_GATE_" + name.upper()] = value
-        # -S: no site-packages, so nothing installed in this venv (the repo included) is importable.
-        process = subprocess.Popen([sys.executable, "-S", "-m", "gate_client"], cwd=self.workspace, env=env,
+        # As action.yml runs it: only the action's own directory and its pinned dependencies are importable
+        # (-I -S: no site-packages, no PYTHONPATH, no workspace), proof it needs nothing of this repo.
+        command = [sys.executable, "-I", "-S", str(ACTION_DIR / "run_client.py"), str(self.dependencies)]
+        process = subprocess.Popen(command, cwd=self.workspace, env=env,
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         if signal_after is not None:
             time.sleep(signal_after)
