@@ -178,7 +178,7 @@ def create_token(database_url: str, service: str = SERVICE) -> str:
         capture_output=True, text=True, timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    return result.stdout.splitlines()[0].strip()
+    return result.stdout.strip()
 
 
 @dataclass

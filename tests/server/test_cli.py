@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -66,7 +67,7 @@ def test_tokens_create_list_revoke(gate):
     created = gate_server("tokens", "create", "--service", SERVICE, "--scope", "check", "--description", "ci",
                           "--db", gate.database_url)
     assert created.returncode == 0, created.stderr
-    secret = created.stdout.splitlines()[0].strip()
+    secret = created.stdout.strip()
     assert secret.startswith("sg_") and len(secret) > 40
     headers = {"Authorization": f"Bearer {secret}"}
     assert requests.get(f"{gate.url}/api/v1/services/{SERVICE}/versions", headers=headers, timeout=10).ok
@@ -98,3 +99,14 @@ def test_serve_upgrades_the_embedded_sqlite_database_itself(sqlite_url):
     with LiveServer(sqlite_url, workers=1) as server:
         assert requests.get(f"{server.url}/readyz", timeout=10).status_code == 200
     assert migrate.current_revision(sqlite_url) is not None
+
+
+def test_tokens_create_prints_the_token_alone_for_a_shell_variable(sqlite_url):
+    migrate.upgrade(sqlite_url)
+    script = ('TOKEN=$("$0" -m gate_server.cli tokens create --service web --scope check --db "$1") '
+              '&& printf "%s" "$TOKEN"')
+    result = subprocess.run(["bash", "-c", script, sys.executable, sqlite_url], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert re.fullmatch(r"sg_[A-Za-z0-9_-]{43}", result.stdout), result.stdout
+    assert "Store the token now: it is not shown again." in result.stderr
