@@ -172,10 +172,11 @@ def action_runner(client_dependencies, tmp_path, fake_github) -> ActionRunner:
 
 
 def create_token(database_url: str, service: str = SERVICE) -> str:
+    # python -m from this tree: the shared venv's gate-server script imports the main checkout's package.
     result = subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "gate-server"), "tokens", "create", "--service", service, "--scope", "check",
+        [sys.executable, "-m", "gate_server.cli", "tokens", "create", "--service", service, "--scope", "check",
          "--db", database_url],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
     )
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
