@@ -112,9 +112,13 @@ def _error_from_response(response: requests.Response) -> GateError:
 
 class GateClient:
     def __init__(self, gate_url: str, token: str, attempts: int = DEFAULT_ATTEMPTS,
-                 backoff_factor: float = DEFAULT_BACKOFF_FACTOR):
+                 backoff_factor: float = DEFAULT_BACKOFF_FACTOR, idempotency_key: str = ""):
         self.gate_url = gate_url.rstrip("/")
         self.token = token
+        self.headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        if idempotency_key:
+            # The same on every retry and poll of this step: the gate can tell a repeat from a new check.
+            self.headers["Idempotency-Key"] = idempotency_key
         self.session = _session(attempts, backoff_factor)
 
     def create_check(self, payload: dict) -> dict:
@@ -123,7 +127,7 @@ class GateClient:
             response = self.session.post(
                 url,
                 json=payload,
-                headers={"Authorization": f"Bearer {self.token}", "Accept": "application/json"},
+                headers=self.headers,
                 timeout=REQUEST_TIMEOUT,
             )
         except requests.exceptions.RetryError as exc:

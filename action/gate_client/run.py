@@ -54,7 +54,8 @@ class GateStep:
     def __init__(self, inputs: ActionInputs, runner: RunnerContext, client: Optional[GateClient] = None):
         self.inputs = inputs
         self.runner = runner
-        self.client = client or GateClient(inputs.gate_url, inputs.token)
+        self.client = client or GateClient(inputs.gate_url, inputs.token,
+                                           idempotency_key=runner.idempotency_key(inputs.service, inputs.stage))
         self.github = GitHubStatuses(runner.api_url, runner.repository, inputs.github_token)
         self.sha = runner.commit_under_test()
         self.report_path = _report_path(runner, inputs.stage)
