@@ -86,8 +86,11 @@ def slack_payload(document: dict[str, Any]) -> dict[str, Any]:
         f"({_slack_escape(a['change'])}): {_slack_escape(a['reason'])}"
         for a in top_anomalies(document)
     ] or ["No anomalies; " + "; ".join(_slack_escape(r) for r in document.get("reasons") or ["see the check"])]
+    header = f"Rollout {verdict}: {document.get('service')}"
+    if len(header) > 150:  # Block Kit refuses a longer header text, and with it the whole page
+        header = header[:149] + "…"
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": f"Rollout {verdict}: {document.get('service')}"}},
+        {"type": "header", "text": {"type": "plain_text", "text": header}},
         {"type": "section", "fields": [
             {"type": "mrkdwn", "text": f"*Versions*\n{versions}"},
             {"type": "mrkdwn", "text": f"*Stage*\n{stage}"},

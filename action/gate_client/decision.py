@@ -15,6 +15,7 @@ EXIT_GATE_ERROR = 3   # no verdict (gate unreachable, refused, or still inconclu
 # A cancelled run (the workflow cancelled, a newer push) exits 128 + the signal, as shells do.
 EXIT_SIGNAL_BASE = 128
 
+VERDICTS = ("pass", "warn", "pause", "inconclusive")
 ICONS = {"pass": "✅", "warn": "⚠️", "pause": "🛑", "inconclusive": "⏳", "error": "❗"}
 
 
@@ -79,6 +80,8 @@ def decide(document: Optional[dict], fail_on: str, on_gate_error: str,
            gate_error: Optional[str] = None, wait_timeout: float = 0.0) -> Outcome:
     if gate_error is not None or document is None:
         return decide_without_verdict(f"gate error: {gate_error or 'no answer'}", on_gate_error)
+    if document.get("verdict") not in VERDICTS:
+        return decide_without_verdict(f"gate error: an unknown verdict {document.get('verdict')!r}", on_gate_error)
     if document.get("verdict") == "inconclusive":
         reasons = "; ".join(str(r) for r in document.get("reasons") or []) or "too little observation"
         return decide_without_verdict(

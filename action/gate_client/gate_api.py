@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
@@ -43,20 +44,34 @@ class CheckResult:
         return str(self.document.get("verdict", ""))
 
 
-def _session(attempts: int, backoff_factor: float) -> requests.Session:
-    retry = Retry(
+class _Urllib3v1Retry(Retry):
+    """urllib3 1.26 (Ubuntu 22.04's python3-urllib3) has no backoff_max=: its cap is a
+    class attribute, DEFAULT_BACKOFF_MAX since 1.26.9 and BACKOFF_MAX before."""
+
+    DEFAULT_BACKOFF_MAX = BACKOFF_MAX
+    BACKOFF_MAX = BACKOFF_MAX
+
+
+def _retry(attempts: int, backoff_factor: float) -> Retry:
+    settings = dict(
         total=attempts - 1,
         connect=attempts - 1,
         read=attempts - 1,
         status=attempts - 1,
         backoff_factor=backoff_factor,
-        backoff_max=BACKOFF_MAX,
         status_forcelist=RETRYABLE_STATUSES,
         allowed_methods=None,  # POST too: a check is a read of stored profiles, safe to repeat
         raise_on_status=False,
         # A server's Retry-After could be minutes; the step's time is bounded by our backoff instead.
         respect_retry_after_header=False,
     )
+    if urllib3.__version__.startswith("1."):
+        return _Urllib3v1Retry(**settings)
+    return Retry(backoff_max=BACKOFF_MAX, **settings)
+
+
+def _session(attempts: int, backoff_factor: float) -> requests.Session:
+    retry = _retry(attempts, backoff_factor)
     session = requests.Session()
     adapter = HTTPAdapter(max_retries=retry)
     session.mount("http://", adapter)
@@ -97,9 +112,13 @@ def _error_from_response(response: requests.Response) -> GateError:
 
 class GateClient:
     def __init__(self, gate_url: str, token: str, attempts: int = DEFAULT_ATTEMPTS,
-                 backoff_factor: float = DEFAULT_BACKOFF_FACTOR):
+                 backoff_factor: float = DEFAULT_BACKOFF_FACTOR, idempotency_key: str = ""):
         self.gate_url = gate_url.rstrip("/")
         self.token = token
+        self.headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        if idempotency_key:
+            # The same on every retry and poll of this step: the gate can tell a repeat from a new check.
+            self.headers["Idempotency-Key"] = idempotency_key
         self.session = _session(attempts, backoff_factor)
 
     def create_check(self, payload: dict) -> dict:
@@ -108,7 +127,7 @@ class GateClient:
             response = self.session.post(
                 url,
                 json=payload,
-                headers={"Authorization": f"Bearer {self.token}", "Accept": "application/json"},
+                headers=self.headers,
                 timeout=REQUEST_TIMEOUT,
             )
         except requests.exceptions.RetryError as exc:

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Optional
+from urllib.parse import quote
 
 DEFAULT_CONFIG_PATH = ".github/syscall-gate.yml"
 FAIL_ON_CHOICES = ("pause", "warn")
@@ -83,12 +84,21 @@ class RunnerContext:
     event_name: str
     event_path: Optional[Path]
     run_id: str
+    run_attempt: str = "1"
 
     @property
     def run_url(self) -> str:
         if not (self.repository and self.run_id):
             return ""
         return f"{self.server_url}/{self.repository}/actions/runs/{self.run_id}"
+
+    def idempotency_key(self, service: str, stage: str) -> str:
+        """One key per gate step of a run attempt, repeated by its retries and polls; a re-run
+        (a new attempt) gets a new one. The service is part of it: a matrix of services may
+        gate the same stage in one run. Empty outside GitHub Actions (no run id)."""
+        if not self.run_id:
+            return ""
+        return ":".join(quote(part, safe="") for part in (self.run_id, self.run_attempt or "1", service, stage))
 
     def commit_under_test(self) -> str:
         """For a pull request, its head commit -- GITHUB_SHA is then a synthetic merge commit."""
@@ -166,6 +176,7 @@ def read_runner_context(env: Mapping[str, str] = os.environ) -> RunnerContext:
         event_name=env.get("GITHUB_EVENT_NAME", ""),
         event_path=_optional_path(env.get("GITHUB_EVENT_PATH", "")),
         run_id=env.get("GITHUB_RUN_ID", ""),
+        run_attempt=env.get("GITHUB_RUN_ATTEMPT", "") or "1",
     )
 
 

@@ -7,13 +7,16 @@ import json
 import os
 import re
 import signal
+import sys
+import traceback
 from pathlib import Path
 from typing import Mapping, Optional
 
 from . import summary
 from . import workflow_commands as wf
 from .config import ConfigProblem, load_config, locate_field
-from .decision import EXIT_USAGE, Outcome, decide, decide_cancelled, decide_usage_error
+from .decision import (EXIT_USAGE, Outcome, decide, decide_cancelled, decide_usage_error,
+                       decide_without_verdict)
 from .gate_api import GateClient, GateError
 from .github_api import GitHubStatuses
 from .inputs import ActionInputs, InputError, RunnerContext, read_inputs, read_runner_context, secrets_to_mask
@@ -51,7 +54,8 @@ class GateStep:
     def __init__(self, inputs: ActionInputs, runner: RunnerContext, client: Optional[GateClient] = None):
         self.inputs = inputs
         self.runner = runner
-        self.client = client or GateClient(inputs.gate_url, inputs.token)
+        self.client = client or GateClient(inputs.gate_url, inputs.token,
+                                           idempotency_key=runner.idempotency_key(inputs.service, inputs.stage))
         self.github = GitHubStatuses(runner.api_url, runner.repository, inputs.github_token)
         self.sha = runner.commit_under_test()
         self.report_path = _report_path(runner, inputs.stage)
@@ -175,4 +179,26 @@ def main(env: Mapping[str, str] = os.environ) -> int:
         return EXIT_USAGE
     for signal_number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signal_number, _raise_cancelled)
-    return GateStep(inputs, read_runner_context(env)).run()
+    step = None
+    try:
+        step = GateStep(inputs, read_runner_context(env))
+        return step.run()
+    except Exception as exc:  # noqa: BLE001 -- whatever went wrong, on-gate-error decides, not a traceback
+        if isinstance(exc, Cancelled):
+            outcome = decide_cancelled(str(exc), exc.signal_number)
+        else:
+            traceback.print_exc(file=sys.stderr)
+            outcome = decide_without_verdict(f"the gate client failed ({type(exc).__name__}: {exc})",
+                                             inputs.on_gate_error)
+        return _finish_anyway(step, outcome)
+
+
+def _finish_anyway(step: Optional[GateStep], outcome: Outcome) -> int:
+    """The outcome's exit code even when reporting it (outputs, summary, statuses) fails too."""
+    try:
+        if step is not None:
+            return step.finish(outcome, None, error=outcome.headline)
+    except Exception:  # noqa: BLE001
+        traceback.print_exc(file=sys.stderr)
+    wf.error(outcome.headline, title="syscall-gate")
+    return outcome.exit_code

@@ -39,10 +39,18 @@ def _start_timer() -> None:
     g.request_started = time.perf_counter()
 
 
+# Any token is a valid HTTP method; one label value per verb a client makes up would grow without bound.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def _method_label(method: str) -> str:
+    return method if method in KNOWN_METHODS else "other"
+
+
 def _count_request(response):
     # The route template, not the raw path: /api/v1/checks/<int:check_id> is one label value.
     route = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
-    HTTP_REQUESTS.labels(method=request.method, route=route, status=str(response.status_code)).inc()
+    HTTP_REQUESTS.labels(method=_method_label(request.method), route=route, status=str(response.status_code)).inc()
     started = g.get("request_started")
     if started is not None:
         HTTP_SECONDS.labels(route=route).observe(time.perf_counter() - started)

@@ -8,8 +8,8 @@ refuses to start until `gate-server db upgrade` has brought it to this release's
 
 from __future__ import annotations
 
-import glob
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -59,15 +59,34 @@ def ensure_schema(settings: Settings) -> None:
     raise UsageError(f"database {mask_url(url)} {state}: run `gate-server db upgrade` first")
 
 
+# prometheus_client's multiprocess files: <type>_<pid>.db (values.py: counter, histogram,
+# summary, gauge_<mode>). Only these are ever deleted.
+METRICS_FILE = re.compile(r"^(counter|histogram|summary|gauge_[a-z]+)_[0-9]+\.db$")
+
+
 def metrics_dir(settings: Settings) -> str:
-    """A directory for the workers' shared metrics, empty at start (stale files would add old counts)."""
-    if settings.metrics_multiproc_dir:
-        path = Path(settings.metrics_multiproc_dir)
-        path.mkdir(parents=True, exist_ok=True)
-        for stale in glob.glob(str(path / "*.db")):
-            os.unlink(stale)
-        return str(path)
-    return tempfile.mkdtemp(prefix=gunicorn_conf.METRICS_DIR_PREFIX)
+    """A directory for the workers' shared metrics, empty at start (stale files would add old counts).
+
+    A directory given by PROMETHEUS_MULTIPROC_DIR must be the metrics' own: serve empties it,
+    so one that holds anything else (the data dir with the SQLite database) is refused.
+    """
+    if not settings.metrics_multiproc_dir:
+        return tempfile.mkdtemp(prefix=gunicorn_conf.METRICS_DIR_PREFIX)
+    path = Path(settings.metrics_multiproc_dir)
+    where = f"PROMETHEUS_MULTIPROC_DIR {path}"
+    advice = "give the metrics a directory of their own (serve empties it at every start), or unset it"
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{where} is not a directory: {advice}")
+    if path.exists() and path.resolve() == settings.data_dir.resolve():
+        raise UsageError(f"{where} is the data dir: {advice}")
+    others = sorted(entry.name for entry in path.iterdir() if not METRICS_FILE.match(entry.name)) if path.exists() else []
+    if others:
+        listed = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
+        raise UsageError(f"{where} holds other files ({listed}): {advice}")
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.iterdir():
+        stale.unlink()
+    return str(path)
 
 
 def gunicorn_argv(args) -> list[str]:
@@ -85,9 +104,10 @@ def gunicorn_argv(args) -> list[str]:
 def serve(args) -> int:
     settings = Settings.from_env()
     argv = gunicorn_argv(args)
+    shared_metrics = metrics_dir(settings)  # before the schema: a refused directory leaves everything untouched
     ensure_schema(settings)
     # prometheus_client picks multiprocess mode from the environment when a worker imports it.
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir(settings)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = shared_metrics
     sys.stdout.flush()
     sys.stderr.flush()
     # exec, not a child: signals (SIGTERM from systemd or a container runtime) reach gunicorn's master.

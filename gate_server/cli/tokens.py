@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -49,9 +51,10 @@ def _in_session(args, work):
 def create_token(args) -> int:
     created = _in_session(args, lambda s: tokens.create_token(
         s, scope=args.scope, services=args.service, description=args.description))
-    print(created.secret)
+    # The secret alone on stdout, so TOKEN=$(gate-server tokens create ...) captures it and nothing else.
+    print(created.secret, flush=True)
     print(f"# scope {created.scope}, services {', '.join(created.services)}; prefix {created.prefix}. "
-          "Store the token now: it is not shown again.", flush=True)
+          "Store the token now: it is not shown again.", file=sys.stderr, flush=True)
     return 0
 
 

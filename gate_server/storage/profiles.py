@@ -65,10 +65,16 @@ class ProfileCache:
                 _, evicted = self._windows.popitem(last=False)
                 self._size -= len(evicted)
 
+    def known_features(self, feature_ids: set[int]) -> dict[int, FeatureKey]:
+        """The names the cache holds now; a lookup keeps this copy, whatever clears the cache after."""
+        with self._lock:
+            return {fid: self.features[fid] for fid in feature_ids if fid in self.features}
+
     def remember_features(self, names: dict[int, FeatureKey]) -> None:
-        if len(self.features) + len(names) > self.max_features:
-            self.features.clear()  # rare: a feature dictionary this large means normalisation is leaking ids
-        self.features.update(names)
+        with self._lock:
+            if len(self.features) + len(names) > self.max_features:
+                self.features.clear()  # rare: a feature dictionary this large means normalisation is leaking ids
+            self.features.update(names)
 
 
 # A window's stored counts: feature ids and their counts, in matching order.
@@ -117,7 +123,8 @@ def _id_is_one_of(session: Session, ids: list[int]):
 
 
 def _feature_names(session: Session, feature_ids: set[int], cache: ProfileCache) -> dict[int, FeatureKey]:
-    unknown = sorted(fid for fid in feature_ids if fid not in cache.features)
+    known = cache.known_features(feature_ids)
+    unknown = sorted(feature_ids - known.keys())
     found: dict[int, FeatureKey] = {}
     for start in range(0, len(unknown), FEATURE_CHUNK):
         rows = session.execute(
@@ -125,8 +132,8 @@ def _feature_names(session: Session, feature_ids: set[int], cache: ProfileCache)
             .where(_id_is_one_of(session, unknown[start : start + FEATURE_CHUNK]))
         )
         found.update((fid, (kind, key)) for fid, kind, key in rows)
-    cache.remember_features(found)
-    return {**{fid: cache.features[fid] for fid in feature_ids if fid in cache.features}, **found}
+    cache.remember_features(found)  # may clear the names `known` was copied from
+    return {**known, **found}
 
 
 def load_profile(

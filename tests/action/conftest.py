@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -77,6 +78,19 @@ def client_dependencies(client_wheelhouse, tmp_path_factory) -> Path:
     return target
 
 
+@pytest.fixture(scope="session")
+def urllib3_126_dependencies(client_dependencies, tmp_path_factory) -> Path:
+    """The pinned dependencies with urllib3 1.26 in place of the pinned 2.x: what the client
+    imports on a runner whose own python3 ships urllib3 1.26 (Ubuntu 22.04's python3-urllib3)."""
+    target = tmp_path_factory.mktemp("action-deps-urllib3-1.26")
+    shutil.copytree(client_dependencies, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns("urllib3*"))
+    _pip("install", "--no-deps", "--target", str(target), "urllib3==1.26.20")
+    version = subprocess.run([sys.executable, "-S", "-c", "import urllib3; print(urllib3.__version__)"],
+                             env={"PYTHONPATH": str(target)}, capture_output=True, text=True, check=True)
+    assert version.stdout.startswith("1.26."), version.stdout
+    return target
+
+
 @dataclass
 class ClientRun:
     returncode: int
@@ -116,8 +130,6 @@ class ActionRunner:
             (self.workspace / ".github" / "syscall-gate.yml").write_text(config_text)
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            # Only the action's own directory and its pinned dependencies: proof it needs nothing of this repo.
-            "PYTHONPATH": f"{ACTION_DIR}:{self.dependencies}",
             "GITHUB_WORKSPACE": str(self.workspace), "RUNNER_TEMP": str(temp),
             "GITHUB_OUTPUT": str(output_file), "GITHUB_STEP_SUMMARY": str(summary_file),
             "GITHUB_API_URL": self.github_api_url, "GITHUB_SERVER_URL": "https://github.example",
@@ -129,8 +141,10 @@ class ActionRunner:
         }
         for name, value in inputs.items():
             env["SYSCALL_GATE_" + name.upper()] = value
-        # -S: no site-packages, so nothing installed in this venv (the repo included) is importable.
-        process = subprocess.Popen([sys.executable, "-S", "-m", "gate_client"], cwd=self.workspace, env=env,
+        # As action.yml runs it: only the action's own directory and its pinned dependencies are importable
+        # (-I -S: no site-packages, no PYTHONPATH, no workspace), proof it needs nothing of this repo.
+        command = [sys.executable, "-I", "-S", str(ACTION_DIR / "run_client.py"), str(self.dependencies)]
+        process = subprocess.Popen(command, cwd=self.workspace, env=env,
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         if signal_after is not None:
             time.sleep(signal_after)
@@ -158,13 +172,14 @@ def action_runner(client_dependencies, tmp_path, fake_github) -> ActionRunner:
 
 
 def create_token(database_url: str, service: str = SERVICE) -> str:
+    # python -m from this tree: the shared venv's gate-server script imports the main checkout's package.
     result = subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "gate-server"), "tokens", "create", "--service", service, "--scope", "check",
+        [sys.executable, "-m", "gate_server.cli", "tokens", "create", "--service", service, "--scope", "check",
          "--db", database_url],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
     )
     assert result.returncode == 0, result.stderr
-    return result.stdout.splitlines()[0].strip()
+    return result.stdout.strip()
 
 
 @dataclass

@@ -19,16 +19,21 @@ class FlakyProxy(LocalPostServer):
         self.fail_first = fail_first
         self.status = status
         self.requests_seen = 0
+        self.idempotency_keys: list = []  # the Idempotency-Key of each request, None where there was none
         self._lock = threading.Lock()
 
     def answer_post(self, path: str, headers: Message, body: bytes) -> tuple[int, bytes]:
         with self._lock:
             self.requests_seen += 1
+            self.idempotency_keys.append(headers.get("Idempotency-Key"))
             failing = self.requests_seen <= self.fail_first
         if failing:
             return self.status, json.dumps({"error": "the gate is restarting", "status": self.status}).encode()
-        answer = requests.post(self.upstream + path, data=body, timeout=60, headers={
+        forwarded = {
             "Authorization": headers.get("Authorization", ""),
             "Content-Type": headers.get("Content-Type", "application/json"),
-        })
+        }
+        if headers.get("Idempotency-Key") is not None:
+            forwarded["Idempotency-Key"] = headers["Idempotency-Key"]
+        answer = requests.post(self.upstream + path, data=body, timeout=60, headers=forwarded)
         return answer.status_code, answer.content

@@ -145,3 +145,40 @@ def test_a_cancelled_wait_leaves_no_pending_status_behind(gate, action_runner, f
     states = [call.body["state"] for call in fake_github.statuses("commit")]
     assert states == ["pending", "error"]
     assert fake_github.statuses("commit")[-1].body["description"] == "cancelled (SIGTERM) before the gate gave a verdict"
+
+
+def test_a_gate_stopped_during_the_wait_is_retried_then_fails_closed(gate, action_runner, fake_github):
+    def stop_the_gate():
+        time.sleep(3)
+        gate.server.halt()
+
+    stopper = threading.Thread(target=stop_the_gate)
+    started = time.monotonic()
+    stopper.start()
+    run = action_runner.run(**inputs(gate.url, gate.token, UNRECORDED_CANARY, wait_timeout="10m", poll_interval="1s"))
+    elapsed = time.monotonic() - started
+    stopper.join()
+
+    assert run.returncode == 3, run.log
+    assert run.outputs["verdict"] == "error"
+    assert "asking again in" in run.log, "the gate should have gone away while the client waited"
+    assert f"the gate at {gate.url} is unreachable (Connection refused)" in run.stdout
+    assert 3 + 7 <= elapsed < 120, "after the stop: 4 retries, 0+1+2+4 s apart, then the decision"
+    assert fake_github.statuses("commit")[-1].body["state"] == "error"
+
+
+def test_every_check_request_carries_the_idempotency_key_of_the_run_attempt_and_stage(gate, action_runner):
+    action_runner.env["GITHUB_RUN_ATTEMPT"] = "2"
+    with FlakyProxy(gate.url, fail_first=1, status=503) as proxy:
+        run = action_runner.run(**inputs(proxy.url, gate.token, HEALTHY_CANARY, stage="5% of eu/west"))
+    assert run.returncode == 0, run.log
+    # The retry of a request the gate may have stored carries the same key as the first try.
+    assert proxy.idempotency_keys == [f"4242:2:{SERVICE}:5%25%20of%20eu%2Fwest"] * 2
+
+
+def test_without_a_run_id_no_idempotency_key_is_sent(gate, action_runner):
+    action_runner.env["GITHUB_RUN_ID"] = ""
+    with FlakyProxy(gate.url, fail_first=0) as proxy:
+        run = action_runner.run(**inputs(proxy.url, gate.token, HEALTHY_CANARY))
+    assert run.returncode == 0, run.log
+    assert proxy.idempotency_keys == [None]

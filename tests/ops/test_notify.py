@@ -61,6 +61,18 @@ def test_slack_url_gets_text_and_blocks_with_escaped_keys(tmp_path):
             "url": "https://gate.example/checks/42"} in body["blocks"][-1]["elements"]
 
 
+def test_slack_header_of_a_long_service_name_is_cut_to_slacks_150_characters(tmp_path):
+    service = "payments-" + "x" * 200  # Kubernetes allows names of 253 characters
+    with WebhookReceiver() as receiver:
+        notifier = notify.WebhookNotifier(("slack+" + receiver.url + "/services/T0/B0/xyz",), backoff=0.05)
+        notifier.submit(dict(PAUSED, service=service))
+        [post] = receiver.wait_for(1)
+
+    header = post["body"]["blocks"][0]["text"]["text"]
+    assert len(header) <= 150  # Block Kit refuses a longer header text, and the page is lost
+    assert header.startswith(f"Rollout PAUSE: {service[:100]}") and header.endswith("…")
+
+
 def test_a_failed_delivery_is_retried_with_backoff(tmp_path, caplog):
     caplog.set_level(logging.WARNING, logger="gate_server.notify")
     with WebhookReceiver(fail_first=2) as receiver:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from flask import Blueprint
+from prometheus_client.parser import text_string_to_metric_families
 
 from gate_server.app import create_app
 from gate_server.settings import Settings
@@ -41,3 +42,25 @@ def test_importing_the_app_module_builds_nothing():
     import gate_server.app as module
 
     assert not hasattr(module, "app")
+
+
+def _http_request_counts(client) -> dict[tuple, float]:
+    text = client.get("/metrics").get_data(as_text=True)
+    return {
+        tuple(sorted(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text) if family.name == "gate_http_requests"
+        for sample in family.samples if sample.name == "gate_http_requests_total"
+    }
+
+
+def test_made_up_http_verbs_share_one_metric_label(app):
+    client = app.test_client()
+    before = _http_request_counts(client)
+    for verb in ("FROBNICATE", "BREW", "X-SCAN-1234"):
+        client.open("/api/v1/checks", method=verb)
+    after = _http_request_counts(client)
+
+    methods = {dict(labels)["method"] for labels in after}
+    assert methods <= {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other"}, methods
+    other = (("method", "other"), ("route", "<unmatched>"), ("status", "405"))
+    assert after[other] - before.get(other, 0) == 3

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
 
+import pytest
 import requests
 
 from gate_server.storage import migrate
 from tests.server.conftest import SERVICE
 from tests.support.live_server import LiveServer
+from tests.support.ports import free_port
 
 
 def gate_server(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -66,7 +70,7 @@ def test_tokens_create_list_revoke(gate):
     created = gate_server("tokens", "create", "--service", SERVICE, "--scope", "check", "--description", "ci",
                           "--db", gate.database_url)
     assert created.returncode == 0, created.stderr
-    secret = created.stdout.splitlines()[0].strip()
+    secret = created.stdout.strip()
     assert secret.startswith("sg_") and len(secret) > 40
     headers = {"Authorization": f"Bearer {secret}"}
     assert requests.get(f"{gate.url}/api/v1/services/{SERVICE}/versions", headers=headers, timeout=10).ok
@@ -98,3 +102,55 @@ def test_serve_upgrades_the_embedded_sqlite_database_itself(sqlite_url):
     with LiveServer(sqlite_url, workers=1) as server:
         assert requests.get(f"{server.url}/readyz", timeout=10).status_code == 200
     assert migrate.current_revision(sqlite_url) is not None
+
+
+def test_tokens_create_prints_the_token_alone_for_a_shell_variable(sqlite_url):
+    migrate.upgrade(sqlite_url)
+    script = ('TOKEN=$("$0" -m gate_server.cli tokens create --service web --scope check --db "$1") '
+              '&& printf "%s" "$TOKEN"')
+    result = subprocess.run(["bash", "-c", script, sys.executable, sqlite_url], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert re.fullmatch(r"sg_[A-Za-z0-9_-]{43}", result.stdout), result.stdout
+    assert "Store the token now: it is not shown again." in result.stderr
+
+
+@pytest.mark.parametrize("database_in, refusal", [
+    ("the data dir", "is the data dir"),
+    ("another dir", "holds other files (gate.db)"),
+])
+def test_serve_refuses_a_metrics_dir_that_holds_the_database_and_leaves_it_alone(tmp_path, database_in, refusal):
+    shared_dir = tmp_path / "shared"
+    shared_dir.mkdir()
+    database = shared_dir / "gate.db"
+    migrate.upgrade(f"sqlite:///{database}")
+    stored = database.read_bytes()
+    env = {k: v for k, v in os.environ.items() if k != "GATE_DATABASE_URL"}
+    env.update(PROMETHEUS_MULTIPROC_DIR=str(shared_dir))
+    if database_in == "the data dir":
+        env.update(GATE_DATA_DIR=str(shared_dir))
+    else:
+        env.update(GATE_DATA_DIR=str(tmp_path / "data"), GATE_DATABASE_URL=f"sqlite:///{database}")
+    process = subprocess.Popen([sys.executable, "-m", "gate_server.cli", "serve", "--bind",
+                                f"127.0.0.1:{free_port()}", "--workers", "1"],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    try:
+        _, stderr = process.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        _, stderr = process.communicate(timeout=10)
+    assert database.exists() and database.read_bytes() == stored, "serve deleted the database"
+    assert process.returncode == 2, stderr
+    assert f"PROMETHEUS_MULTIPROC_DIR {shared_dir} {refusal}: give the metrics a directory of their own" in stderr
+    assert "Traceback" not in stderr
+
+
+def test_serve_empties_a_dedicated_metrics_dir_of_stale_counts(sqlite_url, tmp_path):
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    (metrics_dir / "counter_999999.db").write_bytes(b"stale counts of a previous run")
+    with LiveServer(sqlite_url, workers=1, env={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}) as server:
+        assert requests.get(f"{server.url}/metrics", timeout=10).status_code == 200
+        assert not (metrics_dir / "counter_999999.db").exists()
+        assert any(metrics_dir.glob("*.db")), "the workers write their metrics there"

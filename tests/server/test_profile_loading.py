@@ -70,3 +70,15 @@ def test_windows_without_a_document_load_the_same_counts_from_their_rows(engine)
         session.execute(update(Window).where(Window.index.in_([1, 3])).values(counts=None))
     with Session(engine) as session:
         assert _counts(load_profile(session, "web", "v1")) == documented
+
+
+def test_a_feature_cache_cleared_at_its_bound_mid_lookup_still_names_every_feature(engine):
+    writer = WindowWriter(engine)
+    seed_version(writer, "web", "v1", WEB_BEHAVIOUR, windows=2)
+    seed_version(writer, "web", "v2", {**WEB_BEHAVIOUR, **BAD_CANARY_EXTRA}, windows=2)
+    assert len(BAD_CANARY_EXTRA) >= 2
+    cache = ProfileCache(max_features=len(WEB_BEHAVIOUR) + 1)
+    with Session(engine) as session:
+        load_profile(session, "web", "v1", cache=cache)  # the feature names fill the cache to one short of its bound
+        canary = load_profile(session, "web", "v2", cache=cache)  # the new ones overflow it: it is cleared
+        assert _counts(canary) == _counts(load_profile(session, "web", "v2"))
