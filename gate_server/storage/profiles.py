@@ -155,9 +155,13 @@ def load_profile(
         query = query.where(Window.started_at < until)
     # The documents are read only for windows the cache does not hold.
     windows = session.execute(query.options(defer(Window.counts))).scalars().all()
-    if not windows:
-        return Profile(service=service, version=version, windows=[])
+    return Profile(service=service, version=version, windows=_window_counts(session, windows, cache))
 
+
+def _window_counts(session: Session, windows: list[Window], cache: Optional[ProfileCache]) -> list[WindowCounts]:
+    """The judge's windows for stored `windows` (their counts documents deferred)."""
+    if not windows:
+        return []
     cache = cache if cache is not None else ProfileCache()
     counts: dict[int, dict[FeatureKey, int]] = {}
     missing = []
@@ -167,25 +171,27 @@ def load_profile(
             missing.append(w)
         else:
             counts[w.id] = cached
-    if missing:
-        stored = _stored_counts(session, [w.id for w in missing])
-        names = _feature_names(session, set().union(*(ids for ids, _ in stored.values())), cache)
+    # Inventories are few (the first window of an attached recording) and small: read with the window.
+    held_ids = {w.id: decode_window_counts(w.inventory)[0] for w in windows if w.inventory}
+    if missing or held_ids:
+        stored = _stored_counts(session, [w.id for w in missing]) if missing else {}
+        names = _feature_names(session, set().union(*(ids for ids, _ in stored.values()), *held_ids.values()), cache)
         name_of = names.__getitem__
         for w in missing:
             ids, values = stored.get(w.id, ([], []))
             counts[w.id] = dict(zip(map(name_of, ids), values))
             cache.put((w.id, w.recording_id, w.index), counts[w.id])
+        held = {window_id: frozenset(map(name_of, ids)) for window_id, ids in held_ids.items()}
+    else:
+        held = {}
 
-    return Profile(
-        service=service,
-        version=version,
-        windows=[
-            WindowCounts(
-                counts=counts[w.id], syscalls_total=int(w.syscalls_total),
-                events_total=int(w.events_total), sample_every=int(w.sample_every),
-                drops={k: int(v) for k, v in (w.drops or {}).items()},
-                started_at=w.started_at, ended_at=w.ended_at,
-            )
-            for w in windows
-        ],
-    )
+    return [
+        WindowCounts(
+            counts=counts[w.id], syscalls_total=int(w.syscalls_total),
+            events_total=int(w.events_total), sample_every=int(w.sample_every),
+            drops={k: int(v) for k, v in (w.drops or {}).items()},
+            started_at=w.started_at, ended_at=w.ended_at,
+            startup=bool(w.startup), inventory=held.get(w.id, frozenset()),
+        )
+        for w in windows
+    ]
