@@ -17,7 +17,7 @@ import json
 import threading
 from collections import OrderedDict
 from datetime import datetime
-from typing import Optional
+from typing import Iterable, Optional
 
 from sqlalchemy import BigInteger, Text, any_, cast, func, literal, select
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -29,6 +29,10 @@ from gate_server.storage.models import Feature, Recording, Service, Window, Wind
 # IN lists have limits on both dialects (SQLite's default is 32 766 bound parameters).
 CHUNK = 500
 FEATURE_CHUNK = 5000
+
+# A crash-looping service makes a start-up window per restart, kept at any age: a check
+# reads the newest this many.
+MAX_REFERENCE_WINDOWS = 200
 
 # (window id, recording id, index): a window id alone could be reused by SQLite after a prune.
 WindowKey = tuple[int, int, int]
@@ -156,6 +160,38 @@ def load_profile(
     # The documents are read only for windows the cache does not hold.
     windows = session.execute(query.options(defer(Window.counts))).scalars().all()
     return Profile(service=service, version=version, windows=_window_counts(session, windows, cache))
+
+
+def load_startup_reference(
+    session: Session, service: str, versions: Iterable[str], *, before: datetime,
+    cache: Optional[ProfileCache] = None, limit: int = MAX_REFERENCE_WINDOWS,
+) -> Profile:
+    """The start-up windows and inventories of `service` at any of `versions` that started
+    before `before` (the canary's first window, so no canary window vouches for its own
+    recording's start), the newest `limit` of them, oldest first: what vouches for a
+    canary's start-up (analysis/startup.py). Retention keeps them at any age."""
+    versions = sorted(set(versions))
+    query = (
+        select(Window)
+        .join(Recording, Window.recording_id == Recording.id)
+        .join(Service, Recording.service_id == Service.id)
+        .where(Service.name == service, Recording.version.in_(versions), Window.started_at < before,
+               Window.startup.is_(True) | Window.inventory.is_not(None))
+        .order_by(Window.started_at.desc(), Window.id.desc())
+        .limit(limit)
+    )
+    windows = list(reversed(session.execute(query.options(defer(Window.counts))).scalars().all()))
+    return Profile(service=service, version=", ".join(versions), windows=_window_counts(session, windows, cache),
+                   label=f"earlier start-up windows of {' and '.join(versions)}")
+
+
+def earlier_start_ups(session: Session, service: str, canary: Profile, versions: tuple[str, ...],
+                      cache: Optional[ProfileCache] = None) -> Optional[Profile]:
+    """What vouches for the canary's start-up: the start-up windows and inventories of these
+    versions from before the canary's first window, at any age (retention keeps them)."""
+    if not canary.windows or canary.windows[0].started_at is None:
+        return None
+    return load_startup_reference(session, service, versions, before=canary.windows[0].started_at, cache=cache)
 
 
 def _window_counts(session: Session, windows: list[Window], cache: Optional[ProfileCache]) -> list[WindowCounts]:

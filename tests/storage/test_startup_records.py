@@ -92,3 +92,30 @@ def test_a_held_feature_is_not_an_event_count_of_its_window(engine):
     writer.write_window(window(rec, 0, inventory=HELD))
     with Session(engine) as session:
         assert session.execute(select(func.count()).select_from(WindowFeature)).scalar_one() == 1
+
+
+def _recording_at(writer, version: str, start: datetime, windows: list[dict], role: str = "baseline") -> None:
+    rec = RecordingInfo(uuid=str(uuid.uuid4()), service="web", version=version, started_at=start, role=role)
+    writer.save_recording(rec)
+    for index, fields in enumerate(windows):
+        begin = start + timedelta(seconds=10 * index)
+        writer.write_window(WindowRecord(recording_uuid=rec.uuid, index=index, started_at=begin,
+                                         ended_at=begin + timedelta(seconds=10), syscalls_total=10, **fields))
+
+
+def test_the_start_up_reference_is_every_earlier_start_up_and_inventory_of_either_version(engine):
+    from gate_server.storage.profiles import load_startup_reference
+
+    writer = WindowWriter(engine)
+    listen = {("listen", "inet:127.0.0.1:8080"): 1}
+    weeks_ago, now = T0 - timedelta(days=40), T0
+    _recording_at(writer, "v1", weeks_ago, [{"startup": True, "features": listen}, {"features": {("syscall", "read"): 9}}])
+    _recording_at(writer, "v2", weeks_ago, [{"inventory": HELD}], role="canary")
+    _recording_at(writer, "v3", weeks_ago, [{"startup": True, "features": {("exec", "/bin/sh"): 1}}])
+    _recording_at(writer, "v2", now, [{"startup": True, "features": {("file", "/etc/shadow:r"): 1}}], role="canary")
+    with Session(engine) as session:
+        reference = load_startup_reference(session, "web", ["v1", "v2"], before=now)
+        nothing = load_startup_reference(session, "web", ["v1"], before=weeks_ago)
+    assert [(w.startup, w.counts, w.inventory) for w in reference.windows] == [
+        (True, listen, frozenset()), (False, {}, frozenset(HELD))]
+    assert nothing.windows == []
