@@ -54,7 +54,9 @@ def build_matrix(baseline: Profile, canary: Profile) -> FeatureMatrix:
     key_lists = [[list(w.counts) for w in profile.windows] for profile in (baseline, canary)]
     changed = [[i == 0 or keys[i] != keys[i - 1] for i in range(len(keys))] for keys in key_lists]
     distinct = [k for keys, flags in zip(key_lists, changed) for k, flag in zip(keys, flags) if flag]
-    keys = sorted(set().union(*distinct))  # sorted: row order never depends on hashing
+    # Inventory features get rows too (all zero: held, never counted), so an anomaly about one has a row.
+    held = [profile.inventory() for profile in (baseline, canary)]
+    keys = sorted(set().union(*distinct, *held))  # sorted: row order never depends on hashing
     index = dict(zip(keys, range(len(keys))))
     kinds = np.array([kind for kind, _ in keys], dtype=object)
     is_detail = kinds != "syscall"

@@ -10,9 +10,13 @@ Order of decision:
   4. score <= thresholds.pause_score                   -> pause
   5. score <= thresholds.warn_score                    -> warn
   6. otherwise                                         -> pass
+Unverified start-up features (startup.py) never pause on their own: a pause the score
+reaches only through them is a warn, and one of severity high or above makes a pass a warn.
 """
 
 from __future__ import annotations
+
+from typing import Optional
 
 import numpy as np
 
@@ -24,17 +28,23 @@ from gate_server.analysis.rates import rate_shifts
 from gate_server.analysis.rules import Rules, baseline_write_paths
 from gate_server.analysis.scoring import apply_weights, group_scores, limit_breaches, score
 from gate_server.analysis.stability import missing_features, new_features
+from gate_server.analysis.startup import (StartupView, annotate, startup_view, unverified_features,
+                                          unverified_verdict)
 from gate_server.analysis.verdict import Anomaly, FeatureRow, Verdict, severity_rank
 
 
-def judge(baseline: Profile, canary: Profile, config: GateConfig | None = None) -> Verdict:
+def judge(baseline: Profile, canary: Profile, config: GateConfig | None = None, *,
+          startup_reference: Optional[Profile] = None) -> Verdict:
+    """`startup_reference`: start-up windows and inventories of earlier recordings of the
+    baseline or canary version, which vouch for the canary's start-up (startup.py)."""
     config = config or GateConfig()
     observation = {"baseline": observe(baseline), "canary": observe(canary)}
     baseline_short = insufficiencies("baseline", observation["baseline"], config.sufficiency)
     canary_short = insufficiencies("canary", observation["canary"], config.sufficiency)
 
     matrix = build_matrix(baseline, canary)
-    anomalies = find_anomalies(matrix, config) if baseline.windows and canary.windows else []
+    anomalies = (find_anomalies(matrix, config, startup_view(matrix, baseline, canary, startup_reference))
+                 if baseline.windows and canary.windows else [])
     apply_weights(anomalies, config)
     anomalies.sort(key=lambda a: (-a.weight, severity_rank(a.severity), a.kind, a.key))
     groups = group_scores(anomalies, config)
@@ -58,6 +68,7 @@ def judge(baseline: Profile, canary: Profile, config: GateConfig | None = None) 
         verdict, reasons = "warn", [_score_reason(total, "warn_score", thresholds.warn_score, anomalies)]
     else:
         verdict, reasons = "pass", []
+    verdict, reasons = unverified_verdict(verdict, reasons, anomalies, breaches, config)
 
     return Verdict(
         verdict=verdict, score=total, anomalies=anomalies, observation=observation, reasons=reasons,
@@ -73,10 +84,12 @@ def _score_reason(total: float, name: str, threshold: float, anomalies: list[Ano
     return f"score {total:g} is at or below thresholds.{name} ({threshold:g}): {count}{heaviest}"
 
 
-def find_anomalies(matrix: FeatureMatrix, config: GateConfig) -> list[Anomaly]:
-    baseline_files = np.flatnonzero((matrix.kinds == "file") & (matrix.baseline.windows_seen > 0))
+def find_anomalies(matrix: FeatureMatrix, config: GateConfig, view: StartupView) -> list[Anomaly]:
+    baseline_files = np.flatnonzero((matrix.kinds == "file") & view.baseline_known)
     rules = Rules(config, baseline_write_paths(matrix.keys, baseline_files))
-    anomalies = new_features(matrix, config, rules) + missing_features(matrix, config, rules)
+    new = new_features(view.for_new, config, rules)
+    annotate(new, matrix, view.notes)
+    anomalies = new + missing_features(view.for_missing, config, rules) + unverified_features(view, config, rules)
     reported = {matrix.index[(a.kind, a.key)] for a in anomalies}
     return anomalies + rate_shifts(matrix, config, rules, exclude=reported)
 

@@ -24,6 +24,11 @@ class WindowCounts:
     drops: dict[str, int] = field(default_factory=dict)
     started_at: Optional[datetime] = None
     ended_at: Optional[datetime] = None
+    # The window covers the first seconds after a process of the workload started (exec).
+    startup: bool = False
+    # Features the processes already held when the recording attached (from /proc): seen
+    # in this recording, not counts of this window (never rates, never "missing").
+    inventory: frozenset[FeatureKey] = frozenset()
 
     @property
     def lost(self) -> int:
@@ -54,3 +59,11 @@ class Profile:
 
     def features(self) -> set[FeatureKey]:
         return {key for w in self.windows for key in w.counts}
+
+    def inventory(self) -> frozenset[FeatureKey]:
+        """Every feature an inventory of these windows holds."""
+        return frozenset().union(*(w.inventory for w in self.windows))
+
+    @property
+    def startup_windows(self) -> int:
+        return sum(1 for w in self.windows if w.startup)

@@ -17,7 +17,8 @@ from gate_server.storage.keys import Kind
 
 VerdictName = Literal["pass", "warn", "pause", "inconclusive"]
 Severity = Literal["low", "medium", "high", "critical"]
-Change = Literal["new", "missing", "rate"]
+# unverified: seen only at the canary's start-up, where no start-up of the baseline side was observed.
+Change = Literal["new", "missing", "rate", "unverified"]
 # Heaviest first: how every list of anomalies is ranked (the judge, notifications, the chart).
 SEVERITY_ORDER: dict[str, int] = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 

@@ -45,6 +45,6 @@ def run_prune(args) -> int:
         print(
             f"{verb} {report.windows} windows ({report.window_counts} feature counts), "
             f"{report.recordings} empty recordings and {report.checks} checks "
-            f"older than {cutoff.isoformat(timespec='seconds')}"
+            f"older than {cutoff.isoformat(timespec='seconds')} (start-up windows and inventories are kept)"
         )
     return 0

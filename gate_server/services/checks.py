@@ -22,7 +22,7 @@ from gate_server.services.catalog import service_id
 from gate_server.services.errors import InvalidConfig, NotFound
 from gate_server.settings import Settings
 from gate_server.storage.models import Check, Service
-from gate_server.storage.profiles import ProfileCache, load_profile
+from gate_server.storage.profiles import ProfileCache, earlier_start_ups, load_profile
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +78,10 @@ def run_check(
                             role="baseline" if same_version else None, cache=cache)
     canary = load_profile(session, request.service, request.canary_version,
                           role="canary" if same_version else None, cache=cache)
+    startup_reference = earlier_start_ups(session, request.service, canary,
+                                          (request.baseline_version, request.canary_version), cache)
 
-    judged = judge(baseline, canary, request.config)
+    judged = judge(baseline, canary, request.config, startup_reference=startup_reference)
 
     created_at = datetime.now(timezone.utc)
     check = Check(

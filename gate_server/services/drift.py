@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from gate_server.analysis.config import GateConfig
 from gate_server.analysis.judge import judge
-from gate_server.storage.profiles import load_profile
+from gate_server.storage.profiles import earlier_start_ups, load_profile
 
 
 @dataclass(frozen=True)
@@ -43,5 +43,7 @@ def judge_drift(session: Session, service: str, version: str, config: GateConfig
                       f"{until.isoformat(timespec='seconds')})")
         for name, since, until in (("reference", periods.reference_since, periods.recent_since),
                                    ("recent", periods.recent_since, periods.until)))
-    document = judge(reference, recent, config).to_dict()
+    # A restart in the recent period is vouched for by the version's earlier start-ups, at any age.
+    startup_reference = earlier_start_ups(session, service, recent, (version,))
+    document = judge(reference, recent, config, startup_reference=startup_reference).to_dict()
     return {"kind": "drift", "service": service, "version": version, "periods": periods.to_dict(), **document}

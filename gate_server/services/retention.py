@@ -2,7 +2,9 @@
 
 Only data wholly before the cutoff goes: a window that ended before it (with its
 counts), a recording left with no windows that also ended before it, and a check
-made before it. Features (the shared (kind, key) dictionary) and services stay:
+made before it. Start-up windows and windows carrying an inventory are kept at any
+age (and so their recordings): they are what a canary's start-up is compared with
+(analysis/startup.py), and the only record of a long-running baseline's start. Features (the shared (kind, key) dictionary) and services stay:
 they are small, and tokens and dashboards refer to services by name.
 """
 
@@ -40,8 +42,10 @@ class PruneReport:
 
 
 def _old_windows(cutoff: datetime):
-    # started_at is indexed; ended_at keeps a window that straddles the cutoff.
-    return select(Window.id).where(Window.started_at < cutoff, Window.ended_at < cutoff)
+    # started_at is indexed; ended_at keeps a window that straddles the cutoff. Start-up
+    # windows and inventories stay at any age: a canary's start-up is compared with them.
+    return select(Window.id).where(Window.started_at < cutoff, Window.ended_at < cutoff,
+                                   Window.startup.is_(False), Window.inventory.is_(None))
 
 
 def _empty_old_recordings(cutoff: datetime):

@@ -9,6 +9,7 @@ from typing import Any, Optional
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -98,6 +100,12 @@ class Window(Base):
     # a check reads one row per window instead of one per count. NULL for windows written
     # before migration 0002 that it has not backfilled; readers then aggregate window_features.
     counts: Mapped[Optional[str]] = mapped_column(Text)
+    # The window covers the first seconds after a process of the workload started (exec).
+    # Retention keeps such windows at any age: a canary's start-up is compared with them.
+    startup: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # What the processes already held when the recording attached, a document like `counts`
+    # (not window_features rows: it is no event count of the window). NULL: no inventory.
+    inventory: Mapped[Optional[str]] = mapped_column(Text)
 
     recording: Mapped[Recording] = relationship(back_populates="windows")
 

@@ -17,7 +17,7 @@ import json
 import threading
 from collections import OrderedDict
 from datetime import datetime
-from typing import Optional
+from typing import Iterable, Optional
 
 from sqlalchemy import BigInteger, Text, any_, cast, func, literal, select
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -29,6 +29,10 @@ from gate_server.storage.models import Feature, Recording, Service, Window, Wind
 # IN lists have limits on both dialects (SQLite's default is 32 766 bound parameters).
 CHUNK = 500
 FEATURE_CHUNK = 5000
+
+# A crash-looping service makes a start-up window per restart, kept at any age: a check
+# reads the newest this many.
+MAX_REFERENCE_WINDOWS = 200
 
 # (window id, recording id, index): a window id alone could be reused by SQLite after a prune.
 WindowKey = tuple[int, int, int]
@@ -162,9 +166,45 @@ def load_profile(
         query = query.where(Window.started_at < until)
     # The documents are read only for windows the cache does not hold.
     windows = session.execute(query.options(defer(Window.counts))).scalars().all()
-    if not windows:
-        return Profile(service=service, version=version, windows=[])
+    return Profile(service=service, version=version, windows=_window_counts(session, windows, cache))
 
+
+def load_startup_reference(
+    session: Session, service: str, versions: Iterable[str], *, before: datetime,
+    cache: Optional[ProfileCache] = None, limit: int = MAX_REFERENCE_WINDOWS,
+) -> Profile:
+    """The start-up windows and inventories of `service` at any of `versions` that started
+    before `before` (the canary's first window, so no canary window vouches for its own
+    recording's start), the newest `limit` of them, oldest first: what vouches for a
+    canary's start-up (analysis/startup.py). Retention keeps them at any age."""
+    versions = sorted(set(versions))
+    query = (
+        select(Window)
+        .join(Recording, Window.recording_id == Recording.id)
+        .join(Service, Recording.service_id == Service.id)
+        .where(Service.name == service, Recording.version.in_(versions), Window.started_at < before,
+               Window.startup.is_(True) | Window.inventory.is_not(None))
+        .order_by(Window.started_at.desc(), Window.id.desc())
+        .limit(limit)
+    )
+    windows = list(reversed(session.execute(query.options(defer(Window.counts))).scalars().all()))
+    return Profile(service=service, version=", ".join(versions), windows=_window_counts(session, windows, cache),
+                   label=f"earlier start-up windows of {' and '.join(versions)}")
+
+
+def earlier_start_ups(session: Session, service: str, canary: Profile, versions: tuple[str, ...],
+                      cache: Optional[ProfileCache] = None) -> Optional[Profile]:
+    """What vouches for the canary's start-up: the start-up windows and inventories of these
+    versions from before the canary's first window, at any age (retention keeps them)."""
+    if not canary.windows or canary.windows[0].started_at is None:
+        return None
+    return load_startup_reference(session, service, versions, before=canary.windows[0].started_at, cache=cache)
+
+
+def _window_counts(session: Session, windows: list[Window], cache: Optional[ProfileCache]) -> list[WindowCounts]:
+    """The judge's windows for stored `windows` (their counts documents deferred)."""
+    if not windows:
+        return []
     cache = cache if cache is not None else ProfileCache()
     counts: dict[int, dict[FeatureKey, int]] = {}
     missing = []
@@ -174,25 +214,27 @@ def load_profile(
             missing.append(w)
         else:
             counts[w.id] = cached
-    if missing:
-        stored = _stored_counts(session, [w.id for w in missing])
-        names = _feature_names(session, set().union(*(ids for ids, _ in stored.values())), cache)
+    # Inventories are few (the first window of an attached recording) and small: read with the window.
+    held_ids = {w.id: decode_window_counts(w.inventory)[0] for w in windows if w.inventory}
+    if missing or held_ids:
+        stored = _stored_counts(session, [w.id for w in missing]) if missing else {}
+        names = _feature_names(session, set().union(*(ids for ids, _ in stored.values()), *held_ids.values()), cache)
         name_of = names.__getitem__
         for w in missing:
             ids, values = stored.get(w.id, ([], []))
             counts[w.id] = dict(zip(map(name_of, ids), values))
             cache.put((w.id, w.recording_id, w.index), counts[w.id])
+        held = {window_id: frozenset(map(name_of, ids)) for window_id, ids in held_ids.items()}
+    else:
+        held = {}
 
-    return Profile(
-        service=service,
-        version=version,
-        windows=[
-            WindowCounts(
-                counts=counts[w.id], syscalls_total=int(w.syscalls_total),
-                events_total=int(w.events_total), sample_every=int(w.sample_every),
-                drops={k: int(v) for k, v in (w.drops or {}).items()},
-                started_at=w.started_at, ended_at=w.ended_at,
-            )
-            for w in windows
-        ],
-    )
+    return [
+        WindowCounts(
+            counts=counts[w.id], syscalls_total=int(w.syscalls_total),
+            events_total=int(w.events_total), sample_every=int(w.sample_every),
+            drops={k: int(v) for k, v in (w.drops or {}).items()},
+            started_at=w.started_at, ended_at=w.ended_at,
+            startup=bool(w.startup), inventory=held.get(w.id, frozenset()),
+        )
+        for w in windows
+    ]

@@ -79,14 +79,24 @@ def _triples(counts: dict[FeatureKey, int]) -> list[tuple[str, str, int]]:
     return [(kind, key, count) for (kind, key), count in counts.items()]
 
 
-# (kind, normalised key) -> count in the window; in JSON a list of [kind, key, count], each pair once.
-Features = Annotated[
-    list[tuple[Kind, Key, Count]],
-    BeforeValidator(_triples_from_counts),
-    AfterValidator(_counts_from_triples),
-    PlainSerializer(_triples, return_type=list[tuple[Kind, Key, Count]]),
-    Field(description="[kind, normalised key, count], each (kind, key) pair once."),
-]
+def _feature_triples(description: str) -> Any:
+    """(kind, normalised key) -> count; in JSON a list of [kind, key, count], each pair once."""
+    return Annotated[
+        list[tuple[Kind, Key, Count]],
+        BeforeValidator(_triples_from_counts),
+        AfterValidator(_counts_from_triples),
+        PlainSerializer(_triples, return_type=list[tuple[Kind, Key, Count]]),
+        Field(description=description),
+    ]
+
+
+Features = _feature_triples("[kind, normalised key, count], each (kind, key) pair once.")
+# What the processes already held when the recording attached (read from /proc): "seen in
+# this recording", not events of the window, so never summed with `features`.
+Inventory = _feature_triples(
+    "Features the workload already held when the recording attached to running processes "
+    "(listening sockets, connections, open files, the executable), as [kind, normalised key, count]: "
+    "seen in this recording, not events of this window. Only in the first window of such a recording.")
 
 
 class _Record(BaseModel):
@@ -140,7 +150,8 @@ class RecordingInfo(_Record):
 
 
 class WindowRecord(_Record):
-    """One profile window of a recording: totals, losses by reason, and feature counts."""
+    """One profile window of a recording: totals, losses by reason, feature counts, whether
+    it covers a start-up, and (first window of an attached recording) the inventory."""
 
     recording_uuid: RecordingUuid
     index: WindowIndex
@@ -151,5 +162,9 @@ class WindowRecord(_Record):
     sample_every: Positive = 1
     drops: Drops = Field(default_factory=dict, description="Detail events lost in the window, by reason.")
     features: Features = Field(default_factory=dict)
+    # Both default, so a window spooled by a probe older than them still replays.
+    startup: bool = Field(False, strict=True, description=(
+        "The window covers the first seconds after a process of the workload started (exec)."))
+    inventory: Inventory = Field(default_factory=dict)
 
     check_times = model_validator(mode="after")(_ends_after_start)

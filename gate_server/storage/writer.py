@@ -4,7 +4,8 @@ Sending the same recording or window twice stores it once (upserts keyed by the
 probe-generated recording uuid and the window index), which is what makes the
 probe's spool-and-replay safe. A window's counts are stored twice in its one
 transaction: as window_features rows (what retention and the seccomp export query) and
-as the window's counts document (what a check reads: one row per window).
+as the window's counts document (what a check reads: one row per window). An inventory
+is stored only as a document of its own (`Window.inventory`): it is no event count.
 """
 
 from __future__ import annotations
@@ -106,21 +107,30 @@ class WindowWriter:
                     recording_id=recording_id, index=window.index, started_at=window.started_at,
                     ended_at=window.ended_at, syscalls_total=window.syscalls_total,
                     events_total=window.events_total, sample_every=window.sample_every,
-                    drops=dict(window.drops),
+                    drops=dict(window.drops), startup=window.startup,
                 )
                 .on_conflict_do_nothing(index_elements=["recording_id", "index"])
                 .returning(Window.id)
             ).scalar_one_or_none()
             if inserted is None:
                 return False
-            counts: dict[tuple[str, str], int] = {}
-            for (kind, key), count in window.features.items():
-                clipped = (kind, _clip(key))
-                counts[clipped] = counts.get(clipped, 0) + int(count)
-            ids = feature_ids(session, counts)
+            counts, held = _clipped(window.features), _clipped(window.inventory)
+            ids = feature_ids(session, {**counts, **held})
             by_id = {ids[feature]: count for feature, count in counts.items()}
             rows = [{"window_id": inserted, "feature_id": fid, "count": count} for fid, count in by_id.items()]
             for chunk in _chunks(rows):
                 session.execute(_insert(session, WindowFeature).values(chunk))
-            session.execute(update(Window).where(Window.id == inserted).values(counts=encode_window_counts(by_id)))
+            documents = {"counts": encode_window_counts(by_id)}
+            if held:
+                documents["inventory"] = encode_window_counts({ids[feature]: n for feature, n in held.items()})
+            session.execute(update(Window).where(Window.id == inserted).values(**documents))
             return True
+
+
+def _clipped(counts: dict[tuple[str, str], int]) -> dict[tuple[str, str], int]:
+    """Counts by stored key: two keys that clip to the same one are one feature, counts summed."""
+    clipped: dict[tuple[str, str], int] = {}
+    for (kind, key), count in counts.items():
+        stored = (kind, _clip(key))
+        clipped[stored] = clipped.get(stored, 0) + int(count)
+    return clipped

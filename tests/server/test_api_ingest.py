@@ -128,6 +128,9 @@ def test_a_window_needs_its_recording_first(gate):
     ({"syscalls": 3}, "syscalls", "unknown key"),
     ({"index": 7}, "index", "differs"),
     ({"sample_every": 0}, "sample_every", "between 1 and 2147483647"),
+    ({"startup": "yes"}, "startup", "true or false"),
+    ({"inventory": [["listen", "inet:0.0.0.0:80", 1], ["listen", "inet:0.0.0.0:80", 1]]}, "inventory", "listed twice"),
+    ({"inventory": [["port", "80", 1]]}, "inventory.0.0", "syscall"),
 ])
 def test_a_malformed_window_is_refused_with_the_field_named(gate, change, field, words):
     recording_uuid = str(uuid.uuid4())
@@ -176,3 +179,34 @@ def test_a_window_index_past_an_integer_column_is_refused(gate):
     assert put_recording(gate, recording_uuid, recording(version=new_version())).status_code == 201
     response = put_window(gate, recording_uuid, 2**31, window(0))
     assert response.status_code == 400 and response.json()["field"] == "index", response.text
+
+
+def test_a_start_up_window_and_an_inventory_are_stored_as_uploaded(gate):
+    from sqlalchemy.orm import Session
+
+    from gate_server.storage.engine import make_engine
+    from gate_server.storage.profiles import load_profile
+
+    version, recording_uuid = new_version(), str(uuid.uuid4())
+    assert put_recording(gate, recording_uuid, recording(version=version)).status_code == 201
+    held = [["listen", "inet:127.0.0.1:8080", 1], ["file", "/etc/app.yml:r", 1]]
+    assert put_window(gate, recording_uuid, 0, window(0, inventory=held)).status_code == 201
+    assert put_window(gate, recording_uuid, 1, window(1, startup=True)).status_code == 201
+    engine = make_engine(gate.database_url)
+    try:
+        with Session(engine) as session:
+            stored = load_profile(session, SERVICE, version).windows
+    finally:
+        engine.dispose()
+    assert [(w.startup, w.inventory) for w in stored] == [
+        (False, frozenset({("listen", "inet:127.0.0.1:8080"), ("file", "/etc/app.yml:r")})), (True, frozenset())]
+
+
+def test_the_openapi_window_upload_describes_the_start_up_flag_and_the_inventory(gate):
+    import requests
+
+    schemas = requests.get(f"{gate.url}/api/v1/openapi.json", timeout=10).json()["components"]["schemas"]
+    properties = schemas["WindowUpload"]["properties"]
+    assert properties["startup"]["type"] == "boolean"
+    assert properties["inventory"]["type"] == "array" and "not events of this window" in properties["inventory"]["description"]
+    assert {"startup", "inventory"}.isdisjoint(schemas["WindowUpload"].get("required", []))

@@ -1,0 +1,158 @@
+"""Start-up and inventory: which canary features the baseline side vouches for (issue 18).
+
+A baseline recorded by attaching to a running service never saw its start-up (the
+bind, the config it read); a canary started in front of the probe shows all of it.
+So the judge compares:
+
+- a canary feature seen outside its start-up windows with the baseline's windows
+  outside start-up and its inventory (what the processes held at attach): start-up is
+  compared with start-up, so a feature a freshly started baseline showed only while
+  starting does not hide a canary doing it all along;
+- a canary feature seen ONLY in its start-up windows (or its own inventory) with
+  everything the baseline showed or held, and with the start-up windows and
+  inventories of earlier recordings of the baseline or canary version (the
+  `startup_reference`, which retention keeps at any age). Vouched for: not news. Not,
+  while some start-up of the baseline side was observed (a start-up window, an
+  inventory, a reference): judged like any new feature. Not, and no start-up was
+  ever observed: `unverified`, one severity step lower (critical -> high, high ->
+  medium, else low), counted by no limit, never a pause on its own (see judge.py).
+
+Inventory features are "seen in this recording", not counts: they never enter
+rates and are never "missing"; a feature the canary holds is not missing either.
+
+A side whose windows are mostly start-ups (a process started in most windows: a
+crash loop, a program run per request) has no steady state to tell start-up from:
+its marks are not used, so they cannot turn news into `unverified`.
+
+The judge passes `adjusted` views of the feature matrix to the unchanged new/missing
+rules (stability.py): windows_seen is what each side is known to have shown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Optional
+
+import numpy as np
+
+from gate_server.analysis.config import GateConfig
+from gate_server.analysis.features import FeatureMatrix
+from gate_server.analysis.profile import Profile
+from gate_server.analysis.rules import Rules
+from gate_server.analysis.scoring import group_scores, score
+from gate_server.analysis.stability import new_features
+from gate_server.analysis.verdict import Anomaly
+
+UNVERIFIED_SEVERITY = {"critical": "high", "high": "medium", "medium": "low", "low": "low"}
+
+
+@dataclass
+class StartupView:
+    for_new: FeatureMatrix  # candidates for "new": baseline seen 0 exactly where nothing vouches
+    for_missing: FeatureMatrix
+    unverified_candidates: Optional[FeatureMatrix]  # None: nothing is unverified
+    baseline_known: np.ndarray  # bool per row: in a baseline window or its inventory
+    notes: dict[int, str]  # row -> what the reason of its anomaly should add
+
+
+def honoured_startup(profile: Profile) -> np.ndarray:
+    """Per window: a start-up window whose mark is used (not when most windows are start-ups)."""
+    marks = np.array([w.startup for w in profile.windows], dtype=bool)
+    return marks if marks.sum() * 2 <= len(marks) else np.zeros(len(marks), dtype=bool)
+
+
+def _rows(matrix: FeatureMatrix, keys) -> np.ndarray:
+    mask = np.zeros(len(matrix), dtype=bool)
+    mask[[matrix.index[key] for key in keys if key in matrix.index]] = True
+    return mask
+
+
+def reference_features(reference: Optional[Profile]) -> set:
+    if reference is None:
+        return set()
+    return {key for w in reference.windows for key, n in w.counts.items() if w.startup and n > 0} | reference.inventory()
+
+
+def startup_view(matrix: FeatureMatrix, baseline: Profile, canary: Profile,
+                 reference: Optional[Profile] = None) -> StartupView:
+    baseline_held, canary_held = _rows(matrix, baseline.inventory()), _rows(matrix, canary.inventory())
+    baseline_marks, canary_marks = honoured_startup(baseline), honoured_startup(canary)
+    baseline_known = (matrix.baseline.windows_seen > 0) | baseline_held
+    if not (baseline_held.any() or canary_held.any() or baseline_marks.any() or canary_marks.any()):
+        return StartupView(matrix, matrix, None, baseline_known, {})
+
+    baseline_steady = (matrix.baseline.rates[:, ~baseline_marks] > 0).any(axis=1)
+    canary_steady = (matrix.canary.rates[:, ~canary_marks] > 0).any(axis=1)
+    canary_start_only = ~canary_steady & ((matrix.canary.rates[:, canary_marks] > 0).any(axis=1) | canary_held)
+    vouched = _rows(matrix, reference_features(reference))
+    observed_start = bool(baseline_marks.any() or baseline_held.any() or (reference and reference.windows))
+
+    seen = np.where(canary_start_only, baseline_known | vouched, baseline_steady | baseline_held)
+    unverified = canary_start_only & ~seen & (not observed_start)
+    canary_seen = np.maximum(matrix.canary.windows_seen, canary_held.astype(int))
+    known = np.maximum(matrix.baseline.windows_seen, 1)
+
+    def view(baseline_seen: np.ndarray, canary_seen_: np.ndarray) -> FeatureMatrix:
+        return replace(matrix, baseline=replace(matrix.baseline, windows_seen=baseline_seen),
+                       canary=replace(matrix.canary, windows_seen=canary_seen_))
+
+    for_new = view(np.where(seen | unverified, known, 0), canary_seen)
+    # Missing: only what the baseline showed outside start-up; nothing the canary holds.
+    for_missing = view(np.where(baseline_steady, matrix.baseline.windows_seen, 0), canary_seen)
+    candidates = view(np.where(unverified, 0, known), canary_seen) if unverified.any() else None
+
+    notes = {}
+    for row in np.flatnonzero(canary_held & ~canary_steady & ~seen):
+        notes[int(row)] = "held when the canary's recording attached"
+    for row in np.flatnonzero(canary_start_only & ~seen & ~canary_held):
+        notes[int(row)] = ("only at the canary's start-up, and in no start-up window or inventory of the baseline "
+                           f"nor in {len(reference.windows) if reference else 0} earlier start-up windows")
+    for row in np.flatnonzero(~canary_start_only & ~seen & (matrix.baseline.windows_seen > 0)):
+        notes[int(row)] = "the baseline showed it only in its start-up windows (start-up is compared with start-up)"
+    return StartupView(for_new, for_missing, candidates, baseline_known, notes)
+
+
+def annotate(anomalies: list[Anomaly], matrix: FeatureMatrix, notes: dict[int, str]) -> None:
+    for anomaly in anomalies:
+        note = notes.get(matrix.index[(anomaly.kind, anomaly.key)])
+        if note and anomaly.change == "new":
+            anomaly.reason = f"{anomaly.reason}; {note}"
+
+
+def unverified_features(view: StartupView, config: GateConfig, rules: Rules) -> list[Anomaly]:
+    """Start-up-only canary features where no start-up of the baseline side was ever observed.
+    The same recurrence rules as new features decide which are reported."""
+    if view.unverified_candidates is None:
+        return []
+    found = []
+    for anomaly in new_features(view.unverified_candidates, config, rules):
+        meaning = rules.new_feature(anomaly.kind, anomaly.key)
+        found.append(anomaly.model_copy(update={
+            "change": "unverified", "severity": UNVERIFIED_SEVERITY[anomaly.severity], "limit": None,
+            "reason": (f"unverified {meaning.what}: only at the canary's start-up "
+                       f"({anomaly.canary_windows_seen} of {view.unverified_candidates.canary.window_count} canary "
+                       "windows), and the baseline's start-up was never observed (no start-up window, no inventory, "
+                       "no earlier start-up window of either version); it never pauses alone"),
+        }))
+    return found
+
+
+def unverified_verdict(verdict: str, reasons: list[str], anomalies: list[Anomaly], breaches: list[str],
+                       config: GateConfig) -> tuple[str, list[str]]:
+    """Unverified anomalies never pause on their own (a pause the score reaches only through
+    them is a warn), and one of severity high or above makes a pass a warn."""
+    unverified = [a for a in anomalies if a.change == "unverified"]
+    if not unverified:
+        return verdict, reasons
+    if verdict == "pause" and not breaches:  # limits never count unverified anomalies
+        verified = [a for a in anomalies if a.change != "unverified"]
+        without = round(score(group_scores(verified, config), config), 1)
+        if without > config.thresholds.pause_score:
+            return "warn", reasons + [
+                f"warn, not pause: without its {len(unverified)} unverified start-up "
+                f"feature{'s' if len(unverified) != 1 else ''} the score is {without:g}, "
+                f"above thresholds.pause_score ({config.thresholds.pause_score:g})"]
+    heavy = [a for a in unverified if a.severity in ("high", "critical")]
+    if verdict == "pass" and heavy:
+        return "warn", [f"warn: {heavy[0].reason}"]
+    return verdict, reasons

@@ -1,0 +1,199 @@
+"""A freshly started canary against a baseline recorded by attaching to a running
+service (issue 18): what the baseline already held (its inventory) and the start-up
+windows of earlier recordings vouch for the canary's start-up; what nothing vouches
+for is news, and where the baseline's start-up was never observed it is `unverified`,
+which may warn and never pauses alone."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from gate_server.analysis.config import load_config
+from gate_server.analysis.judge import judge
+from gate_server.analysis.profile import Profile
+from tests.analysis.synthetic import canary_profile, in_windows, service_profile
+
+# What the running service holds, as /proc shows it when the baseline's recording attaches.
+HELD = {("listen", "inet:127.0.0.1:8080"): 1, ("bind", "inet:127.0.0.1:8080"): 1,
+        ("file", "/etc/app.yml:r"): 1, ("file", "/var/log/app.log:w"): 1, ("exec", "/usr/bin/app"): 1}
+# What a fresh start of the same program does in front of the probe: all it holds, and its loader.
+START = {**HELD, ("file", "/etc/ld.so.cache:r"): 1, ("syscall", "execve"): 1, ("syscall", "arch_prctl"): 2}
+NEW_PORT = {("listen", "inet:127.0.0.1:9090"): 1, ("bind", "inet:127.0.0.1:9090"): 1}
+SHADOW = {("file", "/etc/shadow:r"): 1}
+
+
+def attached_baseline(inventory=HELD, version="v1") -> Profile:
+    """Recorded by attaching to a running service: no start-up window, the inventory in window 0."""
+    profile = service_profile(version=version, with_startup=False)
+    first = replace(profile.windows[0], inventory=frozenset(inventory))
+    return replace(profile, windows=[first, *profile.windows[1:]])
+
+
+def fresh_canary(start=START, version="v2", **options) -> Profile:
+    """Started in front of the probe: window 0 is its start-up, with `start` in it."""
+    profile = canary_profile(with_startup=False, version=version, extra=in_windows_all(start, [0]), **options)
+    return replace(profile, windows=[replace(profile.windows[0], startup=True), *profile.windows[1:]])
+
+
+def in_windows_all(counts: dict, windows) -> callable:
+    return lambda index: dict(counts) if index in set(windows) else {}
+
+
+def start_up_reference(start=START, version="v1") -> Profile:
+    """The start-up window of an earlier recording (kept by retention at any age)."""
+    window = replace(service_profile(version=version, windows=1, seed=9, with_startup=False).windows[0],
+                     startup=True)
+    return Profile(service="shop", version=version, windows=[replace(window, counts={**window.counts, **start})])
+
+
+def anomalies(verdict, change=None):
+    return {(a.kind, a.key) for a in verdict.anomalies if change is None or a.change == change}
+
+
+# --- the production path: attached baseline, fresh canary -------------------------------
+
+def test_a_fresh_canary_of_the_same_program_passes_against_an_attached_baseline():
+    verdict = judge(attached_baseline(), fresh_canary(), load_config({}))
+    assert verdict.verdict == "pass", verdict.reasons
+    assert verdict.anomalies == [], [a.reason for a in verdict.anomalies]
+
+
+def test_without_the_inventory_the_same_canary_would_pause():
+    # what issue 18 reported; kept as the control of the test above
+    verdict = judge(attached_baseline(inventory={}), replace_startup(fresh_canary(), False), load_config({}))
+    assert verdict.verdict == "pause"
+    assert ("listen", "inet:127.0.0.1:8080") in anomalies(verdict, "new")
+
+
+def replace_startup(profile: Profile, startup: bool) -> Profile:
+    return replace(profile, windows=[replace(w, startup=startup) for w in profile.windows])
+
+
+def test_a_fresh_canary_listening_on_a_new_port_at_start_up_pauses():
+    verdict = judge(attached_baseline(), fresh_canary({**START, **NEW_PORT}), load_config({}))
+    assert verdict.verdict == "pause"
+    assert anomalies(verdict, "new") == set(NEW_PORT)
+    listener = next(a for a in verdict.anomalies if a.kind == "listen")
+    assert listener.limit == "max_new_listeners" and "start-up" in listener.reason
+
+
+def test_a_fresh_canary_reading_a_secret_at_start_up_pauses():
+    verdict = judge(attached_baseline(), fresh_canary({**START, **SHADOW}), load_config({}))
+    assert verdict.verdict == "pause"
+    (shadow,) = [a for a in verdict.anomalies if a.key == "/etc/shadow:r"]
+    assert (shadow.change, shadow.severity, shadow.group) == ("new", "critical", "sensitive")
+
+
+# --- no inventory, no start-up windows: unverified ---------------------------------------
+
+def test_start_up_only_features_are_unverified_when_the_baseline_start_up_was_never_observed():
+    verdict = judge(attached_baseline(inventory={}), fresh_canary(), load_config({}))
+    assert verdict.verdict != "pause", verdict.reasons
+    assert anomalies(verdict, "unverified") == {("listen", "inet:127.0.0.1:8080"), ("bind", "inet:127.0.0.1:8080")}
+    assert anomalies(verdict, "new") == set()
+    listener = next(a for a in verdict.anomalies if a.kind == "listen")
+    assert (listener.severity, listener.limit) == ("medium", None)
+    assert "never observed" in listener.reason
+
+
+def test_unverified_start_up_features_never_pause_alone_even_under_a_strict_score():
+    config = load_config({"thresholds": {"pause_score": 99, "warn_score": 99.5}})
+    verdict = judge(attached_baseline(inventory={}), fresh_canary({**START, **NEW_PORT}), config)
+    assert verdict.score <= 99
+    assert verdict.verdict == "warn", verdict.reasons
+    assert any("unverified" in reason for reason in verdict.reasons)
+
+
+def test_an_unverified_secret_read_at_start_up_warns():
+    verdict = judge(attached_baseline(inventory={}), fresh_canary({**START, **SHADOW}), load_config({}))
+    assert verdict.verdict == "warn", verdict.reasons
+    (shadow,) = [a for a in verdict.anomalies if a.key == "/etc/shadow:r"]
+    assert (shadow.change, shadow.severity, shadow.limit) == ("unverified", "high", None)
+
+
+def test_a_canary_change_outside_its_start_up_is_news_even_without_baseline_start_up():
+    canary = fresh_canary()
+    steady_shell = replace(canary, windows=[
+        w if i < 2 else replace(w, counts={**w.counts, ("exec", "/bin/sh"): 1}) for i, w in enumerate(canary.windows)])
+    verdict = judge(attached_baseline(inventory={}), steady_shell, load_config({}))
+    assert verdict.verdict == "pause"
+    assert ("exec", "/bin/sh") in anomalies(verdict, "new")
+
+
+# --- earlier start-up windows vouch ------------------------------------------------------
+
+def test_earlier_start_up_windows_of_the_baseline_version_vouch_for_the_canary_start_up():
+    verdict = judge(attached_baseline(inventory={}), fresh_canary(), load_config({}),
+                    startup_reference=start_up_reference())
+    assert verdict.verdict == "pass", verdict.reasons
+    assert verdict.anomalies == [], [a.reason for a in verdict.anomalies]
+
+
+def test_what_earlier_start_up_windows_lack_is_judged_new():
+    verdict = judge(attached_baseline(inventory={}), fresh_canary({**START, **NEW_PORT}), load_config({}),
+                    startup_reference=start_up_reference())
+    assert verdict.verdict == "pause"
+    assert anomalies(verdict, "new") == set(NEW_PORT)
+    assert anomalies(verdict, "unverified") == set()
+
+
+# --- start-up is compared with start-up ----------------------------------------------------
+
+def test_a_freshly_started_baseline_vouches_for_the_canary_start_up():
+    baseline = fresh_canary(version="v1", windows=30, syscalls_per_window=100_000, seed=0)
+    verdict = judge(baseline, fresh_canary(), load_config({}))
+    assert verdict.verdict == "pass", verdict.reasons
+    assert verdict.anomalies == []
+
+
+def test_a_freshly_started_baseline_does_not_hide_a_canary_steady_change():
+    # the baseline's entrypoint runs a shell once at start-up; the canary runs it all along
+    baseline = fresh_canary({**START, ("exec", "/bin/sh"): 1}, version="v1", windows=30,
+                            syscalls_per_window=100_000, seed=0)
+    canary = fresh_canary()
+    canary = replace(canary, windows=[w if w.startup else replace(w, counts={**w.counts, ("exec", "/bin/sh"): 1})
+                                      for w in canary.windows])
+    verdict = judge(baseline, canary, load_config({}))
+    assert verdict.verdict == "pause"
+    (shell,) = [a for a in verdict.anomalies if a.key == "/bin/sh"]
+    assert shell.change == "new" and "only in its start-up" in shell.reason
+
+
+def test_a_canary_whose_windows_are_mostly_start_ups_is_judged_as_steady():
+    # a process started in every window (a crash loop, a program run per request): no
+    # steady state to tell start-up from, so the marks cannot turn news into unverified
+    canary = replace_startup(canary_profile(extra=in_windows(("exec", "/bin/sh"), range(10))), True)
+    verdict = judge(attached_baseline(inventory={}), canary, load_config({}))
+    assert verdict.verdict == "pause"
+    assert ("exec", "/bin/sh") in anomalies(verdict, "new")
+
+
+# --- the inventory is "seen", never a rate, never missing -----------------------------------
+
+def test_inventory_features_are_never_missing():
+    canary = canary_profile(with_startup=False)  # attached too, and the inventory taken from it lacks HELD
+    verdict = judge(attached_baseline(), canary, load_config({"stability": {"missing_min_rate": 0}}))
+    assert not {("listen", "inet:127.0.0.1:8080")} & anomalies(verdict, "missing")
+    assert verdict.verdict == "pass", verdict.reasons
+
+
+def test_a_feature_the_canary_holds_is_not_missing():
+    log = ("file", "/var/log/app/<n>.log:w")  # opened in every baseline window
+    canary = canary_profile(with_startup=False)
+    canary = replace(canary, windows=[replace(w, counts={k: n for k, n in w.counts.items() if k != log})
+                                      for w in canary.windows])
+    assert log in anomalies(judge(attached_baseline(), canary, load_config({"stability": {"missing_min_rate": 0}})),
+                            "missing")
+    held = replace(canary, windows=[replace(canary.windows[0], inventory=frozenset({log})), *canary.windows[1:]])
+    verdict = judge(attached_baseline(), held, load_config({"stability": {"missing_min_rate": 0}}))
+    assert log not in anomalies(verdict, "missing")
+
+
+def test_a_listener_an_attached_canary_already_held_is_news_when_the_baseline_never_had_it():
+    canary = canary_profile(with_startup=False)
+    canary = replace(canary, windows=[replace(canary.windows[0], inventory=frozenset({**HELD, **NEW_PORT})),
+                                      *canary.windows[1:]])
+    verdict = judge(attached_baseline(), canary, load_config({}))
+    assert verdict.verdict == "pause"
+    assert anomalies(verdict, "new") == set(NEW_PORT)
+    assert all("held" in a.reason for a in verdict.anomalies if a.change == "new")
