@@ -30,7 +30,7 @@ from host_probe.engine import Engine, EngineConfig
 from host_probe.workloads import TableFull
 
 # what a reload may change without reloading the programs
-ENGINE_FIELDS = ("window", "max_workloads", "detail_keys", "detail_keys_per_workload", "spool_dir")
+ENGINE_FIELDS = ("window", "max_workloads", "detail_keys", "detail_keys_per_workload", "spool_dir", "startup")
 
 
 def build_sources(config: AgentConfig) -> list:
@@ -48,6 +48,7 @@ def build_sources(config: AgentConfig) -> list:
 def engine_config(config: AgentConfig, base: EngineConfig) -> EngineConfig:
     return replace(base, window_s=config.window, max_workloads=config.max_workloads,
                    detail_keys=config.detail_keys, detail_budget=config.detail_keys_per_workload,
+                   startup_s=config.startup,
                    spool_dir=config.spool_dir or base.spool_dir)
 
 

@@ -44,6 +44,8 @@ class AgentConfig(BaseModel):
     containers: Optional[ContainerOptions] = Field(None, description="the container runtime source (Docker)")
     kubernetes: Optional[KubernetesOptions] = Field(None, description="the node's pods")
     window: Seconds = Field(10.0, gt=0, description="window length")
+    startup: Seconds = Field(10.0, gt=0, description="windows within this long of a workload's start are "
+                                                       "start-up windows")
     poll_interval: Seconds = Field(0.5, gt=0, description="how often discovery sources are asked (the "
                                    "kubernetes source: its own poll_interval_seconds, default 5 s)")
     max_workloads: int = Field(64, ge=1, le=MAX_WORKLOADS_LIMIT,

@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     scope.add_argument("--cgroup", metavar="PATH", help="record every process in this cgroup v2 directory")
     record.add_argument("--duration", type=duration, help="stop after this long (default: until stopped)")
     record.add_argument("--window", type=duration, default=10.0, help="window length (default 10s)")
+    record.add_argument("--startup", type=duration, default=10.0, metavar="DURATION",
+                        help="windows within this long of the workload's start are marked start-up windows "
+                             "(default 10s)")
     _destination_arguments(record)
     record.add_argument("--sample", type=positive_int, default=1, metavar="N",
                         help="ring-buffer events: keep 1 in N (counts are never sampled)")
@@ -168,7 +171,7 @@ def _record(args) -> int:
             database_url=database_url, spool_dir=spool_dir, server_url=args.server or "",
             ingest_token=settings.ingest_token, window_s=args.window, sample_every=args.sample,
             rate_limit=args.rate_limit, ringbuf_pages=args.ringbuf_pages, detail_keys=args.detail_keys,
-            verbose=args.verbose,
+            startup_s=args.startup, verbose=args.verbose,
         ),
     )
     try:

@@ -10,13 +10,14 @@ opens another; one that goes closes its recording with its last window.
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -24,6 +25,8 @@ from gate_server.storage.records import RecordingInfo, WindowRecord
 from host_probe import __version__, loader
 from host_probe.discovery import Workload
 from host_probe.drain import MapDrain, RawWindow
+from host_probe.inventory import take_inventory
+from host_probe.inventory.process import ProcessGone, start_time
 from gate_server.storage.keys import EVENT_STREAM_LOSSES
 from host_probe.kernel_contract import EVENT_TYPES, LOSS_REASONS
 from host_probe.kernel_keys import c_text
@@ -46,6 +49,7 @@ class EngineConfig:
     sample_every: int = 1
     rate_limit: int = 0
     ringbuf_pages: int = 64
+    startup_s: float = 10.0        # how long after its start a workload's windows are start-up windows
     verbose: bool = False
 
     def probe_options(self) -> loader.ProbeOptions:
@@ -76,6 +80,31 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def _boot_time() -> datetime:
+    uptime = float(Path("/proc/uptime").read_text().split()[0])
+    return datetime.now(timezone.utc) - timedelta(seconds=uptime)
+
+
+def startup_until(pids: set[int], startup_s: float, now: datetime) -> datetime | None:
+    """The end of the workload's start-up: `startup_s` after its oldest process
+    started, when that is less than `startup_s` ago (a command we launch, a
+    container just started); None for a workload running for longer (attached to).
+    The oldest process is the workload's main one: a running service's helpers
+    that start later do not make its windows start-up windows."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    started = []
+    for pid in pids:
+        try:
+            started.append(start_time(pid))
+        except (ProcessGone, OSError):
+            continue
+    if not started:
+        return None
+    oldest = _boot_time() + timedelta(seconds=min(started) / ticks)
+    end = oldest + timedelta(seconds=startup_s)
+    return end if end > now else None
+
+
 @dataclass
 class Recording:
     """One workload's open recording."""
@@ -87,6 +116,8 @@ class Recording:
     window_started: datetime
     index: int = 0
     closing_at: datetime | None = None
+    startup_until: datetime | None = None  # windows starting before this cover the workload's start
+    inventory: dict = field(default_factory=dict)  # what it held at attach, for its first window
     profile_lost: Counter = field(default_factory=Counter)
     stream_lost: Counter = field(default_factory=Counter)  # the ring buffer's, which feeds -v alone
     events_received: int = 0
@@ -144,10 +175,12 @@ class Engine:
         return written
 
     # -- workloads ---------------------------------------------------------------
-    def add(self, workload: Workload) -> Recording:
-        """Open a recording for the workload and start counting it. Raises the
-        destination's Refused (a token without the right) before anything is
-        counted, and workloads.TableFull when no slot is free."""
+    def add(self, workload: Workload, attached: bool = True) -> Recording:
+        """Open a recording for the workload and start counting it. `attached`: its
+        processes already run (not a command held before exec), so what they hold is
+        taken from /proc for the first window. Raises the destination's Refused (a
+        token without the right) before anything is counted, and workloads.TableFull
+        when no slot is free."""
         from host_probe.sink import WindowSink
 
         info = RecordingInfo(
@@ -159,8 +192,11 @@ class Engine:
         self.table.ensure_room(workload)
         sink = WindowSink(self.destination, self.config.spool_dir, info.uuid, self.log)
         sink.open(info)
-        slot = self.table.add(workload)
-        recording = Recording(workload, slot, info, sink, window_started=info.started_at)
+        slot, running = self.table.add(workload)
+        recording = Recording(workload, slot, info, sink, window_started=info.started_at,
+                              startup_until=startup_until(running, self.config.startup_s, info.started_at))
+        if attached and running:
+            recording.inventory = take_inventory(running, self.drain.ephemeral_ports).features()
         self.recordings[workload.key] = recording
         self.log(f"host-probe: recording {info.service} {info.version} ({info.role}) scope {workload.scope} "
                  f"as {info.uuid} in slot {slot}; windows of {self.config.window_s:g}s")
@@ -230,7 +266,10 @@ class Engine:
             events_total=sum(raw.details.values()) + received,
             # the kernel counts every detail: only the -v stream is ever sampled
             sample_every=1, drops=drops, features=window_features(raw),
+            startup=bool(recording.startup_until and recording.window_started < recording.startup_until),
+            inventory=recording.inventory,
         ))
+        recording.inventory = {}
         recording.window_started, recording.index = ended, recording.index + 1
         return drops
 

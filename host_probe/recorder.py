@@ -19,6 +19,8 @@ SOURCE = "record"
 
 
 class PidScope:
+    attached = True  # what its processes already hold is read from /proc
+
     def __init__(self, pid: int):
         if pid <= 0 or not is_running(pid):
             raise ScopeError(f"--pid {pid}: no such running process")
@@ -38,6 +40,8 @@ class PidScope:
 
 
 class CgroupScope:
+    attached = True
+
     def __init__(self, path: str):
         check_cgroup(path)
         self.path = os.path.abspath(path)
@@ -58,6 +62,8 @@ class CgroupScope:
 class CommandScope:
     """Launch CMD held before exec until its slot is written, so its very first
     syscalls (the dynamic loader's opens) are seen."""
+
+    attached = False  # it holds nothing of its own yet: no inventory
 
     def __init__(self, argv: list[str]):
         if not argv:
@@ -138,7 +144,7 @@ class Recorder:
         previous = {sig: signal.signal(sig, self._request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             try:
-                engine.add(self.scope.workload(self.request.identity))
+                engine.add(self.scope.workload(self.request.identity), attached=self.scope.attached)
             except BaseException:
                 self.scope.close()
                 raise

@@ -141,13 +141,13 @@ class WorkloadTable:
             raise TableFull(f"{workload.key} ({workload.identity.service} {workload.identity.version}) "
                             f"refused: all {len(self.entries)} workload slots are taken (max_workloads)")
 
-    def add(self, workload: Workload) -> int:
-        """Give the workload a slot and its processes that slot; TableFull when none is free."""
+    def add(self, workload: Workload) -> tuple[int, set[int]]:
+        """Give the workload a slot and its processes that slot: (the slot, the
+        processes found running). TableFull when no slot is free."""
         self.ensure_room(workload)
         entry = Entry(workload, self.free_slots.pop())
         self.entries[workload.key] = entry
-        self._seed(entry, with_process_trees=True)
-        return entry.slot
+        return entry.slot, self._seed(entry, with_process_trees=True)
 
     def refresh(self, key: str) -> None:
         """Register cgroups created below the workload's since the last look, and
@@ -157,7 +157,7 @@ class WorkloadTable:
         if entry.workload.cgroup:
             self._seed(entry, with_process_trees=False)
 
-    def _seed(self, entry: Entry, with_process_trees: bool) -> None:
+    def _seed(self, entry: Entry, with_process_trees: bool) -> set[int]:
         directories = cgroup_tree(entry.workload.cgroup) if entry.workload.cgroup else []
         for directory in directories:
             try:
@@ -167,11 +167,14 @@ class WorkloadTable:
             if cid not in entry.cgroup_ids and len(self.cgroup_slots) < self.max_cgroups:
                 self.cgroup_slots[self.cgroup_slots.Key(cid)] = self.cgroup_slots.Leaf(entry.slot)
                 entry.cgroup_ids.add(cid)
+        seeded: set[int] = set()
         for _ in range(2):
             pids = cgroup_processes(directories)
             if entry.workload.pids and with_process_trees:
                 pids |= descendants(entry.workload.pids, self.list_children())
             assign_slot(self.bpf, pids, entry.slot)
+            seeded |= pids
+        return seeded
 
     def remove(self, key: str) -> int:
         """Take the workload's slot back from its cgroups and processes. The slot is

@@ -1,0 +1,45 @@
+"""A small long-running service, as production runs one: at start it opens its config
+(kept open), its log (held open, appended to all run) and listens on a fixed port; then
+it serves: accepts, reads its data file, writes a log line. `--extra-port P` also listens
+on P at start; `--secret` also reads /etc/shadow at start. It writes READY when serving."""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import time
+from pathlib import Path
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--dir", required=True)
+parser.add_argument("--port", type=int, required=True)
+parser.add_argument("--extra-port", type=int, default=0)
+parser.add_argument("--secret", action="store_true")
+parser.add_argument("--seconds", type=float, default=600)
+args = parser.parse_args()
+work = Path(args.dir)
+
+config = open(work / "service.conf")
+config.read()
+log = open(work / "service.log", "a")
+listeners = [socket.create_server(("127.0.0.1", args.port))]
+if args.extra_port:
+    listeners.append(socket.create_server(("127.0.0.1", args.extra_port)))
+if args.secret:
+    try:
+        open("/etc/shadow").close()
+    except OSError:
+        pass
+for listener in listeners:
+    listener.settimeout(0.05)
+(work / "READY").write_text("serving\n")
+deadline = time.monotonic() + args.seconds
+while time.monotonic() < deadline:
+    try:
+        connection, _ = listeners[0].accept()
+        connection.close()
+    except socket.timeout:
+        pass
+    (work / "service.data").read_text()
+    log.write("served\n")
+    log.flush()

@@ -1,0 +1,139 @@
+"""The production path of a rollout (issue 18): the baseline is recorded by attaching
+to a service that has been running, the canary is started fresh under the probe.
+The same program must pass; a canary that listens on a new port or reads a secret at
+start-up must still pause. Real processes, the real probe, the real `gate-server check`."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.probe.conftest import PYTHON, REPO, free_port_below_ephemeral, host_probe, migrated, read_profile
+
+SERVICE = Path(__file__).with_name("service.py")
+CONFIG = {"sufficiency": {"min_windows": 3, "min_syscalls": 100}}
+
+
+@pytest.fixture
+def service_dir(tmp_path):
+    work = tmp_path / "service"
+    work.mkdir()
+    (work / "service.conf").write_text("port = 1\n")
+    (work / "service.data").write_text("data\n")
+    return work
+
+
+def service_argv(work: Path, port: int, *extra: str) -> list[str]:
+    return [PYTHON, str(SERVICE), "--dir", str(work), "--port", str(port), *extra]
+
+
+def record(db_url: str, tmp_path: Path, version: str, role: str, *scope: str) -> None:
+    result = host_probe("record", "--service", "startup-test", "--version", version, "--role", role,
+                        "--window", "1s", "--startup", "2s", "--duration", "6s", "--db", db_url,
+                        "--spool", str(tmp_path / "spool"), *scope, timeout=120)
+    assert result.returncode == 0, result.stderr
+
+
+def attached_baseline(db_url: str, tmp_path: Path, work: Path, port: int) -> None:
+    """The baseline: a service that has been running (past its start-up) before the probe attaches."""
+    service = subprocess.Popen(service_argv(work, port))
+    try:
+        deadline = time.monotonic() + 30
+        while not (work / "READY").exists():
+            assert time.monotonic() < deadline and service.poll() is None, "the service did not start"
+            time.sleep(0.05)
+        time.sleep(2.5)  # older than --startup 2s: attached to, not started
+        record(db_url, tmp_path, "v1", "baseline", "--pid", str(service.pid))
+    finally:
+        service.kill()
+        service.wait()
+    (work / "READY").unlink()
+
+
+def check(db_url: str, tmp_path: Path) -> dict:
+    config = tmp_path / "gate.yml"
+    config.write_text(json.dumps(CONFIG))
+    result = subprocess.run([sys.executable, "-m", "gate_server.cli", "check", "--service", "startup-test",
+                             "--baseline", "v1", "--canary", "v2", "--config", str(config), "--json",
+                             "--db", db_url], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert result.stdout, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.fixture
+def attached(ebpf, tmp_path, service_dir):
+    db_url = migrated(f"sqlite:///{tmp_path / 'gate.db'}")
+    port = free_port_below_ephemeral()
+    attached_baseline(db_url, tmp_path, service_dir, port)
+    return db_url, port
+
+
+def test_an_attached_recording_starts_with_what_the_service_already_holds(attached, service_dir):
+    db_url, port = attached
+    windows = read_profile_of(db_url, "v1").windows
+    first = windows[0]
+    assert ("listen", f"inet:127.0.0.1:{port}") in first.inventory
+    assert ("bind", f"inet:127.0.0.1:{port}") in first.inventory
+    assert ("file", f"{service_dir}/service.conf:r") in first.inventory
+    assert ("file", f"{service_dir}/service.log:w") in first.inventory
+    assert not any(window.inventory for window in windows[1:])
+    assert not any(window.startup for window in windows)  # attached to: no start-up seen
+    # the kernel never saw the listen: it happened before the recording
+    assert not any(("listen", f"inet:127.0.0.1:{port}") in window.counts for window in windows)
+
+
+def test_a_fresh_canary_of_the_same_program_passes_against_an_attached_baseline(attached, tmp_path, service_dir):
+    db_url, port = attached
+    record(db_url, tmp_path, "v2", "canary", "--", *service_argv(service_dir, port, "--seconds", "5.5"))
+    canary = read_profile_of(db_url, "v2").windows
+    assert canary[0].startup and not canary[-1].startup
+    assert not canary[0].inventory  # a command we launch holds nothing yet
+    assert ("listen", f"inet:127.0.0.1:{port}") in canary[0].counts
+    verdict = check(db_url, tmp_path)
+    assert verdict["verdict"] == "pass", [a["reason"] for a in verdict["anomalies"]]
+
+
+@pytest.mark.parametrize("change, expected_key", [
+    ("new port", "listen"),
+    ("secret at start-up", "sensitive"),
+])
+def test_a_fresh_canary_that_changes_at_start_up_still_pauses(attached, tmp_path, service_dir, change, expected_key):
+    db_url, port = attached
+    extra = (["--extra-port", str(another_free_port(port))] if change == "new port" else ["--secret"])
+    record(db_url, tmp_path, "v2", "canary", "--", *service_argv(service_dir, port, "--seconds", "5.5", *extra))
+    verdict = check(db_url, tmp_path)
+    assert verdict["verdict"] == "pause", verdict["reasons"]
+    groups = {a["group"] for a in verdict["anomalies"] if a["change"] == "new"}
+    assert expected_key in groups, verdict["anomalies"]
+
+
+def another_free_port(taken: int) -> int:
+    """A free port outside the ephemeral range other than `taken` (free again once the
+    baseline's service exited, but the canary listens on it)."""
+    for port in range(taken + 1, 30000):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    raise RuntimeError("no free port")
+
+
+def read_profile_of(db_url: str, version: str):
+    from gate_server.storage.engine import make_engine
+    from gate_server.storage.profiles import load_profile
+    from sqlalchemy.orm import Session
+
+    engine = make_engine(db_url)
+    try:
+        with Session(engine) as session:
+            return load_profile(session, "startup-test", version)
+    finally:
+        engine.dispose()
