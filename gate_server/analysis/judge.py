@@ -61,6 +61,7 @@ def judge(baseline: Profile, canary: Profile, config: GateConfig | None = None) 
 
     return Verdict(
         verdict=verdict, score=total, anomalies=anomalies, observation=observation, reasons=reasons,
+        notes=config.notes(),
         thresholds=config.model_dump(mode="json"), features=feature_table(matrix, anomalies, config.report.max_features),
         group_scores=groups, service=canary.service or baseline.service,
         baseline_version=baseline.version, canary_version=canary.version,

@@ -96,6 +96,7 @@ class Verdict(_Part):
     observation: dict[str, SideObservation]  # "baseline", "canary"
     thresholds: dict[str, Any] = Field(description="The config that was applied, defaults filled in.")
     reasons: list[str] = Field(description="Why inconclusive or why pause, in words.")
+    notes: list[str] = Field(default_factory=list, description="Remarks on the config, e.g. a deprecated name read.")
     features: list[FeatureRow] = Field(default_factory=list)
     group_scores: dict[str, Optional[float]] = Field(default_factory=dict)
 

@@ -44,9 +44,12 @@ def test_thread_churn_is_not_news():
 
 
 def test_temp_file_names_are_not_news():
-    # Names the normaliser could not fold: each appears in one canary window only.
+    # Names the normaliser could not fold, in a directory the baseline writes to as well:
+    # each appears in one canary window only. (A write in a directory the baseline never
+    # writes to is news from one occurrence: test_one_off_that_matters_pauses.)
+    baseline = service_profile(extra=lambda i: {("file", f"/var/cache/app/tmp{i + 100:04x}.json:w"): 2})
     one_off_names = lambda i: {("file", f"/var/cache/app/tmp{i:04x}.json:w"): 2}
-    verdict = judge(BASELINE, canary_profile(extra=one_off_names), load_config({}))
+    verdict = judge(baseline, canary_profile(extra=one_off_names), load_config({}))
     assert verdict.verdict == "pass"
     assert verdict.anomalies == []
 
@@ -165,12 +168,72 @@ def test_allowlisted_exec_and_file_are_not_news():
     assert verdict.verdict == "pass" and verdict.anomalies == []
 
 
-def test_one_off_in_canary_is_not_news():
-    canary = canary_profile(extra=in_windows(("exec", "/sbin/ldconfig"), [0], count=3))
+@pytest.mark.parametrize("key", [("file", "/srv/static/about.html:r"), ("syscall", "mincore"),
+                                 ("socket", "inet6/dgram"), ("file", "/tmp/<tmp>:w")],
+                         ids=["read", "syscall", "socket_type", "write_in_known_directory"])
+def test_one_off_in_canary_is_not_news(key):
+    # Recurrence filtering stays for reads, syscalls, socket types, process events and
+    # writes where the service writes anyway: startup and rare code paths are not news.
+    canary = canary_profile(extra=in_windows(key, [0], count=3))
     verdict = judge(BASELINE, canary, load_config({}))
     assert verdict.verdict == "pass" and verdict.anomalies == []
-    strict = load_config({"stability": {"one_off_kinds": ["sensitive", "listen", "bind", "exec"]}})
-    assert judge(BASELINE, canary, strict).verdict == "pause"
+
+
+@pytest.mark.parametrize("key, rule", [
+    (("exec", "/bin/sh"), "new_exec"),
+    (("connect", "inet:203.0.113.9:443"), "new_destination"),
+    (("listen", "inet:0.0.0.0:4444"), "new_listener"),
+    (("file", "/etc/shadow:r"), "sensitive_access"),
+    (("file", "/var/lib/shop/journal.db:w"), "new_write_path"),
+], ids=["exec", "destination", "listener", "sensitive", "write_outside_known_directories"])
+def test_one_off_that_matters_pauses(key, rule):
+    # One occurrence in one canary window: a shell spawned once, one call to a new host,
+    # a file opened once and written all run (the writes are `write` syscalls the baseline has).
+    canary = canary_profile(extra=in_windows(key, [6]))
+    verdict = judge(BASELINE, canary, load_config({}))
+    assert verdict.verdict == "pause", [a.reason for a in verdict.anomalies]
+    assert only(verdict, rule=rule).canary_windows_seen == 1
+
+
+def test_one_off_relative_write_is_news_only_when_recurring():
+    # An older probe stored relative paths (postgres: base/<n>/<n>_fsm): whether they are
+    # outside known directories cannot be decided, so one window is not enough.
+    once = canary_profile(extra=in_windows(("file", "base/<n>/<n>_fsm:rw"), [4]))
+    assert judge(BASELINE, once, load_config({})).verdict == "pass"
+    recurring = canary_profile(extra=in_windows(("file", "base/<n>/<n>_fsm:rw"), [4, 5]))
+    verdict = judge(BASELINE, recurring, load_config({}))
+    assert verdict.verdict == "pause" and only(verdict, rule="new_write_path").canary_windows_seen == 2
+
+
+def test_shell_new_host_and_journal_each_once_pause_together():
+    once = {("exec", "/bin/sh"): 1, ("connect", "inet:198.51.100.20:443"): 1, ("file", "/var/lib/shop/journal:w"): 1}
+    canary = canary_profile(extra=lambda i: once if i == 3 else {("syscall", "write"): 500})
+    verdict = judge(BASELINE, canary, load_config({}))
+    assert verdict.verdict == "pause"
+    assert {a.rule for a in verdict.anomalies} == {"new_exec", "new_destination", "new_write_path"}
+    assert {r.split(" is ")[0] for r in verdict.reasons} == {
+        "limits.max_new_execs", "limits.max_new_destinations", "limits.max_new_write_paths"}
+
+
+def test_one_off_rules_can_be_narrowed():
+    canary = canary_profile(extra=in_windows(("exec", "/sbin/ldconfig"), [0], count=3))
+    assert judge(BASELINE, canary, load_config({})).verdict == "pause"
+    lenient = load_config({"stability": {"one_off_rules": ["sensitive_access", "new_listener"]}})
+    verdict = judge(BASELINE, canary, lenient)
+    assert verdict.verdict == "pass" and verdict.anomalies == []
+
+
+def test_deprecated_one_off_kinds_still_works_and_says_so():
+    # A committed config with the old name keeps working; it can add rules, and the
+    # rules one occurrence is news for by default stay (it was written before they were).
+    canary = canary_profile(extra=in_windows(("syscall", "mincore"), [0]))
+    config = load_config({"stability": {"one_off_kinds": ["sensitive", "listen", "bind", "syscall"]}})
+    assert "new_syscall" in config.stability.one_off_rules and "new_exec" in config.stability.one_off_rules
+    verdict = judge(BASELINE, canary, config)
+    assert only(verdict, key="mincore").canary_windows_seen == 1
+    assert len(verdict.notes) == 1 and verdict.notes[0].startswith(
+        "stability.one_off_kinds is deprecated: use stability.one_off_rules")
+    assert judge(BASELINE, canary, load_config({})).notes == []
 
 
 def test_one_off_in_baseline_is_not_missing():
