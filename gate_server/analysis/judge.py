@@ -9,7 +9,8 @@ Order of decision:
   3. canary not observed enough                        -> inconclusive
   4. score <= thresholds.pause_score                   -> pause
   5. score <= thresholds.warn_score                    -> warn
-  6. otherwise                                         -> pass
+  6. a new feature or rate shift in every canary window -> warn (scoring.persistent_changes)
+  7. otherwise                                         -> pass
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from gate_server.analysis.observation import insufficiencies, observe
 from gate_server.analysis.profile import Profile
 from gate_server.analysis.rates import rate_shifts
 from gate_server.analysis.rules import Rules, baseline_write_paths
-from gate_server.analysis.scoring import apply_weights, group_scores, limit_breaches, score
+from gate_server.analysis.scoring import apply_weights, group_scores, limit_breaches, persistent_changes, score
 from gate_server.analysis.stability import missing_features, new_features
 from gate_server.analysis.verdict import Anomaly, FeatureRow, Verdict, severity_rank
 
@@ -56,6 +57,8 @@ def judge(baseline: Profile, canary: Profile, config: GateConfig | None = None) 
         verdict, reasons = "pause", [_score_reason(total, "pause_score", thresholds.pause_score, anomalies)]
     elif total <= thresholds.warn_score:
         verdict, reasons = "warn", [_score_reason(total, "warn_score", thresholds.warn_score, anomalies)]
+    elif persistent := persistent_changes(anomalies, len(canary.windows), config):
+        verdict, reasons = "warn", persistent
     else:
         verdict, reasons = "pass", []
 

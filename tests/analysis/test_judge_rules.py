@@ -57,7 +57,8 @@ def test_temp_file_names_are_not_news():
 def test_new_write_in_scratch_or_baseline_directory_is_not_a_breach():
     writes = lambda i: {("file", "/tmp/<tmp>:w"): 2, ("file", "/var/log/app/audit.log:w"): 1}
     verdict = judge(BASELINE, canary_profile(extra=writes), load_config({}))
-    assert verdict.verdict == "pass", verdict.reasons
+    # Not a breach; written in every canary window, so a warn (a change in every window).
+    assert verdict.verdict == "warn", verdict.reasons
     assert {a.rule for a in verdict.anomalies} == {"new_file"}
     assert all(a.severity == "low" for a in verdict.anomalies)
 
@@ -335,7 +336,8 @@ def test_breach_on_a_short_canary_still_pauses():
 # --- score, thresholds, limits -------------------------------------------------------
 
 def test_score_thresholds_decide_warn_and_pause():
-    canary = canary_profile(extra=in_windows(("exec", "/usr/bin/git"), range(10)))
+    # In 9 of 10 windows: the score decides, not the warn floor of a change in every window.
+    canary = canary_profile(extra=in_windows(("exec", "/usr/bin/git"), range(1, 10)))
     no_limits = {"limits": {"max_new_execs": None}}
     verdict = judge(BASELINE, canary, load_config(no_limits))
     # exec group (weight 4 of 22.5) loses 0.5 for one high anomaly: 100 - 100*2/22.5
@@ -346,6 +348,39 @@ def test_score_thresholds_decide_warn_and_pause():
     pause = load_config({**no_limits, "thresholds": {"pause_score": 92, "warn_score": 95}})
     paused = judge(BASELINE, canary, pause)
     assert paused.verdict == "pause" and "thresholds.pause_score" in paused.reasons[0]
+
+
+def test_new_syscall_in_every_canary_window_is_at_least_a_warn():
+    # One medium anomaly scores 96.7, above warn_score: by score alone, a pass.
+    canary = canary_profile(windows=8, extra=in_windows(("syscall", "ptrace"), range(8), count=5))
+    verdict = judge(BASELINE, canary, load_config({}))
+    assert verdict.score == pytest.approx(96.7)
+    assert verdict.verdict == "warn"
+    assert verdict.reasons == ["new syscall ptrace is in every canary window (8 of 8): a change in every window "
+                               "is at least a warn"]
+
+
+def test_change_in_only_some_windows_or_a_short_canary_stays_with_the_score():
+    some = canary_profile(windows=8, extra=in_windows(("syscall", "ptrace"), range(7), count=5))
+    assert judge(BASELINE, some, load_config({})).verdict == "pass"
+    # Too short a canary to say "every window": the sufficiency rule decides (inconclusive).
+    short = canary_profile(windows=4, extra=in_windows(("syscall", "ptrace"), range(4), count=5))
+    assert judge(BASELINE, short, load_config({})).verdict == "inconclusive"
+
+
+def test_rate_shift_in_every_window_is_at_least_a_warn():
+    canary = canary_profile(mix={"openat": 0.25})
+    verdict = judge(BASELINE, canary, load_config({}))
+    assert [a.change for a in verdict.anomalies] == ["rate"]
+    assert verdict.verdict == "warn" and "syscall openat" in verdict.reasons[0]
+
+
+def test_process_events_in_every_window_stay_with_the_score():
+    # Forks, threads and exits follow load and worker recycling (as they are kept out of rate_shift).
+    canary = canary_profile(extra=lambda i: {("process", "fork"): 3})
+    verdict = judge(BASELINE, canary, load_config({}))
+    assert only(verdict, kind="process").canary_windows_seen == 10
+    assert verdict.verdict == "pass"
 
 
 def test_limit_above_zero_tolerates_that_many():
@@ -398,7 +433,7 @@ def test_allowlisted_listener_and_syscall_are_not_news():
 
 def test_new_syscalls_limit():
     canary = canary_profile(extra=lambda i: {("syscall", "ptrace"): 5, ("syscall", "process_vm_readv"): 5})
-    assert judge(BASELINE, canary, load_config({})).verdict == "pass"  # no limit by default
+    assert judge(BASELINE, canary, load_config({})).verdict == "warn"  # no limit by default; in every window
     verdict = judge(BASELINE, canary, load_config({"limits": {"max_new_syscalls": 1}}))
     assert verdict.verdict == "pause"
     assert verdict.reasons == ["limits.max_new_syscalls is 1, the canary has 2: process_vm_readv, ptrace"]
