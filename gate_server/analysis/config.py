@@ -177,7 +177,15 @@ class Sufficiency(_Section):
     min_windows: int = Field(5, ge=1, description="windows required on each side")
     min_syscalls: int = Field(5000, ge=0, description="syscalls required on each side")
     max_loss_ratio: float = Field(0.05, ge=0, le=1, description="lost / (kept + lost) events allowed per side")
-    max_sample_every: int = Field(10, ge=1, description="coarsest 1-in-N event sampling allowed")
+    max_sample_every: Optional[int] = Field(
+        None, ge=1, exclude=True, json_schema_extra={"deprecated": True},
+        description="deprecated and ignored: counts are exact, sample_every samples only record -v's event stream")
+
+    def notes(self) -> list[str]:
+        if self.max_sample_every is None:
+            return []
+        return ["sufficiency.max_sample_every is deprecated and ignored: the kernel counts every event, "
+                "sample_every samples only the event stream of record -v"]
 
 
 class Report(_Section):
@@ -202,7 +210,7 @@ class GateConfig(_Section):
 
     def notes(self) -> list[str]:
         """Remarks for the verdict's `notes`: deprecated names that were read, and how."""
-        return self.stability.notes()
+        return self.stability.notes() + self.sufficiency.notes()
 
 
 def load_config(data: Optional[dict]) -> GateConfig:
