@@ -17,7 +17,9 @@ from sqlalchemy.orm import Session
 
 from gate_server.analysis.config import ConfigError, GateConfig, load_config
 from gate_server.analysis.judge import judge
+from gate_server.analysis.policy import apply_policy
 from gate_server.analysis.verdict import Verdict
+from gate_server.services import policy
 from gate_server.services.catalog import service_id
 from gate_server.services.errors import InvalidConfig, NotFound
 from gate_server.settings import Settings
@@ -79,7 +81,9 @@ def run_check(
     canary = load_profile(session, request.service, request.canary_version,
                           role="canary" if same_version else None, cache=cache)
 
-    judged = judge(baseline, canary, request.config)
+    # The repo's config may tighten the server's floors, never loosen them.
+    effective = apply_policy(request.config, policy.floors_for(session, request.service))
+    judged = judge(baseline, canary, effective.config)
 
     created_at = datetime.now(timezone.utc)
     check = Check(
@@ -92,6 +96,7 @@ def run_check(
         **dict(judged), "service": request.service, "baseline_version": request.baseline_version,
         "canary_version": request.canary_version, "id": check.id, "url": f"{base_url}/checks/{check.id}",
         "api_url": f"{base_url}/api/v1/checks/{check.id}", "stage": request.stage, "created_at": created_at,
+        "thresholds_source": effective.sources, "policy_notes": effective.notes,
     })
     check.result = checked.to_dict()
     session.commit()
