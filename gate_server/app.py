@@ -25,6 +25,7 @@ BLUEPRINTS: list[str] = [
     "gate_server.api.checks",
     "gate_server.api.services",
     "gate_server.api.ingest",
+    "gate_server.api.policy",
     "gate_server.dashboard.views",
 ]
 

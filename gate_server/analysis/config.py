@@ -12,13 +12,29 @@ from pathlib import Path
 from typing import Annotated, Literal, Optional
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gate_server.analysis.config_errors import ConfigError, from_validation_error, from_yaml_error
 from gate_server.analysis.patterns import check_glob, parse_destination
 from gate_server.storage.keys import Kind
 
 Group = Literal["syscall", "file", "sensitive", "exec", "connect", "listen", "bind", "socket", "process"]
+# The rules a new feature can fall under (rules.py's Meaning.rule, the anomaly's `rule`).
+# Recurrence is judged per rule, not per group: the `file` group holds both a read
+# (recurrence filtered) and a write outside known directories (news from one occurrence).
+NewFeatureRule = Literal[
+    "sensitive_access", "new_exec", "new_destination", "new_listener", "new_write_path",
+    "new_file", "new_syscall", "new_socket_type", "new_process_event", "new_ephemeral_bind",
+]
+# What an attacker or a broken build does once and never again: one occurrence is news.
+DEFAULT_ONE_OFF_RULES = ("sensitive_access", "new_exec", "new_destination", "new_listener", "new_write_path")
+# stability.one_off_kinds (deprecated) named score groups; each group's rules.
+RULES_OF_GROUP: dict[str, tuple[str, ...]] = {
+    "sensitive": ("sensitive_access",), "exec": ("new_exec",), "connect": ("new_destination",),
+    "listen": ("new_listener", "new_ephemeral_bind"), "bind": ("new_listener", "new_ephemeral_bind"),
+    "file": ("new_write_path", "new_file"), "syscall": ("new_syscall",), "socket": ("new_socket_type",),
+    "process": ("new_process_event",),
+}
 SCHEMA_PATH = Path(__file__).with_name("config_schema.json")
 
 # Credentials and kernel/secret interfaces a service should not touch unless it
@@ -121,11 +137,32 @@ class Stability(_Section):
         0.8, gt=0, le=1, description="a baseline feature is stable when seen in at least this fraction of windows")
     canary_min_windows: int = Field(
         2, ge=1, description="a new canary feature counts only when seen in at least this many windows")
-    one_off_kinds: list[Group] = Field(
-        default_factory=lambda: ["sensitive", "listen", "bind"],
-        description="groups where a single canary window is enough to be new (a port is opened once)")
+    one_off_rules: list[NewFeatureRule] = Field(
+        default_factory=lambda: list(DEFAULT_ONE_OFF_RULES),
+        description="rules under which a single canary window is enough to be new (a shell is spawned once)")
+    one_off_kinds: Optional[list[Group]] = Field(
+        None, exclude=True, json_schema_extra={"deprecated": True},
+        description="deprecated: use one_off_rules. Groups whose rules are added to the default one_off_rules")
     missing_min_rate: float = Field(
         1.0, ge=0, description="a stable baseline feature is reported missing only above this rate per 1000 syscalls")
+
+    @model_validator(mode="after")
+    def _read_deprecated_one_off_kinds(self) -> "Stability":
+        # The old name was written when one-off exec, connect and write were dropped;
+        # it adds its groups' rules to the default and never takes those away.
+        if self.one_off_kinds is not None:
+            if "one_off_rules" in self.model_fields_set:
+                raise ValueError("one_off_kinds is the deprecated name of one_off_rules; set only one_off_rules")
+            rules = list(DEFAULT_ONE_OFF_RULES)
+            rules += [rule for group in self.one_off_kinds for rule in RULES_OF_GROUP[group] if rule not in rules]
+            self.one_off_rules = rules
+        return self
+
+    def notes(self) -> list[str]:
+        if self.one_off_kinds is None:
+            return []
+        return [f"stability.one_off_kinds is deprecated: use stability.one_off_rules "
+                f"(one_off_kinds {list(self.one_off_kinds)} was applied as one_off_rules {self.one_off_rules})"]
 
 
 class RateShift(_Section):
@@ -140,7 +177,15 @@ class Sufficiency(_Section):
     min_windows: int = Field(5, ge=1, description="windows required on each side")
     min_syscalls: int = Field(5000, ge=0, description="syscalls required on each side")
     max_loss_ratio: float = Field(0.05, ge=0, le=1, description="lost / (kept + lost) events allowed per side")
-    max_sample_every: int = Field(10, ge=1, description="coarsest 1-in-N event sampling allowed")
+    max_sample_every: Optional[int] = Field(
+        None, ge=1, exclude=True, json_schema_extra={"deprecated": True},
+        description="deprecated and ignored: counts are exact, sample_every samples only record -v's event stream")
+
+    def notes(self) -> list[str]:
+        if self.max_sample_every is None:
+            return []
+        return ["sufficiency.max_sample_every is deprecated and ignored: the kernel counts every event, "
+                "sample_every samples only the event stream of record -v"]
 
 
 class Report(_Section):
@@ -162,6 +207,10 @@ class GateConfig(_Section):
     rate_shift: RateShift = Field(default_factory=RateShift)
     sufficiency: Sufficiency = Field(default_factory=Sufficiency)
     report: Report = Field(default_factory=Report)
+
+    def notes(self) -> list[str]:
+        """Remarks for the verdict's `notes`: deprecated names that were read, and how."""
+        return self.stability.notes() + self.sufficiency.notes()
 
 
 def load_config(data: Optional[dict]) -> GateConfig:

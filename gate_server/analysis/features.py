@@ -1,9 +1,9 @@
 """Profiles as matrices: one row per feature, one column per window, in rates.
 
 A rate is events per 1000 syscalls in that window, so a canary taking 5 % of the
-traffic compares fairly with a baseline taking 95 %. Detail events (every kind but
-`syscall`, which the kernel counts exactly) may be sampled 1-in-N by the probe; their
-counts are scaled back by the window's `sample_every` before dividing.
+traffic compares fairly with a baseline taking 95 %. Every count is exact: the kernel
+counts every event in its maps, and a window's `sample_every` samples only the
+ring-buffer event stream (`host-probe record -v`), so no count is scaled by it.
 """
 
 from __future__ import annotations
@@ -59,8 +59,7 @@ def build_matrix(baseline: Profile, canary: Profile) -> FeatureMatrix:
     keys = sorted(set().union(*distinct, *held))  # sorted: row order never depends on hashing
     index = dict(zip(keys, range(len(keys))))
     kinds = np.array([kind for kind, _ in keys], dtype=object)
-    is_detail = kinds != "syscall"
-    sides = [_side(profile, _cells(profile, lists, flags, index), len(keys), is_detail)
+    sides = [_side(profile, _cells(profile, lists, flags, index), len(keys))
              for profile, lists, flags in zip((baseline, canary), key_lists, changed)]
     return FeatureMatrix(keys=keys, kinds=kinds, baseline=sides[0], canary=sides[1], index=index)
 
@@ -76,14 +75,11 @@ def _cells(profile: Profile, key_lists: list, changed: list, index: dict) -> lis
     return cells
 
 
-def _side(profile: Profile, cells: list, features: int, is_detail: np.ndarray) -> Side:
+def _side(profile: Profile, cells: list, features: int) -> Side:
     counts = np.zeros((features, len(profile.windows)), dtype=np.float64)
     for column, (rows, values) in enumerate(cells):
         counts[rows, column] = values
     windows_seen = np.count_nonzero(counts, axis=1)
-    sample_every = np.array([max(1, w.sample_every) for w in profile.windows], dtype=np.float64)
-    if (sample_every != 1).any():
-        counts[is_detail] *= sample_every
     # A window without syscalls has nothing to normalise by; 1 keeps it finite.
     syscalls = np.array([max(1, w.syscalls_total) for w in profile.windows], dtype=np.float64)
     rates = counts / syscalls * RATE_UNIT

@@ -9,7 +9,8 @@ Order of decision:
   3. canary not observed enough                        -> inconclusive
   4. score <= thresholds.pause_score                   -> pause
   5. score <= thresholds.warn_score                    -> warn
-  6. otherwise                                         -> pass
+  6. a new feature or rate shift in every canary window -> warn (scoring.persistent_changes)
+  7. otherwise                                         -> pass
 Unverified start-up features (startup.py) never pause on their own: a pause the score
 reaches only through them is a warn, and one of severity high or above makes a pass a warn.
 """
@@ -26,7 +27,7 @@ from gate_server.analysis.observation import insufficiencies, observe
 from gate_server.analysis.profile import Profile
 from gate_server.analysis.rates import rate_shifts
 from gate_server.analysis.rules import Rules, baseline_write_paths
-from gate_server.analysis.scoring import apply_weights, group_scores, limit_breaches, score
+from gate_server.analysis.scoring import apply_weights, group_scores, limit_breaches, persistent_changes, score
 from gate_server.analysis.stability import missing_features, new_features
 from gate_server.analysis.startup import (StartupView, annotate, startup_view, unverified_features,
                                           unverified_verdict)
@@ -66,12 +67,15 @@ def judge(baseline: Profile, canary: Profile, config: GateConfig | None = None, 
         verdict, reasons = "pause", [_score_reason(total, "pause_score", thresholds.pause_score, anomalies)]
     elif total <= thresholds.warn_score:
         verdict, reasons = "warn", [_score_reason(total, "warn_score", thresholds.warn_score, anomalies)]
+    elif persistent := persistent_changes(anomalies, len(canary.windows), config):
+        verdict, reasons = "warn", persistent
     else:
         verdict, reasons = "pass", []
     verdict, reasons = unverified_verdict(verdict, reasons, anomalies, breaches, config)
 
     return Verdict(
         verdict=verdict, score=total, anomalies=anomalies, observation=observation, reasons=reasons,
+        notes=config.notes(),
         thresholds=config.model_dump(mode="json"), features=feature_table(matrix, anomalies, config.report.max_features),
         group_scores=groups, service=canary.service or baseline.service,
         baseline_version=baseline.version, canary_version=canary.version,

@@ -25,6 +25,10 @@ class Meaning:
     rule: str
     limit: Optional[str]  # a field of GateConfig.limits, or None
     what: str  # how a reason sentence names the feature
+    # A key the judge cannot place (a relative path an older probe stored) is news only
+    # when recurring, whatever stability.one_off_rules says: "outside known directories"
+    # cannot be decided for it, and one-off relative writes are a database's routine.
+    recurring_only: bool = False
 
 
 class Rules:
@@ -94,7 +98,8 @@ class Rules:
                            f"{verb} of sensitive path {path}")
         if "w" in mode and not self.is_known_write(path):
             return Meaning("file", "high", "new_write_path", "max_new_write_paths",
-                           f"{verb} of {path} (outside every directory the baseline writes to)")
+                           f"{verb} of {path} (outside every directory the baseline writes to)",
+                           recurring_only=not path.startswith("/"))
         return Meaning("file", "low", "new_file", "max_new_files", f"{verb} of {path}")
 
     def missing_feature(self, kind: str, key: str) -> Meaning:

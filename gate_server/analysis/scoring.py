@@ -1,4 +1,4 @@
-"""The 0-100 score and the hard limits.
+"""The 0-100 score, the hard limits, and the warn floor of persistent changes.
 
 Score, from weighted groups as Kayenta scores metric groups:
     points(severity)  = low 0.1, medium 0.25, high 0.5, critical 1.0
@@ -58,3 +58,24 @@ def limit_breaches(anomalies: list[Anomaly], config: GateConfig) -> list[str]:
             shown = ", ".join(keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
             breaches.append(f"limits.{name} is {allowed}, the canary has {len(keys)}: {shown}")
     return breaches
+
+
+# Process events (forks, threads, exits) follow load and worker recycling, as they are
+# kept out of rate_shift by default: in every window is what churn looks like.
+NOT_PERSISTENT_KINDS = ("process",)
+
+
+def persistent_changes(anomalies: list[Anomaly], canary_windows: int, config: GateConfig) -> list[str]:
+    """One sentence if a new feature or a rate shift is in every canary window of a
+    canary observed long enough: such a change is at least a warn, whatever its score."""
+    if canary_windows < config.sufficiency.min_windows:
+        return []
+    persistent = [a for a in anomalies if a.change in ("new", "rate") and a.kind not in NOT_PERSISTENT_KINDS
+                  and a.canary_windows_seen >= canary_windows]
+    if not persistent:
+        return []
+    named = [f"{'new' if a.change == 'new' else 'the rate of'} {a.kind} {a.key}" for a in persistent[:3]]
+    shown = ", ".join(named) + (f" and {len(persistent) - 3} more" if len(persistent) > 3 else "")
+    verb = "is" if len(persistent) == 1 else "are"
+    return [f"{shown} {verb} in every canary window ({canary_windows} of {canary_windows}): "
+            "a change in every window is at least a warn"]

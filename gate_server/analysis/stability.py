@@ -1,9 +1,12 @@
 """New and missing features, stability filtered.
 
 New: absent from EVERY baseline window and recurring in the canary (seen in at
-least `stability.canary_min_windows` windows) — a one-off (startup, a rare code
-path that happens to fall in one window) is not news. The exception is a
-sensitive path: a single read of /etc/shadow is news.
+least `stability.canary_min_windows` windows) — a one-off read, syscall, socket
+type or process event (startup, a rare code path that happens to fall in one
+window) is not news. The exceptions are the rules of `stability.one_off_rules`:
+by default a sensitive access, an exec, a new destination, a listener and a write
+outside known directories are news from one occurrence (a shell is spawned once,
+a journal is opened once and written all run).
 
 Missing: stable in the baseline (seen in at least `baseline_min_fraction` of its
 windows), frequent (mean rate >= `missing_min_rate`), and absent from every canary
@@ -31,7 +34,7 @@ def new_features(matrix: FeatureMatrix, config: GateConfig, rules: Rules) -> lis
     baseline_seen, canary_seen = matrix.baseline.windows_seen, matrix.canary.windows_seen
     canary_windows, baseline_windows = matrix.canary.window_count, matrix.baseline.window_count
     min_windows = config.stability.canary_min_windows
-    one_off_groups = set(config.stability.one_off_kinds)
+    one_off_rules = set(config.stability.one_off_rules)
     canary_rates = matrix.canary.mean_rates()
     anomalies = []
     for row in np.flatnonzero((baseline_seen == 0) & (canary_seen > 0)):
@@ -40,7 +43,7 @@ def new_features(matrix: FeatureMatrix, config: GateConfig, rules: Rules) -> lis
             continue
         meaning = rules.new_feature(kind, key)
         seen = int(canary_seen[row])
-        if seen < min_windows and meaning.group not in one_off_groups:
+        if seen < min_windows and (meaning.rule not in one_off_rules or meaning.recurring_only):
             continue
         anomalies.append(Anomaly(
             kind=kind, key=key, change="new", severity=meaning.severity, group=meaning.group,

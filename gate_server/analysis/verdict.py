@@ -97,6 +97,11 @@ class Verdict(_Part):
     observation: dict[str, SideObservation]  # "baseline", "canary"
     thresholds: dict[str, Any] = Field(description="The config that was applied, defaults filled in.")
     reasons: list[str] = Field(description="Why inconclusive or why pause, in words.")
+    notes: list[str] = Field(default_factory=list, description="Remarks on the config, e.g. a deprecated name read.")
+    thresholds_source: dict[str, str] = Field(
+        default_factory=dict, description="Per field of thresholds: repo, default, or the policy floor that applied.")
+    policy_notes: list[str] = Field(
+        default_factory=list, description="Each policy floor the request's config tried to loosen, and what applied.")
     features: list[FeatureRow] = Field(default_factory=list)
     group_scores: dict[str, Optional[float]] = Field(default_factory=dict)
 

@@ -13,6 +13,7 @@ from typing import Any
 from flask import Blueprint, jsonify
 from pydantic import BaseModel
 
+from gate_server.analysis.policy import FLOORS
 from gate_server.services.checks import CheckedVerdict
 from gate_server.storage.records import RecordingInfo, WindowRecord
 
@@ -32,7 +33,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         400: "Malformed JSON, a missing, mistyped or out-of-range field (named in `field`).",
         401: "Missing, malformed, invalid or revoked bearer token (with a WWW-Authenticate header).",
         403: "The token's scope or services do not cover this request.",
-        404: "Unknown service, check or recording.",
+        404: "Unknown service, check, recording or policy floor.",
         405: "Method not allowed on this path.",
         409: "The upload contradicts what is stored (kept as it is).",
         413: "Body larger than GATE_MAX_REQUEST_BYTES (uploads: GATE_MAX_INGEST_BYTES).",
@@ -125,9 +126,36 @@ SCHEMAS: dict[str, Any] = {
                        "created": {"type": "boolean", "description": "false: it was stored already (a replay)."}},
     },
     "Status": {"type": "object", "properties": {"status": {"type": "string"}, "database": {"type": "string"}}},
+    "Policy": {
+        "type": "object", "required": ["floors", "audit"],
+        "properties": {
+            "floors": {"type": "array", "items": {"type": "object", "properties": {
+                "service": {"type": ["string", "null"], "description": "null: every service."},
+                "field": {"type": "string"}, "value": {}, "set_by": {"type": "string"},
+                "set_at": {"type": "string", "format": "date-time"}}}},
+            "audit": {"type": "array", "description": "Newest first.", "items": {"type": "object", "properties": {
+                "at": {"type": "string", "format": "date-time"},
+                "actor": {"type": "string", "description": "The CLI's OS user, or the admin token's prefix and "
+                                                           "description."},
+                "action": {"type": "string", "enum": ["set", "unset"]},
+                "service": {"type": ["string", "null"]}, "field": {"type": "string"},
+                "old_value": {}, "new_value": {}}}},
+        },
+    },
+    "FloorRequest": {
+        "type": "object", "required": ["value"],
+        "properties": {"value": {"description": "The floor (docs/config.md, 'Server policy')."},
+                       "service": {"type": "string", "maxLength": 200, "description": "Omitted: every service."}},
+    },
+    "FloorChange": {
+        "type": "object",
+        "properties": {"service": {"type": ["string", "null"]}, "field": {"type": "string"}, "old_value": {},
+                       "value": {}},
+    },
 }
 
 PUBLIC: list[dict[str, list]] = [{}]  # security requirement meaning "no token"
+FLOOR_FIELD = {"name": "field", "in": "path", "required": True, "schema": {"type": "string", "enum": list(FLOORS)}}
 
 PATHS: dict[str, Any] = {
     "/api/v1/checks": {
@@ -188,6 +216,28 @@ PATHS: dict[str, Any] = {
             "responses": {"201": _json(_ref("Stored"), "Stored."),
                           "200": _json(_ref("Stored"), "Already stored; kept as it was."),
                           **_errors(400, 404, 413, 415, *AUTHED)},
+        },
+    },
+    "/api/v1/policy": {
+        "get": {
+            "operationId": "getPolicy", "summary": "The threshold floors and their audit trail (admin).",
+            "parameters": [{"name": "service", "in": "query", "schema": {"type": "string"},
+                            "description": "Only the floors that hold for this service, and its audit trail."},
+                           {"name": "audit_limit", "in": "query", "schema": {"type": "integer", "minimum": 1}}],
+            "responses": {"200": _json(_ref("Policy"), "Floors and audit trail."), **_errors(400, *AUTHED)},
+        },
+    },
+    "/api/v1/policy/floors/{field}": {
+        "put": {
+            "operationId": "setPolicyFloor", "summary": "Set a floor (admin; audited).",
+            "parameters": [FLOOR_FIELD],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("FloorRequest")}}},
+            "responses": {"200": _json(_ref("FloorChange"), "Set."), **_errors(400, 415, 422, *AUTHED)},
+        },
+        "delete": {
+            "operationId": "unsetPolicyFloor", "summary": "Remove a floor (admin; audited).",
+            "parameters": [FLOOR_FIELD, {"name": "service", "in": "query", "schema": {"type": "string"}}],
+            "responses": {"200": _json(_ref("FloorChange"), "Removed."), **_errors(404, *AUTHED)},
         },
     },
     "/healthz": {"get": {"operationId": "healthz", "summary": "The process is up.", "security": PUBLIC,

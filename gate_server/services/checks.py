@@ -17,7 +17,9 @@ from sqlalchemy.orm import Session
 
 from gate_server.analysis.config import ConfigError, GateConfig, load_config
 from gate_server.analysis.judge import judge
+from gate_server.analysis.policy import apply_policy
 from gate_server.analysis.verdict import Verdict
+from gate_server.services import policy
 from gate_server.services.catalog import service_id
 from gate_server.services.errors import InvalidConfig, NotFound
 from gate_server.settings import Settings
@@ -81,7 +83,9 @@ def run_check(
     startup_reference = earlier_start_ups(session, request.service, canary,
                                           (request.baseline_version, request.canary_version), cache)
 
-    judged = judge(baseline, canary, request.config, startup_reference=startup_reference)
+    # The repo's config may tighten the server's floors, never loosen them.
+    effective = apply_policy(request.config, policy.floors_for(session, request.service))
+    judged = judge(baseline, canary, effective.config, startup_reference=startup_reference)
 
     created_at = datetime.now(timezone.utc)
     check = Check(
@@ -94,6 +98,7 @@ def run_check(
         **dict(judged), "service": request.service, "baseline_version": request.baseline_version,
         "canary_version": request.canary_version, "id": check.id, "url": f"{base_url}/checks/{check.id}",
         "api_url": f"{base_url}/api/v1/checks/{check.id}", "stage": request.stage, "created_at": created_at,
+        "thresholds_source": effective.sources, "policy_notes": effective.notes,
     })
     check.result = checked.to_dict()
     session.commit()

@@ -39,6 +39,7 @@ class TokenIdentity:
     prefix: str
     scope: str
     services: tuple[str, ...]
+    description: str = ""  # who or what uses it: the actor of an audited change
 
     @property
     def is_admin(self) -> bool:
@@ -57,6 +58,7 @@ class CreatedToken:
     prefix: str
     scope: str
     services: tuple[str, ...]
+    description: str = ""  # who or what uses it: the actor of an audited change
 
 
 def create_token(session: Session, *, scope: str, services: Iterable[str], description: str = "") -> CreatedToken:
@@ -89,7 +91,7 @@ def verify_token(session: Session, secret: str) -> Optional[TokenIdentity]:
     if last_used is None or now - last_used > LAST_USED_RESOLUTION:
         session.execute(update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now))
     return TokenIdentity(token_id=token.id, prefix=token.prefix, scope=token.scope,
-                         services=tuple(token.services or ()))
+                         services=tuple(token.services or ()), description=token.description or "")
 
 
 def list_tokens(session: Session) -> list[ApiToken]:

@@ -184,3 +184,33 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_used_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+
+
+class PolicyFloor(Base):
+    """One floor of the server policy (gate_server/analysis/policy.py): a threshold
+    field the repo's config may tighten, never loosen. service "" = every service."""
+
+    __tablename__ = "policy_floors"
+    __table_args__ = (UniqueConstraint("service", "field"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service: Mapped[str] = mapped_column(String(200), default="")
+    field: Mapped[str] = mapped_column(String(100))
+    value: Mapped[Any] = mapped_column(JSON)
+    set_by: Mapped[str] = mapped_column(String(200))
+    set_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PolicyAudit(Base):
+    """Every change to the policy: who, when, what it was and what it became."""
+
+    __tablename__ = "policy_audit"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(10))  # set | unset
+    service: Mapped[str] = mapped_column(String(200), default="")
+    field: Mapped[str] = mapped_column(String(100))
+    old_value: Mapped[Optional[Any]] = mapped_column(JSON)
+    new_value: Mapped[Optional[Any]] = mapped_column(JSON)

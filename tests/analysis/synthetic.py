@@ -58,7 +58,9 @@ def service_profile(
         }
         requests = volume / 100
         for key, per_request in PER_REQUEST.items():
-            counts[key] = int(rng.poisson(requests * per_request / sample_every)) + 1
+            # The kernel counts every detail event; `sample_every` samples only the
+            # ring-buffer event stream (record -v), so it leaves counts alone.
+            counts[key] = int(rng.poisson(requests * per_request)) + 1
         counts[("process", "thread")] = int(rng.integers(0, thread_churn + 1))
         counts[("process", "exit")] = int(rng.integers(0, thread_churn + 1))
         if with_startup and index == 0:

@@ -45,6 +45,9 @@ def test_empty_config_is_valid_and_sensible():
     ({"sufficiency": {"min_windows": 0}}, "sufficiency.min_windows", "must be at least 1 (got 0)"),
     ({"stability": "strict"}, "stability", "stability: must be a mapping of settings (got 'strict')"),
     ({"sensitive_paths": {"use_defaults": "maybe"}}, "sensitive_paths.use_defaults", "must be true or false"),
+    ({"stability": {"one_off_rules": ["new_exec"], "one_off_kinds": ["exec"]}}, "stability",
+     "stability: one_off_kinds is the deprecated name of one_off_rules; set only one_off_rules"),
+    ({"stability": {"one_off_rules": ["exec"]}}, "stability.one_off_rules.0", "must be one of 'sensitive_access'"),
 ])
 def test_broken_config_names_the_field(data, field, message):
     with pytest.raises(ConfigError) as caught:

@@ -44,9 +44,12 @@ def test_thread_churn_is_not_news():
 
 
 def test_temp_file_names_are_not_news():
-    # Names the normaliser could not fold: each appears in one canary window only.
+    # Names the normaliser could not fold, in a directory the baseline writes to as well:
+    # each appears in one canary window only. (A write in a directory the baseline never
+    # writes to is news from one occurrence: test_one_off_that_matters_pauses.)
+    baseline = service_profile(extra=lambda i: {("file", f"/var/cache/app/tmp{i + 100:04x}.json:w"): 2})
     one_off_names = lambda i: {("file", f"/var/cache/app/tmp{i:04x}.json:w"): 2}
-    verdict = judge(BASELINE, canary_profile(extra=one_off_names), load_config({}))
+    verdict = judge(baseline, canary_profile(extra=one_off_names), load_config({}))
     assert verdict.verdict == "pass"
     assert verdict.anomalies == []
 
@@ -54,7 +57,8 @@ def test_temp_file_names_are_not_news():
 def test_new_write_in_scratch_or_baseline_directory_is_not_a_breach():
     writes = lambda i: {("file", "/tmp/<tmp>:w"): 2, ("file", "/var/log/app/audit.log:w"): 1}
     verdict = judge(BASELINE, canary_profile(extra=writes), load_config({}))
-    assert verdict.verdict == "pass", verdict.reasons
+    # Not a breach; written in every canary window, so a warn (a change in every window).
+    assert verdict.verdict == "warn", verdict.reasons
     assert {a.rule for a in verdict.anomalies} == {"new_file"}
     assert all(a.severity == "low" for a in verdict.anomalies)
 
@@ -165,12 +169,72 @@ def test_allowlisted_exec_and_file_are_not_news():
     assert verdict.verdict == "pass" and verdict.anomalies == []
 
 
-def test_one_off_in_canary_is_not_news():
-    canary = canary_profile(extra=in_windows(("exec", "/sbin/ldconfig"), [0], count=3))
+@pytest.mark.parametrize("key", [("file", "/srv/static/about.html:r"), ("syscall", "mincore"),
+                                 ("socket", "inet6/dgram"), ("file", "/tmp/<tmp>:w")],
+                         ids=["read", "syscall", "socket_type", "write_in_known_directory"])
+def test_one_off_in_canary_is_not_news(key):
+    # Recurrence filtering stays for reads, syscalls, socket types, process events and
+    # writes where the service writes anyway: startup and rare code paths are not news.
+    canary = canary_profile(extra=in_windows(key, [0], count=3))
     verdict = judge(BASELINE, canary, load_config({}))
     assert verdict.verdict == "pass" and verdict.anomalies == []
-    strict = load_config({"stability": {"one_off_kinds": ["sensitive", "listen", "bind", "exec"]}})
-    assert judge(BASELINE, canary, strict).verdict == "pause"
+
+
+@pytest.mark.parametrize("key, rule", [
+    (("exec", "/bin/sh"), "new_exec"),
+    (("connect", "inet:203.0.113.9:443"), "new_destination"),
+    (("listen", "inet:0.0.0.0:4444"), "new_listener"),
+    (("file", "/etc/shadow:r"), "sensitive_access"),
+    (("file", "/var/lib/shop/journal.db:w"), "new_write_path"),
+], ids=["exec", "destination", "listener", "sensitive", "write_outside_known_directories"])
+def test_one_off_that_matters_pauses(key, rule):
+    # One occurrence in one canary window: a shell spawned once, one call to a new host,
+    # a file opened once and written all run (the writes are `write` syscalls the baseline has).
+    canary = canary_profile(extra=in_windows(key, [6]))
+    verdict = judge(BASELINE, canary, load_config({}))
+    assert verdict.verdict == "pause", [a.reason for a in verdict.anomalies]
+    assert only(verdict, rule=rule).canary_windows_seen == 1
+
+
+def test_one_off_relative_write_is_news_only_when_recurring():
+    # An older probe stored relative paths (postgres: base/<n>/<n>_fsm): whether they are
+    # outside known directories cannot be decided, so one window is not enough.
+    once = canary_profile(extra=in_windows(("file", "base/<n>/<n>_fsm:rw"), [4]))
+    assert judge(BASELINE, once, load_config({})).verdict == "pass"
+    recurring = canary_profile(extra=in_windows(("file", "base/<n>/<n>_fsm:rw"), [4, 5]))
+    verdict = judge(BASELINE, recurring, load_config({}))
+    assert verdict.verdict == "pause" and only(verdict, rule="new_write_path").canary_windows_seen == 2
+
+
+def test_shell_new_host_and_journal_each_once_pause_together():
+    once = {("exec", "/bin/sh"): 1, ("connect", "inet:198.51.100.20:443"): 1, ("file", "/var/lib/shop/journal:w"): 1}
+    canary = canary_profile(extra=lambda i: once if i == 3 else {("syscall", "write"): 500})
+    verdict = judge(BASELINE, canary, load_config({}))
+    assert verdict.verdict == "pause"
+    assert {a.rule for a in verdict.anomalies} == {"new_exec", "new_destination", "new_write_path"}
+    assert {r.split(" is ")[0] for r in verdict.reasons} == {
+        "limits.max_new_execs", "limits.max_new_destinations", "limits.max_new_write_paths"}
+
+
+def test_one_off_rules_can_be_narrowed():
+    canary = canary_profile(extra=in_windows(("exec", "/sbin/ldconfig"), [0], count=3))
+    assert judge(BASELINE, canary, load_config({})).verdict == "pause"
+    lenient = load_config({"stability": {"one_off_rules": ["sensitive_access", "new_listener"]}})
+    verdict = judge(BASELINE, canary, lenient)
+    assert verdict.verdict == "pass" and verdict.anomalies == []
+
+
+def test_deprecated_one_off_kinds_still_works_and_says_so():
+    # A committed config with the old name keeps working; it can add rules, and the
+    # rules one occurrence is news for by default stay (it was written before they were).
+    canary = canary_profile(extra=in_windows(("syscall", "mincore"), [0]))
+    config = load_config({"stability": {"one_off_kinds": ["sensitive", "listen", "bind", "syscall"]}})
+    assert "new_syscall" in config.stability.one_off_rules and "new_exec" in config.stability.one_off_rules
+    verdict = judge(BASELINE, canary, config)
+    assert only(verdict, key="mincore").canary_windows_seen == 1
+    assert len(verdict.notes) == 1 and verdict.notes[0].startswith(
+        "stability.one_off_kinds is deprecated: use stability.one_off_rules")
+    assert judge(BASELINE, canary, load_config({})).notes == []
 
 
 def test_one_off_in_baseline_is_not_missing():
@@ -210,10 +274,26 @@ def test_rate_shift_below_min_ratio_or_min_rate_is_ignored():
     assert [a for a in rare.anomalies if a.change == "rate"] == []
 
 
-def test_sampled_detail_events_are_scaled_back():
+def test_detail_counts_are_exact_whatever_the_event_stream_sampling():
+    # sample_every samples the ring-buffer event stream (record -v) only; the maps count
+    # every event, so scaling counts by it would make an 8x rate shift out of nothing.
     sampled = canary_profile(sample_every=8)
     verdict = judge(BASELINE, sampled, load_config({"rate_shift": {"kinds": ["syscall", "file", "connect"]}}))
     assert verdict.verdict == "pass", [a.reason for a in verdict.anomalies]
+    assert verdict.anomalies == []
+
+
+def test_coarse_event_stream_sampling_is_not_inconclusive():
+    verdict = judge(BASELINE, canary_profile(sample_every=100), load_config({}))
+    assert verdict.verdict == "pass", verdict.reasons
+    assert verdict.observation["canary"].sample_every == 100  # still stated
+
+
+def test_deprecated_max_sample_every_is_accepted_and_ignored_with_a_note():
+    verdict = judge(BASELINE, canary_profile(sample_every=100), load_config({"sufficiency": {"max_sample_every": 4}}))
+    assert verdict.verdict == "pass"
+    assert verdict.notes == ["sufficiency.max_sample_every is deprecated and ignored: the kernel counts every "
+                             "event, sample_every samples only the event stream of record -v"]
 
 
 # --- sufficiency: never a silent pass ------------------------------------------------
@@ -227,8 +307,7 @@ def test_too_few_windows_is_inconclusive():
 @pytest.mark.parametrize("canary_options, limit", [
     ({"syscalls_per_window": 300}, "sufficiency.min_syscalls"),
     ({"lost_per_window": 50}, "sufficiency.max_loss_ratio"),
-    ({"sample_every": 100}, "sufficiency.max_sample_every"),
-], ids=["too_few_syscalls", "high_loss", "coarse_sampling"])
+], ids=["too_few_syscalls", "high_loss"])
 def test_thin_or_lossy_observation_is_inconclusive(canary_options, limit):
     verdict = judge(BASELINE, canary_profile(**canary_options), load_config({}))
     assert verdict.verdict == "inconclusive"
@@ -272,7 +351,8 @@ def test_breach_on_a_short_canary_still_pauses():
 # --- score, thresholds, limits -------------------------------------------------------
 
 def test_score_thresholds_decide_warn_and_pause():
-    canary = canary_profile(extra=in_windows(("exec", "/usr/bin/git"), range(10)))
+    # In 9 of 10 windows: the score decides, not the warn floor of a change in every window.
+    canary = canary_profile(extra=in_windows(("exec", "/usr/bin/git"), range(1, 10)))
     no_limits = {"limits": {"max_new_execs": None}}
     verdict = judge(BASELINE, canary, load_config(no_limits))
     # exec group (weight 4 of 22.5) loses 0.5 for one high anomaly: 100 - 100*2/22.5
@@ -283,6 +363,39 @@ def test_score_thresholds_decide_warn_and_pause():
     pause = load_config({**no_limits, "thresholds": {"pause_score": 92, "warn_score": 95}})
     paused = judge(BASELINE, canary, pause)
     assert paused.verdict == "pause" and "thresholds.pause_score" in paused.reasons[0]
+
+
+def test_new_syscall_in_every_canary_window_is_at_least_a_warn():
+    # One medium anomaly scores 96.7, above warn_score: by score alone, a pass.
+    canary = canary_profile(windows=8, extra=in_windows(("syscall", "ptrace"), range(8), count=5))
+    verdict = judge(BASELINE, canary, load_config({}))
+    assert verdict.score == pytest.approx(96.7)
+    assert verdict.verdict == "warn"
+    assert verdict.reasons == ["new syscall ptrace is in every canary window (8 of 8): a change in every window "
+                               "is at least a warn"]
+
+
+def test_change_in_only_some_windows_or_a_short_canary_stays_with_the_score():
+    some = canary_profile(windows=8, extra=in_windows(("syscall", "ptrace"), range(7), count=5))
+    assert judge(BASELINE, some, load_config({})).verdict == "pass"
+    # Too short a canary to say "every window": the sufficiency rule decides (inconclusive).
+    short = canary_profile(windows=4, extra=in_windows(("syscall", "ptrace"), range(4), count=5))
+    assert judge(BASELINE, short, load_config({})).verdict == "inconclusive"
+
+
+def test_rate_shift_in_every_window_is_at_least_a_warn():
+    canary = canary_profile(mix={"openat": 0.25})
+    verdict = judge(BASELINE, canary, load_config({}))
+    assert [a.change for a in verdict.anomalies] == ["rate"]
+    assert verdict.verdict == "warn" and "syscall openat" in verdict.reasons[0]
+
+
+def test_process_events_in_every_window_stay_with_the_score():
+    # Forks, threads and exits follow load and worker recycling (as they are kept out of rate_shift).
+    canary = canary_profile(extra=lambda i: {("process", "fork"): 3})
+    verdict = judge(BASELINE, canary, load_config({}))
+    assert only(verdict, kind="process").canary_windows_seen == 10
+    assert verdict.verdict == "pass"
 
 
 def test_limit_above_zero_tolerates_that_many():
@@ -335,7 +448,7 @@ def test_allowlisted_listener_and_syscall_are_not_news():
 
 def test_new_syscalls_limit():
     canary = canary_profile(extra=lambda i: {("syscall", "ptrace"): 5, ("syscall", "process_vm_readv"): 5})
-    assert judge(BASELINE, canary, load_config({})).verdict == "pass"  # no limit by default
+    assert judge(BASELINE, canary, load_config({})).verdict == "warn"  # no limit by default; in every window
     verdict = judge(BASELINE, canary, load_config({"limits": {"max_new_syscalls": 1}}))
     assert verdict.verdict == "pause"
     assert verdict.reasons == ["limits.max_new_syscalls is 1, the canary has 2: process_vm_readv, ptrace"]

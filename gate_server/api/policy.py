@@ -1,0 +1,53 @@
+"""/api/v1/policy: the server's threshold floors and their audit trail (admin tokens only).
+
+Each change is audited with the token's prefix and description as the actor.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+
+from gate_server import db
+from gate_server.analysis.policy import GLOBAL
+from gate_server.api.auth import current_identity, require_token
+from gate_server.api.errors import ApiError
+from gate_server.api.parsing import int_arg, json_object, optional_string
+from gate_server.services import policy
+
+bp = Blueprint("policy", __name__, url_prefix="/api/v1/policy")
+ADMIN = ("admin",)
+
+
+def _actor() -> str:
+    identity = current_identity()
+    return f"token {identity.prefix}" + (f" ({identity.description})" if identity.description else "")
+
+
+@bp.get("")
+@require_token(ADMIN)
+def show_policy():
+    service = request.args.get("service") or None
+    return jsonify(policy.describe(db.session(), service, audit_limit=int_arg("audit_limit", 200)))
+
+
+@bp.put("/floors/<field>")
+@require_token(ADMIN)
+def set_floor(field: str):
+    body = json_object()
+    if "value" not in body:
+        raise ApiError(400, "missing 'value': the floor's value (a number, true, or a list)", field="value")
+    service = optional_string(body, "service", max_length=200) or GLOBAL
+    session = db.session()
+    old = policy.set_floor(session, field=field, value=body["value"], actor=_actor(), service=service)
+    session.commit()
+    return jsonify({"service": service or None, "field": field, "old_value": old, "value": body["value"]})
+
+
+@bp.delete("/floors/<field>")
+@require_token(ADMIN)
+def unset_floor(field: str):
+    service = request.args.get("service") or GLOBAL
+    session = db.session()
+    old = policy.unset_floor(session, field=field, actor=_actor(), service=service)
+    session.commit()
+    return jsonify({"service": service or None, "field": field, "old_value": old, "value": None})
