@@ -1,8 +1,9 @@
 """`make demo`: syscall-gate's main job, end to end, on the embedded database.
 
 1. a gate server under gunicorn on SQLite in a temporary data dir;
-2. demo-shop (examples/sample_service.py) v1 twice as the baseline, a healthy v2 and a
-   misbehaving v2 as canaries, each launched under the real eBPF probe, with generated load;
+2. demo-shop (examples/sample_service.py) v1 twice as the baseline, recorded by attaching the
+   real eBPF probe to instances already serving (as production's baseline is), and a healthy
+   v2 and a misbehaving v2 as canaries started fresh under the probe, with generated load;
 3. each canary gated by the GitHub Action's client, run as a workflow runs it;
 4. each verdict, its anomalies and its dashboard link printed. Exit 0 only when the
    healthy canary passes and the misbehaving one is paused.
@@ -37,9 +38,9 @@ VERSION_STORY = {
     "v2": "healthy release: new JSON envelope and log format, same kernel-level behaviour",
     "v2-bad": "v2 plus a debug helper that reads /etc/shadow and runs /bin/sh on every 2nd /report",
 }
-INSTANCES = (
-    Instance("baseline-1", BASELINE_VERSION, "baseline"),
-    Instance("baseline-2", BASELINE_VERSION, "baseline"),
+INSTANCES = (  # the baseline has been serving when its recording starts; the canaries start fresh
+    Instance("baseline-1", BASELINE_VERSION, "baseline", attach=True),
+    Instance("baseline-2", BASELINE_VERSION, "baseline", attach=True),
     Instance("canary-v2", "v2", "canary"),
     Instance("canary-v2-bad", "v2-bad", "canary"),
 )

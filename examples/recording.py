@@ -1,7 +1,11 @@
-"""Record the sample service with the real probe: baseline and canaries side by side.
+"""Record the sample service with the real probe: baseline and canaries side by side,
+as a real rollout records them.
 
-Every instance is launched by `host-probe record ... -- <service command>`, so the probe
-follows exactly that process tree; they share one port (SO_REUSEPORT) and the load
+The baseline instances are already serving when their recording starts: the probe
+attaches to them (`host-probe record --pid`), and takes what they hold (listening socket,
+open config and log) from /proc. The canaries start fresh under the probe
+(`host-probe record ... -- <service command>`), so their start-up falls in their
+recordings, marked as start-up windows. All share one port (SO_REUSEPORT) and the load
 generator's traffic is split between them by the kernel, as a canary's would be.
 """
 
@@ -19,6 +23,9 @@ from examples.stack import tool
 
 PROBE_START_SECONDS = 120  # bcc compiles its C at load: several probes at once take a while
 PROBE_EXIT_GRACE_SECONDS = 60
+# windows within this long of an instance's start are its start-up windows; a baseline
+# is attached to only once it has run longer (so it is recorded as in production)
+STARTUP_SECONDS = 3
 
 
 @dataclass(frozen=True)
@@ -26,6 +33,7 @@ class Instance:
     name: str
     version: str
     role: str  # baseline | canary
+    attach: bool = False  # started first, recorded by attaching (as production's baseline is)
 
 
 @dataclass(frozen=True)
@@ -42,12 +50,31 @@ def service_command(instance: Instance, state_dir: Path, port: int, ready_file: 
             "--state-dir", str(state_dir), "--port", str(port), "--ready-file", str(ready_file)]
 
 
-def probe_command(plan: RecordingPlan, instance: Instance, database_url: str,
-                  service: list[str]) -> list[str]:
+def probe_command(plan: RecordingPlan, instance: Instance, database_url: str, scope: list[str]) -> list[str]:
     return tool("host-probe") + [
         "record", "--service", plan.service, "--version", instance.version, "--role", instance.role,
         "--duration", f"{plan.seconds}s", "--window", f"{plan.window_seconds}s",
-        "--db", database_url, "--"] + service
+        "--startup", f"{STARTUP_SECONDS}s", "--db", database_url] + scope
+
+
+def start_attached(plan: RecordingPlan, group: ProcessGroup, database_url: str, state_dir: Path, port: int,
+                   ready_dir: Path, narrative: Narrative) -> list[tuple[Instance, Child, Path]]:
+    """The baseline: its instances serve first; once past their start-up, the probe attaches."""
+    services = []
+    for instance in (i for i in plan.instances if i.attach):
+        ready_file = ready_dir / instance.name
+        services.append((instance, group.start(f"service-{instance.name}",
+                                               service_command(instance, state_dir, port, ready_file)), ready_file))
+    for instance, child, ready_file in services:
+        wait_for(ready_file.exists, PROBE_START_SECONDS, f"{instance.name} to serve", child=child)
+    time.sleep(STARTUP_SECONDS + 0.5)
+    probes = []
+    for instance, child, ready_file in services:
+        argv = probe_command(plan, instance, database_url, ["--pid", str(child.process.pid)])
+        probes.append((instance, group.start(f"probe-{instance.name}", argv), ready_file))
+        narrative.step(f"host-probe record --version {instance.version} --role {instance.role} "
+                       f"--pid {child.process.pid} ({instance.name}, serving for {STARTUP_SECONDS}+ s: attached to)")
+    return probes
 
 
 def wait_for_probes(probes: list[tuple[Instance, Child, Path]], deadline: float, seconds: int) -> None:
@@ -74,17 +101,20 @@ def record(plan: RecordingPlan, group: ProcessGroup, database_url: str, work_dir
     ready_dir = work_dir / "ready"
     ready_dir.mkdir(exist_ok=True)
     port = free_port()
-    probes: list[tuple[Instance, Child, Path]] = []
-    for instance in plan.instances:
+    probes = start_attached(plan, group, database_url, state_dir, port, ready_dir, narrative)
+    for instance in (i for i in plan.instances if not i.attach):
         ready_file = ready_dir / instance.name
         argv = probe_command(plan, instance, database_url,
-                             service_command(instance, state_dir, port, ready_file))
+                             ["--"] + service_command(instance, state_dir, port, ready_file))
         probes.append((instance, group.start(f"probe-{instance.name}", argv), ready_file))
         narrative.step(f"host-probe record --version {instance.version} --role {instance.role} "
-                       f"-- sample_service ({instance.name})")
+                       f"-- sample_service ({instance.name}, started fresh under the probe)")
     for instance, child, ready_file in probes:
         wait_for(ready_file.exists, PROBE_START_SECONDS,
                  f"the probe to load and start {instance.name}", child=child)
+    for instance, child, _ in probes:
+        wait_for(lambda: "recording" in child.log_path.read_text(), PROBE_START_SECONDS,
+                 f"the probe of {instance.name} to attach", child=child)
     narrative.done(f"{len(probes)} instances listening on 127.0.0.1:{port}, each in its probe's scope")
 
     narrative.step(f"load: ~{plan.requests_per_second:.0f} requests/s for ~{plan.seconds} s, "

@@ -44,7 +44,8 @@ def judge(baseline: Profile, canary: Profile, config: GateConfig | None = None, 
     canary_short = insufficiencies("canary", observation["canary"], config.sufficiency)
 
     matrix = build_matrix(baseline, canary)
-    anomalies = (find_anomalies(matrix, config, startup_view(matrix, baseline, canary, startup_reference))
+    anomalies = (find_anomalies(matrix, config, startup_view(matrix, baseline, canary, startup_reference,
+                                                             sensitive_rows(matrix, config)))
                  if baseline.windows and canary.windows else [])
     apply_weights(anomalies, config)
     anomalies.sort(key=lambda a: (-a.weight, severity_rank(a.severity), a.kind, a.key))
@@ -86,6 +87,15 @@ def _score_reason(total: float, name: str, threshold: float, anomalies: list[Ano
     count = f"{len(anomalies)} anomal{'y' if len(anomalies) == 1 else 'ies'}"
     heaviest = f"; heaviest: {anomalies[0].reason}" if anomalies else ""
     return f"score {total:g} is at or below thresholds.{name} ({threshold:g}): {count}{heaviest}"
+
+
+def sensitive_rows(matrix: FeatureMatrix, config: GateConfig) -> np.ndarray:
+    """Per feature: an access to a sensitive path (news at start-up however the baseline was recorded)."""
+    rules = Rules(config)
+    files = np.flatnonzero(matrix.kinds == "file")
+    found = np.zeros(len(matrix), dtype=bool)
+    found[[row for row in files if rules.is_sensitive_file(*matrix.keys[row])]] = True
+    return found
 
 
 def find_anomalies(matrix: FeatureMatrix, config: GateConfig, view: StartupView) -> list[Anomaly]:

@@ -12,10 +12,15 @@ So the judge compares:
   everything the baseline showed or held, and with the start-up windows and
   inventories of earlier recordings of the baseline or canary version (the
   `startup_reference`, which retention keeps at any age). Vouched for: not news. Not,
-  while some start-up of the baseline side was observed (a start-up window, an
-  inventory, a reference): judged like any new feature. Not, and no start-up was
-  ever observed: `unverified`, one severity step lower (critical -> high, high ->
-  medium, else low), counted by no limit, never a pause on its own (see judge.py).
+  while a start-up of the baseline side was observed (a start-up window, a
+  reference): judged like any new feature. Not, and only an inventory of the
+  baseline exists: judged as new where an inventory would have shown it (a listener
+  stays open while the service serves; a secret read is news however the baseline
+  was recorded), `unverified` where it could not (a connect, an exec, a file opened
+  and closed at start-up are gone before any recording attaches). Not, and nothing
+  of the baseline's start-up was observed: `unverified`. Unverified is one severity
+  step lower (critical -> high, high -> medium, else low), counted by no limit, and
+  never a pause on its own (see judge.py).
 
 Inventory features are "seen in this recording", not counts: they never enter
 rates and are never "missing"; a feature the canary holds is not missing either.
@@ -73,8 +78,15 @@ def reference_features(reference: Optional[Profile]) -> set:
     return {key for w in reference.windows for key, n in w.counts.items() if w.startup and n > 0} | reference.inventory()
 
 
+# What an inventory of running processes shows whenever the baseline does it: a
+# listening or bound address stays open while the service serves.
+HELD_WHILE_SERVING = ("listen", "bind")
+
+
 def startup_view(matrix: FeatureMatrix, baseline: Profile, canary: Profile,
-                 reference: Optional[Profile] = None) -> StartupView:
+                 reference: Optional[Profile] = None, always_news: Optional[np.ndarray] = None) -> StartupView:
+    """`always_news` (bool per row): features that are news at start-up whatever the
+    baseline's recording observed (sensitive accesses)."""
     baseline_held, canary_held = _rows(matrix, baseline.inventory()), _rows(matrix, canary.inventory())
     baseline_marks, canary_marks = honoured_startup(baseline), honoured_startup(canary)
     baseline_known = (matrix.baseline.windows_seen > 0) | baseline_held
@@ -85,10 +97,14 @@ def startup_view(matrix: FeatureMatrix, baseline: Profile, canary: Profile,
     canary_steady = (matrix.canary.rates[:, ~canary_marks] > 0).any(axis=1)
     canary_start_only = ~canary_steady & ((matrix.canary.rates[:, canary_marks] > 0).any(axis=1) | canary_held)
     vouched = _rows(matrix, reference_features(reference))
-    observed_start = bool(baseline_marks.any() or baseline_held.any() or (reference and reference.windows))
+    observed_start = bool(baseline_marks.any() or (reference and reference.windows))
+    inventory_shows = np.isin(matrix.kinds, HELD_WHILE_SERVING) if baseline_held.any() else np.zeros(len(matrix), bool)
+    if always_news is not None and baseline_held.any():
+        inventory_shows |= always_news
+    judged_as_new = np.full(len(matrix), observed_start) | inventory_shows
 
     seen = np.where(canary_start_only, baseline_known | vouched, baseline_steady | baseline_held)
-    unverified = canary_start_only & ~seen & (not observed_start)
+    unverified = canary_start_only & ~seen & ~judged_as_new
     canary_seen = np.maximum(matrix.canary.windows_seen, canary_held.astype(int))
     known = np.maximum(matrix.baseline.windows_seen, 1)
 
@@ -131,8 +147,9 @@ def unverified_features(view: StartupView, config: GateConfig, rules: Rules) -> 
             "change": "unverified", "severity": UNVERIFIED_SEVERITY[anomaly.severity], "limit": None,
             "reason": (f"unverified {meaning.what}: only at the canary's start-up "
                        f"({anomaly.canary_windows_seen} of {view.unverified_candidates.canary.window_count} canary "
-                       "windows), and the baseline's start-up was never observed (no start-up window, no inventory, "
-                       "no earlier start-up window of either version); it never pauses alone"),
+                       "windows), and the baseline's start-up was never observed (no start-up window, no earlier "
+                       "start-up window of either version, and an inventory of running processes cannot show it); "
+                       "it never pauses alone"),
         }))
     return found
 

@@ -84,6 +84,19 @@ def test_a_fresh_canary_reading_a_secret_at_start_up_pauses():
     assert (shadow.change, shadow.severity, shadow.group) == ("new", "critical", "sensitive")
 
 
+def test_what_an_inventory_cannot_show_is_unverified_at_start_up():
+    # A fresh start resolves a name through nscd, runs a helper once and writes a pid
+    # file: done and gone long before the baseline's recording attached, so its
+    # inventory cannot vouch for them (found by `make demo`: the canary's one connect
+    # to nscd paused a healthy release)
+    transient = {("connect", "unix:/var/run/nscd/socket"): 1, ("exec", "/usr/bin/helper"): 1,
+                 ("file", "/run/app.pid:w"): 1}
+    verdict = judge(attached_baseline(), fresh_canary({**START, **transient}), load_config({}))
+    assert verdict.verdict != "pause", verdict.reasons
+    assert anomalies(verdict, "unverified") == set(transient)
+    assert anomalies(verdict, "new") == set()
+
+
 # --- no inventory, no start-up windows: unverified ---------------------------------------
 
 def test_start_up_only_features_are_unverified_when_the_baseline_start_up_was_never_observed():
