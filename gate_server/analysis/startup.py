@@ -97,9 +97,11 @@ def startup_view(matrix: FeatureMatrix, baseline: Profile, canary: Profile,
     canary_steady = (matrix.canary.rates[:, ~canary_marks] > 0).any(axis=1)
     canary_start_only = ~canary_steady & ((matrix.canary.rates[:, canary_marks] > 0).any(axis=1) | canary_held)
     vouched = _rows(matrix, reference_features(reference))
-    observed_start = bool(baseline_marks.any() or (reference and reference.windows))
-    inventory_shows = np.isin(matrix.kinds, HELD_WHILE_SERVING) if baseline_held.any() else np.zeros(len(matrix), bool)
-    if always_news is not None and baseline_held.any():
+    earlier = reference.windows if reference else []
+    observed_start = bool(baseline_marks.any() or any(w.startup for w in earlier))
+    has_inventory = bool(baseline_held.any() or any(w.inventory for w in earlier))
+    inventory_shows = np.isin(matrix.kinds, HELD_WHILE_SERVING) if has_inventory else np.zeros(len(matrix), bool)
+    if always_news is not None and has_inventory:
         inventory_shows |= always_news
     judged_as_new = np.full(len(matrix), observed_start) | inventory_shows
 
@@ -122,7 +124,7 @@ def startup_view(matrix: FeatureMatrix, baseline: Profile, canary: Profile,
         notes[int(row)] = "held when the canary's recording attached"
     for row in np.flatnonzero(canary_start_only & ~seen & ~canary_held):
         notes[int(row)] = ("only at the canary's start-up, and in no start-up window or inventory of the baseline "
-                           f"nor in {len(reference.windows) if reference else 0} earlier start-up windows")
+                           f"nor in {sum(w.startup for w in earlier)} earlier start-up windows")
     for row in np.flatnonzero(~canary_start_only & ~seen & (matrix.baseline.windows_seen > 0)):
         notes[int(row)] = "the baseline showed it only in its start-up windows (start-up is compared with start-up)"
     return StartupView(for_new, for_missing, candidates, baseline_known, notes)

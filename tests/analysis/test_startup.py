@@ -91,10 +91,16 @@ def test_what_an_inventory_cannot_show_is_unverified_at_start_up():
     # to nscd paused a healthy release)
     transient = {("connect", "unix:/var/run/nscd/socket"): 1, ("exec", "/usr/bin/helper"): 1,
                  ("file", "/run/app.pid:w"): 1}
-    verdict = judge(attached_baseline(), fresh_canary({**START, **transient}), load_config({}))
-    assert verdict.verdict != "pause", verdict.reasons
-    assert anomalies(verdict, "unverified") == set(transient)
-    assert anomalies(verdict, "new") == set()
+    baseline = attached_baseline()
+    # the baseline's own attached recording is also an "earlier" recording of its version:
+    # its inventory is no observed start-up either
+    inventory_only_reference = Profile(service="shop", version="v1", windows=[baseline.windows[0]])
+    for reference in (None, inventory_only_reference):
+        verdict = judge(baseline, fresh_canary({**START, **transient}), load_config({}),
+                        startup_reference=reference)
+        assert verdict.verdict != "pause", verdict.reasons
+        assert anomalies(verdict, "unverified") == set(transient)
+        assert anomalies(verdict, "new") == set()
 
 
 # --- no inventory, no start-up windows: unverified ---------------------------------------
