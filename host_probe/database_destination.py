@@ -12,7 +12,7 @@ from gate_server.storage.engine import make_engine
 from gate_server.storage.errors import DatabaseError
 from gate_server.storage.records import RecordingInfo, WindowRecord
 from gate_server.storage.writer import WindowWriter
-from host_probe.destinations import Unavailable
+from host_probe.errors import Unavailable
 
 
 class DatabaseDestination:

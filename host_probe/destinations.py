@@ -10,13 +10,9 @@ record is still kept, and the operator is told why."""
 
 from __future__ import annotations
 
+from host_probe.errors import Refused, Unavailable
 
-class Unavailable(Exception):
-    """The destination cannot take the record now; the message says why."""
-
-
-class Refused(Exception):
-    """The destination will not take the record as sent; the message says why."""
+__all__ = ["Refused", "Unavailable", "check_token", "open_destination"]
 
 
 def check_token(server_url: str, token: str) -> None:

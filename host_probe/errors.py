@@ -14,3 +14,11 @@ class TracefsUnreadable(PermissionError):
 
 class ScopeError(ValueError):
     """Bad scope input (a pid, cgroup or command), stated in one line (the CLI exits 2)."""
+
+
+class Unavailable(Exception):
+    """A destination cannot take the record now (spool it and retry); the message says why."""
+
+
+class Refused(Exception):
+    """A destination will not take the record as sent; the message says why."""

@@ -8,7 +8,7 @@ from typing import Any
 
 import requests
 
-from host_probe.destinations import Refused, Unavailable
+from host_probe.errors import Refused, Unavailable
 
 # Answers that may change on retry: the server or its database is busy or away.
 RETRY_LATER = {408, 429, 500, 502, 503, 504}

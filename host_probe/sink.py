@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from gate_server.storage.records import RecordingInfo, WindowRecord
-from host_probe.destinations import Refused, Unavailable
+from host_probe.errors import Refused, Unavailable
 
 
 class WindowSink:
