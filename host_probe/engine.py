@@ -136,6 +136,7 @@ class Engine:
         self.destination = None
         self.bpf = None
         self.last_drain_s = 0.0
+        self.said_unfenced = False
 
     # -- lifecycle ---------------------------------------------------------------
     def start(self) -> None:
@@ -247,6 +248,10 @@ class Engine:
         started = time.perf_counter()
         raw = self.drain.drain(r.slot for r in every)
         self.last_drain_s = time.perf_counter() - started
+        if not self.drain.fenced and not self.said_unfenced:
+            self.said_unfenced = True
+            self.log("host-probe: the kernel refused membarrier (nohz_full?): the drain waits 5 ms for running "
+                     "programs instead of a grace period, and an increment may land one window late")
         written = [(recording, self._write(recording, raw[recording.slot], recording.closing_at or ended))
                    for recording in every]
         for recording in self.closing:
