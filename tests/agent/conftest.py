@@ -42,12 +42,13 @@ class AgentRun:
         config = {"window": "1s", "poll_interval": "0.3s", "status_file": str(self.status_file), **config}
         self.config_file.write_text(yaml.safe_dump(config))
 
-    def start(self) -> "AgentRun":
+    def start(self, destination: list[str] | None = None, env: dict[str, str] | None = None) -> "AgentRun":
+        """Writes to this run's SQLite database, or to `destination` (e.g. ["--server", URL])."""
         self.log_path = self.dir / "agent.log"
         self.process = subprocess.Popen(
             [sys.executable, "-m", "host_probe.cli", "agent", "--config", str(self.config_file),
-             "--db", self.db_url, "--spool", str(self.dir / "spool")],
-            cwd=REPO, stderr=open(self.log_path, "w"), stdout=subprocess.DEVNULL)
+             *(destination or ["--db", self.db_url]), "--spool", str(self.dir / "spool")],
+            cwd=REPO, stderr=open(self.log_path, "w"), stdout=subprocess.DEVNULL, env=env)
         self.wait_for(lambda status: True, timeout=60)
         return self
 
@@ -79,8 +80,8 @@ class AgentRun:
             assert self.process.wait(timeout=60) == 0, self.log()
         return self.log()
 
-    def features(self, service: str, version: str) -> Counter:
-        engine = make_engine(self.db_url)
+    def features(self, service: str, version: str, db_url: str = "") -> Counter:
+        engine = make_engine(db_url or self.db_url)
         try:
             with Session(engine) as session:
                 profile = load_profile(session, service, version)
@@ -91,9 +92,9 @@ class AgentRun:
             counts.update(window.counts)
         return counts
 
-    def recordings(self) -> list[tuple[str, str, str]]:
+    def recordings(self, db_url: str = "") -> list[tuple[str, str, str]]:
         """(service, version, role) of every recording stored."""
-        engine = make_engine(self.db_url)
+        engine = make_engine(db_url or self.db_url)
         try:
             with Session(engine) as session:
                 rows = session.execute(select(Service.name, Recording.version, Recording.role).join(Recording.service))
