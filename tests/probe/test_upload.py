@@ -60,7 +60,7 @@ def test_windows_are_uploaded_with_an_ingest_token(uploads, tmp_path):
 def test_a_server_outage_loses_no_window(uploads, tmp_path):
     server, database_url = uploads
     spool = tmp_path / "spool"
-    log = record_through_outage(upload_args(server, spool, "up-outage", "sh", "-c", LOOP.format(n=35)),
+    log = record_through_outage(upload_args(server, spool, "up-outage", "sh", "-c", LOOP.format(n=60)),
                                 stop=server.halt, restart=server.start,
                                 env=with_token(token(database_url, "ingest")))
     assert "gate server unreachable" in log and "spooling windows" in log
