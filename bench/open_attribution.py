@@ -21,7 +21,7 @@ from pathlib import Path
 
 from bench.probe_overhead import added_per_round, attach_floor, attach_probe, build_loop, interleaved, run_loop
 
-OPEN_START = "static __always_inline void record_open(u32 slot, const char *upath, u8 mode)\n{\n"
+OPEN_START = "static __always_inline void record_open(u32 slot, const char *upath, u8 mode, int dirfd)\n{\n"
 AFTER_READ = "    struct file_key key = {.generation"
 AFTER_HASH = "    u64 *count = file_counts.lookup(&key);\n"
 # Each cut: where its `return` goes. The hash cut keeps the key alive so the

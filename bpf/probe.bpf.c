@@ -198,6 +198,12 @@ static __always_inline void count_detail(struct detail_key *key)
  * only never collide; a final mixer would be a bijection too and could not
  * remove a collision, so there is none (it cost 30-70 ns per open here). The
  * map's own hash spreads the key over buckets. */
+static __always_inline u64 hash_step(u64 hash, u64 word)
+{
+    hash = (hash ^ word) * 0x9e3779b97f4a7c15ULL;
+    return hash ^ (hash >> 31);
+}
+
 static __always_inline u64 hash_path(const struct path_text *text, int len)
 {
     u64 hash = PATH_HASH_SEED ^ (u64)len;
@@ -211,8 +217,7 @@ static __always_inline u64 hash_path(const struct path_text *text, int len)
         u64 word = words[i];
         if (left < 8)
             word &= (1ULL << (left * 8)) - 1;
-        hash = (hash ^ word) * 0x9e3779b97f4a7c15ULL;
-        hash ^= hash >> 31;
+        hash = hash_step(hash, word);
     }
     return hash;
 }
@@ -337,8 +342,32 @@ static __always_inline u8 open_mode(u64 flags)
     return access == 0 ? MODE_READ : access == 1 ? MODE_WRITE : MODE_READ_WRITE;
 }
 
+/* The first 8 bytes of "/proc/self" and "/proc/thread-self", as the u64 word
+ * hash_path loads (little-endian: the first byte is the lowest) */
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "path words are read little-endian");
+#define PATH_WORD(a, b, c, d, e, f, g, h)                                                     \
+    ((u64)(a) | (u64)(b) << 8 | (u64)(c) << 16 | (u64)(d) << 24 | (u64)(e) << 32 |          \
+     (u64)(f) << 40 | (u64)(g) << 48 | (u64)(h) << 56)
+#define PROC_SE PATH_WORD('/', 'p', 'r', 'o', 'c', '/', 's', 'e')
+#define PROC_TH PATH_WORD('/', 'p', 'r', 'o', 'c', '/', 't', 'h')
+
+/* Does the path name a different file for another opener? A relative path
+ * (against the working directory or dirfd) and /proc/self/..., /proc/thread-self/...
+ * do. Every other spelling (`//`, `.`, `..`, symlinks) is resolved in userspace
+ * the same for every opener of a workload, so a clean absolute path pays one
+ * byte test and one word compare here, no scan. */
+static __always_inline int opener_dependent(const struct path_text *text, int len)
+{
+    if (text->path[0] != '/')
+        return 1;
+    if (len <= 8)
+        return 0;
+    u64 first = *(const u64 *)text;
+    return first == PROC_SE || first == PROC_TH;
+}
+
 /* The hot detail: no memset (the hash masks what the read did not write) */
-static __always_inline void record_open(u32 slot, const char *upath, u8 mode)
+static __always_inline void record_open(u32 slot, const char *upath, u8 mode, int dirfd)
 {
     u32 zero = 0;
     struct path_text *text = path_scratch.lookup(&zero);
@@ -349,8 +378,26 @@ static __always_inline void record_open(u32 slot, const char *upath, u8 mode)
         count_loss(slot, LOSS_UNREADABLE);
         return;
     }
+    u32 flags = 0;
+    if (len == DETAIL_PATH_LEN) {
+        /* a full buffer is a path of exactly DETAIL_PATH_LEN - 1 bytes, or a longer
+         * one cut: the byte after it tells (unreadable: taken as cut) */
+        char next = 0;
+        if (bpf_probe_read_user(&next, 1, upath + DETAIL_PATH_LEN - 1) || next) {
+            flags = PATH_TRUNCATED;
+            count_loss(slot, LOSS_PATH_TRUNCATED);
+        }
+    }
+    u32 tgid = 0;
     struct file_key key = {.generation = current_generation(), .mode = mode, .slot = slot,
                            .path_hash = hash_path(text, len)};
+    int dependent = opener_dependent(text, len);
+    if (dependent) {
+        tgid = bpf_get_current_pid_tgid() >> 32;
+        key.path_hash = hash_step(key.path_hash, (u64)tgid << 32 | (u32)dirfd);
+    }
+    if (flags)
+        key.path_hash = hash_step(key.path_hash, ~(u64)flags);
     u64 *count = file_counts.lookup(&key);
     if (!count) {
         u64 *used = budget_left(slot, key.generation);
@@ -363,7 +410,11 @@ static __always_inline void record_open(u32 slot, const char *upath, u8 mode)
             /* the drain reads a generation only after every program that could
              * still write it has returned (an RCU grace period), so the path is
              * there when it looks */
-            struct file_key path_key = {.generation = key.generation, .path_hash = key.path_hash};
+            text->tgid = dependent ? tgid : bpf_get_current_pid_tgid() >> 32;
+            text->dirfd = dirfd;
+            text->flags = flags;
+            text->pad = 0;
+            struct file_key path_key = {.generation = key.generation, .slot = slot, .path_hash = key.path_hash};
             file_paths.update(&path_key, text);
             return;
         }
@@ -462,7 +513,7 @@ static __always_inline void record_detail(u32 slot, struct pt_regs *regs, long n
 #if NR_openat >= 0
     if (nr == NR_openat) {
         a = read_args(regs);
-        record_open(slot, (const char *)a.a1, open_mode(a.a2));
+        record_open(slot, (const char *)a.a1, open_mode(a.a2), (int)a.a0);
         return;
     }
 #endif
@@ -474,21 +525,21 @@ static __always_inline void record_detail(u32 slot, struct pt_regs *regs, long n
             count_loss(slot, LOSS_UNREADABLE);
             return;
         }
-        record_open(slot, (const char *)a.a1, open_mode(flags));
+        record_open(slot, (const char *)a.a1, open_mode(flags), (int)a.a0);
         return;
     }
 #endif
 #if NR_open >= 0
     if (nr == NR_open) {
         a = read_args(regs);
-        record_open(slot, (const char *)a.a0, open_mode(a.a1));
+        record_open(slot, (const char *)a.a0, open_mode(a.a1), SG_AT_FDCWD);
         return;
     }
 #endif
 #if NR_creat >= 0
     if (nr == NR_creat) {
         a = read_args(regs);
-        record_open(slot, (const char *)a.a0, MODE_WRITE);
+        record_open(slot, (const char *)a.a0, MODE_WRITE, SG_AT_FDCWD);
         return;
     }
 #endif

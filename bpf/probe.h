@@ -32,7 +32,8 @@ enum loss_reason {
     LOSS_SAMPLED_OUT = 3,
     LOSS_UNREADABLE = 4,           /* a path or address not readable from user memory (not paged in) */
     LOSS_PID_BEYOND_TABLE = 5,     /* a child's pid above the pid_max read at load: not followed */
-    LOSS_REASONS = 6,
+    LOSS_PATH_TRUNCATED = 6,       /* a path longer than DETAIL_PATH_LEN - 1 bytes: keyed cut, and marked so */
+    LOSS_REASONS = 7,
 };
 
 /* process_counts slots (per workload) */
@@ -65,8 +66,12 @@ struct detail_key {
 /* One deduplicated file open, counted in kernel (file_counts). Opens are the hot
  * detail: keyed by a seeded 64-bit hash of the path instead of the path itself,
  * so the kernel hashes 16 bytes instead of a 290-byte detail_key. The path is
- * written to file_paths (keyed by generation and hash, mode and slot 0) at a
- * key's first open in a generation. */
+ * written to file_paths (keyed by generation, slot and hash, mode 0) at a key's
+ * first open in a generation. A path whose meaning depends on its opener (a
+ * relative one, /proc/self/..., /proc/thread-self/...) has the opener's tgid and
+ * dirfd mixed into its hash, so the same text opened from two directories is two
+ * keys; userspace resolves every path once, in the opener's view
+ * (host_probe/canonical.py). */
 struct file_key {
     u32 generation;
     u16 mode;
@@ -74,9 +79,22 @@ struct file_key {
     u64 path_hash;
 };
 
-/* aligned so the path hash may read it as u64 words (map values are 8-aligned) */
+/* path_text.flags */
+enum path_flag {
+    PATH_TRUNCATED = 1, /* longer than the buffer: `path` is its first DETAIL_PATH_LEN - 1 bytes */
+};
+
+/* openat's "relative to the working directory" (include/uapi/linux/fcntl.h) */
+#define SG_AT_FDCWD -100
+
+/* A file key's path and who opened it, for userspace to resolve. Aligned so the
+ * path hash may read it as u64 words (map values are 8-aligned). */
 struct path_text {
     char path[DETAIL_PATH_LEN];
+    u32 tgid;   /* the key's first opener in its generation */
+    s32 dirfd;  /* openat's dirfd; SG_AT_FDCWD for open and creat */
+    u32 flags;  /* enum path_flag */
+    u32 pad;
 } __attribute__((aligned(8)));
 
 /* Socket ABI constants, fixed across kernels and architectures, written out

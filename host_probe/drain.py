@@ -27,7 +27,8 @@ from typing import Iterable
 import numpy as np
 
 from host_probe.kernel_contract import LOSS_REASONS, PROCESS_CHANGES, SYSCALL_SLOTS
-from host_probe.kernel_keys import detail_feature, file_feature
+from host_probe.canonical import Canonicaliser
+from host_probe.kernel_keys import OpenedPath, detail_feature, file_feature
 from host_probe.map_batch import BatchReader, delete_keys, pack_keys
 
 MEMBARRIER_CMD_GLOBAL = 1
@@ -96,10 +97,13 @@ class CounterDeltas:
 
 
 class FileFeatureIds:
-    """(path hash, mode) -> a feature id, looked up for a whole window at once
+    """(slot, path hash, mode) -> a feature id, looked up for a whole window at once
     (np.searchsorted over a sorted array of known keys); features[id] is the
     normalised ("file", "<path>:<mode>"). The hash is seeded per load, so the ids
-    live as long as the loaded program."""
+    live as long as the loaded program. The slot is part of the key because a path
+    is resolved in its workload's view (two containers' /etc/app.conf are two
+    files). A feature that could not be resolved is not remembered: the next
+    window that has the key tries again."""
 
     def __init__(self):
         self.keys = np.zeros(0, dtype=np.uint64)
@@ -108,10 +112,11 @@ class FileFeatureIds:
         self.feature_ids: dict[tuple[str, str], int] = {}
 
     @staticmethod
-    def _combined(hashes: np.ndarray, modes: np.ndarray) -> np.ndarray:
-        # the seeded hash is uniform: folding the 2-bit mode in with an odd constant
-        # keeps (hash, mode) pairs apart but for a 2^-64 chance
-        return hashes ^ (modes * np.uint64(0x9E3779B97F4A7C15))
+    def _combined(hashes: np.ndarray, modes: np.ndarray, slots: np.ndarray) -> np.ndarray:
+        # the seeded hash is uniform: folding the 2-bit mode and the 8-bit slot in
+        # with an odd constant keeps (hash, mode, slot) apart but for a 2^-64 chance
+        tag = (slots.astype(np.uint64) << np.uint64(2)) | modes.astype(np.uint64)
+        return hashes ^ (tag * np.uint64(0x9E3779B97F4A7C15))
 
     def _lookup(self, combined: np.ndarray) -> np.ndarray:
         if not len(self.keys):
@@ -119,36 +124,44 @@ class FileFeatureIds:
         positions = np.minimum(np.searchsorted(self.keys, combined), len(self.keys) - 1)
         return np.where(self.keys[positions] == combined, self.key_ids[positions], -1)
 
-    def ids(self, hashes: np.ndarray, modes: np.ndarray, paths_of) -> np.ndarray:
-        """Feature ids (-1 where the path is unknown); `paths_of(hashes)` gives the
-        paths (hash -> bytes) of keys never seen."""
-        combined = self._combined(hashes, modes)
+    def _id_of(self, feature: tuple[str, str]) -> int:
+        if feature not in self.feature_ids:
+            self.feature_ids[feature] = len(self.features)
+            self.features.append(feature)
+        return self.feature_ids[feature]
+
+    def ids(self, hashes: np.ndarray, modes: np.ndarray, slots: np.ndarray, features_of) -> np.ndarray:
+        """Feature ids (-1 where the path is unknown). `features_of(keys)` gives, for
+        (slot, hash, mode) keys never seen, (feature, resolved?) by key."""
+        combined = self._combined(hashes, modes, slots)
         ids = self._lookup(combined)
         unknown = ids < 0
-        if unknown.any():
-            if len(self.keys) > FEATURE_CACHE_MAX:
-                self.__init__()
-                ids, unknown = np.full(len(combined), -1, dtype=np.int64), np.ones(len(combined), dtype=bool)
-            new, first = np.unique(combined[unknown], return_index=True)
-            new_hashes = hashes[unknown][first].tolist()
-            new_modes = modes[unknown][first].tolist()
-            paths = paths_of(sorted(set(new_hashes)))
-            added_keys, added_ids = [], []
-            for key, path_hash, mode in zip(new.tolist(), new_hashes, new_modes):
-                if path_hash not in paths:
-                    continue
-                feature = file_feature(paths[path_hash], int(mode))
-                if feature not in self.feature_ids:
-                    self.feature_ids[feature] = len(self.features)
-                    self.features.append(feature)
-                added_keys.append(key)
-                added_ids.append(self.feature_ids[feature])
-            if added_keys:
-                keys = np.concatenate([self.keys, np.array(added_keys, dtype=np.uint64)])
-                key_ids = np.concatenate([self.key_ids, np.array(added_ids, dtype=np.int64)])
-                order = np.argsort(keys, kind="stable")
-                self.keys, self.key_ids = keys[order], key_ids[order]
-                ids = self._lookup(combined)
+        if not unknown.any():
+            return ids
+        if len(self.keys) > FEATURE_CACHE_MAX or len(self.features) > 2 * FEATURE_CACHE_MAX:
+            self.__init__()
+            ids, unknown = np.full(len(combined), -1, dtype=np.int64), np.ones(len(combined), dtype=bool)
+        new, first = np.unique(combined[unknown], return_index=True)
+        keys = list(zip(slots[unknown][first].tolist(), hashes[unknown][first].tolist(),
+                        modes[unknown][first].tolist()))
+        found = features_of(keys)
+        new_ids: dict[int, int] = {}
+        added_keys, added_ids = [], []
+        for combined_key, key in zip(new.tolist(), keys):
+            if key not in found:
+                continue
+            feature, resolved = found[key]
+            new_ids[combined_key] = self._id_of(feature)
+            if resolved:
+                added_keys.append(combined_key)
+                added_ids.append(new_ids[combined_key])
+        if added_keys:
+            all_keys = np.concatenate([self.keys, np.array(added_keys, dtype=np.uint64)])
+            key_ids = np.concatenate([self.key_ids, np.array(added_ids, dtype=np.int64)])
+            order = np.argsort(all_keys, kind="stable")
+            self.keys, self.key_ids = all_keys[order], key_ids[order]
+        positions = np.flatnonzero(unknown)
+        ids[positions] = [new_ids.get(key, -1) for key in combined[positions].tolist()]
         return ids
 
 
@@ -172,6 +185,7 @@ class MapDrain:
         self.fenced = True  # False once membarrier was refused and a sleep stood in
         # Normalising is the drain's costliest step; keys recur window after window.
         self.file_ids = FileFeatureIds()
+        self.canonical = Canonicaliser()
         self._detail_features: dict[bytes, tuple[str, str] | None] = {}
 
     def _flip_generation(self) -> int:
@@ -200,27 +214,45 @@ class MapDrain:
                     window.details[feature] += count
         delete_keys(reader.table, b"".join(taken_keys))
 
-    def _paths(self, generation: int, hashes: list[int]) -> dict[int, bytes]:
-        """The paths of a generation's file keys, by hash: looked up one by one when
-        few are new, read whole when many are (a first window, a burst of new files)."""
+    def _paths(self, generation: int, wanted: list[tuple[int, int]]) -> dict[tuple[int, int], OpenedPath]:
+        """The paths of a generation's file keys, by (slot, hash): looked up one by one
+        when few are new, read whole when many are (a first window, a burst of new files)."""
         table = self.file_paths
-        if len(hashes) <= PATH_LOOKUPS:
+        if len(wanted) <= PATH_LOOKUPS:
             found = {}
-            for path_hash in hashes:
+            for slot, path_hash in wanted:
                 try:
-                    found[path_hash] = bytes(table[table.Key(generation=generation, path_hash=path_hash)].path)
+                    leaf = table[table.Key(generation=generation, slot=slot, path_hash=path_hash)]
                 except KeyError:  # its path could not be stored (file_paths full)
-                    pass
+                    continue
+                found[slot, path_hash] = OpenedPath.from_leaf(leaf)
             return found
-        wanted, found = set(hashes), {}
+        wanted_set, found = set(wanted), {}
         reader = self.path_reader
         for n in reader.chunks():
-            rows = reader.fields(n, ("generation", "path_hash"))
-            for row, path_hash in zip(np.flatnonzero(rows["generation"] == generation).tolist(),
-                                      rows["path_hash"][rows["generation"] == generation].tolist()):
-                if path_hash in wanted:
-                    found[path_hash] = bytes(reader.values[row].path)
+            rows = reader.fields(n, ("generation", "slot", "path_hash"))
+            mine = np.flatnonzero(rows["generation"] == generation)
+            for row, slot, path_hash in zip(mine.tolist(), rows["slot"][mine].tolist(),
+                                            rows["path_hash"][mine].tolist()):
+                if (slot, path_hash) in wanted_set:
+                    found[slot, path_hash] = OpenedPath.from_leaf(reader.values[row])
         return found
+
+    def _file_features(self, generation: int, keys: list[tuple[int, int, int]]) -> dict:
+        """(feature, resolved?) of new (slot, hash, mode) keys: each path made canonical
+        once, in its opener's view, then normalised."""
+        opened = self._paths(generation, sorted({(slot, path_hash) for slot, path_hash, _ in keys}))
+        canonical: dict[tuple[int, int], tuple[str, bool]] = {}
+        features = {}
+        for slot, path_hash, mode in keys:
+            path = opened.get((slot, path_hash))
+            if path is None:
+                continue
+            if (slot, path_hash) not in canonical:
+                canonical[slot, path_hash] = path.canonical(self.canonical, slot)
+            text, resolved = canonical[slot, path_hash]
+            features[slot, path_hash, mode] = (file_feature(text, mode, resolved), resolved)
+        return features
 
     def _drain_files(self, old: int, windows: dict[int, RawWindow]) -> None:
         """File keys are the many: 32 workloads of 1 000 files each is 32 000 keys a
@@ -237,7 +269,7 @@ class MapDrain:
         if not parts or not sum(len(part[0]) for part in parts):
             return
         slots, modes, hashes, counts = (np.concatenate(column) for column in zip(*parts))
-        ids = self.file_ids.ids(hashes, modes, lambda wanted: self._paths(old, wanted))
+        ids = self.file_ids.ids(hashes, modes, slots, lambda keys: self._file_features(old, keys))
         known = ids >= 0
         lost = np.bincount(slots[~known], weights=counts[~known], minlength=self.slots)
         for slot in np.flatnonzero(lost).tolist():  # paths file_paths could not store: counted losses
@@ -251,9 +283,9 @@ class MapDrain:
             if window is not None:
                 window.details[features[pair & 0xFFFFFFFF]] += total
         delete_keys(reader.table, b"".join(taken_keys))
-        unique_hashes = np.unique(hashes)
-        delete_keys(self.file_paths, pack_keys(self.file_paths, len(unique_hashes), generation=old,
-                                               path_hash=unique_hashes))
+        held = np.unique(np.rec.fromarrays([slots.astype(np.uint16), hashes], names="slot,path_hash"))
+        delete_keys(self.file_paths, pack_keys(self.file_paths, len(held), generation=old, slot=held["slot"],
+                                               path_hash=held["path_hash"]))
 
     def _release_budgets(self, old: int) -> None:
         for slot in range(1, self.slots):
@@ -265,6 +297,7 @@ class MapDrain:
         """One window for each of `slots` (the drain reads every slot regardless:
         counts of a slot not asked for are dropped, as that slot has no recording)."""
         windows = {slot: RawWindow() for slot in slots}
+        self.canonical.new_drain()
         old = self._flip_generation()
         self._drain_details(old, windows)
         self._drain_files(old, windows)

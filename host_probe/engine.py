@@ -194,6 +194,7 @@ class Engine:
         sink = WindowSink(self.destination, self.config.spool_dir, info.uuid, self.log)
         sink.open(info)
         slot, running = self.table.add(workload)
+        self.drain.canonical.watch(slot, running or set(workload.pids or ()))
         recording = Recording(workload, slot, info, sink, window_started=info.started_at,
                               startup_until=startup_until(running, self.config.startup_s, info.started_at))
         if attached and running:

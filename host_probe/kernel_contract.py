@@ -9,7 +9,11 @@ DETAIL_KINDS = {2: "exec", 3: "connect", 4: "bind", 5: "listen", 6: "socket"}
 OPEN_MODES = {1: "r", 2: "w", 3: "rw"}
 # enum loss_reason, in slot order
 LOSS_REASONS = ("map_full", "ringbuf_reserve_failed", "rate_limited", "sampled_out", "unreadable",
-                "pid_beyond_table")
+                "pid_beyond_table", "path_truncated")
+# enum path_flag (struct path_text.flags)
+PATH_TRUNCATED = 1
+# SG_AT_FDCWD: a file key's dirfd when the path is relative to the working directory
+AT_FDCWD = -100
 # enum process_change, in slot order
 PROCESS_CHANGES = ("fork", "thread", "exit", "exec")
 # enum event_type

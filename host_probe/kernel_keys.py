@@ -6,10 +6,13 @@ has to split again."""
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
+from dataclasses import dataclass
 
 from gate_server.storage.keys import ADDRESS_KINDS, INET, INET6, UNIX, Address, FeatureKey, file_key, socket_key
-from host_probe.kernel_contract import DETAIL_KINDS, OPEN_MODES
+from host_probe.canonical import Canonicaliser
+from host_probe.kernel_contract import DETAIL_KINDS, OPEN_MODES, PATH_TRUNCATED
 from host_probe.normalise import DEFAULT_EPHEMERAL_PORTS, normalise_address, normalise_path
 
 FAMILY_NAMES = {socket.AF_INET: INET, socket.AF_INET6: INET6, socket.AF_UNIX: UNIX,
@@ -37,9 +40,34 @@ def address(family: int, addr: bytes, port: int, path: str) -> Address:
     return Address(family_name(family))
 
 
-def file_feature(path: bytes, mode: int) -> FeatureKey:
-    """("file", "<normalised path>:<mode>") for a file_counts key's path and mode."""
-    return "file", file_key(normalise_path(c_text(path)), OPEN_MODES.get(mode, "r"))
+def file_feature(path: bytes | str, mode: int, resolved: bool = True) -> FeatureKey:
+    """("file", "<normalised path>:<mode>") for a canonical path (a C array or text)
+    and a file_counts key's mode; ("file", "<unresolved><normalised path>:<mode>")
+    for a path that could not be resolved."""
+    text = c_text(path) if isinstance(path, (bytes, bytearray)) else path
+    return "file", file_key(normalise_path(text), OPEN_MODES.get(mode, "r"), resolved)
+
+
+@dataclass(frozen=True)
+class OpenedPath:
+    """A file key's struct path_text: the text as the process passed it, and its
+    first opener in the window."""
+
+    text: bytes
+    tgid: int
+    dirfd: int
+    flags: int
+
+    @classmethod
+    def from_leaf(cls, leaf) -> "OpenedPath":
+        return cls(bytes(leaf.path).split(b"\0", 1)[0], leaf.tgid, leaf.dirfd, leaf.flags)
+
+    def canonical(self, canonicaliser: Canonicaliser, slot: int) -> tuple[str, bool]:
+        """(the canonical path, resolved?), then normalised by file_feature. Looked up
+        with the file system's own bytes; stored as UTF-8 text."""
+        found = canonicaliser.canonical(os.fsdecode(self.text), self.tgid, self.dirfd, slot,
+                                        truncated=bool(self.flags & PATH_TRUNCATED))
+        return os.fsencode(found.path).decode("utf-8", "replace"), found.resolved
 
 
 def detail_feature(key, ephemeral_ports: tuple[int, int] = DEFAULT_EPHEMERAL_PORTS) -> FeatureKey | None:

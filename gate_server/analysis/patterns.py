@@ -53,6 +53,35 @@ class GlobSet:
         return self._regex is not None and self._regex.match(path) is not None
 
 
+class TrailingGlobSet:
+    """Path globs matched, component by component, against the trailing components
+    of a path the probe could not resolve (storage.keys.UNRESOLVED): its directory
+    is unknown, so `<unresolved>shadow` or `<unresolved>../../etc/shadow` may be
+    /etc/shadow. The components compared are those the path and the glob both
+    have, at least one of them not a bare `*` (`<unresolved>x.log` is not
+    `~/.ssh/*`); in the path, only what follows its last `..` counts."""
+
+    def __init__(self, patterns: Iterable[str]):
+        self.globs = tuple([part for part in p.split("/") if part]
+                           for pattern in patterns for p in expand_home(pattern))
+
+    def matches(self, path: str) -> bool:
+        known = path.split("/")
+        if ".." in known:
+            known = known[len(known) - known[::-1].index(".."):]
+        known = [part for part in known if part not in ("", ".")]
+        if not known:
+            return False
+        for glob in self.globs:
+            shared = min(len(known), len(glob))
+            tail = glob[len(glob) - shared:]
+            if all(part == "*" for part in tail):
+                continue
+            if all(fnmatch.fnmatchcase(name, part) for name, part in zip(known[len(known) - shared:], tail)):
+                return True
+        return False
+
+
 IpNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 
 

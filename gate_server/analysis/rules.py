@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Iterable, Optional
 
 from gate_server.analysis.config import GateConfig
-from gate_server.analysis.patterns import DestinationSet, GlobSet
-from gate_server.storage.keys import parse_address, parse_file_key
+from gate_server.analysis.patterns import DestinationSet, GlobSet, TrailingGlobSet
+from gate_server.storage.keys import FileKey, parse_address, parse_file_key
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class Meaning:
     rule: str
     limit: Optional[str]  # a field of GateConfig.limits, or None
     what: str  # how a reason sentence names the feature
-    # A key the judge cannot place (a relative path an older probe stored) is news only
+    # A key the judge cannot place (a relative path an older probe stored, an unresolved one) is news only
     # when recurring, whatever stability.one_off_rules says: "outside known directories"
     # cannot be decided for it, and one-off relative writes are a database's routine.
     recurring_only: bool = False
@@ -35,6 +35,7 @@ class Rules:
     def __init__(self, config: GateConfig, baseline_write_paths: Iterable[str] = ()):
         sensitive = config.sensitive_paths
         self._sensitive = GlobSet(sensitive.effective())
+        self._sensitive_tails = TrailingGlobSet(sensitive.effective())
         self._not_sensitive = GlobSet(sensitive.exclude)
         allow = config.allow
         self._allow_files = GlobSet(allow.files)
@@ -50,8 +51,17 @@ class Rules:
     def is_sensitive(self, path: str) -> bool:
         return self._sensitive.matches(path) and not self._not_sensitive.matches(path)
 
+    def is_sensitive_key(self, file: FileKey) -> bool:
+        """A canonical path by the sensitive globs; one the probe could not resolve by
+        its trailing components (it may be any file of that name), so spelling a
+        secret's path so that it cannot be resolved does not hide it."""
+        if file.is_unresolved:
+            path = file.lexical_path
+            return self._sensitive_tails.matches(path) and not self._not_sensitive.matches(path)
+        return self.is_sensitive(file.path)
+
     def is_sensitive_file(self, kind: str, key: str) -> bool:
-        return kind == "file" and self.is_sensitive(parse_file_key(key).path)
+        return kind == "file" and self.is_sensitive_key(parse_file_key(key))
 
     def is_allowed(self, kind: str, key: str) -> bool:
         if kind == "file":
@@ -93,9 +103,10 @@ class Rules:
         file = parse_file_key(key)
         path, mode = file.path, file.mode
         verb = {"r": "read", "w": "write", "rw": "read-write"}[mode]
-        if self.is_sensitive(path):
+        if self.is_sensitive_key(file):
+            unresolved = " (unresolved: it may be a sensitive file)" if file.is_unresolved else ""
             return Meaning("sensitive", "critical", "sensitive_access", "max_sensitive_access",
-                           f"{verb} of sensitive path {path}")
+                           f"{verb} of sensitive path {path}{unresolved}")
         if "w" in mode and not self.is_known_write(path):
             return Meaning("file", "high", "new_write_path", "max_new_write_paths",
                            f"{verb} of {path} (outside every directory the baseline writes to)",

@@ -4,9 +4,19 @@ The probe builds keys here from structured fields (after normalising those
 fields), the storage stores them as strings, and the judge parses them back here.
 No other module formats or splits a key.
 
+A file key's path is absolute and canonical (the probe resolved `.`, `..`, `//`,
+the working directory or dirfd, /proc/self and symlinks in the opener's view),
+so it always starts with '/'. One the probe could not resolve (the opener gone
+before its drain, a component it may not read, a symlink loop, a path cut at
+255 bytes) starts with UNRESOLVED instead, followed by its best lexical form
+(relative if it was typed relative; a cut path ends in TRUNCATED): a key that
+starts with '/' is canonical, one that starts with '<' says it is not, and no
+file name can fake either.
+
     kind       key                               example
     syscall    syscall name                      openat
     file       <path>:<mode>                     /etc/app.conf:r
+               <unresolved><lexical path>:<mode>   <unresolved>../../etc/shadow:r
     exec       program path                      /bin/sh
     connect    <address>                         inet:10.0.0.5:5432, inet6:[::1]:443, unix:/run/x.sock
     listen     <address>                         inet:0.0.0.0:8080
@@ -33,6 +43,8 @@ TEMP = "<tmp>"
 HEX = "<hex>"
 EPHEMERAL = "<ephemeral>"
 UNNAMED = "<unnamed>"  # a unix socket with no path (socketpair, autobind)
+UNRESOLVED = "<unresolved>"  # leads a file path the probe could not make canonical
+TRUNCATED = "<truncated>"    # ends a file path cut at the kernel's 255 bytes
 
 INET, INET6, UNIX = "inet", "inet6", "unix"
 
@@ -47,6 +59,15 @@ class FileKey:
 
     def __str__(self) -> str:
         return f"{self.path}:{self.mode}"
+
+    @property
+    def is_unresolved(self) -> bool:
+        return self.path.startswith(UNRESOLVED)
+
+    @property
+    def lexical_path(self) -> str:
+        """The path as far as it is known: an unresolved key's text after the marker."""
+        return self.path.removeprefix(UNRESOLVED)
 
 
 @dataclass(frozen=True)
@@ -73,10 +94,12 @@ class Address:
         return self.port in (EPHEMERAL, 0, "0")
 
 
-def file_key(path: str, mode: str) -> str:
+def file_key(path: str, mode: str, resolved: bool = True) -> str:
+    """'<path>:<mode>' for a canonical path; for one that could not be resolved,
+    '<unresolved><lexical path>:<mode>'."""
     if mode not in FILE_MODES:
         raise ValueError(f"file mode {mode!r} is not one of {FILE_MODES}")
-    return str(FileKey(path, mode))
+    return str(FileKey(path if resolved else UNRESOLVED + path, mode))
 
 
 def parse_file_key(key: str) -> FileKey:
@@ -111,5 +134,5 @@ def socket_key(family: str, sock_type: str) -> str:
 # A window's drops, by reason (bpf/probe.h's enum loss_reason). The ring buffer
 # carries only the process-event stream (`host-probe record -v`): its losses are
 # stored with the window but are not losses of the profile the judge reads.
-PROFILE_LOSSES = ("map_full", "unreadable", "pid_beyond_table")
+PROFILE_LOSSES = ("map_full", "unreadable", "pid_beyond_table", "path_truncated")
 EVENT_STREAM_LOSSES = ("ringbuf_reserve_failed", "rate_limited", "sampled_out")

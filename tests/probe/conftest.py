@@ -3,6 +3,7 @@ back through gate_server.storage.profiles (the judge's own read path)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -130,6 +131,17 @@ def read_profile(db_url: str, version: str):
             return load_profile(session, "probe-test", version)
     finally:
         engine.dispose()
+
+
+def gate_check(db_url: str, tmp_path: Path, service: str, config: dict) -> dict:
+    """The real `gate-server check` of v1 (baseline) against v2 (canary): its JSON verdict."""
+    config_file = tmp_path / "gate.yml"
+    config_file.write_text(json.dumps(config))
+    result = subprocess.run([PYTHON, "-m", "gate_server.cli", "check", "--service", service,
+                             "--baseline", "v1", "--canary", "v2", "--config", str(config_file), "--json",
+                             "--db", db_url], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert result.stdout, result.stderr
+    return json.loads(result.stdout)
 
 
 def totals(profile) -> Counter:

@@ -52,6 +52,11 @@ def test_loss_reasons_match_in_slot_order_and_split_into_profile_and_stream_loss
     assert not set(PROFILE_LOSSES) & set(EVENT_STREAM_LOSSES)
 
 
+def test_path_flags_and_at_fdcwd_match():
+    assert enum("path_flag") == {"PATH_TRUNCATED": kernel_contract.PATH_TRUNCATED}
+    assert int(re.search(r"^#define SG_AT_FDCWD (-?\d+)", HEADER, re.M).group(1)) == kernel_contract.AT_FDCWD
+
+
 def test_process_changes_match_in_slot_order():
     changes = enum("process_change")
     assert changes.pop("PROCESS_CHANGES") == len(kernel_contract.PROCESS_CHANGES)

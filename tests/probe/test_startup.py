@@ -5,16 +5,14 @@ start-up must still pause. Real processes, the real probe, the real `gate-server
 
 from __future__ import annotations
 
-import json
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.probe.conftest import PYTHON, REPO, free_port_below_ephemeral, host_probe, migrated, read_profile
+from tests.probe.conftest import PYTHON, free_port_below_ephemeral, gate_check, host_probe, migrated
 
 SERVICE = Path(__file__).with_name("service.py")
 CONFIG = {"sufficiency": {"min_windows": 3, "min_syscalls": 100}}
@@ -57,13 +55,7 @@ def attached_baseline(db_url: str, tmp_path: Path, work: Path, port: int) -> Non
 
 
 def check(db_url: str, tmp_path: Path) -> dict:
-    config = tmp_path / "gate.yml"
-    config.write_text(json.dumps(CONFIG))
-    result = subprocess.run([sys.executable, "-m", "gate_server.cli", "check", "--service", "startup-test",
-                             "--baseline", "v1", "--canary", "v2", "--config", str(config), "--json",
-                             "--db", db_url], capture_output=True, text=True, cwd=REPO, timeout=120)
-    assert result.stdout, result.stderr
-    return json.loads(result.stdout)
+    return gate_check(db_url, tmp_path, "startup-test", CONFIG)
 
 
 @pytest.fixture
