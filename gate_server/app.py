@@ -12,7 +12,7 @@ from typing import Any, Mapping, Optional
 
 from flask import Flask
 
-from gate_server import db
+from gate_server import app_database
 from gate_server.api import errors, metrics
 from gate_server.notify.delivery import on_check_stored
 from gate_server.services.checks import CHECK_LISTENERS
@@ -48,7 +48,7 @@ def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
     app.config.update(config)
     app.json.sort_keys = False
     _use_gunicorn_logging(app)
-    db.init_app(app, settings)
+    app_database.init_app(app, settings)
     errors.register(app)
     metrics.init_app(app)
     for module_name in BLUEPRINTS:

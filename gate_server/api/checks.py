@@ -6,7 +6,7 @@ import time
 
 from flask import Blueprint, current_app, jsonify, request, url_for
 
-from gate_server import db
+from gate_server import app_database
 from gate_server.api import metrics
 from gate_server.api.auth import authorize_service, require_token, visible_services
 from gate_server.api.errors import ApiError
@@ -38,8 +38,8 @@ def create_check():
         stage=stage, config=checks.parse_config(raw_config),
     )
     started = time.perf_counter()
-    checked = checks.run_check(db.session(), check_request, current_app.config["GATE_SETTINGS"],
-                               base_url=_base_url(), cache=db.profile_cache())
+    checked = checks.run_check(app_database.session(), check_request, current_app.config["GATE_SETTINGS"],
+                               base_url=_base_url(), cache=app_database.profile_cache())
     metrics.observe_check(checked.verdict, time.perf_counter() - started)
     response = jsonify(checked.to_dict())
     response.status_code = 201
@@ -50,7 +50,7 @@ def create_check():
 @bp.get("/<int:check_id>")
 @require_token()
 def get_check(check_id: int):
-    service, document = checks.get_check(db.session(), check_id)
+    service, document = checks.get_check(app_database.session(), check_id)
     authorize_service(service)
     return jsonify(document)
 
@@ -66,7 +66,7 @@ def list_checks():
         services = visible_services()
     limit = int_arg("limit", checks.DEFAULT_PAGE_SIZE)
     before = int_arg("before")
-    items = checks.list_checks(db.session(), services=services, limit=limit, before=before)
+    items = checks.list_checks(app_database.session(), services=services, limit=limit, before=before)
     page = {"checks": items, "next": None}
     if len(items) == min(limit, checks.MAX_PAGE_SIZE):
         args = {k: v for k, v in {"service": service, "limit": limit}.items() if v}

@@ -7,7 +7,7 @@ import json
 from datetime import datetime, timezone
 
 from gate_server.cli import UsageError
-from gate_server.cli.database import command_engine
+from gate_server.cli.command_engine import command_engine
 from gate_server.storage.durations import parse_duration
 from gate_server.services.retention import prune
 from gate_server.settings import Settings
