@@ -11,7 +11,7 @@ import json
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from gate_server.cli import UsageError
+from gate_server.cli.errors import UsageError
 from gate_server.services.errors import DomainError
 from gate_server.settings import Settings
 from gate_server.storage.engine import DatabaseError, make_engine, mask_url

@@ -13,9 +13,9 @@ from datetime import datetime, timezone
 
 from sqlalchemy.orm import Session
 
-from gate_server.cli import UsageError
 from gate_server.cli.check import EXIT_CODES, anomaly_line
 from gate_server.cli.command_engine import command_engine
+from gate_server.cli.errors import UsageError
 from gate_server.notify import delivery
 from gate_server.storage.durations import parse_duration
 from gate_server.settings import Settings
