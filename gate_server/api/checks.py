@@ -10,7 +10,7 @@ from gate_server import app_database
 from gate_server.api import metrics
 from gate_server.api.auth import authorize_service, require_token, visible_services
 from gate_server.api.errors import ApiError
-from gate_server.api.parsing import int_arg, json_object, optional_string, required_string
+from gate_server.api.parsing import idempotency_key, int_arg, json_object, optional_string, required_string
 from gate_server.services import checks
 
 bp = Blueprint("checks", __name__, url_prefix="/api/v1/checks")
@@ -35,14 +35,15 @@ def create_check():
     authorize_service(service)
     check_request = checks.CheckRequest(
         service=service, baseline_version=baseline_version, canary_version=canary_version,
-        stage=stage, config=checks.parse_config(raw_config),
+        stage=stage, config=checks.parse_config(raw_config), idempotency_key=idempotency_key(),
     )
     started = time.perf_counter()
     checked = checks.run_check(app_database.session(), check_request, current_app.config["GATE_SETTINGS"],
                                base_url=_base_url(), cache=app_database.profile_cache())
     metrics.observe_check(checked.verdict, time.perf_counter() - started)
     response = jsonify(checked.to_dict())
-    response.status_code = 201
+    # 201: a check was stored; 200: a repeated Idempotency-Key, its check judged again.
+    response.status_code = 200 if checked.idempotent_replay else 201
     response.headers["Location"] = checked.api_url
     return response
 
