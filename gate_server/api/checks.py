@@ -17,7 +17,9 @@ bp = Blueprint("checks", __name__, url_prefix="/api/v1/checks")
 
 
 def _base_url() -> str:
-    return current_app.config["GATE_SETTINGS"].public_url or request.host_url.rstrip("/")
+    # Only the configured URL: the Host header is the client's to choose, and these links
+    # are stored and sent on (webhooks, commit statuses). Without one, links are paths.
+    return current_app.config["GATE_SETTINGS"].public_url
 
 
 @bp.post("")

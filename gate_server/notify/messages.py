@@ -7,7 +7,7 @@ Pure functions of the document: sending them is notify/delivery.py's job.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 from gate_server.analysis.verdict import severity_rank
 
@@ -27,6 +27,12 @@ def top_anomalies(document: dict[str, Any], limit: int = TOP_ANOMALIES) -> list[
     ]
 
 
+def check_link(document: dict[str, Any]) -> Optional[str]:
+    """The check's URL when it is absolute (GATE_PUBLIC_URL set); a bare path is no link to a receiver."""
+    url = str(document.get("url") or "")
+    return url if url.startswith(("https://", "http://")) else None
+
+
 def generic_payload(document: dict[str, Any]) -> dict[str, Any]:
     return {
         # "check.pause" for a rollout check, "drift.pause" for `gate-server drift --notify`.
@@ -41,7 +47,7 @@ def generic_payload(document: dict[str, Any]) -> dict[str, Any]:
         "anomaly_count": len(document.get("anomalies") or []),
         "top_anomalies": top_anomalies(document),
         "reasons": list(document.get("reasons") or []),
-        "url": document.get("url"),
+        "url": check_link(document),
         "created_at": document.get("created_at"),
     }
 
@@ -56,7 +62,7 @@ def slack_payload(document: dict[str, Any]) -> dict[str, Any]:
     service = _slack_escape(document.get("service"))
     versions = f"{_slack_escape(document.get('baseline_version'))} → {_slack_escape(document.get('canary_version'))}"
     stage = _slack_escape(document.get("stage") or "-")
-    url = document.get("url") or ""
+    url = check_link(document)
     if document.get("kind") == "drift":
         versions = f"{_slack_escape(document.get('version'))} drifted from its own past"
     summary = f"syscall-gate {verdict}: {service} {versions} (score {document.get('score')})"

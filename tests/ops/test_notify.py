@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY
 
-from gate_server.notify import delivery
+from gate_server.notify import delivery, messages
 from gate_server.settings import Settings
 from tests.ops.webhook_server import WebhookReceiver
 
@@ -120,3 +120,12 @@ def test_a_hanging_webhook_never_delays_the_check(tmp_path):
 ])
 def test_which_verdicts_page_on_call(tmp_path, verdict, on_warn, expected):
     assert delivery.should_notify(verdict, _settings(tmp_path, ("http://x",), on_warn)) is expected
+
+
+def test_a_relative_check_url_is_no_link_in_a_webhook_or_a_slack_button():
+    # Without GATE_PUBLIC_URL a check's url is a path on the server: no receiver could follow it.
+    document = {**PAUSED, "url": "/checks/42"}
+    assert messages.generic_payload(document)["url"] is None
+    assert all(block["type"] != "actions" for block in messages.slack_payload(document)["blocks"])
+    assert messages.generic_payload(PAUSED)["url"] == "https://gate.example/checks/42"
+    assert messages.slack_payload(PAUSED)["blocks"][-1]["elements"][0]["url"] == "https://gate.example/checks/42"
