@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Optional
 
 from bench.evaluation_data import EXPECTED_FEATURE, FIXTURES_DIR, Comparison, comparisons, recorded_workloads
-from gate_server.analysis.config import GateConfig, load_config, load_config_file
+from gate_server.analysis.config import GateConfig, load_config
+from gate_server.config_file import load_config_file
 from gate_server.analysis.config_errors import ConfigError
 from gate_server.analysis.judge import judge
 from gate_server.analysis.verdict import Verdict

@@ -12,8 +12,10 @@ from typing import Any, Mapping, Optional
 
 from flask import Flask
 
-from gate_server import db, notify
+from gate_server import app_database
 from gate_server.api import errors, metrics
+from gate_server.notify.delivery import on_check_stored
+from gate_server.services.checks import CHECK_LISTENERS
 from gate_server.settings import Settings
 
 # Modules that each define a blueprint `bp`, registered in this order. Add a resource
@@ -46,12 +48,14 @@ def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
     app.config.update(config)
     app.json.sort_keys = False
     _use_gunicorn_logging(app)
-    db.init_app(app, settings)
+    app_database.init_app(app, settings)
     errors.register(app)
     metrics.init_app(app)
     for module_name in BLUEPRINTS:
         app.register_blueprint(importlib.import_module(module_name).bp)
-    notify.install()  # webhooks on pause/warn, after a check is stored
+    # Webhooks on pause/warn, after a check is stored; once per process, however many apps.
+    if on_check_stored not in CHECK_LISTENERS:
+        CHECK_LISTENERS.append(on_check_stored)
     return app
 
 

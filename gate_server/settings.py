@@ -36,6 +36,9 @@ class Settings:
     # The probe's token for uploads to a gate server (`host-probe record --server`):
     # from the environment, never the command line, where every user could read it.
     ingest_token: str = ""
+    # How long an Idempotency-Key names its check: repeats within it update that check
+    # (a gate step's retries and polls last at most its wait-timeout), later it is free.
+    idempotency_hours: int = 24
 
     @property
     def is_embedded(self) -> bool:
@@ -59,6 +62,7 @@ class Settings:
             metrics_multiproc_dir=env.get("PROMETHEUS_MULTIPROC_DIR") or "",
             profile_cache_counts=int(env.get("GATE_PROFILE_CACHE_COUNTS") or 1_000_000),
             ingest_token=(env.get("GATE_INGEST_TOKEN") or "").strip(),
+            idempotency_hours=int(env.get("GATE_IDEMPOTENCY_HOURS") or 24),
         )
         values.update(overrides)
         return cls(**values)

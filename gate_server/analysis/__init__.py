@@ -1,8 +1,8 @@
-"""The judge: canary profile vs baseline profile + thresholds -> verdict. Pure: no Flask, no SQL.
+"""The judge: canary profile vs baseline profile + thresholds -> verdict. Pure: no Flask, no SQL, no files.
 
     profile.py       what the judge takes (windows of per-feature counts)
-    config.py        the threshold config (pydantic), load_config / load_config_file
-    config_errors.py ConfigError and the translation of pydantic/YAML errors into one sentence
+    config.py        the threshold config (pydantic), load_config (gate_server/config_file.py reads files)
+    config_errors.py ConfigError and the translation of pydantic errors into one sentence
     patterns.py      path globs and CIDR:port destinations (allow-lists, sensitive paths)
     features.py      profiles as features x windows rate matrices (per 1000 syscalls)
     observation.py   how much each side was observed; sufficiency

@@ -11,10 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal, Optional
 
-import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from gate_server.analysis.config_errors import ConfigError, from_validation_error, from_yaml_error
+from gate_server.analysis.config_errors import ConfigError, from_validation_error
 from gate_server.analysis.patterns import check_glob, parse_destination
 from gate_server.storage.keys import Kind
 
@@ -223,23 +222,6 @@ def load_config(data: Optional[dict]) -> GateConfig:
         return GateConfig.model_validate(data)
     except ValidationError as exc:
         raise from_validation_error(exc, GateConfig) from None
-
-
-def load_config_file(path) -> GateConfig:
-    """Read and validate a YAML config file; errors name the file, and the line when known."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the config file ({exc.strerror})", "") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise from_yaml_error(exc, path) from None
-    try:
-        return load_config(data)
-    except ConfigError as exc:
-        raise exc.in_file(path, text) from None
 
 
 def json_schema() -> dict:

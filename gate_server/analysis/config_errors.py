@@ -1,13 +1,11 @@
-"""Config errors a person can act on: the field path, the reason, the value given,
-and (for a file) the line — instead of pydantic's or PyYAML's raw reports."""
+"""Config errors a person can act on: the field path, the reason and the value given,
+instead of pydantic's raw report (gate_server/config_file.py adds the file and line)."""
 
 from __future__ import annotations
 
 import difflib
-from pathlib import Path
 from typing import Any, Optional
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 
@@ -23,21 +21,6 @@ class ConfigError(ValueError):
 
     def __str__(self) -> str:
         return self.message
-
-    def in_file(self, path: Path, text: str) -> "ConfigError":
-        """The same error, prefixed with the file and the line of the field in it."""
-        line = line_of(text, self.field_path) if self.field_path else None
-        where = f"{path}:{line}" if line else str(path)
-        return ConfigError(f"{where}: {self.message}", self.field_path, line)
-
-
-def from_yaml_error(exc: yaml.YAMLError, path: Path) -> ConfigError:
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-    if mark is None:
-        return ConfigError(f"{path}: not valid YAML ({problem})", "")
-    line = mark.line + 1
-    return ConfigError(f"{path}:{line}: not valid YAML: {problem} (column {mark.column + 1})", "", line)
 
 
 def from_validation_error(exc: ValidationError, model: type[BaseModel]) -> ConfigError:
@@ -109,24 +92,3 @@ def _bounds(model: type[BaseModel], loc: tuple, ctx: dict) -> str:
     words = {"ge": "at least", "gt": "greater than", "le": "at most", "lt": "less than"}
     parts = [f"{words[pair[0]]} {_show(pair[1])}" for pair in (low, high) if pair]
     return "must be " + " and ".join(parts)
-
-
-def line_of(text: str, field_path: str) -> Optional[int]:
-    """1-based line of a dotted field path in YAML text (the deepest part found)."""
-    try:
-        node = yaml.compose(text)
-    except yaml.YAMLError:
-        return None
-    line = None
-    for part in field_path.split("."):
-        if isinstance(node, yaml.MappingNode):
-            match = next(((k, v) for k, v in node.value if k.value == part), None)
-            if match is None:
-                break
-            line, node = match[0].start_mark.line + 1, match[1]
-        elif isinstance(node, yaml.SequenceNode) and part.isdigit() and int(part) < len(node.value):
-            node = node.value[int(part)]
-            line = node.start_mark.line + 1
-        else:
-            break
-    return line

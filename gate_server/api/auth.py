@@ -7,7 +7,7 @@ from typing import Callable
 
 from flask import g, request
 
-from gate_server import db
+from gate_server import app_database
 from gate_server.api.errors import ApiError
 from gate_server.services.tokens import ALL_SERVICES, TokenIdentity, verify_token
 
@@ -29,7 +29,7 @@ def _presented_secret() -> str:
 
 def authenticate() -> TokenIdentity:
     secret = _presented_secret()
-    session = db.session()
+    session = app_database.session()
     identity = verify_token(session, secret)
     session.commit()  # last_used_at, when it changed; ends the transaction before the view's work
     if identity is None:

@@ -6,18 +6,20 @@ import time
 
 from flask import Blueprint, current_app, jsonify, request, url_for
 
-from gate_server import db
+from gate_server import app_database
 from gate_server.api import metrics
 from gate_server.api.auth import authorize_service, require_token, visible_services
 from gate_server.api.errors import ApiError
-from gate_server.api.parsing import int_arg, json_object, optional_string, required_string
+from gate_server.api.parsing import idempotency_key, int_arg, json_object, optional_string, required_string
 from gate_server.services import checks
 
 bp = Blueprint("checks", __name__, url_prefix="/api/v1/checks")
 
 
 def _base_url() -> str:
-    return current_app.config["GATE_SETTINGS"].public_url or request.host_url.rstrip("/")
+    # Only the configured URL: the Host header is the client's to choose, and these links
+    # are stored and sent on (webhooks, commit statuses). Without one, links are paths.
+    return current_app.config["GATE_SETTINGS"].public_url
 
 
 @bp.post("")
@@ -35,14 +37,15 @@ def create_check():
     authorize_service(service)
     check_request = checks.CheckRequest(
         service=service, baseline_version=baseline_version, canary_version=canary_version,
-        stage=stage, config=checks.parse_config(raw_config),
+        stage=stage, config=checks.parse_config(raw_config), idempotency_key=idempotency_key(),
     )
     started = time.perf_counter()
-    checked = checks.run_check(db.session(), check_request, current_app.config["GATE_SETTINGS"],
-                               base_url=_base_url(), cache=db.profile_cache())
+    checked = checks.run_check(app_database.session(), check_request, current_app.config["GATE_SETTINGS"],
+                               base_url=_base_url(), cache=app_database.profile_cache())
     metrics.observe_check(checked.verdict, time.perf_counter() - started)
     response = jsonify(checked.to_dict())
-    response.status_code = 201
+    # 201: a check was stored; 200: a repeated Idempotency-Key, its check judged again.
+    response.status_code = 200 if checked.idempotent_replay else 201
     response.headers["Location"] = checked.api_url
     return response
 
@@ -50,7 +53,7 @@ def create_check():
 @bp.get("/<int:check_id>")
 @require_token()
 def get_check(check_id: int):
-    service, document = checks.get_check(db.session(), check_id)
+    service, document = checks.get_check(app_database.session(), check_id)
     authorize_service(service)
     return jsonify(document)
 
@@ -66,7 +69,7 @@ def list_checks():
         services = visible_services()
     limit = int_arg("limit", checks.DEFAULT_PAGE_SIZE)
     before = int_arg("before")
-    items = checks.list_checks(db.session(), services=services, limit=limit, before=before)
+    items = checks.list_checks(app_database.session(), services=services, limit=limit, before=before)
     page = {"checks": items, "next": None}
     if len(items) == min(limit, checks.MAX_PAGE_SIZE):
         args = {k: v for k, v in {"service": service, "limit": limit}.items() if v}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
-from gate_server import db
+from gate_server import app_database
 from gate_server.api.errors import error_response
 from gate_server.storage.engine import DatabaseError
 
@@ -19,7 +19,7 @@ def healthz():
 @bp.get("/readyz")
 def readyz():
     try:
-        db.ping()
+        app_database.ping()
     except DatabaseError:
         return error_response(503, "database unavailable; retry later")
     return jsonify({"status": "ready", "database": "ok"})

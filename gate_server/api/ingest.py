@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
 
-from gate_server import db
+from gate_server import app_database
 from gate_server.api.auth import current_identity, require_token
 from gate_server.api.parsing import json_object
 from gate_server.services import ingest
@@ -31,12 +31,12 @@ def _stored(created: bool, document: dict):
 @bp.put("/<recording_uuid>")
 @require_token(INGEST_SCOPES)
 def put_recording(recording_uuid: str):
-    created = ingest.put_recording(db.engine(), current_identity(), recording_uuid, _upload())
+    created = ingest.put_recording(app_database.engine(), current_identity(), recording_uuid, _upload())
     return _stored(created, {"recording": recording_uuid})
 
 
 @bp.put("/<recording_uuid>/windows/<int:index>")
 @require_token(INGEST_SCOPES)
 def put_window(recording_uuid: str, index: int):
-    created = ingest.put_window(db.engine(), current_identity(), recording_uuid, index, _upload())
+    created = ingest.put_window(app_database.engine(), current_identity(), recording_uuid, index, _upload())
     return _stored(created, {"recording": recording_uuid, "index": index})

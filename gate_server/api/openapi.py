@@ -35,7 +35,8 @@ def _errors(*codes: int) -> dict[str, Any]:
         403: "The token's scope or services do not cover this request.",
         404: "Unknown service, check, recording or policy floor.",
         405: "Method not allowed on this path.",
-        409: "The upload contradicts what is stored (kept as it is).",
+        409: "The request contradicts what is stored (kept as it is): an upload, or an Idempotency-Key "
+             "that names a check of other versions or stage.",
         413: "Body larger than GATE_MAX_REQUEST_BYTES (uploads: GATE_MAX_INGEST_BYTES).",
         415: "Body is not application/json.",
         422: "The threshold config is invalid; `field` is the path of the bad value.",
@@ -161,9 +162,18 @@ PATHS: dict[str, Any] = {
     "/api/v1/checks": {
         "post": {
             "operationId": "createCheck", "summary": "Judge the canary against the baseline and store the check.",
+            "parameters": [{
+                "name": "Idempotency-Key", "in": "header", "required": False,
+                "schema": {"type": "string", "minLength": 1, "maxLength": 512, "pattern": "^[!-~]+$"},
+                "description": "One key per gate step (the Action: <run id>:<attempt>:<service>:<stage>, "
+                               "URL-encoded). A repeat within GATE_IDEMPOTENCY_HOURS is judged again and updates "
+                               "the check the key stored (200, idempotent_replay true) instead of storing another.",
+            }],
             "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("CheckRequest")}}},
             "responses": {"201": _json(_ref("Verdict"), "The verdict document (also stored)."),
-                          **_errors(400, 404, 413, 415, 422, *AUTHED)},
+                          "200": _json(_ref("Verdict"), "A repeated Idempotency-Key: its check, judged again "
+                                                        "and updated (same id and created_at)."),
+                          **_errors(400, 404, 409, 413, 415, 422, *AUTHED)},
         },
         "get": {
             "operationId": "listChecks", "summary": "Checks the token may see, newest first.",

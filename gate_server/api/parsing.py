@@ -41,6 +41,24 @@ def optional_string(body: dict[str, Any], name: str, max_length: int = 100) -> s
     return value.strip()
 
 
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+# The Action's key is <run id>:<attempt>:<service>:<stage>, URL-encoded; 512 leaves room for
+# any ASCII service (200) and stage (100) name, and fits the column (storage/models.py).
+MAX_IDEMPOTENCY_KEY = 512
+
+
+def idempotency_key() -> Optional[str]:
+    """The request's Idempotency-Key: None when absent; 400 naming the header when malformed."""
+    raw = request.headers.get(IDEMPOTENCY_HEADER)
+    if raw is None:
+        return None
+    if not raw or len(raw) > MAX_IDEMPOTENCY_KEY or not all("!" <= char <= "~" for char in raw):
+        raise ApiError(400, f"header {IDEMPOTENCY_HEADER} must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII "
+                            "characters (no spaces or control characters; URL-encode the rest)",
+                       field=IDEMPOTENCY_HEADER)
+    return raw
+
+
 def int_arg(name: str, default: Optional[int] = None, minimum: int = 1) -> Optional[int]:
     raw = request.args.get(name)
     if raw is None or raw == "":

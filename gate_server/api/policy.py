@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from gate_server import db
+from gate_server import app_database
 from gate_server.analysis.policy import GLOBAL
 from gate_server.api.auth import current_identity, require_token
 from gate_server.api.errors import ApiError
@@ -27,7 +27,7 @@ def _actor() -> str:
 @require_token(ADMIN)
 def show_policy():
     service = request.args.get("service") or None
-    return jsonify(policy.describe(db.session(), service, audit_limit=int_arg("audit_limit", 200)))
+    return jsonify(policy.describe(app_database.session(), service, audit_limit=int_arg("audit_limit", 200)))
 
 
 @bp.put("/floors/<field>")
@@ -37,7 +37,7 @@ def set_floor(field: str):
     if "value" not in body:
         raise ApiError(400, "missing 'value': the floor's value (a number, true, or a list)", field="value")
     service = optional_string(body, "service", max_length=200) or GLOBAL
-    session = db.session()
+    session = app_database.session()
     old = policy.set_floor(session, field=field, value=body["value"], actor=_actor(), service=service)
     session.commit()
     return jsonify({"service": service or None, "field": field, "old_value": old, "value": body["value"]})
@@ -47,7 +47,7 @@ def set_floor(field: str):
 @require_token(ADMIN)
 def unset_floor(field: str):
     service = request.args.get("service") or GLOBAL
-    session = db.session()
+    session = app_database.session()
     old = policy.unset_floor(session, field=field, actor=_actor(), service=service)
     session.commit()
     return jsonify({"service": service or None, "field": field, "old_value": old, "value": None})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
-from gate_server import db
+from gate_server import app_database
 from gate_server.api.auth import authorize_service, require_token, visible_services
 from gate_server.services import catalog
 
@@ -14,11 +14,11 @@ bp = Blueprint("services", __name__, url_prefix="/api/v1/services")
 @bp.get("")
 @require_token()
 def list_services():
-    return jsonify({"services": catalog.list_services(db.session(), visible_services())})
+    return jsonify({"services": catalog.list_services(app_database.session(), visible_services())})
 
 
 @bp.get("/<name>/versions")
 @require_token()
 def list_versions(name: str):
     authorize_service(name)
-    return jsonify({"service": name, "versions": catalog.versions_summary(db.session(), name)})
+    return jsonify({"service": name, "versions": catalog.versions_summary(app_database.session(), name)})

@@ -10,6 +10,7 @@ import argparse
 import importlib
 import sys
 
+from gate_server.cli.errors import UsageError
 from gate_server.storage.engine import DatabaseError
 
 # Each name is a module in this package that defines register(subparsers).
@@ -22,10 +23,6 @@ EPILOG = """examples:
   gate-server policy set --service web limits.max_new_execs 0
   gate-server check --service web --baseline v1 --canary v2 --config .github/syscall-gate.yml
 """
-
-
-class UsageError(Exception):
-    """Bad input from the user: printed as one line, exit code 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,7 +11,7 @@ import json
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from gate_server.cli import UsageError
+from gate_server.cli.errors import UsageError
 from gate_server.services.errors import DomainError
 from gate_server.settings import Settings
 from gate_server.storage.engine import DatabaseError, make_engine, mask_url
@@ -37,7 +37,8 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     # The judge (scipy) loads only for this command, not for every `gate-server` call.
-    from gate_server.analysis.config import ConfigError, GateConfig, load_config_file
+    from gate_server.analysis.config import ConfigError, GateConfig
+    from gate_server.config_file import load_config_file
     from gate_server.services import checks
 
     settings = Settings.from_env(**({"database_url": args.db} if args.db else {}))

@@ -12,7 +12,8 @@ import json
 import sys
 from typing import Optional
 
-from gate_server.analysis.config import SCHEMA_PATH, ConfigError, json_schema, load_config_file
+from gate_server.analysis.config import SCHEMA_PATH, ConfigError, json_schema
+from gate_server.config_file import load_config_file
 
 
 def register(subparsers) -> None:

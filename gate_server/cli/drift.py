@@ -13,10 +13,10 @@ from datetime import datetime, timezone
 
 from sqlalchemy.orm import Session
 
-from gate_server import notify
-from gate_server.cli import UsageError
 from gate_server.cli.check import EXIT_CODES, anomaly_line
-from gate_server.cli.database import command_engine
+from gate_server.cli.command_engine import command_engine
+from gate_server.cli.errors import UsageError
+from gate_server.notify import delivery
 from gate_server.storage.durations import parse_duration
 from gate_server.settings import Settings
 
@@ -50,7 +50,8 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     # The judge (scipy) loads only for this command, not for every `gate-server` call.
-    from gate_server.analysis.config import ConfigError, GateConfig, load_config_file
+    from gate_server.analysis.config import ConfigError, GateConfig
+    from gate_server.config_file import load_config_file
     from gate_server.services.drift import DriftPeriods, judge_drift
 
     try:
@@ -66,7 +67,7 @@ def run(args) -> int:
     with command_engine(args.db or settings.database_url) as engine, Session(engine) as session:
         document = judge_drift(session, args.service, args.version, config, periods)
     print(json.dumps(document, indent=2) if args.json else report(document, args))
-    if args.notify and not notify.send_now(document, settings):
+    if args.notify and not delivery.send_now(document, settings):
         print("gate-server: warning: a webhook did not accept the drift notification (see the log)",
               file=sys.stderr)
     return EXIT_CODES.get(document["verdict"], 1)

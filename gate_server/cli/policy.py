@@ -12,8 +12,8 @@ import json
 from sqlalchemy.orm import Session
 
 from gate_server.analysis.policy import FLOORS, GLOBAL
-from gate_server.cli import UsageError
-from gate_server.cli.database import command_engine
+from gate_server.cli.command_engine import command_engine
+from gate_server.cli.errors import UsageError
 from gate_server.services import policy
 from gate_server.services.errors import DomainError
 from gate_server.settings import Settings

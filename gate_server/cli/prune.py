@@ -6,11 +6,11 @@ import argparse
 import json
 from datetime import datetime, timezone
 
-from gate_server.cli import UsageError
-from gate_server.cli.database import command_engine
-from gate_server.storage.durations import parse_duration
+from gate_server.cli.command_engine import command_engine
+from gate_server.cli.errors import UsageError
 from gate_server.services.retention import prune
 from gate_server.settings import Settings
+from gate_server.storage.durations import parse_duration
 
 EPILOG = """examples:
   gate-server prune --older-than 30d --dry-run     say what would go

@@ -17,7 +17,7 @@ from pathlib import Path
 from alembic.script import ScriptDirectory
 
 from gate_server import gunicorn_conf
-from gate_server.cli import UsageError
+from gate_server.cli.errors import UsageError
 from gate_server.settings import Settings
 from gate_server.storage import migrate
 from gate_server.storage.engine import mask_url

@@ -7,7 +7,7 @@ import sys
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from gate_server.cli import UsageError
+from gate_server.cli.errors import UsageError
 from gate_server.services import tokens
 from gate_server.services.errors import DomainError
 from gate_server.settings import Settings

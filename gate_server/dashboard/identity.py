@@ -9,7 +9,7 @@ from typing import Optional
 from flask import session
 from sqlalchemy import select
 
-from gate_server import db
+from gate_server import app_database
 from gate_server.services.tokens import TokenIdentity, verify_token
 from gate_server.storage.models import ApiToken
 
@@ -23,7 +23,7 @@ class LoginRefused(Exception):
 
 
 def log_in(secret: str) -> TokenIdentity:
-    db_session = db.session()
+    db_session = app_database.session()
     identity = verify_token(db_session, secret.strip()) if secret.strip() else None
     db_session.commit()
     if identity is None:
@@ -41,7 +41,7 @@ def current() -> Optional[TokenIdentity]:
     token_id = session.get(SESSION_KEY)
     if not isinstance(token_id, int):
         return None
-    token = db.session().execute(
+    token = app_database.session().execute(
         select(ApiToken).where(ApiToken.id == token_id, ApiToken.revoked_at.is_(None))
     ).scalar_one_or_none()
     if token is None or token.scope not in DASHBOARD_SCOPES:

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
 
-from gate_server import db
+from gate_server import app_database
 from gate_server.dashboard import identity
 from gate_server.dashboard.chart import build_chart, format_rate
 from gate_server.dashboard.secret import session_secret
@@ -131,7 +131,7 @@ def logout():
 
 @bp.get("/")
 def overview():
-    session = db.session()
+    session = app_database.session()
     return render_template(
         "dashboard/overview.html",
         services=catalog.list_services(session, _visible()),
@@ -142,7 +142,7 @@ def overview():
 @bp.get("/services/<name>")
 def service(name: str):
     _authorize(name)
-    session = db.session()
+    session = app_database.session()
     return render_template(
         "dashboard/service.html", service=name,
         versions=catalog.versions_summary(session, name),
@@ -159,14 +159,14 @@ def check_list():
         _authorize(wanted)
         services = [wanted]
     before = request.args.get("before", type=int)
-    rows = checks.list_checks(db.session(), services=services, limit=CHECKS_PER_PAGE, before=before)
+    rows = checks.list_checks(app_database.session(), services=services, limit=CHECKS_PER_PAGE, before=before)
     next_before = rows[-1]["id"] if len(rows) == CHECKS_PER_PAGE else None
     return render_template("dashboard/checks.html", checks=rows, service=wanted, next_before=next_before)
 
 
 @bp.get("/checks/<int:check_id>")
 def check(check_id: int):
-    service_name, document = checks.get_check(db.session(), check_id)
+    service_name, document = checks.get_check(app_database.session(), check_id)
     _authorize(service_name)
     return render_template("dashboard/check.html", check=document, chart=build_chart(document))
 

@@ -2,17 +2,24 @@
 
 The HTTP view and `gate-server check` both call `run_check`, so a check from a shell
 is the same check the Action gets, stored the same way.
+
+A request with an idempotency key (the Action's `Idempotency-Key`: one per gate step
+of a run attempt, repeated by its retries and polls) stores one check per key and
+service: a repeat within the key's retention is judged again over what is recorded
+now and updates that check (same id and created_at) instead of storing another, and
+listeners hear of it only when its stored verdict changes.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Optional
 
 from pydantic import AwareDatetime, Field, field_serializer
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gate_server.analysis.config import ConfigError, GateConfig, load_config
@@ -21,7 +28,7 @@ from gate_server.analysis.policy import apply_policy
 from gate_server.analysis.verdict import Verdict
 from gate_server.services import policy
 from gate_server.services.catalog import service_id
-from gate_server.services.errors import InvalidConfig, NotFound
+from gate_server.services.errors import Conflict, InvalidConfig, NotFound
 from gate_server.settings import Settings
 from gate_server.storage.models import Check, Service
 from gate_server.storage.profiles import ProfileCache, earlier_start_ups, load_profile
@@ -44,6 +51,8 @@ class CheckRequest:
     canary_version: str
     config: GateConfig
     stage: str = ""
+    # Repeats of one request (retries, polls) carry the same key; None: every request is a new check.
+    idempotency_key: Optional[str] = None
 
 
 def parse_config(raw: Optional[dict[str, Any]]) -> GateConfig:
@@ -62,6 +71,9 @@ class CheckedVerdict(Verdict):
     api_url: str
     stage: str = ""
     created_at: AwareDatetime
+    idempotent_replay: bool = Field(
+        default=False, description="True when the request repeated an Idempotency-Key: this is the check that key "
+                                   "stored, judged again over what is recorded now.")
 
     @field_serializer("created_at")
     def _iso(self, value: datetime) -> str:
@@ -87,23 +99,97 @@ def run_check(
     effective = apply_policy(request.config, policy.floors_for(session, request.service))
     judged = judge(baseline, canary, effective.config, startup_reference=startup_reference)
 
-    created_at = datetime.now(timezone.utc)
-    check = Check(
-        service_id=sid, baseline_version=request.baseline_version, canary_version=request.canary_version,
-        stage=request.stage, verdict=judged.verdict, score=judged.score, result={}, created_at=created_at,
-    )
-    session.add(check)
-    session.flush()
+    check, earlier_verdict = _check_for(session, sid, request, judged, settings)
     checked = CheckedVerdict(**{
         **dict(judged), "service": request.service, "baseline_version": request.baseline_version,
         "canary_version": request.canary_version, "id": check.id, "url": f"{base_url}/checks/{check.id}",
-        "api_url": f"{base_url}/api/v1/checks/{check.id}", "stage": request.stage, "created_at": created_at,
+        "api_url": f"{base_url}/api/v1/checks/{check.id}", "stage": request.stage,
+        "created_at": _as_utc(check.created_at),
         "thresholds_source": effective.sources, "policy_notes": effective.notes,
     })
-    check.result = checked.to_dict()
+    # The stored document is the check's; whether a request repeated it is the response's.
+    document = checked.to_dict()
+    if earlier_verdict is None:
+        check.result = document
+        changed = True
+    else:
+        changed = _update_stored(session, check.id, earlier_verdict, checked, document)
     session.commit()
-    _notify(check.result, settings)
-    return checked
+    if changed:
+        _notify(document, settings)
+    return checked.model_copy(update={"idempotent_replay": earlier_verdict is not None})
+
+
+def _update_stored(session: Session, check_id: int, earlier_verdict: str, checked: CheckedVerdict,
+                   document: dict[str, Any]) -> bool:
+    """Store a repeat's verdict in the key's check; True when this request changed its verdict.
+
+    Compare-and-set on the verdict: of two repeats that judge the same change at once
+    (SQLite has no row lock to keep them apart), one sees the change and notifies.
+    """
+    values = {"verdict": checked.verdict, "score": checked.score, "result": document}
+    won = session.execute(
+        update(Check).where(Check.id == check_id, Check.verdict == earlier_verdict).values(**values)
+    ).rowcount == 1
+    if not won:
+        session.execute(update(Check).where(Check.id == check_id).values(**values))
+    return won and checked.verdict != earlier_verdict
+
+
+def _check_for(session: Session, sid: int, request: CheckRequest, judged: Verdict,
+               settings: Settings) -> tuple[Check, Optional[str]]:
+    """(the check to store the verdict in, its verdict before this request or None for a new check).
+
+    The check a key stored (locked until commit, so concurrent repeats update it one at
+    a time), or a new one. A key older than the retention is released, not reused.
+    """
+    key = request.idempotency_key
+    now = datetime.now(timezone.utc)
+    if key:
+        stored = _stored_check(session, sid, key)
+        if stored is not None and _as_utc(stored.created_at) < now - timedelta(hours=settings.idempotency_hours):
+            session.execute(update(Check).where(Check.id == stored.id).values(idempotency_key=None))
+            stored = None
+        if stored is not None:
+            return _repeated(stored, request), stored.verdict
+    check = Check(
+        service_id=sid, baseline_version=request.baseline_version, canary_version=request.canary_version,
+        stage=request.stage, verdict=judged.verdict, score=judged.score, result={}, created_at=now,
+        idempotency_key=key or None,
+    )
+    try:
+        with session.begin_nested():
+            session.add(check)
+    except IntegrityError:
+        # Another worker stored this key between our look and our insert: its check it is.
+        if not key:
+            raise
+        stored = _stored_check(session, sid, key)
+        if stored is None:
+            raise
+        return _repeated(stored, request), stored.verdict
+    return check, None
+
+
+def _stored_check(session: Session, sid: int, key: str) -> Optional[Check]:
+    return session.execute(
+        select(Check).where(Check.service_id == sid, Check.idempotency_key == key).with_for_update()
+    ).scalar_one_or_none()
+
+
+def _repeated(stored: Check, request: CheckRequest) -> Check:
+    asked = (request.baseline_version, request.canary_version, request.stage)
+    if (stored.baseline_version, stored.canary_version, stored.stage) != asked:
+        raise Conflict(
+            f"Idempotency-Key already names check {stored.id} of {stored.baseline_version} -> "
+            f"{stored.canary_version} (stage {stored.stage!r}): send a new key for another check",
+            field="Idempotency-Key")
+    return stored
+
+
+def _as_utc(moment: datetime) -> datetime:
+    # SQLite hands timezone-aware columns back naive (in UTC, as they were written).
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def _notify(document: dict[str, Any], settings: Settings) -> None:

@@ -152,7 +152,10 @@ class WindowFeature(Base):
 
 class Check(Base):
     __tablename__ = "checks"
-    __table_args__ = (Index("ix_checks_service_created", "service_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_checks_service_created", "service_id", "created_at"),
+        Index("ix_checks_service_idempotency_key", "service_id", "idempotency_key", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     service_id: Mapped[int] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"))
@@ -164,6 +167,9 @@ class Check(Base):
     # The full verdict document as returned to the client (features chart, etc.).
     result: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The request's Idempotency-Key: its retries and polls update this check instead of
+    # storing another (services/checks.py). NULL: sent without one.
+    idempotency_key: Mapped[Optional[str]] = mapped_column(String(512))
 
     service: Mapped[Service] = relationship()
 

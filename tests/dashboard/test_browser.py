@@ -44,7 +44,10 @@ def server(sqlite_url):
     seed_web(engine)
     tokens = {"web": make_token(engine, "check", ["web"]), "admin": make_token(engine, "admin", [])}
     engine.dispose()
-    with LiveServer(sqlite_url, workers=2) as live:
+    live = LiveServer(sqlite_url, workers=2)
+    # Links in a check are absolute only under a configured public URL (never the Host header).
+    live.extra_env["GATE_PUBLIC_URL"] = live.url
+    with live:
         live.tokens = tokens
         yield live
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY
 
-from gate_server import notify
+from gate_server.notify import delivery, messages
 from gate_server.settings import Settings
 from tests.ops.webhook_server import WebhookReceiver
 
@@ -32,7 +32,7 @@ def _settings(tmp_path: Path, urls: tuple[str, ...], on_warn: bool = False) -> S
 
 def test_pause_posts_generic_json_with_the_top_anomalies_first(tmp_path):
     with WebhookReceiver() as receiver:
-        notifier = notify.WebhookNotifier((receiver.url + "/hook",), backoff=0.05)
+        notifier = delivery.WebhookNotifier((receiver.url + "/hook",), backoff=0.05)
         notifier.submit(PAUSED)
         [post] = receiver.wait_for(1)
 
@@ -48,7 +48,7 @@ def test_pause_posts_generic_json_with_the_top_anomalies_first(tmp_path):
 def test_slack_url_gets_text_and_blocks_with_escaped_keys(tmp_path):
     document = dict(PAUSED, anomalies=[dict(PAUSED["anomalies"][1], key="/tmp/<x>&y")])
     with WebhookReceiver() as receiver:
-        notifier = notify.WebhookNotifier(("slack+" + receiver.url + "/services/T0/B0/xyz",), backoff=0.05)
+        notifier = delivery.WebhookNotifier(("slack+" + receiver.url + "/services/T0/B0/xyz",), backoff=0.05)
         notifier.submit(document)
         [post] = receiver.wait_for(1)
 
@@ -64,7 +64,7 @@ def test_slack_url_gets_text_and_blocks_with_escaped_keys(tmp_path):
 def test_slack_header_of_a_long_service_name_is_cut_to_slacks_150_characters(tmp_path):
     service = "payments-" + "x" * 200  # Kubernetes allows names of 253 characters
     with WebhookReceiver() as receiver:
-        notifier = notify.WebhookNotifier(("slack+" + receiver.url + "/services/T0/B0/xyz",), backoff=0.05)
+        notifier = delivery.WebhookNotifier(("slack+" + receiver.url + "/services/T0/B0/xyz",), backoff=0.05)
         notifier.submit(dict(PAUSED, service=service))
         [post] = receiver.wait_for(1)
 
@@ -74,9 +74,9 @@ def test_slack_header_of_a_long_service_name_is_cut_to_slacks_150_characters(tmp
 
 
 def test_a_failed_delivery_is_retried_with_backoff(tmp_path, caplog):
-    caplog.set_level(logging.WARNING, logger="gate_server.notify")
+    caplog.set_level(logging.WARNING, logger="gate_server.notify.delivery")
     with WebhookReceiver(fail_first=2) as receiver:
-        notifier = notify.WebhookNotifier((receiver.url,), attempts=4, backoff=0.05)
+        notifier = delivery.WebhookNotifier((receiver.url,), attempts=4, backoff=0.05)
         started = time.monotonic()
         notifier.submit(PAUSED)
         posts = receiver.wait_for(1)
@@ -92,10 +92,10 @@ def _deliveries(outcome: str) -> float:
 
 
 def test_retries_are_bounded_and_the_failure_is_logged_and_counted(tmp_path, caplog):
-    caplog.set_level(logging.WARNING, logger="gate_server.notify")
+    caplog.set_level(logging.WARNING, logger="gate_server.notify.delivery")
     failed_before = _deliveries("failed")
     with WebhookReceiver(fail_first=100) as receiver:
-        notifier = notify.WebhookNotifier((receiver.url,), attempts=3, backoff=0.01)
+        notifier = delivery.WebhookNotifier((receiver.url,), attempts=3, backoff=0.01)
         notifier.submit(PAUSED)
         assert notifier.wait_idle(10)
 
@@ -108,7 +108,7 @@ def test_a_hanging_webhook_never_delays_the_check(tmp_path):
     with WebhookReceiver(hang=3.0) as receiver:
         settings = _settings(tmp_path, (receiver.url,))
         started = time.monotonic()
-        notify.on_check_stored(PAUSED, settings)
+        delivery.on_check_stored(PAUSED, settings)
         returned_after = time.monotonic() - started
         assert returned_after < 0.2
         assert receiver.wait_for(1, timeout=10)  # still delivered, later
@@ -119,4 +119,13 @@ def test_a_hanging_webhook_never_delays_the_check(tmp_path):
     ("pass", True, False), ("inconclusive", True, False),
 ])
 def test_which_verdicts_page_on_call(tmp_path, verdict, on_warn, expected):
-    assert notify.should_notify(verdict, _settings(tmp_path, ("http://x",), on_warn)) is expected
+    assert delivery.should_notify(verdict, _settings(tmp_path, ("http://x",), on_warn)) is expected
+
+
+def test_a_relative_check_url_is_no_link_in_a_webhook_or_a_slack_button():
+    # Without GATE_PUBLIC_URL a check's url is a path on the server: no receiver could follow it.
+    document = {**PAUSED, "url": "/checks/42"}
+    assert messages.generic_payload(document)["url"] is None
+    assert all(block["type"] != "actions" for block in messages.slack_payload(document)["blocks"])
+    assert messages.generic_payload(PAUSED)["url"] == "https://gate.example/checks/42"
+    assert messages.slack_payload(PAUSED)["blocks"][-1]["elements"][0]["url"] == "https://gate.example/checks/42"

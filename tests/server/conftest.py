@@ -70,18 +70,24 @@ def make_tokens(database_url: str) -> dict[str, str]:
     return {name: token.secret for name, token in made.items()}
 
 
-@pytest.fixture(scope="session", params=["postgres", "sqlite"])
-def gate(request, tmp_path_factory):
-    """A seeded database and the real server on it, shared by the API tests of one backend."""
+def seeded_database(request, tmp_path_factory, prefix: str) -> str:
+    """A migrated, seeded database on the backend `request.param` names, dropped at the fixture's end."""
     if request.param == "postgres":
         postgres = request.getfixturevalue("postgres_server")
-        name = f"gate_api_{uuid.uuid4().hex[:8]}"
+        name = f"{prefix}_{uuid.uuid4().hex[:8]}"
         database_url = postgres.create_database(name)
         request.addfinalizer(lambda: postgres.drop_database(name))
     else:
-        database_url = f"sqlite:///{tmp_path_factory.mktemp('gate-api') / 'gate.db'}"
+        database_url = f"sqlite:///{tmp_path_factory.mktemp(prefix) / 'gate.db'}"
     migrate.upgrade(database_url)
     seed(database_url)
+    return database_url
+
+
+@pytest.fixture(scope="session", params=["postgres", "sqlite"])
+def gate(request, tmp_path_factory):
+    """A seeded database and the real server on it, shared by the API tests of one backend."""
+    database_url = seeded_database(request, tmp_path_factory, "gate_api")
     tokens = make_tokens(database_url)
     with LiveServer(database_url, workers=2) as server:
         yield Gate(backend=request.param, url=server.url, database_url=database_url, server=server, tokens=tokens)

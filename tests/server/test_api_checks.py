@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.server.conftest import SERVICE
@@ -100,3 +102,17 @@ def test_services_and_versions_summary(gate):
 @pytest.mark.parametrize("path", ["/api/v1/services/no-such/versions"])
 def test_versions_of_unknown_service_is_404(gate, path):
     assert gate.request("GET", path, token="admin").status_code == 404
+
+
+def test_links_never_come_from_the_host_header_without_a_public_url(gate):
+    # No GATE_PUBLIC_URL here: a client's Host must not end up in stored links (webhooks, statuses).
+    response = gate.request("POST", "/api/v1/checks", json={"service": SERVICE, "baseline_version": "v1",
+                                                             "canary_version": "v2"},
+                            headers={"Host": "evil.example"})
+    assert response.status_code == 201, response.text
+    document = response.json()
+    assert (document["url"], document["api_url"]) == (f"/checks/{document['id']}", f"/api/v1/checks/{document['id']}")
+    assert response.headers["Location"].endswith(f"/api/v1/checks/{document['id']}")
+    assert "evil.example" not in response.headers["Location"]
+    stored = gate.request("GET", f"/api/v1/checks/{document['id']}").json()
+    assert "evil.example" not in json.dumps(stored)

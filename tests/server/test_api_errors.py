@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.server.conftest import SERVICE
 
 CHECK = {"service": SERVICE, "baseline_version": "v1", "canary_version": "v2"}
@@ -100,3 +102,36 @@ def test_bad_request_stores_nothing(gate):
     _post_raw(gate, b"{")
     after = gate.request("GET", f"/api/v1/checks?service={SERVICE}&limit=1").json()["checks"]
     assert after == before
+
+
+@pytest.mark.parametrize("key, problem", [
+    ("k" * 513, "too long"),
+    ("run:1:web:\tstage", "a control character (a tab: the one gunicorn lets through)"),
+    ("run:1:web:canary 10%", "a space"),
+    ("", "empty"),
+])
+def test_malformed_idempotency_key_is_400_naming_the_header(gate, key, problem):
+    before = gate.request("GET", f"/api/v1/checks?service={SERVICE}&limit=1").json()["checks"]
+    response = gate.request("POST", "/api/v1/checks", json=CHECK, headers={"Idempotency-Key": key})
+    body = _assert_error(response, 400, field="Idempotency-Key")
+    assert "Idempotency-Key" in body["error"], problem
+    assert gate.request("GET", f"/api/v1/checks?service={SERVICE}&limit=1").json()["checks"] == before
+
+
+def test_an_idempotency_key_reused_for_other_versions_is_409_naming_the_header(gate):
+    key = f"reused-{gate.backend}:1:web:canary"
+    first = gate.request("POST", "/api/v1/checks", json=CHECK, headers={"Idempotency-Key": key})
+    assert first.status_code == 201, first.text
+    other = gate.request("POST", "/api/v1/checks", json={**CHECK, "canary_version": "v3-bad"},
+                         headers={"Idempotency-Key": key})
+    body = _assert_error(other, 409, field="Idempotency-Key")
+    assert f"check {first.json()['id']}" in body["error"]
+
+
+def test_other_control_characters_in_the_idempotency_key_are_refused_by_gunicorn_naming_the_header(gate):
+    # gunicorn refuses them before the app sees the request: a 400 of its own (HTML), naming the header.
+    before = gate.request("GET", f"/api/v1/checks?service={SERVICE}&limit=1").json()["checks"]
+    response = gate.request("POST", "/api/v1/checks", json=CHECK, headers={"Idempotency-Key": "run:1:web:\x01"})
+    assert response.status_code == 400
+    assert "IDEMPOTENCY-KEY" in response.text.upper()
+    assert gate.request("GET", f"/api/v1/checks?service={SERVICE}&limit=1").json()["checks"] == before

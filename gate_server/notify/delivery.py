@@ -1,11 +1,10 @@
-"""On-call notifications: POST a check's verdict to webhooks, in the background.
+"""Delivery of on-call notifications: POST a check's verdict to webhooks, in the background.
 
 A check stored with verdict `pause` (and `warn` when GATE_WEBHOOK_ON_WARN is set) is
-sent to every URL in GATE_WEBHOOK_URLS. A URL written `slack+https://...` gets a
-Slack incoming-webhook message ({"text", "blocks"}); any other URL gets the generic
-JSON payload. Delivery runs on a small thread pool: the check's response never waits
-for it, a hanging endpoint costs at most `attempts * timeout` of a pool thread,
-retries are bounded with exponential backoff, and failures are logged, never raised.
+sent to every URL in GATE_WEBHOOK_URLS, with the body messages.payload_for builds for
+that URL. Delivery runs on a small thread pool: the check's response never waits for
+it, a hanging endpoint costs at most `attempts * timeout` of a pool thread, retries
+are bounded with exponential backoff, and failures are logged, never raised.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ from typing import Any, Optional
 import requests
 from prometheus_client import Counter
 
-from gate_server.analysis.verdict import severity_rank
+from gate_server.notify.messages import payload_for
 from gate_server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -30,87 +29,8 @@ log = logging.getLogger(__name__)
 DELIVERIES = Counter("gate_webhook_deliveries_total",
                      "Webhook notifications, by outcome (delivered, refused, failed, dropped).", ["outcome"])
 
-SLACK_PREFIX = "slack+"
-TOP_ANOMALIES = 5
-
-
 def should_notify(verdict: str, settings: Settings) -> bool:
     return verdict == "pause" or (verdict == "warn" and settings.webhook_on_warn)
-
-
-def top_anomalies(document: dict[str, Any], limit: int = TOP_ANOMALIES) -> list[dict[str, Any]]:
-    anomalies = document.get("anomalies") or []
-    ranked = sorted(anomalies, key=lambda a: severity_rank(a.get("severity")))
-    return [
-        {field: anomaly.get(field) for field in
-         ("kind", "key", "change", "severity", "baseline_rate", "canary_rate", "reason")}
-        for anomaly in ranked[:limit]
-    ]
-
-
-def generic_payload(document: dict[str, Any]) -> dict[str, Any]:
-    return {
-        # "check.pause" for a rollout check, "drift.pause" for `gate-server drift --notify`.
-        "event": f"{document.get('kind', 'check')}.{document.get('verdict')}",
-        "check_id": document.get("id"),
-        "service": document.get("service"),
-        "baseline_version": document.get("baseline_version"),
-        "canary_version": document.get("canary_version"),
-        "stage": document.get("stage") or "",
-        "verdict": document.get("verdict"),
-        "score": document.get("score"),
-        "anomaly_count": len(document.get("anomalies") or []),
-        "top_anomalies": top_anomalies(document),
-        "reasons": list(document.get("reasons") or []),
-        "url": document.get("url"),
-        "created_at": document.get("created_at"),
-    }
-
-
-def _slack_escape(text: Any) -> str:
-    # Slack's mrkdwn treats &, < and > as control characters (links, mentions).
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def slack_payload(document: dict[str, Any]) -> dict[str, Any]:
-    verdict = str(document.get("verdict", "")).upper()
-    service = _slack_escape(document.get("service"))
-    versions = f"{_slack_escape(document.get('baseline_version'))} → {_slack_escape(document.get('canary_version'))}"
-    stage = _slack_escape(document.get("stage") or "-")
-    url = document.get("url") or ""
-    if document.get("kind") == "drift":
-        versions = f"{_slack_escape(document.get('version'))} drifted from its own past"
-    summary = f"syscall-gate {verdict}: {service} {versions} (score {document.get('score')})"
-    lines = [
-        f"• *{_slack_escape(a['severity'])}* `{_slack_escape(a['kind'])}` `{_slack_escape(a['key'])}` "
-        f"({_slack_escape(a['change'])}): {_slack_escape(a['reason'])}"
-        for a in top_anomalies(document)
-    ] or ["No anomalies; " + "; ".join(_slack_escape(r) for r in document.get("reasons") or ["see the check"])]
-    header = f"Rollout {verdict}: {document.get('service')}"
-    if len(header) > 150:  # Block Kit refuses a longer header text, and with it the whole page
-        header = header[:149] + "…"
-    blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": header}},
-        {"type": "section", "fields": [
-            {"type": "mrkdwn", "text": f"*Versions*\n{versions}"},
-            {"type": "mrkdwn", "text": f"*Stage*\n{stage}"},
-            {"type": "mrkdwn", "text": f"*Verdict*\n{verdict}"},
-            {"type": "mrkdwn", "text": f"*Score*\n{document.get('score')}"},
-        ]},
-        {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)[:2900]}},
-    ]
-    if url:
-        blocks.append({"type": "actions", "elements": [
-            {"type": "button", "text": {"type": "plain_text", "text": "Open the check"}, "url": url},
-        ]})
-    return {"text": summary, "blocks": blocks}
-
-
-def payload_for(url: str, document: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """(URL to POST to, body) for a configured webhook URL."""
-    if url.startswith(SLACK_PREFIX):
-        return url[len(SLACK_PREFIX):], slack_payload(document)
-    return url, generic_payload(document)
 
 
 class WebhookNotifier:
@@ -225,7 +145,7 @@ def notifier_for(settings: Settings) -> WebhookNotifier:
 
 
 def on_check_stored(document: dict[str, Any], settings: Settings) -> None:
-    """The check listener (gate_server.services.checks.CHECK_LISTENERS): returns at once."""
+    """The check listener create_app adds to services.checks.CHECK_LISTENERS: returns at once."""
     if settings.webhook_urls and should_notify(str(document.get("verdict")), settings):
         notifier_for(settings).submit(document)
 
@@ -238,10 +158,3 @@ def send_now(document: dict[str, Any], settings: Settings, timeout: float = 60.0
     notifier = WebhookNotifier(settings.webhook_urls)
     return all(notifier.deliver(url, document) for url in settings.webhook_urls)
 
-
-def install() -> None:
-    """Listen for stored checks (called by create_app; idempotent across apps in one process)."""
-    from gate_server.services.checks import CHECK_LISTENERS
-
-    if on_check_stored not in CHECK_LISTENERS:
-        CHECK_LISTENERS.append(on_check_stored)

@@ -1,0 +1,98 @@
+"""The messages of on-call notifications: what a webhook receives for a verdict document.
+
+A URL written `slack+https://...` gets a Slack incoming-webhook message
+({"text", "blocks"}); any other URL gets the generic JSON payload (docs/operations.md).
+Pure functions of the document: sending them is notify/delivery.py's job.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from gate_server.analysis.verdict import severity_rank
+
+SLACK_PREFIX = "slack+"
+TOP_ANOMALIES = 5
+# Block Kit refuses a longer header text, and with it the whole message.
+SLACK_HEADER_LIMIT = 150
+
+
+def top_anomalies(document: dict[str, Any], limit: int = TOP_ANOMALIES) -> list[dict[str, Any]]:
+    anomalies = document.get("anomalies") or []
+    ranked = sorted(anomalies, key=lambda a: severity_rank(a.get("severity")))
+    return [
+        {field: anomaly.get(field) for field in
+         ("kind", "key", "change", "severity", "baseline_rate", "canary_rate", "reason")}
+        for anomaly in ranked[:limit]
+    ]
+
+
+def check_link(document: dict[str, Any]) -> Optional[str]:
+    """The check's URL when it is absolute (GATE_PUBLIC_URL set); a bare path is no link to a receiver."""
+    url = str(document.get("url") or "")
+    return url if url.startswith(("https://", "http://")) else None
+
+
+def generic_payload(document: dict[str, Any]) -> dict[str, Any]:
+    return {
+        # "check.pause" for a rollout check, "drift.pause" for `gate-server drift --notify`.
+        "event": f"{document.get('kind', 'check')}.{document.get('verdict')}",
+        "check_id": document.get("id"),
+        "service": document.get("service"),
+        "baseline_version": document.get("baseline_version"),
+        "canary_version": document.get("canary_version"),
+        "stage": document.get("stage") or "",
+        "verdict": document.get("verdict"),
+        "score": document.get("score"),
+        "anomaly_count": len(document.get("anomalies") or []),
+        "top_anomalies": top_anomalies(document),
+        "reasons": list(document.get("reasons") or []),
+        "url": check_link(document),
+        "created_at": document.get("created_at"),
+    }
+
+
+def _slack_escape(text: Any) -> str:
+    # Slack's mrkdwn treats &, < and > as control characters (links, mentions).
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def slack_payload(document: dict[str, Any]) -> dict[str, Any]:
+    verdict = str(document.get("verdict", "")).upper()
+    service = _slack_escape(document.get("service"))
+    versions = f"{_slack_escape(document.get('baseline_version'))} → {_slack_escape(document.get('canary_version'))}"
+    stage = _slack_escape(document.get("stage") or "-")
+    url = check_link(document)
+    if document.get("kind") == "drift":
+        versions = f"{_slack_escape(document.get('version'))} drifted from its own past"
+    summary = f"syscall-gate {verdict}: {service} {versions} (score {document.get('score')})"
+    lines = [
+        f"• *{_slack_escape(a['severity'])}* `{_slack_escape(a['kind'])}` `{_slack_escape(a['key'])}` "
+        f"({_slack_escape(a['change'])}): {_slack_escape(a['reason'])}"
+        for a in top_anomalies(document)
+    ] or ["No anomalies; " + "; ".join(_slack_escape(r) for r in document.get("reasons") or ["see the check"])]
+    header = f"Rollout {verdict}: {document.get('service')}"
+    if len(header) > SLACK_HEADER_LIMIT:
+        header = header[:SLACK_HEADER_LIMIT - 1] + "…"
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": header}},
+        {"type": "section", "fields": [
+            {"type": "mrkdwn", "text": f"*Versions*\n{versions}"},
+            {"type": "mrkdwn", "text": f"*Stage*\n{stage}"},
+            {"type": "mrkdwn", "text": f"*Verdict*\n{verdict}"},
+            {"type": "mrkdwn", "text": f"*Score*\n{document.get('score')}"},
+        ]},
+        {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)[:2900]}},
+    ]
+    if url:
+        blocks.append({"type": "actions", "elements": [
+            {"type": "button", "text": {"type": "plain_text", "text": "Open the check"}, "url": url},
+        ]})
+    return {"text": summary, "blocks": blocks}
+
+
+def payload_for(url: str, document: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(URL to POST to, body) for a configured webhook URL."""
+    if url.startswith(SLACK_PREFIX):
+        return url[len(SLACK_PREFIX):], slack_payload(document)
+    return url, generic_payload(document)
