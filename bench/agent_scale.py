@@ -45,8 +45,9 @@ BUSY = "import sys, time\nwhile True:\n    open(sys.argv[1]).close()\n    time.s
 KEYED = ("import os, sys, time\nnames = [os.path.join(sys.argv[1], f'f{n}') for n in range(1000)]\n"
          "for name in names: open(name, 'w').close()\n"
          "while True:\n    for name in names: open(name).close()\n    time.sleep(1)\n")
-BPFTRACE_SERVER = ('tracepoint:raw_syscalls:sys_enter /comm == "nginx"/ { @calls[args->id] = count(); } '
-                   'tracepoint:syscalls:sys_enter_openat /comm == "nginx"/ { @paths[str(args->filename)] = count(); }')
+# braces doubled: attach_bpftrace formats the program (with a pid it does not use here)
+BPFTRACE_SERVER = ('tracepoint:raw_syscalls:sys_enter /comm == "nginx"/ {{ @calls[args->id] = count(); }} '
+                   'tracepoint:syscalls:sys_enter_openat /comm == "nginx"/ {{ @paths[str(args->filename)] = count(); }}')
 
 
 def _verdict(ok: bool) -> str:
@@ -383,7 +384,7 @@ def server(scratch: Path, rounds: int, seconds: int) -> int:
             "none": lambda: wrk_rate(port, seconds),
             "floor": lambda: with_attached(lambda: loader.load_floor().cleanup),
             "agent": lambda: with_attached(lambda: attach_agent(scratch, cgroup)),
-            "bpftrace": lambda: with_attached(lambda: _bpftrace_server()),
+            "bpftrace": lambda: with_attached(lambda: attach_bpftrace(0, BPFTRACE_SERVER)),
         }
         samples: dict[str, list[float]] = {name: [] for name in variants}
         names = list(variants)
@@ -407,22 +408,6 @@ def server(scratch: Path, rounds: int, seconds: int) -> int:
     print(f"   agent's loss vs bpftrace's: {loss['agent'] / max(loss['bpftrace'], 0.001):.2f}x "
           f"(target <= {TARGETS['loss_vs_bpftrace']}x) {_verdict(bpftrace_ok)}")
     return (not floor_ok) + (not bpftrace_ok)
-
-
-def _bpftrace_server():
-    tracer = subprocess.Popen(["bpftrace", "-e", BPFTRACE_SERVER], stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
-    while True:
-        line = tracer.stdout.readline()
-        if not line:
-            raise RuntimeError("bpftrace did not attach")
-        if "Attaching" in line:
-            break
-
-    def detach():
-        tracer.send_signal(signal.SIGINT)
-        tracer.communicate(timeout=60)
-    return detach
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -83,8 +83,9 @@ def attach_probe(traced: bool, source: Path | None = None, numbers: dict[str, in
     return attach
 
 
-def attach_bpftrace(pid: int):
-    tracer = subprocess.Popen(["bpftrace", "-e", BPFTRACE_PROGRAM.format(pid=pid)],
+def attach_bpftrace(pid: int, program: str = BPFTRACE_PROGRAM):
+    """bpftrace running `program` (formatted with the pid); returns its detach."""
+    tracer = subprocess.Popen(["bpftrace", "-e", program.format(pid=pid)],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seen = []
     # bpftrace may warn first (e.g. about RLIMIT_MEMLOCK, which 6.x kernels no longer use)

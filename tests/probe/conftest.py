@@ -39,9 +39,10 @@ def work_dir():
     shutil.rmtree(WORK_DIR, ignore_errors=True)
 
 
-def free_port_below_ephemeral() -> int:
-    """A free port outside the ephemeral range, so normalisation keeps it as is."""
-    for port in range(21000, 30000):
+def free_port_below_ephemeral(after: int = 20999) -> int:
+    """A free port outside the ephemeral range, so normalisation keeps it as is; above
+    `after` (a port that is free again but another process is about to take)."""
+    for port in range(after + 1, 30000):
         with socket.socket() as probe:
             try:
                 probe.bind(("127.0.0.1", port))

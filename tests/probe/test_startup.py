@@ -5,7 +5,6 @@ start-up must still pause. Real processes, the real probe, the real `gate-server
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -97,25 +96,12 @@ def test_a_fresh_canary_of_the_same_program_passes_against_an_attached_baseline(
 ])
 def test_a_fresh_canary_that_changes_at_start_up_still_pauses(attached, tmp_path, service_dir, change, expected_key):
     db_url, port = attached
-    extra = (["--extra-port", str(another_free_port(port))] if change == "new port" else ["--secret"])
+    extra = (["--extra-port", str(free_port_below_ephemeral(after=port))] if change == "new port" else ["--secret"])
     record(db_url, tmp_path, "v2", "canary", "--", *service_argv(service_dir, port, "--seconds", "5.5", *extra))
     verdict = check(db_url, tmp_path)
     assert verdict["verdict"] == "pause", verdict["reasons"]
     groups = {a["group"] for a in verdict["anomalies"] if a["change"] == "new"}
     assert expected_key in groups, verdict["anomalies"]
-
-
-def another_free_port(taken: int) -> int:
-    """A free port outside the ephemeral range other than `taken` (free again once the
-    baseline's service exited, but the canary listens on it)."""
-    for port in range(taken + 1, 30000):
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-                return port
-            except OSError:
-                continue
-    raise RuntimeError("no free port")
 
 
 def read_profile_of(db_url: str, version: str):
