@@ -142,6 +142,11 @@ class GateClient:
             raise GateError(f"the gate answered HTTP {response.status_code} with a body that is not JSON") from exc
         if not isinstance(document, dict) or "verdict" not in document:
             raise GateError("the gate's answer has no 'verdict'; is gate-url the gate server?")
+        for link in ("url", "api_url"):
+            # A gate without GATE_PUBLIC_URL links relatively (it never trusts a request's
+            # Host): the page is where the step reached the gate.
+            if isinstance(document.get(link), str) and document[link].startswith("/"):
+                document[link] = self.gate_url + document[link]
         return document
 
     def wait_for_verdict(
