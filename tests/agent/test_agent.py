@@ -100,6 +100,7 @@ def test_a_new_version_starts_a_new_recording_and_a_reload_never_reloads_the_pro
     run.write_config(config)
     os.kill(run.process.pid, signal.SIGHUP)
     run.wait_for(lambda s: run.services(s).get("late", {}).get("windows", 0) >= 1)
+    run.wait_for_file("late", "v1", tmp_path / "late.txt")
     assert run.program_ids() == programs  # the same programs: nothing recompiled or reattached
     log = run.stop()
 
