@@ -1,5 +1,5 @@
 # The README's commands. Each runs `setup` first, which installs only what is missing.
-.PHONY: setup test demo bench clean
+.PHONY: setup test test-kernels demo bench clean
 
 PYTHON := .venv/bin/python
 
@@ -9,6 +9,10 @@ setup:
 test: setup
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 
+# The probe's kernel tests inside each stock Debian kernel, under qemu (scripts/test-kernels.sh).
+test-kernels: setup
+	@bash scripts/test-kernels.sh
+
 demo: setup
 	$(PYTHON) -m examples.demo
 
@@ -16,4 +20,4 @@ bench: setup
 	$(PYTHON) -m bench $(BENCH_ARGS)
 
 clean:
-	rm -rf .venv .pytest_cache build *.egg-info
+	rm -rf .venv .venv-kernels .pytest_cache build *.egg-info

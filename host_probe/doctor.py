@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from host_probe import tracefs
+from host_probe.capabilities import Capabilities, probe_capabilities
 from host_probe.errors import ProbeUnavailable, TracefsUnreadable
 
 MIN_KERNEL = (5, 8)  # BPF ring buffer (5.8); raw tracepoints and cgroup ids are older
@@ -26,6 +27,8 @@ class Check:
     found: str
     fix: str = ""
     required: bool = True
+    # says what the kernel offers (a hook the probe may choose), never blocks recording
+    informational: bool = False
 
 
 def _kernel_version(release: str) -> tuple[int, int]:
@@ -128,14 +131,27 @@ def check_bcc() -> Check:
     return Check("bcc", True, f"{getattr(bcc, '__version__', 'unknown version')} at {Path(bcc.__file__).parent}")
 
 
+HOOK_NAMES = {"fentry": "fentry", "kprobes": "kprobes", "lsm": "BPF LSM", "d_path": "bpf_d_path"}
+
+
+def check_hooks(capabilities: Capabilities | None = None) -> list[Check]:
+    """The hooks this kernel allows, each tried with a tiny program (host_probe.capabilities)."""
+    capabilities = capabilities or probe_capabilities()
+    return [Check(name, capabilities.available(hook), capabilities.reasons.get(hook, ""), required=False,
+                  informational=True) for hook, name in HOOK_NAMES.items()]
+
+
 def run_checks() -> list[Check]:
     return [check_kernel(), check_architecture(), check_btf(), check_tracepoints(), check_headers(),
-            check_privileges(), check_bcc(), check_syscall_table()]
+            check_privileges(), check_bcc(), check_syscall_table(), *check_hooks()]
 
 
 def report(checks: list[Check], out) -> int:
     for check in checks:
-        mark = "ok  " if check.ok else ("FAIL" if check.required else "warn")
+        if check.informational:
+            mark = "yes " if check.ok else "no  "
+        else:
+            mark = "ok  " if check.ok else ("FAIL" if check.required else "warn")
         print(f"{mark} {check.name:15} {check.found}", file=out)
         if not check.ok and check.fix:
             print(f"     fix: {check.fix}", file=out)

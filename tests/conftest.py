@@ -36,6 +36,14 @@ def ebpf():
 
 
 @pytest.fixture(scope="session")
+def kernel_capabilities(ebpf):
+    """The hooks the running kernel allows, each tried once per session (host_probe.capabilities)."""
+    from host_probe.capabilities import probe_capabilities
+
+    return probe_capabilities()
+
+
+@pytest.fixture(scope="session")
 def postgres_server():
     server = _start_postgres()
     yield server

@@ -26,6 +26,9 @@ from gate_server.storage.profiles import load_profile
 REPO = Path(__file__).resolve().parents[2]
 # opens `path` every 0.1 s until killed: a workload with one file of its own
 OPENER = "import sys, time\nwhile True:\n    open(sys.argv[1]).close()\n    time.sleep(0.1)\n"
+# bcc compiles the programs as the agent starts: a second or two here, over a
+# minute under the VM tier's software emulation (scripts/test-kernels.sh)
+AGENT_START_TIMEOUT = 240
 
 
 class AgentRun:
@@ -49,7 +52,7 @@ class AgentRun:
             [sys.executable, "-m", "host_probe.cli", "agent", "--config", str(self.config_file),
              *(destination or ["--db", self.db_url]), "--spool", str(self.dir / "spool")],
             cwd=REPO, stderr=open(self.log_path, "w"), stdout=subprocess.DEVNULL, env=env)
-        self.wait_for(lambda status: True, timeout=60)
+        self.wait_for(lambda status: True, timeout=AGENT_START_TIMEOUT)
         return self
 
     def log(self) -> str:
@@ -91,6 +94,16 @@ class AgentRun:
         for window in profile.windows:
             counts.update(window.counts)
         return counts
+
+    def wait_for_file(self, service: str, version: str, path: Path, timeout: float = 60) -> None:
+        """Until a stored window of (service, version) holds `path` opened for reading:
+        a workload's loop may start seconds after it is watched (python's start-up,
+        under the VM tier's emulation)."""
+        deadline = time.monotonic() + timeout
+        while f"{path}:r" not in {key for (kind, key) in self.features(service, version) if kind == "file"}:
+            assert time.monotonic() < deadline, f"{path} never recorded for {service} {version}: {self.log()}"
+            assert self.process.poll() is None, f"the agent exited {self.process.returncode}: {self.log()}"
+            time.sleep(0.3)
 
     def recordings(self, db_url: str = "") -> list[tuple[str, str, str]]:
         """(service, version, role) of every recording stored."""
