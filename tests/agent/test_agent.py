@@ -9,8 +9,10 @@ import time
 import uuid
 
 import pytest
+import requests
 
 from tests.discovery.kube_api import PodListServer, container, pod, pod_list, self_signed_certificate
+from tests.support.ports import free_port
 
 NODE = "node-a"
 CLAIMS = {"SYSCALL_GATE_SERVICE": "payments", "SYSCALL_GATE_VERSION": "v999", "SYSCALL_GATE_ROLE": "baseline",
@@ -115,15 +117,21 @@ def test_a_new_version_starts_a_new_recording_and_a_reload_never_reloads_the_pro
 def test_a_workload_past_max_workloads_is_refused_with_a_log_line(make_cgroup, agent_run, opener, tmp_path):
     first, second = (make_cgroup(f"sg-agent-max-{n}-{uuid.uuid4().hex[:8]}") for n in (1, 2))
     opener(tmp_path / "one.txt", first)
-    run = agent_run({"max_workloads": 1, "workloads": [
+    metrics_port = free_port()
+    run = agent_run({"max_workloads": 1, "metrics_address": f"127.0.0.1:{metrics_port}", "workloads": [
         {"service": "one", "version": "v1", "cgroup": str(first)},
         {"service": "two", "version": "v1", "cgroup": str(second)},
     ]}).start()
-    status = run.wait_for(lambda s: s["refused"])
+    status = run.wait_for(lambda s: s["refused"] and s["workloads"][0]["windows"] >= 1)
+    metrics = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
     log = run.stop()
     assert [w["service"] for w in status["workloads"]] == ["one"]
     assert status["refused"] == ["static:two"]
     assert "not watching static:two" in log and "max_workloads" in log
+    # the agent's own Prometheus metrics say the same
+    assert "syscall_gate_agent_workloads 1.0" in metrics
+    assert "syscall_gate_agent_refused_workloads_total 1.0" in metrics
+    assert 'syscall_gate_agent_windows_total{role="baseline",service="one"}' in metrics
 
 
 def test_a_noisy_workload_overflows_its_own_budget_not_the_others(make_cgroup, agent_run, opener, tmp_path):
