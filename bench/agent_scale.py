@@ -33,7 +33,7 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.probe_overhead import attach_bpftrace, build_loop, run_loop
+from bench.probe_overhead import attach_bpftrace, build_loop, interleaved, run_loop
 
 REPO = Path(__file__).resolve().parents[1]
 K_VALUES = (1, 8, 32)
@@ -386,12 +386,7 @@ def server(scratch: Path, rounds: int, seconds: int) -> int:
             "agent": lambda: with_attached(lambda: attach_agent(scratch, cgroup)),
             "bpftrace": lambda: with_attached(lambda: attach_bpftrace(0, BPFTRACE_SERVER)),
         }
-        samples: dict[str, list[float]] = {name: [] for name in variants}
-        names = list(variants)
-        for round_index in range(rounds):
-            shift = round_index % len(names)
-            for name in names[shift:] + names[:shift]:
-                samples[name].append(variants[name]())
+        samples = interleaved(variants, rounds)
     finally:
         cgroups.close()
     rates = {name: statistics.median(values) for name, values in samples.items()}

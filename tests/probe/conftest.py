@@ -125,11 +125,11 @@ def migrated(url: str) -> str:
     return url
 
 
-def read_profile(db_url: str, version: str):
+def read_profile(db_url: str, version: str, service: str = "probe-test"):
     engine = make_engine(db_url)
     try:
         with Session(engine) as session:
-            return load_profile(session, "probe-test", version)
+            return load_profile(session, service, version)
     finally:
         engine.dispose()
 

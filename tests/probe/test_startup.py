@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.probe.conftest import PYTHON, free_port_below_ephemeral, gate_check, host_probe, migrated
+from tests.probe.conftest import (PYTHON, free_port_below_ephemeral, gate_check, host_probe, migrated,
+                                  read_profile)
 
 SERVICE = Path(__file__).with_name("service.py")
+SERVICE_NAME = "startup-test"
 CONFIG = {"sufficiency": {"min_windows": 3, "min_syscalls": 100}}
 
 
@@ -31,7 +33,7 @@ def service_argv(work: Path, port: int, *extra: str) -> list[str]:
 
 
 def record(db_url: str, tmp_path: Path, version: str, role: str, *scope: str) -> None:
-    result = host_probe("record", "--service", "startup-test", "--version", version, "--role", role,
+    result = host_probe("record", "--service", SERVICE_NAME, "--version", version, "--role", role,
                         "--window", "1s", "--startup", "2s", "--duration", "6s", "--db", db_url,
                         "--spool", str(tmp_path / "spool"), *scope, timeout=120)
     assert result.returncode == 0, result.stderr
@@ -54,7 +56,7 @@ def attached_baseline(db_url: str, tmp_path: Path, work: Path, port: int) -> Non
 
 
 def check(db_url: str, tmp_path: Path) -> dict:
-    return gate_check(db_url, tmp_path, "startup-test", CONFIG)
+    return gate_check(db_url, tmp_path, SERVICE_NAME, CONFIG)
 
 
 @pytest.fixture
@@ -67,7 +69,7 @@ def attached(ebpf, tmp_path, service_dir):
 
 def test_an_attached_recording_starts_with_what_the_service_already_holds(attached, service_dir):
     db_url, port = attached
-    windows = read_profile_of(db_url, "v1").windows
+    windows = read_profile(db_url, "v1", SERVICE_NAME).windows
     first = windows[0]
     assert ("listen", f"inet:127.0.0.1:{port}") in first.inventory
     assert ("bind", f"inet:127.0.0.1:{port}") in first.inventory
@@ -82,7 +84,7 @@ def test_an_attached_recording_starts_with_what_the_service_already_holds(attach
 def test_a_fresh_canary_of_the_same_program_passes_against_an_attached_baseline(attached, tmp_path, service_dir):
     db_url, port = attached
     record(db_url, tmp_path, "v2", "canary", "--", *service_argv(service_dir, port, "--seconds", "5.5"))
-    canary = read_profile_of(db_url, "v2").windows
+    canary = read_profile(db_url, "v2", SERVICE_NAME).windows
     assert canary[0].startup and not canary[-1].startup
     assert not canary[0].inventory  # a command we launch holds nothing yet
     assert ("listen", f"inet:127.0.0.1:{port}") in canary[0].counts
@@ -102,16 +104,3 @@ def test_a_fresh_canary_that_changes_at_start_up_still_pauses(attached, tmp_path
     assert verdict["verdict"] == "pause", verdict["reasons"]
     groups = {a["group"] for a in verdict["anomalies"] if a["change"] == "new"}
     assert expected_key in groups, verdict["anomalies"]
-
-
-def read_profile_of(db_url: str, version: str):
-    from gate_server.storage.engine import make_engine
-    from gate_server.storage.profiles import load_profile
-    from sqlalchemy.orm import Session
-
-    engine = make_engine(db_url)
-    try:
-        with Session(engine) as session:
-            return load_profile(session, "startup-test", version)
-    finally:
-        engine.dispose()
