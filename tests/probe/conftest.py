@@ -24,8 +24,9 @@ from tests.support.requirements import unavailable
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 WORKLOAD = Path(__file__).with_name("workload.py")
-# Fixed, so expected keys are exact strings (no per-run random directory name).
-WORK_DIR = Path("/tmp/syscall-gate-probe-test")
+# Fixed, so expected keys are exact strings (no per-run random directory name); a
+# second checkout running probe tests at the same time names its own.
+WORK_DIR = Path(os.environ.get("SYSCALL_GATE_PROBE_TEST_DIR", "/tmp/syscall-gate-probe-test"))
 DETAIL_KINDS = ("file", "exec", "connect", "bind", "listen", "socket")
 
 
