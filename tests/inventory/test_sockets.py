@@ -6,7 +6,6 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-
 from host_probe.inventory import take_inventory
 from tests.inventory.conftest import ephemeral_ports, of_kinds
 from tests.support.requirements import unavailable
