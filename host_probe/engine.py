@@ -25,7 +25,7 @@ from gate_server.storage.records import RecordingInfo, WindowRecord
 from host_probe import __version__, loader
 from host_probe.discovery import Workload
 from host_probe.drain import MapDrain, RawWindow
-from host_probe.heap import return_freed_memory
+from host_probe.heap import page_out_compiler, return_freed_memory
 from host_probe.inventory import take_inventory
 from host_probe.inventory.process import ProcessGone, start_time
 from gate_server.storage.keys import EVENT_STREAM_LOSSES
@@ -148,6 +148,7 @@ class Engine:
             # Only now the storage code (SQLAlchemy or requests): compiled first and
             # with the compiler's heap handed back, the two memory peaks do not add up.
             return_freed_memory()
+            page_out_compiler()
             from host_probe.destinations import open_destination
 
             self.destination = open_destination(config.database_url, config.server_url, config.ingest_token)

@@ -1,7 +1,7 @@
-"""Hand freed heap back to the operating system. glibc keeps what a process
-frees for its own reuse, so a peak -- bcc's clang compiling the program, or the
-first window of a busy host, when tens of thousands of paths are new -- would
-stay in the agent's resident memory for good."""
+"""Hand memory the probe no longer uses back to the operating system: the heap
+glibc keeps after a peak (bcc's clang compiling the program, or the first window
+of a busy host, when tens of thousands of paths are new), and the pages of the
+compiler's own libraries, read in for the one compile and never used again."""
 
 from __future__ import annotations
 
@@ -15,3 +15,30 @@ def return_freed_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):
         pass
+
+
+MADV_PAGEOUT = 21  # Linux 5.4
+# bcc's LLVM and clang: 83 MB of their code resident after a compile, on this VM
+COMPILER_LIBRARIES = ("/libLLVM", "/libclang")
+
+
+def page_out_compiler() -> int:
+    """Ask the kernel to reclaim the compiler libraries' pages now, instead of
+    leaving them in the probe's resident set until memory runs short. A hint
+    (MADV_PAGEOUT never discards data, and pages another process maps stay);
+    a page touched again is read back from the file. Returns the bytes advised."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+    advised = 0
+    try:
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                fields = line.split()
+                if len(fields) < 6 or not any(name in fields[5] for name in COMPILER_LIBRARIES):
+                    continue
+                start, end = (int(address, 16) for address in fields[0].split("-"))
+                if libc.madvise(start, end - start, MADV_PAGEOUT) == 0:
+                    advised += end - start
+    except OSError:
+        pass
+    return advised
