@@ -50,9 +50,29 @@ def _stored_recording(session: Session, recording_uuid: str) -> Optional[tuple[s
     return tuple(row) if row else None
 
 
-def _authorize(identity: TokenIdentity, service: str) -> None:
+def _authorize_service(identity: TokenIdentity, service: str) -> None:
     if not identity.may_access(service):
         raise Forbidden(f"this token is not allowed to upload recordings of service {service!r}", field="service")
+
+
+def _authorize(identity: TokenIdentity, service: str, version: str, role: str) -> None:
+    """403 unless the token may write a recording of this service, version and role."""
+    _authorize_service(identity, service)
+    refusal = identity.upload_refusal(version, role)
+    if refusal is not None:
+        field, limit = refusal
+        offending = f"{role} ones" if field == "role" else repr(version)
+        raise Forbidden(f"this token uploads {limit}, not {offending}", field=field)
+
+
+def _authorize_stored(identity: TokenIdentity, recording_uuid: str, stored: tuple[str, str, str]) -> None:
+    """403 unless the token may write to the recording as stored, whatever a body now claims."""
+    service, version, role = stored
+    _authorize_service(identity, service)
+    refusal = identity.upload_refusal(version, role)
+    if refusal is not None:
+        raise Forbidden(f"recording {recording_uuid} is a {role} recording of version {version!r}: "
+                        f"this token uploads {refusal[1]}", field="recording_uuid")
 
 
 def put_recording(engine: Engine, identity: TokenIdentity, recording_uuid: str, body: dict[str, Any]) -> bool:
@@ -62,9 +82,11 @@ def put_recording(engine: Engine, identity: TokenIdentity, recording_uuid: str, 
     if body.get("uuid") is not None:  # the URL names the recording; the body may repeat it
         _same(recording_uuid, _recording_uuid(str(body["uuid"])), "uuid")
     info: RecordingInfo = _validated(RecordingInfo, {**body, "uuid": recording_uuid})
-    _authorize(identity, info.service)
+    _authorize(identity, info.service, info.version, info.role)
     with Session(engine) as session:
         stored = _stored_recording(session, recording_uuid)
+    if stored is not None:
+        _authorize_stored(identity, recording_uuid, stored)
     if stored is not None and stored != (info.service, info.version, info.role):
         raise Conflict(f"recording {recording_uuid} is stored as {stored[0]} {stored[1]} ({stored[2]}); "
                        "a recording's service, version and role never change", field="uuid")
@@ -87,5 +109,5 @@ def put_window(engine: Engine, identity: TokenIdentity, recording_uuid: str, ind
     if stored is None:
         raise NotFound(f"recording {recording_uuid} is not stored: PUT /api/v1/recordings/{recording_uuid} first",
                        field="recording_uuid")
-    _authorize(identity, stored[0])
+    _authorize_stored(identity, recording_uuid, stored)
     return WindowWriter(engine).write_window(window)
