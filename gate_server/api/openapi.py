@@ -37,7 +37,8 @@ def _errors(*codes: int) -> dict[str, Any]:
         405: "Method not allowed on this path.",
         409: "The request contradicts what is stored (kept as it is): an upload, or an Idempotency-Key "
              "that names a check of other versions or stage.",
-        413: "Body larger than GATE_MAX_REQUEST_BYTES (uploads: GATE_MAX_INGEST_BYTES).",
+        413: "Body larger than GATE_MAX_REQUEST_BYTES (uploads: GATE_MAX_INGEST_BYTES), or a window listing "
+             "more entries than GATE_MAX_WINDOW_FEATURES or GATE_MAX_WINDOW_DROPS (named in `field`).",
         415: "Body is not application/json.",
         422: "The threshold config is invalid; `field` is the path of the bad value.",
         500: "Unexpected server error (details only in the server log).",

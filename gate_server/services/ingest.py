@@ -6,6 +6,7 @@ writes to the database."""
 from __future__ import annotations
 
 import uuid as uuid_module
+from dataclasses import dataclass
 from typing import Any, Optional
 
 from pydantic import BaseModel, ValidationError
@@ -14,7 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from gate_server.analysis.config_errors import from_validation_error
-from gate_server.services.errors import Conflict, DomainError, Forbidden, NotFound
+from gate_server.services.errors import Conflict, DomainError, Forbidden, NotFound, TooLarge
 from gate_server.services.tokens import TokenIdentity
 from gate_server.storage.models import Recording, Service
 from gate_server.storage.records import RecordingInfo, WindowRecord
@@ -94,10 +95,31 @@ def put_recording(engine: Engine, identity: TokenIdentity, recording_uuid: str, 
     return stored is None
 
 
+@dataclass(frozen=True)
+class WindowCaps:
+    """Entries one window may list (GATE_MAX_WINDOW_FEATURES, GATE_MAX_WINDOW_DROPS)."""
+
+    features: int
+    drops: int
+
+
+def _within_caps(body: dict[str, Any], caps: WindowCaps) -> None:
+    """413 for a window listing more entries than the caps, counted in the parsed JSON before
+    the model builds an object of any of them (or the writer a row)."""
+    for field, cap, setting in (("features", caps.features, "GATE_MAX_WINDOW_FEATURES"),
+                                ("inventory", caps.features, "GATE_MAX_WINDOW_FEATURES"),
+                                ("drops", caps.drops, "GATE_MAX_WINDOW_DROPS")):
+        entries = body.get(field)
+        if isinstance(entries, (list, dict)) and len(entries) > cap:
+            raise TooLarge(f"the window lists {len(entries)} {field} entries; this server takes at most {cap} "
+                           f"per window ({setting}): send the window in parts, or raise {setting}", field=field)
+
+
 def put_window(engine: Engine, identity: TokenIdentity, recording_uuid: str, index: int,
-               body: dict[str, Any]) -> bool:
+               body: dict[str, Any], caps: WindowCaps) -> bool:
     """Store one window of a stored recording; True if new, False if it was already
     stored (a replay: the stored window is kept as it is)."""
+    _within_caps(body, caps)
     recording_uuid = _recording_uuid(recording_uuid)
     # both named by the URL; the body may repeat them
     if body.get("recording_uuid") is not None:
