@@ -35,14 +35,16 @@ def _errors(*codes: int) -> dict[str, Any]:
         403: "The token's scope or services do not cover this request.",
         404: "Unknown service, check, recording or policy floor.",
         405: "Method not allowed on this path.",
-        409: "The request contradicts what is stored (kept as it is): an upload, or an Idempotency-Key "
-             "that names a check of other versions or stage.",
+        409: "The request contradicts what is stored (kept as it is): an upload, an Idempotency-Key "
+             "that names a check of other versions or stage, or a write that breaks a database constraint. "
+             "Not worth retrying unchanged.",
         413: "Body larger than GATE_MAX_REQUEST_BYTES (uploads: GATE_MAX_INGEST_BYTES), or a window listing "
              "more entries than GATE_MAX_WINDOW_FEATURES or GATE_MAX_WINDOW_DROPS (named in `field`).",
         415: "Body is not application/json.",
-        422: "The threshold config is invalid; `field` is the path of the bad value.",
+        422: "The threshold config is invalid (`field` is the path of the bad value), or a value the "
+             "database cannot hold. Not worth retrying unchanged.",
         500: "Unexpected server error (details only in the server log).",
-        503: "Database unavailable.",
+        503: "Database busy or unavailable: retry after the Retry-After header's seconds.",
     }
     return {str(code): _json(_ref("Error"), reasons[code]) for code in codes}
 
@@ -213,7 +215,7 @@ PATHS: dict[str, Any] = {
             "requestBody": {"required": True,
                             "content": {"application/json": {"schema": _ref("RecordingUpload")}}},
             "responses": {"201": _json(_ref("Stored"), "Stored."), "200": _json(_ref("Stored"), "Updated."),
-                          **_errors(400, 409, 413, 415, *AUTHED)},
+                          **_errors(400, 409, 413, 415, 422, *AUTHED)},
         },
     },
     "/api/v1/recordings/{recording_uuid}/windows/{index}": {
@@ -226,7 +228,7 @@ PATHS: dict[str, Any] = {
             "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("WindowUpload")}}},
             "responses": {"201": _json(_ref("Stored"), "Stored."),
                           "200": _json(_ref("Stored"), "Already stored; kept as it was."),
-                          **_errors(400, 404, 413, 415, *AUTHED)},
+                          **_errors(400, 404, 409, 413, 415, 422, *AUTHED)},
         },
     },
     "/api/v1/policy": {

@@ -41,7 +41,8 @@ def test_database_outage_is_503_and_loses_nothing(own_postgres):
             requests.get(f"{server.url}/api/v1/checks/{stored['id']}", headers=headers, timeout=30),
         ):
             assert response.status_code == 503, response.text
-            assert response.json()["error"] == "database unavailable; retry later"
+            assert response.json()["error"] == "database busy or unavailable; retry later"
+            assert response.headers["Retry-After"] == "5"
         assert requests.get(f"{server.url}/healthz", timeout=10).status_code == 200  # the process is fine
 
         postgres.restart()
