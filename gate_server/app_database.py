@@ -12,10 +12,10 @@ from gate_server.storage.engine import check_connection, make_engine
 from gate_server.storage.profiles import ProfileCache
 
 _EXTENSION = "gate_db"
+_PROFILE_CACHE = "gate_profile_cache"
 # A request waits this long for a lock (a migration, a long prune), then answers 503 with
 # Retry-After: the client retries, instead of the worker hanging until gunicorn kills it (30 s).
 LOCK_TIMEOUT_MS = 5000
-_PROFILE_CACHE = "gate_profile_cache"
 
 
 def init_app(app: Flask, settings: Settings) -> None:

@@ -32,7 +32,7 @@ MESSAGES = {
     503: "database busy or unavailable; retry later",
 }
 # Seconds a client should wait after a 503: about as long as a restarting Postgres, or the
-# server's lock timeout (storage/engine.py), keeps a request from passing.
+# server's lock timeout (app_database.LOCK_TIMEOUT_MS), keeps a request from passing.
 RETRY_AFTER_SECONDS = 5
 AUTH_CHALLENGE = 'Bearer realm="syscall-gate"'
 
