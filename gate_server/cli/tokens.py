@@ -22,7 +22,8 @@ def register(subparsers) -> None:
     create.add_argument("--service", action="append", default=[], metavar="NAME",
                         help="a service the token may act on (repeat for several; not needed for admin)")
     create.add_argument("--scope", required=True, choices=tokens.SCOPES,
-                        help="check: run and read checks; ingest: upload windows; admin: everything, every service")
+                        help="check: run and read checks; ingest: upload windows; decide: read checks and "
+                             "approve, reject, acknowledge, suppress, promote baselines; admin: everything, every service")
     create.add_argument("--role", choices=ROLES,
                         help="ingest only: the one role the token's recordings may have "
                              "(give a canary host --role canary; default: any role)")

@@ -21,7 +21,7 @@ from gate_server.services.errors import DomainError, NotFound
 from gate_server.storage.models import ApiToken
 from gate_server.storage.records import ROLES
 
-SCOPES = ("check", "ingest", "admin")
+SCOPES = ("check", "ingest", "decide", "admin")
 # A version pattern fits its column (storage/models.py, ApiToken.version_pattern).
 MAX_VERSION_PATTERN = 200
 ALL_SERVICES = "*"
@@ -110,7 +110,7 @@ def create_token(session: Session, *, scope: str, services: Iterable[str], descr
     if scope == "admin":
         names = (ALL_SERVICES,)
     elif not names:
-        raise DomainError("a check or ingest token needs at least one --service", field="services")
+        raise DomainError("a check, ingest or decide token needs at least one --service", field="services")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     prefix = secret[:LISTED_PREFIX_LENGTH]
     session.add(ApiToken(token_hash=hash_token(secret), prefix=prefix, description=description[:200],

@@ -18,7 +18,7 @@ T0 = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
 SECRET = "sg_" + "a" * 43
 
 
-def _store_an_ingest_token_at_0006(url: str) -> None:
+def _store_an_ingest_token_at_0007(url: str) -> None:
     engine = make_engine(url)
     tables = MetaData()
     tables.reflect(engine)
@@ -30,8 +30,8 @@ def _store_an_ingest_token_at_0006(url: str) -> None:
 
 
 def test_upgrade_leaves_old_tokens_with_any_role_and_version(database_url):
-    migrate.upgrade(database_url, "0006")
-    _store_an_ingest_token_at_0006(database_url)
+    migrate.upgrade(database_url, "0007")
+    _store_an_ingest_token_at_0007(database_url)
     migrate.upgrade(database_url)
 
     engine = make_engine(database_url)
@@ -46,11 +46,11 @@ def test_upgrade_leaves_old_tokens_with_any_role_and_version(database_url):
 
 
 def test_downgrade_drops_the_limits_and_keeps_the_tokens(database_url):
-    migrate.upgrade(database_url, "0006")
-    _store_an_ingest_token_at_0006(database_url)
+    migrate.upgrade(database_url, "0007")
+    _store_an_ingest_token_at_0007(database_url)
     migrate.upgrade(database_url)
 
-    command.downgrade(migrate.alembic_config(database_url), "0006")
+    command.downgrade(migrate.alembic_config(database_url), "0007")
 
     engine = make_engine(database_url)
     try:
