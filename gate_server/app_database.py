@@ -13,11 +13,14 @@ from gate_server.storage.profiles import ProfileCache
 
 _EXTENSION = "gate_db"
 _PROFILE_CACHE = "gate_profile_cache"
+# A request waits this long for a lock (a migration, a long prune), then answers 503 with
+# Retry-After: the client retries, instead of the worker hanging until gunicorn kills it (30 s).
+LOCK_TIMEOUT_MS = 5000
 
 
 def init_app(app: Flask, settings: Settings) -> None:
     # make_engine does not connect: an app (and a worker) starts even while the database is away.
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, lock_timeout_ms=LOCK_TIMEOUT_MS)
     app.extensions[_EXTENSION] = sessionmaker(engine, expire_on_commit=False)
     # With 0 counts, no window is kept, but feature names still are (they never change).
     app.extensions[_PROFILE_CACHE] = ProfileCache(max_counts=settings.profile_cache_counts)

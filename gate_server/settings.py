@@ -24,6 +24,12 @@ class Settings:
     max_request_bytes: int = 1 << 20
     # Largest upload a probe may send (one window: up to two detail maps of keys).
     max_ingest_bytes: int = 32 << 20
+    # Entries one uploaded window may list, checked before it is validated: 32 MiB of short
+    # keys would otherwise be over a million features, each a row and several objects.
+    # 100 000 is well above what one workload's window holds with the probe's defaults
+    # (two detail maps of 16 384 keys for `record`, 8 192 keys per workload for the agent).
+    max_window_features: int = 100_000
+    max_window_drops: int = 1_000
     secret_key: str = ""
     public_url: str = ""
     webhook_urls: tuple[str, ...] = field(default_factory=tuple)
@@ -55,6 +61,8 @@ class Settings:
             database_url=url,
             max_request_bytes=int(env.get("GATE_MAX_REQUEST_BYTES") or (1 << 20)),
             max_ingest_bytes=int(env.get("GATE_MAX_INGEST_BYTES") or (32 << 20)),
+            max_window_features=int(env.get("GATE_MAX_WINDOW_FEATURES") or 100_000),
+            max_window_drops=int(env.get("GATE_MAX_WINDOW_DROPS") or 1_000),
             secret_key=env.get("GATE_SECRET_KEY") or "",
             public_url=(env.get("GATE_PUBLIC_URL") or "").rstrip("/"),
             webhook_urls=tuple(u.strip() for u in webhooks),

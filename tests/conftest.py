@@ -18,9 +18,9 @@ pytest_plugins = ["tests.support.container_fixtures"]
 _db_counter = itertools.count()
 
 
-def _start_postgres() -> ThrowawayPostgres:
+def _start_postgres(**options) -> ThrowawayPostgres:
     try:
-        return ThrowawayPostgres().start()
+        return ThrowawayPostgres(**options).start()
     except PostgresUnavailable as exc:
         unavailable("postgres", str(exc))
 
@@ -54,6 +54,15 @@ def postgres_server():
 def own_postgres():
     """A cluster of the test's own, which it may stop and restart without touching the shared one."""
     server = _start_postgres()
+    yield server
+    server.remove()
+
+
+@pytest.fixture
+def durable_postgres():
+    """A cluster of the test's own that keeps every commit it acknowledged through a crash
+    (synchronous_commit on, as Postgres ships), for tests that stop it and count rows after."""
+    server = _start_postgres(durable_commits=True)
     yield server
     server.remove()
 

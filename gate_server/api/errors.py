@@ -9,11 +9,13 @@ from __future__ import annotations
 from typing import Optional
 
 from flask import Flask, current_app, jsonify
-from sqlalchemy.exc import DBAPIError, OperationalError, TimeoutError as PoolTimeout
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from gate_server.services.errors import DomainError
+from gate_server.storage import failures
 from gate_server.storage.engine import DatabaseError
+from gate_server.storage.failures import Failure
 
 # Clearer than werkzeug's HTML-minded descriptions, for the codes this API returns.
 MESSAGES = {
@@ -27,8 +29,11 @@ MESSAGES = {
     415: "the request body must be JSON: send Content-Type: application/json",
     422: "the request is well-formed but invalid",
     500: "internal server error; the server logged the details",
-    503: "database unavailable; retry later",
+    503: "database busy or unavailable; retry later",
 }
+# Seconds a client should wait after a 503: about as long as a restarting Postgres, or the
+# server's lock timeout (app_database.LOCK_TIMEOUT_MS), keeps a request from passing.
+RETRY_AFTER_SECONDS = 5
 AUTH_CHALLENGE = 'Bearer realm="syscall-gate"'
 
 
@@ -69,9 +74,20 @@ def _domain_error(exc: DomainError):
     return error_response(exc.status, exc.message, exc.field)
 
 
-def _database_unavailable(exc: Exception):
-    current_app.logger.warning("database unavailable: %s", str(exc).splitlines()[0] if str(exc) else type(exc))
-    return error_response(503, "database unavailable; retry later")
+def _database_error(exc: Exception):
+    failure = failures.classify(exc)
+    if failure is Failure.TRANSIENT:
+        current_app.logger.warning("database busy or unavailable: %s", failures.reason(exc))
+        return error_response(503, MESSAGES[503], headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+    if failure is Failure.DEFECT:
+        return _unexpected(exc)
+    # Permanent: the transaction was rolled back, and the same request would fail the same way.
+    current_app.logger.info("database refused a request (%s): %s", failure.value, failures.reason(exc))
+    refusal = ("the database refused this request as it is (a constraint it holds)" if failure is Failure.CONFLICT
+               else "the database cannot hold a value of this request")
+    return error_response(409 if failure is Failure.CONFLICT else 422,
+                          f"{refusal}: {failures.reason(exc)}; nothing of it was stored; "
+                          "sending it again unchanged will fail again")
 
 
 def _unexpected(exc: Exception):
@@ -81,21 +97,10 @@ def _unexpected(exc: Exception):
     return error_response(500)
 
 
-def _is_connection_error(exc: DBAPIError) -> bool:
-    return bool(exc.connection_invalidated) or isinstance(exc, OperationalError)
-
-
-def _dbapi_error(exc: DBAPIError):
-    if _is_connection_error(exc):
-        return _database_unavailable(exc)
-    return _unexpected(exc)
-
-
 def register(app: Flask) -> None:
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(ApiError, _api_error)
     app.register_error_handler(DomainError, _domain_error)
-    app.register_error_handler(DatabaseError, _database_unavailable)
-    app.register_error_handler(PoolTimeout, _database_unavailable)
-    app.register_error_handler(DBAPIError, _dbapi_error)
+    app.register_error_handler(DatabaseError, _database_error)
+    app.register_error_handler(SQLAlchemyError, _database_error)
     app.register_error_handler(Exception, _unexpected)

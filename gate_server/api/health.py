@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 
 from gate_server import app_database
-from gate_server.api.errors import error_response
+from gate_server.api.errors import RETRY_AFTER_SECONDS, error_response
 from gate_server.storage.engine import DatabaseError
 
 bp = Blueprint("health", __name__)
@@ -21,5 +21,6 @@ def readyz():
     try:
         app_database.ping()
     except DatabaseError:
-        return error_response(503, "database unavailable; retry later")
+        return error_response(503, "database unavailable; retry later",
+                              headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
     return jsonify({"status": "ready", "database": "ok"})

@@ -38,5 +38,7 @@ def put_recording(recording_uuid: str):
 @bp.put("/<recording_uuid>/windows/<int:index>")
 @require_token(INGEST_SCOPES)
 def put_window(recording_uuid: str, index: int):
-    created = ingest.put_window(app_database.engine(), current_identity(), recording_uuid, index, _upload())
+    settings = current_app.config["GATE_SETTINGS"]
+    caps = ingest.WindowCaps(features=settings.max_window_features, drops=settings.max_window_drops)
+    created = ingest.put_window(app_database.engine(), current_identity(), recording_uuid, index, _upload(), caps)
     return _stored(created, {"recording": recording_uuid, "index": index})

@@ -188,7 +188,7 @@ PATHS: dict[str, Any] = {
             "requestBody": {"required": True,
                             "content": {"application/json": {"schema": _ref("RecordingUpload")}}},
             "responses": {"201": _json(_ref("Stored"), "Stored."), "200": _json(_ref("Stored"), "Updated."),
-                          **_errors(400, 409, 413, 415, *AUTHED)},
+                          **_errors(400, 409, 413, 415, 422, *AUTHED)},
         },
     },
     "/api/v1/recordings/{recording_uuid}/windows/{index}": {
@@ -201,7 +201,7 @@ PATHS: dict[str, Any] = {
             "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("WindowUpload")}}},
             "responses": {"201": _json(_ref("Stored"), "Stored."),
                           "200": _json(_ref("Stored"), "Already stored; kept as it was."),
-                          **_errors(400, 404, 413, 415, *AUTHED)},
+                          **_errors(400, 404, 409, 413, 415, 422, *AUTHED)},
         },
     },
     "/api/v1/policy": {

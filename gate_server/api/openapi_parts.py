@@ -21,13 +21,16 @@ def error_responses(*codes: int) -> dict[str, Any]:
         403: "The token's scope or services do not cover this request.",
         404: "Unknown service, check, recording or policy floor.",
         405: "Method not allowed on this path.",
-        409: "The request contradicts what is stored (kept as it is): an upload, or an Idempotency-Key "
-             "that names a check of other versions or stage.",
-        413: "Body larger than GATE_MAX_REQUEST_BYTES (uploads: GATE_MAX_INGEST_BYTES).",
+        409: "The request contradicts what is stored (kept as it is): an upload, an Idempotency-Key "
+             "that names a check of other versions or stage, a second decision, or a write that breaks a "
+             "database constraint. Not worth retrying unchanged.",
+        413: "Body larger than GATE_MAX_REQUEST_BYTES (uploads: GATE_MAX_INGEST_BYTES), or a window listing "
+             "more entries than GATE_MAX_WINDOW_FEATURES or GATE_MAX_WINDOW_DROPS (named in `field`).",
         415: "Body is not application/json.",
-        422: "The threshold config is invalid; `field` is the path of the bad value.",
+        422: "The threshold config is invalid (`field` is the path of the bad value), or a value the "
+             "database cannot hold. Not worth retrying unchanged.",
         500: "Unexpected server error (details only in the server log).",
-        503: "Database unavailable.",
+        503: "Database busy or unavailable: retry after the Retry-After header's seconds.",
     }
     return {str(code): json_response(ref("Error"), reasons[code]) for code in codes}
 

@@ -12,6 +12,7 @@ from gate_server.services import tokens
 from gate_server.services.errors import DomainError
 from gate_server.settings import Settings
 from gate_server.storage.engine import DatabaseError, make_engine, mask_url
+from gate_server.storage.records import ROLES
 
 
 def register(subparsers) -> None:
@@ -23,6 +24,12 @@ def register(subparsers) -> None:
     create.add_argument("--scope", required=True, choices=tokens.SCOPES,
                         help="check: run and read checks; ingest: upload windows; decide: read checks and "
                              "approve, reject, acknowledge, suppress, promote baselines; admin: everything, every service")
+    create.add_argument("--role", choices=ROLES,
+                        help="ingest only: the one role the token's recordings may have "
+                             "(give a canary host --role canary; default: any role)")
+    create.add_argument("--version", dest="version_pattern", metavar="PATTERN",
+                        help="ingest only: the versions the token may upload, an fnmatch pattern "
+                             "such as 'v4*' (quote it; default: any version)")
     create.add_argument("--description", default="", help="who or what uses the token")
     create.set_defaults(func=create_token)
     listing = sub.add_parser("list", help="list tokens (prefixes only; secrets are never stored)")
@@ -51,22 +58,38 @@ def _in_session(args, work):
 
 def create_token(args) -> int:
     created = _in_session(args, lambda s: tokens.create_token(
-        s, scope=args.scope, services=args.service, description=args.description))
+        s, scope=args.scope, services=args.service, description=args.description, role=args.role,
+        version_pattern=args.version_pattern))
     # The secret alone on stdout, so TOKEN=$(gate-server tokens create ...) captures it and nothing else.
     print(created.secret, flush=True)
-    print(f"# scope {created.scope}, services {', '.join(created.services)}; prefix {created.prefix}. "
+    limits = ""
+    if created.scope == "ingest":
+        limits = f"; uploads {_role(created.role)} recordings of {_versions(created.version_pattern)}"
+    print(f"# scope {created.scope}, services {', '.join(created.services)}{limits}; prefix {created.prefix}. "
           "Store the token now: it is not shown again.", file=sys.stderr, flush=True)
     return 0
 
 
+def _role(role) -> str:
+    return role or "any role"
+
+
+def _versions(pattern) -> str:
+    return f"versions {pattern}" if pattern else "any version"
+
+
 def list_tokens(args) -> int:
     rows = _in_session(args, tokens.list_tokens)
-    print(f"{'PREFIX':<14}{'SCOPE':<8}{'SERVICES':<30}{'CREATED':<22}{'LAST USED':<22}{'STATE':<9}DESCRIPTION")
+    print(f"{'PREFIX':<14}{'SCOPE':<8}{'SERVICES':<30}{'ROLE':<10}{'VERSIONS':<14}{'CREATED':<18}"
+          f"{'LAST USED':<18}{'STATE':<9}DESCRIPTION")
     for token in rows:
         state = "revoked" if token.revoked_at else "active"
         last = token.last_used_at.strftime("%Y-%m-%d %H:%M") if token.last_used_at else "never"
-        print(f"{token.prefix:<14}{token.scope:<8}{','.join(token.services):<30}"
-              f"{token.created_at.strftime('%Y-%m-%d %H:%M'):<22}{last:<22}{state:<9}{token.description}")
+        # Only an ingest token's uploads have a role and versions; an old one shows "any role": re-issue it.
+        role, versions = ((_role(token.role), token.version_pattern or "any version") if token.scope == "ingest"
+                          else ("-", "-"))
+        print(f"{token.prefix:<14}{token.scope:<8}{','.join(token.services):<30}{role:<9} {versions:<13} "
+              f"{token.created_at.strftime('%Y-%m-%d %H:%M'):<18}{last:<18}{state:<9}{token.description}")
     return 0
 
 

@@ -32,3 +32,9 @@ class Conflict(DomainError):
     """The request contradicts what is stored (which is kept as it is)."""
 
     status = 409
+
+
+class TooLarge(DomainError):
+    """The request is within the byte limit but lists more entries than the server takes."""
+
+    status = 413

@@ -6,6 +6,7 @@ writes to the database."""
 from __future__ import annotations
 
 import uuid as uuid_module
+from dataclasses import dataclass
 from typing import Any, Optional
 
 from pydantic import BaseModel, ValidationError
@@ -14,7 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from gate_server.analysis.config_errors import from_validation_error
-from gate_server.services.errors import Conflict, DomainError, Forbidden, NotFound
+from gate_server.services.errors import Conflict, DomainError, Forbidden, NotFound, TooLarge
 from gate_server.services.tokens import TokenIdentity
 from gate_server.storage.models import Recording, Service
 from gate_server.storage.records import RecordingInfo, WindowRecord
@@ -50,9 +51,29 @@ def _stored_recording(session: Session, recording_uuid: str) -> Optional[tuple[s
     return tuple(row) if row else None
 
 
-def _authorize(identity: TokenIdentity, service: str) -> None:
+def _authorize_service(identity: TokenIdentity, service: str) -> None:
     if not identity.may_access(service):
         raise Forbidden(f"this token is not allowed to upload recordings of service {service!r}", field="service")
+
+
+def _authorize(identity: TokenIdentity, service: str, version: str, role: str) -> None:
+    """403 unless the token may write a recording of this service, version and role."""
+    _authorize_service(identity, service)
+    refusal = identity.upload_refusal(version, role)
+    if refusal is not None:
+        field, limit = refusal
+        offending = f"{role} ones" if field == "role" else repr(version)
+        raise Forbidden(f"this token uploads {limit}, not {offending}", field=field)
+
+
+def _authorize_stored(identity: TokenIdentity, recording_uuid: str, stored: tuple[str, str, str]) -> None:
+    """403 unless the token may write to the recording as stored, whatever a body now claims."""
+    service, version, role = stored
+    _authorize_service(identity, service)
+    refusal = identity.upload_refusal(version, role)
+    if refusal is not None:
+        raise Forbidden(f"recording {recording_uuid} is a {role} recording of version {version!r}: "
+                        f"this token uploads {refusal[1]}", field="recording_uuid")
 
 
 def put_recording(engine: Engine, identity: TokenIdentity, recording_uuid: str, body: dict[str, Any]) -> bool:
@@ -62,9 +83,11 @@ def put_recording(engine: Engine, identity: TokenIdentity, recording_uuid: str, 
     if body.get("uuid") is not None:  # the URL names the recording; the body may repeat it
         _same(recording_uuid, _recording_uuid(str(body["uuid"])), "uuid")
     info: RecordingInfo = _validated(RecordingInfo, {**body, "uuid": recording_uuid})
-    _authorize(identity, info.service)
+    _authorize(identity, info.service, info.version, info.role)
     with Session(engine) as session:
         stored = _stored_recording(session, recording_uuid)
+    if stored is not None:
+        _authorize_stored(identity, recording_uuid, stored)
     if stored is not None and stored != (info.service, info.version, info.role):
         raise Conflict(f"recording {recording_uuid} is stored as {stored[0]} {stored[1]} ({stored[2]}); "
                        "a recording's service, version and role never change", field="uuid")
@@ -72,10 +95,31 @@ def put_recording(engine: Engine, identity: TokenIdentity, recording_uuid: str, 
     return stored is None
 
 
+@dataclass(frozen=True)
+class WindowCaps:
+    """Entries one window may list (GATE_MAX_WINDOW_FEATURES, GATE_MAX_WINDOW_DROPS)."""
+
+    features: int
+    drops: int
+
+
+def _within_caps(body: dict[str, Any], caps: WindowCaps) -> None:
+    """413 for a window listing more entries than the caps, counted in the parsed JSON before
+    the model builds an object of any of them (or the writer a row)."""
+    for field, cap, setting in (("features", caps.features, "GATE_MAX_WINDOW_FEATURES"),
+                                ("inventory", caps.features, "GATE_MAX_WINDOW_FEATURES"),
+                                ("drops", caps.drops, "GATE_MAX_WINDOW_DROPS")):
+        entries = body.get(field)
+        if isinstance(entries, (list, dict)) and len(entries) > cap:
+            raise TooLarge(f"the window lists {len(entries)} {field} entries; this server takes at most {cap} "
+                           f"per window ({setting}): send the window in parts, or raise {setting}", field=field)
+
+
 def put_window(engine: Engine, identity: TokenIdentity, recording_uuid: str, index: int,
-               body: dict[str, Any]) -> bool:
+               body: dict[str, Any], caps: WindowCaps) -> bool:
     """Store one window of a stored recording; True if new, False if it was already
     stored (a replay: the stored window is kept as it is)."""
+    _within_caps(body, caps)
     recording_uuid = _recording_uuid(recording_uuid)
     # both named by the URL; the body may repeat them
     if body.get("recording_uuid") is not None:
@@ -87,5 +131,5 @@ def put_window(engine: Engine, identity: TokenIdentity, recording_uuid: str, ind
     if stored is None:
         raise NotFound(f"recording {recording_uuid} is not stored: PUT /api/v1/recordings/{recording_uuid} first",
                        field="recording_uuid")
-    _authorize(identity, stored[0])
+    _authorize_stored(identity, recording_uuid, stored)
     return WindowWriter(engine).write_window(window)

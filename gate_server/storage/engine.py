@@ -24,8 +24,9 @@ def _first_line(exc: BaseException) -> str:
     return lines[0] if lines else type(orig).__name__
 
 
-def make_engine(url: str, *, check: bool = False, **kwargs) -> Engine:
-    """Create an engine; with `check`, connect once so a bad URL fails here, clearly."""
+def make_engine(url: str, *, check: bool = False, lock_timeout_ms: int = 0, **kwargs) -> Engine:
+    """Create an engine; with `check`, connect once so a bad URL fails here, clearly. On
+    Postgres, `lock_timeout_ms` bounds every wait for a lock (0: wait as long as it takes)."""
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -43,6 +44,9 @@ def make_engine(url: str, *, check: bool = False, **kwargs) -> Engine:
         kwargs.setdefault("pool_pre_ping", True)
         connect_args = kwargs.setdefault("connect_args", {})
         connect_args.setdefault("connect_timeout", 5)
+        if lock_timeout_ms:
+            options = f"{connect_args.get('options', '')} -c lock_timeout={int(lock_timeout_ms)}"
+            connect_args["options"] = options.strip()
     else:
         kwargs.setdefault("connect_args", {}).setdefault("timeout", 30)
     try:

@@ -187,6 +187,10 @@ class ApiToken(Base):
     # Service names this token may act on; ["*"] for all (admin tokens).
     services: Mapped[list[Any]] = mapped_column(default=list)
     scope: Mapped[str] = mapped_column(String(20))
+    # An ingest token's limits on what it uploads (services/tokens.py): the one role its
+    # recordings may have, and an fnmatch pattern their versions must match. NULL: any.
+    role: Mapped[Optional[str]] = mapped_column(String(20))
+    version_pattern: Mapped[Optional[str]] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_used_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))

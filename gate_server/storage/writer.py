@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from gate_server.storage.models import (
     Feature, Recording, Service, Window, WindowFeature, encode_window_counts,
 )
-from gate_server.storage.records import RecordingInfo, WindowRecord
+from gate_server.storage.records import MAX_BIGINT, RecordingInfo, WindowRecord
 
 # Keys longer than the column are cut, with a marker, rather than refused.
 MAX_KEY_LENGTH = 1024
@@ -128,9 +128,10 @@ class WindowWriter:
 
 
 def _clipped(counts: dict[tuple[str, str], int]) -> dict[tuple[str, str], int]:
-    """Counts by stored key: two keys that clip to the same one are one feature, counts summed."""
+    """Counts by stored key: two keys that clip to the same one are one feature, counts summed
+    up to the largest BIGINT (each count fits one; their sum need not)."""
     clipped: dict[tuple[str, str], int] = {}
     for (kind, key), count in counts.items():
         stored = (kind, _clip(key))
-        clipped[stored] = clipped.get(stored, 0) + int(count)
+        clipped[stored] = min(clipped.get(stored, 0) + int(count), MAX_BIGINT)
     return clipped

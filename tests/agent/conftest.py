@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -161,3 +162,27 @@ def opener(tmp_path):
     for process in started:
         process.kill()
         process.wait()
+
+
+@pytest.fixture
+def upload_database(postgres_server):
+    """Makes a migrated Postgres database and an ingest token for `services` (limited to
+    `role` when given): (database URL, token secret). Each is dropped after the test."""
+    from gate_server.services.tokens import create_token
+
+    names: list[str] = []
+
+    def make(services: list[str], role: str | None = None) -> tuple[str, str]:
+        name = f"agent_uploads_{uuid.uuid4().hex[:8]}"
+        names.append(name)
+        database_url = postgres_server.create_database(name)
+        migrate.upgrade(database_url)
+        engine = make_engine(database_url)
+        with Session(engine) as session, session.begin():
+            secret = create_token(session, scope="ingest", services=services, role=role).secret
+        engine.dispose()
+        return database_url, secret
+
+    yield make
+    for name in names:
+        postgres_server.drop_database(name)

@@ -187,39 +187,25 @@ def test_a_cgroup_that_appears_is_counted_within_a_second_without_a_reload(make_
 
 
 def test_one_ingest_token_covers_the_services_of_the_agent_and_no_other(make_cgroup, agent_run, opener,
-                                                                      postgres_server, tmp_path):
+                                                                      upload_database, tmp_path):
     # the agent uploads to the real gate server (gunicorn on Postgres) with one ingest token
     # naming the host's two services; a third workload's service is not the token's to write
-    from sqlalchemy.orm import Session
-
-    from gate_server.services.tokens import create_token
-    from gate_server.storage import migrate
-    from gate_server.storage.engine import make_engine
     from tests.support.live_server import LiveServer
 
-    name = f"agent_uploads_{uuid.uuid4().hex[:8]}"
-    database_url = postgres_server.create_database(name)
-    migrate.upgrade(database_url)
-    engine = make_engine(database_url)
-    with Session(engine) as session, session.begin():
-        secret = create_token(session, scope="ingest", services=["web", "worker"]).secret
-    engine.dispose()
+    database_url, secret = upload_database(["web", "worker"])
     cgroups = {service: make_cgroup(f"sg-agent-up-{service}-{uuid.uuid4().hex[:8]}")
                for service in ("web", "worker", "payments")}
     for service, cgroup in cgroups.items():
         opener(tmp_path / f"{service}.txt", cgroup)
-    try:
-        with LiveServer(database_url, workers=2) as server:
-            run = agent_run({"workloads": [{"service": service, "version": "v1", "cgroup": str(cgroup)}
-                                           for service, cgroup in cgroups.items()]})
-            run.start(["--server", server.url], env={**os.environ, "GATE_INGEST_TOKEN": secret})
-            status = run.wait_for(lambda s: len(s["workloads"]) == 2 and s["refused"]
-                                  and all(w["windows"] >= 2 for w in s["workloads"]))
-            log = run.stop()
-        assert status["refused"] == ["static:payments"]
-        assert "not watching static:payments" in log and "403" in log
-        assert sorted(r[0] for r in run.recordings(database_url)) == ["web", "worker"]
-        for service in ("web", "worker"):
-            assert f"{tmp_path}/{service}.txt:r" in file_keys(run.features(service, "v1", database_url))
-    finally:
-        postgres_server.drop_database(name)
+    with LiveServer(database_url, workers=2) as server:
+        run = agent_run({"workloads": [{"service": service, "version": "v1", "cgroup": str(cgroup)}
+                                       for service, cgroup in cgroups.items()]})
+        run.start(["--server", server.url], env={**os.environ, "GATE_INGEST_TOKEN": secret})
+        status = run.wait_for(lambda s: len(s["workloads"]) == 2 and s["refused"]
+                              and all(w["windows"] >= 2 for w in s["workloads"]))
+        log = run.stop()
+    assert status["refused"] == ["static:payments"]
+    assert "not watching static:payments" in log and "403" in log
+    assert sorted(r[0] for r in run.recordings(database_url)) == ["web", "worker"]
+    for service in ("web", "worker"):
+        assert f"{tmp_path}/{service}.txt:r" in file_keys(run.features(service, "v1", database_url))

@@ -6,22 +6,16 @@ import requests
 from sqlalchemy.orm import Session
 
 from gate_server.services.tokens import create_token
-from gate_server.storage import migrate
 from gate_server.storage.engine import make_engine
-from gate_server.storage.writer import WindowWriter
 from tests.support.live_server import LiveServer
-from tests.support.seed import WEB_BEHAVIOUR, seed_version
+from tests.support.seed import seeded_web_database
 
 
 def test_database_outage_is_503_and_loses_nothing(own_postgres):
     # A dedicated cluster (own_postgres): stopping the shared one would break every other test.
     postgres = own_postgres
-    url = postgres.create_database("gate_outage")
-    migrate.upgrade(url)
+    url = seeded_web_database(postgres, "gate_outage", windows=6)
     engine = make_engine(url)
-    writer = WindowWriter(engine)
-    seed_version(writer, "web", "v1", WEB_BEHAVIOUR, windows=6, seed=1)
-    seed_version(writer, "web", "v2", WEB_BEHAVIOUR, windows=6, role="canary", seed=2)
     with Session(engine) as session, session.begin():
         secret = create_token(session, scope="check", services=["web"]).secret
     engine.dispose()
@@ -41,7 +35,8 @@ def test_database_outage_is_503_and_loses_nothing(own_postgres):
             requests.get(f"{server.url}/api/v1/checks/{stored['id']}", headers=headers, timeout=30),
         ):
             assert response.status_code == 503, response.text
-            assert response.json()["error"] == "database unavailable; retry later"
+            assert response.json()["error"] == "database busy or unavailable; retry later"
+            assert response.headers["Retry-After"] == "5"
         assert requests.get(f"{server.url}/healthz", timeout=10).status_code == 200  # the process is fine
 
         postgres.restart()

@@ -157,3 +157,18 @@ def test_loaded_profile_has_the_written_counts(engine):
     ]
     assert profile.syscalls_total == 13
     assert profile.lost_total == 2
+
+
+def test_counts_of_keys_clipped_to_one_are_summed_within_a_bigint(engine):
+    # two keys that differ only past the column's length are one feature; their counts,
+    # each a valid BIGINT, must not add up past one (a 500 on both backends before)
+    writer = WindowWriter(engine)
+    rec = recording()
+    writer.save_recording(rec)
+    stem = "/srv/" + "d" * MAX_KEY_LENGTH
+    biggest = 2**63 - 1
+    clipped_alike = {("file", stem + "a:r"): biggest, ("file", stem + "b:r"): 5}
+    assert writer.write_window(WindowRecord(recording_uuid=rec.uuid, index=0, started_at=T0,
+                                            ended_at=T0 + timedelta(seconds=10), features=clipped_alike))
+    with Session(engine) as s:
+        assert s.execute(select(WindowFeature.count)).scalar_one() == biggest

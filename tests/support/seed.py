@@ -46,3 +46,19 @@ def seed_version(
             drops={"ringbuf": drops_per_window} if drops_per_window else {}, features=counts,
         ))
     return recording.uuid
+
+
+def seeded_web_database(postgres, name: str, windows: int) -> str:
+    """A migrated database `name` on the cluster `postgres` (tests.support.postgres) with
+    `windows` windows of web v1 (baseline) and of web v2 (canary, alike): a check passes."""
+    from gate_server.storage import migrate
+    from gate_server.storage.engine import make_engine
+
+    url = postgres.create_database(name)
+    migrate.upgrade(url)
+    engine = make_engine(url)
+    writer = WindowWriter(engine)
+    seed_version(writer, "web", "v1", WEB_BEHAVIOUR, windows=windows, seed=1)
+    seed_version(writer, "web", "v2", WEB_BEHAVIOUR, windows=windows, role="canary", seed=2)
+    engine.dispose()
+    return url
