@@ -169,7 +169,9 @@ class Agent:
             } for r in recordings],
             "refused": sorted(self.refused),
             "sources": {name: (error or "ok") for name, error in self.source_errors.items()},
-            "spool_depth": sum(r.sink.pending for r in recordings),
+            "spool_depth": self.engine.sender.pending() if self.engine.sender else 0,
+            "spool_corrupt_lines": self.engine.sender.corrupt_lines if self.engine.sender else 0,
+            "rejected_records": self.engine.sender.rejected if self.engine.sender else 0,
             "last_drain_ms": round(self.engine.last_drain_s * 1000, 1),
         }
 
@@ -206,7 +208,7 @@ class Agent:
                 engine.poll(max_ms=int(max(1, min(100, (next_poll - time.monotonic()) * 1000))))
                 if engine.window_due():
                     self.metrics.observe_windows(engine.drain_window(), engine.last_drain_s)
-                    self.metrics.spool.set(sum(r.sink.pending for r in engine.recordings.values()))
+                    self.metrics.observe_sender(engine.sender)
                     self.write_status()
         finally:
             for sig, handler in previous.items():

@@ -171,7 +171,7 @@ def _record(args) -> int:
             database_url=database_url, spool_dir=spool_dir, server_url=args.server or "",
             ingest_token=settings.ingest_token, window_s=args.window, sample_every=args.sample,
             rate_limit=args.rate_limit, ringbuf_pages=args.ringbuf_pages, detail_keys=args.detail_keys,
-            startup_s=args.startup, verbose=args.verbose,
+            startup_s=args.startup, verbose=args.verbose, store_first=True,
         ),
     )
     try:
@@ -183,12 +183,15 @@ def _record(args) -> int:
 
 
 def _replay(args) -> int:
-    from host_probe.sink import replay_spool_dir
+    from host_probe.sender import replay_spool_dir
 
     settings, database_url, spool_dir = _settings_paths(args)
     destination = _destination(args, settings, database_url)
-    stored, left = replay_spool_dir(destination, spool_dir)
-    print(f"replayed {stored} spool files from {spool_dir}; {left} left ({destination.name} did not take them)")
+    name = destination.name
+    stored, left, in_use = replay_spool_dir(destination, spool_dir,
+                                            log=lambda message: print(message, file=sys.stderr, flush=True))
+    busy = f"; {in_use} in use by a running probe (it sends them itself)" if in_use else ""
+    print(f"replayed {stored} spool files from {spool_dir}; {left} left ({name} did not take them){busy}")
     return 0 if not left else 1
 
 
