@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 import sys
 import time
@@ -61,6 +62,7 @@ class Agent:
         self.config = load_agent_config(self.config_path, node_name)
         self.config_mtime = self._mtime()
         self.engine = Engine(engine_config(self.config, base), self.log)
+        self.engine.on_refused = self._recording_refused
         self.sources = build_sources(self.config)
         self.seen: dict[str, dict[str, Workload]] = {}   # source -> its last known workloads
         self.refused: dict[str, Workload] = {}           # not watched, until they change or a reload
@@ -69,6 +71,7 @@ class Agent:
         self.metrics = AgentMetrics()
         self.stop_requested = False
         self.reload_requested = False
+        self.refused_recordings: queue.SimpleQueue = queue.SimpleQueue()  # (uuid, reason), from the sender
         self.started_at = datetime.now(timezone.utc)
 
     def _mtime(self) -> float:
@@ -131,6 +134,23 @@ class Agent:
             self.refused[workload.key] = workload
             self.metrics.refused.inc()
             self.log(f"host-probe agent: not watching {workload.key}: {exc}")
+
+    def _recording_refused(self, recording_uuid: str, reason: str) -> None:
+        """From the sender's thread: the destination will not take this recording."""
+        self.refused_recordings.put((recording_uuid, reason))
+
+    def _drop_refused(self) -> None:
+        """Stop watching the workloads whose recordings the destination refused (a token
+        that does not cover their service), as if refused when they appeared."""
+        while not self.refused_recordings.empty():
+            recording_uuid, reason = self.refused_recordings.get()
+            key = next((k for k, r in self.engine.recordings.items() if r.uuid == recording_uuid), None)
+            if key is None:
+                continue
+            self.refused[key] = self.engine.recordings[key].workload
+            self.engine.remove(key)
+            self.metrics.refused.inc()
+            self.log(f"host-probe agent: not watching {key}: {reason}")
 
     def reload(self) -> None:
         self.reload_requested = False
@@ -201,6 +221,7 @@ class Agent:
             while not self.stop_requested:
                 if self.reload_requested or self._mtime() != self.config_mtime:
                     self.reload()
+                self._drop_refused()
                 if time.monotonic() >= next_poll:
                     self.discover()
                     self.write_status()

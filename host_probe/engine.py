@@ -139,6 +139,7 @@ class Engine:
         self.closing: list[Recording] = []          # removed; their last window is still to drain
         self.destination = None
         self.sender = None
+        self.on_refused = None  # given to the sender: (recording uuid, reason) of a recording refused outright
         self.bpf = None
         self.last_drain_s = 0.0
         self.said_unfenced = False
@@ -163,6 +164,7 @@ class Engine:
             self.bpf.cleanup()
             raise
         self.sender = Sender(self.destination, config.spool_dir, self.log, LossLedger(config.spool_dir))
+        self.sender.on_refused = self.on_refused
         self.sender.adopt_orphans()  # before any workload: a killed recording's loss is for its next window
         self.sender.start()
         options = config.probe_options()

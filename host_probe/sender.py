@@ -27,6 +27,7 @@ from host_probe.errors import Refused, Rejected, Unavailable
 from host_probe.spool import WINDOW_LOST, WINDOW_REJECTED, LossLedger, SpoolFile, identity_key, set_aside
 
 BACKOFF_FIRST_S, BACKOFF_MAX_S = 0.5, 10.0
+DONE, HELD, AWAY = "done", "held", "away"  # a file's delivery: all sent; the token refused; the destination away
 ADOPT_EVERY_S = 60.0  # how often files of exited probes are looked for
 
 
@@ -49,6 +50,9 @@ class Sender(threading.Thread):
         self.delivered_files = 0
         self.said_full = False      # the spool's disk is full: said once
         self.next_adopt = 0.0
+        # Told (recording uuid, reason) when a recording's first record is refused (a
+        # token that does not cover its service): the agent stops watching it.
+        self.on_refused: Callable[[str, str], None] | None = None
 
     # -- what the loop calls ---------------------------------------------------
     def track(self, spool_file: SpoolFile) -> None:
@@ -96,24 +100,29 @@ class Sender(threading.Thread):
                 self.wake.wait(backoff * random.uniform(0.8, 1.2))  # jitter: many hosts, one server
 
     def deliver(self) -> bool:
-        """Send what every file holds, in order; False when the destination is away."""
+        """Send what every file holds, in order; False when the destination is away (the
+        pass stops there) or refuses our token for some file (that file waits, the
+        others go on)."""
         with self.files_lock:
             files = list(self.files)
+        held = False
         for spool_file in files:
-            if not self._deliver_file(spool_file):
+            outcome = self._deliver_file(spool_file)
+            if outcome == AWAY:
                 return False
-            if spool_file.closed and spool_file.sent >= spool_file.size():
+            held = held or outcome == HELD
+            if outcome == DONE and spool_file.closed and spool_file.sent >= spool_file.size():
                 spool_file.remove()
                 self.delivered_files += 1
                 with self.files_lock:
                     self.files.remove(spool_file)
-        if self.waiting:
+        if self.waiting and not held:
             self.log(f"host-probe: {self.destination.name} is back; replayed {self.delivered_while_waiting} "
                      "spooled records")
             self.waiting, self.delivered_while_waiting = False, 0
-        return True
+        return not held
 
-    def _deliver_file(self, spool_file: SpoolFile) -> bool:
+    def _deliver_file(self, spool_file: SpoolFile) -> str:
         result = spool_file.read()
         fresh = [end for end in result.corrupt_ends if end > spool_file.corrupt_seen]
         if fresh:
@@ -125,19 +134,35 @@ class Sender(threading.Thread):
             record = entry.record
             if record["type"] == "recording" and spool_file.info is None:
                 spool_file.info = record["data"]
-            try:
-                self.store_now(record)
-            except (Unavailable, Refused) as exc:
-                if not isinstance(exc, Rejected):
+            if spool_file.refused:  # a recording the token may not write: none of its records go
+                set_aside(self.spool_dir, record, spool_file.refused)
+            else:
+                try:
+                    self.store_now(record)
+                    spool_file.accepted = True
+                except Unavailable as exc:
                     self._hold(str(exc))
-                    return False
-                self._set_aside(spool_file, record, str(exc))
+                    return AWAY
+                except Rejected as exc:
+                    self._set_aside(spool_file, record, str(exc))
+                except Refused as exc:
+                    if spool_file.accepted or record["type"] != "recording" or self.on_refused is None:
+                        self._hold(str(exc))  # a token revoked mid-recording: wait for a new one
+                        return HELD
+                    self._refuse_recording(spool_file, record, str(exc))
             if self.waiting:
                 self.delivered_while_waiting += 1
             spool_file.sent = entry.end
             spool_file.pending = max(0, spool_file.pending - 1)
         spool_file.sent = max(spool_file.sent, result.end)
-        return True
+        return DONE
+
+    def _refuse_recording(self, spool_file: SpoolFile, record: dict, reason: str) -> None:
+        """The destination will not take this recording at all (the token does not cover
+        its service): its records are set aside and its owner told, once."""
+        spool_file.refused = reason
+        set_aside(self.spool_dir, record, reason)
+        self.on_refused(record["data"]["uuid"], reason)
 
     def _hold(self, reason: str) -> None:
         if not self.waiting:

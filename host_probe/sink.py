@@ -49,6 +49,7 @@ class WindowSink:
         # Spooled even when stored: whoever adopts the file after a kill -9 learns from
         # it whose windows these are.
         self.recording_spooled = False
+        self.file.accepted = stored
         if self._spool(entry) and stored:
             self.file.sent, self.file.pending = self.file.size(), 0
         self.sender.track(self.file)

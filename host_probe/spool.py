@@ -70,6 +70,8 @@ class SpoolFile:
         self.pending = 0       # records in it not yet delivered
         self.corrupt_seen = 0  # offset up to which its corrupt lines are counted
         self.info: dict[str, Any] | None = None  # its recording, once known
+        self.accepted = False  # the destination took one of its records
+        self.refused = ""      # why the destination will not take its recording at all
         self.lock = threading.Lock()  # the writer (the loop) and the sender (its thread) share the fd
 
     @classmethod
