@@ -268,19 +268,23 @@ class Engine:
         ended = _now()
         self.window_begin = time.monotonic()
         every = list(self.recordings.values()) + self.closing
-        started = time.perf_counter()
-        raw = self.drain.drain(r.slot for r in every)
-        self.last_drain_s = time.perf_counter() - started
-        if not self.drain.fenced and not self.said_unfenced:
-            self.said_unfenced = True
-            self.log("host-probe: the kernel refused membarrier (nohz_full?): the drain waits 5 ms for running "
-                     "programs instead of a grace period, and an increment may land one window late")
-        written = [(recording, self._write(recording, raw[recording.slot], recording.closing_at or ended))
-                   for recording in every]
-        for recording in self.closing:
-            self._finish(recording)
-            self.table.release(recording.slot)
-        self.closing = []
+        self.sender.loop_idle.clear()  # the sender waits: see Sender._deliver_record
+        try:
+            started = time.perf_counter()
+            raw = self.drain.drain(r.slot for r in every)
+            self.last_drain_s = time.perf_counter() - started
+            if not self.drain.fenced and not self.said_unfenced:
+                self.said_unfenced = True
+                self.log("host-probe: the kernel refused membarrier (nohz_full?): the drain waits 5 ms for running "
+                         "programs instead of a grace period, and an increment may land one window late")
+            written = [(recording, self._write(recording, raw[recording.slot], recording.closing_at or ended))
+                       for recording in every]
+            for recording in self.closing:
+                self._finish(recording)
+                self.table.release(recording.slot)
+            self.closing = []
+        finally:
+            self.sender.loop_idle.set()
         return written
 
     def _write(self, recording: Recording, raw: RawWindow, ended: datetime) -> dict[str, int]:

@@ -18,6 +18,7 @@ files no live process holds) or `host-probe replay`.
 from __future__ import annotations
 
 import random
+import sys
 import threading
 import time
 from pathlib import Path
@@ -28,7 +29,8 @@ from host_probe.spool import WINDOW_LOST, WINDOW_REJECTED, LossLedger, SpoolFile
 
 BACKOFF_FIRST_S, BACKOFF_MAX_S = 0.5, 10.0
 DONE, HELD, AWAY = "done", "held", "away"  # a file's delivery: all sent; the token refused; the destination away
-ADOPT_EVERY_S = 60.0  # how often files of exited probes are looked for
+ADOPT_EVERY_S = 60.0
+SWITCH_INTERVAL_S = 0.00025  # how often files of exited probes are looked for
 
 
 class Sender(threading.Thread):
@@ -42,6 +44,8 @@ class Sender(threading.Thread):
         self.files_lock = threading.Lock()
         self.destination_lock = threading.Lock()
         self.wake = threading.Event()
+        self.loop_idle = threading.Event()  # cleared by the engine while it drains
+        self.loop_idle.set()
         self.stopping = False
         self.waiting = False        # the destination is away: said once, until it is back
         self.delivered_while_waiting = 0
@@ -50,6 +54,7 @@ class Sender(threading.Thread):
         self.delivered_files = 0
         self.said_full = False      # the spool's disk is full: said once
         self.next_adopt = 0.0
+        self.held = False           # the last record was refused by the token (not the destination away)
         # Told (recording uuid, reason) when a recording's first record is refused (a
         # token that does not cover its service): the agent stops watching it.
         self.on_refused: Callable[[str, str], None] | None = None
@@ -81,6 +86,13 @@ class Sender(threading.Thread):
         return self.pending()
 
     # -- the thread ------------------------------------------------------------
+    def start(self) -> None:
+        # The loop's syscalls each give up the GIL; while this thread computes, taking it
+        # back waits up to the switch interval (5 ms by default). 0.25 ms keeps a loop
+        # of many syscalls (a discovery walk of /sys/fs/cgroup) from waiting seconds.
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
+        super().start()
+
     def run(self) -> None:
         backoff = 0.0
         while True:
@@ -123,39 +135,53 @@ class Sender(threading.Thread):
         return not held
 
     def _deliver_file(self, spool_file: SpoolFile) -> str:
-        result = spool_file.read()
-        fresh = [end for end in result.corrupt_ends if end > spool_file.corrupt_seen]
-        if fresh:
-            spool_file.corrupt_seen = max(fresh)
-            self.corrupt_lines += len(fresh)
-            self.log(f"host-probe: skipped {len(fresh)} corrupt line{'s' if len(fresh) > 1 else ''} in "
-                     f"{spool_file.path} (torn or not a record; counted in spool_corrupt_lines)")
-        for entry in result.entries:
-            record = entry.record
-            if record["type"] == "recording" and spool_file.info is None:
-                spool_file.info = record["data"]
-            if spool_file.refused:  # a recording the token may not write: none of its records go
-                set_aside(self.spool_dir, record, spool_file.refused)
-            else:
-                try:
-                    self.store_now(record)
-                    spool_file.accepted = True
-                except Unavailable as exc:
-                    self._hold(str(exc))
-                    return AWAY
-                except Rejected as exc:
-                    self._set_aside(spool_file, record, str(exc))
-                except Refused as exc:
-                    if spool_file.accepted or record["type"] != "recording" or self.on_refused is None:
-                        self._hold(str(exc))  # a token revoked mid-recording: wait for a new one
-                        return HELD
-                    self._refuse_recording(spool_file, record, str(exc))
-            if self.waiting:
-                self.delivered_while_waiting += 1
-            spool_file.sent = entry.end
-            spool_file.pending = max(0, spool_file.pending - 1)
-        spool_file.sent = max(spool_file.sent, result.end)
+        corrupt = 0
+        try:
+            for end, record in spool_file.lines():
+                if record is None:
+                    if end > spool_file.corrupt_seen:
+                        spool_file.corrupt_seen = end
+                        corrupt += 1
+                elif not self._deliver_record(spool_file, record):
+                    return AWAY if not self.held else HELD
+                spool_file.sent = end
+        finally:
+            if corrupt:
+                self.corrupt_lines += corrupt
+                self.log(f"host-probe: skipped {corrupt} corrupt line{'s' if corrupt > 1 else ''} in "
+                         f"{spool_file.path} (torn or not a record; counted in spool_corrupt_lines)")
         return DONE
+
+    def _deliver_record(self, spool_file: SpoolFile, record: dict) -> bool:
+        """Store (or set aside) one record; False when the file must wait."""
+        self.held = False
+        # Not while the loop drains: each of the drain's many syscalls (bpf, /proc) gives
+        # up the GIL, and a busy thread here would make it wait up to the switch interval
+        # to take it back, every time (a convoy: seconds per window at K = 32).
+        self.loop_idle.wait()
+        if record["type"] == "recording" and spool_file.info is None:
+            spool_file.info = record["data"]
+        if spool_file.refused:  # a recording the token may not write: none of its records go
+            set_aside(self.spool_dir, record, spool_file.refused)
+        else:
+            try:
+                self.store_now(record)
+                spool_file.accepted = True
+            except Unavailable as exc:
+                self._hold(str(exc))
+                return False
+            except Rejected as exc:
+                self._set_aside(spool_file, record, str(exc))
+            except Refused as exc:
+                if spool_file.accepted or record["type"] != "recording" or self.on_refused is None:
+                    self._hold(str(exc))  # a token revoked mid-recording: wait for a new one
+                    self.held = True
+                    return False
+                self._refuse_recording(spool_file, record, str(exc))
+        if self.waiting:
+            self.delivered_while_waiting += 1
+        spool_file.pending = max(0, spool_file.pending - 1)
+        return True
 
     def _refuse_recording(self, spool_file: SpoolFile, record: dict, reason: str) -> None:
         """The destination will not take this recording at all (the token does not cover
@@ -206,9 +232,8 @@ class Sender(threading.Thread):
         """A recording whose last record is not its end was cut short (its probe was
         killed): at most the window it was counting is lost. Say so, count it for
         the next window of the same service and version, and close the recording."""
-        everything = spool_file.read(0)
-        spool_file.pending = len(everything.entries)
-        records = [e.record for e in everything.entries]
+        records = [record for _, record in spool_file.lines(0) if record is not None]
+        spool_file.pending = len(records)
         recordings = [r["data"] for r in records if r["type"] == "recording"]
         if not recordings:
             return

@@ -24,9 +24,8 @@ import fcntl
 import json
 import os
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from gate_server.storage.keys import WINDOW_LOSSES
 
@@ -37,21 +36,6 @@ REJECTED = "rejected"
 
 class SpoolFull(OSError):
     """The spool's disk took no more: the record was not spooled (and nothing before it was harmed)."""
-
-
-@dataclass
-class Entry:
-    """One line of a spool file: its record, and the byte offset after it."""
-
-    record: dict[str, Any]
-    end: int
-
-
-@dataclass
-class ReadResult:
-    entries: list[Entry] = field(default_factory=list)
-    corrupt_ends: list[int] = field(default_factory=list)  # where each skipped line ends (not JSON, not a record)
-    end: int = 0           # the offset after the last complete line read
 
 
 def _is_record(value: Any) -> bool:
@@ -114,7 +98,7 @@ class SpoolFile:
                 written = os.write(self.fd, line)
                 if written != len(line):
                     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-                os.fsync(self.fd)
+                os.fdatasync(self.fd)  # the data and the size a reader needs
             except OSError as exc:
                 try:
                     os.ftruncate(self.fd, size)
@@ -126,30 +110,29 @@ class SpoolFile:
         with self.lock:
             return os.fstat(self.fd).st_size
 
-    def read(self, start: int | None = None) -> ReadResult:
-        """The complete lines from `start` (default: what is not yet sent). A line
-        that is not a record is skipped and counted; a last line without its newline
-        is left for later while its writer lives, and counted torn once it is gone."""
+    def lines(self, start: int | None = None) -> Iterator[tuple[int, dict[str, Any] | None]]:
+        """(offset after the line, its record or None when it is not one) for each
+        complete line from `start` (default: what is not yet sent), parsed as they are
+        taken. A last line without its newline is left for later while its writer
+        lives, and is a torn line (None) once it is gone."""
         start = self.sent if start is None else start
         with self.lock:
             size = os.fstat(self.fd).st_size
             data = os.pread(self.fd, size - start, start) if size > start else b""
-        result = ReadResult(end=start)
         offset = start
-        for raw in data.splitlines(keepends=True):
-            if not raw.endswith(b"\n") and not self.closed:
-                break
-            offset += len(raw)
-            result.end = offset
+        for raw in data.split(b"\n"):
+            if not raw:
+                offset += 1
+                continue
+            complete = offset + len(raw) < start + len(data)  # a newline follows it
+            if not complete and not self.closed:
+                return
+            offset += len(raw) + complete
             try:
                 record = json.loads(raw)
             except ValueError:
                 record = None
-            if raw.strip() and not _is_record(record):
-                result.corrupt_ends.append(offset)
-            elif raw.strip():
-                result.entries.append(Entry(record, offset))
-        return result
+            yield offset, (record if _is_record(record) else None)
 
     def remove(self) -> None:
         """Unlink, then unlock: a process waiting for the lock finds the file gone."""
