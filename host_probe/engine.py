@@ -154,7 +154,6 @@ class Engine:
             # with the compiler's heap handed back, the two memory peaks do not add up.
             loader.release_compiler_memory()
             from host_probe.destinations import open_destination
-
             from host_probe.sender import Sender
             from host_probe.spool import LossLedger
 
@@ -265,26 +264,26 @@ class Engine:
     def drain_window(self) -> list[tuple[Recording, dict[str, int]]]:
         """One pass over the maps: a window for every open and closing recording.
         Returns each recording written with its window's drops."""
+        with self.sender.paused():  # see Sender.paused
+            return self._drain_and_write()
+
+    def _drain_and_write(self) -> list[tuple[Recording, dict[str, int]]]:
         ended = _now()
         self.window_begin = time.monotonic()
         every = list(self.recordings.values()) + self.closing
-        self.sender.loop_idle.clear()  # the sender waits: see Sender._deliver_record
-        try:
-            started = time.perf_counter()
-            raw = self.drain.drain(r.slot for r in every)
-            self.last_drain_s = time.perf_counter() - started
-            if not self.drain.fenced and not self.said_unfenced:
-                self.said_unfenced = True
-                self.log("host-probe: the kernel refused membarrier (nohz_full?): the drain waits 5 ms for running "
-                         "programs instead of a grace period, and an increment may land one window late")
-            written = [(recording, self._write(recording, raw[recording.slot], recording.closing_at or ended))
-                       for recording in every]
-            for recording in self.closing:
-                self._finish(recording)
-                self.table.release(recording.slot)
-            self.closing = []
-        finally:
-            self.sender.loop_idle.set()
+        started = time.perf_counter()
+        raw = self.drain.drain(r.slot for r in every)
+        self.last_drain_s = time.perf_counter() - started
+        if not self.drain.fenced and not self.said_unfenced:
+            self.said_unfenced = True
+            self.log("host-probe: the kernel refused membarrier (nohz_full?): the drain waits 5 ms for running "
+                     "programs instead of a grace period, and an increment may land one window late")
+        written = [(recording, self._write(recording, raw[recording.slot], recording.closing_at or ended))
+                   for recording in every]
+        for recording in self.closing:
+            self._finish(recording)
+            self.table.release(recording.slot)
+        self.closing = []
         return written
 
     def _write(self, recording: Recording, raw: RawWindow, ended: datetime) -> dict[str, int]:

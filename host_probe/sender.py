@@ -21,8 +21,9 @@ import random
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from host_probe.errors import Refused, Rejected, Unavailable
 from host_probe.spool import WINDOW_LOST, WINDOW_REJECTED, LossLedger, SpoolFile, identity_key, set_aside
@@ -70,6 +71,17 @@ class Sender(threading.Thread):
         token that may not upload stops `record` before it attaches)."""
         with self.destination_lock:
             self.destination.store(record)
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """While the loop drains and writes a window, no record is started: each of the
+        drain's many syscalls (bpf, /proc) gives up the GIL, and a busy sender would make
+        it wait to take it back every time (a convoy: seconds per window at K = 32)."""
+        self.loop_idle.clear()
+        try:
+            yield
+        finally:
+            self.loop_idle.set()
 
     def pending(self) -> int:
         with self.files_lock:
@@ -155,9 +167,6 @@ class Sender(threading.Thread):
     def _deliver_record(self, spool_file: SpoolFile, record: dict) -> bool:
         """Store (or set aside) one record; False when the file must wait."""
         self.held = False
-        # Not while the loop drains: each of the drain's many syscalls (bpf, /proc) gives
-        # up the GIL, and a busy thread here would make it wait up to the switch interval
-        # to take it back, every time (a convoy: seconds per window at K = 32).
         self.loop_idle.wait()
         if record["type"] == "recording" and spool_file.info is None:
             spool_file.info = record["data"]
