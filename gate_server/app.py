@@ -14,6 +14,7 @@ from flask import Flask
 
 from gate_server import app_database
 from gate_server.api import errors, metrics
+from gate_server.api.compressed_bodies import GzipRequestBodies
 from gate_server.notify.delivery import on_check_stored
 from gate_server.services.checks import CHECK_LISTENERS
 from gate_server.settings import Settings
@@ -56,6 +57,8 @@ def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
     metrics.init_app(app)
     for module_name in BLUEPRINTS:
         app.register_blueprint(importlib.import_module(module_name).bp)
+    # gzip bodies (the probe's uploads) are inflated, bounded, before any view reads them
+    app.wsgi_app = GzipRequestBodies(app.wsgi_app, max(settings.max_request_bytes, settings.max_ingest_bytes))
     # Webhooks on pause/warn, after a check is stored; once per process, however many apps.
     if on_check_stored not in CHECK_LISTENERS:
         CHECK_LISTENERS.append(on_check_stored)

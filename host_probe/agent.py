@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 import sys
 import time
@@ -61,6 +62,7 @@ class Agent:
         self.config = load_agent_config(self.config_path, node_name)
         self.config_mtime = self._mtime()
         self.engine = Engine(engine_config(self.config, base), self.log)
+        self.engine.on_refused = self._recording_refused
         self.sources = build_sources(self.config)
         self.seen: dict[str, dict[str, Workload]] = {}   # source -> its last known workloads
         self.refused: dict[str, Workload] = {}           # not watched, until they change or a reload
@@ -69,6 +71,7 @@ class Agent:
         self.metrics = AgentMetrics()
         self.stop_requested = False
         self.reload_requested = False
+        self.refused_recordings: queue.SimpleQueue = queue.SimpleQueue()  # (uuid, reason), from the sender
         self.started_at = datetime.now(timezone.utc)
 
     def _mtime(self) -> float:
@@ -132,6 +135,23 @@ class Agent:
             self.metrics.refused.inc()
             self.log(f"host-probe agent: not watching {workload.key}: {exc}")
 
+    def _recording_refused(self, recording_uuid: str, reason: str) -> None:
+        """From the sender's thread: the destination will not take this recording."""
+        self.refused_recordings.put((recording_uuid, reason))
+
+    def _drop_refused(self) -> None:
+        """Stop watching the workloads whose recordings the destination refused (a token
+        that does not cover their service), as if refused when they appeared."""
+        while not self.refused_recordings.empty():
+            recording_uuid, reason = self.refused_recordings.get()
+            key = next((k for k, r in self.engine.recordings.items() if r.uuid == recording_uuid), None)
+            if key is None:
+                continue
+            self.refused[key] = self.engine.recordings[key].workload
+            self.engine.remove(key)
+            self.metrics.refused.inc()
+            self.log(f"host-probe agent: not watching {key}: {reason}")
+
     def reload(self) -> None:
         self.reload_requested = False
         self.config_mtime = self._mtime()
@@ -169,7 +189,9 @@ class Agent:
             } for r in recordings],
             "refused": sorted(self.refused),
             "sources": {name: (error or "ok") for name, error in self.source_errors.items()},
-            "spool_depth": sum(r.sink.pending for r in recordings),
+            "spool_depth": self.engine.sender.pending() if self.engine.sender else 0,
+            "spool_corrupt_lines": self.engine.sender.corrupt_lines if self.engine.sender else 0,
+            "rejected_records": self.engine.sender.rejected if self.engine.sender else 0,
             "last_drain_ms": round(self.engine.last_drain_s * 1000, 1),
             "last_drain_cpu_ms": round(self.engine.last_drain_cpu_s * 1000, 1),
         }
@@ -200,6 +222,7 @@ class Agent:
             while not self.stop_requested:
                 if self.reload_requested or self._mtime() != self.config_mtime:
                     self.reload()
+                self._drop_refused()
                 if time.monotonic() >= next_poll:
                     self.discover()
                     self.write_status()
@@ -207,7 +230,7 @@ class Agent:
                 engine.poll(max_ms=int(max(1, min(100, (next_poll - time.monotonic()) * 1000))))
                 if engine.window_due():
                     self.metrics.observe_windows(engine.drain_window(), engine.last_drain_s)
-                    self.metrics.spool.set(sum(r.sink.pending for r in engine.recordings.values()))
+                    self.metrics.observe_sender(engine.sender)
                     self.write_status()
         finally:
             for sig, handler in previous.items():

@@ -14,7 +14,7 @@ from pathlib import Path
 from gate_server.storage.durations import seconds
 from gate_server.storage.errors import DatabaseError
 from gate_server.storage.records import ROLES
-from host_probe.settings import ProbeSettings
+from host_probe.settings import ProbeSettings, url_password
 
 EPILOG = """examples:
   host-probe doctor                                     can this host record?
@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="distinct details per window the kernel can count; past it opens, connects... "
                              "are counted as map_full losses (default 16384)")
     record.add_argument("--spool", metavar="DIR", help="where windows wait while the database or server is away")
+    record.add_argument("--user", metavar="NAME",
+                        help="run `-- CMD` as this user (default: the sudo caller, SUDO_USER; without one, as "
+                             "the probe's own user, said on stderr)")
     record.add_argument("-v", "--verbose", action="store_true", help="print process-tree events as they arrive")
     record.add_argument("command_argv", nargs=argparse.REMAINDER, metavar="-- CMD ...",
                         help="launch CMD and follow it; its exit ends the recording")
@@ -111,15 +114,44 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _destination_arguments(parser: argparse.ArgumentParser) -> None:
     where = parser.add_mutually_exclusive_group()
-    where.add_argument("--db", metavar="URL", help="database URL (default: GATE_DATABASE_URL or the data dir)")
+    where.add_argument("--db", metavar="URL",
+                       help="database URL without a password (default: GATE_DATABASE_URL or the data dir)")
+    where.add_argument("--db-file", metavar="PATH",
+                       help="read the database URL from this file, mode 0600 (for a URL with a password)")
     where.add_argument("--server", metavar="URL",
                        help="upload to this gate server instead, with the ingest token in GATE_INGEST_TOKEN")
+
+
+def _database_url(args, settings: ProbeSettings) -> str:
+    """--db (never with a password: every user's `ps` shows it), --db-file, or the environment."""
+    if args.db:
+        if url_password(args.db):
+            raise UsageError("--db carries a password, which every user of this host can read (ps): put the URL "
+                             "in GATE_DATABASE_URL or in a file of mode 0600 named by --db-file")
+        return args.db
+    if args.db_file:
+        return _read_secret_file(Path(args.db_file))
+    return settings.database_url
+
+
+def _read_secret_file(path: Path) -> str:
+    try:
+        mode = path.stat().st_mode
+        if mode & 0o077:
+            raise UsageError(f"--db-file {path}: mode {mode & 0o777:04o} lets other users read it; "
+                             f"chmod 600 {path}")
+        url = path.read_text().strip()
+    except OSError as exc:
+        raise UsageError(f"--db-file {path}: {exc.strerror}") from None
+    if not url:
+        raise UsageError(f"--db-file {path} is empty: write the database URL in it")
+    return url
 
 
 def _settings_paths(args) -> tuple[ProbeSettings, str, Path]:
     settings = ProbeSettings.from_env()
     spool = Path(args.spool) if args.spool else settings.data_dir / "spool"
-    return settings, args.db or settings.database_url, spool
+    return settings, _database_url(args, settings), spool
 
 
 def _destination(args, settings: ProbeSettings, database_url: str):
@@ -131,7 +163,21 @@ def _destination(args, settings: ProbeSettings, database_url: str):
         raise UsageError(str(exc)) from None
 
 
-def _scope(args):
+def _run_as(args, settings: ProbeSettings):
+    """Who `-- CMD` runs as: --user, else the sudo caller; None (the probe's own user) without either."""
+    import os
+
+    from host_probe.recorder import RunAs
+
+    name = args.user or settings.sudo_user
+    if not name:
+        return None  # CommandScope says so once CMD starts
+    if os.geteuid() != 0:
+        raise UsageError(f"--user {name}: only root can run a command as another user")
+    return RunAs.named(name)
+
+
+def _scope(args, settings: ProbeSettings, database_url: str):
     from host_probe import recorder
     from host_probe.errors import ScopeError
 
@@ -144,7 +190,8 @@ def _scope(args):
             return recorder.PidScope(args.pid)
         if args.cgroup:
             return recorder.CgroupScope(args.cgroup)
-        return recorder.CommandScope(argv)
+        return recorder.CommandScope(argv, env=settings.command_environment(database_url),
+                                     run_as=_run_as(args, settings))
     except ScopeError as exc:
         raise UsageError(str(exc)) from None
 
@@ -164,14 +211,14 @@ def _record(args) -> int:
         check_token(args.server or "", settings.ingest_token)
     except Refused as exc:
         raise UsageError(str(exc)) from None
-    scope = _scope(args)
+    scope = _scope(args, settings, database_url)
     request = RecordRequest(
         identity=Identity(args.service, args.version, args.role), duration_s=args.duration,
         engine=EngineConfig(
             database_url=database_url, spool_dir=spool_dir, server_url=args.server or "",
             ingest_token=settings.ingest_token, window_s=args.window, sample_every=args.sample,
             rate_limit=args.rate_limit, ringbuf_pages=args.ringbuf_pages, detail_keys=args.detail_keys,
-            startup_s=args.startup, verbose=args.verbose,
+            startup_s=args.startup, verbose=args.verbose, store_first=True,
         ),
     )
     try:
@@ -183,12 +230,15 @@ def _record(args) -> int:
 
 
 def _replay(args) -> int:
-    from host_probe.sink import replay_spool_dir
+    from host_probe.sender import replay_spool_dir
 
     settings, database_url, spool_dir = _settings_paths(args)
     destination = _destination(args, settings, database_url)
-    stored, left = replay_spool_dir(destination, spool_dir)
-    print(f"replayed {stored} spool files from {spool_dir}; {left} left ({destination.name} did not take them)")
+    name = destination.name
+    stored, left, in_use = replay_spool_dir(destination, spool_dir,
+                                            log=lambda message: print(message, file=sys.stderr, flush=True))
+    busy = f"; {in_use} in use by a running probe (it sends them itself)" if in_use else ""
+    print(f"replayed {stored} spool files from {spool_dir}; {left} left ({name} did not take them){busy}")
     return 0 if not left else 1
 
 

@@ -52,6 +52,10 @@ class EngineConfig:
     ringbuf_pages: int = 64
     startup_s: float = 10.0        # how long after its start a workload's windows are start-up windows
     verbose: bool = False
+    # Store each recording from the loop before counting it, so a refusal stops `record`
+    # before it attaches; the agent leaves it to the sender (a hung server must not stall discovery).
+    store_first: bool = False
+    send_grace_s: float = 10.0     # on stop, how long the sender may go on delivering
 
     def probe_options(self) -> loader.ProbeOptions:
         return loader.ProbeOptions(max_workloads=self.max_workloads, sample_every=self.sample_every,
@@ -135,6 +139,8 @@ class Engine:
         self.recordings: dict[str, Recording] = {}  # open, by workload key
         self.closing: list[Recording] = []          # removed; their last window is still to drain
         self.destination = None
+        self.sender = None
+        self.on_refused = None  # given to the sender: (recording uuid, reason) of a recording refused outright
         self.bpf = None
         self.last_drain_s = self.last_drain_cpu_s = 0.0
         self.said_unfenced = False
@@ -150,12 +156,18 @@ class Engine:
             return_freed_memory()
             page_out_compiler()
             from host_probe.destinations import open_destination
+            from host_probe.sender import Sender
+            from host_probe.spool import LossLedger
 
             self.destination = open_destination(config.database_url, config.server_url, config.ingest_token)
             self.destination.check()
         except BaseException:
             self.bpf.cleanup()
             raise
+        self.sender = Sender(self.destination, config.spool_dir, self.log, LossLedger(config.spool_dir))
+        self.sender.on_refused = self.on_refused
+        self.sender.adopt_orphans()  # before any workload: a killed recording's loss is for its next window
+        self.sender.start()
         options = config.probe_options()
         self.table = WorkloadTable(self.bpf, options.max_workloads, options.max_cgroups)
         self.drain = MapDrain(self.bpf, loader.syscall_names(), options.max_workloads, ephemeral_port_range())
@@ -171,11 +183,20 @@ class Engine:
         for key in list(self.recordings):
             self.remove(key)
         written = self.drain_window()
-        if self.destination is not None:
-            self.destination.close()
         self.bpf.cleanup()
         self.bpf = None
+        self._stop_sending()
         return written
+
+    def _stop_sending(self) -> None:
+        """Every window is spooled by now; let the sender deliver what it can in the grace."""
+        left = self.sender.stop(self.config.send_grace_s)
+        if left:
+            self.log(f"host-probe: {self.destination.name} did not take {left} spooled records in "
+                     f"{self.config.send_grace_s:g}s; {self.config.spool_dir} keeps them: the next start on this "
+                     "spool, or `host-probe replay`, sends them")
+        if not self.sender.is_alive():  # one stuck in a request keeps the destination until exit
+            self.destination.close()
 
     # -- workloads ---------------------------------------------------------------
     def add(self, workload: Workload, attached: bool = True) -> Recording:
@@ -193,8 +214,8 @@ class Engine:
             rate_limit=self.config.rate_limit or None, probe_version=__version__,
         )
         self.table.ensure_room(workload)
-        sink = WindowSink(self.destination, self.config.spool_dir, info.uuid, self.log)
-        sink.open(info)
+        sink = WindowSink(self.sender, self.config.spool_dir, info.uuid, self.log)
+        sink.open(info, store_first=self.config.store_first)
         slot, running = self.table.add(workload)
         self.drain.canonical.watch(slot, running or set(workload.pids or ()))
         recording = Recording(workload, slot, info, sink, window_started=info.started_at,
@@ -245,6 +266,10 @@ class Engine:
     def drain_window(self) -> list[tuple[Recording, dict[str, int]]]:
         """One pass over the maps: a window for every open and closing recording.
         Returns each recording written with its window's drops."""
+        with self.sender.paused():  # see Sender.paused
+            return self._drain_and_write()
+
+    def _drain_and_write(self) -> list[tuple[Recording, dict[str, int]]]:
         ended = _now()
         self.window_begin = time.monotonic()
         every = list(self.recordings.values()) + self.closing
@@ -269,10 +294,13 @@ class Engine:
 
     def _write(self, recording: Recording, raw: RawWindow, ended: datetime) -> dict[str, int]:
         drops = {reason: int(raw.losses.get(reason, 0)) for reason in LOSS_REASONS}
+        carried = recording.sink.losses()  # whole windows lost before this one (host_probe.spool)
+        for reason, count in carried.items():
+            drops[reason] = drops.get(reason, 0) + count
         recording.profile_lost.update({r: n for r, n in drops.items() if r not in EVENT_STREAM_LOSSES})
         recording.stream_lost.update({r: n for r, n in drops.items() if r in EVENT_STREAM_LOSSES})
         received, recording.events_received = recording.events_received, 0
-        recording.sink.write_window(WindowRecord(
+        spooled = recording.sink.write_window(WindowRecord(
             recording_uuid=recording.uuid, index=recording.index, started_at=recording.window_started,
             ended_at=ended, syscalls_total=sum(raw.syscalls.values()),
             events_total=sum(raw.details.values()) + received,
@@ -281,6 +309,8 @@ class Engine:
             startup=bool(recording.startup_until and recording.window_started < recording.startup_until),
             inventory=recording.inventory,
         ))
+        if not spooled:
+            recording.sink.give_back(carried)
         recording.inventory = {}
         recording.window_started, recording.index = ended, recording.index + 1
         return drops

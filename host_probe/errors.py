@@ -22,3 +22,8 @@ class Unavailable(Exception):
 
 class Refused(Exception):
     """A destination will not take the record as sent; the message says why."""
+
+
+class Rejected(Refused):
+    """A destination will never take this record as it is (too large, a constraint it
+    breaks), whatever the token: it is set aside and counted, the records after it go on."""

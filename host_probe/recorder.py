@@ -5,8 +5,10 @@ for a fixed time or until the workload ends."""
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import signal
+import sys
 import time
 from dataclasses import dataclass
 
@@ -59,18 +61,50 @@ class CgroupScope:
         pass
 
 
+@dataclass(frozen=True)
+class RunAs:
+    """The user a launched command runs as (the probe itself stays root)."""
+
+    name: str
+    uid: int
+    gid: int
+    home: str
+    shell: str
+
+    @classmethod
+    def named(cls, name: str) -> "RunAs":
+        try:
+            entry = pwd.getpwnam(name)
+        except KeyError:
+            raise ScopeError(f"--user {name}: no such user on this host") from None
+        return cls(name, entry.pw_uid, entry.pw_gid, entry.pw_dir, entry.pw_shell or "/bin/sh")
+
+    def environment(self, base: dict[str, str]) -> dict[str, str]:
+        return {**base, "HOME": self.home, "USER": self.name, "LOGNAME": self.name, "SHELL": self.shell}
+
+    def become(self) -> None:
+        """In the child, before exec: drop root for good (groups first, then gid, then uid)."""
+        os.initgroups(self.name, self.gid)
+        os.setgid(self.gid)
+        os.setuid(self.uid)
+
+
 class CommandScope:
     """Launch CMD held before exec until its slot is written, so its very first
-    syscalls (the dynamic loader's opens) are seen."""
+    syscalls (the dynamic loader's opens) are seen. CMD gets `env` (the probe's
+    environment without the gate's credentials) and runs as `run_as` when given."""
 
     attached = False  # it holds nothing of its own yet: no inventory
 
-    def __init__(self, argv: list[str]):
+    def __init__(self, argv: list[str], env: dict[str, str] | None = None, run_as: RunAs | None = None):
         if not argv:
             raise ScopeError("give a command after --, e.g. host-probe record ... -- ./server --port 8080")
-        if shutil.which(argv[0]) is None:
+        if shutil.which(argv[0], path=(env or os.environ).get("PATH")) is None:
             raise ScopeError(f"command not found: {argv[0]}")
         self.argv = argv
+        self.run_as = run_as
+        base = dict(os.environ if env is None else env)
+        self.env = run_as.environment(base) if run_as else base
         self.pid = 0
         self.exit_status: int | None = None
         self._release_fd = -1
@@ -88,15 +122,21 @@ class CommandScope:
                 os.close(hold_write)
                 os.read(hold_read, 1)
                 os.close(hold_read)
-                os.execvp(self.argv[0], self.argv)
+                if self.run_as:
+                    self.run_as.become()
+                os.execvpe(self.argv[0], self.argv, self.env)
             except OSError as exc:
-                os.write(2, f"host-probe: cannot run {self.argv[0]}: {exc.strerror}\n".encode())
+                who = f" as {self.run_as.name}" if self.run_as else ""
+                os.write(2, f"host-probe: cannot run {self.argv[0]}{who}: {exc.strerror}\n".encode())
             os._exit(127)
         os.close(hold_read)
         self.pid, self._release_fd = pid, hold_write
 
     def started(self) -> None:
         """The slot is written: let CMD go."""
+        if self.run_as is None and os.geteuid() == 0:
+            print(f"host-probe: {self.argv[0]} runs as root, like the probe (no --user, and no SUDO_USER): "
+                  "give --user to run it as its own user", file=sys.stderr, flush=True)
         os.write(self._release_fd, b"go")
         os.close(self._release_fd)
         self._release_fd = -1

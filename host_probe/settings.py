@@ -5,9 +5,22 @@ own settings; the probe shares only the records, keys and storage modules.)"""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
+from urllib.parse import parse_qs, urlsplit
+
+GATE_PREFIX = "GATE_"
+
+
+def url_password(url: str) -> str:
+    """The password a database URL carries, in its user part or its query; '' if none."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password or ""
+    except ValueError:  # an unparseable URL: the database code says what is wrong with it
+        return ""
+    return password or (parse_qs(parts.query).get("password") or [""])[0]
 
 
 @dataclass(frozen=True)
@@ -17,6 +30,8 @@ class ProbeSettings:
     # The token for uploads to a gate server (`--server`): from the environment,
     # never the command line, where every user could read it.
     ingest_token: str = ""
+    sudo_user: str = ""  # who ran the probe through sudo: `record -- CMD` runs CMD as them
+    environment: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "ProbeSettings":
@@ -27,4 +42,14 @@ class ProbeSettings:
             data_dir=data_dir,
             database_url=env.get("GATE_DATABASE_URL") or f"sqlite:///{data_dir / 'gate.db'}",
             ingest_token=(env.get("GATE_INGEST_TOKEN") or "").strip(),
+            sudo_user=(env.get("SUDO_USER") or "") if env.get("SUDO_USER") != "root" else "",
+            environment=dict(env),
         )
+
+    def command_environment(self, database_url: str) -> dict[str, str]:
+        """The environment for a command the probe launches: the probe's, without the
+        gate's variables (GATE_*) and without any other variable that holds one of the
+        probe's secrets (the database password, the ingest token) under another name."""
+        secrets = [s for s in (url_password(database_url), url_password(self.database_url), self.ingest_token) if s]
+        return {name: value for name, value in self.environment.items()
+                if not name.startswith(GATE_PREFIX) and not any(secret in value for secret in secrets)}

@@ -1,103 +1,101 @@
-"""The spool in front of a destination (host_probe.destinations): every record is
-sent in order; while the destination cannot take one, it and every later record
-wait in a local spool file (JSON lines), replayed in order before the next send.
-Destinations store a replayed record once (keyed by the recording's uuid and the
-window's index), so replaying is always safe."""
+"""A recording's sink: every record goes to the recording's spool file first
+(local, fsync'd: host_probe.spool), and the sender thread (host_probe.sender)
+delivers it to the destination. Writing a window costs the loop one append and
+one fsync, whatever the destination is doing. Destinations store a replayed
+record once (keyed by the recording's uuid and the window's index), so a record
+sent twice is stored once."""
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 
 from gate_server.storage.records import RecordingInfo, WindowRecord
-from host_probe.errors import Refused, Unavailable
+from host_probe.errors import Unavailable
+from host_probe.spool import WINDOW_UNSPOOLED, SpoolFile, SpoolFull, identity_key
 
 
 class WindowSink:
-    def __init__(self, destination, spool_dir: Path, recording_uuid: str, log=None):
-        self.destination = destination
+    def __init__(self, sender, spool_dir: Path, recording_uuid: str, log):
+        self.sender = sender
         self.spool_path = Path(spool_dir) / f"{recording_uuid}.jsonl"
-        self.log = log or (lambda message: print(message, file=sys.stderr, flush=True))
-        self.waiting = False  # records are in the spool; said once, until it drains
-        self.pending = 0  # records in the spool file
+        self.log = log
+        self.file: SpoolFile | None = None
+        self.info: RecordingInfo | None = None
+        self.recording_spooled = True
+        self.unspooled: dict[str, int] = {}  # losses of windows a full disk did not take
 
-    def open(self, info: RecordingInfo) -> None:
-        """Check the destination and send the recording. A refusal here is raised
-        (nothing is recorded yet: the operator fixes the token or schema first);
-        an unreachable destination is not (the recording is spooled)."""
-        self.destination.check()
+    @property
+    def pending(self) -> int:
+        return self.file.pending if self.file else 0
+
+    def open(self, info: RecordingInfo, store_first: bool = False) -> None:
+        """Start the recording's spool file. With `store_first`, the recording is
+        stored now, from this thread: a refusal (a token without the right) raises
+        here, before anything is counted; an unreachable destination does not."""
+        self.info = info
         entry = {"type": "recording", "data": info.to_dict()}
-        try:
-            self.destination.store(entry)  # a fresh uuid: nothing of it is spooled yet
-        except Unavailable as exc:
-            self._hold(str(exc))
-            self._spool(entry)
-
-    def _spool(self, entry: dict) -> None:
-        self.spool_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.spool_path.open("a") as spool:
-            spool.write(json.dumps(entry) + "\n")
-        self.pending += 1
-
-    def _hold(self, reason: str) -> None:
-        if not self.waiting:
-            self.log(f"host-probe: {reason}; spooling windows to {self.spool_path}")
-        self.waiting = True
-
-    def replay(self) -> bool:
-        """Store what the spool holds; True when nothing is left in it."""
-        if not self.spool_path.exists():
-            return True
-        entries = [json.loads(line) for line in self.spool_path.read_text().splitlines() if line.strip()]
-        for done, entry in enumerate(entries):
+        self.file = SpoolFile.create(self.spool_path)
+        self.file.info = entry["data"]
+        stored = False
+        if store_first:
             try:
-                self.destination.store(entry)
-            except (Unavailable, Refused) as exc:
-                # keep what is not stored yet, in order
-                self.spool_path.write_text("".join(json.dumps(e) + "\n" for e in entries[done:]))
-                self.pending = len(entries) - done
-                self._hold(str(exc))
-                return False
-        self.spool_path.unlink()
-        self.pending = 0
-        if self.waiting:
-            self.log(f"host-probe: {self.destination.name} is back; replayed {len(entries)} spooled records")
-            self.waiting = False
+                self.sender.store_now(entry)
+                stored = True
+            except Unavailable:
+                pass
+            except BaseException:
+                self.file.remove()
+                raise
+        # Spooled even when stored: whoever adopts the file after a kill -9 learns from
+        # it whose windows these are.
+        self.recording_spooled = False
+        self.file.accepted = stored
+        if self._spool(entry) and stored:
+            self.file.sent, self.file.pending = self.file.size(), 0
+        self.sender.track(self.file)
+
+    def _spool(self, entry: dict) -> bool:
+        try:
+            self.file.append(entry)
+        except SpoolFull as exc:
+            if not self.sender.said_full:
+                self.sender.said_full = True
+                self.log(f"host-probe: the spool {self.spool_path.parent} is full ({exc.strerror}): windows that do "
+                         f"not fit are lost and counted ({WINDOW_UNSPOOLED}); what is spooled is kept")
+            return False
+        if entry["type"] == "recording":
+            self.recording_spooled = True
+        self.file.pending += 1
+        self.sender.wake.set()
         return True
 
-    def _send(self, entry: dict) -> None:
-        if self.replay():
-            try:
-                self.destination.store(entry)
-                return
-            except (Unavailable, Refused) as exc:
-                self._hold(str(exc))
-        self._spool(entry)
+    def losses(self) -> dict[str, int]:
+        """Losses to report in this recording's next window: its own windows the
+        disk did not take, and what the ledger holds for its service and version."""
+        claimed, self.unspooled = self.unspooled, {}
+        for reason, count in self.sender.ledger.claim(identity_key(self.file.info)).items():
+            claimed[reason] = claimed.get(reason, 0) + count
+        return claimed
+
+    def give_back(self, losses: dict[str, int]) -> None:
+        """Losses a window could not carry (it was not spooled): for the next one."""
+        for reason, count in losses.items():
+            self.unspooled[reason] = self.unspooled.get(reason, 0) + count
 
     def save_recording(self, info: RecordingInfo) -> None:
-        self._send({"type": "recording", "data": info.to_dict()})
+        self.info = info
+        self._spool({"type": "recording", "data": info.to_dict()})
 
-    def write_window(self, window: WindowRecord) -> None:
-        self._send({"type": "window", "data": window.to_dict()})
+    def write_window(self, window: WindowRecord) -> bool:
+        if not self.recording_spooled:  # a full disk took no recording yet: its windows need one first
+            self._spool({"type": "recording", "data": self.info.to_dict()})
+        if self.recording_spooled and self._spool({"type": "window", "data": window.to_dict()}):
+            return True
+        lost = max(1, window.events_total)
+        self.unspooled[WINDOW_UNSPOOLED] = self.unspooled.get(WINDOW_UNSPOOLED, 0) + lost
+        return False
 
-    def close(self) -> bool:
-        """Last replay attempt; False (with a message) if records remain spooled.
-        The destination stays open: other recordings share it."""
-        left = not self.replay()
-        if left:
-            self.log(f"host-probe: {self.destination.name} did not take every record; {self.spool_path} "
-                     f"keeps them (`host-probe replay` sends them later)")
-        return not left
-
-
-def replay_spool_dir(destination, spool_dir: Path) -> tuple[int, int]:
-    """Replay every spool file in a directory: (files stored, files left)."""
-    stored = left = 0
-    for path in sorted(Path(spool_dir).glob("*.jsonl")):
-        if WindowSink(destination, spool_dir, path.stem, log=lambda _message: None).replay():
-            stored += 1
-        else:
-            left += 1
-    destination.close()
-    return stored, left
+    def close(self) -> None:
+        """No more records: the sender removes the file once it has delivered it."""
+        self.file.closed = True
+        self.sender.wake.set()

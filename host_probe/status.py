@@ -38,6 +38,8 @@ def show_status(path: Path, as_json: bool, out: TextIO) -> int:
           f"workload slots used; spool depth {status['spool_depth']}; last drain {status['last_drain_ms']} ms "
           f"({status.get('last_drain_cpu_ms', '?')} ms of CPU)",
           file=out)
+    print(f"spool: {status.get('spool_corrupt_lines', 0)} corrupt lines skipped (spool_corrupt_lines), "
+          f"{status.get('rejected_records', 0)} records set aside in rejected/", file=out)
     rows = [("SLOT", "SERVICE", "VERSION", "ROLE", "WINDOWS", "LOST", "SPOOLED", "SCOPE")]
     for w in status["workloads"]:
         rows.append((str(w["slot"]), w["service"], w["version"], w["role"], str(w["windows"]),

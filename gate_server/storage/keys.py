@@ -136,3 +136,10 @@ def socket_key(family: str, sock_type: str) -> str:
 # stored with the window but are not losses of the profile the judge reads.
 PROFILE_LOSSES = ("map_full", "unreadable", "pid_beyond_table", "path_truncated")
 EVENT_STREAM_LOSSES = ("ringbuf_reserve_failed", "rate_limited", "sampled_out")
+# Losses of whole windows, which the probe reports in the next window it writes for
+# the same service, version and role (a window has no other place to say it):
+# window_lost: the window a probe stopped hard (kill -9) never drained, its events
+# estimated by the recording's mean per window; window_rejected: the events of a
+# window the destination refused for good (a 413, a constraint); window_unspooled:
+# the events of a window the spool's full disk did not take.
+WINDOW_LOSSES = ("window_lost", "window_rejected", "window_unspooled")

@@ -31,6 +31,37 @@ def test_bad_input_exits_2_with_one_line(args, message):
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
+@pytest.mark.parametrize("url", [
+    "postgresql://gate:s3cret@127.0.0.1/gate",
+    "postgresql://gate@127.0.0.1/gate?password=s3cret",
+])
+def test_a_password_in_db_is_refused_with_one_line(url):
+    result = host_probe(*BASE, "--db", url, "--", "true")
+    assert result.returncode == 2
+    assert result.stderr == ("host-probe: error: --db carries a password, which every user of this host can read "
+                             "(ps): put the URL in GATE_DATABASE_URL or in a file of mode 0600 named by --db-file\n")
+
+
+def test_a_db_file_others_may_read_is_refused(tmp_path):
+    url_file = tmp_path / "db-url"
+    url_file.write_text("postgresql://gate:s3cret@127.0.0.1/gate\n")
+    url_file.chmod(0o644)
+    result = host_probe("replay", "--db-file", str(url_file), "--spool", str(tmp_path / "spool"))
+    assert result.returncode == 2
+    assert result.stderr == (f"host-probe: error: --db-file {url_file}: mode 0644 lets other users read it; "
+                             f"chmod 600 {url_file}\n")
+
+
+def test_the_database_url_is_read_from_a_0600_db_file(tmp_path):
+    db_url = migrated(f"sqlite:///{tmp_path / 'gate.db'}")
+    url_file = tmp_path / "db-url"
+    url_file.write_text(db_url + "\n")
+    url_file.chmod(0o600)
+    result = host_probe("replay", "--db-file", str(url_file), "--spool", str(tmp_path / "spool"))
+    assert result.returncode == 0, result.stderr
+    assert "replayed 0 spool files" in result.stdout
+
+
 def test_bad_duration_is_refused():
     result = host_probe(*BASE, "--duration", "soon", "--", "true")
     assert result.returncode == 2

@@ -105,7 +105,7 @@ def test_windows_recorded_while_the_server_is_away_are_replayed_later(uploads, t
     finally:
         server.start()
     assert recorded.returncode == 0, recorded.stderr
-    assert "keeps them (`host-probe replay` sends them later)" in recorded.stderr
+    assert "keeps them: the next start on this spool, or `host-probe replay`, sends them" in recorded.stderr
     assert read_profile(database_url, "up-later").windows == []
     replayed = host_probe("replay", "--server", server.url, "--spool", str(spool), env=env)
     assert replayed.returncode == 0, replayed.stderr
