@@ -28,7 +28,7 @@ from host_probe.drain import MapDrain, RawWindow
 from host_probe.inventory import take_inventory
 from host_probe.inventory.process import ProcessGone, start_time
 from gate_server.storage.keys import EVENT_STREAM_LOSSES
-from host_probe.kernel_contract import EVENT_TYPES, LOSS_REASONS
+from host_probe.kernel_contract import DRAIN_LOSSES, EVENT_TYPES, LOSS_REASONS
 from host_probe.kernel_keys import c_text
 from host_probe.normalise import DEFAULT_EPHEMERAL_PORTS
 from host_probe.workloads import WorkloadTable
@@ -262,7 +262,7 @@ class Engine:
         return written
 
     def _write(self, recording: Recording, raw: RawWindow, ended: datetime) -> dict[str, int]:
-        drops = {reason: int(raw.losses.get(reason, 0)) for reason in LOSS_REASONS}
+        drops = {reason: int(raw.losses.get(reason, 0)) for reason in LOSS_REASONS + DRAIN_LOSSES}
         recording.profile_lost.update({r: n for r, n in drops.items() if r not in EVENT_STREAM_LOSSES})
         recording.stream_lost.update({r: n for r, n in drops.items() if r in EVENT_STREAM_LOSSES})
         received, recording.events_received = recording.events_received, 0
