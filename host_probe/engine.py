@@ -118,6 +118,7 @@ class Recording:
     closing_at: datetime | None = None
     startup_until: datetime | None = None  # windows starting before this cover the workload's start
     inventory: dict = field(default_factory=dict)  # what it held at attach, for its first window
+    served_inventory_due: bool = True  # an inventory once its start-up is over, for the next window
     profile_lost: Counter = field(default_factory=Counter)
     stream_lost: Counter = field(default_factory=Counter)  # the ring buffer's, which feeds -v alone
     events_received: int = 0
@@ -277,7 +278,22 @@ class Engine:
         ))
         recording.inventory = {}
         recording.window_started, recording.index = ended, recording.index + 1
+        self._inventory_after_startup(recording)
         return drops
+
+    def _inventory_after_startup(self, recording: Recording) -> None:
+        """What a workload seen starting still holds when its start-up span ends (a log
+        or journal it opened at start and writes while serving), for the next window:
+        the judge tells it from a start-up one-off (analysis/startup.py)."""
+        due = recording.startup_until and recording.served_inventory_due and not recording.closing_at
+        if not due or recording.window_started < recording.startup_until:
+            return
+        recording.served_inventory_due = False
+        try:
+            running = self.table.processes(recording.workload.key)
+        except KeyError:  # removed since
+            return
+        recording.inventory = take_inventory(running, self.drain.ephemeral_ports).features()
 
     def _finish(self, recording: Recording) -> None:
         info = recording.info
