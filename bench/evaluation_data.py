@@ -120,10 +120,17 @@ def expected_verdict(injection: Optional[str]) -> str:
 def kind_of(injection: Optional[str], scenario: str) -> str:
     """The row of the per-kind report a comparison counts in."""
     if injection is None:
-        return scenario.removeprefix("benign-").removesuffix("-50")
+        return BENIGN_KINDS[scenario.removesuffix("-50")]
     if injection.startswith("sensitive-") and injection != "sensitive-read":
-        return "sensitive spelling"
+        return "sensitive read, another spelling"
     return injection
+
+
+BENIGN_KINDS = {
+    "benign-fresh": "benign: fresh restart vs the long-running baseline",
+    "benign-attached": "benign: canary attached to as well",
+    "benign-worker-churn": "benign: many short-lived workers",
+}
 
 
 def _time(value: Optional[str]) -> Optional[datetime]:
@@ -238,7 +245,7 @@ def comparisons(workload: str, fixtures_dir: Path = FIXTURES_DIR) -> list[Compar
     version) against every other recording stored for it."""
     run_1, run_2 = (load_profile(workload, run, fixtures_dir) for run in BASELINE_RUNS)
     baseline = merged([run_1, run_2], run_1.version)
-    result = [Comparison(workload, "baseline run 1 vs run 2", run_1, run_2, None, "baseline run 1 vs run 2")]
+    result = [Comparison(workload, "baseline run 1 vs run 2", run_1, run_2, None, "benign: baseline run 1 vs run 2")]
     stored = {p.name.split(".")[0] for p in (fixtures_dir / workload).iterdir()}
     for scenario in SCENARIOS:
         if scenario.role == "baseline" or scenario.name not in stored:
