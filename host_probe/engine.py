@@ -293,7 +293,9 @@ class Engine:
             running = self.table.processes(recording.workload.key)
         except KeyError:  # removed since
             return
-        recording.inventory = take_inventory(running, self.drain.ephemeral_ports).features()
+        # fds 0-2 are what its launcher handed it (a log file per instance), not its release's
+        recording.inventory = take_inventory(running, self.drain.ephemeral_ports,
+                                             standard_streams=False).features()
 
     def _finish(self, recording: Recording) -> None:
         info = recording.info
