@@ -142,3 +142,40 @@ def test_harness_counts_a_paused_benign_comparison_as_a_false_pause():
     outcome = Outcome(mislabelled, judge(real.baseline, real.canary, load_config({})))
     assert not outcome.correct
     assert "false-pause rate: 1/1" in report([outcome])
+
+
+# --- the logging kind again, recorded with the probe that takes an inventory after start-up ---
+
+LOGGING_FIXTURES = FIXTURES_DIR.parent / "profiles-logging"
+LOGGING_WORKLOADS = recorded_workloads(LOGGING_FIXTURES)
+LOGGING_OUTCOMES = {(o.comparison.workload, o.comparison.name): o for o in evaluate(LOGGING_FIXTURES)}
+
+
+def _logging_outcome(workload: str, scenario: str) -> Outcome:
+    (found,) = [o for (w, name), o in LOGGING_OUTCOMES.items()
+                if w == workload and name.startswith(f"baseline vs {scenario} (")]
+    return found
+
+
+def test_the_logging_fixtures_cover_the_workloads_that_carry_a_logging_change():
+    assert LOGGING_WORKLOADS == sorted(w for w in WORKLOADS if "logging" in WORKLOADS[w]().injections)
+
+
+@pytest.mark.parametrize("workload", LOGGING_WORKLOADS)
+def test_a_fresh_canary_carries_an_inventory_taken_after_its_start_up(workload):
+    for scenario in ("benign-fresh", "inject-logging"):
+        windows = load_profile(workload, scenario, LOGGING_FIXTURES).windows
+        assert windows[0].startup and not windows[0].inventory
+        assert [w for w in windows if w.inventory and not w.startup], scenario
+
+
+@pytest.mark.parametrize("workload", LOGGING_WORKLOADS)
+def test_with_that_inventory_a_log_switched_on_warns_for_the_log(workload):
+    outcome = _logging_outcome(workload, "inject-logging")
+    assert outcome.correct, report([outcome])
+
+
+@pytest.mark.parametrize("workload", LOGGING_WORKLOADS)
+def test_with_that_inventory_a_benign_fresh_restart_does_not_pause(workload):
+    outcome = _logging_outcome(workload, "benign-fresh")
+    assert outcome.verdict.verdict in ("pass", "warn"), report([outcome])
