@@ -2,14 +2,16 @@
 injected behaviour change, on profiles recorded with the real probe?
 
     python -m bench evaluation                 judge the stored fixtures, print the confusion table
-    python -m bench evaluation --record        re-record the fixtures (root + eBPF, ~25 min)
+    python -m bench evaluation --record        re-record the fixtures (root + eBPF, ~40 min)
     python -m bench evaluation --record --workload postgres --scenario inject-exec
 
 The fixtures are tests/evaluation/profiles/<workload>/<scenario>.json(.gz);
 bench/evaluation_record.py says how they are recorded. The judge runs with its
 default config (load_config({})): nothing here is tuned to the fixtures.
-Exit status: 0 when there is no false pause and every injected change is caught
-for the right reason (the injected feature is among the anomalies), 1 otherwise.
+Targets (issue 13): no benign re-deploy pauses; a secret read, an exec, a new
+destination or a new listener pauses; any other change warns at least; each for
+the right reason (the injected feature is among the anomalies). Exit status 0 when
+every target is met, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -47,16 +49,21 @@ class Outcome:
 
     @property
     def correct(self) -> bool:
-        if self.comparison.benign:
+        expected = self.comparison.expected
+        if expected == "no pause":
             return not self.paused
-        return self.paused and self.flags_injected_feature
+        reached = self.paused if expected == "pause" else self.verdict.verdict in ("warn", "pause")
+        return reached and self.flags_injected_feature
 
     def miss_reason(self) -> Optional[str]:
         if self.comparison.benign or self.correct:
             return None
-        if not self.paused:
-            return f"verdict {self.verdict.verdict}: {'; '.join(self.verdict.reasons) or 'no reason given'}"
-        return "paused, but not for the injected change: " + "; ".join(self.verdict.reasons)
+        if self.verdict.verdict in (("pause",) if self.comparison.expected == "pause" else ("warn", "pause")):
+            return f"{self.verdict.verdict}, but not for the injected change: " + "; ".join(self.verdict.reasons)
+        flagged = [f"{a.change} {a.kind} {a.key} ({a.severity})" for a in self.verdict.anomalies
+                   if EXPECTED_FEATURE[self.comparison.injection]((a.kind, a.key))]
+        return (f"verdict {self.verdict.verdict}: {'; '.join(self.verdict.reasons) or 'no reason given'}"
+                f"; the injected feature: {'; '.join(flagged) or 'not among the anomalies'}")
 
 
 def evaluate(fixtures_dir: Path = FIXTURES_DIR, config: Optional[GateConfig] = None) -> list[Outcome]:
@@ -75,25 +82,47 @@ def _rate(part: int, whole: int) -> str:
     return f"{part}/{whole} = {part / whole:.0%}" if whole else "n/a (no comparisons)"
 
 
+def kind_table(outcomes: list[Outcome]) -> list[str]:
+    """Per kind of change: comparisons, false pauses and false warns (benign), detections (target met)."""
+    lines = ["| kind | expected | comparisons | pause | warn | pass | other | false pauses | false warns "
+             "| detections |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    kinds: dict[str, list[Outcome]] = {}
+    for outcome in outcomes:
+        kinds.setdefault(outcome.comparison.kind, []).append(outcome)
+    for kind, group in kinds.items():
+        expected = group[0].comparison.expected
+        verdicts = [o.verdict.verdict for o in group]
+        benign = expected == "no pause"
+        other = len(group) - sum(verdicts.count(v) for v in ("pause", "warn", "pass"))
+        lines.append(
+            f"| {kind} | {expected if expected != 'warn' else 'warn or pause'} | {len(group)} "
+            f"| {verdicts.count('pause')} | {verdicts.count('warn')} | {verdicts.count('pass')} | {other} "
+            f"| {verdicts.count('pause') if benign else '-'} | {verdicts.count('warn') if benign else '-'} "
+            f"| {'-' if benign else f'{sum(o.correct for o in group)}/{len(group)}'} |")
+    return lines
+
+
 def report(outcomes: list[Outcome]) -> str:
     lines = ["| workload | comparison | expected | verdict | score | windows (b/c) | top anomalies |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for outcome in outcomes:
         c, v = outcome.comparison, outcome.verdict
-        expected = "no pause" if c.benign else "pause"
+        expected = c.expected if c.expected != "warn" else "warn or pause"
         mark = "" if outcome.correct else " **MISS**"
         windows = f"{len(c.baseline.windows)}/{len(c.canary.windows)}"
         lines.append(f"| {c.workload} | {c.name} | {expected} | {v.verdict}{mark} | {v.score:g} | {windows} "
                      f"| {_anomaly_text(v)} |")
     benign = [o for o in outcomes if o.comparison.benign]
     injected = [o for o in outcomes if not o.comparison.benign]
+    lines += ["", *kind_table(outcomes)]
     lines += [
         "",
         f"false-pause rate: {_rate(sum(o.paused for o in benign), len(benign))} of benign comparisons",
         f"benign warns (noise, not pauses): {sum(o.verdict.verdict == 'warn' for o in benign)}; "
         f"benign inconclusive: {sum(o.verdict.verdict == 'inconclusive' for o in benign)}",
         f"detection rate: {_rate(sum(o.correct for o in injected), len(injected))} of injected changes "
-        "(paused, with the injected feature among the anomalies)",
+        "(paused, or for a change that must warn warned or paused, with the injected feature among the anomalies)",
     ]
     for outcome in outcomes:
         if not outcome.correct:
@@ -109,8 +138,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--record", action="store_true", help="re-record the fixtures with the real probe first")
     parser.add_argument("--workload", action="append", default=[], help="record only this workload (repeatable)")
     parser.add_argument("--scenario", action="append", default=[], help="record only this scenario (repeatable)")
-    parser.add_argument("--duration", type=float, default=30.0, help="seconds recorded per run (default 30)")
+    parser.add_argument("--duration", type=float, default=24.0, help="seconds recorded per run (default 24)")
     parser.add_argument("--window", type=float, default=3.0, help="window length in seconds (default 3)")
+    parser.add_argument("--startup", type=float, default=6.0,
+                        help="the probe's start-up span in seconds (--startup; default 6: two windows)")
     parser.add_argument("--fixtures", type=Path, default=FIXTURES_DIR, help="fixture directory")
     parser.add_argument("--config", type=Path, help="judge with this threshold config YAML (default: the defaults)")
     parser.add_argument("--quick", action="store_true", help="accepted for `python -m bench --quick`; judging is fast")
@@ -123,7 +154,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         unknown = set(args.workload) - set(WORKLOADS)
         if unknown:
             parser.error(f"unknown workload {', '.join(sorted(unknown))}; choose from {', '.join(WORKLOADS)}")
-        if record(args.workload or list(WORKLOADS), args.scenario, args.duration, args.window, args.fixtures):
+        if record(args.workload or list(WORKLOADS), args.scenario, args.duration, args.window, args.startup,
+                  args.fixtures):
             print("some recordings failed; judging what is stored", flush=True)
 
     if not recorded_workloads(args.fixtures):

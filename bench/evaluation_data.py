@@ -16,30 +16,121 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from bench.workloads.inject import DEBUG_LISTEN, EXFIL_DIR, INJECTIONS, OUTBOUND_PEER, SENSITIVE_PATH
+from bench.workloads.inject import (
+    DEBUG_LISTEN, EXFIL_DIR, INJECTIONS, ONCE, OUTBOUND_PEER, SENSITIVE_PATH, SPELLINGS,
+)
 from gate_server.analysis.profile import FeatureKey, Profile, WindowCounts
+from gate_server.storage.keys import UNRESOLVED
 
 FIXTURES_DIR = Path(__file__).resolve().parents[1] / "tests" / "evaluation" / "profiles"
 GZIP_ABOVE_BYTES = 200_000
 BASELINE_RUNS = ("baseline-1", "baseline-2")
-BENIGN = "benign"
-# Benign re-runs (same code, new processes) and the share of the traffic each took.
-BENIGN_RUNS = {BENIGN: 0.2, "benign-2": 0.2, "benign-3": 0.5, "benign-4": 0.2, "benign-5": 0.1}
+CANARY_TRAFFIC = 0.2
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One recording: what runs, how much traffic it takes, and how the probe meets it.
+    `fresh`: started by the probe (`-- CMD`, a canary as a rollout starts it); else the
+    probe attaches (`--pid`) to a service already running for a while (a baseline)."""
+
+    name: str
+    injection: Optional[str] = None
+    variant: Optional[str] = None
+    traffic: float = CANARY_TRAFFIC  # fraction of the workload's full rate
+    fresh: bool = True
+    role: str = "canary"
+    version: str = "v2"
+
+    @property
+    def benign(self) -> bool:
+        return self.injection is None
 
 
 def injected_scenario(injection: str) -> str:
     return f"inject-{injection}"
 
 
+BASELINES = tuple(Scenario(run, traffic=1.0, fresh=False, role="baseline", version="v1") for run in BASELINE_RUNS)
+# Benign canaries: the same code re-deployed (new processes, pids, temp names).
+BENIGN_SCENARIOS = (
+    Scenario("benign-fresh"),  # restarted from scratch against the long-running baseline
+    Scenario("benign-fresh-50", traffic=0.5),
+    Scenario("benign-attached", fresh=False),  # the old way: the canary attached to as well
+    Scenario("benign-worker-churn", variant="worker-churn"),  # many short-lived workers
+)
+INJECTED_SCENARIOS = tuple(Scenario(injected_scenario(i), injection=i) for i in INJECTIONS)
+SCENARIOS = BASELINES + BENIGN_SCENARIOS + INJECTED_SCENARIOS
+
+
+def scenarios_for(workload) -> list[Scenario]:
+    """The recordings a workload takes part in: what its code and config can carry."""
+    return [s for s in SCENARIOS
+            if (s.injection is None or s.injection in workload.injections)
+            and (s.variant is None or s.variant in workload.variants)]
+
+
+def _is_secret(f: FeatureKey) -> bool:
+    """/etc/shadow, or a key the probe could not resolve whose last components are
+    shadow's (an openat on a directory fd closed before the drain: the sys_enter hook
+    resolves after the fact; the judge's sensitive rules match such keys by their tail)."""
+    if f[0] != "file":
+        return False
+    path = f[1].rsplit(":", 1)[0]
+    if path.startswith(UNRESOLVED):
+        lexical = path.removeprefix(UNRESOLVED).lstrip("./")
+        return lexical != "" and SENSITIVE_PATH.endswith("/" + lexical)
+    return path == SENSITIVE_PATH
+
+
+def _is_new_log(f: FeatureKey) -> bool:
+    # The file each workload's logging/persistence option opens for writing.
+    return f[0] == "file" and f[1].endswith((":w", ":rw")) and any(
+        part in f[1] for part in ("/webapp/log/debug.log", "/nginx/log/access.log", "/redis/appendonlydir/",
+                                  "/postgres/data/log/"))
+
+
 # How each injected change shows in a profile: the feature a judge must flag.
 EXPECTED_FEATURE: dict[str, Callable[[FeatureKey], bool]] = {
     "exec": lambda f: f == ("exec", "/bin/sh"),
-    "sensitive-read": lambda f: f[0] == "file" and f[1].startswith(SENSITIVE_PATH + ":"),
+    "exec-once": lambda f: f == ("exec", "/bin/sh"),
+    "sensitive-read": _is_secret,
+    **{f"sensitive-{name}": _is_secret for name in SPELLINGS},
     "outbound": lambda f: f == ("connect", f"inet:{OUTBOUND_PEER[0]}:{OUTBOUND_PEER[1]}"),
+    "outbound-once": lambda f: f == ("connect", f"inet:{OUTBOUND_PEER[0]}:{OUTBOUND_PEER[1]}"),
     "listen": lambda f: f[0] in ("listen", "bind") and f[1] == f"inet:{DEBUG_LISTEN[0]}:{DEBUG_LISTEN[1]}",
     "write": lambda f: f[0] == "file" and f[1].startswith(str(EXFIL_DIR) + "/") and f[1].endswith((":w", ":rw")),
+    "logging": _is_new_log,
 }
 assert set(EXPECTED_FEATURE) == set(INJECTIONS)
+assert set(ONCE) <= set(INJECTIONS)
+
+# The least each change must get (issue 13's targets): a secret read, an exec, a new
+# destination or a new listener pauses; any other change in behaviour warns at least.
+PAUSE_KINDS = ("exec", "sensitive", "outbound", "listen")
+
+
+def expected_verdict(injection: Optional[str]) -> str:
+    """"no pause", "pause" or "warn" (warn or pause)."""
+    if injection is None:
+        return "no pause"
+    return "pause" if injection.split("-")[0] in PAUSE_KINDS else "warn"
+
+
+def kind_of(injection: Optional[str], scenario: str) -> str:
+    """The row of the per-kind report a comparison counts in."""
+    if injection is None:
+        return BENIGN_KINDS[scenario.removesuffix("-50")]
+    if injection.startswith("sensitive-") and injection != "sensitive-read":
+        return "sensitive read, another spelling"
+    return injection
+
+
+BENIGN_KINDS = {
+    "benign-fresh": "benign: fresh restart vs the long-running baseline",
+    "benign-attached": "benign: canary attached to as well",
+    "benign-worker-churn": "benign: many short-lived workers",
+}
 
 
 def _time(value: Optional[str]) -> Optional[datetime]:
@@ -60,6 +151,8 @@ def profile_to_json(profile: Profile, recording: dict[str, Any]) -> dict[str, An
                 "drops": dict(w.drops),
                 "started_at": w.started_at.isoformat() if w.started_at else None,
                 "ended_at": w.ended_at.isoformat() if w.ended_at else None,
+                "startup": w.startup,
+                "inventory": sorted([kind, key] for kind, key in w.inventory),
             }
             for w in profile.windows
         ],
@@ -79,6 +172,8 @@ def profile_from_json(data: dict[str, Any]) -> Profile:
                 drops={k: int(v) for k, v in (w.get("drops") or {}).items()},
                 started_at=_time(w.get("started_at")),
                 ended_at=_time(w.get("ended_at")),
+                startup=bool(w.get("startup", False)),
+                inventory=frozenset((kind, key) for kind, key in w.get("inventory", [])),
             )
             for w in data["windows"]
         ],
@@ -132,24 +227,33 @@ class Comparison:
     baseline: Profile
     canary: Profile
     injection: Optional[str]  # None for a benign comparison
+    kind: str = ""  # the row of the per-kind report
+    canary_fresh: bool = False
 
     @property
     def benign(self) -> bool:
         return self.injection is None
 
+    @property
+    def expected(self) -> str:
+        return expected_verdict(self.injection)
+
 
 def comparisons(workload: str, fixtures_dir: Path = FIXTURES_DIR) -> list[Comparison]:
-    """Every comparison the evaluation makes for one recorded workload."""
+    """Every comparison the evaluation makes for one recorded workload: the two
+    baseline runs against each other, and the merged baseline (as the server loads a
+    version) against every other recording stored for it."""
     run_1, run_2 = (load_profile(workload, run, fixtures_dir) for run in BASELINE_RUNS)
     baseline = merged([run_1, run_2], run_1.version)
-    result = [Comparison(workload, "baseline run 1 vs run 2", run_1, run_2, None)]
-    for run in BENIGN_RUNS:
-        data = read_fixture(workload, run, fixtures_dir)
+    result = [Comparison(workload, "baseline run 1 vs run 2", run_1, run_2, None, "benign: baseline run 1 vs run 2")]
+    stored = {p.name.split(".")[0] for p in (fixtures_dir / workload).iterdir()}
+    for scenario in SCENARIOS:
+        if scenario.role == "baseline" or scenario.name not in stored:
+            continue
+        data = read_fixture(workload, scenario.name, fixtures_dir)
+        how = "fresh" if data["recording"].get("fresh") else "attached"
         share = data["recording"]["traffic_fraction"]
-        result.append(Comparison(workload, f"baseline vs {run} re-run ({share:.0%} traffic)", baseline,
-                                 profile_from_json(data), None))
-    for injection in INJECTIONS:
-        canary = load_profile(workload, injected_scenario(injection), fixtures_dir)
-        result.append(Comparison(workload, f"baseline vs {injected_scenario(injection)}", baseline, canary,
-                                 injection))
+        result.append(Comparison(workload, f"baseline vs {scenario.name} ({how}, {share:.0%} traffic)", baseline,
+                                 profile_from_json(data), scenario.injection,
+                                 kind_of(scenario.injection, scenario.name), bool(data["recording"].get("fresh"))))
     return result

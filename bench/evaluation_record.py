@@ -1,60 +1,49 @@
 """Record the evaluation set with the real probe (root + eBPF): `python -m bench
 evaluation --record`.
 
-For each workload: two baseline runs at full traffic, a benign re-run canary at
-20 % of the traffic (the 5 %/95 % split of a canary stage), and one canary per
-injected change at the same 20 %. Every recording is a fresh process tree
-recorded by `host-probe record --pid` into its own SQLite database, exported with
-gate_server.storage.profiles.load_profile, and stored as a JSON fixture.
+For each workload (bench/workloads/services.py): two baseline runs at full traffic,
+recorded by attaching (`host-probe record --pid`) to a service that has been
+running for longer than the probe's start-up span (a baseline in production has
+run for days); benign canaries and one canary per injected change at 20 % of the
+traffic (the canary share of a split), each started fresh by the probe
+(`host-probe record -- CMD`, as a rollout starts it), except `benign-attached`,
+which is attached to as a baseline is. Every recording goes into its own SQLite
+database and is exported with gate_server.storage.profiles.load_profile as a JSON
+fixture.
 """
 
 from __future__ import annotations
 
+import os
 import platform
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Optional
 
 from sqlalchemy.orm import Session
 
-from bench.evaluation_data import (
-    BASELINE_RUNS, BENIGN_RUNS, FIXTURES_DIR, injected_scenario, profile_to_json, write_fixture,
-)
-from bench.workloads.inject import EVAL_ROOT, INJECTIONS, OUTBOUND_PEER
+from bench.evaluation_data import FIXTURES_DIR, Scenario, profile_to_json, scenarios_for, write_fixture
+from bench.workloads.inject import ENV_VAR, EVAL_ROOT, OUTBOUND_PEER
 from bench.workloads.peers import discard_listener, price_backend
-from bench.workloads.services import REPO_ROOT, VENV_BIN, WORKLOADS, Workload
+from bench.workloads.services import LOG_DIR, PYTHON, REPO_ROOT, WORKLOADS, Workload
 from bench.workloads.webapp import BACKEND_ADDRESS
 from gate_server.storage import migrate
 from gate_server.storage.engine import make_engine
 from gate_server.storage.profiles import load_profile
 
-CANARY_TRAFFIC = 0.2
-WARMUP_SECONDS = 2.0
+# An attached service has run this long past the probe's start-up span when the
+# recording begins: none of its windows are start-up windows.
+ATTACH_AFTER_STARTUP_S = 2.0
+# The "once" request comes this long after the recording's start-up span.
+HOOK_AFTER_STARTUP_S = 4.0
 
 
 class RecordingFailed(RuntimeError):
     pass
-
-
-@dataclass(frozen=True)
-class Scenario:
-    name: str
-    injection: Optional[str]
-    traffic: float  # fraction of the workload's full rate
-    role: str
-    version: str
-
-
-SCENARIOS = (
-    [Scenario(run, None, 1.0, "baseline", "v1") for run in BASELINE_RUNS]
-    + [Scenario(run, None, share, "canary", "v2") for run, share in BENIGN_RUNS.items()]
-    + [Scenario(injected_scenario(i), i, CANARY_TRAFFIC, "canary", "v2") for i in INJECTIONS]
-)
 
 
 def _probe_commit() -> str:
@@ -63,25 +52,95 @@ def _probe_commit() -> str:
     return result.stdout.strip()
 
 
-def record_one(workload: Workload, scenario: Scenario, duration: float, window: float, work_dir: Path,
-               fixtures_dir: Path) -> Path:
+def _environment(scenario: Scenario) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != ENV_VAR}
+    if scenario.injection:
+        env[ENV_VAR] = scenario.injection
+    env["PYTHONPATH"] = str(REPO_ROOT)
+    return env
+
+
+def _stop_group(process: subprocess.Popen) -> None:
+    """The whole process group: the service's tree (gunicorn's workers, postgres' backends)."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=15)
+        os.killpg(process.pid, signal.SIGTERM)  # a child the probe left behind
+    except ProcessLookupError:
+        pass
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _probe_command(workload: Workload, scenario: Scenario, url: str, duration: float, window: float,
+                   startup: float, work_dir: Path) -> list[str]:
+    return [PYTHON, "-m", "host_probe.cli", "record", "--service", workload.service,
+            "--version", scenario.version, "--role", scenario.role,
+            "--duration", f"{duration:g}s", "--window", f"{window:g}s", "--startup", f"{startup:g}s",
+            "--db", url, "--spool", str(work_dir / "spool")]
+
+
+def record_one(workload: Workload, scenario: Scenario, duration: float, window: float, startup: float,
+               work_dir: Path, fixtures_dir: Path) -> Path:
     url = f"sqlite:///{work_dir / f'{workload.name}-{scenario.name}.db'}"
     migrate.upgrade(url)
     rate = workload.full_rate * scenario.traffic
-    with workload.running(scenario.injection) as pid:
-        load = workload.load(rate, int(WARMUP_SECONDS + duration + 30))
-        time.sleep(WARMUP_SECONDS)
-        command = [str(VENV_BIN / "host-probe"), "record", "--service", workload.service,
-                   "--version", scenario.version, "--role", scenario.role, "--pid", str(pid),
-                   "--duration", f"{duration:g}s", "--window", f"{window:g}s", "--db", url,
-                   "--spool", str(work_dir / "spool")]
-        started = time.monotonic()
-        probe = subprocess.run(command, capture_output=True, text=True, timeout=duration + 120)
-        elapsed = time.monotonic() - started
-        load_stats = load.stop()
+    env = _environment(scenario)
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    probe_command = _probe_command(workload, scenario, url, duration, window, startup, work_dir)
+    workload.prepare(scenario.injection, scenario.variant)
+    load = None
+    try:
+        # The probe's stderr to a file, not a pipe: a service it launches inherits it.
+        with open(LOG_DIR / f"{workload.name}.log", "ab") as log, open(work_dir / "probe.err", "w+b") as err:
+            if scenario.fresh:
+                # The probe launches the service: its first syscalls are the canary's start.
+                probe = subprocess.Popen([*probe_command, "--", *workload.command(scenario.variant)],
+                                         cwd=REPO_ROOT, env=env, stdout=log, stderr=err,
+                                         start_new_session=True)
+                service = probe
+                started = time.monotonic()
+                workload.wait_ready()
+                load = workload.load(rate, startup + HOOK_AFTER_STARTUP_S)
+            else:
+                service = subprocess.Popen(workload.command(scenario.variant), cwd=REPO_ROOT, env=env,
+                                           stdout=log, stderr=log, start_new_session=True)
+                workload.wait_ready()
+                load = workload.load(rate, startup + ATTACH_AFTER_STARTUP_S + startup + HOOK_AFTER_STARTUP_S)
+                time.sleep(startup + ATTACH_AFTER_STARTUP_S)
+                started = time.monotonic()
+                probe = subprocess.Popen([*probe_command, "--pid", str(service.pid)], cwd=REPO_ROOT, env=env,
+                                         stdout=log, stderr=err)
+            try:
+                probe.wait(timeout=duration + 180)
+            except subprocess.TimeoutExpired:
+                probe.kill()
+                probe.wait()
+            err.seek(0)
+            probe_err = err.read()
+            elapsed = time.monotonic() - started
+            load_stats = load.stop()
+            load = None
+            _stop_group(service)
+    finally:
+        if load is not None:
+            load.stop()
+        workload.cleanup()
     if probe.returncode != 0:
         raise RecordingFailed(f"{workload.name}/{scenario.name}: host-probe exited {probe.returncode}: "
-                              f"{(probe.stderr or probe.stdout).strip()[-800:]}")
+                              f"{probe_err.decode(errors='replace').strip()[-800:]}")
     engine = make_engine(url)
     try:
         with Session(engine) as session:
@@ -90,16 +149,17 @@ def record_one(workload: Workload, scenario: Scenario, duration: float, window: 
         engine.dispose()
     recording = {
         "workload": workload.name, "scenario": scenario.name, "injection": scenario.injection,
+        "variant": scenario.variant, "fresh": scenario.fresh,
         "role": scenario.role, "traffic_fraction": scenario.traffic, "target_rate_per_s": rate,
-        "load": load_stats, "duration_s": duration, "window_s": window, "probe_wall_s": round(elapsed, 1),
-        "kernel": platform.release(), "probe_commit": _probe_commit(),
+        "load": load_stats, "duration_s": duration, "window_s": window, "startup_s": startup,
+        "probe_wall_s": round(elapsed, 1), "kernel": platform.release(), "probe_commit": _probe_commit(),
         "recorded_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     return write_fixture(fixtures_dir / workload.name / scenario.name, profile_to_json(profile, recording))
 
 
 def record(workload_names: list[str], scenario_names: list[str], duration: float, window: float,
-           fixtures_dir: Path = FIXTURES_DIR) -> int:
+           startup: float, fixtures_dir: Path = FIXTURES_DIR) -> int:
     work_dir = Path(tempfile.mkdtemp(prefix="syscall-gate-eval-record-"))
     failures = 0
     try:
@@ -107,17 +167,18 @@ def record(workload_names: list[str], scenario_names: list[str], duration: float
         with price_backend(BACKEND_ADDRESS), discard_listener(OUTBOUND_PEER):
             for name in workload_names:
                 workload = WORKLOADS[name]()
-                for scenario in SCENARIOS:
+                for scenario in scenarios_for(workload):
                     if scenario_names and scenario.name not in scenario_names:
                         continue
+                    began = time.monotonic()
                     try:
-                        path = record_one(workload, scenario, duration, window, work_dir, fixtures_dir)
+                        path = record_one(workload, scenario, duration, window, startup, work_dir, fixtures_dir)
                     except (RecordingFailed, subprocess.TimeoutExpired, RuntimeError) as exc:
                         failures += 1
                         print(f"FAILED {name}/{scenario.name}: {exc}", flush=True)
                         continue
-                    print(f"recorded {name}/{scenario.name} -> {path} "
-                          f"({path.stat().st_size // 1024} KiB)", flush=True)
+                    print(f"recorded {name}/{scenario.name} -> {path} ({path.stat().st_size // 1024} KiB, "
+                          f"{time.monotonic() - began:.0f} s)", flush=True)
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
         shutil.rmtree(EVAL_ROOT, ignore_errors=True)  # the workloads' data: leave the host as found

@@ -41,6 +41,14 @@ struct socket_ref {
 
 struct argv0_buf {
     char text[ARGV0_LEN];
+    u32 slot; /* the workload it was added for (lru_changes) */
+};
+
+/* clone flags between sys_enter and sched_process_fork */
+struct pending_clone {
+    u64 flags;
+    u32 slot;       /* the workload it was added for (lru_changes) */
+    u32 unreadable; /* clone3's flags could not be read: thread or process, unknown */
 };
 
 struct token_bucket {
@@ -82,9 +90,13 @@ BPF_PERCPU_ARRAY(token_buckets, struct token_bucket, 1);
 /* @brief listen(fd) carries no address: what each (tgid, fd) was bound to */
 BPF_TABLE("lru_hash", struct socket_ref, struct detail_key, bound_sockets, 4096);
 /* @brief clone flags between sys_enter and sched_process_fork, to tell threads apart */
-BPF_TABLE("lru_hash", u32, u64, clone_flags_by_tid, 4096);
+BPF_TABLE("lru_hash", u32, struct pending_clone, clone_flags_by_tid, 4096);
 /* @brief argv[0] between sys_enter_execve and sched_process_exec, for -v */
 BPF_TABLE("lru_hash", u32, struct argv0_buf, pending_argv0, 1024);
+/* @brief per workload, per LRU map (enum lru_map): entries added and removed
+ * (enum lru_change, monotonic). An LRU map evicts silently, unseen by BPF; the
+ * drain counts the entries present and calls the rest evicted. */
+BPF_PERCPU_ARRAY(lru_changes, u64, SLOTS * LRU_MAPS * LRU_CHANGES);
 /* @brief process-tree events, for -v */
 BPF_RINGBUF_OUTPUT(events, RINGBUF_PAGES);
 /* never written: exposes struct process_event's layout to userspace */
@@ -116,6 +128,17 @@ static __always_inline void count_process(u32 slot, u32 change)
 {
     u32 index = slot * PROCESS_CHANGES + change;
     u64 *count = process_counts.lookup(&index);
+    if (count)
+        (*count)++;
+}
+
+/* Added: counted after the entry is in; removed: counted before it goes. So
+ * the drain, which also reads "added" before it counts the entries and
+ * "removed" after, can only undercount evictions for a moment, never invent one. */
+static __always_inline void count_lru(u32 slot, u32 map, u32 change)
+{
+    u32 index = (slot * LRU_MAPS + map) * LRU_CHANGES + change;
+    u64 *count = lru_changes.lookup(&index);
     if (count)
         (*count)++;
 }
@@ -436,7 +459,11 @@ static __always_inline void record_address(u32 slot, u8 kind, u64 fd, const void
     count_detail(key);
     if (kind == KIND_BIND) {
         struct socket_ref ref = {.tgid = bpf_get_current_pid_tgid() >> 32, .fd = fd};
-        bound_sockets.update(&ref, key);
+        struct detail_key *replaced = bound_sockets.lookup(&ref);
+        if (replaced)
+            count_lru(replaced->slot, LRU_BOUND_SOCKETS, LRU_REMOVED);
+        if (!bound_sockets.update(&ref, key))
+            count_lru(slot, LRU_BOUND_SOCKETS, LRU_ADDED);
     }
 }
 
@@ -460,7 +487,7 @@ static __always_inline void record_listen(u32 slot, u64 fd)
     count_detail(key);
 }
 
-static __always_inline void remember_argv0(const char *const *uargv)
+static __always_inline void remember_argv0(u32 slot, const char *const *uargv)
 {
     u32 zero = 0;
     const char *arg0 = 0;
@@ -470,13 +497,23 @@ static __always_inline void remember_argv0(const char *const *uargv)
     if (bpf_probe_read_user_str(buf->text, sizeof(buf->text), arg0) <= 0)
         return;
     u32 tid = bpf_get_current_pid_tgid();
-    pending_argv0.update(&tid, buf);
+    buf->slot = slot;
+    struct argv0_buf *replaced = pending_argv0.lookup(&tid);
+    if (replaced)
+        count_lru(replaced->slot, LRU_ARGV0, LRU_REMOVED);
+    if (!pending_argv0.update(&tid, buf))
+        count_lru(slot, LRU_ARGV0, LRU_ADDED);
 }
 
-static __always_inline void remember_clone_flags(u64 flags)
+static __always_inline void remember_clone_flags(u32 slot, u64 flags, u32 unreadable)
 {
     u32 tid = bpf_get_current_pid_tgid();
-    clone_flags_by_tid.update(&tid, &flags);
+    struct pending_clone pending = {.flags = flags, .slot = slot, .unreadable = unreadable};
+    struct pending_clone *replaced = clone_flags_by_tid.lookup(&tid);
+    if (replaced)
+        count_lru(replaced->slot, LRU_CLONE_FLAGS, LRU_REMOVED);
+    if (!clone_flags_by_tid.update(&tid, &pending))
+        count_lru(slot, LRU_CLONE_FLAGS, LRU_ADDED);
 }
 
 struct syscall_args {
@@ -581,21 +618,21 @@ static __always_inline void record_detail(u32 slot, struct pt_regs *regs, long n
 #if NR_execve >= 0
     if (nr == NR_execve) {
         a = read_args(regs);
-        remember_argv0((const char *const *)a.a1);
+        remember_argv0(slot, (const char *const *)a.a1);
         return;
     }
 #endif
 #if NR_execveat >= 0
     if (nr == NR_execveat) {
         a = read_args(regs);
-        remember_argv0((const char *const *)a.a2);
+        remember_argv0(slot, (const char *const *)a.a2);
         return;
     }
 #endif
 #if NR_clone >= 0
     if (nr == NR_clone) {
         a = read_args(regs);
-        remember_clone_flags(a.a0);
+        remember_clone_flags(slot, a.a0, 0);
         return;
     }
 #endif
@@ -603,10 +640,15 @@ static __always_inline void record_detail(u32 slot, struct pt_regs *regs, long n
     if (nr == NR_clone3) {
         a = read_args(regs);
         u64 flags = 0; /* struct clone_args.flags */
-        if (!bpf_probe_read_user(&flags, sizeof(flags), (void *)a.a0))
-            remember_clone_flags(flags);
-        else
+        if (bpf_probe_read_user(&flags, sizeof(flags), (void *)a.a0)) {
+            /* Remembered as unknown: the child is then neither counted nor
+             * followed, rather than a thread taken for a process whose tid,
+             * once reused by another program, would be recorded as ours. */
             count_loss(slot, LOSS_UNREADABLE);
+            remember_clone_flags(slot, 0, 1);
+        } else {
+            remember_clone_flags(slot, flags, 0);
+        }
         return;
     }
 #endif
@@ -633,10 +675,15 @@ TRACEPOINT_PROBE(sched, sched_process_fork)
     if (!slot)
         return 0;
     u32 parent_tid = bpf_get_current_pid_tgid();
-    u64 *flags = clone_flags_by_tid.lookup(&parent_tid);
-    int is_thread = flags && (*flags & CLONE_THREAD);
-    if (flags)
+    struct pending_clone *pending = clone_flags_by_tid.lookup(&parent_tid);
+    int is_thread = pending && (pending->flags & CLONE_THREAD);
+    int unknown = pending && pending->unreadable;
+    if (pending) {
+        count_lru(pending->slot, LRU_CLONE_FLAGS, LRU_REMOVED);
         clone_flags_by_tid.delete(&parent_tid);
+    }
+    if (unknown) /* counted as unreadable at sys_enter */
+        return 0;
     if (is_thread) {
         count_process(slot, PROCESS_THREAD);
         return 0;
@@ -682,6 +729,8 @@ TRACEPOINT_PROBE(sched, sched_process_exec)
     }
     u32 old_tid = args->old_pid;
     struct argv0_buf *argv0 = pending_argv0.lookup(&old_tid);
+    if (argv0)
+        count_lru(argv0->slot, LRU_ARGV0, LRU_REMOVED);
     struct process_event *event = reserve_event(slot, EVENT_EXEC);
     if (event) {
         TP_DATA_LOC_READ_STR(event->filename, filename, sizeof(event->filename));
@@ -730,6 +779,22 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state)
     return 0;
 }
 
+/* A thread that exits with a clone or exec still pending (the syscall failed)
+ * leaves its entry: gone now, so an LRU map evicts only entries still waiting. */
+static __always_inline void forget_pending(u32 tid)
+{
+    struct pending_clone *clone = clone_flags_by_tid.lookup(&tid);
+    if (clone) {
+        count_lru(clone->slot, LRU_CLONE_FLAGS, LRU_REMOVED);
+        clone_flags_by_tid.delete(&tid);
+    }
+    struct argv0_buf *argv0 = pending_argv0.lookup(&tid);
+    if (argv0) {
+        count_lru(argv0->slot, LRU_ARGV0, LRU_REMOVED);
+        pending_argv0.delete(&tid);
+    }
+}
+
 TRACEPOINT_PROBE(sched, sched_process_exit)
 {
     u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -737,6 +802,7 @@ TRACEPOINT_PROBE(sched, sched_process_exit)
     u32 slot = slot_of(tgid);
     if (!slot)
         return 0;
+    forget_pending((u32)pid_tgid);
 #if HAVE_GROUP_DEAD
     int group_dead = args->group_dead;
 #else

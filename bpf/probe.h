@@ -36,6 +36,17 @@ enum loss_reason {
     LOSS_REASONS = 7,
 };
 
+/* The LRU maps, whose evictions the drain counts (lru_changes: per workload,
+ * per map, entries added and removed; added - removed - present were evicted) */
+enum lru_map {
+    LRU_BOUND_SOCKETS = 0,
+    LRU_CLONE_FLAGS = 1,
+    LRU_ARGV0 = 2,
+    LRU_MAPS = 3,
+};
+
+enum lru_change { LRU_ADDED = 0, LRU_REMOVED = 1, LRU_CHANGES = 2 };
+
 /* process_counts slots (per workload) */
 enum process_change {
     PROCESS_FORK = 0,

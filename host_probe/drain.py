@@ -26,9 +26,10 @@ from typing import Iterable
 
 import numpy as np
 
-from host_probe.kernel_contract import LOSS_REASONS, PROCESS_CHANGES, SYSCALL_SLOTS
+from host_probe.kernel_contract import DRAIN_LOSSES, LOSS_REASONS, PROCESS_CHANGES, SYSCALL_SLOTS
 from host_probe.canonical import Canonicaliser
 from host_probe.kernel_keys import OpenedPath, detail_feature, file_feature
+from host_probe.lru_evictions import LruEvictions
 from host_probe.map_batch import BatchReader, delete_keys
 
 MEMBARRIER_CMD_GLOBAL = 1
@@ -182,6 +183,7 @@ class MapDrain:
         self.syscalls = CounterDeltas(bpf["syscall_counts"], self.slots, SYSCALL_SLOTS)
         self.processes = CounterDeltas(bpf["process_counts"], self.slots, len(PROCESS_CHANGES))
         self.losses = CounterDeltas(bpf["loss_counts"], self.slots, len(LOSS_REASONS))
+        self.evictions = LruEvictions(bpf, self.slots)
         self.generation_table = bpf["detail_generation"]
         self.keys_used = bpf["detail_keys_used"]
         self.details = BatchReader(bpf["detail_counts"], CHUNK)
@@ -323,10 +325,12 @@ class MapDrain:
         self._drain_files(old, windows)
         self._release_budgets(old)
         syscalls, processes, losses = self.syscalls.deltas(), self.processes.deltas(), self.losses.deltas()
+        evictions = self.evictions.drain()
         for slot, window in windows.items():
             for nr in np.flatnonzero(syscalls[slot]):
                 window.syscalls[self.names[nr]] += int(syscalls[slot][nr])
             window.processes = Counter({name: int(n) for name, n in zip(PROCESS_CHANGES, processes[slot]) if n})
             found = window.losses
             window.losses = {reason: int(n) + found.get(reason, 0) for reason, n in zip(LOSS_REASONS, losses[slot])}
+            window.losses.update({name: 0 for name in DRAIN_LOSSES} | evictions.get(slot, {}))
         return windows

@@ -29,7 +29,7 @@ from host_probe.heap import page_out_compiler, return_freed_memory
 from host_probe.inventory import take_inventory
 from host_probe.inventory.process import ProcessGone, start_time
 from gate_server.storage.keys import EVENT_STREAM_LOSSES
-from host_probe.kernel_contract import EVENT_TYPES, LOSS_REASONS
+from host_probe.kernel_contract import DRAIN_LOSSES, EVENT_TYPES, LOSS_REASONS
 from host_probe.kernel_keys import c_text
 from host_probe.normalise import DEFAULT_EPHEMERAL_PORTS
 from host_probe.workloads import WorkloadTable
@@ -123,6 +123,7 @@ class Recording:
     closing_at: datetime | None = None
     startup_until: datetime | None = None  # windows starting before this cover the workload's start
     inventory: dict = field(default_factory=dict)  # what it held at attach, for its first window
+    served_inventory_due: bool = True  # an inventory once its start-up is over, for the next window
     profile_lost: Counter = field(default_factory=Counter)
     stream_lost: Counter = field(default_factory=Counter)  # the ring buffer's, which feeds -v alone
     events_received: int = 0
@@ -293,7 +294,7 @@ class Engine:
         return written
 
     def _write(self, recording: Recording, raw: RawWindow, ended: datetime) -> dict[str, int]:
-        drops = {reason: int(raw.losses.get(reason, 0)) for reason in LOSS_REASONS}
+        drops = {reason: int(raw.losses.get(reason, 0)) for reason in LOSS_REASONS + DRAIN_LOSSES}
         carried = recording.sink.losses()  # whole windows lost before this one (host_probe.spool)
         for reason, count in carried.items():
             drops[reason] = drops.get(reason, 0) + count
@@ -313,7 +314,24 @@ class Engine:
             recording.sink.give_back(carried)
         recording.inventory = {}
         recording.window_started, recording.index = ended, recording.index + 1
+        self._inventory_after_startup(recording)
         return drops
+
+    def _inventory_after_startup(self, recording: Recording) -> None:
+        """What a workload seen starting still holds when its start-up span ends (a log
+        or journal it opened at start and writes while serving), for the next window:
+        the judge tells it from a start-up one-off (analysis/startup.py)."""
+        due = recording.startup_until and recording.served_inventory_due and not recording.closing_at
+        if not due or recording.window_started < recording.startup_until:
+            return
+        recording.served_inventory_due = False
+        try:
+            running = self.table.processes(recording.workload.key)
+        except KeyError:  # removed since
+            return
+        # fds 0-2 are what its launcher handed it (a log file per instance), not its release's
+        recording.inventory = take_inventory(running, self.drain.ephemeral_ports,
+                                             standard_streams=False).features()
 
     def _finish(self, recording: Recording) -> None:
         info = recording.info

@@ -14,6 +14,11 @@ LOSS_REASONS = ("map_full", "ringbuf_reserve_failed", "rate_limited", "sampled_o
 PATH_TRUNCATED = 1
 # SG_AT_FDCWD: a file key's dirfd when the path is relative to the working directory
 AT_FDCWD = -100
+# enum lru_map and enum lru_change, in slot order (host_probe/lru_evictions.py)
+LRU_MAPS = ("bound_sockets", "clone_flags", "argv0")
+LRU_CHANGES = ("added", "removed")
+# Losses the drain counts itself, not the kernel's loss_counts
+DRAIN_LOSSES = ("lru_evicted", "argv0_evicted")
 # enum process_change, in slot order
 PROCESS_CHANGES = ("fork", "thread", "exit", "exec")
 # enum event_type

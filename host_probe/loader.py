@@ -49,10 +49,26 @@ def import_bcc():
     return BPF
 
 
+# Syscalls numbered from 424 on share one number on every architecture (the
+# kernel's common table, Linux 5.1+). bcc's built-in x86_64 table stops at rseq
+# (334): without these, clone3 (glibc's pthread_create) counted every thread as
+# a fork, and openat2 opens were never keyed.
+COMMON_NEWER_SYSCALLS = {
+    424: b"pidfd_send_signal", 425: b"io_uring_setup", 426: b"io_uring_enter", 427: b"io_uring_register",
+    428: b"open_tree", 429: b"move_mount", 430: b"fsopen", 431: b"fsconfig", 432: b"fsmount", 433: b"fspick",
+    434: b"pidfd_open", 435: b"clone3", 436: b"close_range", 437: b"openat2", 438: b"pidfd_getfd",
+    439: b"faccessat2", 440: b"process_madvise", 441: b"epoll_pwait2", 442: b"mount_setattr",
+    443: b"quotactl_fd", 444: b"landlock_create_ruleset", 445: b"landlock_add_rule",
+    446: b"landlock_restrict_self", 447: b"memfd_secret", 448: b"process_mrelease", 449: b"futex_waitv",
+    450: b"set_mempolicy_home_node", 451: b"cachestat", 452: b"fchmodat2",
+}
+
+
 def _syscall_table() -> dict[int, bytes]:
-    """bcc's maintained number -> name table for this architecture. bcc builds it
-    in for x86_64 only; elsewhere it reads `ausyscall --dump` at import and raises
-    a bare Exception when that is missing."""
+    """bcc's maintained number -> name table for this architecture, completed with
+    COMMON_NEWER_SYSCALLS where it has no entry. bcc builds it in for x86_64 only;
+    elsewhere it reads `ausyscall --dump` at import and raises a bare Exception
+    when that is missing."""
     import_bcc()
     try:
         from bcc.syscall import syscalls
@@ -61,7 +77,8 @@ def _syscall_table() -> dict[int, bytes]:
                                "x86_64 only; elsewhere install auditd, whose `ausyscall --dump` bcc reads") from None
     if not syscalls:
         raise ProbeUnavailable(f"bcc's syscall table for {os.uname().machine} is empty")
-    return syscalls
+    known = set(syscalls.values())
+    return {**{nr: name for nr, name in COMMON_NEWER_SYSCALLS.items() if name not in known}, **syscalls}
 
 
 def syscall_numbers() -> dict[str, int]:

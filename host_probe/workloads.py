@@ -149,6 +149,14 @@ class WorkloadTable:
         self.entries[workload.key] = entry
         return entry.slot, self._seed(entry, with_process_trees=True)
 
+    def processes(self, key: str) -> set[int]:
+        """The workload's processes running now (its cgroups' and its process trees')."""
+        entry = self.entries[key]
+        pids = cgroup_processes(cgroup_tree(entry.workload.cgroup) if entry.workload.cgroup else [])
+        if entry.workload.pids:
+            pids |= descendants(entry.workload.pids, self.list_children())
+        return pids
+
     def refresh(self, key: str) -> None:
         """Register cgroups created below the workload's since the last look, and
         give their processes the slot. (Process trees need no refresh: children

@@ -10,17 +10,22 @@ import threading
 import time
 from typing import Callable
 
+from bench.workloads.inject import HOOK_PATH
+
 
 class HttpLoad:
     """GET `choose_path(rng)` from host:port at `rate` requests/s in total."""
 
     def __init__(self, host: str, port: int, choose_path: Callable[[random.Random], str],
-                 rate: float, threads: int = 4, seed: int = 0):
+                 rate: float, threads: int = 4, seed: int = 0, hook_after: float | None = None):
         self.host, self.port = host, port
+        self.hook_after = hook_after
         self.choose_path = choose_path
         self.interval = threads / rate
         self.threads = [threading.Thread(target=self._run, args=(seed + i,), daemon=True)
                         for i in range(threads)]
+        if hook_after is not None:
+            self.threads.append(threading.Thread(target=self._hook, daemon=True))
         self.stopping = threading.Event()
         self.ok = self.failed = 0
         self._lock = threading.Lock()
@@ -52,6 +57,11 @@ class HttpLoad:
                     self.ok += 1
                 else:
                     self.failed += 1
+
+    def _hook(self) -> None:
+        # The one request of the run that a "once" change acts on (inject.HOOK_PATH).
+        if not self.stopping.wait(self.hook_after):
+            self._request(HOOK_PATH)
 
     def start(self) -> "HttpLoad":
         for thread in self.threads:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 from bench.workloads.inject import DEBUG_LISTEN, EVAL_ROOT, EXFIL_DIR, INJECT_EVERY, OUTBOUND_PEER, SENSITIVE_PATH
@@ -23,6 +24,7 @@ from tests.support.postgres import ThrowawayPostgres
 POSTGRES_ROOT = EVAL_ROOT / "postgres"
 POSTGRES_PORT = 18420
 SCALE = 2
+ONCE_AFTER_S = 10
 
 # Python statements run on every INJECT_EVERY-th call in one backend.
 INJECTED_PYTHON = {
@@ -51,7 +53,20 @@ INJECTED_PYTHON = {
         "            pass"
     ),
     "write": f"plpy.execute(\"COPY (SELECT * FROM pgbench_branches) TO '{EXFIL_DIR}/postgres-branches.csv'\")",
+    # Once in the cluster's run, ONCE_AFTER_S into it: the first backend to take the
+    # advisory lock (held for its session) runs the program, once.
+    "exec-once": (
+        "import time\n"
+        "    started = SD.setdefault('started', time.monotonic())\n"
+        f"    if not SD.get('done') and time.monotonic() - started > {ONCE_AFTER_S}:\n"
+        "        if plpy.execute('SELECT pg_try_advisory_lock(4242) AS got')[0]['got']:\n"
+        "            SD['done'] = True\n"
+        "            plpy.execute(\"COPY (SELECT 1) TO PROGRAM 'uname -a > /dev/null'\")"
+    ),
 }
+# The release that switches statement logging on (a file the logger process holds open and writes all run).
+LOGGING_SETTINGS = ("ALTER SYSTEM SET logging_collector = on", "ALTER SYSTEM SET log_statement = 'all'")
+INJECTIONS = ("exec", "exec-once", "sensitive-read", "outbound", "listen", "write", "logging")
 
 TRANSACTION = f"""\\set aid random(1, {100000 * SCALE})
 \\set bid random(1, {SCALE})
@@ -70,7 +85,9 @@ END;
 
 def audit_function_sql(injection: str | None) -> str:
     injected = ""
-    if injection is not None:
+    if injection == "exec-once":
+        injected = INJECTED_PYTHON[injection].replace("\n    ", "\n") + "\n"
+    elif injection in INJECTED_PYTHON:
         injected = (f"SD['calls'] = SD.get('calls', 0) + 1\n"
                     f"if SD['calls'] % {INJECT_EVERY} == 0:\n    {INJECTED_PYTHON[injection]}\n")
     return ("CREATE OR REPLACE FUNCTION app_audit(aid integer) RETURNS text LANGUAGE plpython3u AS $fn$\n"
@@ -99,8 +116,9 @@ class FixedPostgres(ThrowawayPostgres):
                   "-v", "ON_ERROR_STOP=1", "-q", "-d", database, "-c", sql)
 
 
-def start_database(injection: str | None) -> FixedPostgres:
-    """A fresh cluster with the pgbench schema and this release of app_audit."""
+def prepare_database(injection: str | None) -> FixedPostgres:
+    """A fresh cluster with the pgbench schema and this release of app_audit, stopped:
+    `command()` starts it (in front of the probe, or before it attaches)."""
     server = FixedPostgres().start()
     try:
         server.create_database("shop")
@@ -108,12 +126,35 @@ def start_database(injection: str | None) -> FixedPostgres:
                     "-i", "-q", "-s", str(SCALE), "shop")
         server.psql("shop", "CREATE EXTENSION plpython3u; CREATE EXTENSION dblink;")
         server.psql("shop", audit_function_sql(injection))
+        if injection == "logging":
+            for setting in LOGGING_SETTINGS:  # ALTER SYSTEM: one statement per psql call
+                server.psql("shop", setting)
+        server.stop()
     except Exception:
         server.remove()
         raise
     EXFIL_DIR.mkdir(parents=True, exist_ok=True)
     EXFIL_DIR.chmod(0o1777)
     return server
+
+
+def command(server: FixedPostgres) -> list[str]:
+    """The postmaster in the foreground, as the postgres user (setpriv execs: no helper process)."""
+    return ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", str(server.bin / "postgres"),
+            "-D", str(server.data), "-c", "listen_addresses=127.0.0.1", "-c", f"port={server.port}",
+            "-c", f"unix_socket_directories={server.dir}", "-c", "fsync=off", "-c", "synchronous_commit=off",
+            "-c", "full_page_writes=off", "-c", "max_connections=200"]
+
+
+def wait_ready(server: FixedPostgres, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready = subprocess.run([str(server.bin / "pg_isready"), "-h", "127.0.0.1", "-p", str(server.port)],
+                               capture_output=True)
+        if ready.returncode == 0:
+            return
+        time.sleep(0.3)
+    raise RuntimeError(f"postgres on 127.0.0.1:{server.port} was not ready within {timeout:.0f}s")
 
 
 def start_pgbench(server: FixedPostgres, rate: float, seconds: int, script: Path) -> subprocess.Popen:

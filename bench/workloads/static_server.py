@@ -14,7 +14,7 @@ import random
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
-from bench.workloads.inject import EVAL_ROOT, Injector
+from bench.workloads.inject import EVAL_ROOT, HOOK_PATH, Injector
 
 STATIC_ROOT = EVAL_ROOT / "static"
 SITE_FILES = 60
@@ -29,13 +29,16 @@ def site_paths() -> list[str]:
     return [f"/{kinds[i % 4][0]}/file{i}.{kinds[i % 4][1]}" for i in range(SITE_FILES)] + ["/index.html"]
 
 
-def prepare() -> None:
-    www = STATIC_ROOT / "www"
+def write_site(www) -> None:
     rng = random.Random(4)
     for path in site_paths():
         target = www / path.lstrip("/")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(rng.randbytes(rng.randint(200, 64_000)))
+
+
+def prepare() -> None:
+    write_site(STATIC_ROOT / "www")
     (STATIC_ROOT / "log").mkdir(parents=True, exist_ok=True)
 
 
@@ -47,6 +50,8 @@ class LoggingHandler(SimpleHTTPRequestHandler):
 
     def do_GET(self) -> None:
         super().do_GET()
+        if self.path == HOOK_PATH:
+            injector.on_hook()
         injector.maybe_inject()
 
 

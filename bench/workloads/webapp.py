@@ -20,7 +20,7 @@ import tempfile
 
 from flask import Flask, Response
 
-from bench.workloads.inject import EVAL_ROOT, Injector
+from bench.workloads.inject import EVAL_ROOT, HOOK_PATH, Injector
 
 WEBAPP_ROOT = EVAL_ROOT / "webapp"
 BACKEND_ADDRESS = ("127.0.0.1", 18431)
@@ -29,7 +29,7 @@ TEMPLATE = """<!doctype html><title>$title</title>
 <h1>Item $item</h1><p>Price: $price $currency</p><p>Served by $worker</p>"""
 
 app = Flask(__name__)
-injector = Injector("webapp")
+injector = Injector("webapp", debug_log=WEBAPP_ROOT / "log" / "debug.log")
 
 
 def prepare() -> None:
@@ -58,8 +58,15 @@ def item_page(item: int) -> Response:
     os.replace(tmp.name, cache_dir / f"{hashlib.sha1(str(item).encode()).hexdigest()}.html")
     with open(WEBAPP_ROOT / "log" / "access.log", "a") as log:
         log.write(f"GET /item/{item} 200 {len(body)}\n")
+    injector.log_line(f"debug: item {item} priced by {BACKEND_ADDRESS} for worker {os.getpid()}\n")
     injector.maybe_inject()
     return Response(body, mimetype="text/html")
+
+
+@app.get(HOOK_PATH)
+def hook() -> Response:
+    injector.on_hook()
+    return Response("ok\n", mimetype="text/plain")
 
 
 @app.get("/healthz")

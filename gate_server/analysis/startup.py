@@ -24,6 +24,11 @@ So the judge compares:
 
 Inventory features are "seen in this recording", not counts: they never enter
 rates and are never "missing"; a feature the canary holds is not missing either.
+An inventory in a canary window after its start-up (the probe takes one when the
+start-up span of a workload it saw start ends) shows what the canary still holds
+while serving: a file opened at start-up and held (a log or journal switched on) is
+then a standing change, compared like a steady feature and seen in every canary
+window, so a new one is at least a warn (scoring.persistent_changes).
 
 A side whose windows are mostly start-ups (a process started in most windows: a
 crash loop, a program run per request) has no steady state to tell start-up from:
@@ -66,6 +71,14 @@ def honoured_startup(profile: Profile) -> np.ndarray:
     return marks if marks.sum() * 2 <= len(marks) else np.zeros(len(marks), dtype=bool)
 
 
+def held_while_serving(profile: Profile) -> frozenset:
+    """Features of inventories taken after the profile's start-up (none without start-up windows)."""
+    marks = honoured_startup(profile)
+    if not marks.any():
+        return frozenset()
+    return frozenset().union(*(w.inventory for w, mark in zip(profile.windows, marks) if not mark))
+
+
 def _rows(matrix: FeatureMatrix, keys) -> np.ndarray:
     mask = np.zeros(len(matrix), dtype=bool)
     mask[[matrix.index[key] for key in keys if key in matrix.index]] = True
@@ -94,7 +107,8 @@ def startup_view(matrix: FeatureMatrix, baseline: Profile, canary: Profile,
         return StartupView(matrix, matrix, None, baseline_known, {})
 
     baseline_steady = (matrix.baseline.rates[:, ~baseline_marks] > 0).any(axis=1)
-    canary_steady = (matrix.canary.rates[:, ~canary_marks] > 0).any(axis=1)
+    canary_serving = _rows(matrix, held_while_serving(canary))
+    canary_steady = (matrix.canary.rates[:, ~canary_marks] > 0).any(axis=1) | canary_serving
     canary_start_only = ~canary_steady & ((matrix.canary.rates[:, canary_marks] > 0).any(axis=1) | canary_held)
     vouched = _rows(matrix, reference_features(reference))
     earlier = reference.windows if reference else []
@@ -108,6 +122,8 @@ def startup_view(matrix: FeatureMatrix, baseline: Profile, canary: Profile,
     seen = np.where(canary_start_only, baseline_known | vouched, baseline_steady | baseline_held)
     unverified = canary_start_only & ~seen & ~judged_as_new
     canary_seen = np.maximum(matrix.canary.windows_seen, canary_held.astype(int))
+    # Held from its start-up through the inventory after it: a standing change.
+    canary_seen = np.where(canary_serving, matrix.canary.window_count, canary_seen)
     known = np.maximum(matrix.baseline.windows_seen, 1)
 
     def view(baseline_seen: np.ndarray, canary_seen_: np.ndarray) -> FeatureMatrix:
@@ -120,6 +136,9 @@ def startup_view(matrix: FeatureMatrix, baseline: Profile, canary: Profile,
     candidates = view(np.where(unverified, 0, known), canary_seen) if unverified.any() else None
 
     notes = {}
+    for row in np.flatnonzero(canary_serving & ~seen):
+        notes[int(row)] = ("still held once the canary's start-up was over (the probe's inventory then): "
+                           "held while it serves, not a start-up one-off")
     for row in np.flatnonzero(canary_held & ~canary_steady & ~seen):
         notes[int(row)] = "held when the canary's recording attached"
     for row in np.flatnonzero(canary_start_only & ~seen & ~canary_held):

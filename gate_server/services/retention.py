@@ -4,8 +4,12 @@ Only data wholly before the cutoff goes: a window that ended before it (with its
 counts), a recording left with no windows that also ended before it, and a check
 made before it. Start-up windows and windows carrying an inventory are kept at any
 age (and so their recordings): they are what a canary's start-up is compared with
-(analysis/startup.py), and the only record of a long-running baseline's start. Features (the shared (kind, key) dictionary) and services stay:
-they are small, and tokens and dashboards refer to services by name.
+(analysis/startup.py), and the only record of a long-running baseline's start. They
+are capped all the same: the newest `startup_windows_kept` of each service and
+version stay (recent ones count), older ones go with the ordinary windows, so a
+service re-deployed daily does not keep every start for ever. Features (the shared
+(kind, key) dictionary) and services stay: they are small, and tokens and
+dashboards refer to services by name.
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ from gate_server.storage.models import Check, Recording, Window, WindowFeature
 # Rows per delete statement: small enough to keep each transaction short (the probe
 # keeps writing while we prune), large enough to finish a month of windows quickly.
 BATCH_SIZE = 500
+# Start-up and inventory windows kept per service and version, beyond the cutoff: a
+# start of 10 s in 3-10 s windows is 1-4 windows, so about the last ten starts.
+STARTUP_WINDOWS_KEPT = 20
 
 
 @dataclass
@@ -41,11 +48,25 @@ class PruneReport:
         }
 
 
-def _old_windows(cutoff: datetime):
+def _kept_startup_windows(startup_windows_kept: int):
+    """The newest start-up or inventory windows of each service and version, at any age."""
+    ranked = (
+        select(Window.id.label("id"), func.row_number().over(
+            partition_by=(Recording.service_id, Recording.version),
+            order_by=(Window.started_at.desc(), Window.id.desc())).label("rank"))
+        .join(Recording, Recording.id == Window.recording_id)
+        .where(Window.startup.is_(True) | Window.inventory.is_not(None))
+        .subquery()
+    )
+    return select(ranked.c.id).where(ranked.c.rank <= startup_windows_kept)
+
+
+def _old_windows(cutoff: datetime, startup_windows_kept: int):
     # started_at is indexed; ended_at keeps a window that straddles the cutoff. Start-up
-    # windows and inventories stay at any age: a canary's start-up is compared with them.
+    # windows and inventories stay at any age up to the cap: a canary's start-up is
+    # compared with them.
     return select(Window.id).where(Window.started_at < cutoff, Window.ended_at < cutoff,
-                                   Window.startup.is_(False), Window.inventory.is_(None))
+                                   Window.id.not_in(_kept_startup_windows(startup_windows_kept)))
 
 
 def _empty_old_recordings(cutoff: datetime):
@@ -63,18 +84,21 @@ def _count(session: Session, query) -> int:
 
 
 def prune(engine: Engine, cutoff: datetime, *, dry_run: bool = False, batch_size: int = BATCH_SIZE,
+          startup_windows_kept: int = STARTUP_WINDOWS_KEPT,
           progress: Callable[[PruneReport], None] | None = None) -> PruneReport:
+    if startup_windows_kept < 0:
+        raise ValueError(f"start-up windows kept must be 0 or more, got {startup_windows_kept}")
     report = PruneReport(cutoff=cutoff, dry_run=dry_run)
     if dry_run:
         with Session(engine) as session:
-            windows = _old_windows(cutoff)
+            windows = _old_windows(cutoff, startup_windows_kept)
             report.windows = _count(session, windows)
             report.window_counts = _count(
                 session, select(WindowFeature.window_id).where(WindowFeature.window_id.in_(windows))
             )
             # Recordings that would be empty once their old windows are gone.
             has_new_window = exists().where(
-                Window.recording_id == Recording.id, ~Window.id.in_(_old_windows(cutoff))
+                Window.recording_id == Recording.id, ~Window.id.in_(_old_windows(cutoff, startup_windows_kept))
             )
             ended = func.coalesce(Recording.ended_at, Recording.started_at)
             report.recordings = _count(session, select(Recording.id).where(~has_new_window, ended < cutoff))
@@ -83,7 +107,8 @@ def prune(engine: Engine, cutoff: datetime, *, dry_run: bool = False, batch_size
 
     while True:
         with Session(engine) as session, session.begin():
-            ids = session.execute(_old_windows(cutoff).order_by(Window.id).limit(batch_size)).scalars().all()
+            ids = session.execute(_old_windows(cutoff, startup_windows_kept).order_by(Window.id)
+                                  .limit(batch_size)).scalars().all()
             if not ids:
                 break
             # Counts first, explicitly: cascades are not relied on (SQLite needs a pragma for them).

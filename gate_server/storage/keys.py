@@ -134,8 +134,10 @@ def socket_key(family: str, sock_type: str) -> str:
 # A window's drops, by reason (bpf/probe.h's enum loss_reason). The ring buffer
 # carries only the process-event stream (`host-probe record -v`): its losses are
 # stored with the window but are not losses of the profile the judge reads.
-PROFILE_LOSSES = ("map_full", "unreadable", "pid_beyond_table", "path_truncated")
-EVENT_STREAM_LOSSES = ("ringbuf_reserve_failed", "rate_limited", "sampled_out")
+# `lru_evicted` and `argv0_evicted` are entries the kernel's LRU maps evicted,
+# counted by the drain (host_probe/lru_evictions.py).
+PROFILE_LOSSES = ("map_full", "unreadable", "pid_beyond_table", "path_truncated", "lru_evicted")
+EVENT_STREAM_LOSSES = ("ringbuf_reserve_failed", "rate_limited", "sampled_out", "argv0_evicted")
 # Losses of whole windows, which the probe reports in the next window it writes for
 # the same service, version and role (a window has no other place to say it):
 # window_lost: the window a probe stopped hard (kill -9) never drained, its events

@@ -52,14 +52,19 @@ class Inventory:
         return {(kind, str(value)): 1 for kind, value in self.held}
 
 
+STANDARD_STREAMS = (0, 1, 2)
+
+
 def take_inventory(pids: Iterable[int], ephemeral_ports: tuple[int, int] = DEFAULT_EPHEMERAL_PORTS,
-                   normalise: bool = True) -> Inventory:
+                   normalise: bool = True, standard_streams: bool = True) -> Inventory:
     """Read what the running processes `pids` hold. Never raises for a process
     that vanishes or may not be read: those are counted in the result.
 
     `ephemeral_ports` is the range of the processes' network namespace
     (/proc/sys/net/ipv4/ip_local_port_range there). With normalise=False the
     fields are left as read (paths, ports), for a caller that normalises itself.
+    With standard_streams=False, files held on fds 0-2 (what a launcher handed the
+    process: a log file per instance, say) are left out.
     """
     inventory = Inventory()
     namespaces: dict[str, dict[int, Socket]] = {}
@@ -84,6 +89,8 @@ def take_inventory(pids: Iterable[int], ephemeral_ports: tuple[int, int] = DEFAU
         if holdings.unreadable:
             inventory.unreadable += 1
         inventory.tgids.append(tgid)
+        if not standard_streams:
+            holdings.files = [opened for opened in holdings.files if opened.fd not in STANDARD_STREAMS]
         _add_process(inventory, holdings, sockets)
     if normalise:
         inventory.held = {_normalised(item, ephemeral_ports) for item in inventory.held}

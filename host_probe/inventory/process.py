@@ -33,6 +33,7 @@ class OpenFile:
     path: str  # without the " (deleted)" suffix
     mode: str  # r | w | rw
     deleted: bool
+    fd: int = -1
 
 
 @dataclass
@@ -109,7 +110,7 @@ def _open_file(tgid: int, fd: str, target: str) -> OpenFile | None:
         return None
     deleted = info.st_nlink == 0 and target.endswith(DELETED)
     path = target[:-len(DELETED)] if deleted else target
-    return OpenFile(path, MODES[_fd_flags(tgid, fd) & O_ACCMODE], deleted)
+    return OpenFile(path, MODES[_fd_flags(tgid, fd) & O_ACCMODE], deleted, int(fd))
 
 
 def _fd_flags(tgid: int, fd: str) -> int:

@@ -219,3 +219,37 @@ def test_a_listener_an_attached_canary_already_held_is_news_when_the_baseline_ne
     assert verdict.verdict == "pause"
     assert anomalies(verdict, "new") == set(NEW_PORT)
     assert all("held" in a.reason for a in verdict.anomalies if a.change == "new")
+
+
+# --- a file opened at start-up and held while serving (a log or journal switched on) -----
+
+DEBUG_LOG = {("file", "/var/log/app-debug.log:w"): 1}
+
+
+def held_after_start_up(profile: Profile, held: dict) -> Profile:
+    """The probe's inventory when the canary's start-up span ended (its window 1)."""
+    second = replace(profile.windows[1], inventory=frozenset(held))
+    return replace(profile, windows=[profile.windows[0], second, *profile.windows[2:]])
+
+
+def test_a_file_opened_at_start_up_and_still_held_after_it_warns():
+    canary = held_after_start_up(fresh_canary(start={**START, **DEBUG_LOG}), {**HELD, **DEBUG_LOG})
+    verdict = judge(attached_baseline(), canary, load_config({}))
+    assert verdict.verdict == "warn", verdict.reasons
+    (log,) = [a for a in verdict.anomalies if (a.kind, a.key) == ("file", "/var/log/app-debug.log:w")]
+    assert log.change == "new" and "held" in log.reason
+    assert "every canary window" in " ".join(verdict.reasons)
+
+
+def test_the_same_file_opened_and_closed_at_start_up_stays_unverified():
+    canary = held_after_start_up(fresh_canary(start={**START, **DEBUG_LOG}), HELD)
+    verdict = judge(attached_baseline(), canary, load_config({}))
+    assert verdict.verdict == "pass", verdict.reasons
+    assert ("file", "/var/log/app-debug.log:w") not in anomalies(verdict, "new")
+
+
+def test_what_the_baseline_also_holds_is_no_news_after_the_canary_start_up():
+    canary = held_after_start_up(fresh_canary(), HELD)
+    verdict = judge(attached_baseline(), canary, load_config({}))
+    assert verdict.verdict == "pass", verdict.reasons
+    assert verdict.anomalies == [], [a.reason for a in verdict.anomalies]

@@ -2,9 +2,13 @@
 real probe recorded from real programs under load (tests/evaluation/profiles/,
 recorded by `python -m bench evaluation --record`; see docs/benchmarks.md).
 
-A benign re-run -- new processes, new pids and temp names, 20 % of the traffic --
-must never pause a rollout; every injected behaviour change must pause it, and
-for the right reason: the injected feature is among the anomalies.
+Every baseline was recorded by attaching to a service already running; every
+canary but `benign-attached` was started fresh in front of the probe, as a rollout
+starts it. Targets (issue 13): a benign re-deploy never pauses; a secret read, an
+exec, a new destination or a new listener pauses; any other change warns at
+least; each for the right reason (the injected feature is among the anomalies).
+A kind whose target the judge does not meet yet is listed in KNOWN_MISSES with why,
+so the test fails when it starts to pass as much as when anything else regresses.
 """
 
 from __future__ import annotations
@@ -13,24 +17,34 @@ import pytest
 
 from bench.evaluation import Outcome, evaluate, report
 from bench.evaluation_data import (
-    BASELINE_RUNS, BENIGN, BENIGN_RUNS, EXPECTED_FEATURE, FIXTURES_DIR, comparisons, injected_scenario, load_profile,
-    profile_from_json, profile_to_json, read_fixture,
+    BASELINE_RUNS, EXPECTED_FEATURE, FIXTURES_DIR, comparisons, load_profile, profile_from_json, profile_to_json,
+    read_fixture, recorded_workloads, scenarios_for,
 )
-from bench.workloads.inject import INJECTIONS
+from bench.workloads.services import WORKLOADS
 from gate_server.analysis.config import load_config
 from gate_server.analysis.judge import judge
 
-WORKLOADS = ("webapp", "postgres", "static")
-SCENARIOS = (*BASELINE_RUNS, *BENIGN_RUNS, *(injected_scenario(i) for i in INJECTIONS))
+# (workload, scenario) -> why the judge misses the target (docs/benchmarks.md).
+KNOWN_MISSES: dict[tuple[str, str], str] = {
+    ("webapp", "inject-logging"): "the debug log is opened once, at the fresh canary's start-up: an unverified low",
+    ("nginx", "inject-logging"): "access.log is opened by the master at start-up (unverified); the warn comes from "
+                                 "the workers' new write syscalls, not the file",
+}
+
+RECORDINGS = [(w, s.name) for w in sorted(WORKLOADS) for s in scenarios_for(WORKLOADS[w]())]
+OUTCOMES = {(o.comparison.workload, o.comparison.name): o for o in evaluate(FIXTURES_DIR)}
 
 
-def _outcome(workload: str, name_part: str) -> Outcome:
-    (comparison,) = [c for c in comparisons(workload) if name_part in c.name]
-    return Outcome(comparison, judge(comparison.baseline, comparison.canary, load_config({})))
+def _outcome(workload: str, scenario: str) -> Outcome:
+    (found,) = [o for (w, name), o in OUTCOMES.items() if w == workload and name.startswith(f"baseline vs {scenario} (")]
+    return found
 
 
-@pytest.mark.parametrize("workload", WORKLOADS)
-@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_every_workload_was_recorded():
+    assert recorded_workloads() == sorted(WORKLOADS)
+
+
+@pytest.mark.parametrize("workload,scenario", RECORDINGS)
 def test_every_fixture_was_recorded_by_the_probe_with_enough_observation(workload, scenario):
     data = read_fixture(workload, scenario)
     recording = data["recording"]
@@ -40,76 +54,128 @@ def test_every_fixture_was_recorded_by_the_probe_with_enough_observation(workloa
     profile = profile_from_json(data)
     assert len(profile.windows) >= sufficiency.min_windows
     assert profile.syscalls_total >= sufficiency.min_syscalls
-    # Traffic ran through the whole recording (a load generator that died halfway
-    # would leave windows of background noise only).
-    per_window = sorted(w.syscalls_total for w in profile.windows)
-    assert per_window[0] >= 0.5 * per_window[len(per_window) // 2], per_window
     # The probe's own accounting, as recorded: timed windows that state their losses.
     assert all(w.started_at < w.ended_at and w.drops for w in profile.windows)
     assert profile.lost_total <= sufficiency.max_loss_ratio * (profile.events_total + profile.lost_total)
 
 
-@pytest.mark.parametrize("workload", WORKLOADS)
+@pytest.mark.parametrize("workload,scenario", RECORDINGS)
+def test_baselines_are_attached_to_and_canaries_started_fresh(workload, scenario):
+    data = read_fixture(workload, scenario)
+    profile = profile_from_json(data)
+    if data["recording"]["fresh"]:
+        # Started in front of the probe: its start is marked, and it held nothing before.
+        assert profile.windows[0].startup and not profile.inventory()
+    else:
+        # Running for longer than the start-up span when the probe attached: what it held
+        # (its listener at least) is the inventory, and no window is a start-up window.
+        assert not profile.startup_windows and profile.inventory()
+
+
+@pytest.mark.parametrize("workload", sorted(WORKLOADS))
 def test_fixture_round_trips_through_json(workload):
-    profile = load_profile(workload, BENIGN)
-    again = profile_from_json(profile_to_json(profile, {}))
-    assert again == profile
+    for scenario in ("baseline-1", "benign-fresh"):
+        profile = load_profile(workload, scenario)
+        assert profile_from_json(profile_to_json(profile, {})) == profile
 
 
-@pytest.mark.parametrize("workload", WORKLOADS)
+@pytest.mark.parametrize("workload", sorted(WORKLOADS))
 def test_baseline_runs_judged_against_each_other_do_not_pause(workload):
-    outcome = _outcome(workload, "run 1 vs run 2")
+    outcome = OUTCOMES[(workload, "baseline run 1 vs run 2")]
     assert outcome.verdict.verdict in ("pass", "warn"), report([outcome])
 
 
-@pytest.mark.parametrize("workload", WORKLOADS)
-@pytest.mark.parametrize("run", BENIGN_RUNS)
-def test_benign_rerun_at_a_fraction_of_the_traffic_does_not_pause(workload, run):
-    outcome = _outcome(workload, f"vs {run} re-run")
-    assert outcome.comparison.canary.syscalls_total < outcome.comparison.baseline.syscalls_total / 2
+BENIGN = [(w, s) for w, s in RECORDINGS if s.startswith("benign")]
+INJECTED = [(w, s) for w, s in RECORDINGS if s.startswith("inject-")]
+
+
+@pytest.mark.parametrize("workload,scenario", BENIGN)
+def test_a_benign_re_deploy_does_not_pause(workload, scenario):
+    outcome = _outcome(workload, scenario)
     assert outcome.verdict.verdict in ("pass", "warn"), report([outcome])
 
 
-@pytest.mark.parametrize("workload", WORKLOADS)
-@pytest.mark.parametrize("injection", INJECTIONS)
-def test_injected_change_pauses_for_the_injected_feature(workload, injection):
-    outcome = _outcome(workload, injected_scenario(injection))
-    assert outcome.verdict.verdict == "pause", report([outcome])
-    flagged = [a for a in outcome.verdict.anomalies if EXPECTED_FEATURE[injection]((a.kind, a.key))]
-    assert flagged, f"paused, but the injected {injection} is not among the anomalies:\n{report([outcome])}"
-    assert all(a.change == "new" and a.severity in ("high", "critical") for a in flagged)
+@pytest.mark.parametrize("workload,scenario", INJECTED)
+def test_an_injected_change_meets_its_target_for_the_injected_feature(workload, scenario):
+    outcome = _outcome(workload, scenario)
+    if (workload, scenario) in KNOWN_MISSES:
+        assert not outcome.correct, f"now meets its target: remove it from KNOWN_MISSES\n{report([outcome])}"
+        return
+    assert outcome.correct, report([outcome])
+    flagged = [a for a in outcome.verdict.anomalies if EXPECTED_FEATURE[outcome.comparison.injection]((a.kind, a.key))]
+    if outcome.comparison.expected == "pause":
+        assert all(a.change == "new" and a.severity in ("high", "critical") for a in flagged)
 
 
-@pytest.mark.parametrize("workload", WORKLOADS)
-@pytest.mark.parametrize("injection", INJECTIONS)
-def test_injected_feature_is_absent_from_benign_recordings(workload, injection):
+@pytest.mark.parametrize("workload,scenario", INJECTED)
+def test_the_injected_feature_is_absent_from_benign_recordings(workload, scenario):
     # Otherwise a detection could be luck: the change must be what differs.
-    expected = EXPECTED_FEATURE[injection]
-    for scenario in (*BASELINE_RUNS, *BENIGN_RUNS):
-        assert not [f for f in load_profile(workload, scenario).features() if expected(f)]
-    assert [f for f in load_profile(workload, injected_scenario(injection)).features() if expected(f)]
+    expected = EXPECTED_FEATURE[scenario.removeprefix("inject-")]
+    for benign in (*BASELINE_RUNS, *(s for w, s in BENIGN if w == workload)):
+        assert not [f for f in load_profile(workload, benign).features() if expected(f)], benign
+    assert [f for f in load_profile(workload, scenario).features() if expected(f)]
 
 
-def test_evaluation_rates_zero_false_pauses_and_full_detection():
-    outcomes = evaluate(FIXTURES_DIR)
-    assert len(outcomes) == len(WORKLOADS) * (1 + len(BENIGN_RUNS) + len(INJECTIONS))
+def test_evaluation_rates_zero_false_pauses_and_every_target_but_the_known_misses():
+    outcomes = list(OUTCOMES.values())
+    assert len(outcomes) == sum(1 + len(scenarios_for(WORKLOADS[w]())) - len(BASELINE_RUNS) for w in WORKLOADS)
     false_pauses = [o for o in outcomes if o.comparison.benign and o.paused]
-    misses = [o for o in outcomes if not o.comparison.benign and not o.correct]
-    assert not false_pauses and not misses, report(outcomes)
+    misses = {(o.comparison.workload, f"inject-{o.comparison.injection}") for o in outcomes
+              if not o.comparison.benign and not o.correct}
+    assert not false_pauses and misses == set(KNOWN_MISSES), report(outcomes)
 
 
 def test_harness_counts_an_unchanged_canary_as_a_missed_injection():
     # Guards the harness itself: a canary without the change must not count as caught.
-    (real,) = [c for c in comparisons("static") if c.name.endswith("vs benign re-run (20% traffic)")]
-    mislabelled = type(real)(real.workload, "baseline vs unchanged canary", real.baseline, real.canary, "exec")
+    (real,) = [c for c in comparisons("static") if c.name.startswith("baseline vs benign-fresh (")]
+    mislabelled = type(real)(real.workload, "baseline vs unchanged canary", real.baseline, real.canary, "exec",
+                             "exec")
     outcome = Outcome(mislabelled, judge(real.baseline, real.canary, load_config({})))
     assert not outcome.correct
     assert "detection rate: 0/1" in report([outcome])
 
 
 def test_harness_counts_a_paused_benign_comparison_as_a_false_pause():
-    (real,) = [c for c in comparisons("static") if c.name.endswith("inject-exec")]
-    mislabelled = type(real)(real.workload, "baseline vs 'benign' canary", real.baseline, real.canary, None)
+    (real,) = [c for c in comparisons("static") if c.name.startswith("baseline vs inject-exec (")]
+    mislabelled = type(real)(real.workload, "baseline vs 'benign' canary", real.baseline, real.canary, None,
+                             "fresh")
     outcome = Outcome(mislabelled, judge(real.baseline, real.canary, load_config({})))
     assert not outcome.correct
     assert "false-pause rate: 1/1" in report([outcome])
+
+
+# --- the logging kind again, recorded with the probe that takes an inventory after start-up ---
+
+LOGGING_FIXTURES = FIXTURES_DIR.parent / "profiles-logging"
+LOGGING_WORKLOADS = recorded_workloads(LOGGING_FIXTURES)
+LOGGING_OUTCOMES = {(o.comparison.workload, o.comparison.name): o for o in evaluate(LOGGING_FIXTURES)}
+
+
+def _logging_outcome(workload: str, scenario: str) -> Outcome:
+    (found,) = [o for (w, name), o in LOGGING_OUTCOMES.items()
+                if w == workload and name.startswith(f"baseline vs {scenario} (")]
+    return found
+
+
+def test_the_logging_fixtures_cover_the_workloads_that_carry_a_logging_change():
+    assert LOGGING_WORKLOADS == sorted(w for w in WORKLOADS if "logging" in WORKLOADS[w]().injections)
+
+
+@pytest.mark.parametrize("workload", LOGGING_WORKLOADS)
+def test_a_fresh_canary_carries_an_inventory_taken_after_its_start_up(workload):
+    for scenario in ("benign-fresh", "inject-logging"):
+        windows = load_profile(workload, scenario, LOGGING_FIXTURES).windows
+        assert windows[0].startup and not windows[0].inventory
+        assert [w for w in windows if w.inventory and not w.startup], scenario
+
+
+@pytest.mark.parametrize("workload", LOGGING_WORKLOADS)
+def test_with_that_inventory_a_log_switched_on_warns_for_the_log(workload):
+    outcome = _logging_outcome(workload, "inject-logging")
+    assert outcome.correct, report([outcome])
+
+
+@pytest.mark.parametrize("workload", LOGGING_WORKLOADS)
+def test_with_that_inventory_a_benign_fresh_restart_does_not_pause(workload):
+    outcome = _logging_outcome(workload, "benign-fresh")
+    assert outcome.verdict.verdict in ("pass", "warn"), report([outcome])

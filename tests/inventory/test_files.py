@@ -55,3 +55,20 @@ def test_file_paths_are_normalised(hold, work_dir):
         ready()
     """)
     assert file_features(program.pid) == {("file", f"{work_dir}/<hex>.bin:w")}
+
+
+def test_standard_streams_can_be_left_out(hold, work_dir):
+    # What a launcher handed the process on fds 0-2 (a log file per instance, say) is the
+    # deployment's choice, not the release's: the probe's inventory after a start-up leaves it out.
+    program = hold(f"""
+        handed = os.open({str(work_dir / 'instance-7.log')!r}, os.O_WRONLY | os.O_CREAT)
+        os.dup2(handed, 2)
+        os.close(handed)
+        own = os.open({str(work_dir / 'app.log')!r}, os.O_WRONLY | os.O_CREAT)
+        ready()
+    """)
+    everything = of_kinds(take_inventory([program.pid]).features(), "file")
+    own_only = of_kinds(take_inventory([program.pid], standard_streams=False).features(), "file")
+    assert ("file", f"{work_dir}/instance-7.log:w") in everything
+    assert own_only == everything - {("file", f"{work_dir}/instance-7.log:w")}
+    assert ("file", f"{work_dir}/app.log:w") in own_only

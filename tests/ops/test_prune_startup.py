@@ -69,3 +69,70 @@ def test_the_cli_says_start_up_windows_are_kept(engine, migrated_url, capsys):
     assert main(["prune", "--older-than", "30d", "--db", migrated_url]) == 0
     assert "start-up" in capsys.readouterr().out
     assert [tuple(row) for row in _kept(engine)] == [(0, True)]
+
+
+def _seed_recordings_days_ago(engine, days: list[int]) -> list[str]:
+    uuids = []
+    for age in days:
+        start = datetime.now(timezone.utc) - timedelta(days=age)
+        writer = WindowWriter(engine)
+        info = RecordingInfo(uuid=str(uuid.uuid4()), service="web", version="v1", started_at=start,
+                             ended_at=start + timedelta(seconds=30))
+        writer.save_recording(info)
+        for index in range(3):
+            begin = start + timedelta(seconds=10 * index)
+            writer.write_window(WindowRecord(
+                recording_uuid=info.uuid, index=index, started_at=begin, ended_at=begin + timedelta(seconds=10),
+                syscalls_total=10, features=COUNTS, startup=index == 0))
+        uuids.append(info.uuid)
+    return uuids
+
+
+def _startup_windows_of(engine) -> list[str]:
+    with Session(engine) as session:
+        return session.execute(select(Recording.uuid).join(Window).where(Window.startup.is_(True))
+                               .order_by(Window.started_at)).scalars().all()
+
+
+def test_start_up_windows_are_kept_up_to_a_cap_per_service_and_version_newest_first(engine):
+    # A service re-deployed daily would otherwise keep every start-up window for ever.
+    oldest, older, old, recent = _seed_recordings_days_ago(engine, [90, 60, 40, 1])
+
+    report = prune(engine, datetime.now(timezone.utc) - timedelta(days=30), startup_windows_kept=2)
+
+    assert _startup_windows_of(engine) == [old, recent]  # the newest two, the recent one counted
+    assert report.windows == 3 * 2 + 2 * 1  # the old recordings' ordinary windows, and two start-up windows
+    with Session(engine) as session:
+        assert set(session.execute(select(Recording.uuid)).scalars()) == {old, recent}
+    assert {oldest, older}.isdisjoint(_startup_windows_of(engine))
+
+
+def test_the_start_up_cap_is_per_service_and_version(engine):
+    _seed_recordings_days_ago(engine, [90, 60])
+    with Session(engine) as session, session.begin():
+        (first,) = session.execute(select(Recording).order_by(Recording.started_at).limit(1)).scalars()
+        first.version = "v0"  # the older recording is another version's
+
+    prune(engine, datetime.now(timezone.utc) - timedelta(days=30), startup_windows_kept=1)
+
+    assert len(_startup_windows_of(engine)) == 2
+
+
+def test_dry_run_counts_the_start_up_windows_over_the_cap(engine):
+    _seed_recordings_days_ago(engine, [90, 60, 40])
+    cutoff = datetime.now(timezone.utc) - timedelta(days=30)
+    planned = prune(engine, cutoff, dry_run=True, startup_windows_kept=1)
+    done = prune(engine, cutoff, startup_windows_kept=1)
+    assert (planned.windows, planned.recordings) == (done.windows, done.recordings) == (3 * 2 + 2, 2)
+
+
+def test_the_cli_takes_the_start_up_cap(engine, migrated_url, capsys):
+    _seed_recordings_days_ago(engine, [90, 60])
+    assert main(["prune", "--older-than", "30d", "--keep-startup-windows", "1", "--db", migrated_url]) == 0
+    assert "at most 1 start-up" in capsys.readouterr().out
+    assert len(_startup_windows_of(engine)) == 1
+
+
+def test_the_cli_refuses_a_negative_start_up_cap(engine, migrated_url, capsys):
+    assert main(["prune", "--older-than", "30d", "--keep-startup-windows", "-1", "--db", migrated_url]) == 2
+    assert "--keep-startup-windows" in capsys.readouterr().err

@@ -1,7 +1,9 @@
 """A small long-running service, as production runs one: at start it opens its config
 (kept open), its log (held open, appended to all run) and listens on a fixed port; then
 it serves: accepts, reads its data file, writes a log line. `--extra-port P` also listens
-on P at start; `--secret` also reads /etc/shadow at start. It writes READY when serving."""
+on P at start; `--secret` also reads /etc/shadow at start; `--debug-log` also opens
+service-debug.log at start and writes it all run (a log switched on). It writes READY
+when serving."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ parser.add_argument("--dir", required=True)
 parser.add_argument("--port", type=int, required=True)
 parser.add_argument("--extra-port", type=int, default=0)
 parser.add_argument("--secret", action="store_true")
+parser.add_argument("--debug-log", action="store_true")
 parser.add_argument("--seconds", type=float, default=600)
 args = parser.parse_args()
 work = Path(args.dir)
@@ -22,6 +25,7 @@ work = Path(args.dir)
 config = open(work / "service.conf")
 config.read()
 log = open(work / "service.log", "a")
+debug_log = open(work / "service-debug.log", "a", buffering=1) if args.debug_log else None
 listeners = [socket.create_server(("127.0.0.1", args.port))]
 if args.extra_port:
     listeners.append(socket.create_server(("127.0.0.1", args.extra_port)))
@@ -43,3 +47,5 @@ while time.monotonic() < deadline:
     (work / "service.data").read_text()
     log.write("served\n")
     log.flush()
+    if debug_log:
+        debug_log.write("debug: served\n")

@@ -48,13 +48,25 @@ def test_loss_reasons_match_in_slot_order_and_split_into_profile_and_stream_loss
     assert reasons.pop("LOSS_REASONS") == len(kernel_contract.LOSS_REASONS)
     in_order = [name.removeprefix("LOSS_").lower() for name, _ in sorted(reasons.items(), key=lambda kv: kv[1])]
     assert in_order == list(kernel_contract.LOSS_REASONS)
-    assert sorted(PROFILE_LOSSES + EVENT_STREAM_LOSSES) == sorted(kernel_contract.LOSS_REASONS)
+    assert sorted(PROFILE_LOSSES + EVENT_STREAM_LOSSES) == sorted(kernel_contract.LOSS_REASONS
+                                                                   + kernel_contract.DRAIN_LOSSES)
     assert not set(PROFILE_LOSSES) & set(EVENT_STREAM_LOSSES)
 
 
 def test_path_flags_and_at_fdcwd_match():
     assert enum("path_flag") == {"PATH_TRUNCATED": kernel_contract.PATH_TRUNCATED}
     assert int(re.search(r"^#define SG_AT_FDCWD (-?\d+)", HEADER, re.M).group(1)) == kernel_contract.AT_FDCWD
+
+
+def test_lru_maps_and_changes_match_in_slot_order():
+    maps = enum("lru_map")
+    assert maps.pop("LRU_MAPS") == len(kernel_contract.LRU_MAPS)
+    assert [name.removeprefix("LRU_").lower() for name, _ in sorted(maps.items(), key=lambda kv: kv[1])] \
+        == ["bound_sockets", "clone_flags", "argv0"] == list(kernel_contract.LRU_MAPS)
+    changes = enum("lru_change")
+    assert changes.pop("LRU_CHANGES") == len(kernel_contract.LRU_CHANGES)
+    assert [name.removeprefix("LRU_").lower() for name, _ in sorted(changes.items(), key=lambda kv: kv[1])] \
+        == list(kernel_contract.LRU_CHANGES)
 
 
 def test_process_changes_match_in_slot_order():

@@ -114,7 +114,8 @@ def test_windows_state_their_sampling_and_losses(recording):
     for window in windows:
         assert window.sample_every == 1
         assert set(window.drops) == {"map_full", "ringbuf_reserve_failed", "rate_limited", "sampled_out",
-                                     "unreadable", "pid_beyond_table", "path_truncated"}
+                                     "unreadable", "pid_beyond_table", "path_truncated", "lru_evicted",
+                                     "argv0_evicted"}
         # nothing sampled, limited or overflowing here; `unreadable` (a path in a page the
         # process has not touched yet, which eBPF cannot fault in) may be a handful
         assert sum(n for reason, n in window.drops.items() if reason != "unreadable") == 0

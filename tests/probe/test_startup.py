@@ -104,3 +104,18 @@ def test_a_fresh_canary_that_changes_at_start_up_still_pauses(attached, tmp_path
     assert verdict["verdict"] == "pause", verdict["reasons"]
     groups = {a["group"] for a in verdict["anomalies"] if a["change"] == "new"}
     assert expected_key in groups, verdict["anomalies"]
+
+
+def test_a_fresh_canary_that_switches_a_log_on_at_start_up_warns(attached, tmp_path, service_dir):
+    db_url, port = attached
+    record(db_url, tmp_path, "v2", "canary", "--",
+           *service_argv(service_dir, port, "--seconds", "5.5", "--debug-log"))
+    canary = read_profile(db_url, "v2", SERVICE_NAME).windows
+    debug_log = ("file", f"{service_dir}/service-debug.log:w")
+    # Opened in a start-up window; still held in the inventory taken when the start-up was over.
+    assert any(debug_log in w.counts for w in canary if w.startup)
+    (after_start_up,) = [w for w in canary if w.inventory]
+    assert not after_start_up.startup and debug_log in after_start_up.inventory
+    verdict = check(db_url, tmp_path)
+    assert verdict["verdict"] == "warn", verdict["reasons"]
+    assert [a["change"] for a in verdict["anomalies"] if (a["kind"], a["key"]) == debug_log] == ["new"]
