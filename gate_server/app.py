@@ -14,6 +14,7 @@ from flask import Flask
 
 from gate_server import app_database
 from gate_server.api import errors, metrics
+from gate_server.github_app import views as github_app_views
 from gate_server.notify.delivery import on_check_stored
 from gate_server.services.checks import CHECK_LISTENERS
 from gate_server.settings import Settings
@@ -53,6 +54,9 @@ def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
     metrics.init_app(app)
     for module_name in BLUEPRINTS:
         app.register_blueprint(importlib.import_module(module_name).bp)
+    if settings.github_app_config:
+        # The deployment protection rule's webhook, only where an App is configured.
+        github_app_views.init_app(app, settings)
     # Webhooks on pause/warn, after a check is stored; once per process, however many apps.
     if on_check_stored not in CHECK_LISTENERS:
         CHECK_LISTENERS.append(on_check_stored)
