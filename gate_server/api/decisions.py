@@ -31,7 +31,7 @@ class AnomalyKeyConverter(BaseConverter):
 
 @bp.record_once
 def _register_converter(state) -> None:
-    state.app.url_map.converters.setdefault("anomaly_key", AnomalyKeyConverter)
+    state.app.url_map.converters.setdefault("anomalykey", AnomalyKeyConverter)
 
 
 @bp.post("/checks/<int:check_id>/decision")
@@ -46,7 +46,7 @@ def decide(check_id: int):
     return created(decision)
 
 
-@bp.post("/checks/<int:check_id>/anomalies/<anomaly_key:key>/acknowledge", merge_slashes=False)
+@bp.post("/checks/<int:check_id>/anomalies/<anomalykey:key>/acknowledge", merge_slashes=False)
 @require_token(DECIDE_SCOPES)
 def acknowledge(check_id: int, key: str):
     body = json_object()

@@ -14,39 +14,14 @@ from flask import Blueprint, jsonify
 from pydantic import BaseModel
 
 from gate_server.analysis.policy import FLOORS
+from gate_server.api import openapi_decisions
+from gate_server.api.openapi_parts import AUTHED, error_responses, json_response, ref
 from gate_server.services.checks import CheckedVerdict
 from gate_server.storage.records import RecordingInfo, WindowRecord
 
 bp = Blueprint("openapi", __name__)
 
 
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _errors(*codes: int) -> dict[str, Any]:
-    reasons = {
-        400: "Malformed JSON, a missing, mistyped or out-of-range field (named in `field`).",
-        401: "Missing, malformed, invalid or revoked bearer token (with a WWW-Authenticate header).",
-        403: "The token's scope or services do not cover this request.",
-        404: "Unknown service, check, recording or policy floor.",
-        405: "Method not allowed on this path.",
-        409: "The request contradicts what is stored (kept as it is): an upload, or an Idempotency-Key "
-             "that names a check of other versions or stage.",
-        413: "Body larger than GATE_MAX_REQUEST_BYTES (uploads: GATE_MAX_INGEST_BYTES).",
-        415: "Body is not application/json.",
-        422: "The threshold config is invalid; `field` is the path of the bad value.",
-        500: "Unexpected server error (details only in the server log).",
-        503: "Database unavailable.",
-    }
-    return {str(code): _json(_ref("Error"), reasons[code]) for code in codes}
-
-
-AUTHED = (401, 403, 500, 503)
 REF_TEMPLATE = "#/components/schemas/{model}"
 
 
@@ -101,7 +76,7 @@ SCHEMAS: dict[str, Any] = {
     },
     "CheckPage": {
         "type": "object", "required": ["checks", "next"],
-        "properties": {"checks": {"type": "array", "items": _ref("CheckSummary")},
+        "properties": {"checks": {"type": "array", "items": ref("CheckSummary")},
                        "next": {"type": ["string", "null"], "description": "URL of the next (older) page."}},
     },
     "ServiceList": {
@@ -169,11 +144,11 @@ PATHS: dict[str, Any] = {
                                "URL-encoded). A repeat within GATE_IDEMPOTENCY_HOURS is judged again and updates "
                                "the check the key stored (200, idempotent_replay true) instead of storing another.",
             }],
-            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("CheckRequest")}}},
-            "responses": {"201": _json(_ref("Verdict"), "The verdict document (also stored)."),
-                          "200": _json(_ref("Verdict"), "A repeated Idempotency-Key: its check, judged again "
+            "requestBody": {"required": True, "content": {"application/json": {"schema": ref("CheckRequest")}}},
+            "responses": {"201": json_response(ref("Verdict"), "The verdict document (also stored)."),
+                          "200": json_response(ref("Verdict"), "A repeated Idempotency-Key: its check, judged again "
                                                         "and updated (same id and created_at)."),
-                          **_errors(400, 404, 409, 413, 415, 422, *AUTHED)},
+                          **error_responses(400, 404, 409, 413, 415, 422, *AUTHED)},
         },
         "get": {
             "operationId": "listChecks", "summary": "Checks the token may see, newest first.",
@@ -183,25 +158,25 @@ PATHS: dict[str, Any] = {
                 {"name": "before", "in": "query", "schema": {"type": "integer"},
                  "description": "Return checks with an id below this (from `next`)."},
             ],
-            "responses": {"200": _json(_ref("CheckPage"), "One page of checks."), **_errors(400, *AUTHED)},
+            "responses": {"200": json_response(ref("CheckPage"), "One page of checks."), **error_responses(400, *AUTHED)},
         },
     },
     "/api/v1/checks/{check_id}": {
         "get": {
             "operationId": "getCheck", "summary": "One stored check.",
             "parameters": [{"name": "check_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
-            "responses": {"200": _json(_ref("Verdict"), "The stored verdict document."), **_errors(404, *AUTHED)},
+            "responses": {"200": json_response(ref("Verdict"), "The stored verdict document."), **error_responses(404, *AUTHED)},
         },
     },
     "/api/v1/services": {
         "get": {"operationId": "listServices", "summary": "Services the token may see.",
-                "responses": {"200": _json(_ref("ServiceList"), "Services."), **_errors(*AUTHED)}},
+                "responses": {"200": json_response(ref("ServiceList"), "Services."), **error_responses(*AUTHED)}},
     },
     "/api/v1/services/{name}/versions": {
         "get": {
             "operationId": "listVersions", "summary": "Recordings, windows, syscalls and losses per version.",
             "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "responses": {"200": _json(_ref("VersionList"), "Versions, newest first."), **_errors(404, *AUTHED)},
+            "responses": {"200": json_response(ref("VersionList"), "Versions, newest first."), **error_responses(404, *AUTHED)},
         },
     },
     "/api/v1/recordings/{recording_uuid}": {
@@ -210,9 +185,9 @@ PATHS: dict[str, Any] = {
             "parameters": [{"name": "recording_uuid", "in": "path", "required": True,
                             "schema": {"type": "string", "format": "uuid"}}],
             "requestBody": {"required": True,
-                            "content": {"application/json": {"schema": _ref("RecordingUpload")}}},
-            "responses": {"201": _json(_ref("Stored"), "Stored."), "200": _json(_ref("Stored"), "Updated."),
-                          **_errors(400, 409, 413, 415, *AUTHED)},
+                            "content": {"application/json": {"schema": ref("RecordingUpload")}}},
+            "responses": {"201": json_response(ref("Stored"), "Stored."), "200": json_response(ref("Stored"), "Updated."),
+                          **error_responses(400, 409, 413, 415, *AUTHED)},
         },
     },
     "/api/v1/recordings/{recording_uuid}/windows/{index}": {
@@ -222,10 +197,10 @@ PATHS: dict[str, Any] = {
                             "schema": {"type": "string", "format": "uuid"}},
                            {"name": "index", "in": "path", "required": True,
                             "schema": {"type": "integer", "minimum": 0}}],
-            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("WindowUpload")}}},
-            "responses": {"201": _json(_ref("Stored"), "Stored."),
-                          "200": _json(_ref("Stored"), "Already stored; kept as it was."),
-                          **_errors(400, 404, 413, 415, *AUTHED)},
+            "requestBody": {"required": True, "content": {"application/json": {"schema": ref("WindowUpload")}}},
+            "responses": {"201": json_response(ref("Stored"), "Stored."),
+                          "200": json_response(ref("Stored"), "Already stored; kept as it was."),
+                          **error_responses(400, 404, 413, 415, *AUTHED)},
         },
     },
     "/api/v1/policy": {
@@ -234,26 +209,26 @@ PATHS: dict[str, Any] = {
             "parameters": [{"name": "service", "in": "query", "schema": {"type": "string"},
                             "description": "Only the floors that hold for this service, and its audit trail."},
                            {"name": "audit_limit", "in": "query", "schema": {"type": "integer", "minimum": 1}}],
-            "responses": {"200": _json(_ref("Policy"), "Floors and audit trail."), **_errors(400, *AUTHED)},
+            "responses": {"200": json_response(ref("Policy"), "Floors and audit trail."), **error_responses(400, *AUTHED)},
         },
     },
     "/api/v1/policy/floors/{field}": {
         "put": {
             "operationId": "setPolicyFloor", "summary": "Set a floor (admin; audited).",
             "parameters": [FLOOR_FIELD],
-            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("FloorRequest")}}},
-            "responses": {"200": _json(_ref("FloorChange"), "Set."), **_errors(400, 415, 422, *AUTHED)},
+            "requestBody": {"required": True, "content": {"application/json": {"schema": ref("FloorRequest")}}},
+            "responses": {"200": json_response(ref("FloorChange"), "Set."), **error_responses(400, 415, 422, *AUTHED)},
         },
         "delete": {
             "operationId": "unsetPolicyFloor", "summary": "Remove a floor (admin; audited).",
             "parameters": [FLOOR_FIELD, {"name": "service", "in": "query", "schema": {"type": "string"}}],
-            "responses": {"200": _json(_ref("FloorChange"), "Removed."), **_errors(404, *AUTHED)},
+            "responses": {"200": json_response(ref("FloorChange"), "Removed."), **error_responses(404, *AUTHED)},
         },
     },
     "/healthz": {"get": {"operationId": "healthz", "summary": "The process is up.", "security": PUBLIC,
-                         "responses": {"200": _json(_ref("Status"), "Up.")}}},
+                         "responses": {"200": json_response(ref("Status"), "Up.")}}},
     "/readyz": {"get": {"operationId": "readyz", "summary": "The database is reachable.", "security": PUBLIC,
-                        "responses": {"200": _json(_ref("Status"), "Ready."), **_errors(503)}}},
+                        "responses": {"200": json_response(ref("Status"), "Ready."), **error_responses(503)}}},
     "/metrics": {"get": {"operationId": "metrics", "summary": "Prometheus metrics.", "security": PUBLIC,
                          "responses": {"200": {"description": "Prometheus text exposition format.",
                                                "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
@@ -264,14 +239,16 @@ PATHS: dict[str, Any] = {
 
 
 def document() -> dict[str, Any]:
+    schemas = {**SCHEMAS, **openapi_decisions.SCHEMAS, **model_schemas()}
+    openapi_decisions.extend_verdict(schemas)
     return {
         "openapi": "3.1.0",
         "info": {"title": "syscall-gate gate server", "version": "1",
                  "description": "Judge a canary's kernel-boundary behaviour against its baseline. "
                                 "Every error is JSON: {error, status, field?}."},
-        "paths": PATHS,
+        "paths": {**PATHS, **openapi_decisions.PATHS},
         "components": {
-            "schemas": {**SCHEMAS, **model_schemas()},
+            "schemas": schemas,
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
                                            "description": "Made by `gate-server tokens create`."}},
         },
