@@ -51,8 +51,12 @@ class EnvironmentRule(Strict):
     fail_on: str = Field(default="pause", pattern=r"^(pause|warn)$")
     wait_timeout: float = 900.0
     poll_interval: float = 30.0
+    # 'wait': a check that would be rejected waits up to decision_timeout for a person to
+    # approve or reject it on the dashboard (or `gate-server checks decide`); 'reject' does not wait.
+    on_pause: str = Field(default="reject", pattern=r"^(reject|wait)$")
+    decision_timeout: float = 1800.0
 
-    @field_validator("wait_timeout", "poll_interval", mode="before")
+    @field_validator("wait_timeout", "poll_interval", "decision_timeout", mode="before")
     @classmethod
     def _seconds(cls, value: Any) -> float:
         return _duration(value)

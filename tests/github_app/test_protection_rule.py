@@ -20,6 +20,7 @@ from gate_server.storage import migrate
 from gate_server.storage.engine import make_engine
 from gate_server.storage.models import Check
 from gate_server.storage.writer import WindowWriter
+from tests.action.conftest import create_token
 from tests.action.profiles import BAD_EXTRAS, BASELINE, USUAL_FEATURES, record, seed_rollout
 from tests.github_app.github_app_standin import GitHubAppStandIn
 from tests.support.live_server import LiveServer
@@ -48,10 +49,20 @@ environments:
     canary_version: "{{sha}}"
     wait_timeout: 40s
     poll_interval: 1s
-    thresholds:
+    thresholds: &thresholds
       limits:
         max_new_execs: 0
         max_sensitive_access: 0
+  - repository: {REPOSITORY}
+    environment: production-on-call
+    service: checkout
+    stage: prod
+    baseline_version: {BASELINE}
+    wait_timeout: 10s
+    poll_interval: 1s
+    on_pause: wait
+    decision_timeout: 60s
+    thresholds: *thresholds
 """
 
 
@@ -205,3 +216,29 @@ def test_other_events_are_answered_and_ignored(gate, standin):
     assert deliver(gate, *signed({"zen": "hi"}), event="ping").status_code == 200
     assert deliver(gate, *signed({"action": "created"}), event="push").status_code == 202
     assert standin.calls == []
+
+
+def test_a_paused_canary_waits_for_on_call_and_their_approval_lets_it_deploy(gate, standin):
+    decide_token = create_token(gate.database_url, scope="decide", description="erin (on-call)")
+    answer = deliver(gate, *signed(payload(standin.url, 9008, BAD_SHA, environment="production-on-call")))
+    assert answer.status_code == 202, answer.text
+
+    check = None
+    deadline = time.monotonic() + 30
+    while check is None and time.monotonic() < deadline:
+        listed = requests.get(f"{gate.url}/api/v1/checks", params={"service": "checkout"}, timeout=10,
+                              headers={"Authorization": f"Bearer {decide_token}"}).json()["checks"]
+        check = next((c for c in listed if c["canary_version"] == BAD_SHA), None)
+        time.sleep(0.5)
+    assert check is not None and check["verdict"] == "pause"
+    time.sleep(2)
+    assert standin.reviews == [], "on_pause: wait -- the rule waits for a person"
+
+    decided = requests.post(f"{gate.url}/api/v1/checks/{check['id']}/decision", timeout=10,
+                            json={"decision": "approve", "reason": "the shell is the new converter"},
+                            headers={"Authorization": f"Bearer {decide_token}"})
+    assert decided.status_code == 201, decided.text
+    [review] = standin.wait_for_reviews(1, timeout=30)
+    assert (review.environment_name, review.state) == ("production-on-call", "approved")
+    assert "pause" in review.comment
+    assert "Approved by erin (on-call): the shell is the new converter." in review.comment
