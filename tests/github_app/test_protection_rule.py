@@ -88,17 +88,19 @@ def standin(private_key):
 
 
 @pytest.fixture
-def gate(sqlite_url, tmp_path, private_key, standin):
-    migrate.upgrade(sqlite_url)
-    seed_rollout(sqlite_url)
-    _record(sqlite_url, GOOD_SHA, USUAL_FEATURES, seed=11)
-    _record(sqlite_url, BAD_SHA, {**USUAL_FEATURES, **BAD_EXTRAS}, seed=12)
+def gate(request, tmp_path, private_key, standin):
+    # SQLite unless a test names the backend (parametrize "gate" indirectly with "postgres").
+    database_url = request.getfixturevalue(f"{getattr(request, 'param', 'sqlite')}_url")
+    migrate.upgrade(database_url)
+    seed_rollout(database_url)
+    _record(database_url, GOOD_SHA, USUAL_FEATURES, seed=11)
+    _record(database_url, BAD_SHA, {**USUAL_FEATURES, **BAD_EXTRAS}, seed=12)
     key_file = tmp_path / "app.pem"
     key_file.write_bytes(private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                                    serialization.NoEncryption()))
     config_file = tmp_path / "github-app.yml"
     config_file.write_text(app_config(standin.url, key_file))
-    server = LiveServer(sqlite_url, workers=1, env={
+    server = LiveServer(database_url, workers=1, env={
         "GATE_GITHUB_APP_CONFIG": str(config_file), "GATE_GITHUB_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "GATE_PUBLIC_URL": "https://gate.example.com",
     }).start()
@@ -138,6 +140,7 @@ def stored_checks(database_url: str) -> int:
         engine.dispose()
 
 
+@pytest.mark.parametrize("gate", ["sqlite", "postgres"], indirect=True)
 def test_a_good_canary_is_approved_with_the_verdict_and_the_check_link(gate, standin):
     started = time.monotonic()
     answer = deliver(gate, *signed(payload(standin.url, 9001, GOOD_SHA)))
@@ -156,6 +159,7 @@ def test_a_good_canary_is_approved_with_the_verdict_and_the_check_link(gate, sta
     assert token_request == {"permissions": {"deployments": "write"}, "repository_ids": [REPOSITORY_ID]}
 
 
+@pytest.mark.parametrize("gate", ["sqlite", "postgres"], indirect=True)
 def test_a_bad_canary_is_rejected_naming_the_breach(gate, standin):
     answer = deliver(gate, *signed(payload(standin.url, 9002, BAD_SHA)))
 
