@@ -15,7 +15,8 @@ from pydantic import BaseModel
 
 from gate_server.analysis.policy import FLOORS
 from gate_server.api import openapi_decisions
-from gate_server.api.openapi_parts import AUTHED, error_responses, json_response, ref
+# Their short private names kept: every path below is written with them.
+from gate_server.api.openapi_parts import AUTHED, error_responses as _errors, json_response as _json, ref as _ref
 from gate_server.services.checks import CheckedVerdict
 from gate_server.storage.records import RecordingInfo, WindowRecord
 
@@ -76,7 +77,7 @@ SCHEMAS: dict[str, Any] = {
     },
     "CheckPage": {
         "type": "object", "required": ["checks", "next"],
-        "properties": {"checks": {"type": "array", "items": ref("CheckSummary")},
+        "properties": {"checks": {"type": "array", "items": _ref("CheckSummary")},
                        "next": {"type": ["string", "null"], "description": "URL of the next (older) page."}},
     },
     "ServiceList": {
@@ -144,11 +145,11 @@ PATHS: dict[str, Any] = {
                                "URL-encoded). A repeat within GATE_IDEMPOTENCY_HOURS is judged again and updates "
                                "the check the key stored (200, idempotent_replay true) instead of storing another.",
             }],
-            "requestBody": {"required": True, "content": {"application/json": {"schema": ref("CheckRequest")}}},
-            "responses": {"201": json_response(ref("Verdict"), "The verdict document (also stored)."),
-                          "200": json_response(ref("Verdict"), "A repeated Idempotency-Key: its check, judged again "
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("CheckRequest")}}},
+            "responses": {"201": _json(_ref("Verdict"), "The verdict document (also stored)."),
+                          "200": _json(_ref("Verdict"), "A repeated Idempotency-Key: its check, judged again "
                                                         "and updated (same id and created_at)."),
-                          **error_responses(400, 404, 409, 413, 415, 422, *AUTHED)},
+                          **_errors(400, 404, 409, 413, 415, 422, *AUTHED)},
         },
         "get": {
             "operationId": "listChecks", "summary": "Checks the token may see, newest first.",
@@ -158,25 +159,25 @@ PATHS: dict[str, Any] = {
                 {"name": "before", "in": "query", "schema": {"type": "integer"},
                  "description": "Return checks with an id below this (from `next`)."},
             ],
-            "responses": {"200": json_response(ref("CheckPage"), "One page of checks."), **error_responses(400, *AUTHED)},
+            "responses": {"200": _json(_ref("CheckPage"), "One page of checks."), **_errors(400, *AUTHED)},
         },
     },
     "/api/v1/checks/{check_id}": {
         "get": {
             "operationId": "getCheck", "summary": "One stored check.",
             "parameters": [{"name": "check_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
-            "responses": {"200": json_response(ref("Verdict"), "The stored verdict document."), **error_responses(404, *AUTHED)},
+            "responses": {"200": _json(_ref("Verdict"), "The stored verdict document."), **_errors(404, *AUTHED)},
         },
     },
     "/api/v1/services": {
         "get": {"operationId": "listServices", "summary": "Services the token may see.",
-                "responses": {"200": json_response(ref("ServiceList"), "Services."), **error_responses(*AUTHED)}},
+                "responses": {"200": _json(_ref("ServiceList"), "Services."), **_errors(*AUTHED)}},
     },
     "/api/v1/services/{name}/versions": {
         "get": {
             "operationId": "listVersions", "summary": "Recordings, windows, syscalls and losses per version.",
             "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "responses": {"200": json_response(ref("VersionList"), "Versions, newest first."), **error_responses(404, *AUTHED)},
+            "responses": {"200": _json(_ref("VersionList"), "Versions, newest first."), **_errors(404, *AUTHED)},
         },
     },
     "/api/v1/recordings/{recording_uuid}": {
@@ -185,9 +186,9 @@ PATHS: dict[str, Any] = {
             "parameters": [{"name": "recording_uuid", "in": "path", "required": True,
                             "schema": {"type": "string", "format": "uuid"}}],
             "requestBody": {"required": True,
-                            "content": {"application/json": {"schema": ref("RecordingUpload")}}},
-            "responses": {"201": json_response(ref("Stored"), "Stored."), "200": json_response(ref("Stored"), "Updated."),
-                          **error_responses(400, 409, 413, 415, *AUTHED)},
+                            "content": {"application/json": {"schema": _ref("RecordingUpload")}}},
+            "responses": {"201": _json(_ref("Stored"), "Stored."), "200": _json(_ref("Stored"), "Updated."),
+                          **_errors(400, 409, 413, 415, *AUTHED)},
         },
     },
     "/api/v1/recordings/{recording_uuid}/windows/{index}": {
@@ -197,10 +198,10 @@ PATHS: dict[str, Any] = {
                             "schema": {"type": "string", "format": "uuid"}},
                            {"name": "index", "in": "path", "required": True,
                             "schema": {"type": "integer", "minimum": 0}}],
-            "requestBody": {"required": True, "content": {"application/json": {"schema": ref("WindowUpload")}}},
-            "responses": {"201": json_response(ref("Stored"), "Stored."),
-                          "200": json_response(ref("Stored"), "Already stored; kept as it was."),
-                          **error_responses(400, 404, 413, 415, *AUTHED)},
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("WindowUpload")}}},
+            "responses": {"201": _json(_ref("Stored"), "Stored."),
+                          "200": _json(_ref("Stored"), "Already stored; kept as it was."),
+                          **_errors(400, 404, 413, 415, *AUTHED)},
         },
     },
     "/api/v1/policy": {
@@ -209,26 +210,26 @@ PATHS: dict[str, Any] = {
             "parameters": [{"name": "service", "in": "query", "schema": {"type": "string"},
                             "description": "Only the floors that hold for this service, and its audit trail."},
                            {"name": "audit_limit", "in": "query", "schema": {"type": "integer", "minimum": 1}}],
-            "responses": {"200": json_response(ref("Policy"), "Floors and audit trail."), **error_responses(400, *AUTHED)},
+            "responses": {"200": _json(_ref("Policy"), "Floors and audit trail."), **_errors(400, *AUTHED)},
         },
     },
     "/api/v1/policy/floors/{field}": {
         "put": {
             "operationId": "setPolicyFloor", "summary": "Set a floor (admin; audited).",
             "parameters": [FLOOR_FIELD],
-            "requestBody": {"required": True, "content": {"application/json": {"schema": ref("FloorRequest")}}},
-            "responses": {"200": json_response(ref("FloorChange"), "Set."), **error_responses(400, 415, 422, *AUTHED)},
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("FloorRequest")}}},
+            "responses": {"200": _json(_ref("FloorChange"), "Set."), **_errors(400, 415, 422, *AUTHED)},
         },
         "delete": {
             "operationId": "unsetPolicyFloor", "summary": "Remove a floor (admin; audited).",
             "parameters": [FLOOR_FIELD, {"name": "service", "in": "query", "schema": {"type": "string"}}],
-            "responses": {"200": json_response(ref("FloorChange"), "Removed."), **error_responses(404, *AUTHED)},
+            "responses": {"200": _json(_ref("FloorChange"), "Removed."), **_errors(404, *AUTHED)},
         },
     },
     "/healthz": {"get": {"operationId": "healthz", "summary": "The process is up.", "security": PUBLIC,
-                         "responses": {"200": json_response(ref("Status"), "Up.")}}},
+                         "responses": {"200": _json(_ref("Status"), "Up.")}}},
     "/readyz": {"get": {"operationId": "readyz", "summary": "The database is reachable.", "security": PUBLIC,
-                        "responses": {"200": json_response(ref("Status"), "Ready."), **error_responses(503)}}},
+                        "responses": {"200": _json(_ref("Status"), "Ready."), **_errors(503)}}},
     "/metrics": {"get": {"operationId": "metrics", "summary": "Prometheus metrics.", "security": PUBLIC,
                          "responses": {"200": {"description": "Prometheus text exposition format.",
                                                "content": {"text/plain": {"schema": {"type": "string"}}}}}}},

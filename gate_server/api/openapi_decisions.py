@@ -91,7 +91,8 @@ PATHS: dict[str, Any] = {
     "/api/v1/checks/{check_id}/decision": {"post": {
         "operationId": "decideCheck", "summary": "Approve or reject a paused, warned or inconclusive check (decide).",
         "parameters": [CHECK_ID], "requestBody": _body("DecisionRequest"),
-        "responses": {"201": json_response(ref("Decision"), "Stored and audited."), **error_responses(400, 404, 415, *AUTHED),
+        "responses": {"201": json_response(ref("Decision"), "Stored and audited."),
+                      **error_responses(400, 404, 415, *AUTHED),
                       **_conflict("The check already has a decision, or it passed.")}}},
     "/api/v1/checks/{check_id}/anomalies/{key}/acknowledge": {"post": {
         "operationId": "acknowledgeAnomaly", "summary": "Acknowledge one anomaly of a check, optionally suppressing "
@@ -106,7 +107,8 @@ PATHS: dict[str, Any] = {
                 "parameters": [SERVICE, {"name": "state", "in": "query", "schema": {"type": "string",
                                                                                      "enum": ["active"]},
                                          "description": "active: only those in force."}],
-                "responses": {"200": json_response(ref("SuppressionList"), "Suppressions."), **error_responses(404, *AUTHED)}},
+                "responses": {"200": json_response(ref("SuppressionList"), "Suppressions."),
+                              **error_responses(404, *AUTHED)}},
         "post": {"operationId": "createSuppression", "summary": "Suppress anomalies matching a pattern (decide).",
                  "parameters": [SERVICE], "requestBody": _body("SuppressionRequest"),
                  "responses": {"201": json_response(ref("Suppression"), "Stored and audited."),
@@ -133,7 +135,8 @@ PATHS: dict[str, Any] = {
                                **error_responses(400, 404, 415, *AUTHED)}},
         "get": {"operationId": "getBaseline", "summary": "The promoted baseline and its stability.",
                 "parameters": [SERVICE],
-                "responses": {"200": json_response(ref("ServiceBaseline"), "Baseline."), **error_responses(404, *AUTHED)}},
+                "responses": {"200": json_response(ref("ServiceBaseline"), "Baseline."),
+                              **error_responses(404, *AUTHED)}},
     },
     "/api/v1/services/{name}": {"get": {
         "operationId": "getService", "summary": "A service: its versions and its baseline's stability.",

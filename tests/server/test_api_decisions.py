@@ -279,3 +279,21 @@ def test_the_audit_log_is_read_only_and_scoped_to_the_tokens_services(gate):
     assert since["entries"] == []
     bad = gate.request("GET", "/api/v1/audit", "admin", params={"since": "yesterday"})
     assert bad.status_code == 400 and bad.json()["field"] == "since"
+
+
+def test_a_poll_of_current_after_a_new_promotion_is_a_409_not_a_silent_switch(gate):
+    def promote(version):
+        response = gate.request("POST", f"/api/v1/services/{SERVICE}/baseline", "decide",
+                                json={"version": version, "reason": "test"})
+        assert response.status_code == 201, response.text
+
+    headers = {"Idempotency-Key": f"run-{time.time_ns()}:1:web:current"}
+    body = {"service": SERVICE, "baseline_version": "current", "canary_version": "v3-bad"}
+    promote("v1")
+    assert gate.request("POST", "/api/v1/checks", headers=headers, json=body).status_code == 201
+    promote("v2")
+    try:
+        poll = gate.request("POST", "/api/v1/checks", headers=headers, json=body)
+        assert poll.status_code == 409 and poll.json()["field"] == "Idempotency-Key"
+    finally:
+        promote("v1")
