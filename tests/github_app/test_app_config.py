@@ -61,3 +61,20 @@ def test_credentials_come_from_the_environment_when_the_file_names_none(tmp_path
     with pytest.raises(GitHubAppConfigError, match="no App private key: set private_key_file in the file or "
                                                    "GATE_GITHUB_APP_PRIVATE_KEY"):
         load_github_app_config(settings_for(tmp_path, text))
+
+
+def test_serve_refuses_a_broken_config_with_exit_2_and_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    config = tmp_path / "github-app.yml"
+    config.write_text("app_id: 1\nenvironments:\n  - {repository: acme, environment: prod}\n")
+    env = {"PATH": "/usr/bin:/bin", "GATE_DATA_DIR": str(tmp_path / "data"), "GATE_GITHUB_APP_CONFIG": str(config),
+           "GATE_GITHUB_WEBHOOK_SECRET": "secret"}
+    result = subprocess.run([sys.executable, "-m", "gate_server.cli", "serve", "--bind", "127.0.0.1:9"],
+                            env=env, capture_output=True, text=True, timeout=60)
+
+    assert result.returncode == 2, result.stderr
+    assert f"{config}: environments.0.repository: String should match pattern" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "data" / "gate.db").exists(), "refused before the database is touched"
