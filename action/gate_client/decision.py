@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Optional
 
+from .inputs import duration_text
+
 # Exit codes (documented in docs/action.md and action.yml).
 EXIT_PROCEED = 0      # the next stage may run
 EXIT_BREACH = 1       # thresholds breached: the rollout pauses here
@@ -90,7 +92,7 @@ def decide_after_decision(breach: Outcome, decision: dict) -> Outcome:
 
 def decide_without_decision(breach: Outcome, decision_timeout: float, problem: str = "") -> Outcome:
     """No decision within decision-timeout (or the check could not be read): the breach stands."""
-    cause = problem or f"no decision within {decision_timeout:g}s (decision-timeout)"
+    cause = problem or f"no decision within {duration_text(decision_timeout)} (decision-timeout)"
     return replace(breach, decision={"decision": "timeout"},
                    headline=f"{breach.verdict}: {cause}; rollout paused ({breach.headline})")
 

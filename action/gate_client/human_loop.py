@@ -9,7 +9,7 @@ from typing import Callable, Optional
 from . import workflow_commands as wf
 from .decision import EXIT_BREACH, Outcome, decide_after_decision, decide_without_decision
 from .gate_api import GateClient, GateError
-from .inputs import ActionInputs
+from .inputs import ActionInputs, duration_text
 
 
 def should_wait(inputs: ActionInputs, outcome: Outcome, document: Optional[dict]) -> bool:
@@ -22,9 +22,10 @@ def await_decision(client: GateClient, inputs: ActionInputs, breach: Outcome, do
                    post_pending: Callable[[str, str], None]) -> Outcome:
     """Poll the check until a person decides or decision-timeout passes; the outcome that follows."""
     check_url = str(document.get("url") or "")
-    post_pending(f"{breach.verdict}: waiting up to {inputs.decision_timeout:g}s for a person to approve or reject "
-                 "on the check page", check_url)
-    wf.notice(f"{breach.headline}. Waiting up to {inputs.decision_timeout:g}s for a decision: approve or reject at "
+    timeout = duration_text(inputs.decision_timeout)
+    post_pending(f"{breach.verdict}: waiting up to {timeout} for a person to approve or reject on the check page",
+                 check_url)
+    wf.notice(f"{breach.headline}. Waiting up to {timeout} for a decision: approve or reject at "
               f"{check_url or 'the gate dashboard'} (or gate-server checks decide {document['id']})",
               title=inputs.status_context)
 

@@ -36,6 +36,14 @@ def seconds(text: str, *, unit_required: bool = False, allow_zero: bool = False)
     return amount
 
 
+def duration_text(amount: float) -> str:
+    """900.0 -> '15m': a duration as a user would write it."""
+    for unit in ("w", "d", "h", "m", "s"):
+        if amount >= UNIT_SECONDS[unit] and amount % UNIT_SECONDS[unit] == 0:
+            return f"{amount / UNIT_SECONDS[unit]:g}{unit}"
+    return f"{amount:g}s"
+
+
 class InputError(ValueError):
     """An input the user gave cannot be used; the message names the input."""
 
