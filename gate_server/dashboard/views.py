@@ -21,6 +21,7 @@ bp = Blueprint("dashboard", __name__, template_folder="templates", static_folder
 
 PUBLIC_ENDPOINTS = {"dashboard.login", "dashboard.static"}
 CHECKS_PER_PAGE = 50
+DECIDED = {"approve": "Approved", "reject": "Rejected"}
 # A dashboard session lasts a working day; the token itself is re-checked on every page.
 SESSION_LIFETIME = timedelta(hours=12)
 SECURITY_HEADERS = {
@@ -50,6 +51,7 @@ def _configure(state) -> None:
     app.jinja_env.filters.setdefault("rate", lambda v: format_rate(float(v or 0)))
     app.jinja_env.filters.setdefault("percent", lambda v: f"{float(v or 0) * 100:.2f}%")
     app.jinja_env.filters.setdefault("thousands", lambda v: f"{int(v or 0):,}")
+    app.jinja_env.filters.setdefault("decided", lambda decision: DECIDED.get(decision, decision))
 
 
 def _when(value: Any) -> str:
@@ -203,7 +205,7 @@ def decide(check_id: int):
         session.rollback()
         return _check_page(check_id, error=exc.message, status=exc.status)
     session.commit()
-    flash(f"{made['decision'].capitalize()}d by {made['by']}.")
+    flash(f"{DECIDED[made['decision']]} by {made['by']}.")
     return redirect(url_for("dashboard.check", check_id=check_id))
 
 

@@ -34,3 +34,13 @@ def test_a_check_token_cannot_acknowledge_or_revoke(dashboard):
     assert response.status_code == 403 and b"scope &#39;decide&#39;" in response.data
     assert client.get("/services/web/suppressions").status_code == 200
     assert client.post("/suppressions/1/revoke").status_code in (403, 404)
+
+
+def test_a_rejection_reads_rejected_on_the_page(dashboard):
+    client = dashboard.app.test_client()
+    check = dashboard.run_check(client)
+    dashboard.login(client, make_token(dashboard.engine, "decide", ["web"], "bob"))
+    response = client.post(f"/checks/{check['id']}/decision", data={"decision": "reject", "reason": "no"},
+                           follow_redirects=True)
+    page = response.get_data(as_text=True)
+    assert "Rejected by bob." in page and "<strong>Rejected</strong>" in page
