@@ -15,6 +15,7 @@ from flask import Flask
 from gate_server import app_database
 from gate_server.api import errors, metrics
 from gate_server.api.compressed_bodies import GzipRequestBodies
+from gate_server.github_app import views as github_app_views
 from gate_server.notify.delivery import on_check_stored
 from gate_server.services.checks import CHECK_LISTENERS
 from gate_server.settings import Settings
@@ -59,6 +60,9 @@ def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
         app.register_blueprint(importlib.import_module(module_name).bp)
     # gzip bodies (the probe's uploads) are inflated, bounded, before any view reads them
     app.wsgi_app = GzipRequestBodies(app.wsgi_app, max(settings.max_request_bytes, settings.max_ingest_bytes))
+    if settings.github_app_config:
+        # The deployment protection rule's webhook, only where an App is configured.
+        github_app_views.init_app(app, settings)
     # Webhooks on pause/warn, after a check is stored; once per process, however many apps.
     if on_check_stored not in CHECK_LISTENERS:
         CHECK_LISTENERS.append(on_check_stored)

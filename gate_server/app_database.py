@@ -38,6 +38,11 @@ def session() -> Session:
     return g.db_session
 
 
+def session_factory() -> sessionmaker:
+    """New sessions of this app's engine, for work off the request (a background thread)."""
+    return current_app.extensions[_EXTENSION]
+
+
 def profile_cache() -> ProfileCache:
     """This app's (so this worker's) cache of stored windows and feature names."""
     return current_app.extensions[_PROFILE_CACHE]

@@ -45,6 +45,11 @@ class Settings:
     # How long an Idempotency-Key names its check: repeats within it update that check
     # (a gate step's retries and polls last at most its wait-timeout), later it is free.
     idempotency_hours: int = 24
+    # The GitHub App deployment protection rule (gate_server/github_app): its config file
+    # (unset: no /github/webhook), and the credentials when the file names no files for them.
+    github_app_config: str = ""
+    github_app_private_key: str = ""
+    github_webhook_secret: str = ""
 
     @property
     def is_embedded(self) -> bool:
@@ -71,6 +76,9 @@ class Settings:
             profile_cache_counts=int(env.get("GATE_PROFILE_CACHE_COUNTS") or 1_000_000),
             ingest_token=(env.get("GATE_INGEST_TOKEN") or "").strip(),
             idempotency_hours=int(env.get("GATE_IDEMPOTENCY_HOURS") or 24),
+            github_app_config=(env.get("GATE_GITHUB_APP_CONFIG") or "").strip(),
+            github_app_private_key=env.get("GATE_GITHUB_APP_PRIVATE_KEY") or "",
+            github_webhook_secret=(env.get("GATE_GITHUB_WEBHOOK_SECRET") or "").strip(),
         )
         values.update(overrides)
         return cls(**values)

@@ -3,8 +3,10 @@ the commit/deployment status state, and one line that says why."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
+
+from .inputs import duration_text
 
 # Exit codes (documented in docs/action.md and action.yml).
 EXIT_PROCEED = 0      # the next stage may run
@@ -25,6 +27,11 @@ class Outcome:
     status_state: str  # commit status: success | failure | error
     verdict: str       # pass | warn | pause | inconclusive | error
     headline: str
+    # A person's decision on a breach (on-pause: wait): the gate's decision object, or
+    # {"decision": "timeout"} when none came within decision-timeout.
+    decision: Optional[dict] = None
+    # mode: report -- the step never fails; what it would have done is in the headline.
+    report_only: bool = False
 
     @property
     def deployment_state(self) -> str:
@@ -70,6 +77,34 @@ def decide_cancelled(signal_name: str, signal_number: int) -> Outcome:
     """Stopped before a verdict: never leave the commit status pending, never let the rollout go on."""
     return Outcome(EXIT_SIGNAL_BASE + signal_number, "error", "error",
                    f"cancelled ({signal_name}) before the gate gave a verdict")
+
+
+def decide_after_decision(breach: Outcome, decision: dict) -> Outcome:
+    """A person approved or rejected the paused check (GET /api/v1/checks/<id>'s `decision`)."""
+    who = decision.get("by") or "someone"
+    why = decision.get("reason") or "no reason given"
+    if decision.get("decision") == "approve":
+        return replace(breach, exit_code=EXIT_PROCEED, status_state="success", decision=decision,
+                       headline=f"{breach.verdict} approved by {who}: {why}; proceeding")
+    return replace(breach, exit_code=EXIT_BREACH, status_state="failure", decision=decision,
+                   headline=f"{breach.verdict} rejected by {who}: {why}; rollout paused")
+
+
+def decide_without_decision(breach: Outcome, decision_timeout: float, problem: str = "") -> Outcome:
+    """No decision within decision-timeout (or the check could not be read): the breach stands."""
+    cause = problem or f"no decision within {duration_text(decision_timeout)} (decision-timeout)"
+    return replace(breach, decision={"decision": "timeout"},
+                   headline=f"{breach.verdict}: {cause}; rollout paused ({breach.headline})")
+
+
+def as_report_only(outcome: Outcome) -> Outcome:
+    """mode: report never fails the step: statuses succeed, saying what enforce would have done."""
+    if outcome.exit_code >= EXIT_SIGNAL_BASE:
+        return outcome  # a cancelled step is stopped by the runner anyway
+    if outcome.proceeds:
+        return replace(outcome, report_only=True, headline=f"report-only: {outcome.headline}")
+    return replace(outcome, exit_code=EXIT_PROCEED, status_state="success", report_only=True,
+                   headline=f"report-only, would have failed the step (exit {outcome.exit_code}): {outcome.headline}")
 
 
 def decide_usage_error(reason: str) -> Outcome:

@@ -8,6 +8,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional
+from urllib.parse import quote
 
 import requests
 import urllib3
@@ -90,7 +91,10 @@ def _short_reason(exc: Exception) -> str:
     return type(exc).__name__
 
 
-def _error_from_response(response: requests.Response) -> GateError:
+CHECK_TOKEN_HINT = "check the 'token' input: it needs scope 'check' for this service"
+
+
+def _error_from_response(response: requests.Response, auth_hint: str = CHECK_TOKEN_HINT) -> GateError:
     try:
         body = response.json()
     except ValueError:
@@ -102,7 +106,7 @@ def _error_from_response(response: requests.Response) -> GateError:
     where = f" (field {field_path})" if field_path else ""
     hint = ""
     if response.status_code in (401, 403):
-        hint = " -- check the 'token' input: it needs scope 'check' for this service"
+        hint = f" -- {auth_hint}"
     return GateError(
         f"the gate answered HTTP {response.status_code}: {reason}{where}{hint}",
         status=response.status_code,
@@ -121,33 +125,72 @@ class GateClient:
             self.headers["Idempotency-Key"] = idempotency_key
         self.session = _session(attempts, backoff_factor)
 
-    def create_check(self, payload: dict) -> dict:
-        url = f"{self.gate_url}/api/v1/checks"
+    def _call(self, method: str, path: str, payload: Optional[dict] = None, token: str = "",
+              auth_hint: str = CHECK_TOKEN_HINT) -> dict:
+        """One JSON call to the gate (retried as _retry says); its answer, or GateError."""
+        headers = dict(self.headers)
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
         try:
-            response = self.session.post(
-                url,
-                json=payload,
-                headers=self.headers,
-                timeout=REQUEST_TIMEOUT,
-            )
+            response = self.session.request(method, f"{self.gate_url}{path}", json=payload, headers=headers,
+                                            timeout=REQUEST_TIMEOUT)
         except requests.exceptions.RetryError as exc:
             raise GateError(f"the gate at {self.gate_url} kept failing after retries: {exc}") from exc
         except requests.exceptions.RequestException as exc:
             raise GateError(f"the gate at {self.gate_url} is unreachable ({_short_reason(exc)})") from exc
         if response.status_code >= 400:
-            raise _error_from_response(response)
+            raise _error_from_response(response, auth_hint)
         try:
             document = response.json()
         except ValueError as exc:
             raise GateError(f"the gate answered HTTP {response.status_code} with a body that is not JSON") from exc
-        if not isinstance(document, dict) or "verdict" not in document:
-            raise GateError("the gate's answer has no 'verdict'; is gate-url the gate server?")
+        if not isinstance(document, dict):
+            raise GateError(f"the gate answered HTTP {response.status_code} with JSON that is not an object")
+        return document
+
+    def _absolute_links(self, document: dict) -> dict:
         for link in ("url", "api_url"):
             # A gate without GATE_PUBLIC_URL links relatively (it never trusts a request's
             # Host): the page is where the step reached the gate.
             if isinstance(document.get(link), str) and document[link].startswith("/"):
                 document[link] = self.gate_url + document[link]
         return document
+
+    def create_check(self, payload: dict) -> dict:
+        document = self._call("POST", "/api/v1/checks", payload)
+        if "verdict" not in document:
+            raise GateError("the gate's answer has no 'verdict'; is gate-url the gate server?")
+        return self._absolute_links(document)
+
+    def get_check(self, check_id: int) -> dict:
+        return self._absolute_links(self._call("GET", f"/api/v1/checks/{int(check_id)}"))
+
+    def promote(self, service: str, version: str, reason: str, token: str = "") -> dict:
+        """POST /api/v1/services/<service>/baseline: `version` becomes what `current` names."""
+        return self._call("POST", f"/api/v1/services/{quote(service, safe='')}/baseline",
+                          {"version": version, "reason": reason}, token=token,
+                          auth_hint="check the 'promote-token' input: it needs scope 'decide' for this service")
+
+    def wait_for_decision(
+        self,
+        check_id: int,
+        decision_timeout: float,
+        poll_interval: float,
+        on_waiting: Callable[[float], None] = lambda remaining: None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> Optional[dict]:
+        """A person's decision on the check (its `decision` field), or None at decision_timeout."""
+        started = clock()
+        while True:
+            decision = self.get_check(check_id).get("decision")
+            if isinstance(decision, dict) and decision.get("decision") in ("approve", "reject"):
+                return decision
+            remaining = decision_timeout - (clock() - started)
+            if remaining <= 0:
+                return None
+            on_waiting(remaining)
+            sleep(min(poll_interval, remaining))
 
     def wait_for_verdict(
         self,

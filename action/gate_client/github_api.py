@@ -16,6 +16,8 @@ API_VERSION = "2022-11-28"
 MAX_DESCRIPTION = 140  # GitHub rejects longer status descriptions
 COMMIT_STATES = ("pending", "success", "failure", "error")
 DEPLOYMENT_STATES = ("in_progress", "success", "failure", "error")
+CHECK_RUN_CONCLUSIONS = ("success", "failure", "neutral", "cancelled", "timed_out", "action_required")
+MAX_CHECK_RUN_SUMMARY = 65535  # GitHub's limit on output.summary
 
 
 def clip_description(text: str) -> str:
@@ -35,7 +37,8 @@ class GitHubStatuses:
     def enabled(self) -> bool:
         return bool(self.token and self.repository)
 
-    def _post(self, path: str, payload: dict, what: str) -> bool:
+    def _post(self, path: str, payload: dict, what: str, quiet_refusal: str = "") -> bool:
+        """POST to the repository; a refusal warns, except a 403 with quiet_refusal: one log line."""
         if not self.enabled:
             return False
         url = f"{self.api_url}/repos/{self.repository}/{path}"
@@ -52,6 +55,9 @@ class GitHubStatuses:
             )
         except requests.exceptions.RequestException as exc:
             wf.warning(f"could not post the {what} to {self.api_url}: {type(exc).__name__}: {exc}")
+            return False
+        if response.status_code == 403 and quiet_refusal:
+            wf.log(quiet_refusal)
             return False
         if response.status_code >= 300:
             try:
@@ -84,3 +90,19 @@ class GitHubStatuses:
         if environment_url:
             payload["environment_url"] = environment_url
         return self._post(f"deployments/{deployment_id}/statuses", payload, f"deployment status for deployment {deployment_id}")
+
+    def check_run(self, sha: str, name: str, conclusion: str, details_url: str, title: str, summary: str) -> bool:
+        """A completed check run with the job summary (POST /repos/{owner}/{repo}/check-runs).
+        Needs `checks: write`; without it GitHub answers 403 and the step says so in one line."""
+        assert conclusion in CHECK_RUN_CONCLUSIONS, conclusion
+        if not sha:
+            return False
+        if len(summary) > MAX_CHECK_RUN_SUMMARY:
+            summary = summary[: MAX_CHECK_RUN_SUMMARY - 40] + "\n\n…(cut; the job summary has it all)"
+        payload = {"name": name, "head_sha": sha, "status": "completed", "conclusion": conclusion,
+                   "output": {"title": clip_description(title), "summary": summary}}
+        if details_url:
+            payload["details_url"] = details_url
+        return self._post("check-runs", payload, f"check run '{name}'",
+                          quiet_refusal="no check run: the workflow token lacks 'checks: write' (job summary and "
+                                        "commit status are posted)")

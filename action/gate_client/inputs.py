@@ -17,6 +17,9 @@ from urllib.parse import quote
 DEFAULT_CONFIG_PATH = ".github/syscall-gate.yml"
 FAIL_ON_CHOICES = ("pause", "warn")
 ON_GATE_ERROR_CHOICES = ("fail", "pass")
+ON_PAUSE_CHOICES = ("fail", "wait")
+MODE_CHOICES = ("enforce", "report")
+BOOLEANS = {"true": True, "false": False}
 # A copy of gate_server/storage/durations.py's `seconds` (the Action runs without the
 # repository); tests/action/test_durations.py keeps the two equal.
 UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
@@ -31,6 +34,14 @@ def seconds(text: str, *, unit_required: bool = False, allow_zero: bool = False)
     if amount <= 0 and not (allow_zero and amount == 0):
         raise ValueError(f"invalid duration {text!r}: must be greater than zero")
     return amount
+
+
+def duration_text(amount: float) -> str:
+    """900.0 -> '15m': a duration as a user would write it."""
+    for unit in ("w", "d", "h", "m", "s"):
+        if amount >= UNIT_SECONDS[unit] and amount % UNIT_SECONDS[unit] == 0:
+            return f"{amount / UNIT_SECONDS[unit]:g}{unit}"
+    return f"{amount:g}s"
 
 
 class InputError(ValueError):
@@ -61,6 +72,16 @@ class ActionInputs:
     github_token: str
     deployment_id: str
     environment: str
+    on_pause: str = "fail"
+    decision_timeout: float = 1800.0
+    mode: str = "enforce"
+    promote_on_success: bool = False
+    final_stage: bool = False
+    promote_token: str = ""
+
+    @property
+    def report_only(self) -> bool:
+        return self.mode == "report"
 
     @property
     def config_is_default(self) -> bool:
@@ -117,6 +138,19 @@ def _optional_path(value: str) -> Optional[Path]:
     return Path(value) if value else None
 
 
+def _choice(name: str, text: str, choices: tuple[str, ...]) -> str:
+    value = text.lower()
+    if value not in choices:
+        raise InputError(f"input '{name}' must be one of {', '.join(choices)}, got {text!r}")
+    return value
+
+
+def _boolean(name: str, text: str) -> bool:
+    if text.lower() not in BOOLEANS:
+        raise InputError(f"input '{name}' must be true or false, got {text!r}")
+    return BOOLEANS[text.lower()]
+
+
 def read_inputs(env: Mapping[str, str] = os.environ) -> ActionInputs:
     def get(name: str, default: str = "") -> str:
         return (env.get(f"SYSCALL_GATE_{name}") or default).strip()
@@ -127,14 +161,8 @@ def read_inputs(env: Mapping[str, str] = os.environ) -> ActionInputs:
             raise InputError(f"input '{input_name}' is required")
         return value
 
-    fail_on = get("FAIL_ON", "pause").lower()
-    if fail_on not in FAIL_ON_CHOICES:
-        raise InputError(f"input 'fail-on' must be one of {', '.join(FAIL_ON_CHOICES)}, got {fail_on!r}")
-    on_gate_error = get("ON_GATE_ERROR", "fail").lower()
-    if on_gate_error not in ON_GATE_ERROR_CHOICES:
-        raise InputError(
-            f"input 'on-gate-error' must be one of {', '.join(ON_GATE_ERROR_CHOICES)}, got {on_gate_error!r}"
-        )
+    fail_on = _choice("fail-on", get("FAIL_ON", "pause"), FAIL_ON_CHOICES)
+    on_gate_error = _choice("on-gate-error", get("ON_GATE_ERROR", "fail"), ON_GATE_ERROR_CHOICES)
     gate_url = required("GATE_URL", "gate-url").rstrip("/")
     if not re.match(r"^https?://", gate_url):
         raise InputError(f"input 'gate-url' must be an http(s) URL, got {gate_url!r}")
@@ -144,9 +172,10 @@ def read_inputs(env: Mapping[str, str] = os.environ) -> ActionInputs:
     deployment_id = get("DEPLOYMENT_ID")
     if deployment_id and not deployment_id.isdigit():
         raise InputError(f"input 'deployment-id' must be a number, got {deployment_id!r}")
+    token = required("TOKEN", "token")
     return ActionInputs(
         gate_url=gate_url,
-        token=required("TOKEN", "token"),
+        token=token,
         service=required("SERVICE", "service"),
         baseline_version=required("BASELINE_VERSION", "baseline-version"),
         canary_version=get("CANARY_VERSION") or env.get("GITHUB_SHA", ""),
@@ -159,6 +188,12 @@ def read_inputs(env: Mapping[str, str] = os.environ) -> ActionInputs:
         github_token=get("GITHUB_TOKEN"),
         deployment_id=deployment_id,
         environment=get("ENVIRONMENT"),
+        on_pause=_choice("on-pause", get("ON_PAUSE", "fail"), ON_PAUSE_CHOICES),
+        decision_timeout=parse_duration("decision-timeout", get("DECISION_TIMEOUT", "30m")),
+        mode=_choice("mode", get("MODE", "enforce"), MODE_CHOICES),
+        promote_on_success=_boolean("promote-on-success", get("PROMOTE_ON_SUCCESS", "false")),
+        final_stage=_boolean("final-stage", get("FINAL_STAGE", "false")),
+        promote_token=get("PROMOTE_TOKEN") or token,
     )
 
 
@@ -182,4 +217,5 @@ def read_runner_context(env: Mapping[str, str] = os.environ) -> RunnerContext:
 
 def secrets_to_mask(env: Mapping[str, str] = os.environ) -> list[str]:
     """The secrets to mask before anything else is printed."""
-    return [value.strip() for value in (env.get("SYSCALL_GATE_TOKEN"), env.get("SYSCALL_GATE_GITHUB_TOKEN")) if value and value.strip()]
+    names = ("SYSCALL_GATE_TOKEN", "SYSCALL_GATE_GITHUB_TOKEN", "SYSCALL_GATE_PROMOTE_TOKEN")
+    return [env[name].strip() for name in names if (env.get(name) or "").strip()]

@@ -12,11 +12,11 @@ import traceback
 from pathlib import Path
 from typing import Mapping, Optional
 
-from . import summary
+from . import human_loop, summary
 from . import workflow_commands as wf
 from .config import ConfigProblem, load_config, locate_field
-from .decision import (EXIT_USAGE, Outcome, decide, decide_cancelled, decide_usage_error,
-                       decide_without_verdict)
+from .decision import (EXIT_PROCEED, EXIT_SIGNAL_BASE, EXIT_USAGE, Outcome, as_report_only, decide,
+                       decide_cancelled, decide_usage_error, decide_without_verdict)
 from .gate_api import GateClient, GateError
 from .github_api import GitHubStatuses
 from .inputs import ActionInputs, InputError, RunnerContext, read_inputs, read_runner_context, secrets_to_mask
@@ -64,6 +64,7 @@ class GateStep:
         if not self.config_path.is_absolute():
             self.config_path = runner.workspace / self.config_path
         self.config_note = ""
+        self.promoted = False
 
     # -- statuses -----------------------------------------------------------
     def post_statuses(self, commit_state: str, deployment_state: str, description: str, target_url: str) -> None:
@@ -92,6 +93,8 @@ class GateStep:
 
     # -- finishing ----------------------------------------------------------
     def finish(self, outcome: Outcome, document: Optional[dict], error: Optional[str] = None) -> int:
+        if self.inputs.report_only:
+            outcome = as_report_only(outcome)
         report = document if document is not None else {"verdict": outcome.verdict, "error": error or outcome.headline}
         try:
             self.report_path.parent.mkdir(parents=True, exist_ok=True)
@@ -105,15 +108,20 @@ class GateStep:
             "check-url": check_url,
             "anomalies": json.dumps((document or {}).get("anomalies") or [], separators=(",", ":")),
             "report": str(self.report_path),
+            "decision": str((outcome.decision or {}).get("decision") or ""),
+            "decided-by": str((outcome.decision or {}).get("by") or ""),
+            "promoted": "true" if self.promoted else "false",
         })
-        wf.append_summary(self.runner.summary_path, summary.render(
-            outcome, self.inputs.stage, self.inputs.service, document, self.config_note or "No config read",
-            str(self.report_path),
-        ))
+        markdown = summary.render(outcome, self.inputs.stage, self.inputs.service, document,
+                                  self.config_note or "No config read", str(self.report_path))
+        wf.append_summary(self.runner.summary_path, markdown)
         if document:
             summary.annotate_anomalies(document, outcome)
         self.post_statuses(outcome.status_state, outcome.deployment_state, outcome.headline,
                            check_url or self.runner.run_url)
+        if self.github.enabled:
+            self.github.check_run(self.sha, self.inputs.status_context, _check_run_conclusion(outcome),
+                                  check_url or self.runner.run_url, outcome.headline, markdown)
         if not outcome.proceeds:
             level = wf.error
         else:
@@ -157,6 +165,13 @@ class GateStep:
         wf.log(f"verdict {result.verdict} after {result.attempts} check(s), {result.waited_seconds:.0f}s")
         outcome = decide(document, self.inputs.fail_on, self.inputs.on_gate_error,
                          wait_timeout=self.inputs.wait_timeout)
+        if human_loop.should_wait(self.inputs, outcome, document):
+            outcome = human_loop.await_decision(
+                self.client, self.inputs, outcome, document,
+                post_pending=lambda description, url: self.post_statuses("pending", "in_progress", description,
+                                                                         url or self.runner.run_url))
+        if human_loop.should_promote(self.inputs, outcome, document):
+            self.promoted = human_loop.promote(self.client, self.inputs, self.runner.run_url)
         return self.finish(outcome, document)
 
     def _report_waiting(self, document: dict, remaining: float) -> None:
@@ -167,6 +182,16 @@ class GateStep:
     def _annotate_refused_field(self, exc: GateError) -> None:
         line, column = locate_field(self.config_path, exc.field_path or "")
         wf.error(exc.message, file=self.config_file, line=line, col=column, title="syscall-gate config")
+
+
+def _check_run_conclusion(outcome: Outcome) -> str:
+    if outcome.exit_code >= EXIT_SIGNAL_BASE:
+        return "cancelled"
+    if outcome.report_only:
+        return "neutral"
+    if (outcome.decision or {}).get("decision") == "timeout":
+        return "timed_out"
+    return "success" if outcome.exit_code == EXIT_PROCEED else "failure"
 
 
 def main(env: Mapping[str, str] = os.environ) -> int:

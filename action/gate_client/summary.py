@@ -84,10 +84,26 @@ def _anomaly_table(document: dict) -> list[str]:
     return lines + [""]
 
 
+def _decision_lines(outcome: Outcome) -> list[str]:
+    decision = outcome.decision
+    if not decision:
+        return []
+    if decision.get("decision") == "timeout":
+        return ["### Decision", "", "No decision came in time: the rollout stays paused.", ""]
+    verb = "Approved" if decision.get("decision") == "approve" else "Rejected"
+    return ["### Decision", "",
+            f"**{verb}** by {_cell(decision.get('by'))} at {_cell(decision.get('at'))}: {_cell(decision.get('reason'))}",
+            ""]
+
+
 def render(outcome: Outcome, stage: str, service: str, document: Optional[dict],
            config_note: str, report_path: str) -> str:
     title_stage = f" — stage `{stage}`" if stage else ""
-    lines = [f"## {outcome.icon} syscall-gate: **{outcome.verdict}**{title_stage}", "", outcome.headline, ""]
+    lines = [f"## {outcome.icon} syscall-gate: **{outcome.verdict}**{title_stage}", ""]
+    if outcome.report_only:
+        lines += ["> **Report-only** (`mode: report`): this step never fails; statuses say what it would have "
+                  "done.", ""]
+    lines += [outcome.headline, ""] + _decision_lines(outcome)
     if document:
         check_url = document.get("url")
         link = f" · [open the check]({check_url})" if check_url else ""

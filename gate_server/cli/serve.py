@@ -18,6 +18,7 @@ from alembic.script import ScriptDirectory
 
 from gate_server import gunicorn_conf
 from gate_server.cli.errors import UsageError
+from gate_server.github_app.config import GitHubAppConfigError, load_github_app_config
 from gate_server.settings import Settings
 from gate_server.storage import migrate
 from gate_server.storage.engine import mask_url
@@ -105,6 +106,12 @@ def serve(args) -> int:
     settings = Settings.from_env()
     argv = gunicorn_argv(args)
     shared_metrics = metrics_dir(settings)  # before the schema: a refused directory leaves everything untouched
+    if settings.github_app_config:
+        # Here, once, with exit 2 and one line, rather than as every worker's failed boot.
+        try:
+            load_github_app_config(settings)
+        except GitHubAppConfigError as exc:
+            raise UsageError(str(exc)) from None
     ensure_schema(settings)
     # prometheus_client picks multiprocess mode from the environment when a worker imports it.
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = shared_metrics

