@@ -13,7 +13,7 @@ from typing import Any, Mapping, Optional
 from flask import Flask
 
 from gate_server import app_database
-from gate_server.api import errors, metrics
+from gate_server.api import errors, metrics, parsing
 from gate_server.notify.delivery import on_check_stored
 from gate_server.services.checks import CHECK_LISTENERS
 from gate_server.settings import Settings
@@ -51,6 +51,7 @@ def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
     app_database.init_app(app, settings)
     errors.register(app)
     metrics.init_app(app)
+    parsing.init_app(app)
     for module_name in BLUEPRINTS:
         app.register_blueprint(importlib.import_module(module_name).bp)
     # Webhooks on pause/warn, after a check is stored; once per process, however many apps.

@@ -50,7 +50,8 @@ def create_check():
     return response
 
 
-@bp.get("/<int:check_id>")
+# Past a BIGINT no check can exist: 404 here, not an overflow in the database driver.
+@bp.get("/<int(max=9223372036854775807):check_id>")
 @require_token()
 def get_check(check_id: int):
     service, document = checks.get_check(app_database.session(), check_id)
@@ -67,7 +68,7 @@ def list_checks():
         services = [service]
     else:
         services = visible_services()
-    limit = int_arg("limit", checks.DEFAULT_PAGE_SIZE)
+    limit = int_arg("limit", checks.DEFAULT_PAGE_SIZE, maximum=checks.MAX_PAGE_SIZE)
     before = int_arg("before")
     items = checks.list_checks(app_database.session(), services=services, limit=limit, before=before)
     page = {"checks": items, "next": None}

@@ -56,7 +56,7 @@ def test_openapi_is_valid_and_describes_every_route(gate):
         blueprint = app.blueprints.get(rule.endpoint.partition(".")[0])
         if blueprint is None or not blueprint.import_name.startswith("gate_server.api."):
             continue  # the dashboard's HTML pages are not part of the API
-        path = re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", r"{\1}", rule.rule)
+        path = re.sub(r"<(?:[a-z]+(?:\([^)]*\))?:)?([a-z_]+)>", r"{\1}", rule.rule)  # <int(max=N):id> too
         served.setdefault(path, set()).update(m.lower() for m in rule.methods - {"HEAD", "OPTIONS"})
     documented = {path: set(ops) for path, ops in document["paths"].items()}
     assert documented == served
