@@ -1,7 +1,7 @@
 """The OpenAPI 3.1 document of the API (no token needed to read it).
 
-The records and the verdict are described by their models' own JSON schemas
-(storage/records.py, analysis/verdict.py, services/checks.py), so the document
+The records, the check request and the verdict are described by their models' own JSON
+schemas (storage/records.py, api/check_body.py, analysis/verdict.py, services/checks.py), so the document
 cannot drift from what is validated and returned; the rest is written here, next to
 the views it describes, and a test compares its paths with the app's routes.
 """
@@ -14,6 +14,7 @@ from flask import Blueprint, jsonify
 from pydantic import BaseModel
 
 from gate_server.analysis.policy import FLOORS
+from gate_server.api.check_body import CheckBody
 from gate_server.services.checks import CheckedVerdict
 from gate_server.storage.records import RecordingInfo, WindowRecord
 
@@ -69,6 +70,7 @@ def _upload(schemas: dict[str, Any], name: str, model: type[BaseModel], named_by
 def model_schemas() -> dict[str, Any]:
     schemas: dict[str, Any] = {}
     _model_schema(schemas, "Verdict", CheckedVerdict, "serialization")
+    _model_schema(schemas, "CheckRequest", CheckBody, "validation")
     _upload(schemas, "RecordingUpload", RecordingInfo, ("uuid",))
     _upload(schemas, "WindowUpload", WindowRecord, ("recording_uuid", "index"))
     return schemas
@@ -80,16 +82,6 @@ SCHEMAS: dict[str, Any] = {
         "properties": {"error": {"type": "string", "description": "One sentence saying what is wrong."},
                        "status": {"type": "integer"},
                        "field": {"type": "string", "description": "The request field or config path at fault."}},
-    },
-    "CheckRequest": {
-        "type": "object", "required": ["service", "baseline_version", "canary_version"],
-        "properties": {
-            "service": {"type": "string", "maxLength": 200},
-            "baseline_version": {"type": "string", "maxLength": 200, "description": "The version in production."},
-            "canary_version": {"type": "string", "maxLength": 200, "description": "The version being rolled out."},
-            "stage": {"type": "string", "maxLength": 100, "description": "Rollout stage label, e.g. canary-10%."},
-            "config": {"type": "object", "description": "The parsed YAML threshold config (docs/config.md)."},
-        },
     },
     "CheckSummary": {
         "type": "object",

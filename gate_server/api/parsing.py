@@ -33,17 +33,6 @@ def init_app(app: Flask) -> None:
     app.before_request(refuse_unstorable_parameters)
 
 
-def required_string(body: dict[str, Any], name: str) -> str:
-    value = body.get(name)
-    if value is None:
-        raise ApiError(400, f"missing required field {name!r}", field=name)
-    if not isinstance(value, str) or not value.strip():
-        raise ApiError(400, f"field {name!r} must be a non-empty string", field=name)
-    if len(value) > 200:
-        raise ApiError(400, f"field {name!r} is longer than 200 characters", field=name)
-    return value.strip()
-
-
 def optional_string(body: dict[str, Any], name: str, max_length: int = 100) -> str:
     value = body.get(name)
     if value is None:
