@@ -25,8 +25,9 @@ class CheckBody(BaseModel):
     canary_version: Name = Field(description="The version being rolled out.")
     stage: Annotated[str, Field(max_length=100, strict=True)] = Field(
         "", description="Rollout stage label, e.g. canary-10%.")
-    config: Optional[dict[str, Any]] = Field(
-        None, description="The parsed YAML threshold config (docs/config.md); validated by the judge's model.")
+    # Validated by the judge's own model (services.checks.parse_config), so its errors are the judge's
+    # (422 with the config path); the OpenAPI document shows that model's schema here.
+    config: Optional[dict[str, Any]] = Field(None, description="The parsed YAML threshold config (docs/config.md).")
 
 
 def parse_check_body(body: dict[str, Any]) -> CheckBody:

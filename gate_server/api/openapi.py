@@ -13,10 +13,11 @@ from typing import Any
 from flask import Blueprint, jsonify
 from pydantic import BaseModel
 
+from gate_server.analysis.config import GateConfig
 from gate_server.analysis.policy import FLOORS
 from gate_server.api.check_body import CheckBody
 from gate_server.services.checks import CheckedVerdict
-from gate_server.storage.records import RecordingInfo, WindowRecord
+from gate_server.storage.records import MAX_BIGINT, RecordingInfo, WindowRecord
 
 bp = Blueprint("openapi", __name__)
 
@@ -70,7 +71,9 @@ def _upload(schemas: dict[str, Any], name: str, model: type[BaseModel], named_by
 def model_schemas() -> dict[str, Any]:
     schemas: dict[str, Any] = {}
     _model_schema(schemas, "Verdict", CheckedVerdict, "serialization")
-    _model_schema(schemas, "CheckRequest", CheckBody, "validation")
+    _model_schema(schemas, "ThresholdConfig", GateConfig, "validation")
+    request = _model_schema(schemas, "CheckRequest", CheckBody, "validation")
+    request["properties"]["config"]["anyOf"][0] = _ref("ThresholdConfig")  # the judge's model validates it
     _upload(schemas, "RecordingUpload", RecordingInfo, ("uuid",))
     _upload(schemas, "WindowUpload", WindowRecord, ("recording_uuid", "index"))
     return schemas
@@ -137,7 +140,9 @@ SCHEMAS: dict[str, Any] = {
     },
     "FloorRequest": {
         "type": "object", "required": ["value"],
-        "properties": {"value": {"description": "The floor (docs/config.md, 'Server policy')."},
+        "properties": {"value": {"not": {"type": "null"},
+                                 "description": "The floor (docs/config.md, 'Server policy'); null is no floor: "
+                                                "DELETE it instead."},
                        "service": {"type": "string", "maxLength": 200, "description": "Omitted: every service."}},
     },
     "FloorChange": {
@@ -172,7 +177,7 @@ PATHS: dict[str, Any] = {
             "parameters": [
                 {"name": "service", "in": "query", "schema": {"type": "string"}},
                 {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
-                {"name": "before", "in": "query", "schema": {"type": "integer"},
+                {"name": "before", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_BIGINT},
                  "description": "Return checks with an id below this (from `next`)."},
             ],
             "responses": {"200": _json(_ref("CheckPage"), "One page of checks."), **_errors(400, *AUTHED)},
@@ -181,7 +186,8 @@ PATHS: dict[str, Any] = {
     "/api/v1/checks/{check_id}": {
         "get": {
             "operationId": "getCheck", "summary": "One stored check.",
-            "parameters": [{"name": "check_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+            "parameters": [{"name": "check_id", "in": "path", "required": True,
+                            "schema": {"type": "integer", "minimum": 0, "maximum": MAX_BIGINT}}],
             "responses": {"200": _json(_ref("Verdict"), "The stored verdict document."), **_errors(404, *AUTHED)},
         },
     },
@@ -225,7 +231,8 @@ PATHS: dict[str, Any] = {
             "operationId": "getPolicy", "summary": "The threshold floors and their audit trail (admin).",
             "parameters": [{"name": "service", "in": "query", "schema": {"type": "string"},
                             "description": "Only the floors that hold for this service, and its audit trail."},
-                           {"name": "audit_limit", "in": "query", "schema": {"type": "integer", "minimum": 1}}],
+                           {"name": "audit_limit", "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_BIGINT}}],
             "responses": {"200": _json(_ref("Policy"), "Floors and audit trail."), **_errors(400, *AUTHED)},
         },
     },

@@ -35,6 +35,10 @@ def test_names_are_trimmed_and_fields_a_newer_client_sends_are_ignored(gate):
     assert (response.json()["service"], response.json()["stage"]) == (SERVICE, "s1")
 
 
-def test_the_openapi_check_request_is_the_models_schema(gate):
-    document = requests.get(f"{gate.url}/api/v1/openapi.json", timeout=10).json()
-    assert document["components"]["schemas"]["CheckRequest"] == CheckBody.model_json_schema()
+def test_the_openapi_check_request_is_the_models_schema_with_the_judges_config(gate):
+    schemas = requests.get(f"{gate.url}/api/v1/openapi.json", timeout=10).json()["components"]["schemas"]
+    documented, model = schemas["CheckRequest"], CheckBody.model_json_schema()
+    assert documented["properties"].pop("config")["anyOf"] == [{"$ref": "#/components/schemas/ThresholdConfig"},
+                                                               {"type": "null"}]
+    assert {**documented, "properties": {**documented["properties"], "config": model["properties"]["config"]}} == model
+    assert schemas["ThresholdConfig"]["title"] == "GateConfig"
