@@ -41,9 +41,10 @@ def build_loop(directory: Path) -> Path:
     return binary
 
 
-def run_loop(binary: Path, mode: str, iterations: int, attach=None, prefix=()) -> float:
-    """ns per syscall of one held loop; `attach(pid)` runs before release and
-    returns a function that detaches."""
+def run_loop(binary: Path, mode: str, iterations: int, attach=None, prefix=(), clock: str = "wall") -> float:
+    """ns per syscall of one held loop, by the wall clock or the loop's own CPU time
+    (`clock="cpu"`: time spent waiting for a CPU that other work holds is left
+    out); `attach(pid)` runs before release and returns a function that detaches."""
     loop = subprocess.Popen([*prefix, str(binary), mode, str(iterations)], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     if not prefix:  # under strace the line still comes, but the loop is strace's child
@@ -54,7 +55,8 @@ def run_loop(binary: Path, mode: str, iterations: int, attach=None, prefix=()) -
     finally:
         if detach:
             detach()
-    return float(out.split()[-2]) / SYSCALLS_PER_ITERATION[mode]
+    wall, _, cpu = out.split()[-3:]
+    return float(cpu if clock == "cpu" else wall) / SYSCALLS_PER_ITERATION[mode]
 
 
 def _track(bpf, pid: int) -> None:

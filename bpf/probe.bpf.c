@@ -66,9 +66,11 @@ BPF_PERCPU_ARRAY(loss_counts, u64, SLOTS * LOSS_REASONS);
 BPF_HASH(detail_counts, struct detail_key, u64, DETAIL_MAX_KEYS);
 /* @brief deduplicated file opens (path hash, mode) -> count */
 BPF_HASH(file_counts, struct file_key, u64, DETAIL_MAX_KEYS);
-/* @brief (generation, path_hash) -> path, written at a path's first count of a
- * generation, drained with it */
-BPF_HASH(file_paths, struct file_key, struct path_text, DETAIL_MAX_KEYS);
+/* @brief (slot, path_hash) -> path, written at a path's first count of a
+ * generation. Not drained: the drain looks up only paths it has not seen, and a
+ * path still in use is rewritten (so kept) every window, so the least recently
+ * used one is the one to drop when the table is full (an LRU hash) */
+BPF_TABLE("lru_hash", struct file_key, struct path_text, file_paths, DETAIL_MAX_KEYS);
 /* @brief per workload and generation: detail keys it inserted (its budget) */
 BPF_ARRAY(detail_keys_used, u64, SLOTS * 2);
 /* @brief [0]: generation new detail keys are written under; flipped by the drain */
@@ -414,7 +416,7 @@ static __always_inline void record_open(u32 slot, const char *upath, u8 mode, in
             text->dirfd = dirfd;
             text->flags = flags;
             text->pad = 0;
-            struct file_key path_key = {.generation = key.generation, .slot = slot, .path_hash = key.path_hash};
+            struct file_key path_key = {.slot = slot, .path_hash = key.path_hash};
             file_paths.update(&path_key, text);
             return;
         }

@@ -66,8 +66,8 @@ struct detail_key {
 /* One deduplicated file open, counted in kernel (file_counts). Opens are the hot
  * detail: keyed by a seeded 64-bit hash of the path instead of the path itself,
  * so the kernel hashes 16 bytes instead of a 290-byte detail_key. The path is
- * written to file_paths (keyed by generation, slot and hash, mode 0) at a key's
- * first open in a generation. A path whose meaning depends on its opener (a
+ * written to file_paths (keyed by slot and hash, generation and mode 0) at a
+ * key's first open in a generation. A path whose meaning depends on its opener (a
  * relative one, /proc/self/..., /proc/thread-self/...) has the opener's tgid and
  * dirfd mixed into its hash, so the same text opened from two directories is two
  * keys; userspace resolves every path once, in the opener's view

@@ -5,8 +5,10 @@
    real eBPF probe to instances already serving (as production's baseline is), and a healthy
    v2 and a misbehaving v2 as canaries started fresh under the probe, with generated load;
 3. each canary gated by the GitHub Action's client, run as a workflow runs it;
-4. each verdict, its anomalies and its dashboard link printed. Exit 0 only when the
-   healthy canary passes and the misbehaving one is paused.
+4. each verdict, its anomalies and its dashboard link printed;
+5. the paused canary approved by a person on call, with a reason, and the decision read
+   back from the check. Exit 0 only when the healthy canary passes, the misbehaving one
+   is paused and the approval is stored on its check.
 
     python -m examples.demo [--keep-serving] [--seconds N] [--window N]
 """
@@ -27,7 +29,7 @@ from examples.preflight import check_host
 from examples.processes import DemoError, ProcessGroup
 from examples.recording import Instance, RecordingPlan, record
 from examples.sample_service import prepare_state_dir
-from examples.stack import GateServer
+from examples.stack import GateServer, http_json
 
 SERVICE = "demo-shop"
 BASELINE_VERSION = "v1"
@@ -77,13 +79,18 @@ def raise_keyboard_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def gate_canaries(narrative: Narrative, github_dir: Path, gate_url: str, token: str) -> list[str]:
-    failures = []
+APPROVAL_REASON = "on-call read the anomalies: the debug helper ships behind a flag this release (demo)"
+
+
+def gate_canaries(narrative: Narrative, github_dir: Path, gate_url: str, token: str) -> tuple[list[str], dict]:
+    """(failures, the documents of the checks by canary version)."""
+    failures, documents = [], {}
     with GitHubStandIn() as github:
         narrative.step(f"GitHub API stand-in for commit statuses at {github.url}")
         client = ActionClient(github_dir, gate_url, token, SERVICE, GATE_CONFIG, github)
         for version, (label, expected) in CANARIES.items():
             outcome = client.gate(BASELINE_VERSION, version, stage=f"canary-{version}")
+            documents[version] = outcome.document
             narrative.done(f"{label} {version}: gate step {outcome.step_result()}")
             for line in verdict_lines(f"{label} {version}", outcome.document, expected):
                 narrative.say("    " + line)
@@ -91,7 +98,25 @@ def gate_canaries(narrative: Narrative, github_dir: Path, gate_url: str, token: 
                 failures.append(f"{label} {version}: expected {expected}, "
                                 f"got {outcome.document.get('verdict')}")
     narrative.step(f"job summaries and action logs: {github_dir}")
-    return failures
+    return failures, documents
+
+
+def approve_paused(narrative: Narrative, server: GateServer, paused: dict) -> list[str]:
+    """On call approves the paused check with a reason; the check then carries the decision."""
+    if paused.get("verdict") != "pause" or not paused.get("id"):
+        return ["no paused check to approve"]
+    decide_token = server.create_token(SERVICE, description="alice (on-call, demo)", scope="decide")
+    narrative.step(f"gate-server tokens create --service {SERVICE} --scope decide --description "
+                   "\"alice (on-call, demo)\": token minted")
+    narrative.step(f"POST /api/v1/checks/{paused['id']}/decision (what the check page's Approve button sends)")
+    made = server.decide(paused["id"], decide_token, "approve", APPROVAL_REASON)
+    _, stored = http_json(f"{server.base_url}/api/v1/checks/{paused['id']}", token=decide_token, timeout=30)
+    decision = stored.get("decision") or {}
+    narrative.done(f"check {paused['id']}: {decision.get('decision', 'no decision')} by {decision.get('by')} "
+                   f"at {decision.get('at')}")
+    narrative.say(f"    reason: {decision.get('reason')}")
+    narrative.say(f"    (read back from GET /api/v1/checks/{paused['id']}; the dashboard shows it on the check's page)")
+    return [] if decision == made else [f"check {paused['id']} does not carry the decision made: {decision}"]
 
 
 def run(args: argparse.Namespace, narrative: Narrative, work_dir: Path) -> int:
@@ -117,7 +142,10 @@ def run(args: argparse.Namespace, narrative: Narrative, work_dir: Path) -> int:
         record(plan, group, database_url, work_dir, narrative)
 
         narrative.section("3. Gating each canary with the GitHub Action (action/action.yml)")
-        failures = gate_canaries(narrative, work_dir / "github", server.base_url, token)
+        failures, documents = gate_canaries(narrative, work_dir / "github", server.base_url, token)
+
+        narrative.section("4. A person approves the paused canary, with a reason")
+        failures += approve_paused(narrative, server, documents.get("v2-bad") or {})
 
         narrative.section("Result")
         token_file = work_dir / "dashboard-token"
@@ -130,8 +158,8 @@ def run(args: argparse.Namespace, narrative: Narrative, work_dir: Path) -> int:
         for failure in failures:
             narrative.say(f"  FAILED: {failure}")
         if not failures:
-            narrative.say(f"  OK: the healthy canary passed and the misbehaving one was paused "
-                          f"({narrative.elapsed():.0f} s)")
+            narrative.say(f"  OK: the healthy canary passed, the misbehaving one was paused and then approved "
+                          f"by on-call ({narrative.elapsed():.0f} s)")
         if args.keep_serving and server.running():
             narrative.say(f"\n  gate server still serving on {server.base_url}/ (log in with the token in "
                           f"{token_file}) -- Ctrl-C to stop")

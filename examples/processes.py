@@ -81,6 +81,9 @@ class ProcessGroup:
 
     def run(self, name: str, argv: list[str], timeout: float) -> str:
         """Run a short command to completion; its output goes to its log and is returned."""
+        log_path = self.log_dir / f"{name}.log"
+        # The log is appended to by every run of `name`: return only this run's part.
+        earlier = log_path.stat().st_size if log_path.exists() else 0
         child = self.start(name, argv)
         try:
             code = child.process.wait(timeout=timeout)
@@ -88,7 +91,7 @@ class ProcessGroup:
             self.stop(child)
             raise DemoError(f"`{' '.join(argv[:3])} ...` took over {timeout:.0f} s "
                             f"(log: {child.log_path})\n{tail(child.log_path)}")
-        output = child.log_path.read_text(errors="replace").split("\n", 1)[-1]
+        output = child.log_path.read_bytes()[earlier:].decode(errors="replace").split("\n", 1)[-1]
         if code != 0:
             raise DemoError(f"`{' '.join(argv[:4])} ...` exited {code} (log: {child.log_path})\n"
                             f"{tail(child.log_path)}")

@@ -26,9 +26,14 @@ def tool(name: str) -> list[str]:
     raise DemoError(f"`{name}` is not installed in {Path(sys.executable).parent}: run `make setup`")
 
 
-def http_json(url: str, timeout: float = 5.0) -> tuple[int, dict]:
+def http_json(url: str, timeout: float = 5.0, body: dict | None = None, token: str = "") -> tuple[int, dict]:
+    """(status, JSON body) of a GET, or of a POST of `body`; status 0 when nothing answered."""
+    request = urllib.request.Request(url, data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"Content-Type": "application/json"} if body is not None else {})
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, json.loads(response.read() or b"{}")
     except urllib.error.HTTPError as exc:
         try:
@@ -59,15 +64,24 @@ class GateServer:
                  SERVER_START_SECONDS, f"the gate server to answer {self.base_url}/readyz",
                  child=self.child, interval=0.3)
 
-    def create_token(self, service: str, description: str = "demo: the Action's check token") -> str:
+    def create_token(self, service: str, description: str = "demo: the Action's check token",
+                     scope: str = "check") -> str:
         output = self.group.run("gate-server-token", tool("gate-server") + [
-            "tokens", "create", "--service", service, "--scope", "check",
+            "tokens", "create", "--service", service, "--scope", scope,
             "--description", description], timeout=60)
         token = extract_token(output)
         if not token:
             raise DemoError("`gate-server tokens create` printed no token "
                             f"(output: {output.strip()[:200]!r})")
         return token
+
+    def decide(self, check_id: int, token: str, decision: str, reason: str) -> dict:
+        """A person's decision on a check, through the API as the dashboard's form makes it."""
+        status, body = http_json(f"{self.base_url}/api/v1/checks/{check_id}/decision",
+                                 body={"decision": decision, "reason": reason}, token=token, timeout=30)
+        if status != 201:
+            raise DemoError(f"the decision on check {check_id} was refused: {status} {body.get('error', body)}")
+        return body
 
     def running(self) -> bool:
         return self.child is not None and self.child.running()

@@ -28,6 +28,9 @@ BLUEPRINTS: list[str] = [
     "gate_server.api.services",
     "gate_server.api.ingest",
     "gate_server.api.policy",
+    "gate_server.api.decisions",
+    "gate_server.api.baselines",
+    "gate_server.api.audit",
     "gate_server.dashboard.views",
 ]
 

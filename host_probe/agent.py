@@ -171,6 +171,7 @@ class Agent:
             "sources": {name: (error or "ok") for name, error in self.source_errors.items()},
             "spool_depth": sum(r.sink.pending for r in recordings),
             "last_drain_ms": round(self.engine.last_drain_s * 1000, 1),
+            "last_drain_cpu_ms": round(self.engine.last_drain_cpu_s * 1000, 1),
         }
 
     def write_status(self) -> None:

@@ -29,7 +29,7 @@ import numpy as np
 from host_probe.kernel_contract import LOSS_REASONS, PROCESS_CHANGES, SYSCALL_SLOTS
 from host_probe.canonical import Canonicaliser
 from host_probe.kernel_keys import OpenedPath, detail_feature, file_feature
-from host_probe.map_batch import BatchReader, delete_keys, pack_keys
+from host_probe.map_batch import BatchReader, delete_keys
 
 MEMBARRIER_CMD_GLOBAL = 1
 MEMBARRIER_SYSCALL = {"x86_64": 324, "aarch64": 283}
@@ -39,6 +39,8 @@ FALLBACK_GRACE_S = 0.005
 CHUNK = 4096
 # new file keys looked up one by one up to this many; past it file_paths is read whole
 PATH_LOOKUPS = 256
+# new file keys resolved together (their paths read, made canonical, normalised)
+NEW_KEYS_BATCH = 4096
 # normalised features remembered per raw key; past it the memory starts again (raw
 # keys that never recur, such as unique temp names, must not grow the agent forever)
 FEATURE_CACHE_MAX = 200_000
@@ -142,19 +144,24 @@ class FileFeatureIds:
             self.__init__()
             ids, unknown = np.full(len(combined), -1, dtype=np.int64), np.ones(len(combined), dtype=bool)
         new, first = np.unique(combined[unknown], return_index=True)
-        keys = list(zip(slots[unknown][first].tolist(), hashes[unknown][first].tolist(),
-                        modes[unknown][first].tolist()))
-        found = features_of(keys)
+        new_slots, new_hashes, new_modes = (column[unknown][first].tolist() for column in (slots, hashes, modes))
         new_ids: dict[int, int] = {}
         added_keys, added_ids = [], []
-        for combined_key, key in zip(new.tolist(), keys):
-            if key not in found:
-                continue
-            feature, resolved = found[key]
-            new_ids[combined_key] = self._id_of(feature)
-            if resolved:
-                added_keys.append(combined_key)
-                added_ids.append(new_ids[combined_key])
+        # a burst of new keys (a first window) is resolved a batch at a time, so its
+        # transient objects (paths, canonical forms) are bounded, not one per key
+        for begin in range(0, len(new), NEW_KEYS_BATCH):
+            end = begin + NEW_KEYS_BATCH
+            keys = list(zip(new_slots[begin:end], new_hashes[begin:end], new_modes[begin:end]))
+            found = features_of(keys)
+            for combined_key, key in zip(new[begin:end].tolist(), keys):
+                if key not in found:
+                    continue
+                feature, resolved = found[key]
+                new_ids[combined_key] = self._id_of(feature)
+                if resolved:
+                    added_keys.append(combined_key)
+                    added_ids.append(new_ids[combined_key])
+            del keys, found
         if added_keys:
             all_keys = np.concatenate([self.keys, np.array(added_keys, dtype=np.uint64)])
             key_ids = np.concatenate([self.key_ids, np.array(added_ids, dtype=np.int64)])
@@ -214,34 +221,35 @@ class MapDrain:
                     window.details[feature] += count
         delete_keys(reader.table, b"".join(taken_keys))
 
-    def _paths(self, generation: int, wanted: list[tuple[int, int]]) -> dict[tuple[int, int], OpenedPath]:
-        """The paths of a generation's file keys, by (slot, hash): looked up one by one
-        when few are new, read whole when many are (a first window, a burst of new files)."""
+    def _paths(self, wanted: list[tuple[int, int]]) -> dict[tuple[int, int], OpenedPath]:
+        """The paths of file keys, by (slot, hash): looked up one by one when few are
+        new, read whole when many are (a first window, a burst of new files). The
+        paths are not drained: a key's path was written when the key was (in the
+        window being drained, so after its grace period), and stays until the table
+        is full and it is the least recently used."""
         table = self.file_paths
         if len(wanted) <= PATH_LOOKUPS:
             found = {}
             for slot, path_hash in wanted:
                 try:
-                    leaf = table[table.Key(generation=generation, slot=slot, path_hash=path_hash)]
-                except KeyError:  # its path could not be stored (file_paths full)
+                    leaf = table[table.Key(slot=slot, path_hash=path_hash)]
+                except KeyError:  # its path could not be stored, or was dropped (file_paths full)
                     continue
                 found[slot, path_hash] = OpenedPath.from_leaf(leaf)
             return found
         wanted_set, found = set(wanted), {}
         reader = self.path_reader
         for n in reader.chunks():
-            rows = reader.fields(n, ("generation", "slot", "path_hash"))
-            mine = np.flatnonzero(rows["generation"] == generation)
-            for row, slot, path_hash in zip(mine.tolist(), rows["slot"][mine].tolist(),
-                                            rows["path_hash"][mine].tolist()):
+            rows = reader.fields(n, ("slot", "path_hash"))
+            for row, slot, path_hash in zip(range(n), rows["slot"].tolist(), rows["path_hash"].tolist()):
                 if (slot, path_hash) in wanted_set:
                     found[slot, path_hash] = OpenedPath.from_leaf(reader.values[row])
         return found
 
-    def _file_features(self, generation: int, keys: list[tuple[int, int, int]]) -> dict:
+    def _file_features(self, keys: list[tuple[int, int, int]]) -> dict:
         """(feature, resolved?) of new (slot, hash, mode) keys: each path made canonical
         once, in its opener's view, then normalised."""
-        opened = self._paths(generation, sorted({(slot, path_hash) for slot, path_hash, _ in keys}))
+        opened = self._paths(sorted({(slot, path_hash) for slot, path_hash, _ in keys}))
         canonical: dict[tuple[int, int], tuple[str, bool]] = {}
         features = {}
         for slot, path_hash, mode in keys:
@@ -269,23 +277,35 @@ class MapDrain:
         if not parts or not sum(len(part[0]) for part in parts):
             return
         slots, modes, hashes, counts = (np.concatenate(column) for column in zip(*parts))
-        ids = self.file_ids.ids(hashes, modes, slots, lambda keys: self._file_features(old, keys))
+        ids = self.file_ids.ids(hashes, modes, slots, self._file_features)
         known = ids >= 0
         lost = np.bincount(slots[~known], weights=counts[~known], minlength=self.slots)
         for slot in np.flatnonzero(lost).tolist():  # paths file_paths could not store: counted losses
             if slot in windows:
                 windows[slot].losses["map_full"] = windows[slot].losses.get("map_full", 0) + int(lost[slot])
-        pairs, inverse = np.unique(slots[known] << 32 | ids[known], return_inverse=True)
-        totals = np.bincount(inverse, weights=counts[known]).astype(np.int64).tolist()
-        features = self.file_ids.features
-        for pair, total in zip(pairs.tolist(), totals):
-            window = windows.get(pair >> 32)
-            if window is not None:
-                window.details[features[pair & 0xFFFFFFFF]] += total
+        self._add_file_totals(slots[known], ids[known], counts[known], windows)
         delete_keys(reader.table, b"".join(taken_keys))
-        held = np.unique(np.rec.fromarrays([slots.astype(np.uint16), hashes], names="slot,path_hash"))
-        delete_keys(self.file_paths, pack_keys(self.file_paths, len(held), generation=old, slot=held["slot"],
-                                               path_hash=held["path_hash"]))
+
+    def _add_file_totals(self, slots: np.ndarray, ids: np.ndarray, counts: np.ndarray,
+                         windows: dict[int, RawWindow]) -> None:
+        """Sum counts by (slot, feature id) and add them to the windows, a workload's
+        features at once: tens of thousands of Counter increments one by one were
+        most of a drain's Python time."""
+        pairs, inverse = np.unique(slots << 32 | ids, return_inverse=True)
+        totals = np.bincount(inverse, weights=counts).astype(np.int64)
+        pair_slots = pairs >> 32
+        features = self.file_ids.features
+        for slot in np.unique(pair_slots).tolist():
+            window = windows.get(slot)
+            if window is None:
+                continue
+            begin, end = np.searchsorted(pair_slots, [slot, slot + 1])
+            names = [features[i] for i in (pairs[begin:end] & 0xFFFFFFFF).tolist()]
+            found = zip(names, totals[begin:end].tolist())
+            if any(kind == "file" for kind, _ in window.details):
+                window.details.update(dict(found))
+            else:  # distinct features, none there yet: a plain dict update (in C) adds them
+                dict.update(window.details, found)
 
     def _release_budgets(self, old: int) -> None:
         for slot in range(1, self.slots):

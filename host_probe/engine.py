@@ -25,6 +25,7 @@ from gate_server.storage.records import RecordingInfo, WindowRecord
 from host_probe import __version__, loader
 from host_probe.discovery import Workload
 from host_probe.drain import MapDrain, RawWindow
+from host_probe.heap import return_freed_memory
 from host_probe.inventory import take_inventory
 from host_probe.inventory.process import ProcessGone, start_time
 from gate_server.storage.keys import EVENT_STREAM_LOSSES
@@ -135,7 +136,7 @@ class Engine:
         self.closing: list[Recording] = []          # removed; their last window is still to drain
         self.destination = None
         self.bpf = None
-        self.last_drain_s = 0.0
+        self.last_drain_s = self.last_drain_cpu_s = 0.0
         self.said_unfenced = False
 
     # -- lifecycle ---------------------------------------------------------------
@@ -146,7 +147,7 @@ class Engine:
         try:
             # Only now the storage code (SQLAlchemy or requests): compiled first and
             # with the compiler's heap handed back, the two memory peaks do not add up.
-            loader.release_compiler_memory()
+            return_freed_memory()
             from host_probe.destinations import open_destination
 
             self.destination = open_destination(config.database_url, config.server_url, config.ingest_token)
@@ -246,9 +247,12 @@ class Engine:
         ended = _now()
         self.window_begin = time.monotonic()
         every = list(self.recordings.values()) + self.closing
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.thread_time()
         raw = self.drain.drain(r.slot for r in every)
         self.last_drain_s = time.perf_counter() - started
+        # the drain's own CPU time (its bpf() calls included): what it costs, apart
+        # from the time it waits for a grace period or for a CPU that others hold
+        self.last_drain_cpu_s = time.thread_time() - cpu_started
         if not self.drain.fenced and not self.said_unfenced:
             self.said_unfenced = True
             self.log("host-probe: the kernel refused membarrier (nohz_full?): the drain waits 5 ms for running "
@@ -259,6 +263,7 @@ class Engine:
             self._finish(recording)
             self.table.release(recording.slot)
         self.closing = []
+        return_freed_memory()  # a window's transient objects (a burst of new paths) do not stay resident
         return written
 
     def _write(self, recording: Recording, raw: RawWindow, ended: datetime) -> dict[str, int]:

@@ -135,15 +135,6 @@ def load(options: ProbeOptions, source: Path = PROBE_SOURCE, numbers: Mapping[st
         raise ProbeUnavailable(_explain_load_failure(exc)) from None
 
 
-def release_compiler_memory() -> None:
-    """Hand the heap bcc's clang freed back to the OS (glibc keeps it otherwise):
-    28 MB of the probe's resident memory after a compile, measured on this VM."""
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: the memory stays reserved, nothing breaks
-        pass
-
-
 def load_floor():
     """The benchmark's empty sys_enter program."""
     BPF = import_bcc()

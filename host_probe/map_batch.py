@@ -91,16 +91,3 @@ def delete_keys(table, raw: bytes) -> int:
         done += 1  # the kernel stopped at a key that is not there: step over it
     return deleted
 
-
-def pack_keys(table, count: int, **columns) -> bytes:
-    """`count` keys of `table` as raw bytes, each named field set from a column
-    (a scalar or an array), every other byte zero: keys built in one numpy step."""
-    struct = table.Key
-    types = dict(struct._fields_)
-    dtype = np.dtype({"names": list(columns), "formats": [np.dtype(types[name]) for name in columns],
-                      "offsets": [getattr(struct, name).offset for name in columns],
-                      "itemsize": ctypes.sizeof(struct)})
-    packed = np.zeros(count, dtype=dtype)
-    for name, values in columns.items():
-        packed[name] = values
-    return packed.tobytes()

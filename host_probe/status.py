@@ -35,7 +35,8 @@ def show_status(path: Path, as_json: bool, out: TextIO) -> int:
     state = "running" if running else "NOT RUNNING (the file is from an agent that has exited)"
     print(f"agent pid {status['pid']} {state}, since {status['started_at']}; config {status['config']}", file=out)
     print(f"windows of {status['window_s']:g}s; {len(status['workloads'])} of {status['max_workloads']} "
-          f"workload slots used; spool depth {status['spool_depth']}; last drain {status['last_drain_ms']} ms",
+          f"workload slots used; spool depth {status['spool_depth']}; last drain {status['last_drain_ms']} ms "
+          f"({status.get('last_drain_cpu_ms', '?')} ms of CPU)",
           file=out)
     rows = [("SLOT", "SERVICE", "VERSION", "ROLE", "WINDOWS", "LOST", "SPOOLED", "SCOPE")]
     for w in status["workloads"]:

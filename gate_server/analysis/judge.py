@@ -13,11 +13,12 @@ Order of decision:
   7. otherwise                                         -> pass
 Unverified start-up features (startup.py) never pause on their own: a pause the score
 reaches only through them is a warn, and one of severity high or above makes a pass a warn.
+Suppressed anomalies (suppressions.py) are listed but count toward none of the above.
 """
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Iterable, Optional
 
 import numpy as np
 
@@ -28,6 +29,7 @@ from gate_server.analysis.profile import Profile
 from gate_server.analysis.rates import rate_shifts
 from gate_server.analysis.rules import Rules, baseline_write_paths
 from gate_server.analysis.scoring import apply_weights, group_scores, limit_breaches, persistent_changes, score
+from gate_server.analysis.suppressions import ActiveSuppression, mark_suppressed
 from gate_server.analysis.stability import missing_features, new_features
 from gate_server.analysis.startup import (StartupView, annotate, startup_view, unverified_features,
                                           unverified_verdict)
@@ -35,9 +37,10 @@ from gate_server.analysis.verdict import Anomaly, FeatureRow, Verdict, severity_
 
 
 def judge(baseline: Profile, canary: Profile, config: GateConfig | None = None, *,
-          startup_reference: Optional[Profile] = None) -> Verdict:
+          startup_reference: Optional[Profile] = None, suppressions: Iterable[ActiveSuppression] = ()) -> Verdict:
     """`startup_reference`: start-up windows and inventories of earlier recordings of the
-    baseline or canary version, which vouch for the canary's start-up (startup.py)."""
+    baseline or canary version, which vouch for the canary's start-up (startup.py).
+    `suppressions`: those in force for the service; the anomalies they match do not count."""
     config = config or GateConfig()
     observation = {"baseline": observe(baseline), "canary": observe(canary)}
     baseline_short = insufficiencies("baseline", observation["baseline"], config.sufficiency)
@@ -49,9 +52,10 @@ def judge(baseline: Profile, canary: Profile, config: GateConfig | None = None, 
                  if baseline.windows and canary.windows else [])
     apply_weights(anomalies, config)
     anomalies.sort(key=lambda a: (-a.weight, severity_rank(a.severity), a.kind, a.key))
-    groups = group_scores(anomalies, config)
+    counted = mark_suppressed(anomalies, suppressions)
+    groups = group_scores(counted, config)
     total = round(score(groups, config), 1)
-    breaches = limit_breaches(anomalies, config)
+    breaches = limit_breaches(counted, config)
     thresholds = config.thresholds
 
     empty = [f"no windows recorded for {profile.label or f'{side} version {profile.version}'}"
@@ -65,22 +69,28 @@ def judge(baseline: Profile, canary: Profile, config: GateConfig | None = None, 
     elif canary_short:
         verdict, reasons = "inconclusive", canary_short
     elif total <= thresholds.pause_score:
-        verdict, reasons = "pause", [_score_reason(total, "pause_score", thresholds.pause_score, anomalies)]
+        verdict, reasons = "pause", [_score_reason(total, "pause_score", thresholds.pause_score, counted)]
     elif total <= thresholds.warn_score:
-        verdict, reasons = "warn", [_score_reason(total, "warn_score", thresholds.warn_score, anomalies)]
-    elif persistent := persistent_changes(anomalies, len(canary.windows), config):
+        verdict, reasons = "warn", [_score_reason(total, "warn_score", thresholds.warn_score, counted)]
+    elif persistent := persistent_changes(counted, len(canary.windows), config):
         verdict, reasons = "warn", persistent
     else:
         verdict, reasons = "pass", []
-    verdict, reasons = unverified_verdict(verdict, reasons, anomalies, breaches, config)
+    verdict, reasons = unverified_verdict(verdict, reasons, counted, breaches, config)
 
     return Verdict(
         verdict=verdict, score=total, anomalies=anomalies, observation=observation, reasons=reasons,
-        notes=config.notes(),
+        notes=config.notes() + _suppressed_note(len(anomalies) - len(counted)),
         thresholds=config.model_dump(mode="json"), features=feature_table(matrix, anomalies, config.report.max_features),
         group_scores=groups, service=canary.service or baseline.service,
         baseline_version=baseline.version, canary_version=canary.version,
     )
+
+
+def _suppressed_note(suppressed: int) -> list[str]:
+    if not suppressed:
+        return []
+    return [f"{suppressed} anomal{'y is' if suppressed == 1 else 'ies are'} suppressed: listed, not counted"]
 
 
 def _score_reason(total: float, name: str, threshold: float, anomalies: list[Anomaly]) -> str:

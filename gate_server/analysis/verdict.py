@@ -43,6 +43,15 @@ class _Part(BaseModel):
         return self.model_dump(mode="json")
 
 
+class SuppressedBy(_Part):
+    """The suppression that keeps an anomaly from counting toward the verdict (suppressions.py)."""
+
+    id: int
+    by: str
+    reason: str
+    expires: str = Field(description="ISO 8601 UTC; the anomaly counts again after it.")
+
+
 class Anomaly(_Part):
     kind: Kind
     key: str
@@ -60,6 +69,8 @@ class Anomaly(_Part):
     effect: Optional[float] = None  # canary / baseline ratio of median rates (rate shifts)
     weight: float = 0.0  # group weight x severity points: its pull on the score
     reason: str
+    suppressed: Optional[SuppressedBy] = Field(
+        default=None, description="Set when a suppression matches: listed, but not counted toward the verdict.")
 
     @field_serializer("baseline_rate", "canary_rate", "effect", "weight")
     def _rounded(self, value: Optional[float]) -> Optional[float]:

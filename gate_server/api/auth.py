@@ -14,6 +14,9 @@ from gate_server.services.tokens import ALL_SERVICES, TokenIdentity, verify_toke
 # Which token scopes may call a view: reading and checking need `check` (or `admin`);
 # `ingest` tokens are for the probe's uploads only.
 CHECK_SCOPES = ("check", "admin")
+# A person who decides (approve, reject, acknowledge, suppress, promote) reads what they decide on.
+DECIDE_SCOPES = ("decide", "admin")
+READ_SCOPES = ("check", "decide", "admin")
 
 
 def _presented_secret() -> str:
@@ -69,3 +72,13 @@ def visible_services() -> list[str] | None:
     if identity.is_admin or ALL_SERVICES in identity.services:
         return None
     return list(identity.services)
+
+
+def requested_services() -> list[str] | None:
+    """The `service` query argument as a filter (403 if the token does not cover it), else
+    every service the caller may see (None: all)."""
+    service = request.args.get("service")
+    if service:
+        authorize_service(service)
+        return [service]
+    return visible_services()

@@ -8,10 +8,10 @@ from flask import Blueprint, current_app, jsonify, request, url_for
 
 from gate_server import app_database
 from gate_server.api import metrics
-from gate_server.api.auth import authorize_service, require_token, visible_services
+from gate_server.api.auth import READ_SCOPES, authorize_service, require_token, requested_services
 from gate_server.api.check_body import parse_check_body
 from gate_server.api.parsing import idempotency_key, int_arg, json_object
-from gate_server.services import checks
+from gate_server.services import checks, decisions
 
 bp = Blueprint("checks", __name__, url_prefix="/api/v1/checks")
 
@@ -35,7 +35,8 @@ def create_check():
     checked = checks.run_check(app_database.session(), check_request, current_app.config["GATE_SETTINGS"],
                                base_url=_base_url(), cache=app_database.profile_cache())
     metrics.observe_check(checked.verdict, time.perf_counter() - started)
-    response = jsonify(checked.to_dict())
+    # A poll (same Idempotency-Key) learns of a person's decision on its check here.
+    response = jsonify(decisions.with_decisions(app_database.session(), checked.id, checked.to_dict()))
     # 201: a check was stored; 200: a repeated Idempotency-Key, its check judged again.
     response.status_code = 200 if checked.idempotent_replay else 201
     response.headers["Location"] = checked.api_url
@@ -44,22 +45,19 @@ def create_check():
 
 # Past a BIGINT no check can exist: 404 here, not an overflow in the database driver.
 @bp.get("/<int(max=9223372036854775807):check_id>")
-@require_token()
+@require_token(READ_SCOPES)
 def get_check(check_id: int):
-    service, document = checks.get_check(app_database.session(), check_id)
+    session = app_database.session()
+    service, document = checks.get_check(session, check_id)
     authorize_service(service)
-    return jsonify(document)
+    return jsonify(decisions.with_decisions(session, check_id, document))
 
 
 @bp.get("")
-@require_token()
+@require_token(READ_SCOPES)
 def list_checks():
     service = request.args.get("service")
-    if service:
-        authorize_service(service)
-        services = [service]
-    else:
-        services = visible_services()
+    services = requested_services()
     limit = int_arg("limit", checks.DEFAULT_PAGE_SIZE, maximum=checks.MAX_PAGE_SIZE)
     before = int_arg("before")
     items = checks.list_checks(app_database.session(), services=services, limit=limit, before=before)

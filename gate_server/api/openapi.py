@@ -15,40 +15,16 @@ from pydantic import BaseModel
 
 from gate_server.analysis.config import GateConfig
 from gate_server.analysis.policy import FLOORS
+from gate_server.api import openapi_decisions
 from gate_server.api.check_body import CheckBody
+# Their short private names kept: every path below is written with them.
+from gate_server.api.openapi_parts import AUTHED, error_responses as _errors, json_response as _json, ref as _ref
 from gate_server.services.checks import CheckedVerdict
 from gate_server.storage.records import MAX_BIGINT, RecordingInfo, WindowRecord
 
 bp = Blueprint("openapi", __name__)
 
 
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _errors(*codes: int) -> dict[str, Any]:
-    reasons = {
-        400: "Malformed JSON, a missing, mistyped or out-of-range field (named in `field`).",
-        401: "Missing, malformed, invalid or revoked bearer token (with a WWW-Authenticate header).",
-        403: "The token's scope or services do not cover this request.",
-        404: "Unknown service, check, recording or policy floor.",
-        405: "Method not allowed on this path.",
-        409: "The request contradicts what is stored (kept as it is): an upload, or an Idempotency-Key "
-             "that names a check of other versions or stage.",
-        413: "Body larger than GATE_MAX_REQUEST_BYTES (uploads: GATE_MAX_INGEST_BYTES).",
-        415: "Body is not application/json.",
-        422: "The threshold config is invalid; `field` is the path of the bad value.",
-        500: "Unexpected server error (details only in the server log).",
-        503: "Database unavailable.",
-    }
-    return {str(code): _json(_ref("Error"), reasons[code]) for code in codes}
-
-
-AUTHED = (401, 403, 500, 503)
 REF_TEMPLATE = "#/components/schemas/{model}"
 
 
@@ -263,14 +239,16 @@ PATHS: dict[str, Any] = {
 
 
 def document() -> dict[str, Any]:
+    schemas = {**SCHEMAS, **openapi_decisions.SCHEMAS, **model_schemas()}
+    openapi_decisions.extend_verdict(schemas)
     return {
         "openapi": "3.1.0",
         "info": {"title": "syscall-gate gate server", "version": "1",
                  "description": "Judge a canary's kernel-boundary behaviour against its baseline. "
                                 "Every error is JSON: {error, status, field?}."},
-        "paths": PATHS,
+        "paths": {**PATHS, **openapi_decisions.PATHS},
         "components": {
-            "schemas": {**SCHEMAS, **model_schemas()},
+            "schemas": schemas,
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
                                            "description": "Made by `gate-server tokens create`."}},
         },

@@ -14,7 +14,8 @@ from gate_server.cli.errors import UsageError
 from gate_server.storage.engine import DatabaseError
 
 # Each name is a module in this package that defines register(subparsers).
-COMMAND_MODULES = ("db", "serve", "doctor", "check", "config", "tokens", "policy", "drift", "seccomp", "prune")
+COMMAND_MODULES = ("db", "serve", "doctor", "check", "checks", "baselines", "config", "tokens", "policy", "drift",
+                   "seccomp", "prune")
 
 EPILOG = """examples:
   gate-server db upgrade                         apply migrations to $GATE_DATABASE_URL
@@ -23,6 +24,8 @@ EPILOG = """examples:
   gate-server tokens create --service web --scope check
   gate-server policy set --service web limits.max_new_execs 0
   gate-server check --service web --baseline v1 --canary v2 --config .github/syscall-gate.yml
+  gate-server checks decide 42 --approve --reason "the new exec is the image converter"
+  gate-server baselines promote --service web --version v2 --reason "rolled out everywhere"
 """
 
 

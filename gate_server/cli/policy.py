@@ -6,16 +6,12 @@ policy") lists the floors and what tighter means for each.
 
 from __future__ import annotations
 
-import getpass
 import json
 
-from sqlalchemy.orm import Session
-
 from gate_server.analysis.policy import FLOORS, GLOBAL
-from gate_server.cli.command_engine import command_engine
+from gate_server.cli.command_engine import cli_actor, in_transaction
 from gate_server.cli.errors import UsageError
 from gate_server.services import policy
-from gate_server.services.errors import DomainError
 from gate_server.settings import Settings
 
 EPILOG = """examples:
@@ -46,16 +42,7 @@ def register(subparsers) -> None:
 
 
 def _in_session(args, work):
-    with command_engine(args.db or Settings.from_env().database_url) as engine:
-        with Session(engine, expire_on_commit=False) as session, session.begin():
-            try:
-                return work(session)
-            except DomainError as exc:
-                raise UsageError(exc.message) from None
-
-
-def _actor() -> str:
-    return f"{getpass.getuser()} (cli)"
+    return in_transaction(args.db or Settings.from_env().database_url, work)
 
 
 def _scope(service: str) -> str:
@@ -67,14 +54,14 @@ def set_floor(args) -> int:
         value = json.loads(args.value)
     except json.JSONDecodeError:
         raise UsageError(f"{args.field}: the value must be JSON (got {args.value!r}; a list is '[\"/a\", \"/b\"]')")
-    old = _in_session(args, lambda s: policy.set_floor(s, field=args.field, value=value, actor=_actor(),
+    old = _in_session(args, lambda s: policy.set_floor(s, field=args.field, value=value, actor=cli_actor(),
                                                          service=args.service))
     print(f"{args.field} floor for {_scope(args.service)}: {json.dumps(old)} -> {json.dumps(value)}")
     return 0
 
 
 def unset_floor(args) -> int:
-    old = _in_session(args, lambda s: policy.unset_floor(s, field=args.field, actor=_actor(), service=args.service))
+    old = _in_session(args, lambda s: policy.unset_floor(s, field=args.field, actor=cli_actor(), service=args.service))
     print(f"{args.field} floor for {_scope(args.service)} removed (was {json.dumps(old)})")
     return 0
 

@@ -21,7 +21,8 @@ def register(subparsers) -> None:
     create.add_argument("--service", action="append", default=[], metavar="NAME",
                         help="a service the token may act on (repeat for several; not needed for admin)")
     create.add_argument("--scope", required=True, choices=tokens.SCOPES,
-                        help="check: run and read checks; ingest: upload windows; admin: everything, every service")
+                        help="check: run and read checks; ingest: upload windows; decide: read checks and "
+                             "approve, reject, acknowledge, suppress, promote baselines; admin: everything, every service")
     create.add_argument("--description", default="", help="who or what uses the token")
     create.set_defaults(func=create_token)
     listing = sub.add_parser("list", help="list tokens (prefixes only; secrets are never stored)")

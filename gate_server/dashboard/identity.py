@@ -14,7 +14,9 @@ from gate_server.services.tokens import TokenIdentity, verify_token
 from gate_server.storage.models import ApiToken
 
 # Reading pages needs what reading the API needs; ingest tokens belong to probes.
-DASHBOARD_SCOPES = ("check", "admin")
+DASHBOARD_SCOPES = ("check", "decide", "admin")
+# Who may approve, reject, acknowledge, suppress and revoke on the pages (as through the API).
+DECIDING_SCOPES = ("decide", "admin")
 SESSION_KEY = "token_id"
 
 
@@ -30,7 +32,7 @@ def log_in(secret: str) -> TokenIdentity:
         raise LoginRefused("That token is unknown or revoked.")
     if identity.scope not in DASHBOARD_SCOPES:
         raise LoginRefused(f"A token with scope '{identity.scope}' cannot open the dashboard; "
-                           "use a check or admin token.")
+                           "use a check, decide or admin token.")
     session.clear()
     session.permanent = True
     session[SESSION_KEY] = identity.token_id
@@ -48,7 +50,11 @@ def current() -> Optional[TokenIdentity]:
         session.clear()
         return None
     return TokenIdentity(token_id=token.id, prefix=token.prefix, scope=token.scope,
-                         services=tuple(token.services or ()))
+                         services=tuple(token.services or ()), description=token.description or "")
+
+
+def may_decide(viewer: TokenIdentity, service: str) -> bool:
+    return viewer.scope in DECIDING_SCOPES and viewer.may_access(service)
 
 
 def log_out() -> None:

@@ -6,13 +6,13 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Optional
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 
 from gate_server import app_database
 from gate_server.dashboard import identity
 from gate_server.dashboard.chart import build_chart, format_rate
 from gate_server.dashboard.secret import session_secret
-from gate_server.services import catalog, checks
+from gate_server.services import audit, baselines, catalog, checks, decisions, suppressions
 from gate_server.services.errors import DomainError
 from gate_server.services.tokens import ALL_SERVICES
 
@@ -21,6 +21,7 @@ bp = Blueprint("dashboard", __name__, template_folder="templates", static_folder
 
 PUBLIC_ENDPOINTS = {"dashboard.login", "dashboard.static"}
 CHECKS_PER_PAGE = 50
+DECIDED = {"approve": "Approved", "reject": "Rejected"}
 # A dashboard session lasts a working day; the token itself is re-checked on every page.
 SESSION_LIFETIME = timedelta(hours=12)
 SECURITY_HEADERS = {
@@ -50,6 +51,7 @@ def _configure(state) -> None:
     app.jinja_env.filters.setdefault("rate", lambda v: format_rate(float(v or 0)))
     app.jinja_env.filters.setdefault("percent", lambda v: f"{float(v or 0) * 100:.2f}%")
     app.jinja_env.filters.setdefault("thousands", lambda v: f"{int(v or 0):,}")
+    app.jinja_env.filters.setdefault("decided", lambda decision: DECIDED.get(decision, decision))
 
 
 def _when(value: Any) -> str:
@@ -102,6 +104,15 @@ def _authorize(service: str) -> None:
         abort(403, f"Your token does not cover service '{service}'.")
 
 
+def _requested_services() -> tuple[Optional[str], Optional[list[str]]]:
+    """(the ?service= filter, the services to show): that one, or every one the viewer may see."""
+    wanted = request.args.get("service") or None
+    if wanted:
+        _authorize(wanted)
+        return wanted, [wanted]
+    return None, _visible()
+
+
 def _safe_next(target: Optional[str]) -> str:
     parts = urlsplit(target or "")
     if target and target.startswith("/") and not target.startswith("//") and not parts.netloc:
@@ -148,16 +159,13 @@ def service(name: str):
         versions=catalog.versions_summary(session, name),
         recordings=catalog.recordings_by_version(session, name),
         recent_checks=checks.list_checks(session, services=[name], limit=20),
+        baseline=baselines.stability(session, name),
     )
 
 
 @bp.get("/checks")
 def check_list():
-    wanted = request.args.get("service") or None
-    services = _visible()
-    if wanted:
-        _authorize(wanted)
-        services = [wanted]
+    wanted, services = _requested_services()
     before = request.args.get("before", type=int)
     rows = checks.list_checks(app_database.session(), services=services, limit=CHECKS_PER_PAGE, before=before)
     next_before = rows[-1]["id"] if len(rows) == CHECKS_PER_PAGE else None
@@ -166,9 +174,84 @@ def check_list():
 
 @bp.get("/checks/<int:check_id>")
 def check(check_id: int):
-    service_name, document = checks.get_check(app_database.session(), check_id)
+    return _check_page(check_id)
+
+
+def _check_page(check_id: int, error: Optional[str] = None, status: int = 200):
+    session = app_database.session()
+    service_name, document = checks.get_check(session, check_id)
     _authorize(service_name)
-    return render_template("dashboard/check.html", check=document, chart=build_chart(document))
+    document = decisions.with_decisions(session, check_id, document)
+    acknowledged = {(a["kind"], a["key"]): a for a in document["acknowledgements"]}
+    return render_template("dashboard/check.html", check=document, chart=build_chart(document), error=error,
+                           acknowledged=acknowledged, may_decide=identity.may_decide(g.viewer, service_name),
+                           decidable=document["verdict"] in decisions.DECIDABLE_VERDICTS), status
+
+
+def _require_decide(service: str) -> None:
+    _authorize(service)
+    if not identity.may_decide(g.viewer, service):
+        abort(403, "Deciding needs a token with scope 'decide' (or 'admin') for this service.")
+
+
+@bp.post("/checks/<int:check_id>/decision")
+def decide(check_id: int):
+    session = app_database.session()
+    _require_decide(decisions.check_service(session, check_id))
+    try:
+        made = decisions.decide(session, check_id, decision=request.form.get("decision"),
+                                reason=request.form.get("reason"), actor=audit.actor_of(g.viewer))
+    except DomainError as exc:
+        session.rollback()
+        return _check_page(check_id, error=exc.message, status=exc.status)
+    session.commit()
+    flash(f"{DECIDED[made['decision']]} by {made['by']}.")
+    return redirect(url_for("dashboard.check", check_id=check_id))
+
+
+@bp.post("/checks/<int:check_id>/acknowledge")
+def acknowledge(check_id: int):
+    session = app_database.session()
+    _require_decide(decisions.check_service(session, check_id))
+    form = request.form
+    suppress = {"pattern": form.get("pattern", ""), "expires": form.get("expires", "")} if form.get("suppress") else None
+    try:
+        made = decisions.acknowledge(session, check_id, form.get("key", ""), kind=form.get("kind") or None,
+                                     reason=form.get("reason"), suppress=suppress, actor=audit.actor_of(g.viewer))
+    except DomainError as exc:
+        session.rollback()
+        return _check_page(check_id, error=exc.message, status=exc.status)
+    session.commit()
+    flash(f"Acknowledged {made['kind']} {made['key']}" +
+          (f"; suppressed until {made['suppression']['expires']}." if made["suppression"] else "."))
+    return redirect(url_for("dashboard.check", check_id=check_id))
+
+
+@bp.get("/services/<name>/suppressions")
+def suppression_list(name: str):
+    _authorize(name)
+    return render_template("dashboard/suppressions.html", service=name,
+                           suppressions=suppressions.list_for(app_database.session(), name),
+                           may_decide=identity.may_decide(g.viewer, name))
+
+
+@bp.post("/suppressions/<int:suppression_id>/revoke")
+def revoke_suppression(suppression_id: int):
+    session = app_database.session()
+    service_name = suppressions.service_of(session, suppression_id)
+    _require_decide(service_name)
+    revoked = suppressions.revoke(session, suppression_id, actor=audit.actor_of(g.viewer),
+                                  reason=request.form.get("reason", ""))
+    session.commit()
+    flash(f"Suppression {revoked['id']} ({revoked['kind']} {revoked['pattern']}) revoked.")
+    return redirect(url_for("dashboard.suppression_list", name=service_name))
+
+
+@bp.get("/audit")
+def audit_log():
+    wanted, services = _requested_services()
+    return render_template("dashboard/audit.html", service=wanted,
+                           entries=audit.entries(app_database.session(), services=services))
 
 
 @bp.errorhandler(DomainError)

@@ -13,7 +13,7 @@ listeners hear of it only when its stored verdict changes.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Optional
 
@@ -26,7 +26,7 @@ from gate_server.analysis.config import ConfigError, GateConfig, load_config
 from gate_server.analysis.judge import judge
 from gate_server.analysis.policy import apply_policy
 from gate_server.analysis.verdict import Verdict
-from gate_server.services import policy
+from gate_server.services import baselines, policy, suppressions
 from gate_server.services.catalog import service_id
 from gate_server.services.errors import Conflict, InvalidConfig, NotFound
 from gate_server.settings import Settings
@@ -86,6 +86,8 @@ def run_check(
 ) -> CheckedVerdict:
     """Judge canary against baseline, commit the check, notify listeners; returns the stored verdict."""
     sid = service_id(session, request.service)
+    # `current`: the promoted baseline; the check stores the version it stood for then.
+    request = replace(request, baseline_version=baselines.resolve(session, request.service, request.baseline_version))
     # One version on both sides only makes sense split by the role each recording declared.
     same_version = request.baseline_version == request.canary_version
     baseline = load_profile(session, request.service, request.baseline_version,
@@ -97,7 +99,8 @@ def run_check(
 
     # The repo's config may tighten the server's floors, never loosen them.
     effective = apply_policy(request.config, policy.floors_for(session, request.service))
-    judged = judge(baseline, canary, effective.config, startup_reference=startup_reference)
+    judged = judge(baseline, canary, effective.config, startup_reference=startup_reference,
+                   suppressions=suppressions.active_for(session, sid))
 
     check, earlier_verdict = _check_for(session, sid, request, judged, settings)
     checked = CheckedVerdict(**{

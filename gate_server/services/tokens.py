@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from gate_server.services.errors import DomainError, NotFound
 from gate_server.storage.models import ApiToken
 
-SCOPES = ("check", "ingest", "admin")
+SCOPES = ("check", "ingest", "decide", "admin")
 ALL_SERVICES = "*"
 TOKEN_PREFIX = "sg_"
 # Characters of the token kept in clear to tell tokens apart in listings.
@@ -68,7 +68,7 @@ def create_token(session: Session, *, scope: str, services: Iterable[str], descr
     if scope == "admin":
         names = (ALL_SERVICES,)
     elif not names:
-        raise DomainError("a check or ingest token needs at least one --service", field="services")
+        raise DomainError("a check, ingest or decide token needs at least one --service", field="services")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     prefix = secret[:LISTED_PREFIX_LENGTH]
     session.add(ApiToken(token_hash=hash_token(secret), prefix=prefix, description=description[:200],

@@ -227,3 +227,83 @@ class PolicyAudit(Base):
     field: Mapped[str] = mapped_column(String(100))
     old_value: Mapped[Optional[Any]] = mapped_column(JSON)
     new_value: Mapped[Optional[Any]] = mapped_column(JSON)
+
+
+class CheckDecision(Base):
+    """A person's approve or reject of a paused, warned or inconclusive check: one per check."""
+
+    __tablename__ = "check_decisions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    check_id: Mapped[int] = mapped_column(ForeignKey("checks.id", ondelete="CASCADE"), unique=True)
+    decision: Mapped[str] = mapped_column(String(10))  # approve | reject
+    decided_by: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
+    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Suppression(Base):
+    """Anomalies of one service whose key matches `pattern` (of `kind`) do not count toward
+    verdicts until `expires_at` or until revoked; checks still list them, marked."""
+
+    __tablename__ = "suppressions"
+    __table_args__ = (Index("ix_suppressions_service_expires", "service_id", "expires_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))
+    pattern: Mapped[str] = mapped_column(String(1024))
+    reason: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_by: Mapped[Optional[str]] = mapped_column(String(200))
+    revoked_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+    # The check whose anomaly was acknowledged into this suppression; NULL when made directly.
+    check_id: Mapped[Optional[int]] = mapped_column(ForeignKey("checks.id", ondelete="SET NULL"))
+
+
+class Acknowledgement(Base):
+    """A person saw one anomaly of a check and said why it is fine (optionally suppressing it)."""
+
+    __tablename__ = "acknowledgements"
+    __table_args__ = (Index("ix_acknowledgements_check", "check_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    check_id: Mapped[int] = mapped_column(ForeignKey("checks.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))
+    key: Mapped[str] = mapped_column(String(1024))
+    reason: Mapped[str] = mapped_column(Text)
+    acknowledged_by: Mapped[str] = mapped_column(String(200))
+    acknowledged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    suppression_id: Mapped[Optional[int]] = mapped_column(ForeignKey("suppressions.id", ondelete="SET NULL"))
+
+
+class BaselinePromotion(Base):
+    """A version promoted to a service's baseline; the newest is what `current` names."""
+
+    __tablename__ = "baseline_promotions"
+    __table_args__ = (Index("ix_baseline_promotions_service_at", "service_id", "promoted_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"))
+    version: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
+    promoted_by: Mapped[str] = mapped_column(String(200))
+    promoted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AuditEntry(Base):
+    """Every decision a person makes: decisions, acknowledgements, suppressions made and
+    revoked, promotions. Append-only; the audit API only reads it."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(40))
+    service: Mapped[str] = mapped_column(String(200), index=True)
+    check_id: Mapped[Optional[int]] = mapped_column(Integer)  # no foreign key: the log outlives pruned checks
+    reason: Mapped[str] = mapped_column(Text, default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -3,7 +3,9 @@ service with a misbehaving canary, and tokens to log in with."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
 import pytest
 from sqlalchemy.orm import Session
@@ -11,7 +13,10 @@ from sqlalchemy.orm import Session
 from gate_server.app import create_app
 from gate_server.services.tokens import create_token
 from gate_server.settings import Settings
+from gate_server.storage import migrate
+from gate_server.storage.engine import make_engine
 from tests.ops.seed import seed_recording
+from tests.support.live_server import LiveServer
 
 # Steady behaviour of a web service, per 10 s window.
 STEADY = {
@@ -40,9 +45,27 @@ def seed_web(engine, windows: int = 30) -> None:
     seed_recording(engine, "db", "15.4", [dict(STEADY) for _ in range(5)])
 
 
-def make_token(engine, scope: str, services: list[str]) -> str:
+def make_token(engine, scope: str, services: list[str], description: str = "") -> str:
     with Session(engine) as session, session.begin():
-        return create_token(session, scope=scope, services=services).secret
+        return create_token(session, scope=scope, services=services, description=description).secret
+
+
+@contextmanager
+def served_dashboard(database_url: str) -> Iterator[LiveServer]:
+    """The real server (`gate-server serve`, two workers) on a migrated, seeded database, with
+    `tokens`: web (check), admin, and decide (web, described as a person on call)."""
+    migrate.upgrade(database_url)
+    engine = make_engine(database_url)
+    seed_web(engine)
+    tokens = {"web": make_token(engine, "check", ["web"]), "admin": make_token(engine, "admin", []),
+              "decide": make_token(engine, "decide", ["web"], "carol (on-call)")}
+    engine.dispose()
+    live = LiveServer(database_url, workers=2)
+    # Links in a check are absolute only under a configured public URL (never the Host header).
+    live.extra_env["GATE_PUBLIC_URL"] = live.url
+    with live:
+        live.tokens = tokens
+        yield live
 
 
 @dataclass

@@ -9,10 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from gate_server.storage import migrate
-from gate_server.storage.engine import make_engine
-from tests.dashboard.conftest import make_token, seed_web
-from tests.support.live_server import LiveServer
+from tests.dashboard.conftest import served_dashboard
 from tests.support.requirements import unavailable
 
 CHROMIUM = "/usr/bin/chromium"
@@ -39,16 +36,7 @@ def browser():
 
 @pytest.fixture
 def server(sqlite_url):
-    migrate.upgrade(sqlite_url)
-    engine = make_engine(sqlite_url)
-    seed_web(engine)
-    tokens = {"web": make_token(engine, "check", ["web"]), "admin": make_token(engine, "admin", [])}
-    engine.dispose()
-    live = LiveServer(sqlite_url, workers=2)
-    # Links in a check are absolute only under a configured public URL (never the Host header).
-    live.extra_env["GATE_PUBLIC_URL"] = live.url
-    with live:
-        live.tokens = tokens
+    with served_dashboard(sqlite_url) as live:
         yield live
 
 

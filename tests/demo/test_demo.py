@@ -2,13 +2,15 @@
 
 Runs `python -m examples.demo` as a user would and checks what it promises: the
 healthy canary passes, the misbehaving one is paused for reading /etc/shadow and
-running /bin/sh, every check links to its dashboard page, nothing is left running.
+running /bin/sh and then approved by on-call with a reason, every check links to
+its dashboard page, nothing is left running.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -71,7 +73,22 @@ def demo_run(tmp_path_factory):
 def test_demo_exits_zero_with_the_expected_verdicts(demo_run):
     completed, _ = demo_run
     assert completed.returncode == 0, completed.stdout + completed.stderr
-    assert "OK: the healthy canary passed and the misbehaving one was paused" in completed.stdout
+    assert "OK: the healthy canary passed, the misbehaving one was paused and then approved by on-call" \
+        in completed.stdout
+
+
+def test_the_paused_canary_is_approved_with_a_reason_and_the_check_carries_it(demo_run):
+    output = demo_run[0].stdout
+    paused_id = re.search(r"dashboard: http://127\.0\.0\.1:\d+/checks/(\d+)", verdict_block(
+        output, "misbehaving canary v2-bad")).group(1)
+    approval = re.search(rf"check {paused_id}: approve by alice \(on-call, demo\) at (\S+)", output)
+    assert approval, output
+    assert "reason: on-call read the anomalies" in output
+    database = demo_run[1] / "data" / "gate.db"
+    stored = sqlite3.connect(database).execute(
+        "SELECT decision, decided_by, reason FROM check_decisions WHERE check_id = ?", (int(paused_id),)).fetchall()
+    assert stored == [("approve", "alice (on-call, demo)",
+                       "on-call read the anomalies: the debug helper ships behind a flag this release (demo)")]
 
 
 def test_healthy_canary_passes(demo_run):

@@ -57,3 +57,9 @@ def test_run_returns_the_output_and_fails_loudly_on_a_non_zero_exit(group):
     assert group.run("hello", [sys.executable, "-c", "print('hi')"], timeout=10).strip() == "hi"
     with pytest.raises(DemoError, match="exited 4"):
         group.run("fails", [sys.executable, "-c", "import sys; sys.exit(4)"], timeout=10)
+
+
+def test_a_second_run_under_the_same_name_returns_only_its_own_output(group):
+    # Both runs append to one log; the demo's second `tokens create` once got the first token back.
+    assert group.run("token", [sys.executable, "-c", "print('first')"], timeout=10).strip() == "first"
+    assert group.run("token", [sys.executable, "-c", "print('second')"], timeout=10).strip() == "second"

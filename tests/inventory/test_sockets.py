@@ -6,10 +6,9 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from host_probe.inventory import take_inventory
 from tests.inventory.conftest import ephemeral_ports, of_kinds
+from tests.support.requirements import unavailable
 
 NETWORK_KINDS = ("listen", "bind", "connect", "socket")
 
@@ -30,7 +29,7 @@ def test_a_tcp_listener_is_listen_and_bind_on_its_address(hold):
 
 def test_a_tcp6_listener_on_loopback_is_inet6(hold):
     if "00000000000000000000000000000001" not in Path("/proc/net/if_inet6").read_text():
-        pytest.skip("this host has no IPv6 loopback")
+        unavailable("ipv6", "this host has no IPv6 loopback (::1 in /proc/net/if_inet6)")
     server = hold("""
         s = socket.socket(socket.AF_INET6); port = bind_free(s, "::1"); s.listen()
         ready(port=port)
@@ -116,7 +115,7 @@ def test_a_listener_in_another_network_namespace_is_read_in_its_own(hold):
     """Under `unshare -n` the listener exists only in the process's own namespace:
     the host's /proc/net/tcp does not show it, /proc/<pid>/net/tcp does."""
     if subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode != 0:
-        pytest.skip("unshare -n is not permitted here")
+        unavailable("netns", "unshare -n is not permitted here")
     isolated = hold("""
         s = socket.socket(); port = bind_free(s, "0.0.0.0"); s.listen()
         ready(port=port)
@@ -131,7 +130,7 @@ def test_a_listener_in_another_network_namespace_is_read_in_its_own(hold):
 
 def test_processes_in_two_namespaces_keep_their_own_sockets(hold):
     if subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode != 0:
-        pytest.skip("unshare -n is not permitted here")
+        unavailable("netns", "unshare -n is not permitted here")
     host = hold("""
         s = socket.socket(); port = bind_free(s, "127.0.0.1"); s.listen()
         ready(port=port)

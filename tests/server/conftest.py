@@ -62,6 +62,9 @@ def make_tokens(database_url: str) -> dict[str, str]:
             "billing": create_token(session, scope="check", services=[OTHER_SERVICE]),
             "admin": create_token(session, scope="admin", services=[]),
             "ingest": create_token(session, scope="ingest", services=[SERVICE]),
+            "decide": create_token(session, scope="decide", services=[SERVICE], description="alice (on-call)"),
+            "decide-billing": create_token(session, scope="decide", services=[OTHER_SERVICE],
+                                           description="bob (billing)"),
             "revoked": create_token(session, scope="check", services=[SERVICE]),
         }
     with Session(engine) as session, session.begin():

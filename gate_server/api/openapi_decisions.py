@@ -1,0 +1,153 @@
+"""The OpenAPI paths and schemas of people's decisions (api/decisions.py, audit.py,
+baselines.py), merged into the document by api/openapi.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gate_server.api.openapi_parts import AUTHED, error_responses, json_response, ref
+from gate_server.services.audit import ACTIONS
+from gate_server.services.suppressions import MAX_EXPIRY
+from gate_server.storage.keys import KINDS
+
+WHEN = {"type": "string", "format": "date-time"}
+MAYBE_WHEN = {"type": ["string", "null"], "format": "date-time"}
+TEXT = {"type": "string"}
+REASON = {"type": "string", "minLength": 1, "description": "Why, in a sentence; stored with who said it."}
+EXPIRES = {"type": "string", "description": f"A duration from now (7d, 12h, 30m) or an ISO 8601 time with a zone; "
+                                            f"in the future, at most {MAX_EXPIRY.days} days away."}
+
+
+def _object(required: list[str], **properties: Any) -> dict[str, Any]:
+    return {"type": "object", "required": required, "properties": properties}
+
+
+def _conflict(description: str) -> dict[str, Any]:
+    return {"409": json_response(ref("Error"), description)}
+
+
+SCHEMAS: dict[str, Any] = {
+    "DecisionRequest": _object(["decision", "reason"], decision={"type": "string", "enum": ["approve", "reject"]},
+                               reason=REASON),
+    "Decision": _object(["decision", "by", "reason", "at", "check_id"],
+                        decision={"type": "string", "enum": ["approve", "reject"]},
+                        by={"type": "string", "description": "The token's description, or 'token <prefix>'."},
+                        reason=TEXT, at=WHEN, check_id={"type": "integer"}),
+    "AcknowledgeRequest": _object(
+        ["reason"], reason=REASON,
+        kind={"type": "string", "enum": list(KINDS),
+              "description": "Needed only when anomalies of two kinds share the key."},
+        suppress={"oneOf": [{"type": "null"}, _object(["expires"], pattern={
+            "type": "string", "description": "Of the allow-list syntax of the anomaly's kind (docs/config.md); "
+                                             "omitted: the anomaly's key."}, expires=EXPIRES)]}),
+    "Acknowledgement": _object(
+        ["id", "check_id", "kind", "key", "reason", "by", "at"], id={"type": "integer"},
+        check_id={"type": "integer"}, kind=TEXT, key=TEXT, reason=TEXT, by=TEXT, at=WHEN,
+        suppression={"oneOf": [{"type": "null"}, ref("Suppression")]},
+        suppression_id={"type": ["integer", "null"]}),
+    "SuppressionRequest": _object(["kind", "pattern", "reason", "expires"],
+                                  kind={"type": "string", "enum": list(KINDS)}, pattern=TEXT, reason=REASON,
+                                  expires=EXPIRES),
+    "Suppression": _object(
+        ["id", "service", "kind", "pattern", "reason", "by", "created_at", "expires", "state"],
+        id={"type": "integer"}, service=TEXT, kind=TEXT, pattern=TEXT, reason=TEXT, by=TEXT, created_at=WHEN,
+        expires=WHEN, state={"type": "string", "enum": ["active", "expired", "revoked"]},
+        revoked_by={"type": ["string", "null"]}, revoked_at=MAYBE_WHEN, check_id={"type": ["integer", "null"]}),
+    "SuppressionList": _object(["service", "suppressions"], service=TEXT,
+                               suppressions={"type": "array", "items": ref("Suppression")}),
+    "AuditLog": _object(["entries"], entries={"type": "array", "description": "Newest first.", "items": _object(
+        ["id", "at", "actor", "action", "service"], id={"type": "integer"}, at=WHEN, actor=TEXT,
+        action={"type": "string", "enum": list(ACTIONS)}, service=TEXT, check_id={"type": ["integer", "null"]},
+        reason=TEXT, detail={"type": "object"})}),
+    "PromotionRequest": _object(["version", "reason"], version=TEXT, reason=REASON),
+    "Promotion": _object(["service", "version", "reason", "by", "at"], service=TEXT, version=TEXT, reason=TEXT,
+                         by=TEXT, at=WHEN, previous_version={"type": ["string", "null"]}),
+    "Baseline": _object(
+        ["version", "recordings", "windows", "changed_recently", "checks"],
+        version={"type": ["string", "null"], "description": "The promoted version; null: none promoted."},
+        promotion={"oneOf": [{"type": "null"}, ref("Promotion")]},
+        recordings={"type": "integer"}, windows={"type": "integer"}, last_recording_at=MAYBE_WHEN,
+        changed_recently={"type": "boolean", "description": "Promoted or recorded again within recent_days."},
+        recent_days={"type": "integer"},
+        checks={"type": "object", "description": "The service's last checks: how much they moved.", "properties": {
+            "count": {"type": "integer"}, "verdicts": {"type": "object"}, "verdict_changes": {"type": "integer"},
+            "score_min": {"type": ["number", "null"]}, "score_max": {"type": ["number", "null"]},
+            "score_mean": {"type": ["number", "null"]}, "score_stdev": {"type": ["number", "null"]}}}),
+    "ServiceBaseline": _object(["service", "baseline"], service=TEXT, baseline=ref("Baseline")),
+    "Service": _object(["service", "versions", "baseline"], service=TEXT,
+                       versions={"type": "array", "items": {"type": "object"}, "description": "As in VersionList."},
+                       baseline=ref("Baseline")),
+}
+
+CHECK_ID = {"name": "check_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+SERVICE = {"name": "service", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _body(name: str) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": ref(name)}}}
+
+
+PATHS: dict[str, Any] = {
+    "/api/v1/checks/{check_id}/decision": {"post": {
+        "operationId": "decideCheck", "summary": "Approve or reject a paused, warned or inconclusive check (decide).",
+        "parameters": [CHECK_ID], "requestBody": _body("DecisionRequest"),
+        "responses": {"201": json_response(ref("Decision"), "Stored and audited."),
+                      **error_responses(400, 404, 415, *AUTHED),
+                      **_conflict("The check already has a decision, or it passed.")}}},
+    "/api/v1/checks/{check_id}/anomalies/{key}/acknowledge": {"post": {
+        "operationId": "acknowledgeAnomaly", "summary": "Acknowledge one anomaly of a check, optionally suppressing "
+                                                        "it for the service (decide).",
+        "parameters": [CHECK_ID, {"name": "key", "in": "path", "required": True, "schema": {"type": "string"},
+                                  "description": "The anomaly's key, URL-encoded (it may hold slashes)."}],
+        "requestBody": _body("AcknowledgeRequest"),
+        "responses": {"201": json_response(ref("Acknowledgement"), "Stored and audited."),
+                      **error_responses(400, 404, 415, *AUTHED)}}},
+    "/api/v1/services/{service}/suppressions": {
+        "get": {"operationId": "listSuppressions", "summary": "The service's suppressions, newest first.",
+                "parameters": [SERVICE, {"name": "state", "in": "query", "schema": {"type": "string",
+                                                                                     "enum": ["active"]},
+                                         "description": "active: only those in force."}],
+                "responses": {"200": json_response(ref("SuppressionList"), "Suppressions."),
+                              **error_responses(404, *AUTHED)}},
+        "post": {"operationId": "createSuppression", "summary": "Suppress anomalies matching a pattern (decide).",
+                 "parameters": [SERVICE], "requestBody": _body("SuppressionRequest"),
+                 "responses": {"201": json_response(ref("Suppression"), "Stored and audited."),
+                               **error_responses(400, 404, 415, *AUTHED)}},
+    },
+    "/api/v1/suppressions/{suppression_id}": {"delete": {
+        "operationId": "revokeSuppression", "summary": "Revoke a suppression now (decide).",
+        "parameters": [{"name": "suppression_id", "in": "path", "required": True, "schema": {"type": "integer"}},
+                       {"name": "reason", "in": "query", "schema": {"type": "string"}}],
+        "responses": {"200": json_response(ref("Suppression"), "Revoked and audited."), **error_responses(404, *AUTHED),
+                      **_conflict("Already revoked.")}}},
+    "/api/v1/audit": {"get": {
+        "operationId": "readAudit", "summary": "Decisions, acknowledgements, suppressions and promotions, "
+                                               "newest first (read-only).",
+        "parameters": [{"name": "service", "in": "query", "schema": {"type": "string"}},
+                       {"name": "since", "in": "query", "schema": WHEN},
+                       {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1}}],
+        "responses": {"200": json_response(ref("AuditLog"), "Entries."), **error_responses(400, *AUTHED)}}},
+    "/api/v1/services/{service}/baseline": {
+        "post": {"operationId": "promoteBaseline", "summary": "Promote a recorded version to the service's "
+                                                               "baseline, named by `current` (decide).",
+                 "parameters": [SERVICE], "requestBody": _body("PromotionRequest"),
+                 "responses": {"201": json_response(ref("Promotion"), "Promoted and audited."),
+                               **error_responses(400, 404, 415, *AUTHED)}},
+        "get": {"operationId": "getBaseline", "summary": "The promoted baseline and its stability.",
+                "parameters": [SERVICE],
+                "responses": {"200": json_response(ref("ServiceBaseline"), "Baseline."),
+                              **error_responses(404, *AUTHED)}},
+    },
+    "/api/v1/services/{name}": {"get": {
+        "operationId": "getService", "summary": "A service: its versions and its baseline's stability.",
+        "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+        "responses": {"200": json_response(ref("Service"), "Service."), **error_responses(404, *AUTHED)}}},
+}
+
+
+def extend_verdict(schemas: dict[str, Any]) -> None:
+    """A check as read (GET, or a poll) also carries its decision and acknowledgements."""
+    verdict = schemas["Verdict"]["properties"]
+    verdict["decision"] = {"oneOf": [{"type": "null"}, ref("Decision")],
+                           "description": "A person's approve or reject; null: none yet."}
+    verdict["acknowledgements"] = {"type": "array", "items": ref("Acknowledgement")}

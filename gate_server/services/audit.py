@@ -1,0 +1,57 @@
+"""The audit log of people's decisions: decisions, acknowledgements, suppressions made and
+revoked, baseline promotions. Written only alongside the change it records (same
+transaction), read by the audit API; nothing updates or deletes an entry."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Iterable, Optional
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gate_server.services.tokens import TokenIdentity
+from gate_server.storage.models import AuditEntry
+
+ACTIONS = ("decision", "acknowledge", "suppression.create", "suppression.revoke", "baseline.promote")
+DEFAULT_LIMIT = 200
+MAX_LIMIT = 1000
+
+
+def actor_of(identity: TokenIdentity) -> str:
+    """Who acted, as stored: the token's description (a person), else the token's prefix."""
+    return identity.description or f"token {identity.prefix}"
+
+
+def as_utc(moment: datetime) -> datetime:
+    # SQLite hands timezone-aware columns back naive (in UTC, as they were written).
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def iso(moment: Optional[datetime]) -> Optional[str]:
+    return as_utc(moment).isoformat() if moment is not None else None
+
+
+def record(session: Session, *, actor: str, action: str, service: str, reason: str = "",
+           check_id: Optional[int] = None, detail: Optional[dict[str, Any]] = None,
+           at: Optional[datetime] = None) -> None:
+    """Add one entry to the caller's transaction (never commits)."""
+    assert action in ACTIONS, action
+    session.add(AuditEntry(at=at or datetime.now(timezone.utc), actor=actor, action=action, service=service,
+                           check_id=check_id, reason=reason, detail=detail or {}))
+
+
+def entries(session: Session, *, services: Optional[Iterable[str]] = None, since: Optional[datetime] = None,
+            limit: int = DEFAULT_LIMIT) -> list[dict[str, Any]]:
+    """Entries newest first, of the given services (None: all), at or after `since`."""
+    query = select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(
+        max(1, min(limit, MAX_LIMIT)))
+    if services is not None:
+        query = query.where(AuditEntry.service.in_(list(services)))
+    if since is not None:
+        query = query.where(AuditEntry.at >= since)
+    return [
+        {"id": entry.id, "at": iso(entry.at), "actor": entry.actor, "action": entry.action,
+         "service": entry.service, "check_id": entry.check_id, "reason": entry.reason, "detail": entry.detail}
+        for entry in session.execute(query).scalars()
+    ]
