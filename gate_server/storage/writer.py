@@ -127,7 +127,8 @@ class WindowWriter:
             rows = [{"window_id": inserted, "feature_id": fid, "count": count} for fid, count in by_id.items()]
             # executemany form: compiled once and cached; a .values([...]) of N rows is compiled anew
             # for every window (bench/load.py measured that as most of an upload's time)
-            session.execute(_insert(session, WindowFeature), rows)
+            if rows:  # an executemany of no rows would be one INSERT of nothing (NOT NULL fails)
+                session.execute(_insert(session, WindowFeature), rows)
             documents = {"counts": encode_window_counts(by_id)}
             if held:
                 documents["inventory"] = encode_window_counts({ids[feature]: n for feature, n in held.items()})
