@@ -238,6 +238,16 @@ PATHS: dict[str, Any] = {
 }
 
 
+def _parameters_may_be_refused(paths: dict[str, Any]) -> dict[str, Any]:
+    """Every operation that takes parameters or a body may answer 400 (api/parsing.py refuses a NUL
+    byte or a lone surrogate in any of them before the view runs): say so in each."""
+    for operations in paths.values():
+        for operation in operations.values():
+            if operation.get("parameters") or operation.get("requestBody"):
+                operation["responses"].setdefault("400", _errors(400)["400"])
+    return paths
+
+
 def document() -> dict[str, Any]:
     schemas = {**SCHEMAS, **openapi_decisions.SCHEMAS, **model_schemas()}
     openapi_decisions.extend_verdict(schemas)
@@ -246,7 +256,7 @@ def document() -> dict[str, Any]:
         "info": {"title": "syscall-gate gate server", "version": "1",
                  "description": "Judge a canary's kernel-boundary behaviour against its baseline. "
                                 "Every error is JSON: {error, status, field?}."},
-        "paths": {**PATHS, **openapi_decisions.PATHS},
+        "paths": _parameters_may_be_refused({**PATHS, **openapi_decisions.PATHS}),
         "components": {
             "schemas": schemas,
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",

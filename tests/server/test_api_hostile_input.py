@@ -111,3 +111,15 @@ def test_deeply_nested_json_is_400(gate, method, path, template, token, nesting)
 def test_a_number_json_cannot_carry_back_is_400(gate, number):
     text = CHECK.format(extra=f', "config": {{"thresholds": {{"pause_score": {number}}}}}')
     _assert_error(_json(gate, "POST", "/api/v1/checks", text, "web"), 400)
+
+
+@pytest.mark.parametrize("since, status", [
+    ("0411-02-06T13:20:45+22:58", 200),  # the fuzz's: an offset Postgres refuses, read in UTC
+    ("0001-01-01T00:30:00+01:00", 400),  # before year 1 in UTC
+])
+def test_an_audit_since_with_any_offset_is_read_in_utc(gate, since, status):
+    response = gate.request("GET", "/api/v1/audit", "admin", params={"since": since})
+    if status == 200:
+        assert response.status_code == 200, response.text
+    else:
+        _assert_error(response, 400, field="since")
