@@ -76,9 +76,13 @@ def test_a_nul_or_lone_surrogate_in_an_upload_is_400_naming_the_field(gate, esca
     _assert_error(_json(gate, "PUT", f"/api/v1/recordings/{RECORDING}", text, "ingest"), 400, field="version")
 
 
-@pytest.mark.parametrize("check_id", ["9223372036854775808", "99999999999999999999"])
-def test_a_check_id_past_a_bigint_is_404(gate, check_id):
-    _assert_error(gate.request("GET", f"/api/v1/checks/{check_id}", "admin"), 404)
+@pytest.mark.parametrize("method, path", [
+    ("GET", "/api/v1/checks/9223372036854775808"), ("GET", "/api/v1/checks/99999999999999999999"),
+    ("DELETE", "/api/v1/suppressions/9223372036854775808"),
+    ("POST", "/api/v1/checks/9223372036854775808/decision"),
+])
+def test_an_id_past_a_bigint_in_a_path_is_404(gate, method, path):
+    _assert_error(gate.request(method, path, "admin"), 404)
 
 
 def test_a_window_index_past_an_integer_is_400_naming_it(gate):
