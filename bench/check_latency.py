@@ -42,13 +42,14 @@ def feature_set(count: int) -> list[tuple[str, str]]:
     return features[:count]
 
 
-def seed(url: str, windows: int, features: int) -> None:
+def seed(url: str, windows: int, features: int, service: str = SERVICE) -> None:
+    """A baseline (v1) and a canary (v2) of `service`, written by the probe's own writer."""
     writer = WindowWriter(make_engine(url))
     keys = feature_set(features)
     start = datetime(2026, 11, 1, tzinfo=timezone.utc)
     for version, role in (("v1", "baseline"), ("v2", "canary")):
         rng = random.Random(version)
-        recording = RecordingInfo(uuid=str(uuid.uuid4()), service=SERVICE, version=version, role=role,
+        recording = RecordingInfo(uuid=str(uuid.uuid4()), service=service, version=version, role=role,
                                   started_at=start)
         writer.save_recording(recording)
         for index in range(windows):

@@ -13,7 +13,7 @@ from typing import Any, Mapping, Optional
 from flask import Flask
 
 from gate_server import app_database
-from gate_server.api import errors, metrics
+from gate_server.api import errors, metrics, parsing
 from gate_server.api.compressed_bodies import GzipRequestBodies
 from gate_server.github_app import views as github_app_views
 from gate_server.notify.delivery import on_check_stored
@@ -56,6 +56,7 @@ def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
     app_database.init_app(app, settings)
     errors.register(app)
     metrics.init_app(app)
+    parsing.init_app(app)
     for module_name in BLUEPRINTS:
         app.register_blueprint(importlib.import_module(module_name).bp)
     # gzip bodies (the probe's uploads) are inflated, bounded, before any view reads them

@@ -3,7 +3,7 @@ the token covers."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 
 from flask import Blueprint, jsonify, request
 
@@ -27,7 +27,11 @@ def _since() -> datetime | None:
                             f"(got {raw!r})", field="since") from None
     if since.tzinfo is None:
         raise ApiError(400, "query parameter 'since' needs a time zone: add Z or an offset", field="since")
-    return since
+    try:
+        # In UTC, as every time is stored: Postgres refuses offsets past 15:59 (the fuzz sent +22:58)
+        return since.astimezone(timezone.utc)
+    except OverflowError:
+        raise ApiError(400, f"query parameter 'since' is out of range (got {raw!r})", field="since") from None
 
 
 @bp.get("")

@@ -9,8 +9,8 @@ from flask import Blueprint, current_app, jsonify, request, url_for
 from gate_server import app_database
 from gate_server.api import metrics
 from gate_server.api.auth import READ_SCOPES, authorize_service, require_token, requested_services
-from gate_server.api.errors import ApiError
-from gate_server.api.parsing import idempotency_key, int_arg, json_object, optional_string, required_string
+from gate_server.api.check_body import parse_check_body
+from gate_server.api.parsing import idempotency_key, int_arg, json_object
 from gate_server.services import checks, decisions
 
 bp = Blueprint("checks", __name__, url_prefix="/api/v1/checks")
@@ -25,19 +25,11 @@ def _base_url() -> str:
 @bp.post("")
 @require_token()
 def create_check():
-    body = json_object()
-    service = required_string(body, "service")
-    baseline_version = required_string(body, "baseline_version")
-    canary_version = required_string(body, "canary_version")
-    stage = optional_string(body, "stage")
-    raw_config = body.get("config")
-    if raw_config is not None and not isinstance(raw_config, dict):
-        raise ApiError(422, "invalid config: 'config' must be an object (the parsed YAML threshold config)",
-                       field="config")
-    authorize_service(service)
+    body = parse_check_body(json_object())
+    authorize_service(body.service)
     check_request = checks.CheckRequest(
-        service=service, baseline_version=baseline_version, canary_version=canary_version,
-        stage=stage, config=checks.parse_config(raw_config), idempotency_key=idempotency_key(),
+        service=body.service, baseline_version=body.baseline_version, canary_version=body.canary_version,
+        stage=body.stage, config=checks.parse_config(body.config), idempotency_key=idempotency_key(),
     )
     started = time.perf_counter()
     checked = checks.run_check(app_database.session(), check_request, current_app.config["GATE_SETTINGS"],
@@ -51,7 +43,7 @@ def create_check():
     return response
 
 
-@bp.get("/<int:check_id>")
+@bp.get("/<int:check_id>")  # past a BIGINT, a 404 (parsing.BigintConverter)
 @require_token(READ_SCOPES)
 def get_check(check_id: int):
     session = app_database.session()
@@ -65,7 +57,7 @@ def get_check(check_id: int):
 def list_checks():
     service = request.args.get("service")
     services = requested_services()
-    limit = int_arg("limit", checks.DEFAULT_PAGE_SIZE)
+    limit = int_arg("limit", checks.DEFAULT_PAGE_SIZE, maximum=checks.MAX_PAGE_SIZE)
     before = int_arg("before")
     items = checks.list_checks(app_database.session(), services=services, limit=limit, before=before)
     page = {"checks": items, "next": None}

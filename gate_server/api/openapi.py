@@ -1,7 +1,7 @@
 """The OpenAPI 3.1 document of the API (no token needed to read it).
 
-The records and the verdict are described by their models' own JSON schemas
-(storage/records.py, analysis/verdict.py, services/checks.py), so the document
+The records, the check request and the verdict are described by their models' own JSON
+schemas (storage/records.py, api/check_body.py, analysis/verdict.py, services/checks.py), so the document
 cannot drift from what is validated and returned; the rest is written here, next to
 the views it describes, and a test compares its paths with the app's routes.
 """
@@ -13,12 +13,14 @@ from typing import Any
 from flask import Blueprint, jsonify
 from pydantic import BaseModel
 
+from gate_server.analysis.config import GateConfig
 from gate_server.analysis.policy import FLOORS
 from gate_server.api import openapi_decisions
+from gate_server.api.check_body import CheckBody
 # Their short private names kept: every path below is written with them.
 from gate_server.api.openapi_parts import AUTHED, error_responses as _errors, json_response as _json, ref as _ref
 from gate_server.services.checks import CheckedVerdict
-from gate_server.storage.records import RecordingInfo, WindowRecord
+from gate_server.storage.records import MAX_BIGINT, RecordingInfo, WindowRecord
 
 bp = Blueprint("openapi", __name__)
 
@@ -45,6 +47,9 @@ def _upload(schemas: dict[str, Any], name: str, model: type[BaseModel], named_by
 def model_schemas() -> dict[str, Any]:
     schemas: dict[str, Any] = {}
     _model_schema(schemas, "Verdict", CheckedVerdict, "serialization")
+    _model_schema(schemas, "ThresholdConfig", GateConfig, "validation")
+    request = _model_schema(schemas, "CheckRequest", CheckBody, "validation")
+    request["properties"]["config"]["anyOf"][0] = _ref("ThresholdConfig")  # the judge's model validates it
     _upload(schemas, "RecordingUpload", RecordingInfo, ("uuid",))
     _upload(schemas, "WindowUpload", WindowRecord, ("recording_uuid", "index"))
     return schemas
@@ -56,16 +61,6 @@ SCHEMAS: dict[str, Any] = {
         "properties": {"error": {"type": "string", "description": "One sentence saying what is wrong."},
                        "status": {"type": "integer"},
                        "field": {"type": "string", "description": "The request field or config path at fault."}},
-    },
-    "CheckRequest": {
-        "type": "object", "required": ["service", "baseline_version", "canary_version"],
-        "properties": {
-            "service": {"type": "string", "maxLength": 200},
-            "baseline_version": {"type": "string", "maxLength": 200, "description": "The version in production."},
-            "canary_version": {"type": "string", "maxLength": 200, "description": "The version being rolled out."},
-            "stage": {"type": "string", "maxLength": 100, "description": "Rollout stage label, e.g. canary-10%."},
-            "config": {"type": "object", "description": "The parsed YAML threshold config (docs/config.md)."},
-        },
     },
     "CheckSummary": {
         "type": "object",
@@ -121,7 +116,9 @@ SCHEMAS: dict[str, Any] = {
     },
     "FloorRequest": {
         "type": "object", "required": ["value"],
-        "properties": {"value": {"description": "The floor (docs/config.md, 'Server policy')."},
+        "properties": {"value": {"not": {"type": "null"},
+                                 "description": "The floor (docs/config.md, 'Server policy'); null is no floor: "
+                                                "DELETE it instead."},
                        "service": {"type": "string", "maxLength": 200, "description": "Omitted: every service."}},
     },
     "FloorChange": {
@@ -156,7 +153,7 @@ PATHS: dict[str, Any] = {
             "parameters": [
                 {"name": "service", "in": "query", "schema": {"type": "string"}},
                 {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
-                {"name": "before", "in": "query", "schema": {"type": "integer"},
+                {"name": "before", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_BIGINT},
                  "description": "Return checks with an id below this (from `next`)."},
             ],
             "responses": {"200": _json(_ref("CheckPage"), "One page of checks."), **_errors(400, *AUTHED)},
@@ -165,7 +162,8 @@ PATHS: dict[str, Any] = {
     "/api/v1/checks/{check_id}": {
         "get": {
             "operationId": "getCheck", "summary": "One stored check.",
-            "parameters": [{"name": "check_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+            "parameters": [{"name": "check_id", "in": "path", "required": True,
+                            "schema": {"type": "integer", "minimum": 0, "maximum": MAX_BIGINT}}],
             "responses": {"200": _json(_ref("Verdict"), "The stored verdict document."), **_errors(404, *AUTHED)},
         },
     },
@@ -209,7 +207,8 @@ PATHS: dict[str, Any] = {
             "operationId": "getPolicy", "summary": "The threshold floors and their audit trail (admin).",
             "parameters": [{"name": "service", "in": "query", "schema": {"type": "string"},
                             "description": "Only the floors that hold for this service, and its audit trail."},
-                           {"name": "audit_limit", "in": "query", "schema": {"type": "integer", "minimum": 1}}],
+                           {"name": "audit_limit", "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_BIGINT}}],
             "responses": {"200": _json(_ref("Policy"), "Floors and audit trail."), **_errors(400, *AUTHED)},
         },
     },
@@ -239,6 +238,16 @@ PATHS: dict[str, Any] = {
 }
 
 
+def _parameters_may_be_refused(paths: dict[str, Any]) -> dict[str, Any]:
+    """Every operation that takes parameters or a body may answer 400 (api/parsing.py refuses a NUL
+    byte or a lone surrogate in any of them before the view runs): say so in each."""
+    for operations in paths.values():
+        for operation in operations.values():
+            if operation.get("parameters") or operation.get("requestBody"):
+                operation["responses"].setdefault("400", _errors(400)["400"])
+    return paths
+
+
 def document() -> dict[str, Any]:
     schemas = {**SCHEMAS, **openapi_decisions.SCHEMAS, **model_schemas()}
     openapi_decisions.extend_verdict(schemas)
@@ -247,7 +256,7 @@ def document() -> dict[str, Any]:
         "info": {"title": "syscall-gate gate server", "version": "1",
                  "description": "Judge a canary's kernel-boundary behaviour against its baseline. "
                                 "Every error is JSON: {error, status, field?}."},
-        "paths": {**PATHS, **openapi_decisions.PATHS},
+        "paths": _parameters_may_be_refused({**PATHS, **openapi_decisions.PATHS}),
         "components": {
             "schemas": schemas,
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",

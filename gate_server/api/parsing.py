@@ -1,35 +1,48 @@
-"""Reading a JSON request body and query arguments, with errors that name the field."""
+"""Reading a JSON request body, path and query parameters, with errors that name the field."""
 
 from __future__ import annotations
 
 from typing import Any, Optional
 
-from flask import request
+from flask import Flask, request
+from werkzeug.routing import IntegerConverter
 
 from gate_server.api.errors import ApiError
+from gate_server.api.json_body import decode_object, refuse_unstorable
+from gate_server.storage.records import MAX_BIGINT
 
 
 def json_object() -> dict[str, Any]:
-    """The request body as a JSON object: 415 if it is not JSON, 400 if it does not parse."""
+    """The request body as a JSON object: 415 if it is not JSON, 400 if it does not parse
+    or holds what cannot be stored (json_body.py; the message names the field)."""
     if not request.is_json:
         raise ApiError(415, "the request body must be JSON: send Content-Type: application/json")
-    body = request.get_json(silent=True)  # reading the body raises 413 past MAX_CONTENT_LENGTH
-    if body is None:
-        raise ApiError(400, "the request body is not valid JSON")
-    if not isinstance(body, dict):
-        raise ApiError(400, "the request body must be a JSON object")
-    return body
+    return decode_object(request.get_data(cache=True))  # reading raises 413 past MAX_CONTENT_LENGTH
 
 
-def required_string(body: dict[str, Any], name: str) -> str:
-    value = body.get(name)
-    if value is None:
-        raise ApiError(400, f"missing required field {name!r}", field=name)
-    if not isinstance(value, str) or not value.strip():
-        raise ApiError(400, f"field {name!r} must be a non-empty string", field=name)
-    if len(value) > 200:
-        raise ApiError(400, f"field {name!r} is longer than 200 characters", field=name)
-    return value.strip()
+def refuse_unstorable_parameters() -> None:
+    """Before every view: a path or query parameter holding a NUL byte (or a lone surrogate) is a 400 naming it."""
+    for name, value in (request.view_args or {}).items():
+        if isinstance(value, str):
+            refuse_unstorable(value, f"path parameter {name!r}", name)
+    for name, value in request.args.items(multi=True):
+        refuse_unstorable(name, "a query parameter's name", name)
+        refuse_unstorable(value, f"query parameter {name!r}", name)
+
+
+class BigintConverter(IntegerConverter):
+    """Every <int:...> in a route: a number past a BIGINT names nothing stored, so the route does not
+    match (404) instead of overflowing the database driver (SQLite's took 2^63 as a 500)."""
+
+    def __init__(self, url_map, fixed_digits: int = 0, min: Optional[int] = None, max: Optional[int] = MAX_BIGINT,
+                 signed: bool = False) -> None:
+        super().__init__(url_map, fixed_digits, min, max, signed)
+
+
+def init_app(app: Flask) -> None:
+    """Before any blueprint is registered: the converter applies to the routes added after it."""
+    app.url_map.converters["int"] = BigintConverter
+    app.before_request(refuse_unstorable_parameters)
 
 
 def optional_string(body: dict[str, Any], name: str, max_length: int = 100) -> str:
@@ -59,7 +72,8 @@ def idempotency_key() -> Optional[str]:
     return raw
 
 
-def int_arg(name: str, default: Optional[int] = None, minimum: int = 1) -> Optional[int]:
+def int_arg(name: str, default: Optional[int] = None, minimum: int = 1,
+            maximum: int = MAX_BIGINT) -> Optional[int]:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
@@ -67,6 +81,7 @@ def int_arg(name: str, default: Optional[int] = None, minimum: int = 1) -> Optio
         value = int(raw)
     except ValueError:
         raise ApiError(400, f"query parameter {name!r} must be an integer", field=name) from None
-    if value < minimum:
-        raise ApiError(400, f"query parameter {name!r} must be at least {minimum}", field=name)
+    if not minimum <= value <= maximum:
+        raise ApiError(400, f"query parameter {name!r} must be between {minimum} and {maximum} (got {raw})",
+                       field=name)
     return value

@@ -14,11 +14,12 @@ from gate_server.cli.errors import UsageError
 from gate_server.storage.engine import DatabaseError
 
 # Each name is a module in this package that defines register(subparsers).
-COMMAND_MODULES = ("db", "serve", "check", "checks", "baselines", "config", "tokens", "policy", "drift", "seccomp",
-                   "prune")
+COMMAND_MODULES = ("db", "serve", "doctor", "check", "checks", "baselines", "config", "tokens", "policy", "drift",
+                   "seccomp", "prune")
 
 EPILOG = """examples:
   gate-server db upgrade                         apply migrations to $GATE_DATABASE_URL
+  gate-server doctor                             check the database, schema, public URL, metrics dir, tokens
   gate-server serve --bind 0.0.0.0:8080          run the API and dashboard under gunicorn
   gate-server tokens create --service web --scope check
   gate-server policy set --service web limits.max_new_execs 0

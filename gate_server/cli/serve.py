@@ -65,6 +65,26 @@ def ensure_schema(settings: Settings) -> None:
 METRICS_FILE = re.compile(r"^(counter|histogram|summary|gauge_[a-z]+)_[0-9]+\.db$")
 
 
+METRICS_DIR_ADVICE = "give the metrics a directory of their own (serve empties it at every start), or unset it"
+
+
+def metrics_dir_problem(settings: Settings) -> str | None:
+    """Why PROMETHEUS_MULTIPROC_DIR may not be emptied by serve (None: it may, or it is unset)."""
+    if not settings.metrics_multiproc_dir:
+        return None
+    path = Path(settings.metrics_multiproc_dir)
+    where = f"PROMETHEUS_MULTIPROC_DIR {path}"
+    if path.exists() and not path.is_dir():
+        return f"{where} is not a directory: {METRICS_DIR_ADVICE}"
+    if path.exists() and path.resolve() == settings.data_dir.resolve():
+        return f"{where} is the data dir: {METRICS_DIR_ADVICE}"
+    others = sorted(entry.name for entry in path.iterdir() if not METRICS_FILE.match(entry.name)) if path.exists() else []
+    if others:
+        listed = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
+        return f"{where} holds other files ({listed}): {METRICS_DIR_ADVICE}"
+    return None
+
+
 def metrics_dir(settings: Settings) -> str:
     """A directory for the workers' shared metrics, empty at start (stale files would add old counts).
 
@@ -73,17 +93,10 @@ def metrics_dir(settings: Settings) -> str:
     """
     if not settings.metrics_multiproc_dir:
         return tempfile.mkdtemp(prefix=gunicorn_conf.METRICS_DIR_PREFIX)
+    problem = metrics_dir_problem(settings)
+    if problem:
+        raise UsageError(problem)
     path = Path(settings.metrics_multiproc_dir)
-    where = f"PROMETHEUS_MULTIPROC_DIR {path}"
-    advice = "give the metrics a directory of their own (serve empties it at every start), or unset it"
-    if path.exists() and not path.is_dir():
-        raise UsageError(f"{where} is not a directory: {advice}")
-    if path.exists() and path.resolve() == settings.data_dir.resolve():
-        raise UsageError(f"{where} is the data dir: {advice}")
-    others = sorted(entry.name for entry in path.iterdir() if not METRICS_FILE.match(entry.name)) if path.exists() else []
-    if others:
-        listed = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
-        raise UsageError(f"{where} holds other files ({listed}): {advice}")
     path.mkdir(parents=True, exist_ok=True)
     for stale in path.iterdir():
         stale.unlink()

@@ -10,11 +10,7 @@ from sqlalchemy.orm import Session
 
 from gate_server.analysis.observation import loss_ratio
 from gate_server.services.errors import NotFound
-from gate_server.storage.models import Recording, Service, Window
-
-
-def _iso(value) -> str | None:
-    return value.isoformat() if value is not None else None
+from gate_server.storage.models import Recording, Service, Window, isoformat_utc
 
 
 def service_id(session: Session, name: str) -> int:
@@ -36,7 +32,7 @@ def list_services(session: Session, visible: Iterable[str] | None = None) -> lis
     if visible is not None:
         query = query.where(Service.name.in_(list(visible)))
     return [
-        {"name": name, "versions": int(versions), "last_window_at": _iso(last)}
+        {"name": name, "versions": int(versions), "last_window_at": isoformat_utc(last)}
         for name, versions, last in session.execute(query)
     ]
 
@@ -97,8 +93,8 @@ def versions_summary(session: Session, service: str) -> list[dict[str, Any]]:
             "events": events,
             "lost": lost,
             "loss_ratio": loss_ratio(events, lost),
-            "first_window_at": _iso(first),
-            "last_window_at": _iso(last),
+            "first_window_at": isoformat_utc(first),
+            "last_window_at": isoformat_utc(last),
             "_sort": first or first_recording,
         })
     summary.sort(key=lambda row: row["_sort"], reverse=True)

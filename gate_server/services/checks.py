@@ -30,7 +30,7 @@ from gate_server.services import baselines, policy, suppressions
 from gate_server.services.catalog import service_id
 from gate_server.services.errors import Conflict, InvalidConfig, NotFound
 from gate_server.settings import Settings
-from gate_server.storage.models import Check, Service
+from gate_server.storage.models import Check, Service, isoformat_utc
 from gate_server.storage.profiles import ProfileCache, earlier_start_ups, load_profile
 
 log = logging.getLogger(__name__)
@@ -232,7 +232,7 @@ def list_checks(
         query = query.where(Check.id < before)
     return [
         {"id": cid, "service": name, "baseline_version": baseline, "canary_version": canary, "stage": stage,
-         "verdict": verdict, "score": score, "created_at": created.isoformat() if created else None,
+         "verdict": verdict, "score": score, "created_at": isoformat_utc(created),
          "url": url, "api_url": api_url}
         for cid, name, baseline, canary, stage, verdict, score, created, url, api_url in session.execute(query)
     ]

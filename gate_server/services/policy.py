@@ -11,6 +11,7 @@ from gate_server.analysis.config_errors import ConfigError
 from gate_server.analysis.policy import GLOBAL, Floor, check_floor
 from gate_server.services.errors import InvalidConfig, NotFound
 from gate_server.storage import policies
+from gate_server.storage.models import isoformat_utc
 
 
 def set_floor(session: Session, *, field: str, value: Any, actor: str, service: str = GLOBAL) -> Optional[Any]:
@@ -47,8 +48,8 @@ def describe(session: Session, service: Optional[str] = None, audit_limit: int =
     scopes = None if service is None else [GLOBAL, service]
     return {
         "floors": [{"service": row.service or None, "field": row.field, "value": row.value, "set_by": row.set_by,
-                    "set_at": row.set_at.isoformat()} for row in policies.floors(session, scopes)],
-        "audit": [{"at": row.at.isoformat(), "actor": row.actor, "action": row.action,
+                    "set_at": isoformat_utc(row.set_at)} for row in policies.floors(session, scopes)],
+        "audit": [{"at": isoformat_utc(row.at), "actor": row.actor, "action": row.action,
                    "service": row.service or None, "field": row.field, "old_value": row.old_value,
                    "new_value": row.new_value} for row in policies.audit_trail(session, service, audit_limit)],
     }

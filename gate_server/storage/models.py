@@ -40,6 +40,13 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def isoformat_utc(value: Optional[datetime]) -> Optional[str]:
+    """A stored time as RFC 3339 with its offset: SQLite drops the zone, and every time is stored in UTC."""
+    if value is None:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).isoformat()
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}

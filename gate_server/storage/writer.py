@@ -50,14 +50,21 @@ def ensure_service(session: Session, name: str) -> int:
 def feature_ids(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
     """Ids for (kind, key) pairs, inserting the ones never seen before."""
     wanted = sorted({(kind, _clip(key)) for kind, key in keys})
-    if not wanted:
-        return {}
-    for chunk in _chunks(wanted):
+    ids = _stored_feature_ids(session, wanted)
+    # Nearly every window names only features already stored: read first, insert what is new.
+    missing = [feature for feature in wanted if feature not in ids]
+    for chunk in _chunks(missing):
         session.execute(
             _insert(session, Feature)
             .values([{"kind": kind, "key": key} for kind, key in chunk])
             .on_conflict_do_nothing(index_elements=["kind", "key"])
         )
+    if missing:
+        ids.update(_stored_feature_ids(session, missing))
+    return ids
+
+
+def _stored_feature_ids(session: Session, wanted: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
     ids: dict[tuple[str, str], int] = {}
     by_kind: dict[str, list[str]] = {}
     for kind, key in wanted:
@@ -118,8 +125,10 @@ class WindowWriter:
             ids = feature_ids(session, {**counts, **held})
             by_id = {ids[feature]: count for feature, count in counts.items()}
             rows = [{"window_id": inserted, "feature_id": fid, "count": count} for fid, count in by_id.items()]
-            for chunk in _chunks(rows):
-                session.execute(_insert(session, WindowFeature).values(chunk))
+            # executemany form: compiled once and cached; a .values([...]) of N rows is compiled anew
+            # for every window (bench/load.py measured that as most of an upload's time)
+            if rows:  # an executemany of no rows would be one INSERT of nothing (NOT NULL fails)
+                session.execute(_insert(session, WindowFeature), rows)
             documents = {"counts": encode_window_counts(by_id)}
             if held:
                 documents["inventory"] = encode_window_counts({ids[feature]: n for feature, n in held.items()})

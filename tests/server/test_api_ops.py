@@ -45,6 +45,27 @@ def test_metrics_count_every_check_across_workers(gate):
     assert after[posted] - before.get(posted, 0) == 5
 
 
+def test_made_up_verbs_and_raw_paths_add_no_metric_series_through_gunicorn(gate):
+    # Through the real server: gunicorn passes any token as a method, and every worker writes its
+    # series to the shared multiprocess directory the scrape aggregates.
+    before = _samples(gate)
+    for verb in ("FOOBAR", "X-SCAN-1", "BREW"):
+        assert gate.request(verb, "/api/v1/checks").status_code == 405
+    for path in ("/api/v1/checks/918273", "/api/v1/checks/918274", f"/scan/{uuid.uuid4().hex}"):
+        assert gate.request("GET", path).status_code == 404
+    after = _samples(gate)
+
+    requests_total = {dict(labels)["method"] for name, labels in after if name == "gate_http_requests_total"}
+    assert requests_total <= {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other"}, requests_total
+    routes = {dict(labels).get("route") for name, labels in after if name.startswith("gate_http_")}
+    assert not any("918273" in str(route) or "/scan/" in str(route) for route in routes), routes
+    other = ("gate_http_requests_total", (("method", "other"), ("route", "<unmatched>"), ("status", "405")))
+    assert after[other] - before.get(other, 0) == 3
+    by_id = ("gate_http_requests_total", (("method", "GET"), ("route", "/api/v1/checks/<int:check_id>"),
+                                          ("status", "404")))
+    assert after[by_id] - before.get(by_id, 0) == 2
+
+
 def test_openapi_is_valid_and_describes_every_route(gate):
     response = requests.get(f"{gate.url}/api/v1/openapi.json", timeout=10)
     assert response.status_code == 200
@@ -56,7 +77,7 @@ def test_openapi_is_valid_and_describes_every_route(gate):
         blueprint = app.blueprints.get(rule.endpoint.partition(".")[0])
         if blueprint is None or not blueprint.import_name.startswith("gate_server.api."):
             continue  # the dashboard's HTML pages are not part of the API
-        path = re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", r"{\1}", rule.rule)
+        path = re.sub(r"<(?:[a-z]+(?:\([^)]*\))?:)?([a-z_]+)>", r"{\1}", rule.rule)  # <int(max=N):id> too
         served.setdefault(path, set()).update(m.lower() for m in rule.methods - {"HEAD", "OPTIONS"})
     documented = {path: set(ops) for path, ops in document["paths"].items()}
     assert documented == served
