@@ -77,15 +77,19 @@ class Cgroups:
         return path
 
     def start(self, cgroup: Path, argv: list[str]) -> subprocess.Popen:
-        process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # joined before exec, so every child it forks (nginx's worker) is in the cgroup too
+        procs = str(cgroup / "cgroup.procs")
+        process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   preexec_fn=lambda: Path(procs).write_text(str(os.getpid())))
         self.processes.append(process)
-        (cgroup / "cgroup.procs").write_text(str(process.pid))
         return process
 
     def close(self) -> None:
         for process in self.processes:
             process.kill()
             process.wait()
+        for kill in self.root.glob("*/cgroup.kill"):  # what they forked (Linux 5.14)
+            kill.write_text("1")
         for directory in sorted(self.root.glob("*"), reverse=True) + [self.root]:
             for _ in range(50):
                 try:
