@@ -28,6 +28,7 @@ EPILOG = """examples:
   host-probe record --service web --version v2 --role canary --cgroup /sys/fs/cgroup/unified/web.slice
                                                         everything in a cgroup v2 directory (containers)
   host-probe record ... --sample 10 --rate-limit 1000   ring buffer: 1 event in 10, at most 1000/s
+  host-probe record ... --file-hook sys_enter           key file opens at sys_enter even where fentry is allowed
   GATE_INGEST_TOKEN=sg_... host-probe record ... --server https://gate.example.com
                                                         upload windows to the gate server, no database access
   host-probe replay                                     store windows spooled while the database was away
@@ -88,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="distinct details per window the kernel can count; past it opens, connects... "
                              "are counted as map_full losses (default 16384)")
     record.add_argument("--spool", metavar="DIR", help="where windows wait while the database or server is away")
+    _file_hook_argument(record)
     record.add_argument("-v", "--verbose", action="store_true", help="print process-tree events as they arrive")
     record.add_argument("command_argv", nargs=argparse.REMAINDER, metavar="-- CMD ...",
                         help="launch CMD and follow it; its exit ends the recording")
@@ -98,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="this node, for a kubernetes section that names none (a DaemonSet passes spec.nodeName)")
     _destination_arguments(agent)
     agent.add_argument("--spool", metavar="DIR", help="where windows wait while the database or server is away")
+    _file_hook_argument(agent)
     agent.add_argument("-v", "--verbose", action="store_true", help="print process-tree events as they arrive")
     status = commands.add_parser("status", help="what the agent on this host records now")
     status.add_argument("--status-file", metavar="FILE", default="/run/syscall-gate/agent-status.json")
@@ -107,6 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
     _destination_arguments(replay)
     replay.add_argument("--spool", metavar="DIR")
     return parser
+
+
+def _file_hook_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--file-hook", choices=("auto", "fentry", "sys_enter"), default="auto",
+                        help="where file opens are keyed: fentry (the opened file's path, resolved in kernel), "
+                             "sys_enter (the path as passed, resolved by the probe), or auto: fentry where the "
+                             "kernel allows it (default)")
 
 
 def _destination_arguments(parser: argparse.ArgumentParser) -> None:
@@ -171,7 +181,7 @@ def _record(args) -> int:
             database_url=database_url, spool_dir=spool_dir, server_url=args.server or "",
             ingest_token=settings.ingest_token, window_s=args.window, sample_every=args.sample,
             rate_limit=args.rate_limit, ringbuf_pages=args.ringbuf_pages, detail_keys=args.detail_keys,
-            startup_s=args.startup, verbose=args.verbose,
+            startup_s=args.startup, file_hook=args.file_hook, verbose=args.verbose,
         ),
     )
     try:
@@ -203,7 +213,7 @@ def _agent(args) -> int:
     try:
         check_token(args.server or "", settings.ingest_token)
         base = EngineConfig(database_url=database_url, spool_dir=spool_dir, server_url=args.server or "",
-                            ingest_token=settings.ingest_token, verbose=args.verbose)
+                            ingest_token=settings.ingest_token, file_hook=args.file_hook, verbose=args.verbose)
         return Agent(Path(args.config), base, node_name=args.node_name).run()
     except (ConfigInvalid, ProbeUnavailable, Refused) as exc:
         raise UsageError(str(exc)) from None
