@@ -2,8 +2,11 @@
 which: where fentry and bpf_d_path load on the kernel's own headers (Debian's 6.1
 in the VM tier), from security_file_open, resolved in kernel; elsewhere (this
 host's 6.18) from sys_enter, resolved by the probe. Either way a canary that reads
-/etc/shadow through a symlink, through a directory fd, and (a process that is not
-root) tries and is refused, is judged `sensitive /etc/shadow` and pauses.
+/etc/shadow through a symlink, through a directory fd, through `..` and through
+/proc/self/root, and (a process that is not root) tries and is refused, is judged
+`sensitive /etc/shadow` and pauses. (On overlayfs, the guest's /tmp, the hook keys
+the overlay's file, not the layer's underneath: tests/probe/test_record.py's keys
+under /tmp, in the same tier.)
 
 Through the real `host-probe record` (auto) and the real `gate-server check`."""
 
@@ -17,6 +20,8 @@ from tests.probe.test_canonical_paths import JUDGE_CONFIG, PYTHON, SPELLINGS, sh
 from tests.support.requirements import required_parts, unavailable
 
 IN_KERNEL = "fentry:security_file_open"
+# tests/probe/spellings.py's ways to /etc/shadow; "refused": a child that is not root tries
+SPELLED_READS = ("symlink", "dirfd", "dot-dot", "proc-self-root", "refused")
 
 
 def fentry_expected(capabilities) -> bool:
@@ -42,16 +47,16 @@ def test_a_secret_read_however_reached_pauses_and_each_window_names_its_file_hoo
     let_go = ("--let-go",) if in_kernel else ()
     db_url = migrated(f"sqlite:///{tmp_path / 'gate.db'}")
     record(db_url, tmp_path, "v1", "baseline", "none", "--dir", str(work), "--hold", "3.5")
-    result, canary = record(db_url, tmp_path, "v2", "canary", "symlink", "dirfd", "refused", "--dir", str(work),
-                            "--hold", "3.5", *let_go)
+    result, canary = record(db_url, tmp_path, "v2", "canary", *SPELLED_READS, "--dir", str(work), "--hold", "3.5",
+                            *let_go)
 
     expected = IN_KERNEL if in_kernel else "sys_enter"
     assert {w.hooks.get("file") for w in canary.windows} == {expected}, result.stderr
     assert {w.hooks.get("file_refused") for w in canary.windows} == {
         "fexit:do_sys_openat2" if in_kernel else "sys_enter"}
-    # the symlinked read, the dirfd-relative read and the refused attempt: one key
-    assert shadow_keys(canary) == {"/etc/shadow:r": 3}, totals(canary)
-    verdict = gate_check(db_url, tmp_path, "probe-test", JUDGE_CONFIG)
+    # every spelling, and the refused attempt: one key
+    assert shadow_keys(canary) == {"/etc/shadow:r": len(SPELLED_READS)}, totals(canary)
+    verdict = gate_check(db_url, tmp_path, "probe-test", JUDGE_CONFIG, timeout=600)
     assert verdict["verdict"] == "pause", verdict
     sensitive = [a for a in verdict["anomalies"] if a["group"] == "sensitive" and a["change"] == "new"]
     assert [a["key"] for a in sensitive] == ["/etc/shadow:r"], verdict["anomalies"]
