@@ -112,7 +112,7 @@ def main_in_kernel(quick: bool) -> int:
 
 def main_in_vm(quick: bool) -> int:
     """Boot each VM tier kernel and run the comparison inside (the tier's own boot)."""
-    command = [str(REPO / "scripts" / "test-kernels.sh"), "--bench"]
+    command = ["bash", str(REPO / "scripts" / "test-kernels.sh"), "--bench"]
     if quick:
         command.append("--quick")
     return subprocess.run(command, cwd=REPO).returncode
