@@ -6,28 +6,18 @@ from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
-from sqlalchemy.orm import Session
 
 from gate_server.analysis.observation import observe
-from gate_server.storage.profiles import load_profile
 from gate_server.storage.records import WindowRecord
-from gate_server.storage.writer import WindowWriter
 from host_probe.file_hook import window_hooks
-from tests.storage.test_startup_records import recording, window
+from tests.storage.test_startup_records import recording, stored_profile, window
 
 IN_KERNEL = window_hooks("fentry")
 FALLBACK = window_hooks("sys_enter")
 
 
 def test_hooks_are_stored_read_back_and_listed_per_kind_in_the_observation(engine):
-    writer = WindowWriter(engine)
-    rec = recording()
-    writer.save_recording(rec)
-    writer.write_window(window(rec, 0, hooks=IN_KERNEL))
-    writer.write_window(window(rec, 1, hooks=FALLBACK))
-    writer.write_window(window(rec, 2))  # a probe that did not say
-    with Session(engine) as session:
-        profile = load_profile(session, "web", "v1")
+    profile = stored_profile(engine, {"hooks": IN_KERNEL}, {"hooks": FALLBACK}, {})  # the last did not say
     assert [w.hooks for w in profile.windows] == [IN_KERNEL, FALLBACK, {}]
     seen = observe(profile).hooks
     assert seen["file"] == ["fentry:security_file_open", "sys_enter"]
