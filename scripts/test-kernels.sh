@@ -44,8 +44,9 @@ guest_command="cd '$REPO' && export PYTHONDONTWRITEBYTECODE=1 SYSCALL_GATE_REQUI
 && echo \"== kernel \$(uname -r): tests\" \
 && .venv/bin/python -m pytest -p no:cacheprovider -q -rsP --durations=6 ${GUEST_TESTS[*]}"
 if [ "${1:-}" = "--bench" ]; then
-    guest_command="cd '$REPO' && export PYTHONDONTWRITEBYTECODE=1 \
-&& .venv/bin/python -m bench probe_overhead --file-hooks ${2:-}"
+    # unbuffered, and a pause before power-off: the guest's last lines were lost once without
+    guest_command="cd '$REPO' && export PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
+&& .venv/bin/python -m bench probe_overhead --file-hooks ${2:-}; status=\$?; sleep 3; exit \$status"
 fi
 
 mapfile -t kernels < <(sed 's|^|/boot/vmlinuz-|' .venv-kernels/kernels)
