@@ -30,7 +30,7 @@ def fentry_expected(capabilities) -> bool:
 
 def record(db_url, tmp_path, version, role, *spellings_args, file_hook="auto"):
     result = host_probe(*record_args(db_url, tmp_path / "spool", version, "--role", role, "--file-hook", file_hook,
-                                     "--", PYTHON, str(SPELLINGS), *spellings_args), timeout=600)
+                                     "--", PYTHON, str(SPELLINGS), *spellings_args))
     assert result.returncode == 0, result.stderr
     return result, read_profile(db_url, version)
 
