@@ -3,6 +3,9 @@ pays, bpftrace and strace; plus a 1 M/s openat flood fully accounted for, the
 probe's start time and its peak RSS.
 
 `python -m bench probe_overhead [--quick]`. Needs root, bcc, gcc, bpftrace, strace.
+`--file-hooks` compares the fentry file hook with the sys_enter one instead, on a
+kernel that allows fentry; `--vm` runs that in the VM tier's kernels
+(bench/file_hook_overhead.py).
 Every variant runs in every round, in rotated order (the VM is noisy); figures
 are medians. "added" = ns per syscall over the same loop with nothing attached in
 the same round, median over rounds (the lowest and highest round are printed too).
@@ -178,16 +181,16 @@ def flood(binary: Path, mode: str, iterations: int) -> dict[str, float]:
     }
 
 
-def start_and_rss(scratch: Path) -> tuple[float, float]:
+def start_and_rss(scratch: Path, *record_options: str) -> tuple[float, float]:
     """Seconds from `host-probe record` to attached, and its peak RSS (VmHWM)."""
     from gate_server.storage import migrate
 
     url = f"sqlite:///{scratch / 'gate.db'}"
-    migrate.upgrade(url)
+    migrate.upgrade(url)  # idempotent: a second call finds the schema there
     started = time.monotonic()
     probe = subprocess.Popen([sys.executable, "-m", "host_probe.cli", "record", "--service", "bench",
                               "--version", "v1", "--window", "1s", "--db", url, "--spool", str(scratch / "spool"),
-                              "--", "sleep", "3"], cwd=REPO, stderr=subprocess.PIPE, text=True)
+                              *record_options, "--", "sleep", "3"], cwd=REPO, stderr=subprocess.PIPE, text=True)
     line = probe.stderr.readline()
     start_s = time.monotonic() - started
     if "recording" not in line:
@@ -213,7 +216,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench probe_overhead", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer rounds and iterations")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--file-hooks", action="store_true",
+                       help="only the fentry file hook against the sys_enter one, on this kernel (ratios)")
+    where.add_argument("--vm", action="store_true", help="--file-hooks in each kernel of the VM tier")
     args = parser.parse_args(argv)
+    if args.file_hooks or args.vm:
+        from bench import file_hook_overhead
+
+        return (file_hook_overhead.main_in_vm if args.vm else file_hook_overhead.main_in_kernel)(args.quick)
     missing = [tool for tool in ("gcc", "bpftrace", "strace") if not shutil.which(tool)]
     if os.geteuid() != 0 or missing:
         print(f"probe_overhead: needs root and {', '.join(missing) or 'nothing else'}; skipped")

@@ -18,18 +18,25 @@
  *   NR_<name>          syscall numbers from bcc's table (-1 when absent)
  *   HAVE_GROUP_DEAD    sched_process_exit carries group_dead (kernel >= 6.16)
  *   PATH_HASH_SEED     random per load, so a path cannot be chosen to collide
+ *   FILE_HOOK_FENTRY   1: file opens come from fentry on security_file_open (the
+ *                      opened file's path, resolved by the kernel); 0: from sys_enter
  *
  * Read from the kernel: the syscall's argument registers (struct pt_regs as
  * the kernel headers bcc compiles against lay it out: on x86_64 the UAPI
  * layout; on arm64 the kernel's own struct, so there the headers must match
  * the running kernel's), the sockaddr_* ABI in probe.h, and tracefs-described
- * tracepoint fields. No other kernel-internal struct is read.
+ * tracepoint fields. No other kernel-internal struct is read, but for the
+ * FILE_HOOK_FENTRY programs (struct file, struct open_how), which the loader
+ * compiles only against the running kernel's own headers.
  *
  * One file, a little over our usual size: bcc rewrites map calls (.lookup,
  * .ringbuf_reserve...) only in the main source, not in included headers. */
 #include <uapi/linux/ptrace.h>
 #include <uapi/linux/sched.h>
 #include "probe.h"
+#if FILE_HOOK_FENTRY
+#include <linux/fs.h>
+#endif
 
 #define ONE_SECOND_NS 1000000000ULL
 #define SLOTS (MAX_WORKLOADS + 1)
@@ -391,37 +398,21 @@ static __always_inline int opener_dependent(const struct path_text *text, int le
     return first == PROC_SE || first == PROC_TH;
 }
 
-/* The hot detail: no memset (the hash masks what the read did not write) */
-static __always_inline void record_open(u32 slot, const char *upath, u8 mode, int dirfd)
+/* Count one open of the file key of `text` (its first `len` bytes, with the
+ * NUL). A path whose meaning depends on its opener has the opener mixed into its
+ * hash; `flags` (enum path_flag) travel with the path to the drain. */
+static __always_inline void count_file_open(u32 slot, struct path_text *text, int len, u8 mode, int dirfd,
+                                            u32 flags)
 {
-    u32 zero = 0;
-    struct path_text *text = path_scratch.lookup(&zero);
-    if (!text)
-        return;
-    int len = bpf_probe_read_user_str(text->path, sizeof(text->path), upath);
-    if (len <= 0) {
-        count_loss(slot, LOSS_UNREADABLE);
-        return;
-    }
-    u32 flags = 0;
-    if (len == DETAIL_PATH_LEN) {
-        /* a full buffer is a path of exactly DETAIL_PATH_LEN - 1 bytes, or a longer
-         * one cut: the byte after it tells (unreadable: taken as cut) */
-        char next = 0;
-        if (bpf_probe_read_user(&next, 1, upath + DETAIL_PATH_LEN - 1) || next) {
-            flags = PATH_TRUNCATED;
-            count_loss(slot, LOSS_PATH_TRUNCATED);
-        }
-    }
     u32 tgid = 0;
     struct file_key key = {.generation = current_generation(), .mode = mode, .slot = slot,
                            .path_hash = hash_path(text, len)};
-    int dependent = opener_dependent(text, len);
+    int dependent = !(flags & PATH_RESOLVED) && opener_dependent(text, len);
     if (dependent) {
         tgid = bpf_get_current_pid_tgid() >> 32;
         key.path_hash = hash_step(key.path_hash, (u64)tgid << 32 | (u32)dirfd);
     }
-    if (flags)
+    if (flags & PATH_TRUNCATED)
         key.path_hash = hash_step(key.path_hash, ~(u64)flags);
     u64 *count = file_counts.lookup(&key);
     if (!count) {
@@ -449,6 +440,33 @@ static __always_inline void record_open(u32 slot, const char *upath, u8 mode, in
     }
     if (count)
         __sync_fetch_and_add(count, 1);
+}
+
+/* An open as the process spelled it (sys_enter; with FILE_HOOK_FENTRY, an open
+ * that never reached a file). The hot detail: no memset (the hash masks what the
+ * read did not write). */
+static __always_inline void record_open(u32 slot, const char *upath, u8 mode, int dirfd)
+{
+    u32 zero = 0;
+    struct path_text *text = path_scratch.lookup(&zero);
+    if (!text)
+        return;
+    int len = bpf_probe_read_user_str(text->path, sizeof(text->path), upath);
+    if (len <= 0) {
+        count_loss(slot, LOSS_UNREADABLE);
+        return;
+    }
+    u32 flags = 0;
+    if (len == DETAIL_PATH_LEN) {
+        /* a full buffer is a path of exactly DETAIL_PATH_LEN - 1 bytes, or a longer
+         * one cut: the byte after it tells (unreadable: taken as cut) */
+        char next = 0;
+        if (bpf_probe_read_user(&next, 1, upath + DETAIL_PATH_LEN - 1) || next) {
+            flags = PATH_TRUNCATED;
+            count_loss(slot, LOSS_PATH_TRUNCATED);
+        }
+    }
+    count_file_open(slot, text, len, mode, dirfd, flags);
 }
 
 static __always_inline void record_address(u32 slot, u8 kind, u64 fd, const void *uaddr, u64 addrlen)
@@ -549,6 +567,7 @@ static __always_inline struct syscall_args read_args(struct pt_regs *regs)
 static __always_inline void record_detail(u32 slot, struct pt_regs *regs, long nr)
 {
     struct syscall_args a;
+#if !FILE_HOOK_FENTRY /* else opens are keyed by the FILE_HOOK_FENTRY programs below */
 #if NR_openat >= 0
     if (nr == NR_openat) {
         a = read_args(regs);
@@ -582,6 +601,7 @@ static __always_inline void record_detail(u32 slot, struct pt_regs *regs, long n
         return;
     }
 #endif
+#endif /* !FILE_HOOK_FENTRY */
 #if NR_connect >= 0
     if (nr == NR_connect) {
         a = read_args(regs);
@@ -667,6 +687,89 @@ RAW_TRACEPOINT_PROBE(sys_enter)
     record_detail(slot, (struct pt_regs *)ctx->args[0], nr);
     return 0;
 }
+
+#if FILE_HOOK_FENTRY
+/* File opens where the kernel allows fentry: the key is the path of the file the
+ * kernel opened, read with bpf_d_path at security_file_open, so every spelling
+ * (a symlink, a dirfd-relative name, "..", /proc/self/root) is the real path in
+ * the opener's root, with no canonicalisation in userspace.
+ *
+ * security_file_open runs in do_dentry_open, after the path walk and its
+ * permission checks: an open refused before it (ENOENT, EACCES at may_open,
+ * ELOOP, O_PATH, which never opens the file) reaches no file. Such an attempt
+ * still matters (a refused read of /etc/shadow is judged sensitive), so each
+ * open-family syscall of a watched thread is tracked from do_sys_openat2's
+ * entry to its exit: the first file it opens is keyed by its real path; an open
+ * that opened none, or whose path bpf_d_path could not write (longer than the
+ * buffer), is keyed at the exit by the text it asked for, as the sys_enter hook
+ * keys it, and resolved in userspace. Exactly one key per open either way.
+ *
+ * Only the first file of an open counts: overlayfs (a container's root) opens
+ * the real file underneath with a security_file_open of its own, whose path is
+ * the layer's, not the one the process named. Exec's opens of its binary do not
+ * pass do_sys_openat2 and are not file keys (the exec key is). */
+enum open_state { OPEN_WAITING = 0, OPEN_KEYED = 1, OPEN_UNRESOLVED = 2 };
+
+struct open_in_flight {
+    struct path_text text; /* bpf_d_path's buffer: the thread's own, so no other program shares it */
+    u32 state;             /* enum open_state */
+    u32 pad;
+} __attribute__((aligned(8)));
+
+/* @brief thread id -> its open-family syscall between do_sys_openat2's entry and
+ * exit. LRU: an entry whose exit never ran for the probe (its workload removed
+ * mid-open) ages out instead of filling the map. */
+BPF_TABLE("lru_hash", u32, struct open_in_flight, opens_in_flight, 10240);
+/* @brief never written: the zeroed entry an open starts from */
+BPF_ARRAY(open_blank, struct open_in_flight, 1);
+
+KFUNC_PROBE(do_sys_openat2, int dfd, const char *filename, struct open_how *how)
+{
+    u32 slot = current_slot();
+    if (!slot)
+        return 0;
+    u32 zero = 0;
+    struct open_in_flight *blank = open_blank.lookup(&zero);
+    u32 tid = bpf_get_current_pid_tgid();
+    if (blank && opens_in_flight.update(&tid, blank))
+        count_loss(slot, LOSS_MAP_FULL);
+    return 0;
+}
+
+KFUNC_PROBE(security_file_open, struct file *file)
+{
+    u32 slot = current_slot();
+    if (!slot)
+        return 0;
+    u32 tid = bpf_get_current_pid_tgid();
+    struct open_in_flight *in_flight = opens_in_flight.lookup(&tid);
+    if (!in_flight || in_flight->state != OPEN_WAITING)
+        return 0; /* not an open(2)'s file (exec), or not its first (overlayfs underneath) */
+    int len = bpf_d_path(&file->f_path, in_flight->text.path, sizeof(in_flight->text.path));
+    if (len <= 0 || len > DETAIL_PATH_LEN) {
+        in_flight->state = OPEN_UNRESOLVED;
+        return 0;
+    }
+    in_flight->state = OPEN_KEYED;
+    count_file_open(slot, &in_flight->text, len, open_mode(file->f_flags), SG_AT_FDCWD, PATH_RESOLVED);
+    return 0;
+}
+
+KRETFUNC_PROBE(do_sys_openat2, int dfd, const char *filename, struct open_how *how, long ret)
+{
+    u32 slot = current_slot();
+    if (!slot)
+        return 0;
+    u32 tid = bpf_get_current_pid_tgid();
+    struct open_in_flight *in_flight = opens_in_flight.lookup(&tid);
+    if (!in_flight)
+        return 0;
+    if (in_flight->state != OPEN_KEYED)
+        record_open(slot, filename, open_mode(how->flags), dfd);
+    opens_in_flight.delete(&tid);
+    return 0;
+}
+#endif
 
 TRACEPOINT_PROBE(sched, sched_process_fork)
 {

@@ -93,6 +93,7 @@ struct file_key {
 /* path_text.flags */
 enum path_flag {
     PATH_TRUNCATED = 1, /* longer than the buffer: `path` is its first DETAIL_PATH_LEN - 1 bytes */
+    PATH_RESOLVED = 2,  /* the kernel's own path of the opened file (bpf_d_path): canonical already */
 };
 
 /* openat's "relative to the working directory" (include/uapi/linux/fcntl.h) */

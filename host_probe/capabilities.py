@@ -55,6 +55,16 @@ int kprobe__security_file_open(struct pt_regs *ctx)
 """
 
 
+# The loader's quick question before it compiles the probe with its fentry file
+# hook: no include, so bcc compiles it in a fraction of the probe's time.
+FENTRY_PREFLIGHT = r"""
+KFUNC_PROBE(security_file_open)
+{
+    return 0;
+}
+"""
+
+
 @dataclass(frozen=True)
 class Capabilities:
     fentry: bool
@@ -178,3 +188,34 @@ def probe_capabilities() -> Capabilities:
         bpf.cleanup()
     return Capabilities(fentry=found.get("fentry", False), kprobes=found["kprobes"], lsm=found.get("lsm", False),
                         d_path=found.get("d_path", False), reasons=reasons)
+
+
+def kernel_headers(release: str | None = None) -> tuple[Path, bool]:
+    """Where bcc finds kernel headers for `release`, and whether they are that
+    kernel's own (not the generic ones scripts/setup.sh links for a kernel without a
+    package): a program that reads kernel structs (struct file) needs its own."""
+    release = release or os.uname().release
+    build = Path(f"/lib/modules/{release}/build")
+    return build, build.exists() and release in build.resolve().name
+
+
+def fentry_refusal() -> str | None:
+    """Why the probe cannot take file opens from fentry here, or None when it can
+    try: BTF, the running kernel's own headers and a trampoline on
+    security_file_open that loads (bpf_d_path is then tried by the probe's own load)."""
+    if not BTF.exists():
+        return f"no BTF ({BTF} missing)"
+    build, own = kernel_headers()
+    if not own:
+        return (f"the kernel headers at {build} are not this kernel's own, and the fentry hook reads "
+                "struct file as they lay it out")
+    try:
+        tracefs.ensure_mounted()
+        BPF = loader.import_bcc()
+        with _quiet_stderr():
+            BPF(text=FENTRY_PREFLIGHT.encode()).cleanup()
+    except ProbeUnavailable as exc:
+        return str(exc)
+    except Exception as exc:  # noqa: BLE001 -- bcc raises bare Exception for load and attach errors
+        return f"fentry on security_file_open: {_why(exc)}"
+    return None

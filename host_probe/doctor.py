@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from host_probe import tracefs
-from host_probe.capabilities import Capabilities, probe_capabilities
+from host_probe.capabilities import Capabilities, kernel_headers, probe_capabilities
 from host_probe.errors import ProbeUnavailable, TracefsUnreadable
 
 MIN_KERNEL = (5, 8)  # BPF ring buffer (5.8); raw tracepoints and cgroup ids are older
@@ -68,14 +68,11 @@ def check_tracepoints() -> Check:
 
 
 def check_headers(release: str | None = None) -> Check:
-    release = release or platform.release()
-    build = Path(f"/lib/modules/{release}/build")
+    build, own = kernel_headers(release or platform.release())
     if not build.exists():
         return Check("kernel headers", False, f"{build} missing",
                      "install linux-headers-$(uname -r), or run `make setup` to link Debian's generic headers")
-    target = build.resolve()
-    fallback = release not in target.name
-    found = f"{build} -> {target}" + (" (generic headers linked by scripts/setup.sh)" if fallback else "")
+    found = f"{build} -> {build.resolve()}" + ("" if own else " (generic headers linked by scripts/setup.sh)")
     return Check("kernel headers", True, found)
 
 

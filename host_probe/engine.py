@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 from gate_server.storage.records import RecordingInfo, WindowRecord
-from host_probe import __version__, loader
+from host_probe import __version__, file_hook, loader
 from host_probe.discovery import Workload
 from host_probe.drain import MapDrain, RawWindow
 from host_probe.heap import page_out_compiler, return_freed_memory
@@ -51,6 +51,7 @@ class EngineConfig:
     rate_limit: int = 0
     ringbuf_pages: int = 64
     startup_s: float = 10.0        # how long after its start a workload's windows are start-up windows
+    file_hook: str = "auto"        # auto, fentry or sys_enter (host_probe/file_hook.py)
     verbose: bool = False
     # Store each recording from the loop before counting it, so a refusal stops `record`
     # before it attaches; the agent leaves it to the sender (a hung server must not stall discovery).
@@ -145,12 +146,16 @@ class Engine:
         self.bpf = None
         self.last_drain_s = self.last_drain_cpu_s = 0.0
         self.said_unfenced = False
+        self.file_hook_note = ""  # why file opens come from sys_enter, when fentry was tried
 
     # -- lifecycle ---------------------------------------------------------------
     def start(self) -> None:
         """Compile and attach once, then open the destination (refusals raise here)."""
         config = self.config
-        self.bpf = loader.load(config.probe_options())
+        notes: list[str] = []
+        self.bpf, self.file_hook = file_hook.load(config.probe_options(), config.file_hook, notes.append)
+        self.file_hook_note = "; ".join(notes)
+        self.hooks = file_hook.window_hooks(self.file_hook)
         try:
             # Only now the storage code (SQLAlchemy or requests): compiled first and
             # with the compiler's heap handed back, the two memory peaks do not add up.
@@ -225,7 +230,8 @@ class Engine:
             recording.inventory = take_inventory(running, self.drain.ephemeral_ports).features()
         self.recordings[workload.key] = recording
         self.log(f"host-probe: recording {info.service} {info.version} ({info.role}) scope {workload.scope} "
-                 f"as {info.uuid} in slot {slot}; windows of {self.config.window_s:g}s")
+                 f"as {info.uuid} in slot {slot}; windows of {self.config.window_s:g}s; "
+                 f"file opens from {self.hooks['file']}" + (f" ({self.file_hook_note})" if self.file_hook_note else ""))
         return recording
 
     def refresh(self, key: str) -> None:
@@ -308,7 +314,7 @@ class Engine:
             # the kernel counts every detail: only the -v stream is ever sampled
             sample_every=1, drops=drops, features=window_features(raw),
             startup=bool(recording.startup_until and recording.window_started < recording.startup_until),
-            inventory=recording.inventory,
+            inventory=recording.inventory, hooks=self.hooks,
         ))
         if not spooled:
             recording.sink.give_back(carried)

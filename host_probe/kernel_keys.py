@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from gate_server.storage.keys import ADDRESS_KINDS, INET, INET6, UNIX, Address, FeatureKey, file_key, socket_key
 from host_probe.canonical import Canonicaliser
-from host_probe.kernel_contract import DETAIL_KINDS, OPEN_MODES, PATH_TRUNCATED
+from host_probe.kernel_contract import DETAIL_KINDS, OPEN_MODES, PATH_RESOLVED, PATH_TRUNCATED
 from host_probe.normalise import DEFAULT_EPHEMERAL_PORTS, normalise_address, normalise_path
 
 FAMILY_NAMES = {socket.AF_INET: INET, socket.AF_INET6: INET6, socket.AF_UNIX: UNIX,
@@ -64,7 +64,10 @@ class OpenedPath:
 
     def canonical(self, canonicaliser: Canonicaliser, slot: int) -> tuple[str, bool]:
         """(the canonical path, resolved?), then normalised by file_feature. Looked up
-        with the file system's own bytes; stored as UTF-8 text."""
+        with the file system's own bytes; stored as UTF-8 text. A path the kernel
+        resolved itself (the fentry hook's bpf_d_path) is taken as it is."""
+        if self.flags & PATH_RESOLVED:
+            return self.text.decode("utf-8", "replace"), True
         found = canonicaliser.canonical(os.fsdecode(self.text), self.tgid, self.dirfd, slot,
                                         truncated=bool(self.flags & PATH_TRUNCATED))
         return os.fsencode(found.path).decode("utf-8", "replace"), found.resolved

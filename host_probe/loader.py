@@ -37,6 +37,7 @@ class ProbeOptions:
     detail_max_keys: int = 16384  # capacity of each detail map, all workloads together
     detail_budget: int = 0        # keys one workload may hold per window; 0 = the whole capacity
     max_cgroups: int = 4096       # watched cgroup directories (a workload's and its descendants)
+    file_hook: str = "sys_enter"  # where file opens are keyed: "sys_enter" or "fentry" (host_probe/file_hook.py)
 
 
 
@@ -106,6 +107,8 @@ def cflags(options: ProbeOptions, numbers: Mapping[str, int] | None = None) -> l
     architecture's, or {} to compile the detail out: every NR_ becomes -1)."""
     if not _is_power_of_two(options.ringbuf_pages):
         raise ValueError(f"ring buffer pages must be a power of two, got {options.ringbuf_pages}")
+    if options.file_hook not in ("sys_enter", "fentry"):
+        raise ValueError(f"file hook must be sys_enter or fentry, got {options.file_hook!r}")
     if not 1 <= options.max_workloads <= MAX_WORKLOADS_LIMIT:
         raise ValueError(f"max workloads must be 1 to {MAX_WORKLOADS_LIMIT}, got {options.max_workloads}")
     cpus = os.cpu_count() or 1
@@ -124,6 +127,7 @@ def cflags(options: ProbeOptions, numbers: Mapping[str, int] | None = None) -> l
         f"-DMAX_CGROUPS={options.max_cgroups}",
         f"-DHAVE_GROUP_DEAD={1 if tracefs.has_field('sched/sched_process_exit', 'group_dead') else 0}",
         f"-DPATH_HASH_SEED={int.from_bytes(os.urandom(8), 'little')}ULL",
+        f"-DFILE_HOOK_FENTRY={1 if options.file_hook == 'fentry' else 0}",
     ]
     flags += [f"-DNR_{name}={numbers.get(name, -1)}" for name in detail_syscalls()]
     return flags

@@ -6,6 +6,11 @@
 # real workload, the loss accounting, the agent's scoping, and the hooks the
 # kernel allows (fentry with bpf_d_path, a kprobe, BPF LSM), which are required
 # there. bcc compiles inside against the guest kernel's own headers.
+#
+#   scripts/test-kernels.sh                 the tests
+#   scripts/test-kernels.sh --bench [--quick]
+#                                           instead: python -m bench probe_overhead --file-hooks
+#                                           (the fentry file hook against sys_enter, ratios)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
@@ -38,6 +43,11 @@ guest_command="cd '$REPO' && export PYTHONDONTWRITEBYTECODE=1 SYSCALL_GATE_REQUI
 && echo \"== kernel \$(uname -r): host-probe doctor\" && .venv/bin/python -m host_probe.cli doctor \
 && echo \"== kernel \$(uname -r): tests\" \
 && .venv/bin/python -m pytest -p no:cacheprovider -q -rsP --durations=6 ${GUEST_TESTS[*]}"
+if [ "${1:-}" = "--bench" ]; then
+    # unbuffered, and a pause before power-off: the guest's last lines were lost once without
+    guest_command="cd '$REPO' && export PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
+&& .venv/bin/python -m bench probe_overhead --file-hooks ${2:-}; status=\$?; sleep 3; exit \$status"
+fi
 
 mapfile -t kernels < <(sed 's|^|/boot/vmlinuz-|' .venv-kernels/kernels)
 

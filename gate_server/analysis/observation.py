@@ -26,6 +26,8 @@ class SideObservation(BaseModel):
     lost: int
     loss_ratio: float  # lost / (kept + lost) detail events
     sample_every: int  # the coarsest event-stream (record -v) sampling of any window; counts are exact
+    # feature kind -> every kernel hook that produced it in these windows (windows that say)
+    hooks: dict[str, list[str]] = {}
 
     def to_dict(self) -> dict:
         return self.model_dump(mode="json")
@@ -40,7 +42,16 @@ def observe(profile: Profile) -> SideObservation:
         lost=lost,
         loss_ratio=loss_ratio(events, lost),
         sample_every=max((w.sample_every for w in profile.windows), default=1),
+        hooks=hooks_used(profile),
     )
+
+
+def hooks_used(profile: Profile) -> dict[str, list[str]]:
+    used: dict[str, set[str]] = {}
+    for window in profile.windows:
+        for kind, hook in window.hooks.items():
+            used.setdefault(kind, set()).add(hook)
+    return {kind: sorted(hooks) for kind, hooks in sorted(used.items())}
 
 
 def insufficiencies(side: str, seen: SideObservation, limits: Sufficiency) -> list[str]:

@@ -29,6 +29,8 @@ class WindowCounts:
     # Features the processes already held when the recording attached (from /proc): seen
     # in this recording, not counts of this window (never rates, never "missing").
     inventory: frozenset[FeatureKey] = frozenset()
+    # Feature kind -> the kernel hook that produced it (empty: the probe did not say).
+    hooks: dict[str, str] = field(default_factory=dict)
 
     @property
     def lost(self) -> int:

@@ -65,8 +65,10 @@ def run(args) -> int:
 
 
 def _side(name: str, observed: dict) -> str:
+    file_hooks = (observed.get("hooks") or {}).get("file")
     return (f"  {name:<9} {observed.get('windows', 0)} windows, {observed.get('syscalls', 0):,} syscalls, "
-            f"loss {100 * float(observed.get('loss_ratio', 0) or 0):.2f}%")
+            f"loss {100 * float(observed.get('loss_ratio', 0) or 0):.2f}%"
+            + (f", file opens from {' and '.join(file_hooks)}" if file_hooks else ""))
 
 
 def anomaly_line(anomaly: dict) -> str:

@@ -113,6 +113,9 @@ class Window(Base):
     # What the processes already held when the recording attached, a document like `counts`
     # (not window_features rows: it is no event count of the window). NULL: no inventory.
     inventory: Mapped[Optional[str]] = mapped_column(Text)
+    # Feature kind -> the kernel hook that produced it ({"file": "fentry:security_file_open"}).
+    # NULL: stored before migration 0009, or sent by a probe that did not say.
+    hooks: Mapped[Optional[dict[str, Any]]] = mapped_column()
 
     recording: Mapped[Recording] = relationship(back_populates="windows")
 

@@ -234,7 +234,7 @@ def _window_counts(session: Session, windows: list[Window], cache: Optional[Prof
             events_total=int(w.events_total), sample_every=int(w.sample_every),
             drops={k: int(v) for k, v in (w.drops or {}).items()},
             started_at=w.started_at, ended_at=w.ended_at,
-            startup=bool(w.startup), inventory=held.get(w.id, frozenset()),
+            startup=bool(w.startup), inventory=held.get(w.id, frozenset()), hooks=dict(w.hooks or {}),
         )
         for w in windows
     ]

@@ -166,5 +166,12 @@ class WindowRecord(_Record):
     startup: bool = Field(False, strict=True, description=(
         "The window covers the first seconds after a process of the workload started (exec)."))
     inventory: Inventory = Field(default_factory=dict)
+    # Empty for a window of a probe older than the field (its spool still replays).
+    hooks: dict[_text(50, min_length=1), _text(200, min_length=1)] = Field(
+        default_factory=dict, max_length=32, description=(
+            "Which kernel hook produced each kind of feature in this window, e.g. "
+            "{\"file\": \"fentry:security_file_open\", \"exec\": \"tracepoint:sched_process_exec\"}: "
+            "file opens keyed in kernel by the opened file's path, or by their text at sys_enter and "
+            "resolved by the probe (docs/probe.md)."))
 
     check_times = model_validator(mode="after")(_ends_after_start)

@@ -114,7 +114,7 @@ class WindowWriter:
                     recording_id=recording_id, index=window.index, started_at=window.started_at,
                     ended_at=window.ended_at, syscalls_total=window.syscalls_total,
                     events_total=window.events_total, sample_every=window.sample_every,
-                    drops=dict(window.drops), startup=window.startup,
+                    drops=dict(window.drops), startup=window.startup, hooks=dict(window.hooks) or None,
                 )
                 .on_conflict_do_nothing(index_elements=["recording_id", "index"])
                 .returning(Window.id)

@@ -424,7 +424,7 @@ def test_verdict_document_is_json_safe_and_complete():
     assert {"verdict", "score", "anomalies", "observation", "thresholds", "reasons", "features"} <= set(document)
     assert set(document["observation"]) == {"baseline", "canary"}
     assert set(document["observation"]["canary"]) == {"windows", "syscalls", "events", "lost", "loss_ratio",
-                                                      "sample_every"}
+                                                      "sample_every", "hooks"}
     assert document["thresholds"] == load_config({}).model_dump(mode="json")
     anomaly = document["anomalies"][0]
     assert {"kind", "key", "change", "severity", "baseline_rate", "canary_rate", "reason"} <= set(anomaly)

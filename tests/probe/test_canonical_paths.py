@@ -1,8 +1,10 @@
 """What is judged is canonical (issue 13): a real process opens /etc/shadow spelled
 every way the kernel accepts, and the stored key is /etc/shadow, so the judge's
-sensitive-path rules see it. On this kernel only sys_enter hooks are allowed: the
-probe stores the text and its opener, and host_probe/canonical.py resolves it at the
-drain. A path that cannot be resolved any more says so, and still pauses."""
+sensitive-path rules see it. These record with the sys_enter file hook (forced, so
+they test it on a kernel that allows fentry too): the probe stores the text and its
+opener, and host_probe/canonical.py resolves it at the drain. A path that cannot be
+resolved any more says so, and still pauses. The fentry hook's own:
+tests/kernels/test_file_hook.py."""
 
 from __future__ import annotations
 
@@ -27,8 +29,8 @@ def work(tmp_path):
 
 def record(tmp_path: Path, version: str, spelling: str, work: Path, *options: str, role: str = "baseline"):
     db_url = migrated(f"sqlite:///{tmp_path / 'gate.db'}")
-    result = host_probe(*record_args(db_url, tmp_path / "spool", version, "--role", role, "--",
-                                     PYTHON, str(SPELLINGS), spelling, "--dir", str(work), *options))
+    result = host_probe(*record_args(db_url, tmp_path / "spool", version, "--role", role, "--file-hook", "sys_enter",
+                                     "--", PYTHON, str(SPELLINGS), spelling, "--dir", str(work), *options))
     assert result.returncode == 0, result.stderr
     return db_url, read_profile(db_url, version)
 

@@ -54,7 +54,8 @@ def test_loss_reasons_match_in_slot_order_and_split_into_profile_and_stream_loss
 
 
 def test_path_flags_and_at_fdcwd_match():
-    assert enum("path_flag") == {"PATH_TRUNCATED": kernel_contract.PATH_TRUNCATED}
+    assert enum("path_flag") == {"PATH_TRUNCATED": kernel_contract.PATH_TRUNCATED,
+                                 "PATH_RESOLVED": kernel_contract.PATH_RESOLVED}
     assert int(re.search(r"^#define SG_AT_FDCWD (-?\d+)", HEADER, re.M).group(1)) == kernel_contract.AT_FDCWD
 
 
