@@ -39,6 +39,7 @@ from pathlib import Path
 from bench.probe_overhead import added_per_round, attach_bpftrace, build_loop, interleaved, run_loop
 
 REPO = Path(__file__).resolve().parents[1]
+SCOPE_TEST = Path(__file__).resolve().parent / "loops" / "scope_test.bpf.c"
 K_VALUES = (1, 8, 32)
 TARGETS = {"untraced_vs_floor": 1.15, "traced_vs_single": 1.10, "rss_mb": 200.0, "drain_ms": 50.0,
            "appear_s": 1.0, "loss_vs_floor": 1.5, "loss_vs_bpftrace": 0.5}
@@ -152,6 +153,9 @@ def _hooks(workloads: list, state: str, loaded: list) -> dict:
     # the floor twice, as two variants: how far two runs of the same thing differ
     # here is the noise every ratio below carries
     hooks = {"none": None, "floor": (SysEnterHook(load()), None), "floor, again": (SysEnterHook(load()), None)}
+    loaded.append(loader.import_bcc()(src_file=str(SCOPE_TEST).encode(),
+                                      cflags=[f"-DTRACKED_TGIDS={loader.pid_max() + 1}"]))
+    hooks["scope test alone"] = (SysEnterHook(loaded[-1]), None)
     for k in K_VALUES:
         bpf = load(options)
         table = WorkloadTable(bpf, options.max_workloads, options.max_cgroups)
@@ -203,13 +207,15 @@ def _report(state: str, mode: str, iterations: int, samples: dict[str, list[floa
         if name != "none":
             print(f"   {name:28} {added[name]:8.1f}  ({min(values):.1f} .. {max(values):.1f})")
     floor, failures = max(added["floor"], 0.1), 0
-    print(f"   the floor run twice (noise): {added['floor, again'] / floor:5.2f}x")
+    print(f"   the floor run twice (noise): {added['floor, again'] / floor:5.2f}x; the scope test alone "
+          f"(the least a per-tgid test costs): {added['scope test alone'] / floor:5.2f}x the floor")
     for k in K_VALUES:
         ratio = added[f"K={k} {state}, outside"] / floor
         ok = ratio <= TARGETS["untraced_vs_floor"]
         failures += not ok
+        alone = added[f"K={k} {state}, outside"] / max(added["scope test alone"], 0.1)
         print(f"   outside every workload, K={k:<2}: {ratio:5.2f}x the floor "
-              f"(target <= {TARGETS['untraced_vs_floor']}x) {_verdict(ok)}")
+              f"(target <= {TARGETS['untraced_vs_floor']}x) {_verdict(ok)}; {alone:5.2f}x the scope test alone")
     ratio = added[f"K=32 {state}, inside one"] / max(added["single recording, inside"], 0.1)
     ok = ratio <= TARGETS["traced_vs_single"]
     print(f"   inside a workload of 32 vs a single recording: {ratio:5.2f}x "
