@@ -479,9 +479,9 @@ static __always_inline void record_address(u32 slot, u8 kind, u64 fd, const void
         struct socket_ref ref = {.tgid = bpf_get_current_pid_tgid() >> 32, .fd = fd};
         struct detail_key *replaced = bound_sockets.lookup(&ref);
         if (replaced)
-            count_lru(replaced->slot, LRU_BOUND_SOCKETS, LRU_REMOVED);
+            count_lru(replaced->slot, LRU_BOUND_SOCKETS, LRU_ENTRY_REMOVED);
         if (!bound_sockets.update(&ref, key))
-            count_lru(slot, LRU_BOUND_SOCKETS, LRU_ADDED);
+            count_lru(slot, LRU_BOUND_SOCKETS, LRU_ENTRY_ADDED);
     }
 }
 
@@ -518,9 +518,9 @@ static __always_inline void remember_argv0(u32 slot, const char *const *uargv)
     buf->slot = slot;
     struct argv0_buf *replaced = pending_argv0.lookup(&tid);
     if (replaced)
-        count_lru(replaced->slot, LRU_ARGV0, LRU_REMOVED);
+        count_lru(replaced->slot, LRU_ARGV0, LRU_ENTRY_REMOVED);
     if (!pending_argv0.update(&tid, buf))
-        count_lru(slot, LRU_ARGV0, LRU_ADDED);
+        count_lru(slot, LRU_ARGV0, LRU_ENTRY_ADDED);
 }
 
 static __always_inline void remember_clone_flags(u32 slot, u64 flags, u32 unreadable)
@@ -529,9 +529,9 @@ static __always_inline void remember_clone_flags(u32 slot, u64 flags, u32 unread
     struct pending_clone pending = {.flags = flags, .slot = slot, .unreadable = unreadable};
     struct pending_clone *replaced = clone_flags_by_tid.lookup(&tid);
     if (replaced)
-        count_lru(replaced->slot, LRU_CLONE_FLAGS, LRU_REMOVED);
+        count_lru(replaced->slot, LRU_CLONE_FLAGS, LRU_ENTRY_REMOVED);
     if (!clone_flags_by_tid.update(&tid, &pending))
-        count_lru(slot, LRU_CLONE_FLAGS, LRU_ADDED);
+        count_lru(slot, LRU_CLONE_FLAGS, LRU_ENTRY_ADDED);
 }
 
 struct syscall_args {
@@ -782,7 +782,7 @@ TRACEPOINT_PROBE(sched, sched_process_fork)
     int is_thread = pending && (pending->flags & CLONE_THREAD);
     int unknown = pending && pending->unreadable;
     if (pending) {
-        count_lru(pending->slot, LRU_CLONE_FLAGS, LRU_REMOVED);
+        count_lru(pending->slot, LRU_CLONE_FLAGS, LRU_ENTRY_REMOVED);
         clone_flags_by_tid.delete(&parent_tid);
     }
     if (unknown) /* counted as unreadable at sys_enter */
@@ -833,7 +833,7 @@ TRACEPOINT_PROBE(sched, sched_process_exec)
     u32 old_tid = args->old_pid;
     struct argv0_buf *argv0 = pending_argv0.lookup(&old_tid);
     if (argv0)
-        count_lru(argv0->slot, LRU_ARGV0, LRU_REMOVED);
+        count_lru(argv0->slot, LRU_ARGV0, LRU_ENTRY_REMOVED);
     struct process_event *event = reserve_event(slot, EVENT_EXEC);
     if (event) {
         TP_DATA_LOC_READ_STR(event->filename, filename, sizeof(event->filename));
@@ -888,12 +888,12 @@ static __always_inline void forget_pending(u32 tid)
 {
     struct pending_clone *clone = clone_flags_by_tid.lookup(&tid);
     if (clone) {
-        count_lru(clone->slot, LRU_CLONE_FLAGS, LRU_REMOVED);
+        count_lru(clone->slot, LRU_CLONE_FLAGS, LRU_ENTRY_REMOVED);
         clone_flags_by_tid.delete(&tid);
     }
     struct argv0_buf *argv0 = pending_argv0.lookup(&tid);
     if (argv0) {
-        count_lru(argv0->slot, LRU_ARGV0, LRU_REMOVED);
+        count_lru(argv0->slot, LRU_ARGV0, LRU_ENTRY_REMOVED);
         pending_argv0.delete(&tid);
     }
 }

@@ -45,7 +45,8 @@ enum lru_map {
     LRU_MAPS = 3,
 };
 
-enum lru_change { LRU_ADDED = 0, LRU_REMOVED = 1, LRU_CHANGES = 2 };
+/* LRU_ENTRY_: the kernel's own <linux/list_lru.h> (pulled in by the fentry hook's <linux/fs.h>) has an LRU_REMOVED */
+enum lru_change { LRU_ENTRY_ADDED = 0, LRU_ENTRY_REMOVED = 1, LRU_CHANGES = 2 };
 
 /* process_counts slots (per workload) */
 enum process_change {

@@ -1,8 +1,9 @@
 """Compile the probe with bcc for another architecture, without loading it.
 
-`python -m tests.probe.cross_compile SOURCE [HEADERS]`, run with bcc's ARCH set
-(e.g. arm64) and BCC_KERNEL_SOURCE=HEADERS, a kernel header tree of that
-architecture. The detail syscalls' numbers come from that tree's
+`python -m tests.probe.cross_compile SOURCE [HEADERS] [--file-hook fentry]`, run
+with bcc's ARCH set (e.g. arm64) and BCC_KERNEL_SOURCE=HEADERS, a kernel header
+tree of that architecture. `--file-hook fentry` compiles the fentry file-open
+programs in, which include the kernel's own <linux/fs.h>. The detail syscalls' numbers come from that tree's
 <asm/unistd.h>, as the loader takes the host's from bcc's table. Prints the
 numbers used and the size of the compiled sys_enter program, in bytes.
 Without HEADERS it compiles for this host, as the loader does.
@@ -38,8 +39,14 @@ def syscall_numbers(headers: Path, arch: str) -> dict[str, int]:
 
 
 def main() -> int:
-    source = Path(sys.argv[1])
-    headers = Path(sys.argv[2]) if len(sys.argv) > 2 else None
+    args = sys.argv[1:]
+    file_hook = "sys_enter"
+    if "--file-hook" in args:
+        at = args.index("--file-hook")
+        file_hook = args[at + 1]
+        del args[at:at + 2]
+    source = Path(args[0])
+    headers = Path(args[1]) if len(args) > 1 else None
     BPF = loader.import_bcc()
 
     class CompileOnly(BPF):
@@ -49,7 +56,7 @@ def main() -> int:
     numbers = syscall_numbers(headers, os.environ["ARCH"]) if headers else None
     if numbers:
         print(" ".join(f"{name}={number}" for name, number in numbers.items()))
-    flags = loader.cflags(loader.ProbeOptions(), numbers)
+    flags = loader.cflags(loader.ProbeOptions(file_hook=file_hook), numbers)
     program = CompileOnly(src_file=str(source).encode(), cflags=flags)
     print(len(program.dump_func(SYS_ENTER)))
     return 0

@@ -26,13 +26,14 @@ def arm64_headers(ebpf) -> Path:
     return ARM64_HEADERS
 
 
-def compile_probe(source: Path, headers: Path | None = None) -> subprocess.CompletedProcess:
+def compile_probe(source: Path, headers: Path | None = None, file_hook: str = "sys_enter") -> subprocess.CompletedProcess:
     env = dict(os.environ)
     env.pop("ARCH", None)
     env.pop("BCC_KERNEL_SOURCE", None)
     if headers:
         env.update(ARCH="arm64", BCC_KERNEL_SOURCE=str(headers))
-    args = [sys.executable, "-m", "tests.probe.cross_compile", str(source)] + ([str(headers)] if headers else [])
+    args = [sys.executable, "-m", "tests.probe.cross_compile", str(source)] + ([str(headers)] if headers else []) \
+        + ["--file-hook", file_hook]
     return subprocess.run(args, capture_output=True, text=True, timeout=300, cwd=REPO, env=env)
 
 

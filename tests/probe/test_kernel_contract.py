@@ -66,7 +66,7 @@ def test_lru_maps_and_changes_match_in_slot_order():
         == ["bound_sockets", "clone_flags", "argv0"] == list(kernel_contract.LRU_MAPS)
     changes = enum("lru_change")
     assert changes.pop("LRU_CHANGES") == len(kernel_contract.LRU_CHANGES)
-    assert [name.removeprefix("LRU_").lower() for name, _ in sorted(changes.items(), key=lambda kv: kv[1])] \
+    assert [name.removeprefix("LRU_ENTRY_").lower() for name, _ in sorted(changes.items(), key=lambda kv: kv[1])] \
         == list(kernel_contract.LRU_CHANGES)
 
 
