@@ -20,6 +20,22 @@ def return_freed_memory() -> None:
 MADV_PAGEOUT = 21  # Linux 5.4
 # bcc's LLVM and clang: 83 MB of their code resident after a compile, on this VM
 COMPILER_LIBRARIES = ("/libLLVM", "/libclang")
+# Pages are read back from the file when touched again: only from local disk file
+# systems. Over 9p or virtiofs (the VM tier's root, the host's files) the probe
+# crashed (SIGSEGV) in tests after the page-out; over a network the read may stall.
+LOCAL_FILE_SYSTEMS = {"ext2", "ext3", "ext4", "xfs", "btrfs", "overlay", "squashfs", "erofs", "f2fs", "zfs"}
+
+
+def _file_system_of(path: str) -> str:
+    """The type of the mount that holds `path` (the longest mount point above it)."""
+    best, kind = "", ""
+    with open("/proc/self/mounts") as mounts:
+        for line in mounts:
+            fields = line.split()
+            point = fields[1].replace("\\040", " ")
+            if (path == point or path.startswith(point.rstrip("/") + "/")) and len(point) >= len(best):
+                best, kind = point, fields[2]
+    return kind
 
 
 def page_out_compiler() -> int:
@@ -35,6 +51,8 @@ def page_out_compiler() -> int:
             for line in maps:
                 fields = line.split()
                 if len(fields) < 6 or not any(name in fields[5] for name in COMPILER_LIBRARIES):
+                    continue
+                if _file_system_of(fields[5]) not in LOCAL_FILE_SYSTEMS:
                     continue
                 start, end = (int(address, 16) for address in fields[0].split("-"))
                 if libc.madvise(start, end - start, MADV_PAGEOUT) == 0:
