@@ -21,8 +21,8 @@ MADV_PAGEOUT = 21  # Linux 5.4
 # bcc's LLVM and clang: 83 MB of their code resident after a compile, on this VM
 COMPILER_LIBRARIES = ("/libLLVM", "/libclang")
 # Pages are read back from the file when touched again: only from local disk file
-# systems. Over 9p or virtiofs (the VM tier's root, the host's files) the probe
-# crashed (SIGSEGV) in tests after the page-out; over a network the read may stall.
+# systems. Over 9p, virtiofs or a network the read may stall the probe (the VM
+# tier's root is the host's files over 9p/virtiofs).
 LOCAL_FILE_SYSTEMS = {"ext2", "ext3", "ext4", "xfs", "btrfs", "overlay", "squashfs", "erofs", "f2fs", "zfs"}
 
 
