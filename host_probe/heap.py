@@ -26,16 +26,19 @@ COMPILER_LIBRARIES = ("/libLLVM", "/libclang")
 LOCAL_FILE_SYSTEMS = {"ext2", "ext3", "ext4", "xfs", "btrfs", "overlay", "squashfs", "erofs", "f2fs", "zfs"}
 
 
-def _file_system_of(path: str) -> str:
-    """The type of the mount that holds `path` (the longest mount point above it)."""
-    best, kind = "", ""
+def _mounts() -> list[tuple[str, str]]:
+    """(mount point, file system type), longest mount point first."""
     with open("/proc/self/mounts") as mounts:
-        for line in mounts:
-            fields = line.split()
-            point = fields[1].replace("\\040", " ")
-            if (path == point or path.startswith(point.rstrip("/") + "/")) and len(point) >= len(best):
-                best, kind = point, fields[2]
-    return kind
+        found = [(fields[1].replace("\\040", " "), fields[2]) for fields in map(str.split, mounts)]
+    return sorted(found, key=lambda mount: len(mount[0]), reverse=True)
+
+
+def _file_system_of(path: str, mounts: list[tuple[str, str]]) -> str:
+    """The type of the mount that holds `path` (the longest mount point above it)."""
+    for point, kind in mounts:
+        if path == point or path.startswith(point.rstrip("/") + "/"):
+            return kind
+    return ""
 
 
 def page_out_compiler() -> int:
@@ -45,14 +48,17 @@ def page_out_compiler() -> int:
     a page touched again is read back from the file. Returns the bytes advised."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
-    advised = 0
+    advised, local = 0, {}  # library path -> on a local disk file system?
     try:
+        mounts = _mounts()
         with open("/proc/self/maps") as maps:
             for line in maps:
                 fields = line.split()
                 if len(fields) < 6 or not any(name in fields[5] for name in COMPILER_LIBRARIES):
                     continue
-                if _file_system_of(fields[5]) not in LOCAL_FILE_SYSTEMS:
+                if fields[5] not in local:  # a library has several mappings: one lookup each
+                    local[fields[5]] = _file_system_of(fields[5], mounts) in LOCAL_FILE_SYSTEMS
+                if not local[fields[5]]:
                     continue
                 start, end = (int(address, 16) for address in fields[0].split("-"))
                 if libc.madvise(start, end - start, MADV_PAGEOUT) == 0:
