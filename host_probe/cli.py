@@ -8,6 +8,7 @@ blocking problem, 2 bad input or a host that cannot run the probe.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import sys
 from pathlib import Path
 
@@ -278,6 +279,9 @@ def _status(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # A crash in native code (bcc, libbpf, a C extension) prints every thread's
+    # Python stack to stderr instead of dying silently: a daemon must say where.
+    faulthandler.enable()
     args = build_parser().parse_args(argv)
     try:
         if args.command == "doctor":

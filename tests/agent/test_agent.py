@@ -209,3 +209,20 @@ def test_one_ingest_token_covers_the_services_of_the_agent_and_no_other(make_cgr
     assert sorted(r[0] for r in run.recordings(database_url)) == ["web", "worker"]
     for service in ("web", "worker"):
         assert f"{tmp_path}/{service}.txt:r" in file_keys(run.features(service, "v1", database_url))
+
+
+def test_a_crash_in_native_code_leaves_the_python_stack_of_every_thread_in_the_log(make_cgroup, agent_run,
+                                                                                 opener, tmp_path):
+    # bcc, libbpf and C extensions run in the agent's process: a crash there must say
+    # where it happened (Python's faulthandler), not leave an exit status alone
+    cgroup = make_cgroup(f"sg-agent-crash-{uuid.uuid4().hex[:8]}")
+    opener(tmp_path / "crash.txt", cgroup)
+    run = agent_run({"workloads": [{"service": "crash", "version": "v1", "cgroup": str(cgroup)}]}).start()
+    run.wait_for(lambda s: s["workloads"] and s["workloads"][0]["windows"] >= 1)
+    run.process.send_signal(signal.SIGSEGV)
+    assert run.process.wait(timeout=60) == -signal.SIGSEGV
+    log = run.log()
+    assert "Fatal Python error: Segmentation fault" in log
+    # the loop's stack and the sender thread's both
+    assert log.count("Thread 0x") + log.count("Current thread 0x") >= 2
+    assert "host_probe/agent.py" in log and "host_probe/sender.py" in log
