@@ -104,9 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="this node, for a kubernetes section that names none (a DaemonSet passes spec.nodeName)")
     _destination_arguments(agent)
     agent.add_argument("--spool", metavar="DIR", help="where windows wait while the database or server is away")
-    # sys_enter until the agent's crash on the fentry hook (SIGSEGV in Debian 6.1's VM tier,
-    # not yet understood; `record` did not crash) is found: docs/probe.md
-    _file_hook_argument(agent, default="sys_enter")
+    _file_hook_argument(agent)
     agent.add_argument("-v", "--verbose", action="store_true", help="print process-tree events as they arrive")
     status = commands.add_parser("status", help="what the agent on this host records now")
     status.add_argument("--status-file", metavar="FILE", default="/run/syscall-gate/agent-status.json")
