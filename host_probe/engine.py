@@ -296,6 +296,7 @@ class Engine:
             self._finish(recording)
             self.table.release(recording.slot)
         self.closing = []
+        return_freed_memory()  # a window's transient objects (a burst of new paths) do not stay resident
         return written
 
     def _write(self, recording: Recording, raw: RawWindow, ended: datetime) -> dict[str, int]:
