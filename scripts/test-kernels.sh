@@ -67,7 +67,7 @@ for kernel in "${kernels[@]}"; do
     echo "== booting $kernel ($GUEST_CPUS vCPUs of -cpu $GUEST_CPU, $GUEST_MEMORY, software emulation)"
     status=0
     # --foreground keeps vng on the terminal, but then a timeout kills vng alone:
-    # qemu's pidfile lets a guest that outlived it be stopped (one went on for 30 min).
+    # qemu's pidfile lets a guest that outlived it be stopped (one ran on and slowed the next).
     pidfile=$(mktemp)
     timeout --foreground "$GUEST_TIMEOUT" vng --run "$kernel" --disable-kvm --cpus "$GUEST_CPUS" \
         --memory "$GUEST_MEMORY" --qemu-opts="-cpu $GUEST_CPU -pidfile $pidfile" --exec "$guest_command" \
