@@ -20,7 +20,7 @@ SCRIPT = Path(__file__).with_name("sort_at_page_end.py")
 
 
 def dispatch_levels() -> list[str]:
-    """"" for numpy's own choice, and each lower x86 level it would otherwise pass over."""
+    """No feature disabled (numpy's own choice), and each x86 level above a lower path it would pass over."""
     from numpy._core._multiarray_umath import __cpu_features__ as found
 
     levels = [""]
