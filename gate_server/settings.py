@@ -45,6 +45,9 @@ class Settings:
     # How long an Idempotency-Key names its check: repeats within it update that check
     # (a gate step's retries and polls last at most its wait-timeout), later it is free.
     idempotency_hours: int = 24
+    # A window uploaded over HTTP may have begun at most this long before the server received
+    # it (a spool's outage); older ones are refused, so an uploader cannot backdate one.
+    ingest_max_window_age_hours: float = 24.0
     # The GitHub App deployment protection rule (gate_server/github_app): its config file
     # (unset: no /github/webhook), and the credentials when the file names no files for them.
     github_app_config: str = ""
@@ -76,6 +79,7 @@ class Settings:
             profile_cache_counts=int(env.get("GATE_PROFILE_CACHE_COUNTS") or 1_000_000),
             ingest_token=(env.get("GATE_INGEST_TOKEN") or "").strip(),
             idempotency_hours=int(env.get("GATE_IDEMPOTENCY_HOURS") or 24),
+            ingest_max_window_age_hours=float(env.get("GATE_INGEST_MAX_WINDOW_AGE_HOURS") or 24),
             github_app_config=(env.get("GATE_GITHUB_APP_CONFIG") or "").strip(),
             github_app_private_key=env.get("GATE_GITHUB_APP_PRIVATE_KEY") or "",
             github_webhook_secret=(env.get("GATE_GITHUB_WEBHOOK_SECRET") or "").strip(),

@@ -156,3 +156,62 @@ class DestinationSet:
 
     def matches(self, key: str) -> bool:
         return any(entry.matches(key) for entry in self.entries)
+
+
+def _glob_tokens(pattern: str) -> list[str]:
+    """A glob as fnmatch reads it: '*', '?', a '[...]' class, or one literal character."""
+    tokens, index = [], 0
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "[":
+            end = pattern.find("]", index + 2 if pattern[index + 1:index + 2] in ("!", "]") else index + 1)
+            if end != -1:
+                tokens.append(pattern[index:end + 1])
+                index = end + 1
+                continue
+        tokens.append(char)
+        index += 1
+    return tokens
+
+
+# The characters a class or '?' is tried with, to decide whether two single-character
+# tokens can match one character: path names here are printable.
+_PROBE_CHARACTERS = [chr(code) for code in range(32, 0x250)]
+
+
+def _one_character_overlap(left: str, right: str) -> bool:
+    if left == "?" or right == "?":
+        return True
+    if len(left) == 1 and len(right) == 1:
+        return left == right
+    return any(fnmatch.fnmatchcase(char, left) and fnmatch.fnmatchcase(char, right) for char in _PROBE_CHARACTERS)
+
+
+def _tokens_overlap(left: list[str], right: list[str]) -> bool:
+    @lru_cache(maxsize=None)
+    def overlap(i: int, j: int) -> bool:
+        if i == len(left) and j == len(right):
+            return True
+        if i < len(left) and left[i] == "*":
+            return overlap(i + 1, j) or (j < len(right) and overlap(i, j + 1))
+        if j < len(right) and right[j] == "*":
+            return overlap(i, j + 1) or (i < len(left) and overlap(i + 1, j))
+        if i == len(left) or j == len(right):
+            return False
+        return _one_character_overlap(left[i], right[j]) and overlap(i + 1, j + 1)
+
+    return overlap(0, 0)
+
+
+def globs_overlap(left: str, right: str) -> bool:
+    """Whether some path matches both globs ('~/' read as every home): an exclusion or an
+    allow-list entry that overlaps a required sensitive glob would take some secret out."""
+    return any(_tokens_overlap(_glob_tokens(a), _glob_tokens(b)) for a in expand_home(left) for b in expand_home(right))
+
+
+def glob_within(inner: str, outer: str) -> bool:
+    """Whether `outer` matches the text of `inner`, its wildcards read as literal characters:
+    every path `inner` matches then lies under `outer` (conservatively: a '?' in `outer`
+    does not stand for a '*' in `inner`)."""
+    return any(fnmatch.fnmatchcase(i, o) and not ("?" in o and "*" in i)
+               for i in expand_home(inner) for o in expand_home(outer))

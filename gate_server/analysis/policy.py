@@ -15,8 +15,17 @@ What "tighter" means, per floor field (FLOORS):
     forbids        glob patterns over the request's entries of an allow-list: a matching
                    entry is dropped (forbid_allow.execs: ["*[*]*"] drops every entry
                    with a wildcard, such as `/*`)
-    required_true  a switch the request may not turn off (sensitive_paths.use_defaults)
+    required_true  a switch the request may not turn off (sensitive_paths.use_defaults,
+                   rate_shift.enabled)
+    within         globs the request's entries must lie within (known_write_paths: an entry
+                   no floor glob covers is dropped, so `/*` cannot make every write known)
 A global floor and a service's floor both hold: the tighter of the two applies.
+
+A limit floor also bounds the fields that would get around it (IMPLIED): with a floor on
+limits.max_sensitive_access the built-in sensitive paths stay on and no exclusion or
+allow-listed file may overlap a required sensitive glob (a sub-path, the exact secret, or
+a wider glob); with one on limits.max_new_write_paths known_write_paths stays within the
+built-in scratch directories unless a known_write_paths floor says otherwise.
 """
 
 from __future__ import annotations
@@ -27,8 +36,11 @@ from typing import Any, Optional
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from gate_server.analysis.config import DEFAULT_SENSITIVE_PATHS, GateConfig, NewFeatureRule, PathGlob
+from gate_server.analysis.config import (DEFAULT_KNOWN_WRITE_PATHS, DEFAULT_SENSITIVE_PATHS, GateConfig,
+                                         NewFeatureRule, PathGlob, Weights)
 from gate_server.analysis.config_errors import ConfigError
+from gate_server.analysis.patterns import glob_within, globs_overlap
+from gate_server.storage.keys import Kind
 
 GLOBAL = ""  # the scope of a floor that holds for every service
 ALLOW_LISTS = ("files", "execs", "destinations", "listeners", "syscalls")
@@ -48,6 +60,22 @@ FLOORS: dict[str, tuple[str, Any]] = {
     "sensitive_paths.paths": ("includes", list[PathGlob]),
     "sensitive_paths.use_defaults": ("required_true", bool),
     **{f"forbid_allow.{name}": ("forbids", list[str]) for name in ALLOW_LISTS},
+    # A lighter weight lowers the score a change costs; so do the knobs of the rate test.
+    **{f"weights.{name}": ("at_least", float) for name in Weights.model_fields},
+    "rate_shift.enabled": ("required_true", bool),
+    "rate_shift.kinds": ("includes", list[Kind]),
+    "rate_shift.fdr_q": ("at_least", float),
+    "rate_shift.min_ratio": ("at_most", float),
+    "rate_shift.min_rate": ("at_most", float),
+    # A higher fraction makes fewer baseline features stable, so fewer are reported missing.
+    "stability.baseline_min_fraction": ("at_most", float),
+    "stability.missing_min_rate": ("at_most", float),
+    "known_write_paths": ("within", list[PathGlob]),
+}
+# A limit floor and the fields that would get around it: (field, the value it implies).
+IMPLIED: dict[str, tuple[tuple[str, Any], ...]] = {
+    "limits.max_sensitive_access": (("sensitive_paths.use_defaults", True),),
+    "limits.max_new_write_paths": (("known_write_paths", list(DEFAULT_KNOWN_WRITE_PATHS)),),
 }
 
 
@@ -88,7 +116,7 @@ def check_floor(name: str, value: Any) -> Any:
     section, _, leaf = name.partition(".")
     if section != "forbid_allow":
         try:
-            GateConfig.model_validate({section: {leaf: checked}})
+            GateConfig.model_validate({section: {leaf: checked}} if leaf else {section: checked})
         except ValidationError as exc:
             raise ConfigError(f"{name}: {exc.errors(include_url=False)[0]['msg']} (got {value!r})", name) from None
     return checked
@@ -120,16 +148,38 @@ def _show(value: Any) -> str:
     return "null" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
 
+def with_implied(floors: list[Floor]) -> list[Floor]:
+    """The floors and those their limit floors imply (IMPLIED), unless set in the same scope."""
+    present = {(f.field, f.service) for f in floors}
+    floors = list(floors)
+    for floor in list(floors):
+        for field, value in IMPLIED.get(floor.field, ()):
+            if (field, floor.service) not in present:
+                present.add((field, floor.service))
+                floors.append(Floor(field, value, floor.service))
+    return floors
+
+
 def apply_policy(config: GateConfig, floors: list[Floor]) -> Effective:
     """The request's config with every floor applied (pure)."""
+    floors = with_implied(floors)
     asked = explicit_fields(config)
     sources = {name: "repo" if name in asked else "default" for name in _leaves(config)}
     values = {section: dict(getattr(config, section)) for section in type(config).model_fields
               if isinstance(getattr(config, section), BaseModel)}
+    known_writes = list(config.known_write_paths)
     notes: list[str] = []
     for floor in sorted(floors, key=lambda f: (f.field, f.service)):
         kind = FLOORS[floor.field][0]
         section, _, leaf = floor.field.partition(".")
+        if kind == "within":
+            outside = [e for e in known_writes if not any(glob_within(e, bound) for bound in floor.value)]
+            if outside:
+                known_writes = [e for e in known_writes if e not in outside]
+                sources[floor.field] = f"repo - {floor.source}"
+                notes.append(f"{floor.field}: the request listed {outside}, outside {floor.owner} "
+                             f"{list(floor.value)}; dropped")
+            continue
         if kind == "forbids":
             entries = values["allow"][leaf]
             dropped = [e for e in entries if any(fnmatch.fnmatchcase(e, p) for p in floor.value)]
@@ -151,13 +201,14 @@ def apply_policy(config: GateConfig, floors: list[Floor]) -> Effective:
             if floor.field in asked:
                 notes.append(f"{floor.field}: the request asked {_show(current)}, {floor.owner} is "
                              f"{_show(floor.value)}; {_show(applied)} applied")
-    notes += _keep_required_sensitive(values["sensitive_paths"], floors, sources)
+    notes += _keep_required_sensitive(values["sensitive_paths"], values["allow"], floors, sources)
     thresholds = values["thresholds"]
     if thresholds["warn_score"] < thresholds["pause_score"]:  # a raised pause_score lifts warn_score with it
         thresholds["warn_score"] = thresholds["pause_score"]
         sources["thresholds.warn_score"] = sources["thresholds.pause_score"]
     effective = config.model_copy(update={
-        section: getattr(config, section).model_copy(update=changed) for section, changed in values.items()})
+        **{section: getattr(config, section).model_copy(update=changed) for section, changed in values.items()},
+        "known_write_paths": known_writes})
     return Effective(config=effective, sources=sources, notes=notes)
 
 
@@ -171,16 +222,21 @@ def _tighter(kind: str, current: Any, floor: Any) -> Any:
     return True if floor else current  # required_true
 
 
-def _keep_required_sensitive(section: dict, floors: list[Floor], sources: dict[str, str]) -> list[str]:
-    """A request's sensitive_paths.exclude may not take out a path the policy requires."""
+def _keep_required_sensitive(section: dict, allow: dict, floors: list[Floor], sources: dict[str, str]) -> list[str]:
+    """Neither sensitive_paths.exclude nor allow.files may take out a path the policy requires
+    as sensitive: an entry that overlaps a required glob (the exact secret, a sub-path such as
+    /root/.ssh/id_rsa of ~/.ssh/*, or a wider glob) is dropped."""
     required = [p for f in floors if f.field == "sensitive_paths.paths" for p in f.value]
     if any(f.field == "sensitive_paths.use_defaults" and f.value for f in floors):
         required += DEFAULT_SENSITIVE_PATHS
-    excluded = [glob for glob in section["exclude"]
-                if any(glob == path or fnmatch.fnmatchcase(path, glob) for path in required)]
-    if not excluded:
-        return []
-    section["exclude"] = [glob for glob in section["exclude"] if glob not in excluded]
-    sources["sensitive_paths.exclude"] = "repo - policy"
-    return [f"sensitive_paths.exclude: the request excluded {excluded}, which the policy requires "
-            "as sensitive; not excluded"]
+    notes = []
+    for entries, field in ((section, "sensitive_paths.exclude"), (allow, "allow.files")):
+        name = field.rpartition(".")[2]
+        taken = [glob for glob in entries[name] if any(globs_overlap(glob, path) for path in required)]
+        if not taken:
+            continue
+        entries[name] = [glob for glob in entries[name] if glob not in taken]
+        sources[field] = "repo - policy"
+        notes.append(f"{field}: the request {'excluded' if name == 'exclude' else 'allowed'} {taken}, which "
+                     "overlap paths the policy requires as sensitive; not applied")
+    return notes

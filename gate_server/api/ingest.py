@@ -4,6 +4,8 @@ recording uuid and window index, so replaying a spooled upload stores it once.""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Blueprint, current_app, jsonify, request
 
 from gate_server import app_database
@@ -39,6 +41,7 @@ def put_recording(recording_uuid: str):
 @require_token(INGEST_SCOPES)
 def put_window(recording_uuid: str, index: int):
     settings = current_app.config["GATE_SETTINGS"]
-    caps = ingest.WindowCaps(features=settings.max_window_features, drops=settings.max_window_drops)
+    caps = ingest.WindowCaps(features=settings.max_window_features, drops=settings.max_window_drops,
+                             max_age=timedelta(hours=settings.ingest_max_window_age_hours))
     created = ingest.put_window(app_database.engine(), current_identity(), recording_uuid, index, _upload(), caps)
     return _stored(created, {"recording": recording_uuid, "index": index})

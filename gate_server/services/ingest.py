@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid as uuid_module
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any, Optional
 
 from pydantic import BaseModel, ValidationError
@@ -15,6 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from gate_server.analysis.config_errors import from_validation_error
+from gate_server.services.baselines import current_promotion
 from gate_server.services.errors import Conflict, DomainError, Forbidden, NotFound, TooLarge
 from gate_server.services.tokens import TokenIdentity
 from gate_server.storage.models import Recording, Service
@@ -76,6 +78,25 @@ def _authorize_stored(identity: TokenIdentity, recording_uuid: str, stored: tupl
                         f"this token uploads {refusal[1]}", field="recording_uuid")
 
 
+def _refuse_baseline_version(session: Session, identity: TokenIdentity, service: str, version: str) -> None:
+    """403 when a role-limited token other than a baseline one names the baseline's version: the
+    version the operator promoted, or one baseline hosts recorded. A canary host's token
+    writing there is how a compromised canary would make its misbehaviour the baseline's."""
+    if identity.role is None or identity.role == "baseline":
+        return
+    service_row = session.execute(select(Service.id).where(Service.name == service)).scalar_one_or_none()
+    if service_row is None:
+        return
+    promoted = current_promotion(session, service_row)
+    recorded_as_baseline = session.execute(
+        select(Recording.id).where(Recording.service_id == service_row, Recording.version == version,
+                                   Recording.role == "baseline").limit(1)).first() is not None
+    if recorded_as_baseline or (promoted is not None and promoted.version == version):
+        why = "promoted as the baseline" if not recorded_as_baseline else "recorded by baseline hosts"
+        raise Forbidden(f"version {version!r} of {service!r} is {why}: a {identity.role} token may not write "
+                        "under the baseline's version", field="version")
+
+
 def put_recording(engine: Engine, identity: TokenIdentity, recording_uuid: str, body: dict[str, Any]) -> bool:
     """Store the recording, or update its end; True if it was new. A uuid already
     stored for another service, version or role is a conflict, never a rewrite."""
@@ -86,6 +107,8 @@ def put_recording(engine: Engine, identity: TokenIdentity, recording_uuid: str, 
     _authorize(identity, info.service, info.version, info.role)
     with Session(engine) as session:
         stored = _stored_recording(session, recording_uuid)
+        if stored is None:
+            _refuse_baseline_version(session, identity, info.service, info.version)
     if stored is not None:
         _authorize_stored(identity, recording_uuid, stored)
     if stored is not None and stored != (info.service, info.version, info.role):
@@ -95,12 +118,33 @@ def put_recording(engine: Engine, identity: TokenIdentity, recording_uuid: str, 
     return stored is None
 
 
+# A window that claims to end this far after its receipt comes from a clock that is wrong.
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+
+
 @dataclass(frozen=True)
 class WindowCaps:
-    """Entries one window may list (GATE_MAX_WINDOW_FEATURES, GATE_MAX_WINDOW_DROPS)."""
+    """Entries one window may list (GATE_MAX_WINDOW_FEATURES, GATE_MAX_WINDOW_DROPS), and how
+    long before its receipt it may have begun (GATE_INGEST_MAX_WINDOW_AGE_HOURS)."""
 
     features: int
     drops: int
+    max_age: timedelta = timedelta(hours=24)
+
+
+def _near_receipt(window: WindowRecord, caps: WindowCaps, received: datetime) -> None:
+    """400 for a window whose times are far from its receipt: the uploader's clock is not
+    trusted to place a window before the canary began (a backdated window would vouch for
+    it). The age allowed is a spool's outage; older windows are refused, not stored."""
+    hours = caps.max_age.total_seconds() / 3600
+    if window.started_at < received - caps.max_age:
+        raise DomainError(f"the window began at {window.started_at.isoformat()}, more than {hours:g} h before the "
+                          f"server received it ({received.isoformat(timespec='seconds')}): windows older than "
+                          "GATE_INGEST_MAX_WINDOW_AGE_HOURS are refused", field="started_at")
+    if window.ended_at > received + MAX_CLOCK_SKEW:
+        raise DomainError(f"the window ends at {window.ended_at.isoformat()}, after the server received it "
+                          f"({received.isoformat(timespec='seconds')}): check the probe host's clock",
+                          field="ended_at")
 
 
 def _within_caps(body: dict[str, Any], caps: WindowCaps) -> None:
@@ -126,6 +170,7 @@ def put_window(engine: Engine, identity: TokenIdentity, recording_uuid: str, ind
         _same(recording_uuid, _recording_uuid(str(body["recording_uuid"])), "recording_uuid")
     _same(index, body.get("index"), "index")
     window: WindowRecord = _validated(WindowRecord, {**body, "recording_uuid": recording_uuid, "index": index})
+    _near_receipt(window, caps, datetime.now(timezone.utc))
     with Session(engine) as session:
         stored = _stored_recording(session, recording_uuid)
     if stored is None:

@@ -43,6 +43,16 @@ def test_a_default_below_a_floor_is_raised_without_a_note():
      "thresholds.pause_score", 60),
     ({"stability": {"canary_min_windows": 6}}, Floor("stability.canary_min_windows", 2),
      "stability.canary_min_windows", 2),
+    # every other knob that can lower a verdict
+    ({"weights": {"exec": 0}}, Floor("weights.exec", 4), "weights.exec", 4),
+    ({"rate_shift": {"enabled": False}}, Floor("rate_shift.enabled", True), "rate_shift.enabled", True),
+    ({"rate_shift": {"fdr_q": 0.001}}, Floor("rate_shift.fdr_q", 0.05), "rate_shift.fdr_q", 0.05),
+    ({"rate_shift": {"min_ratio": 50}}, Floor("rate_shift.min_ratio", 2), "rate_shift.min_ratio", 2),
+    ({"rate_shift": {"min_rate": 500}}, Floor("rate_shift.min_rate", 1), "rate_shift.min_rate", 1),
+    ({"stability": {"baseline_min_fraction": 1}}, Floor("stability.baseline_min_fraction", 0.8),
+     "stability.baseline_min_fraction", 0.8),
+    ({"stability": {"missing_min_rate": 900}}, Floor("stability.missing_min_rate", 1),
+     "stability.missing_min_rate", 1),
 ])
 def test_each_kind_of_number_floor_holds(request_config, floor, field, applied):
     effective = apply_policy(load_config(request_config), [floor])
@@ -114,3 +124,37 @@ def test_every_floor_is_documented():
     from pathlib import Path
     docs = (Path(__file__).resolve().parents[2] / "docs" / "config.md").read_text()
     assert [name for name in FLOORS if f"`{name}`" not in docs] == []
+
+
+def test_rate_shift_kinds_keep_the_floors_kinds():
+    effective = apply_policy(load_config({"rate_shift": {"kinds": ["file"]}}),
+                             [Floor("rate_shift.kinds", ["syscall"])])
+    assert effective.config.rate_shift.kinds == ["file", "syscall"]
+
+
+@pytest.mark.parametrize("exclude", ["/etc/shadow", "/root/.ssh/id_rsa", "/home/*/.ssh/known_hosts", "/etc/sha*",
+                                     "/proc/*", "/etc/ssh/ssh_host_rsa_key", "/*"])
+def test_a_sensitive_limit_floor_refuses_any_exclusion_that_overlaps_a_secret(exclude):
+    effective = apply_policy(load_config({"sensitive_paths": {"exclude": [exclude]}, "allow": {"files": [exclude]}}),
+                             [Floor("limits.max_sensitive_access", 0)])
+    assert effective.config.sensitive_paths.exclude == [] and effective.config.allow.files == []
+    assert [note.split(":")[0] for note in effective.notes] == ["sensitive_paths.exclude", "allow.files"]
+
+
+def test_an_exclusion_beside_every_secret_stays():
+    effective = apply_policy(load_config({"sensitive_paths": {"paths": ["/srv/keys/*"], "exclude": ["/srv/keys/public.pem"]}}),
+                             [Floor("limits.max_sensitive_access", 0)])
+    assert effective.config.sensitive_paths.exclude == ["/srv/keys/public.pem"] and effective.notes == []
+
+
+def test_a_write_limit_floor_keeps_known_write_paths_within_the_scratch_directories():
+    effective = apply_policy(load_config({"known_write_paths": ["/*", "/tmp/app/*", "/usr/local/bin/*"]}),
+                             [Floor("limits.max_new_write_paths", 0)])
+    assert effective.config.known_write_paths == ["/tmp/app/*"]
+    assert effective.notes[0].startswith("known_write_paths: the request listed ['/*', '/usr/local/bin/*']")
+
+
+def test_an_operators_known_write_paths_floor_widens_what_the_repo_may_name():
+    effective = apply_policy(load_config({"known_write_paths": ["/var/lib/app/cache/*"]}),
+                             [Floor("limits.max_new_write_paths", 0), Floor("known_write_paths", ["/var/lib/app/*"])])
+    assert effective.config.known_write_paths == ["/var/lib/app/cache/*"] and effective.notes == []
