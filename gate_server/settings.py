@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Mapping
+
+from gate_server.storage.durations import parse_duration
 
 
 def default_data_dir(environ: Mapping[str, str]) -> Path:
@@ -48,6 +51,10 @@ class Settings:
     # A window uploaded over HTTP may have begun at most this long before the server received
     # it (a spool's outage); older ones are refused, so an uploader cannot backdate one.
     ingest_max_window_age_hours: float = 24.0
+    # Suppressions: literal keys only unless globs are allowed; a short default expiry and a maximum.
+    suppression_globs: bool = False
+    suppression_default_expiry: timedelta = timedelta(days=1)
+    suppression_max_expiry: timedelta = timedelta(days=30)
     # The GitHub App deployment protection rule (gate_server/github_app): its config file
     # (unset: no /github/webhook), and the credentials when the file names no files for them.
     github_app_config: str = ""
@@ -80,6 +87,9 @@ class Settings:
             ingest_token=(env.get("GATE_INGEST_TOKEN") or "").strip(),
             idempotency_hours=int(env.get("GATE_IDEMPOTENCY_HOURS") or 24),
             ingest_max_window_age_hours=float(env.get("GATE_INGEST_MAX_WINDOW_AGE_HOURS") or 24),
+            suppression_globs=(env.get("GATE_SUPPRESSION_GLOBS") or "").lower() in ("1", "true", "yes"),
+            suppression_default_expiry=parse_duration(env.get("GATE_SUPPRESSION_DEFAULT_EXPIRY") or "1d"),
+            suppression_max_expiry=parse_duration(env.get("GATE_SUPPRESSION_MAX_EXPIRY") or "30d"),
             github_app_config=(env.get("GATE_GITHUB_APP_CONFIG") or "").strip(),
             github_app_private_key=env.get("GATE_GITHUB_APP_PRIVATE_KEY") or "",
             github_webhook_secret=(env.get("GATE_GITHUB_WEBHOOK_SECRET") or "").strip(),

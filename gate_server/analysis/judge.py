@@ -18,7 +18,7 @@ Suppressed anomalies (suppressions.py) are listed but count toward none of the a
 
 from __future__ import annotations
 
-from typing import Iterable, Optional
+from typing import Collection, Iterable, Optional
 
 import numpy as np
 
@@ -37,10 +37,12 @@ from gate_server.analysis.verdict import Anomaly, FeatureRow, Verdict, severity_
 
 
 def judge(baseline: Profile, canary: Profile, config: GateConfig | None = None, *,
-          startup_reference: Optional[Profile] = None, suppressions: Iterable[ActiveSuppression] = ()) -> Verdict:
+          startup_reference: Optional[Profile] = None, suppressions: Iterable[ActiveSuppression] = (),
+          floored_limits: Collection[str] = ()) -> Verdict:
     """`startup_reference`: start-up windows and inventories of earlier recordings of the
     baseline or canary version, which vouch for the canary's start-up (startup.py).
-    `suppressions`: those in force for the service; the anomalies they match do not count."""
+    `suppressions`: those in force for the service; the anomalies they match do not count,
+    except those counted against a limit in `floored_limits` (an operator's floor)."""
     config = config or GateConfig()
     observation = {"baseline": observe(baseline), "canary": observe(canary)}
     baseline_short = insufficiencies("baseline", observation["baseline"], config.sufficiency)
@@ -52,7 +54,7 @@ def judge(baseline: Profile, canary: Profile, config: GateConfig | None = None, 
                  if baseline.windows and canary.windows else [])
     apply_weights(anomalies, config)
     anomalies.sort(key=lambda a: (-a.weight, severity_rank(a.severity), a.kind, a.key))
-    counted = mark_suppressed(anomalies, suppressions)
+    counted, floor_notes = mark_suppressed(anomalies, suppressions, floored_limits)
     groups = group_scores(counted, config)
     total = round(score(groups, config), 1)
     breaches = limit_breaches(counted, config)
@@ -80,7 +82,7 @@ def judge(baseline: Profile, canary: Profile, config: GateConfig | None = None, 
 
     return Verdict(
         verdict=verdict, score=total, anomalies=anomalies, observation=observation, reasons=reasons,
-        notes=config.notes() + _suppressed_note(len(anomalies) - len(counted)),
+        notes=config.notes() + _suppressed_note(len(anomalies) - len(counted)) + floor_notes,
         thresholds=config.model_dump(mode="json"), features=feature_table(matrix, anomalies, config.report.max_features),
         group_scores=groups, service=canary.service or baseline.service,
         baseline_version=baseline.version, canary_version=canary.version,

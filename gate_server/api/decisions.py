@@ -7,7 +7,7 @@ description is stored as who decided.
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 from werkzeug.routing import BaseConverter
 
 from gate_server import app_database
@@ -34,6 +34,10 @@ def _register_converter(state) -> None:
     state.app.url_map.converters.setdefault("anomalykey", AnomalyKeyConverter)
 
 
+def _suppression_limits() -> suppressions.SuppressionLimits:
+    return suppressions.SuppressionLimits.from_settings(current_app.config["GATE_SETTINGS"])
+
+
 @bp.post("/checks/<int:check_id>/decision")
 @require_token(DECIDE_SCOPES)
 def decide(check_id: int):
@@ -56,7 +60,8 @@ def acknowledge(check_id: int, key: str):
     session = app_database.session()
     authorize_service(decisions.check_service(session, check_id))
     acknowledged = decisions.acknowledge(session, check_id, key, reason=body.get("reason"), kind=kind,
-                                         suppress=body.get("suppress"), actor=actor_of(current_identity()))
+                                         suppress=body.get("suppress"), actor=actor_of(current_identity()),
+                                         limits=_suppression_limits())
     session.commit()
     return created(acknowledged)
 
@@ -80,7 +85,8 @@ def create_suppression(service: str):
             raise ApiError(400, f"missing or non-string field {name!r}", field=name)
     session = app_database.session()
     made = suppressions.create(session, service=service, kind=body["kind"], pattern=body["pattern"],
-                               reason=body["reason"], expires=body.get("expires"), actor=actor_of(current_identity()))
+                               reason=body["reason"], expires=body.get("expires"), actor=actor_of(current_identity()),
+                               limits=_suppression_limits())
     session.commit()
     return created(made)
 

@@ -60,6 +60,9 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_IDEMPOTENCY_KEY = 512
 
 
+RESERVED_IDEMPOTENCY_PREFIX = "github-deployment:"
+
+
 def idempotency_key() -> Optional[str]:
     """The request's Idempotency-Key: None when absent; 400 naming the header when malformed."""
     raw = request.headers.get(IDEMPOTENCY_HEADER)
@@ -69,6 +72,10 @@ def idempotency_key() -> Optional[str]:
         raise ApiError(400, f"header {IDEMPOTENCY_HEADER} must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII "
                             "characters (no spaces or control characters; URL-encode the rest)",
                        field=IDEMPOTENCY_HEADER)
+    if raw.startswith(RESERVED_IDEMPOTENCY_PREFIX):
+        # The GitHub App's checks: a client writing one would set the verdict the App approves on.
+        raise ApiError(400, f"header {IDEMPOTENCY_HEADER} may not start with {RESERVED_IDEMPOTENCY_PREFIX!r}: "
+                            "those keys are the GitHub App's", field=IDEMPOTENCY_HEADER)
     return raw
 
 

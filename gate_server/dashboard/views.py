@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 
 from gate_server import app_database
+from gate_server.analysis.suppressions import literal_pattern
 from gate_server.dashboard import identity
 from gate_server.dashboard.chart import build_chart, format_rate
 from gate_server.dashboard.secret import session_secret
@@ -52,6 +53,8 @@ def _configure(state) -> None:
     app.jinja_env.filters.setdefault("percent", lambda v: f"{float(v or 0) * 100:.2f}%")
     app.jinja_env.filters.setdefault("thousands", lambda v: f"{int(v or 0):,}")
     app.jinja_env.filters.setdefault("decided", lambda decision: DECIDED.get(decision, decision))
+    # The acknowledgement form's pre-filled pattern: the key escaped, matching it alone.
+    app.jinja_env.filters.setdefault("literal_pattern", lambda anomaly: literal_pattern(anomaly["kind"], anomaly["key"]))
 
 
 def _when(value: Any) -> str:
@@ -217,7 +220,8 @@ def acknowledge(check_id: int):
     suppress = {"pattern": form.get("pattern", ""), "expires": form.get("expires", "")} if form.get("suppress") else None
     try:
         made = decisions.acknowledge(session, check_id, form.get("key", ""), kind=form.get("kind") or None,
-                                     reason=form.get("reason"), suppress=suppress, actor=audit.actor_of(g.viewer))
+                                     reason=form.get("reason"), suppress=suppress, actor=audit.actor_of(g.viewer),
+                                     limits=suppressions.SuppressionLimits.from_settings(current_app.config["GATE_SETTINGS"]))
     except DomainError as exc:
         session.rollback()
         return _check_page(check_id, error=exc.message, status=exc.status)

@@ -33,6 +33,8 @@ class DeploymentRequest:
     repository_id: Optional[int]
     sha: str
     ref: str
+    # GitHub makes a deployment per attempt of a run's job: a re-run is a new deployment.
+    deployment_id: int = 0
 
     def check_request(self) -> checks.CheckRequest:
         assert self.rule is not None
@@ -41,8 +43,10 @@ class DeploymentRequest:
         return checks.CheckRequest(
             service=self.rule.service, baseline_version=self.rule.baseline_version, canary_version=canary,
             stage=self.rule.stage, config=checks.parse_config(self.rule.thresholds),
-            # One check per run and environment: polls and a redelivered webhook update it.
-            idempotency_key=f"github-deployment:{self.callback.run_id}:{self.environment}",
+            # One check per run attempt (its deployment) and environment: polls and a redelivered
+            # webhook update it, a re-run starts afresh and inherits no decision. The API refuses
+            # this prefix from clients (api/parsing.py), so no check token writes these checks.
+            idempotency_key=f"github-deployment:{self.callback.run_id}:{self.deployment_id}:{self.environment}",
         )
 
 

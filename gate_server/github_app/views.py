@@ -95,6 +95,7 @@ def _deployment_request(payload: dict, config: GitHubAppConfig) -> DeploymentReq
     except ValueError as exc:
         raise ApiError(400, str(exc), field="deployment_callback_url") from None
     repository_id = _field(payload, "repository", "id")
+    deployment_id = _field(payload, "deployment", "id")
     return DeploymentRequest(
         # No rule: the deployment is rejected with a comment naming the missing mapping (reviewer.py),
         # rather than left waiting for an answer that never comes.
@@ -102,4 +103,5 @@ def _deployment_request(payload: dict, config: GitHubAppConfig) -> DeploymentReq
         repository_id=repository_id if isinstance(repository_id, int) else None,
         sha=str(_field(payload, "deployment", "sha") or payload.get("sha") or ""),
         ref=str(_field(payload, "deployment", "ref") or payload.get("ref") or ""),
+        deployment_id=deployment_id if isinstance(deployment_id, int) else 0,
     )

@@ -13,7 +13,10 @@ from sqlalchemy.orm import Session
 from gate_server.services.tokens import TokenIdentity
 from gate_server.storage.models import AuditEntry
 
-ACTIONS = ("decision", "acknowledge", "suppression.create", "suppression.revoke", "baseline.promote")
+ACTIONS = ("decision", "decision.void", "acknowledge", "suppression.create", "suppression.revoke",
+           "suppression.use", "baseline.promote")
+# The actor of what the gate does on its own (a suppression applied, a decision voided).
+GATE_ACTOR = "syscall-gate"
 DEFAULT_LIMIT = 200
 MAX_LIMIT = 1000
 

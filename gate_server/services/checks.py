@@ -26,7 +26,7 @@ from gate_server.analysis.config import ConfigError, GateConfig, load_config
 from gate_server.analysis.judge import judge
 from gate_server.analysis.policy import apply_policy
 from gate_server.analysis.verdict import Verdict
-from gate_server.services import baselines, policy, suppressions
+from gate_server.services import baselines, decisions, policy, suppressions
 from gate_server.services.catalog import service_id
 from gate_server.services.errors import Conflict, InvalidConfig, NotFound
 from gate_server.settings import Settings
@@ -97,10 +97,12 @@ def run_check(
     startup_reference = earlier_start_ups(session, request.service, canary,
                                           (request.baseline_version, request.canary_version), cache)
 
-    # The repo's config may tighten the server's floors, never loosen them.
-    effective = apply_policy(request.config, policy.floors_for(session, request.service))
+    # The repo's config may tighten the server's floors, never loosen them; no suppression lowers a floor.
+    floors = policy.floors_for(session, request.service)
+    effective = apply_policy(request.config, floors)
     judged = judge(baseline, canary, effective.config, startup_reference=startup_reference,
-                   suppressions=suppressions.active_for(session, sid))
+                   suppressions=suppressions.active_for(session, sid),
+                   floored_limits={f.field.partition(".")[2] for f in floors if f.field.startswith("limits.")})
 
     check, earlier_verdict = _check_for(session, sid, request, judged, settings)
     checked = CheckedVerdict(**{
@@ -112,11 +114,14 @@ def run_check(
     })
     # The stored document is the check's; whether a request repeated it is the response's.
     document = checked.to_dict()
+    earlier_document = {} if earlier_verdict is None else dict(check.result or {})
     if earlier_verdict is None:
         check.result = document
         changed = True
     else:
         changed = _update_stored(session, check.id, earlier_verdict, checked, document)
+        decisions.void_if_changed(session, check.id, request.service, earlier_document, document)
+    suppressions.audit_uses(session, request.service, check.id, earlier_document, document)
     session.commit()
     if changed:
         _notify(document, settings)

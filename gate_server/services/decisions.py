@@ -3,13 +3,16 @@ one by one, optionally suppressing them for the service. Each is audited with wh
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import datetime, timezone
 from typing import Any, Optional
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from gate_server.analysis.suppressions import check_matches_key, literal_pattern
 from gate_server.services import audit, suppressions
 from gate_server.services.errors import Conflict, DomainError, NotFound
 from gate_server.storage.models import Acknowledgement, Check, CheckDecision, Service
@@ -44,6 +47,29 @@ def _decision_document(row: CheckDecision) -> dict[str, Any]:
             "at": audit.iso(row.decided_at), "check_id": row.check_id}
 
 
+def answered(document: dict[str, Any]) -> dict[str, Any]:
+    """What a decision on a check answers: its verdict, its anomalies (kind, key, change; not
+    their rates, which move with every poll) and a digest of the thresholds it was judged by."""
+    thresholds = json.dumps(document.get("thresholds") or {}, sort_keys=True, separators=(",", ":"))
+    return {"verdict": document.get("verdict"),
+            "anomalies": sorted([a.get("kind"), a.get("key"), a.get("change")] for a in document.get("anomalies", [])),
+            "config_digest": hashlib.sha256(thresholds.encode()).hexdigest()}
+
+
+def void_if_changed(session: Session, check_id: int, service: str, earlier: dict[str, Any],
+                    judged: dict[str, Any]) -> bool:
+    """Void (delete, audited) the decision on a re-judged check when the re-judgement changed what
+    it answered: an approval of a warn never stands for the pause the same key became. True if voided."""
+    row = session.execute(select(CheckDecision).where(CheckDecision.check_id == check_id)).scalar_one_or_none()
+    if row is None or answered(earlier) == answered(judged):
+        return False
+    session.execute(delete(CheckDecision).where(CheckDecision.id == row.id))
+    audit.record(session, actor=audit.GATE_ACTOR, action="decision.void", service=service, check_id=check_id,
+                 reason="the check was judged again and its verdict, anomalies or thresholds changed",
+                 detail={"decision": _decision_document(row), "answered": answered(earlier), "now": answered(judged)})
+    return True
+
+
 def decide(session: Session, check_id: int, *, decision: Any, reason: Any, actor: str) -> dict[str, Any]:
     """Store and audit a decision; returns the decision object. Never commits.
 
@@ -52,7 +78,8 @@ def decide(session: Session, check_id: int, *, decision: Any, reason: Any, actor
         raise DomainError(f"'decision' must be \"approve\" or \"reject\" (got {decision!r})", field="decision")
     reason = _reason(reason)
     service = check_service(session, check_id)
-    check = session.get(Check, check_id)
+    # Locked: a re-judgement of the check waits, so the decision answers the document read here.
+    check = session.get(Check, check_id, with_for_update=True)
     earlier = decision_for(session, check_id)
     if earlier is not None:
         raise Conflict(f"check {check_id} was already decided: {earlier['decision']} by {earlier['by']} "
@@ -72,7 +99,7 @@ def decide(session: Session, check_id: int, *, decision: Any, reason: Any, actor
     audit.record(session, actor=actor, action="decision", service=service, check_id=check_id, reason=reason, at=now,
                  detail={"decision": decision, "verdict": check.verdict, "score": check.score,
                          "baseline_version": check.baseline_version, "canary_version": check.canary_version,
-                         "stage": check.stage})
+                         "stage": check.stage, "answered": answered(check.result or {})})
     return _decision_document(row)
 
 
@@ -108,9 +135,11 @@ def _anomaly(check: Check, key: str, kind: Optional[str]) -> dict[str, Any]:
 
 
 def acknowledge(session: Session, check_id: int, key: str, *, reason: Any, actor: str,
-                kind: Optional[str] = None, suppress: Optional[dict[str, Any]] = None) -> dict[str, Any]:
-    """Acknowledge one anomaly of a check, optionally suppressing its pattern for the service.
-    Returns the acknowledgement (with the suppression, if one was made). Never commits."""
+                kind: Optional[str] = None, suppress: Optional[dict[str, Any]] = None,
+                limits: suppressions.SuppressionLimits = suppressions.SuppressionLimits()) -> dict[str, Any]:
+    """Acknowledge one anomaly of a check, optionally suppressing its pattern for the service:
+    the key itself, escaped, unless a pattern that matches the key is given (and the operator's
+    limits allow it). Returns the acknowledgement (with the suppression, if one was made). Never commits."""
     reason = _reason(reason)
     if suppress is not None and not isinstance(suppress, dict):
         raise DomainError("'suppress' must be null or an object {\"pattern\": ..., \"expires\": ...}",
@@ -120,11 +149,16 @@ def acknowledge(session: Session, check_id: int, key: str, *, reason: Any, actor
     now = datetime.now(timezone.utc)
     made = None
     if suppress is not None:
-        pattern = suppress.get("pattern") or anomaly["key"]
+        pattern = suppress.get("pattern") or literal_pattern(anomaly["kind"], anomaly["key"])
         if not isinstance(pattern, str):
             raise DomainError("'suppress.pattern' must be a string", field="suppress.pattern")
+        try:
+            check_matches_key(anomaly["kind"], pattern.strip(), anomaly["key"])
+        except ValueError as exc:
+            raise DomainError(f"invalid suppression pattern: {exc}", field="suppress.pattern") from None
         made = suppressions.create(session, service=service, kind=anomaly["kind"], pattern=pattern, reason=reason,
-                                   expires=suppress.get("expires"), actor=actor, check_id=check_id, now=now)
+                                   expires=suppress.get("expires"), actor=actor, check_id=check_id, now=now,
+                                   limits=limits, pattern_field="suppress.pattern")
     row = Acknowledgement(check_id=check_id, kind=anomaly["kind"], key=anomaly["key"], reason=reason,
                           acknowledged_by=actor, acknowledged_at=now, suppression_id=made["id"] if made else None)
     session.add(row)

@@ -1,9 +1,11 @@
 """Suppressions of one service: create (with an expiry, never endless), list, revoke, and
 the ones in force for a check. Which anomaly a suppression matches is decided in one
-place, gate_server/analysis/suppressions.py."""
+place, gate_server/analysis/suppressions.py; how broad a pattern and how long an expiry
+may be is the operator's (SuppressionLimits, from the settings)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Optional
 
@@ -18,13 +20,36 @@ from gate_server.storage.durations import parse_duration
 from gate_server.storage.models import Service, Suppression
 
 # A suppression is a decision for now, not a permanent allow list (that is the repo's config).
-MAX_EXPIRY = timedelta(days=365)
+DEFAULT_EXPIRY = timedelta(days=1)
+MAX_EXPIRY = timedelta(days=30)
 
 
-def parse_expiry(text: Any, now: datetime) -> datetime:
-    """`"7d"` (from now) or an ISO 8601 time with a zone; must lie in the future, within MAX_EXPIRY."""
-    if not isinstance(text, str) or not text.strip():
-        raise DomainError("'expires' is required: a duration like 7d or an ISO 8601 time such as "
+@dataclass(frozen=True)
+class SuppressionLimits:
+    """What the operator allows a suppression (GATE_SUPPRESSION_GLOBS, GATE_SUPPRESSION_DEFAULT_EXPIRY,
+    GATE_SUPPRESSION_MAX_EXPIRY)."""
+
+    globs_allowed: bool = False
+    default_expiry: timedelta = DEFAULT_EXPIRY
+    max_expiry: timedelta = MAX_EXPIRY
+
+    @classmethod
+    def from_settings(cls, settings) -> "SuppressionLimits":
+        return cls(globs_allowed=settings.suppression_globs, default_expiry=settings.suppression_default_expiry,
+                   max_expiry=settings.suppression_max_expiry)
+
+
+def _days(span: timedelta) -> str:
+    return f"{span.total_seconds() / 86400:g} days"
+
+
+def parse_expiry(text: Any, now: datetime, limits: SuppressionLimits = SuppressionLimits()) -> datetime:
+    """`"7d"` (from now) or an ISO 8601 time with a zone; must lie in the future, within the
+    operator's maximum. None or "": the operator's (short) default."""
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return (now + min(limits.default_expiry, limits.max_expiry)).astimezone(timezone.utc)
+    if not isinstance(text, str):
+        raise DomainError("'expires' must be a duration like 7d or an ISO 8601 time such as "
                           "2026-12-31T00:00:00Z", field="expires")
     text = text.strip()
     try:
@@ -41,23 +66,25 @@ def parse_expiry(text: Any, now: datetime) -> datetime:
     if expires <= now:
         raise DomainError(f"'expires' {text!r} is not in the future: a suppression must expire later than now",
                           field="expires")
-    if expires - now > MAX_EXPIRY:
-        raise DomainError(f"'expires' {text!r} is more than {MAX_EXPIRY.days} days away: put a lasting "
-                          "exception in the repo's config (allow lists) instead", field="expires")
+    if expires - now > limits.max_expiry:
+        raise DomainError(f"'expires' {text!r} is more than {_days(limits.max_expiry)} away, this server's maximum "
+                          "(GATE_SUPPRESSION_MAX_EXPIRY): put a lasting exception in the repo's config (allow lists) "
+                          "instead", field="expires")
     return expires.astimezone(timezone.utc)
 
 
 def create(session: Session, *, service: str, kind: str, pattern: str, reason: str, expires: Any, actor: str,
-           check_id: Optional[int] = None, now: Optional[datetime] = None) -> dict[str, Any]:
+           check_id: Optional[int] = None, now: Optional[datetime] = None,
+           limits: SuppressionLimits = SuppressionLimits(), pattern_field: str = "pattern") -> dict[str, Any]:
     """Store and audit a suppression; returns its document. Never commits."""
     now = now or datetime.now(timezone.utc)
     try:
-        pattern = check_pattern(kind, pattern)
+        pattern = check_pattern(kind, pattern, globs_allowed=limits.globs_allowed)
     except ValueError as exc:
-        raise DomainError(f"invalid suppression pattern: {exc}", field="pattern") from None
+        raise DomainError(f"invalid suppression pattern: {exc}", field=pattern_field) from None
     if not reason.strip():
         raise DomainError("a suppression needs a reason: say why this behaviour is expected", field="reason")
-    expires_at = parse_expiry(expires, now)
+    expires_at = parse_expiry(expires, now, limits)
     row = Suppression(service_id=service_id(session, service), kind=kind, pattern=pattern, reason=reason.strip(),
                       created_by=actor, created_at=now, expires_at=expires_at, check_id=check_id)
     session.add(row)
@@ -124,3 +151,16 @@ def active_for(session: Session, sid: int, now: Optional[datetime] = None) -> li
                                   Suppression.expires_at > now).order_by(Suppression.id)).scalars()
     return [ActiveSuppression(id=row.id, kind=row.kind, pattern=row.pattern, by=row.created_by, reason=row.reason,
                               expires=audit.iso(row.expires_at)) for row in rows]
+
+
+def _uses(document: dict[str, Any]) -> set[tuple[int, str, str]]:
+    return {(a["suppressed"]["id"], a["kind"], a["key"]) for a in document.get("anomalies", []) if a.get("suppressed")}
+
+
+def audit_uses(session: Session, service: str, check_id: int, earlier: dict[str, Any],
+               judged: dict[str, Any]) -> None:
+    """An audit entry for each anomaly a suppression kept from counting in a check: once per
+    check, suppression and key (a poll that judges the same again adds none). Never commits."""
+    for suppression_id, kind, key in sorted(_uses(judged) - _uses(earlier)):
+        audit.record(session, actor=audit.GATE_ACTOR, action="suppression.use", service=service, check_id=check_id,
+                     detail={"suppression_id": suppression_id, "kind": kind, "key": key})

@@ -7,7 +7,7 @@ import pytest
 
 from gate_server.analysis.config import load_config
 from gate_server.analysis.judge import judge
-from gate_server.analysis.suppressions import ActiveSuppression, check_pattern
+from gate_server.analysis.suppressions import ActiveSuppression, check_matches_key, check_pattern, literal_pattern
 from tests.analysis.synthetic import canary_profile, in_windows, service_profile
 
 BASELINE = service_profile()
@@ -53,7 +53,33 @@ def test_a_suppression_of_one_anomaly_leaves_the_other_counting():
     ("syscall", "io_uring_*", "io_uring_setup", True),
 ])
 def test_patterns_match_as_the_allow_lists_do(kind, pattern, key, matches):
-    assert _suppression(kind, check_pattern(kind, pattern)).matches(kind, key) is matches
+    # Globs where the operator allows them (GATE_SUPPRESSION_GLOBS); literal keys otherwise, below.
+    assert _suppression(kind, check_pattern(kind, pattern, globs_allowed=True)).matches(kind, key) is matches
+
+
+@pytest.mark.parametrize(("kind", "pattern"), [
+    ("exec", "/usr/*"), ("exec", "/bin/s?"), ("file", "/etc/[sp]hadow"), ("connect", "10.0.0.0/8:5432"),
+    ("connect", "10.0.0.5:5000-5432"), ("connect", "unix:/run/*.sock"), ("syscall", "io_uring_*"),
+])
+def test_without_the_operators_leave_a_pattern_matching_more_than_one_key_is_refused(kind, pattern):
+    with pytest.raises(ValueError, match="matches more than one key"):
+        check_pattern(kind, pattern)
+
+
+@pytest.mark.parametrize(("kind", "key", "literal"), [
+    ("file", "/*:r", "/[*]:r"), ("exec", "/opt/a?b[1]", "/opt/a[?]b[[]1]"), ("syscall", "ptrace", "ptrace"),
+    ("connect", "inet:10.0.0.5:5432", "inet:10.0.0.5:5432"), ("connect", "unix:/run/x*.sock", "unix:/run/x[*].sock"),
+])
+def test_a_keys_literal_pattern_matches_that_key_alone(kind, key, literal):
+    assert literal_pattern(kind, key) == literal == check_pattern(kind, literal)
+    assert _suppression(kind, literal).matches(kind, key)
+    if "*" in key:
+        assert not _suppression(kind, literal).matches(kind, key.replace("*", "etc/shadow"))
+
+
+def test_a_pattern_must_match_the_acknowledged_key():
+    with pytest.raises(ValueError, match="does not match the acknowledged key '/bin/sh'"):
+        check_matches_key("exec", "/usr/bin/env", "/bin/sh")
 
 
 def test_a_suppression_only_matches_its_own_kind():

@@ -28,7 +28,7 @@ DROPPER = {("file", "/usr/local/bin/backdoor:w"): 1}
 STAR = {("file", "/*:r"): 3}
 CANARIES = {
     "poison": SHADOW | SHELL, "loosen": SHADOW | ROOT_KEY | DROPPER, "broad": SHELL, "star": STAR,
-    "floor": SHELL, "expiry": SHELL, "decision": STAR, "rerun": STAR,
+    "floor": SHELL, "expiry": STAR, "decision": STAR, "rerun": STAR,
 }
 
 

@@ -148,7 +148,7 @@ def test_a_suppressions_expiry_is_bounded_and_each_use_audited(attacked):
         "kind": "syscall", "pattern": "ptrace", "reason": "debugging", "expires": "60d"})
     assert too_long.status_code == 400 and too_long.json()["field"] == "expires"
     default = attacked.request("POST", "/api/v1/services/expiry/suppressions", "decide", json={
-        "kind": "syscall", "pattern": "read", "reason": "debugging"})
+        "kind": "file", "pattern": "/[*]:r", "reason": "a file the canary names /*"})
     assert default.status_code == 201, default.text
     expires = datetime.fromisoformat(default.json()["expires"])
     assert expires - datetime.now(timezone.utc) <= timedelta(days=1)
