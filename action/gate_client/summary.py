@@ -115,6 +115,14 @@ def render(outcome: Outcome, stage: str, service: str, document: Optional[dict],
         reasons = [str(r) for r in document.get("reasons") or []]
         if reasons:
             lines += ["**Why:**", ""] + [f"- {_cell(r)}" for r in reasons] + [""]
+        # What the operator's floors refused of the repo's config, and what the judge noted
+        # (suppressions, a floor no suppression lowers): a loosening never passes unsaid.
+        policy = [str(n) for n in document.get("policy_notes") or []]
+        if policy:
+            lines += ["**Server policy (the operator's floors):**", ""] + [f"- {_cell(n)}" for n in policy] + [""]
+        notes = [str(n) for n in document.get("notes") or []]
+        if notes:
+            lines += ["**Notes:**", ""] + [f"- {_cell(n)}" for n in notes] + [""]
         lines += _observation_table(document)
         lines += _anomaly_table(document)
         thresholds = document.get("thresholds")

@@ -47,3 +47,17 @@ def test_hostile_keys_cannot_break_the_summary_table(client):
     row = next(line for line in markdown.splitlines() if line.startswith("| high |"))
     assert row.count(" | ") == 6, "one table row, seven cells"
     assert "<script>" not in markdown and "&lt;script&gt;" in row
+
+
+def test_the_summary_says_what_the_operators_floors_refused(client):
+    document = {
+        "verdict": "pause", "score": 100, "service": "svc", "baseline_version": "v1", "canary_version": "v2",
+        "anomalies": [], "reasons": ["limits.max_new_write_paths breached"],
+        "policy_notes": ["known_write_paths: the request listed ['/*'], outside the global floor ['/tmp/*']; dropped"],
+        "notes": ["['/bin/sh'] match a suppression but are not suppressed: limits.max_new_execs is the operator's floor"],
+    }
+    markdown = client.summary.render(client.decision.decide(document, "pause", "fail"), "", "svc", document,
+                                     "Thresholds from x", "/tmp/r.json")
+    policy = markdown.split("**Server policy (the operator's floors):**", 1)[1]
+    assert "known_write_paths: the request listed" in policy.split("**Notes:**")[0]
+    assert "limits.max_new_execs is the operator's floor" in policy.split("**Notes:**")[1]

@@ -145,3 +145,20 @@ def test_an_inconclusive_check_says_why(dashboard):
     assert 'data-verdict="inconclusive"' in page
     assert "no windows recorded for canary version 15.4" in page
     assert "No anomalies" in page
+
+
+def test_check_page_shows_what_the_operators_floors_refused(dashboard):
+    from sqlalchemy.orm import Session
+
+    from gate_server.services.policy import set_floor
+
+    with Session(dashboard.engine) as session, session.begin():
+        set_floor(session, field="limits.max_new_write_paths", value=0, actor="operator")
+    client = dashboard.app.test_client()
+    response = client.post("/api/v1/checks", headers={"Authorization": f"Bearer {dashboard.admin_token}"}, json={
+        "service": "web", "baseline_version": "v1", "canary_version": "v2-bad", "config": {"known_write_paths": ["/*"]}})
+    document = response.get_json()
+    assert document["policy_notes"][0].startswith("known_write_paths: the request listed ['/*']")
+    dashboard.login(client, dashboard.web_token)
+    page = client.get(f"/checks/{document['id']}").get_data(as_text=True)
+    assert '<li class="policy-note">known_write_paths: the request listed [&#39;/*&#39;]' in page
