@@ -246,3 +246,25 @@ def test_a_paused_canary_waits_for_on_call_and_their_approval_lets_it_deploy(gat
     assert (review.environment_name, review.state) == ("production-on-call", "approved")
     assert "pause" in review.comment
     assert "Approved by erin (on-call): the shell is the new converter." in review.comment
+
+
+def test_a_rerun_inherits_no_decision_of_an_earlier_attempt(gate, standin):
+    decide_token = create_token(gate.database_url, scope="decide", description="erin (on-call)")
+    first = payload(standin.url, 9011, BAD_SHA)
+    assert deliver(gate, *signed(first)).status_code == 202
+    [rejected] = standin.wait_for_reviews(1, timeout=30)
+    assert rejected.state == "rejected"
+    listed = requests.get(f"{gate.url}/api/v1/checks", params={"service": "checkout"}, timeout=10,
+                          headers={"Authorization": f"Bearer {decide_token}"}).json()["checks"]
+    check = next(c for c in listed if c["canary_version"] == BAD_SHA)
+    # An approval after the run was rejected: it answers that attempt, not the next.
+    decided = requests.post(f"{gate.url}/api/v1/checks/{check['id']}/decision", timeout=10,
+                            json={"decision": "approve", "reason": "for attempt 1"},
+                            headers={"Authorization": f"Bearer {decide_token}"})
+    assert decided.status_code == 201, decided.text
+
+    rerun = {**first, "deployment": {**first["deployment"], "id": first["deployment"]["id"] + 100}}
+    assert deliver(gate, *signed(rerun)).status_code == 202
+    reviews = standin.wait_for_reviews(2, timeout=30)
+    assert reviews[1].state == "rejected" and "for attempt 1" not in reviews[1].comment
+    assert stored_checks(gate.database_url) == 2
