@@ -23,11 +23,11 @@ NEW_PORT = {("listen", "inet:127.0.0.1:9090"): 1, ("bind", "inet:127.0.0.1:9090"
 
 
 def record(database_url: str, version: str, role: str, *, inventory: dict | None = None,
-           start_up: dict | None = None, windows: int = 8) -> None:
+           start_up: dict | None = None, windows: int = 8, ago: timedelta = timedelta(minutes=5)) -> None:
     """Windows of STEADY; the first carries `inventory` (attached) or is a start-up with `start_up` (fresh)."""
     engine = make_engine(database_url)
     writer = WindowWriter(engine)
-    began = datetime.now(timezone.utc) - timedelta(minutes=5)
+    began = datetime.now(timezone.utc) - ago
     info = RecordingInfo(uuid=str(uuid.uuid4()), service=SERVICE, version=version, role=role, started_at=began)
     writer.save_recording(info)
     for index in range(windows):
@@ -81,8 +81,9 @@ def test_without_inventory_or_start_up_windows_the_start_up_is_unverified(gate, 
 
 
 def test_the_baseline_version_s_earlier_start_up_vouches_for_the_canary(gate, versions):
-    # the legacy baseline was once started fresh in front of the probe (kept by retention)
-    record(gate.database_url, versions["legacy"], "canary", start_up=START, windows=1)
+    # the legacy baseline was once started fresh in front of the probe, as the canary it was then
+    # (kept by retention): it vouches as an earlier start-up, not as a baseline window
+    record(gate.database_url, versions["legacy"], "canary", start_up=START, windows=1, ago=timedelta(hours=1))
     verdict = verdict_of(gate, versions["legacy"], versions["fresh"])
     assert verdict["verdict"] == "pass", verdict["reasons"]
     assert verdict["anomalies"] == []
