@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Optional
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from gate_server.analysis.profile import Profile
 from gate_server.services import audit
 from gate_server.services.catalog import service_id, versions_summary
 from gate_server.services.errors import DomainError, NotFound
 from gate_server.storage.models import BaselinePromotion, Check, Recording
+from gate_server.storage.profiles import ProfileCache, load_profile
 
 CURRENT = "current"
 # "Changed recently" looks back this far; the last checks are this many.
@@ -59,6 +62,22 @@ def current_promotion(session: Session, sid: int) -> Optional[BaselinePromotion]
         select(BaselinePromotion).where(BaselinePromotion.service_id == sid)
         .order_by(BaselinePromotion.promoted_at.desc(), BaselinePromotion.id.desc()).limit(1)
     ).scalar_one_or_none()
+
+
+def baseline_profile(session: Session, service: str, version: str, *, with_promoted_canary: bool = True,
+                     cache: Optional[ProfileCache] = None) -> Profile:
+    """The baseline side of a check: the version's windows recorded with role `baseline` (a
+    canary host's windows under the baseline's version never vouch for a canary) and, when
+    the version is the one the operator promoted, its `canary` windows that began before
+    the promotion: what the operator saw and promoted."""
+    baseline = load_profile(session, service, version, role="baseline", cache=cache)
+    promoted = current_promotion(session, service_id(session, service)) if with_promoted_canary else None
+    if promoted is None or promoted.version != version:
+        return baseline
+    before = load_profile(session, service, version, role="canary", until=audit.as_utc(promoted.promoted_at),
+                          cache=cache)
+    windows = sorted(baseline.windows + before.windows, key=lambda w: (w.started_at is None, w.started_at or 0))
+    return replace(baseline, windows=windows)
 
 
 def resolve(session: Session, service: str, version: str) -> str:

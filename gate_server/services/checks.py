@@ -88,10 +88,11 @@ def run_check(
     sid = service_id(session, request.service)
     # `current`: the promoted baseline; the check stores the version it stood for then.
     request = replace(request, baseline_version=baselines.resolve(session, request.service, request.baseline_version))
-    # The baseline is what baseline hosts recorded: windows a canary host wrote under the
-    # baseline's version (a canary token may hold it) never vouch for the canary.
+    # The baseline is what baseline hosts recorded (and what the operator promoted), never
+    # what a canary host wrote under the baseline's version.
     same_version = request.baseline_version == request.canary_version
-    baseline = load_profile(session, request.service, request.baseline_version, role="baseline", cache=cache)
+    baseline = baselines.baseline_profile(session, request.service, request.baseline_version,
+                                          with_promoted_canary=not same_version, cache=cache)
     canary = load_profile(session, request.service, request.canary_version,
                           role="canary" if same_version else None, cache=cache)
     startup_reference = earlier_start_ups(session, request.service, canary,

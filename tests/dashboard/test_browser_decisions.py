@@ -94,7 +94,8 @@ def test_on_call_acknowledges_suppresses_and_approves_a_paused_check(server, bro
     page.goto(f"{server.url}/audit?service=web")
     actions = page.locator("table.audit tr[data-action]").evaluate_all(
         "rows => rows.map(r => r.dataset.action)")
-    assert actions == ["suppression.revoke", "decision", "acknowledge", "suppression.create"]
+    # the check after the acknowledgement applied the suppression: its use is audited too
+    assert actions == ["suppression.revoke", "suppression.use", "decision", "acknowledge", "suppression.create"]
     page.screenshot(path=str(ARTIFACTS / "dashboard-audit.png"), full_page=True)
     page.goto(f"{server.url}/services/web")
     assert "Last 3 checks: 3 pause" in page.inner_text(".check-spread")
