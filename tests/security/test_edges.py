@@ -1,13 +1,15 @@
 """The smaller edges of the threat model (docs/security.md), each tried from outside
 against the real server (gunicorn, both backends): what an anonymous caller can make a
-worker inflate, which routes take gzip at all, and whether another site can log a
-visitor in to the dashboard."""
+worker inflate, which routes take gzip at all, whether another site can log a
+visitor in to the dashboard, and who on the host can read the embedded database."""
 
 from __future__ import annotations
 
 import gzip
 import json
+import stat
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -74,3 +76,13 @@ def test_login_from_its_own_page_works(gate):
                             headers={"Origin": gate.url}, allow_redirects=False)
     assert response.status_code == 302
     assert "Set-Cookie" in response.headers
+
+
+def test_the_sqlite_database_and_the_servers_data_files_are_private(gate):
+    if gate.backend != "sqlite":
+        pytest.skip("a Postgres database's files are the cluster's")
+    # a token is looked up: a worker has the database open (and with it SQLite's -wal and -shm)
+    assert gate.request("GET", "/api/v1/services", "sg_unknown").status_code == 401
+    database = Path(gate.database_url.removeprefix("sqlite:///"))
+    files = [database, Path(f"{database}-wal"), Path(f"{database}-shm"), *(gate.server.dir / "data").iterdir()]
+    assert {path.name: stat.S_IMODE(path.stat().st_mode) for path in files} == {path.name: 0o600 for path in files}
