@@ -1,13 +1,17 @@
 """The smaller edges of the threat model (docs/security.md), each tried from outside
 against the real server (gunicorn, both backends): what an anonymous caller can make a
 worker inflate, which routes take gzip at all, whether another site can log a
-visitor in to the dashboard, and who on the host can read the embedded database."""
+visitor in to the dashboard, who on the host can read the embedded database, and
+whether the audit log says who made and revoked each token."""
 
 from __future__ import annotations
 
+import getpass
 import gzip
 import json
 import stat
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -86,3 +90,24 @@ def test_the_sqlite_database_and_the_servers_data_files_are_private(gate):
     database = Path(gate.database_url.removeprefix("sqlite:///"))
     files = [database, Path(f"{database}-wal"), Path(f"{database}-shm"), *(gate.server.dir / "data").iterdir()]
     assert {path.name: stat.S_IMODE(path.stat().st_mode) for path in files} == {path.name: 0o600 for path in files}
+
+
+def _tokens_cli(database_url: str, *args: str) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, "-m", "gate_server.cli", "tokens", *args, "--db", database_url],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_creating_and_revoking_a_token_is_audited_under_its_prefix(gate):
+    description = f"alice (on-call) {uuid.uuid4().hex[:6]}"
+    created = _tokens_cli(gate.database_url, "create", "--scope", "decide", "--service", "web",
+                          "--description", description)
+    prefix = created.stdout.strip()[:12]
+    _tokens_cli(gate.database_url, "revoke", prefix)
+    entries = gate.request("GET", "/api/v1/audit?service=web", "admin").json()["entries"]
+    mine = [entry for entry in entries if entry["detail"].get("token") == prefix]
+    operator = f"{getpass.getuser()} (cli)"
+    assert [(entry["action"], entry["actor"], entry["service"]) for entry in mine] == [
+        ("token.revoke", operator, "web"), ("token.create", operator, "web")]
+    assert mine[1]["detail"] == {"token": prefix, "scope": "decide", "description": description}
