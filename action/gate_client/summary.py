@@ -7,6 +7,7 @@ change's author or the canary chose: `_cell` makes it inert in GitHub's Markdown
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from typing import Optional
@@ -19,15 +20,16 @@ MAX_TABLE_ROWS = 50
 MAX_ANNOTATIONS = 5
 
 
-# Markup characters (links, images, emphasis, code, raw HTML, table cells), and the
-# starts of URL autolinks (`://`, `www.`): a backslash makes any ASCII punctuation literal.
-# (An e-mail address still links to itself: it shows where it goes.)
-_MARKUP = re.compile(r"([\\`*_\[\]<>~|&])|(?<=:)(?=//)|(?<=www)(?=\.)", re.IGNORECASE)
+# Raw HTML is written as entities; the other markup characters (links, images, emphasis,
+# code, table cells) and the starts of URL autolinks (`://`, `www.`) get a backslash,
+# which makes any ASCII punctuation literal. (An e-mail address still links to itself:
+# it shows where it goes.)
+_MARKUP = re.compile(r"([\\`*_\[\]~|])|(?<=:)(?=//)|(?<=www)(?=\.)", re.IGNORECASE)
 
 
 def _cell(value: object) -> str:
     text = "" if value is None else str(value)
-    return " ".join(_escape_markup(text).split())
+    return " ".join(_escape_markup(html.escape(text, quote=False)).split())
 
 
 def _escape_markup(text: str) -> str:
