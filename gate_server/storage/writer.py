@@ -1,11 +1,11 @@
-"""The window writer: one transaction per window, batched, idempotent.
+"""The window writer: one row per window, idempotent.
 
 Sending the same recording or window twice stores it once (upserts keyed by the
 probe-generated recording uuid and the window index), which is what makes the
-probe's spool-and-replay safe. A window's counts are stored twice in its one
-transaction: as window_features rows (what retention and the seccomp export query) and
-as the window's counts document (what a check reads: one row per window). An inventory
-is stored only as a document of its own (`Window.inventory`): it is no event count.
+probe's spool-and-replay safe. A window is one `windows` row whose counts are one
+document (`Window.counts`, feature ids into the shared `features` dictionary): what a
+check, retention and the seccomp export read. An inventory is a document of its own
+(`Window.inventory`): it is no event count.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from gate_server.storage.models import (
-    Feature, Recording, Service, Window, WindowFeature, encode_window_counts,
+    Feature, Recording, Service, Window, encode_window_counts,
 )
 from gate_server.storage.records import MAX_BIGINT, RecordingInfo, WindowRecord
 
@@ -108,6 +108,13 @@ class WindowWriter:
             ).scalar_one_or_none()
             if recording_id is None:
                 raise LookupError(f"recording {window.recording_uuid} is not stored; save it first")
+            counts, held = _clipped(window.features), _clipped(window.inventory)
+            # Features first, so the window is one INSERT with its documents. A replayed
+            # window names features already stored: its lookup inserts nothing.
+            ids = feature_ids(session, {**counts, **held})
+            documents = {"counts": encode_window_counts({ids[feature]: n for feature, n in counts.items()})}
+            if held:
+                documents["inventory"] = encode_window_counts({ids[feature]: n for feature, n in held.items()})
             inserted = session.execute(
                 _insert(session, Window)
                 .values(
@@ -115,25 +122,12 @@ class WindowWriter:
                     ended_at=window.ended_at, syscalls_total=window.syscalls_total,
                     events_total=window.events_total, sample_every=window.sample_every,
                     drops=dict(window.drops), startup=window.startup, hooks=dict(window.hooks) or None,
+                    **documents,
                 )
                 .on_conflict_do_nothing(index_elements=["recording_id", "index"])
                 .returning(Window.id)
             ).scalar_one_or_none()
-            if inserted is None:
-                return False
-            counts, held = _clipped(window.features), _clipped(window.inventory)
-            ids = feature_ids(session, {**counts, **held})
-            by_id = {ids[feature]: count for feature, count in counts.items()}
-            rows = [{"window_id": inserted, "feature_id": fid, "count": count} for fid, count in by_id.items()]
-            # executemany form: compiled once and cached; a .values([...]) of N rows is compiled anew
-            # for every window (bench/load.py measured that as most of an upload's time)
-            if rows:  # an executemany of no rows would be one INSERT of nothing (NOT NULL fails)
-                session.execute(_insert(session, WindowFeature), rows)
-            documents = {"counts": encode_window_counts(by_id)}
-            if held:
-                documents["inventory"] = encode_window_counts({ids[feature]: n for feature, n in held.items()})
-            session.execute(update(Window).where(Window.id == inserted).values(**documents))
-            return True
+            return inserted is not None
 
 
 def _clipped(counts: dict[tuple[str, str], int]) -> dict[tuple[str, str], int]:
