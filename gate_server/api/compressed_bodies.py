@@ -20,7 +20,12 @@ from gate_server.api.errors import ApiError
 
 GZIP_WBITS = 16 + zlib.MAX_WBITS  # a gzip header and trailer, not a bare zlib stream
 # the ingest blueprint's routes (tests/security/test_edges.py holds every one of them to it)
-INGEST_ROUTE = re.compile(r"^/api/v1/recordings/[^/]+(/windows/[^/]+)?/?$")
+INGEST_ROUTES = (("PUT", re.compile(r"^/api/v1/recordings/[^/]+(/windows/[^/]+)?/?$")),
+                 ("POST", re.compile(r"^/api/v1/windows/?$")))
+
+
+def is_ingest_route(method: str, path: str) -> bool:
+    return any(method == route_method and pattern.match(path) for route_method, pattern in INGEST_ROUTES)
 
 
 def _encoding(environ: dict) -> str:
@@ -45,10 +50,10 @@ class CompressedBodiesOnIngestOnly:
         if encoding != "gzip":
             return _json_error(start_response, 415, "Unsupported Media Type",
                                f"Content-Encoding {encoding!r} is not supported: send gzip or none")
-        if environ.get("REQUEST_METHOD") != "PUT" or not INGEST_ROUTE.match(environ.get("PATH_INFO", "")):
+        if not is_ingest_route(environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")):
             return _json_error(start_response, 415, "Unsupported Media Type",
                                "a gzip request body is accepted only by the ingest routes "
-                               "(PUT /api/v1/recordings/...): send this request uncompressed")
+                               "(PUT /api/v1/recordings/..., POST /api/v1/windows): send this request uncompressed")
         return self.wsgi_app(environ, start_response)
 
 

@@ -4,7 +4,7 @@ answered, not reviewed again. Written by hand.
 The downgrade drops the table: replays are then reviewed again.
 
 Revision ID: 0010_github_deliveries
-Revises: 0009
+Revises: 0010_windows_stored_once
 Create Date: 2026-12-03
 """
 from typing import Sequence, Union
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 
 revision: str = '0010_github_deliveries'
-down_revision: Union[str, None] = '0009'
+down_revision: Union[str, None] = '0010_windows_stored_once'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
