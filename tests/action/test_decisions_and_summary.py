@@ -58,6 +58,7 @@ def test_the_summary_says_what_the_operators_floors_refused(client):
     }
     markdown = client.summary.render(client.decision.decide(document, "pause", "fail"), "", "svc", document,
                                      "Thresholds from x", "/tmp/r.json")
-    policy = markdown.split("**Server policy (the operator's floors):**", 1)[1]
+    # Untrusted text has its markup characters backslash-escaped (summary._cell): read it unescaped.
+    policy = markdown.split("**Server policy (the operator's floors):**", 1)[1].replace("\\", "")
     assert "known_write_paths: the request listed" in policy.split("**Notes:**")[0]
     assert "limits.max_new_execs is the operator's floor" in policy.split("**Notes:**")[1]
