@@ -59,6 +59,10 @@ def test_path_flags_and_at_fdcwd_match():
     assert int(re.search(r"^#define SG_AT_FDCWD (-?\d+)", HEADER, re.M).group(1)) == kernel_contract.AT_FDCWD
 
 
+def test_port_origin_matches():
+    assert enum("port_origin") == {"PORT_UNKNOWN": 0, "PORT_ASKED": kernel_contract.PORT_ASKED}
+
+
 def test_lru_maps_and_changes_match_in_slot_order():
     maps = enum("lru_map")
     assert maps.pop("LRU_MAPS") == len(kernel_contract.LRU_MAPS)
@@ -86,7 +90,7 @@ def test_event_types_and_sizes_match():
 def test_every_detail_syscall_is_guarded_once_and_known_to_bcc():
     names = detail_syscalls()
     assert len(names) == len(set(names)) >= 12
-    assert {"openat", "connect", "bind", "listen", "execve", "clone3"} <= set(names)
+    assert {"openat", "openat2", "connect", "bind", "listen", "execve", "sendto", "sendmsg", "sendmmsg"} <= set(names)
 
 
 def test_the_socket_abi_written_in_probe_h_matches_this_system():
