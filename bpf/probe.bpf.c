@@ -98,10 +98,7 @@ BPF_PERCPU_ARRAY(token_buckets, struct token_bucket, 1);
 BPF_TABLE("lru_hash", struct socket_ref, struct detail_key, bound_sockets, 4096);
 /* @brief clone flags between task_newtask and sched_process_fork, to tell threads apart */
 BPF_TABLE("lru_hash", u32, struct pending_clone, clone_flags_by_tid, 4096);
-/* @brief a thread's listen(2) on a socket whose bind asked for this port: read by
- * the LISTEN state change the same syscall makes, so that port is the workload's own */
-BPF_TABLE("lru_hash", u32, u16, listen_asked_port, 1024);
-/* @brief the inet destination a thread's connect or send just keyed at sys_enter:
+/* @brief the inet destination a thread's connect or Fast Open send just keyed at sys_enter:
  * the SYN_SENT that syscall makes is then not keyed again (one key per connection) */
 struct keyed_destination {
     u8 addr[16];
@@ -480,15 +477,17 @@ static __always_inline void record_open(u32 slot, const char *upath, u8 mode, in
     count_file_open(slot, text, len, mode, dirfd, flags);
 }
 
-static __always_inline void record_address(u32 slot, u8 kind, u64 fd, const void *uaddr, u64 addrlen)
+/* `connection`: the syscall may start a TCP connection (connect, a Fast Open send),
+ * whose SYN_SENT is then not keyed again. A plain datagram send leaves no mark, so
+ * a busy UDP sender pays no map update per send. */
+static __always_inline void record_address(u32 slot, u8 kind, u64 fd, const void *uaddr, u64 addrlen,
+                                           int connection)
 {
     struct detail_key *key = blank_key(kind, slot);
     if (!key || read_sockaddr(key, uaddr, addrlen))
         return;
-    if (kind == KIND_BIND)
-        key->mode = PORT_ASKED;
     count_detail(key);
-    if (kind == KIND_CONNECT && (key->family == SG_AF_INET || key->family == SG_AF_INET6)) {
+    if (connection && (key->family == SG_AF_INET || key->family == SG_AF_INET6)) {
         u32 tid = bpf_get_current_pid_tgid();
         struct keyed_destination keyed = {.port = key->port};
         __builtin_memcpy(keyed.addr, key->addr, 16);
@@ -513,16 +512,8 @@ static __always_inline void record_listen(u32 slot, u64 fd)
 {
     struct socket_ref ref = {.tgid = bpf_get_current_pid_tgid() >> 32, .fd = fd};
     struct detail_key *bound = bound_sockets.lookup(&ref);
-    if (!bound)
+    if (!bound || bound->family != SG_AF_UNIX)
         return;
-    if (bound->family != SG_AF_UNIX) {
-        if (bound->port) {
-            u32 tid = bpf_get_current_pid_tgid();
-            u16 port = bound->port;
-            listen_asked_port.update(&tid, &port);
-        }
-        return;
-    }
     struct detail_key *key = blank_key(KIND_LISTEN, slot);
     if (!key)
         return;
@@ -588,22 +579,28 @@ static __always_inline struct syscall_args read_args(struct pt_regs *regs)
     return args;
 }
 
-/* Arguments 4 and 5 (sendto's dest_addr and addrlen), read only by the sends. */
-static __always_inline void read_args_4_5(struct pt_regs *regs, u64 *a4, u64 *a5)
+/* Arguments 3 to 5 (sendto's flags, dest_addr and addrlen), read only by sendto. */
+static __always_inline void read_args_3_5(struct pt_regs *regs, u64 *a3, u64 *a4, u64 *a5)
 {
 #if defined(__x86_64__)
-    _Static_assert(offsetof(struct pt_regs, r8) == offsetof(struct pt_regs, r9) + 8, "pt_regs layout");
-    u64 two[2] = {};
-    bpf_probe_read_kernel(two, sizeof(two), &regs->r9);
-    *a4 = two[1];
-    *a5 = two[0];
+    /* r10, r9, r8 are adjacent in pt_regs */
+    _Static_assert(offsetof(struct pt_regs, r8) == offsetof(struct pt_regs, r10) + 16, "pt_regs layout");
+    u64 three[3] = {};
+    bpf_probe_read_kernel(three, sizeof(three), &regs->r10);
+    *a3 = three[0];
+    *a4 = three[2];
+    *a5 = three[1];
 #elif defined(__aarch64__)
-    u64 two[2] = {};
-    bpf_probe_read_kernel(two, sizeof(two), &regs->regs[4]);
-    *a4 = two[0];
-    *a5 = two[1];
+    u64 three[3] = {};
+    bpf_probe_read_kernel(three, sizeof(three), &regs->regs[3]);
+    *a3 = three[0];
+    *a4 = three[1];
+    *a5 = three[2];
 #endif
 }
+
+/* include/linux/socket.h: a send that opens a TCP connection with its data */
+#define SG_MSG_FASTOPEN 0x20000000
 
 /* struct msghdr's first two fields (include/linux/socket.h, the same on every
  * 64-bit ABI): where a datagram goes when the socket is not connected */
@@ -623,20 +620,20 @@ struct sg_msghdr_name {
  * connect to that destination: the same key a connect(2) would have made, so a
  * new host reached without connect is as new as one reached with it. A send with
  * no destination goes where its socket's connect (already keyed) pointed. */
-static __always_inline void record_send(u32 slot, u64 uaddr, u64 addrlen)
+static __always_inline void record_send(u32 slot, u64 uaddr, u64 addrlen, u64 flags)
 {
     if (uaddr)
-        record_address(slot, KIND_CONNECT, 0, (const void *)uaddr, addrlen);
+        record_address(slot, KIND_CONNECT, 0, (const void *)uaddr, addrlen, (flags & SG_MSG_FASTOPEN) != 0);
 }
 
-static __always_inline void record_msghdr(u32 slot, u64 umsg)
+static __always_inline void record_msghdr(u32 slot, u64 umsg, u64 flags)
 {
     struct sg_msghdr_name head = {};
     if (bpf_probe_read_user(&head, sizeof(head), (void *)umsg)) {
         count_loss(slot, LOSS_UNREADABLE);
         return;
     }
-    record_send(slot, head.name, head.namelen);
+    record_send(slot, head.name, head.namelen, flags);
 }
 
 /* The one list of detail syscalls: host_probe/loader.py reads the NR_ names
@@ -683,14 +680,14 @@ static __always_inline void record_detail(u32 slot, struct pt_regs *regs, long n
 #if NR_connect >= 0
     if (nr == NR_connect) {
         a = read_args(regs);
-        record_address(slot, KIND_CONNECT, a.a0, (const void *)a.a1, a.a2);
+        record_address(slot, KIND_CONNECT, a.a0, (const void *)a.a1, a.a2, 1);
         return;
     }
 #endif
 #if NR_bind >= 0
     if (nr == NR_bind) {
         a = read_args(regs);
-        record_address(slot, KIND_BIND, a.a0, (const void *)a.a1, a.a2);
+        record_address(slot, KIND_BIND, a.a0, (const void *)a.a1, a.a2, 0);
         return;
     }
 #endif
@@ -715,16 +712,16 @@ static __always_inline void record_detail(u32 slot, struct pt_regs *regs, long n
 #endif
 #if NR_sendto >= 0
     if (nr == NR_sendto) {
-        u64 dest = 0, destlen = 0;
-        read_args_4_5(regs, &dest, &destlen);
-        record_send(slot, dest, destlen);
+        u64 flags = 0, dest = 0, destlen = 0;
+        read_args_3_5(regs, &flags, &dest, &destlen);
+        record_send(slot, dest, destlen, flags);
         return;
     }
 #endif
 #if NR_sendmsg >= 0
     if (nr == NR_sendmsg) {
         a = read_args(regs);
-        record_msghdr(slot, a.a1);
+        record_msghdr(slot, a.a1, a.a2);
         return;
     }
 #endif
@@ -735,7 +732,7 @@ static __always_inline void record_detail(u32 slot, struct pt_regs *regs, long n
         for (int i = 0; i < SENDMMSG_KEYED; i++) {
             if (i >= messages)
                 break;
-            record_msghdr(slot, a.a1 + i * SG_MMSGHDR_SIZE);
+            record_msghdr(slot, a.a1 + i * SG_MMSGHDR_SIZE, 0);
         }
         if (a.a2 > SENDMMSG_KEYED)
             count_loss(slot, LOSS_MAP_FULL);
@@ -987,13 +984,6 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state)
             __builtin_memcpy(key->addr, args->saddr_v6, 16);
         else
             __builtin_memcpy(key->addr, args->saddr, 4);
-        u32 tid = bpf_get_current_pid_tgid();
-        u16 *asked = listen_asked_port.lookup(&tid);
-        if (asked) {
-            if (*asked == key->port)
-                key->mode = PORT_ASKED;
-            listen_asked_port.delete(&tid);
-        }
     } else {
         key->port = args->dport;
         if (args->family == SG_AF_INET6)

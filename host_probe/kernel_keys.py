@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from gate_server.storage.keys import ADDRESS_KINDS, INET, INET6, UNIX, Address, FeatureKey, file_key, socket_key
 from host_probe.canonical import Canonicaliser
-from host_probe.kernel_contract import DETAIL_KINDS, OPEN_MODES, PATH_RESOLVED, PATH_TRUNCATED, PORT_ASKED
+from host_probe.kernel_contract import DETAIL_KINDS, OPEN_MODES, PATH_RESOLVED, PATH_TRUNCATED
 from host_probe.normalise import DEFAULT_EPHEMERAL_PORTS, normalise_address, normalise_path
 
 FAMILY_NAMES = {socket.AF_INET: INET, socket.AF_INET6: INET6, socket.AF_UNIX: UNIX,
@@ -84,4 +84,4 @@ def detail_feature(key, ephemeral_ports: tuple[int, int] = DEFAULT_EPHEMERAL_POR
         return kind, socket_key(family_name(key.family), TYPE_NAMES.get(key.sock_type, f"type{key.sock_type}"))
     assert kind in ADDRESS_KINDS
     found = address(key.family, bytes(key.addr), key.port, c_text(key.path))
-    return kind, str(normalise_address(kind, found, ephemeral_ports, port_asked=key.mode == PORT_ASKED))
+    return kind, str(normalise_address(kind, found, ephemeral_ports))

@@ -65,7 +65,6 @@ CAUGHT: dict[str, Caught] = {
     "sendfile": _secret("sendfile"),
     "proc_root": _secret("proc_root"),
     "clone3": _secret("clone3"),
-    "listener": Caught("bind", "inet:127.0.0.1:{listen_port}", "new_listener"),
     "process_vm_readv": _risky("process_vm_readv"),
     "packet": Caught("socket", "packet/raw", "new_risky_capability"),
     "memfd": _risky("memfd_create"),
@@ -76,12 +75,15 @@ OUT_OF_REACH: dict[str, str] = {
                "bpf_d_path at security_file_open keys the secret)",
     "chdir_back": "the opener is back in its own directory when the drain reads its cwd (fentry)",
     "hardlink": "a second name of the secret's inode (fentry, keyed by device and inode)",
+    "listener": "a port chosen inside ip_local_port_range is <ephemeral>, as an attached baseline's inventory "
+                "cannot tell it from one the kernel chose",
 }
+# route -> the key it would leave if caught
+MISSED_KEY = {"listener": Caught("bind", "inet:127.0.0.1:{listen_port}", "new_listener")}
 # route -> the anomaly that also says what it did (besides the one in CAUGHT)
 ALSO: dict[str, Caught] = {
     "handle": _risky("name_to_handle_at"),
     "clone3": Caught("exec", "/usr/bin/true", "new_exec"),
-    "listener": Caught("listen", "inet:127.0.0.1:{listen_port}", "new_listener"),
 }
 ROUTES = sorted(CAUGHT) + sorted(OUT_OF_REACH) + ["grandchild"]
 
@@ -165,5 +167,5 @@ def test_an_open_the_probe_could_not_read_past_start_up_is_in_the_verdict_with_i
 
 @pytest.mark.parametrize("route", sorted(OUT_OF_REACH))
 def test_a_route_out_of_reach_of_sys_enter_is_still_missed(verdict, route):
-    secret = _expected_key(_secret(route), verdict)
-    assert secret not in [a["key"] for a in verdict["anomalies"]], f"{route} is caught now: move it to CAUGHT"
+    caught = _anomaly(verdict, MISSED_KEY.get(route, _secret(route)))
+    assert caught is None, f"{route} is caught now: move it to CAUGHT"
