@@ -23,7 +23,6 @@ def promote(service: str):
     session = app_database.session()
     promoted = baselines.promote(session, service, body.get("version"), body.get("reason"),
                                  actor_of(current_identity()))
-    session.commit()
     return created(promoted)
 
 

@@ -42,7 +42,6 @@ def decide(check_id: int):
     authorize_service(decisions.check_service(session, check_id))
     decision = decisions.decide(session, check_id, decision=body.get("decision"), reason=body.get("reason"),
                                 actor=actor_of(current_identity()))
-    session.commit()
     return created(decision)
 
 
@@ -57,7 +56,6 @@ def acknowledge(check_id: int, key: str):
     authorize_service(decisions.check_service(session, check_id))
     acknowledged = decisions.acknowledge(session, check_id, key, reason=body.get("reason"), kind=kind,
                                          suppress=body.get("suppress"), actor=actor_of(current_identity()))
-    session.commit()
     return created(acknowledged)
 
 
@@ -81,7 +79,6 @@ def create_suppression(service: str):
     session = app_database.session()
     made = suppressions.create(session, service=service, kind=body["kind"], pattern=body["pattern"],
                                reason=body["reason"], expires=body.get("expires"), actor=actor_of(current_identity()))
-    session.commit()
     return created(made)
 
 
@@ -92,5 +89,4 @@ def revoke_suppression(suppression_id: int):
     authorize_service(suppressions.service_of(session, suppression_id))
     reason = request.args.get("reason", "")
     revoked = suppressions.revoke(session, suppression_id, actor=actor_of(current_identity()), reason=reason)
-    session.commit()
     return jsonify(revoked)

@@ -39,7 +39,6 @@ def set_floor(field: str):
     service = optional_string(body, "service", max_length=200) or GLOBAL
     session = app_database.session()
     old = policy.set_floor(session, field=field, value=body["value"], actor=_actor(), service=service)
-    session.commit()
     return jsonify({"service": service or None, "field": field, "old_value": old, "value": body["value"]})
 
 
@@ -49,5 +48,4 @@ def unset_floor(field: str):
     service = request.args.get("service") or GLOBAL
     session = app_database.session()
     old = policy.unset_floor(session, field=field, actor=_actor(), service=service)
-    session.commit()
     return jsonify({"service": service or None, "field": field, "old_value": old, "value": None})
