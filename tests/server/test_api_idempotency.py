@@ -51,7 +51,14 @@ class HookedGate:
         engine.dispose()
 
     def pages_for(self, check_id: int) -> list[dict]:
+        # The first page may take a job runner's poll on a busy machine; a repeat, QUIET more.
+        deadline = time.monotonic() + 15
+        while not self._pages(check_id) and time.monotonic() < deadline:
+            time.sleep(0.1)
         time.sleep(QUIET)
+        return self._pages(check_id)
+
+    def _pages(self, check_id: int) -> list[dict]:
         return [post for post in self.receiver.posts if post["body"].get("check_id") == check_id]
 
 
