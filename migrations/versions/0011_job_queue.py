@@ -4,8 +4,8 @@ and a restart loses none (gate_server/queue). Written by hand.
 
 The downgrade drops the table: jobs not yet done are lost with it.
 
-Revision ID: 0010_job_queue
-Revises: 0009
+Revision ID: 0011_job_queue
+Revises: 0010_windows_stored_once
 Create Date: 2026-12-03
 """
 from typing import Sequence, Union
@@ -14,8 +14,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision: str = '0010_job_queue'
-down_revision: Union[str, None] = '0009'
+revision: str = '0011_job_queue'
+down_revision: Union[str, None] = '0010_windows_stored_once'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
