@@ -307,7 +307,7 @@ class Job(Base):
     """Work done after a request, by whichever server takes it first: a webhook delivery,
     a GitHub deployment review. A job is taken by leasing it (leased_by, lease_expires_at);
     the lease is renewed while it runs, so a job whose server died is taken again once it
-    expires. gate_server/queue holds the rules."""
+    expires. gate_server/jobs holds the rules."""
 
     __tablename__ = "jobs"
     __table_args__ = (Index("ix_jobs_state_run_after", "state", "run_after"),)
@@ -323,3 +323,15 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
     outcome: Mapped[str] = mapped_column(Text, default="")
+
+
+class GitHubDelivery(Base):
+    """A GitHub webhook delivery the App took, by the digest of its signed body: the
+    signature covers the body and not the X-GitHub-Delivery header, so the body is what
+    tells a replay from a new delivery. One row per deployment review."""
+
+    __tablename__ = "github_deliveries"
+
+    body_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    delivery_id: Mapped[str] = mapped_column(String(100))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

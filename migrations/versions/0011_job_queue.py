@@ -5,7 +5,7 @@ and a restart loses none (gate_server/queue). Written by hand.
 The downgrade drops the table: jobs not yet done are lost with it.
 
 Revision ID: 0011_job_queue
-Revises: 0010_windows_stored_once
+Revises: 0010_github_deliveries
 Create Date: 2026-12-03
 """
 from typing import Sequence, Union
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 
 revision: str = '0011_job_queue'
-down_revision: Union[str, None] = '0010_windows_stored_once'
+down_revision: Union[str, None] = '0010_github_deliveries'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
