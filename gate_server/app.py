@@ -16,9 +16,13 @@ from gate_server import app_database
 from gate_server.api import errors, metrics, parsing
 from gate_server.api.compressed_bodies import CompressedBodiesOnIngestOnly
 from gate_server.github_app import views as github_app_views
-from gate_server.notify.delivery import on_check_stored
+from gate_server.github_app.reviewer import REVIEW_JOB, review_handler
+from gate_server.jobs.runner import JobRunner, RunnerSettings
+from gate_server.notify.delivery import WEBHOOK_JOB, on_check_stored, webhook_handler
 from gate_server.services.checks import CHECK_LISTENERS
 from gate_server.settings import Settings
+
+JOB_RUNNER = "gate_job_runner"
 
 # Modules that each define a blueprint `bp`, registered in this order. Add a resource
 # (e.g. "gate_server.dashboard.views") by adding its module here.
@@ -61,13 +65,25 @@ def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
         app.register_blueprint(importlib.import_module(module_name).bp)
     # gzip bodies: the probe's uploads only, inflated by the ingest views after authentication
     app.wsgi_app = CompressedBodiesOnIngestOnly(app.wsgi_app)
+    handlers = {WEBHOOK_JOB: webhook_handler(settings)}
     if settings.github_app_config:
         # The deployment protection rule's webhook, only where an App is configured.
-        github_app_views.init_app(app, settings)
-    # Webhooks on pause/warn, after a check is stored; once per process, however many apps.
+        receiver = github_app_views.init_app(app, settings)
+        handlers[REVIEW_JOB] = review_handler(settings, receiver.config, receiver.github,
+                                              app_database.session_factory(app))
+    # Started by gunicorn in each worker (gunicorn_conf.post_worker_init), never at import
+    # or in a test's app: threads do not survive a fork.
+    app.extensions[JOB_RUNNER] = JobRunner(app_database.session_factory(app), handlers, RunnerSettings(
+        threads=settings.job_threads, poll_seconds=settings.job_poll_seconds,
+        lease_seconds=settings.job_lease_seconds))
+    # Webhooks on pause/warn, queued with the check; once per process, however many apps.
     if on_check_stored not in CHECK_LISTENERS:
         CHECK_LISTENERS.append(on_check_stored)
     return app
+
+
+def job_runner(app: Flask) -> JobRunner:
+    return app.extensions[JOB_RUNNER]
 
 
 def _use_gunicorn_logging(app: Flask) -> None:

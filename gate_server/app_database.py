@@ -1,12 +1,25 @@
 """The database for a Flask app: one engine per app (so per gunicorn worker), one short
-session per request, closed at teardown."""
+session per request, and the one place that ends its transaction.
+
+Views and services never commit. After a view has answered, `_end_transaction`
+commits when the response is a success (status < 400) and rolls back otherwise, so
+a refused request leaves nothing behind; a commit the database refuses becomes the
+same JSON error (503 with Retry-After when the database is away) a failed query gets.
+Work off the request (a background job) and the few writes that must not wait for
+the request's end use `transaction()`.
+"""
 
 from __future__ import annotations
 
-from flask import Flask, current_app, g
+from contextlib import contextmanager
+from typing import Iterator
+
+from flask import Flask, Response, current_app, g
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from gate_server.api.errors import database_error_response
 from gate_server.settings import Settings
 from gate_server.storage.engine import check_connection, make_engine
 from gate_server.storage.profiles import ProfileCache
@@ -24,6 +37,7 @@ def init_app(app: Flask, settings: Settings) -> None:
     app.extensions[_EXTENSION] = sessionmaker(engine, expire_on_commit=False)
     # With 0 counts, no window is kept, but feature names still are (they never change).
     app.extensions[_PROFILE_CACHE] = ProfileCache(max_counts=settings.profile_cache_counts)
+    app.after_request(_end_transaction)
     app.teardown_appcontext(_close_session)
 
 
@@ -32,15 +46,22 @@ def engine() -> Engine:
 
 
 def session() -> Session:
-    """The request's session, created on first use."""
+    """The request's session, created on first use; its transaction ends with the request."""
     if "db_session" not in g:
         g.db_session = current_app.extensions[_EXTENSION]()
     return g.db_session
 
 
-def session_factory() -> sessionmaker:
+def session_factory(app: Flask | None = None) -> sessionmaker:
     """New sessions of this app's engine, for work off the request (a background thread)."""
-    return current_app.extensions[_EXTENSION]
+    return (app or current_app).extensions[_EXTENSION]
+
+
+@contextmanager
+def transaction(factory: sessionmaker | None = None) -> Iterator[Session]:
+    """A session of its own, committed when the block ends and rolled back when it raises."""
+    with (factory or session_factory()).begin() as own_session:
+        yield own_session
 
 
 def profile_cache() -> ProfileCache:
@@ -51,6 +72,22 @@ def profile_cache() -> ProfileCache:
 def ping() -> None:
     """Raise storage.DatabaseError when the database cannot be reached."""
     check_connection(engine())
+
+
+def _end_transaction(response: Response) -> Response:
+    db_session = g.get("db_session")
+    if db_session is None:
+        return response
+    if response.status_code >= 400:
+        db_session.rollback()
+        return response
+    try:
+        db_session.commit()
+    except SQLAlchemyError as exc:
+        db_session.rollback()
+        # An exception raised here would become a bare 500: answer as a failed query does.
+        return database_error_response(exc)
+    return response
 
 
 def _close_session(_exc) -> None:

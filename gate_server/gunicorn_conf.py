@@ -34,6 +34,13 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 proc_name = "gate-server"
 
 
+def post_worker_init(worker):
+    # Each worker runs the job queue (webhooks, GitHub reviews) next to its requests.
+    # Imported here: `gate-server serve` and gunicorn's master read this file without the app.
+    from gate_server.app import job_runner
+    job_runner(worker.wsgi).start()
+
+
 def child_exit(server, worker):
     # Let prometheus_client fold the dead worker's live gauges out of the scrape.
     metrics_dir = Settings.from_env().metrics_multiproc_dir

@@ -63,6 +63,12 @@ class Settings:
     github_app_config: str = ""
     github_app_private_key: str = ""
     github_webhook_secret: str = ""
+    # The job queue (gate_server/jobs): runner threads per server worker, how often an idle
+    # one looks for work, and how long a taken job stays leased without a heartbeat --
+    # the time after which a dead server's job is taken again.
+    job_threads: int = 2
+    job_poll_seconds: float = 1.0
+    job_lease_seconds: float = 30.0
 
     @property
     def is_embedded(self) -> bool:
@@ -97,6 +103,9 @@ class Settings:
             github_app_config=(env.get("GATE_GITHUB_APP_CONFIG") or "").strip(),
             github_app_private_key=env.get("GATE_GITHUB_APP_PRIVATE_KEY") or "",
             github_webhook_secret=(env.get("GATE_GITHUB_WEBHOOK_SECRET") or "").strip(),
+            job_threads=int(env.get("GATE_JOB_THREADS") or 2),
+            job_poll_seconds=float(env.get("GATE_JOB_POLL_SECONDS") or 1.0),
+            job_lease_seconds=float(env.get("GATE_JOB_LEASE_SECONDS") or 30.0),
         )
         values.update(overrides)
         return cls(**values)

@@ -32,9 +32,10 @@ def _presented_secret() -> str:
 
 def authenticate() -> TokenIdentity:
     secret = _presented_secret()
-    session = app_database.session()
-    identity = verify_token(session, secret)
-    session.commit()  # last_used_at, when it changed; ends the transaction before the view's work
+    # last_used_at (when it changed) in a transaction of its own: on SQLite, a write held
+    # open through the view's work would keep every other writer waiting.
+    with app_database.transaction() as session:
+        identity = verify_token(session, secret)
     if identity is None:
         raise ApiError(401, "invalid or revoked token")
     return identity

@@ -7,7 +7,7 @@ from flask import Blueprint, jsonify
 
 from gate_server import app_database
 from gate_server.api.auth import DECIDE_SCOPES, READ_SCOPES, authorize_service, current_identity, require_token
-from gate_server.api.parsing import json_object
+from gate_server.api.request_bodies import PromotionBody, parse_body
 from gate_server.api.responses import created
 from gate_server.services import baselines
 from gate_server.services.audit import actor_of
@@ -19,11 +19,9 @@ bp = Blueprint("baselines", __name__, url_prefix="/api/v1/services")
 @require_token(DECIDE_SCOPES)
 def promote(service: str):
     authorize_service(service)
-    body = json_object()
+    body = parse_body(PromotionBody)
     session = app_database.session()
-    promoted = baselines.promote(session, service, body.get("version"), body.get("reason"),
-                                 actor_of(current_identity()))
-    session.commit()
+    promoted = baselines.promote(session, service, body.version, body.reason, actor_of(current_identity()))
     return created(promoted)
 
 

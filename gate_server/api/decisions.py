@@ -12,8 +12,7 @@ from werkzeug.routing import BaseConverter
 
 from gate_server import app_database
 from gate_server.api.auth import DECIDE_SCOPES, READ_SCOPES, authorize_service, current_identity, require_token
-from gate_server.api.errors import ApiError
-from gate_server.api.parsing import json_object
+from gate_server.api.request_bodies import AcknowledgeBody, DecisionBody, SuppressionBody, parse_body
 from gate_server.api.responses import created
 from gate_server.services import decisions, suppressions
 from gate_server.services.audit import actor_of
@@ -41,28 +40,24 @@ def _suppression_limits() -> suppressions.SuppressionLimits:
 @bp.post("/checks/<int:check_id>/decision")
 @require_token(DECIDE_SCOPES)
 def decide(check_id: int):
-    body = json_object()
+    body = parse_body(DecisionBody)
     session = app_database.session()
     authorize_service(decisions.check_service(session, check_id))
-    decision = decisions.decide(session, check_id, decision=body.get("decision"), reason=body.get("reason"),
+    decision = decisions.decide(session, check_id, decision=body.decision, reason=body.reason,
                                 actor=actor_of(current_identity()))
-    session.commit()
     return created(decision)
 
 
 @bp.post("/checks/<int:check_id>/anomalies/<anomalykey:key>/acknowledge", merge_slashes=False)
 @require_token(DECIDE_SCOPES)
 def acknowledge(check_id: int, key: str):
-    body = json_object()
-    kind = body.get("kind")
-    if kind is not None and not isinstance(kind, str):
-        raise ApiError(400, "'kind' must be a string such as \"exec\" or \"file\"", field="kind")
+    body = parse_body(AcknowledgeBody)
     session = app_database.session()
     authorize_service(decisions.check_service(session, check_id))
-    acknowledged = decisions.acknowledge(session, check_id, key, reason=body.get("reason"), kind=kind,
-                                         suppress=body.get("suppress"), actor=actor_of(current_identity()),
+    acknowledged = decisions.acknowledge(session, check_id, key, reason=body.reason, kind=body.kind,
+                                         suppress=body.suppress.model_dump() if body.suppress else None,
+                                         actor=actor_of(current_identity()),
                                          limits=_suppression_limits())
-    session.commit()
     return created(acknowledged)
 
 
@@ -79,15 +74,11 @@ def list_suppressions(service: str):
 @require_token(DECIDE_SCOPES)
 def create_suppression(service: str):
     authorize_service(service)
-    body = json_object()
-    for name in ("kind", "pattern", "reason"):
-        if not isinstance(body.get(name), str):
-            raise ApiError(400, f"missing or non-string field {name!r}", field=name)
+    body = parse_body(SuppressionBody)
     session = app_database.session()
-    made = suppressions.create(session, service=service, kind=body["kind"], pattern=body["pattern"],
-                               reason=body["reason"], expires=body.get("expires"), actor=actor_of(current_identity()),
+    made = suppressions.create(session, service=service, kind=body.kind, pattern=body.pattern,
+                               reason=body.reason, expires=body.expires, actor=actor_of(current_identity()),
                                limits=_suppression_limits())
-    session.commit()
     return created(made)
 
 
@@ -98,5 +89,4 @@ def revoke_suppression(suppression_id: int):
     authorize_service(suppressions.service_of(session, suppression_id))
     reason = request.args.get("reason", "")
     revoked = suppressions.revoke(session, suppression_id, actor=actor_of(current_identity()), reason=reason)
-    session.commit()
     return jsonify(revoked)

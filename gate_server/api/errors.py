@@ -74,7 +74,8 @@ def _domain_error(exc: DomainError):
     return error_response(exc.status, exc.message, exc.field)
 
 
-def _database_error(exc: Exception):
+def database_error_response(exc: Exception):
+    """The answer to a failed query or commit: 503 when it may pass later, else 409/422/500."""
     failure = failures.classify(exc)
     if failure is Failure.TRANSIENT:
         current_app.logger.warning("database busy or unavailable: %s", failures.reason(exc))
@@ -101,6 +102,6 @@ def register(app: Flask) -> None:
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(ApiError, _api_error)
     app.register_error_handler(DomainError, _domain_error)
-    app.register_error_handler(DatabaseError, _database_error)
-    app.register_error_handler(SQLAlchemyError, _database_error)
+    app.register_error_handler(DatabaseError, database_error_response)
+    app.register_error_handler(SQLAlchemyError, database_error_response)
     app.register_error_handler(Exception, _unexpected)

@@ -1,9 +1,10 @@
 """The OpenAPI 3.1 document of the API (no token needed to read it).
 
-The records, the check request and the verdict are described by their models' own JSON
-schemas (storage/records.py, api/check_body.py, analysis/verdict.py, services/checks.py), so the document
-cannot drift from what is validated and returned; the rest is written here, next to
-the views it describes, and a test compares its paths with the app's routes.
+The records, every request body and the verdict are described by their models' own JSON
+schemas (storage/records.py, api/check_body.py, api/request_bodies.py, analysis/verdict.py,
+services/checks.py), so the document cannot drift from what is validated and returned; the
+other responses are written here, next to the views they describe, and tests compare the
+paths with the app's routes and the request schemas with the models.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from gate_server.analysis.config import GateConfig
 from gate_server.analysis.policy import FLOORS
 from gate_server.api import openapi_decisions
 from gate_server.api.check_body import CheckBody
+from gate_server.api.request_bodies import SCHEMA_NAMES
 # Their short private names kept: every path below is written with them.
 from gate_server.api.openapi_parts import AUTHED, error_responses as _errors, json_response as _json, ref as _ref
 from gate_server.services.checks import CheckedVerdict
@@ -52,6 +54,8 @@ def model_schemas() -> dict[str, Any]:
     request["properties"]["config"]["anyOf"][0] = _ref("ThresholdConfig")  # the judge's model validates it
     _upload(schemas, "RecordingUpload", RecordingInfo, ("uuid",))
     _upload(schemas, "WindowUpload", WindowRecord, ("recording_uuid", "index"))
+    for name, model in SCHEMA_NAMES.items():
+        _model_schema(schemas, name, model, "validation")
     schemas["WindowBatch"] = {
         "type": "object", "required": ["windows"], "additionalProperties": False,
         "properties": {"windows": {"type": "array", "minItems": 1, "items": _ref("BatchWindow"),
@@ -125,13 +129,6 @@ SCHEMAS: dict[str, Any] = {
                 "service": {"type": ["string", "null"]}, "field": {"type": "string"},
                 "old_value": {}, "new_value": {}}}},
         },
-    },
-    "FloorRequest": {
-        "type": "object", "required": ["value"],
-        "properties": {"value": {"not": {"type": "null"},
-                                 "description": "The floor (docs/config.md, 'Server policy'); null is no floor: "
-                                                "DELETE it instead."},
-                       "service": {"type": "string", "maxLength": 200, "description": "Omitted: every service."}},
     },
     "FloorChange": {
         "type": "object",

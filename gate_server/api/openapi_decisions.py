@@ -1,5 +1,6 @@
-"""The OpenAPI paths and schemas of people's decisions (api/decisions.py, audit.py,
-baselines.py), merged into the document by api/openapi.py."""
+"""The OpenAPI paths and response schemas of people's decisions (api/decisions.py, audit.py,
+baselines.py), merged into the document by api/openapi.py; their request bodies' schemas
+come from api/request_bodies.py."""
 
 from __future__ import annotations
 
@@ -7,15 +8,10 @@ from typing import Any
 
 from gate_server.api.openapi_parts import AUTHED, error_responses, json_response, ref
 from gate_server.services.audit import ACTIONS
-from gate_server.services.suppressions import MAX_EXPIRY
-from gate_server.storage.keys import KINDS
 
 WHEN = {"type": "string", "format": "date-time"}
 MAYBE_WHEN = {"type": ["string", "null"], "format": "date-time"}
 TEXT = {"type": "string"}
-REASON = {"type": "string", "minLength": 1, "description": "Why, in a sentence; stored with who said it."}
-EXPIRES = {"type": "string", "description": f"A duration from now (7d, 12h, 30m) or an ISO 8601 time with a zone; "
-                                            f"in the future, at most {MAX_EXPIRY.days} days away."}
 
 
 def _object(required: list[str], **properties: Any) -> dict[str, Any]:
@@ -27,27 +23,15 @@ def _conflict(description: str) -> dict[str, Any]:
 
 
 SCHEMAS: dict[str, Any] = {
-    "DecisionRequest": _object(["decision", "reason"], decision={"type": "string", "enum": ["approve", "reject"]},
-                               reason=REASON),
     "Decision": _object(["decision", "by", "reason", "at", "check_id"],
                         decision={"type": "string", "enum": ["approve", "reject"]},
                         by={"type": "string", "description": "The token's description, or 'token <prefix>'."},
                         reason=TEXT, at=WHEN, check_id={"type": "integer"}),
-    "AcknowledgeRequest": _object(
-        ["reason"], reason=REASON,
-        kind={"type": "string", "enum": list(KINDS),
-              "description": "Needed only when anomalies of two kinds share the key."},
-        suppress={"oneOf": [{"type": "null"}, _object(["expires"], pattern={
-            "type": "string", "description": "Of the allow-list syntax of the anomaly's kind (docs/config.md); "
-                                             "omitted: the anomaly's key."}, expires=EXPIRES)]}),
     "Acknowledgement": _object(
         ["id", "check_id", "kind", "key", "reason", "by", "at"], id={"type": "integer"},
         check_id={"type": "integer"}, kind=TEXT, key=TEXT, reason=TEXT, by=TEXT, at=WHEN,
         suppression={"oneOf": [{"type": "null"}, ref("Suppression")]},
         suppression_id={"type": ["integer", "null"]}),
-    "SuppressionRequest": _object(["kind", "pattern", "reason", "expires"],
-                                  kind={"type": "string", "enum": list(KINDS)}, pattern=TEXT, reason=REASON,
-                                  expires=EXPIRES),
     "Suppression": _object(
         ["id", "service", "kind", "pattern", "reason", "by", "created_at", "expires", "state"],
         id={"type": "integer"}, service=TEXT, kind=TEXT, pattern=TEXT, reason=TEXT, by=TEXT, created_at=WHEN,
@@ -59,7 +43,6 @@ SCHEMAS: dict[str, Any] = {
         ["id", "at", "actor", "action", "service"], id={"type": "integer"}, at=WHEN, actor=TEXT,
         action={"type": "string", "enum": list(ACTIONS)}, service=TEXT, check_id={"type": ["integer", "null"]},
         reason=TEXT, detail={"type": "object"})}),
-    "PromotionRequest": _object(["version", "reason"], version=TEXT, reason=REASON),
     "Promotion": _object(["service", "version", "reason", "by", "at"], service=TEXT, version=TEXT, reason=TEXT,
                          by=TEXT, at=WHEN, previous_version={"type": ["string", "null"]}),
     "Baseline": _object(

@@ -47,15 +47,6 @@ def init_app(app: Flask) -> None:
     app.before_request(refuse_unstorable_parameters)
 
 
-def optional_string(body: dict[str, Any], name: str, max_length: int = 100) -> str:
-    value = body.get(name)
-    if value is None:
-        return ""
-    if not isinstance(value, str) or len(value) > max_length:
-        raise ApiError(400, f"field {name!r} must be a string of at most {max_length} characters", field=name)
-    return value.strip()
-
-
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 # The Action's key is <run id>:<attempt>:<service>:<stage>, URL-encoded; 512 leaves room for
 # any ASCII service (200) and stage (100) name, and fits the column (storage/models.py).

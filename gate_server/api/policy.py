@@ -10,8 +10,8 @@ from flask import Blueprint, jsonify, request
 from gate_server import app_database
 from gate_server.analysis.policy import GLOBAL
 from gate_server.api.auth import current_identity, require_token
-from gate_server.api.errors import ApiError
-from gate_server.api.parsing import int_arg, json_object, optional_string
+from gate_server.api.parsing import int_arg
+from gate_server.api.request_bodies import FloorBody, parse_body
 from gate_server.services import policy
 
 bp = Blueprint("policy", __name__, url_prefix="/api/v1/policy")
@@ -33,14 +33,11 @@ def show_policy():
 @bp.put("/floors/<field>")
 @require_token(ADMIN)
 def set_floor(field: str):
-    body = json_object()
-    if "value" not in body:
-        raise ApiError(400, "missing 'value': the floor's value (a number, true, or a list)", field="value")
-    service = optional_string(body, "service", max_length=200) or GLOBAL
+    body = parse_body(FloorBody)
+    service = (body.service or "").strip() or GLOBAL
     session = app_database.session()
-    old = policy.set_floor(session, field=field, value=body["value"], actor=_actor(), service=service)
-    session.commit()
-    return jsonify({"service": service or None, "field": field, "old_value": old, "value": body["value"]})
+    old = policy.set_floor(session, field=field, value=body.value, actor=_actor(), service=service)
+    return jsonify({"service": service or None, "field": field, "old_value": old, "value": body.value})
 
 
 @bp.delete("/floors/<field>")
@@ -49,5 +46,4 @@ def unset_floor(field: str):
     service = request.args.get("service") or GLOBAL
     session = app_database.session()
     old = policy.unset_floor(session, field=field, actor=_actor(), service=service)
-    session.commit()
     return jsonify({"service": service or None, "field": field, "old_value": old, "value": None})

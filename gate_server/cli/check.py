@@ -8,13 +8,9 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
-
+from gate_server.cli.command_engine import in_transaction
 from gate_server.cli.errors import UsageError
-from gate_server.services.errors import DomainError
 from gate_server.settings import Settings
-from gate_server.storage.engine import DatabaseError, make_engine, mask_url
 
 EXIT_CODES = {"pass": 0, "warn": 0, "pause": 1, "inconclusive": 3}
 
@@ -48,18 +44,8 @@ def run(args) -> int:
         raise UsageError(str(exc)) from None
     request = checks.CheckRequest(service=args.service, baseline_version=args.baseline,
                                   canary_version=args.canary, stage=args.stage, config=config)
-    engine = make_engine(settings.database_url, check=True)
-    try:
-        with Session(engine, expire_on_commit=False) as session:
-            document = checks.run_check(session, request, settings, base_url=settings.public_url).to_dict()
-    except DomainError as exc:
-        raise UsageError(exc.message) from None
-    except SQLAlchemyError as exc:
-        raise DatabaseError(f"database {mask_url(settings.database_url)} failed: "
-                            f"{str(getattr(exc, 'orig', exc)).splitlines()[0]} "
-                            "(is the schema there? run: gate-server db upgrade)") from None
-    finally:
-        engine.dispose()
+    document = in_transaction(settings.database_url, lambda session: checks.run_check(
+        session, request, settings, base_url=settings.public_url).to_dict())
     print(json.dumps(document, indent=2) if args.json else report(document))
     return EXIT_CODES.get(document["verdict"], 1)
 

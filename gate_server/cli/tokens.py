@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
-
-from gate_server.cli.command_engine import cli_actor
-from gate_server.cli.errors import UsageError
+from gate_server.cli.command_engine import cli_actor, in_transaction
 from gate_server.services import audit, tokens
-from gate_server.services.errors import DomainError
 from gate_server.settings import Settings
-from gate_server.storage.engine import DatabaseError, make_engine, mask_url
 from gate_server.storage.records import ROLES
 
 
@@ -43,18 +37,7 @@ def register(subparsers) -> None:
 
 
 def _in_session(args, work):
-    url = args.db or Settings.from_env().database_url
-    engine = make_engine(url, check=True)
-    try:
-        with Session(engine, expire_on_commit=False) as session, session.begin():
-            return work(session)
-    except DomainError as exc:
-        raise UsageError(exc.message) from None
-    except SQLAlchemyError as exc:
-        raise DatabaseError(f"database {mask_url(url)} failed: {str(getattr(exc, 'orig', exc)).splitlines()[0]} "
-                            "(is the schema there? run: gate-server db upgrade)") from None
-    finally:
-        engine.dispose()
+    return in_transaction(args.db or Settings.from_env().database_url, work)
 
 
 def _create_audited(session, args) -> tokens.CreatedToken:

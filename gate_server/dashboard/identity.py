@@ -7,11 +7,9 @@ from __future__ import annotations
 from typing import Optional
 
 from flask import session
-from sqlalchemy import select
 
 from gate_server import app_database
-from gate_server.services.tokens import TokenIdentity, verify_token
-from gate_server.storage.models import ApiToken
+from gate_server.services.tokens import TokenIdentity, active_identity, verify_token
 
 # Reading pages needs what reading the API needs; ingest tokens belong to probes.
 DASHBOARD_SCOPES = ("check", "decide", "admin")
@@ -27,7 +25,6 @@ class LoginRefused(Exception):
 def log_in(secret: str) -> TokenIdentity:
     db_session = app_database.session()
     identity = verify_token(db_session, secret.strip()) if secret.strip() else None
-    db_session.commit()
     if identity is None:
         raise LoginRefused("That token is unknown or revoked.")
     if identity.scope not in DASHBOARD_SCOPES:
@@ -43,14 +40,11 @@ def current() -> Optional[TokenIdentity]:
     token_id = session.get(SESSION_KEY)
     if not isinstance(token_id, int):
         return None
-    token = app_database.session().execute(
-        select(ApiToken).where(ApiToken.id == token_id, ApiToken.revoked_at.is_(None))
-    ).scalar_one_or_none()
-    if token is None or token.scope not in DASHBOARD_SCOPES:
+    identity = active_identity(app_database.session(), token_id)
+    if identity is None or identity.scope not in DASHBOARD_SCOPES:
         session.clear()
         return None
-    return TokenIdentity(token_id=token.id, prefix=token.prefix, scope=token.scope,
-                         services=tuple(token.services or ()), description=token.description or "")
+    return identity
 
 
 def may_decide(viewer: TokenIdentity, service: str) -> bool:

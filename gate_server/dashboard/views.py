@@ -207,9 +207,8 @@ def decide(check_id: int):
         made = decisions.decide(session, check_id, decision=request.form.get("decision"),
                                 reason=request.form.get("reason"), actor=audit.actor_of(g.viewer))
     except DomainError as exc:
-        session.rollback()
+        # An error page's status (4xx) makes app_database roll the request's transaction back.
         return _check_page(check_id, error=exc.message, status=exc.status)
-    session.commit()
     flash(f"{DECIDED[made['decision']]} by {made['by']}.")
     return redirect(url_for("dashboard.check", check_id=check_id))
 
@@ -225,9 +224,7 @@ def acknowledge(check_id: int):
                                      reason=form.get("reason"), suppress=suppress, actor=audit.actor_of(g.viewer),
                                      limits=suppressions.SuppressionLimits.from_settings(current_app.config["GATE_SETTINGS"]))
     except DomainError as exc:
-        session.rollback()
         return _check_page(check_id, error=exc.message, status=exc.status)
-    session.commit()
     flash(f"Acknowledged {made['kind']} {made['key']}" +
           (f"; suppressed until {made['suppression']['expires']}." if made["suppression"] else "."))
     return redirect(url_for("dashboard.check", check_id=check_id))
@@ -248,7 +245,6 @@ def revoke_suppression(suppression_id: int):
     _require_decide(service_name)
     revoked = suppressions.revoke(session, suppression_id, actor=audit.actor_of(g.viewer),
                                   reason=request.form.get("reason", ""))
-    session.commit()
     flash(f"Suppression {revoked['id']} ({revoked['kind']} {revoked['pattern']}) revoked.")
     return redirect(url_for("dashboard.suppression_list", name=service_name))
 

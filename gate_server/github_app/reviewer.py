@@ -1,25 +1,32 @@
-"""One deployment review, start to finish, off the request thread: run the mapped
-check (again every poll_interval while the canary is inconclusive, up to
-wait_timeout), then approve or reject the run's deployment on GitHub with the
-verdict and the check's link as the comment."""
+"""One deployment review, start to finish, as a job of the durable queue
+(gate_server/jobs): run the mapped check (again every poll_interval while the canary
+is inconclusive, up to wait_timeout), then approve or reject the run's deployment on
+GitHub with the verdict and the check's link as the comment.
+
+A review whose server dies is run again by another (its check is the same one: the
+check's idempotency key is the run's). GitHub is told only at the end, after the
+installation token is had, so a kill before that leaves nothing told twice."""
 
 from __future__ import annotations
 
 import logging
 import time
 from dataclasses import dataclass, replace
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import sessionmaker
 
-from gate_server.github_app.config import EnvironmentRule
-from gate_server.github_app.github_api import Callback, GitHubApp, GitHubError
+from gate_server.github_app.config import EnvironmentRule, GitHubAppConfig
+from gate_server.github_app.github_api import Callback, GitHubApp, GitHubError, parse_callback
+from gate_server.jobs.runner import JobFailed
 from gate_server.services import checks, decisions
 from gate_server.services.errors import DomainError
 from gate_server.settings import Settings
 from gate_server.storage.errors import DatabaseError
 
 log = logging.getLogger(__name__)
+
+REVIEW_JOB = "github_review"
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,19 @@ class DeploymentRequest:
     ref: str
     # GitHub makes a deployment per attempt of a run's job: a re-run is a new deployment.
     deployment_id: int = 0
+
+    def job_payload(self) -> dict[str, Any]:
+        """What the queued job keeps: the webhook's facts; the rule is looked up when it runs."""
+        return {"environment": self.environment, "repository": self.callback.repository,
+                "callback_url": self.callback.url, "installation_id": self.installation_id,
+                "repository_id": self.repository_id, "sha": self.sha, "ref": self.ref}
+
+    @classmethod
+    def from_job(cls, payload: dict[str, Any], config: GitHubAppConfig) -> "DeploymentRequest":
+        callback = parse_callback(payload["callback_url"], config.api_url, payload["repository"])
+        return cls(rule=config.rule_for(payload["repository"], payload["environment"]), callback=callback,
+                   environment=payload["environment"], installation_id=payload["installation_id"],
+                   repository_id=payload["repository_id"], sha=payload["sha"], ref=payload["ref"])
 
     def check_request(self) -> checks.CheckRequest:
         assert self.rule is not None
@@ -82,7 +102,7 @@ def _judge(request: DeploymentRequest, checked: checks.CheckedVerdict, waited: f
     return Review(False, finding, f"Thresholds breached{why}: rejected.", checked.id, checked.url)
 
 
-def _await_person(request: DeploymentRequest, review: Review, session_factory: Callable[[], Session],
+def _await_person(request: DeploymentRequest, review: Review, session_factory: sessionmaker,
                   sleep: Callable[[float], None], clock: Callable[[], float]) -> Review:
     """A person's decision on a check that would be rejected: one already made stands; with
     on_pause: wait, one made within decision_timeout does too."""
@@ -104,7 +124,7 @@ def _await_person(request: DeploymentRequest, review: Review, session_factory: C
         sleep(min(request.rule.poll_interval, remaining))
 
 
-def decide(request: DeploymentRequest, settings: Settings, session_factory: Callable[[], Session],
+def decide(request: DeploymentRequest, settings: Settings, session_factory: sessionmaker,
            sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> Review:
     """The verdict on the deployment; errors reject it with the reason (never an approval by default)."""
     if request.rule is None:
@@ -114,7 +134,7 @@ def decide(request: DeploymentRequest, settings: Settings, session_factory: Call
     try:
         check_request = request.check_request()
         while True:
-            with session_factory() as session:
+            with session_factory.begin() as session:
                 checked = checks.run_check(session, check_request, settings, base_url=settings.public_url)
             waited = clock() - started
             remaining = request.rule.wait_timeout - waited
@@ -129,9 +149,9 @@ def decide(request: DeploymentRequest, settings: Settings, session_factory: Call
         return _refused(f"syscall-gate could not reach its database ({exc}).")
 
 
-def review_deployment(request: DeploymentRequest, settings: Settings, session_factory: Callable[[], Session],
+def review_deployment(request: DeploymentRequest, settings: Settings, session_factory: sessionmaker,
                       github: GitHubApp) -> Optional[Review]:
-    """Decide and tell GitHub; everything is logged, nothing raised (this runs on a pool thread)."""
+    """Decide and tell GitHub; everything is logged, nothing raised; None when GitHub was not told."""
     try:
         review = decide(request, settings, session_factory)
     except Exception:  # noqa: BLE001 -- reject rather than leave the run waiting for an answer
@@ -147,3 +167,19 @@ def review_deployment(request: DeploymentRequest, settings: Settings, session_fa
     log.info("%s run %s of %s (%s): %s", "approved" if review.approved else "rejected", request.callback.run_id,
              request.callback.repository, request.environment, review.comment)
     return review
+
+
+def review_handler(settings: Settings, config: GitHubAppConfig, github: GitHubApp,
+                   session_factory: sessionmaker) -> Callable[[int, dict[str, Any]], str]:
+    """The job runner's handler for REVIEW_JOB."""
+    def review_job(_job_id: int, payload: dict[str, Any]) -> str:
+        try:
+            request = DeploymentRequest.from_job(payload, config)
+        except (KeyError, ValueError) as exc:
+            raise JobFailed(f"the queued review no longer fits the App's config: {exc}") from None
+        review = review_deployment(request, settings, session_factory, github)
+        if review is None:
+            raise JobFailed(f"GitHub was not told about run {request.callback.run_id} (see the log)")
+        return f"{'approved' if review.approved else 'rejected'} run {request.callback.run_id} ({request.environment})"
+
+    return review_job

@@ -1,14 +1,13 @@
 """POST /github/webhook: the App's webhook. It verifies the signature before it
 reads anything, takes each signed delivery once (a replay is answered 200 and not
-reviewed again), answers GitHub at once (202), and reviews the deployment on a
-background thread (reviewer.py)."""
+reviewed again), queues the review (reviewer.py) in the request's transaction and
+answers GitHub at once (202); any gate server's job runner then reviews the deployment."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from flask import Blueprint, Flask, current_app, jsonify, request
@@ -18,34 +17,31 @@ from gate_server import app_database
 from gate_server.api.errors import ApiError
 from gate_server.github_app.config import GitHubAppConfig, load_github_app_config
 from gate_server.github_app.github_api import GitHubApp, parse_callback
-from gate_server.github_app.reviewer import DeploymentRequest, review_deployment
+from gate_server.github_app.reviewer import REVIEW_JOB, DeploymentRequest
 from gate_server.github_app.signature import is_valid_signature
 from gate_server.settings import Settings
+from gate_server.storage import jobs
 from gate_server.storage.models import GitHubDelivery
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("github_app", __name__, url_prefix="/github")
 _EXTENSION = "gate_github_app"
-# Reviews of one worker at a time; each is bounded by its rule's wait_timeout.
-REVIEW_THREADS = 4
 
 
 @dataclass
 class Receiver:
     config: GitHubAppConfig
     github: GitHubApp
-    executor: ThreadPoolExecutor
 
 
-def init_app(app: Flask, settings: Settings) -> None:
+def init_app(app: Flask, settings: Settings) -> Receiver:
     """Register the webhook when GATE_GITHUB_APP_CONFIG names a config; a broken one stops the start."""
     config = load_github_app_config(settings)
-    app.extensions[_EXTENSION] = Receiver(
-        config, GitHubApp(config.app_id, config.private_key, config.api_url),
-        ThreadPoolExecutor(max_workers=REVIEW_THREADS, thread_name_prefix="gate-deployment-review"),
-    )
+    receiver = app.extensions[_EXTENSION] = Receiver(config, GitHubApp(config.app_id, config.private_key,
+                                                                       config.api_url))
     app.register_blueprint(bp)
+    return receiver
 
 
 def _field(payload: dict, *path: str):
@@ -80,9 +76,7 @@ def webhook():
         log.warning("a replayed delivery (X-GitHub-Delivery %r) of run %s was not reviewed again",
                     request.headers.get("X-GitHub-Delivery", ""), deployment_request.callback.run_id)
         return jsonify({"ignored": "this delivery was received before (a replay): not reviewed again"}), 200
-    settings: Settings = current_app.config["GATE_SETTINGS"]
-    receiver.executor.submit(review_deployment, deployment_request, settings, app_database.session_factory(),
-                             receiver.github)
+    jobs.enqueue(app_database.session(), REVIEW_JOB, deployment_request.job_payload())
     rule = deployment_request.rule
     log.info("reviewing run %s of %s (%s) as %s", deployment_request.callback.run_id,
              deployment_request.callback.repository, deployment_request.environment, rule.service if rule else None)
@@ -96,11 +90,11 @@ def _first_delivery(body: bytes) -> bool:
     X-GitHub-Delivery header, which the signature does not cover and a replayer may change."""
     session = app_database.session()
     try:
-        session.add(GitHubDelivery(body_sha256=hashlib.sha256(body).hexdigest(),
-                                   delivery_id=request.headers.get("X-GitHub-Delivery", "")[:100]))
-        session.commit()
+        # A savepoint: the delivery is committed with the review's job when the request ends.
+        with session.begin_nested():
+            session.add(GitHubDelivery(body_sha256=hashlib.sha256(body).hexdigest(),
+                                       delivery_id=request.headers.get("X-GitHub-Delivery", "")[:100]))
     except IntegrityError:
-        session.rollback()
         return False
     return True
 

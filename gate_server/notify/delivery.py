@@ -1,98 +1,69 @@
-"""Delivery of on-call notifications: POST a check's verdict to webhooks, in the background.
+"""Delivery of on-call notifications: POST a check's verdict to webhooks, through the job queue.
 
-A check stored with verdict `pause` (and `warn` when GATE_WEBHOOK_ON_WARN is set) is
-sent to every URL in GATE_WEBHOOK_URLS, with the body messages.payload_for builds for
-that URL. Delivery runs on a small thread pool: the check's response never waits for
-it, a hanging endpoint costs at most `attempts * timeout` of a pool thread, retries
-are bounded with exponential backoff, and failures are logged, never raised.
+A check stored with verdict `pause` (and `warn` when GATE_WEBHOOK_ON_WARN is set)
+queues one job per URL in GATE_WEBHOOK_URLS, in the check's own transaction; any
+server's job runner (gate_server/jobs) delivers it with the body messages.payload_for
+builds for that URL. The check's response never waits for delivery, a hanging
+endpoint costs at most `attempts * timeout` of a runner thread, retries are bounded
+with exponential backoff, and failures are logged, never raised. Each POST carries
+the job's id as X-Gate-Delivery, the same on every try, so a receiver can drop a
+repeat (a server killed mid-delivery has its job run again).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
-import os
 import random
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import requests
 from prometheus_client import Counter
+from sqlalchemy.orm import Session
 
+from gate_server.jobs.runner import JobFailed
 from gate_server.notify.messages import payload_for
 from gate_server.settings import Settings
+from gate_server.storage import jobs
 
 log = logging.getLogger(__name__)
 
-# Scraped from /metrics: alert on failed or dropped, which mean on-call was not told.
+# Scraped from /metrics: alert on failed, which means on-call was not told.
 DELIVERIES = Counter("gate_webhook_deliveries_total",
-                     "Webhook notifications, by outcome (delivered, refused, failed, dropped).", ["outcome"])
+                     "Webhook notifications, by outcome (delivered, refused, failed).", ["outcome"])
+
+WEBHOOK_JOB = "webhook"
+
 
 def should_notify(verdict: str, settings: Settings) -> bool:
     return verdict == "pause" or (verdict == "warn" and settings.webhook_on_warn)
 
 
 class WebhookNotifier:
-    """Deliver payloads on a bounded pool of background threads, with bounded retries."""
+    """Deliver one payload with bounded retries."""
 
-    def __init__(self, urls: tuple[str, ...], *, attempts: int = 4, backoff: float = 1.0, timeout: float = 5.0,
-                 max_pending: int = 100, workers: int = 4):
+    def __init__(self, urls: tuple[str, ...], *, attempts: int = 4, backoff: float = 1.0, timeout: float = 5.0):
         self.urls = tuple(urls)
         self.attempts = attempts
         self.backoff = backoff
         self.timeout = timeout
-        self.max_pending = max_pending
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gate-webhook")
-        self._pending = 0
-        self._lock = threading.Lock()
-        self._idle = threading.Condition(self._lock)
 
-    def submit(self, document: dict[str, Any]) -> None:
-        for url in self.urls:
-            with self._lock:
-                if self._pending >= self.max_pending:
-                    # A dead endpoint must not grow memory without bound; say so and move on.
-                    log.error("webhook queue full (%d pending): dropping notification of check %s to %s",
-                              self._pending, document.get("id"), _masked(url))
-                    DELIVERIES.labels("dropped").inc()
-                    continue
-                self._pending += 1
-            self._executor.submit(self._deliver_and_release, url, document)
-
-    def wait_idle(self, timeout: float) -> bool:
-        """True once every submitted delivery has finished (tests and shutdown)."""
-        deadline = time.monotonic() + timeout
-        with self._idle:
-            while self._pending:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._idle.wait(remaining)
-        return True
-
-    def _deliver_and_release(self, url: str, document: dict[str, Any]) -> None:
-        try:
-            self.deliver(url, document)
-        except Exception:  # never let a worker thread die silently
-            log.exception("webhook delivery to %s crashed", _masked(url))
-        finally:
-            with self._idle:
-                self._pending -= 1
-                self._idle.notify_all()
-
-    def deliver(self, url: str, document: dict[str, Any]) -> bool:
-        outcome = self._attempt_all(url, document)
+    def deliver(self, url: str, document: dict[str, Any], delivery_id: str = "") -> str:
+        """delivered, refused or failed."""
+        outcome = self._attempt_all(url, document, delivery_id)
         DELIVERIES.labels(outcome).inc()
-        return outcome == "delivered"
+        return outcome
 
-    def _attempt_all(self, url: str, document: dict[str, Any]) -> str:
+    def _attempt_all(self, url: str, document: dict[str, Any], delivery_id: str) -> str:
         target, body = payload_for(url, document)
+        headers = {"User-Agent": "syscall-gate-webhook"}
+        if delivery_id:
+            headers["X-Gate-Delivery"] = delivery_id
         for attempt in range(1, self.attempts + 1):
             retry_after: Optional[float] = None
             try:
-                response = requests.post(target, json=body, timeout=self.timeout,
-                                         headers={"User-Agent": "syscall-gate-webhook"})
+                response = requests.post(target, json=body, timeout=self.timeout, headers=headers)
                 if response.status_code < 300:
                     log.info("webhook %s accepted check %s (attempt %d)", _masked(url), document.get("id"), attempt)
                     return "delivered"
@@ -130,24 +101,36 @@ def _masked(url: str) -> str:
     return f"{scheme}://{rest.split('/', 1)[0]}/…"
 
 
-_process_notifier: dict[tuple, WebhookNotifier] = {}
-_process_lock = threading.Lock()
+def _url_digest(url: str) -> str:
+    return hashlib.sha256(url.encode()).hexdigest()
 
 
-def notifier_for(settings: Settings) -> WebhookNotifier:
-    """One notifier per process and URL list. Keyed by pid: threads do not survive a
-    gunicorn fork, so a worker must never reuse a pool made in the master."""
-    key = (os.getpid(), settings.webhook_urls)
-    with _process_lock:
-        if key not in _process_notifier:
-            _process_notifier[key] = WebhookNotifier(settings.webhook_urls)
-        return _process_notifier[key]
+def on_check_stored(session: Session, document: dict[str, Any], settings: Settings) -> None:
+    """The check listener create_app adds to services.checks.CHECK_LISTENERS: queues, never sends.
 
-
-def on_check_stored(document: dict[str, Any], settings: Settings) -> None:
-    """The check listener create_app adds to services.checks.CHECK_LISTENERS: returns at once."""
+    A job names its URL by digest, not in clear: webhook URLs carry their secret, and the
+    database need not hold it; a URL removed from the settings before delivery is not sent to.
+    """
     if settings.webhook_urls and should_notify(str(document.get("verdict")), settings):
-        notifier_for(settings).submit(document)
+        for url in settings.webhook_urls:
+            jobs.enqueue(session, WEBHOOK_JOB, {"url_sha256": _url_digest(url), "check": document})
+
+
+def webhook_handler(settings: Settings, notifier: Optional[WebhookNotifier] = None) -> Callable[[int, dict], str]:
+    """The job runner's handler for WEBHOOK_JOB under these settings."""
+    notifier = notifier or WebhookNotifier(settings.webhook_urls)
+    by_digest = {_url_digest(url): url for url in settings.webhook_urls}
+
+    def deliver_job(job_id: int, payload: dict[str, Any]) -> str:
+        url = by_digest.get(str(payload.get("url_sha256")))
+        if url is None:
+            raise JobFailed("its webhook URL is no longer in GATE_WEBHOOK_URLS: not sent")
+        outcome = notifier.deliver(url, payload["check"], delivery_id=str(job_id))
+        if outcome != "delivered":
+            raise JobFailed(f"{outcome} by {_masked(url)}")
+        return f"delivered to {_masked(url)}"
+
+    return deliver_job
 
 
 def send_now(document: dict[str, Any], settings: Settings, timeout: float = 60.0) -> bool:
@@ -156,5 +139,4 @@ def send_now(document: dict[str, Any], settings: Settings, timeout: float = 60.0
     if not (settings.webhook_urls and should_notify(str(document.get("verdict")), settings)):
         return True
     notifier = WebhookNotifier(settings.webhook_urls)
-    return all(notifier.deliver(url, document) for url in settings.webhook_urls)
-
+    return all(notifier.deliver(url, document) == "delivered" for url in settings.webhook_urls)

@@ -12,7 +12,6 @@ listeners hear of it only when its stored verdict changes.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Optional
@@ -33,11 +32,11 @@ from gate_server.settings import Settings
 from gate_server.storage.models import Check, Service, isoformat_utc
 from gate_server.storage.profiles import ProfileCache, earlier_start_ups, load_profile
 
-log = logging.getLogger(__name__)
 
-# Called with (document, settings) after a check is committed -- the notifications hook.
-# A listener that fails is logged and never fails the check.
-CheckListener = Callable[[dict[str, Any], Settings], None]
+# Called with (session, document, settings) in the check's transaction when a stored
+# verdict is new or changed -- the notifications hook. What a listener writes (a queued
+# webhook) is committed with the check or not at all.
+CheckListener = Callable[[Session, dict[str, Any], Settings], None]
 CHECK_LISTENERS: list[CheckListener] = []
 
 DEFAULT_PAGE_SIZE = 50
@@ -84,7 +83,10 @@ def run_check(
     session: Session, request: CheckRequest, settings: Settings, *, base_url: str = "",
     cache: Optional[ProfileCache] = None,
 ) -> CheckedVerdict:
-    """Judge canary against baseline, commit the check, notify listeners; returns the stored verdict."""
+    """Judge canary against baseline, store the check, tell listeners; returns the stored verdict.
+
+    The caller owns the transaction (app_database for a request, the CLI's context manager).
+    """
     sid = service_id(session, request.service)
     # `current`: the promoted baseline; the check stores the version it stood for then.
     request = replace(request, baseline_version=baselines.resolve(session, request.service, request.baseline_version))
@@ -123,9 +125,9 @@ def run_check(
         changed = _update_stored(session, check.id, earlier_verdict, checked, document)
         decisions.void_if_changed(session, check.id, request.service, earlier_document, document)
     suppressions.audit_uses(session, request.service, check.id, earlier_document, document)
-    session.commit()
     if changed:
-        _notify(document, settings)
+        for listener in CHECK_LISTENERS:
+            listener(session, document, settings)
     return checked.model_copy(update={"idempotent_replay": earlier_verdict is not None})
 
 
@@ -199,14 +201,6 @@ def _repeated(stored: Check, request: CheckRequest) -> Check:
 def _as_utc(moment: datetime) -> datetime:
     # SQLite hands timezone-aware columns back naive (in UTC, as they were written).
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
-def _notify(document: dict[str, Any], settings: Settings) -> None:
-    for listener in CHECK_LISTENERS:
-        try:
-            listener(document, settings)
-        except Exception:  # a broken webhook must not turn a stored verdict into a 500
-            log.exception("check listener %r failed for check %s", listener, document.get("id"))
 
 
 def get_check(session: Session, check_id: int) -> tuple[str, dict[str, Any]]:

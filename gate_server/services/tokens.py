@@ -133,6 +133,18 @@ def verify_token(session: Session, secret: str) -> Optional[TokenIdentity]:
         last_used = last_used.replace(tzinfo=timezone.utc)
     if last_used is None or now - last_used > LAST_USED_RESOLUTION:
         session.execute(update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now))
+    return _identity(token)
+
+
+def active_identity(session: Session, token_id: int) -> Optional[TokenIdentity]:
+    """The identity of a token remembered by id (a dashboard session), None once it is revoked."""
+    token = session.execute(
+        select(ApiToken).where(ApiToken.id == token_id, ApiToken.revoked_at.is_(None))
+    ).scalar_one_or_none()
+    return None if token is None else _identity(token)
+
+
+def _identity(token: ApiToken) -> TokenIdentity:
     return TokenIdentity(token_id=token.id, prefix=token.prefix, scope=token.scope,
                          services=tuple(token.services or ()), description=token.description or "",
                          role=token.role, version_pattern=token.version_pattern)

@@ -70,7 +70,15 @@ def _private_sqlite_files(database: Path):
     decision and token hash."""
     def before_connect(_dialect, _record, _args, _params) -> None:
         try:
-            os.close(os.open(database, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+            # O_EXCL: never open an existing database here. Closing any descriptor of the file
+            # drops every POSIX lock this process holds on it, the locks of its other SQLite
+            # connections too (a worker's job threads and requests): that corrupted the file.
+            os.close(os.open(database, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+        except FileExistsError:
+            pass
+        except OSError:
+            return  # SQLite's own open says what is wrong, in its words
+        try:
             for path in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
                 if path.exists() and path.stat().st_mode & 0o077:
                     path.chmod(0o600)

@@ -303,6 +303,28 @@ class AuditEntry(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
+class Job(Base):
+    """Work done after a request, by whichever server takes it first: a webhook delivery,
+    a GitHub deployment review. A job is taken by leasing it (leased_by, lease_expires_at);
+    the lease is renewed while it runs, so a job whose server died is taken again once it
+    expires. gate_server/jobs holds the rules."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_state_run_after", "state", "run_after"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16), default="queued")  # queued | done | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    run_after: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    leased_by: Mapped[Optional[str]] = mapped_column(String(200))
+    lease_expires_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str] = mapped_column(Text, default="")
+
+
 class GitHubDelivery(Base):
     """A GitHub webhook delivery the App took, by the digest of its signed body: the
     signature covers the body and not the X-GitHub-Delivery header, so the body is what

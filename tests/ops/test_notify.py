@@ -1,16 +1,22 @@
-"""Webhook notifications: pause (and opt-in warn) reach on-call, retried, never blocking a check."""
+"""Webhook notifications: pause (and opt-in warn) reach on-call, retried, queued with the check."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
 from pathlib import Path
 
 import pytest
 from prometheus_client import REGISTRY
+from sqlalchemy.orm import Session
 
+from gate_server.jobs.runner import JobFailed
 from gate_server.notify import delivery, messages
 from gate_server.settings import Settings
+from gate_server.storage import jobs, migrate
+from gate_server.storage.engine import make_engine
 from tests.ops.webhook_server import WebhookReceiver
 
 PAUSED = {
@@ -33,7 +39,7 @@ def _settings(tmp_path: Path, urls: tuple[str, ...], on_warn: bool = False) -> S
 def test_pause_posts_generic_json_with_the_top_anomalies_first(tmp_path):
     with WebhookReceiver() as receiver:
         notifier = delivery.WebhookNotifier((receiver.url + "/hook",), backoff=0.05)
-        notifier.submit(PAUSED)
+        notifier.deliver(notifier.urls[0], PAUSED)
         [post] = receiver.wait_for(1)
 
     body = post["body"]
@@ -49,7 +55,7 @@ def test_slack_url_gets_text_and_blocks_with_escaped_keys(tmp_path):
     document = dict(PAUSED, anomalies=[dict(PAUSED["anomalies"][1], key="/tmp/<x>&y")])
     with WebhookReceiver() as receiver:
         notifier = delivery.WebhookNotifier(("slack+" + receiver.url + "/services/T0/B0/xyz",), backoff=0.05)
-        notifier.submit(document)
+        notifier.deliver(notifier.urls[0], document)
         [post] = receiver.wait_for(1)
 
     body = post["body"]
@@ -73,7 +79,7 @@ def test_slack_header_of_a_long_service_name_is_cut_to_slacks_150_characters(tmp
     service = "payments-" + "x" * 200  # Kubernetes allows names of 253 characters
     with WebhookReceiver() as receiver:
         notifier = delivery.WebhookNotifier(("slack+" + receiver.url + "/services/T0/B0/xyz",), backoff=0.05)
-        notifier.submit(dict(PAUSED, service=service))
+        notifier.deliver(notifier.urls[0], dict(PAUSED, service=service))
         [post] = receiver.wait_for(1)
 
     header = post["body"]["blocks"][0]["text"]["text"]
@@ -86,7 +92,7 @@ def test_a_failed_delivery_is_retried_with_backoff(tmp_path, caplog):
     with WebhookReceiver(fail_first=2) as receiver:
         notifier = delivery.WebhookNotifier((receiver.url,), attempts=4, backoff=0.05)
         started = time.monotonic()
-        notifier.submit(PAUSED)
+        notifier.deliver(notifier.urls[0], PAUSED)
         posts = receiver.wait_for(1)
         elapsed = time.monotonic() - started
 
@@ -104,22 +110,39 @@ def test_retries_are_bounded_and_the_failure_is_logged_and_counted(tmp_path, cap
     failed_before = _deliveries("failed")
     with WebhookReceiver(fail_first=100) as receiver:
         notifier = delivery.WebhookNotifier((receiver.url,), attempts=3, backoff=0.01)
-        notifier.submit(PAUSED)
-        assert notifier.wait_idle(10)
+        assert notifier.deliver(notifier.urls[0], PAUSED) == "failed"
 
     assert receiver.attempts == 3
     assert any("after 3 attempts" in r.getMessage() for r in caplog.records)
     assert _deliveries("failed") == failed_before + 1
 
 
-def test_a_hanging_webhook_never_delays_the_check(tmp_path):
-    with WebhookReceiver(hang=3.0) as receiver:
-        settings = _settings(tmp_path, (receiver.url,))
-        started = time.monotonic()
-        delivery.on_check_stored(PAUSED, settings)
-        returned_after = time.monotonic() - started
-        assert returned_after < 0.2
-        assert receiver.wait_for(1, timeout=10)  # still delivered, later
+def test_a_paused_check_queues_one_delivery_per_url_in_its_transaction_and_sends_nothing(sqlite_url, tmp_path):
+    migrate.upgrade(sqlite_url)
+    engine = make_engine(sqlite_url)
+    settings = _settings(tmp_path, ("http://127.0.0.1:9/a", "slack+http://127.0.0.1:9/b"))
+    with Session(engine) as session:
+        delivery.on_check_stored(session, PAUSED, settings)
+        session.rollback()  # the check was not stored: neither is its notification
+    with Session(engine) as session, session.begin():
+        delivery.on_check_stored(session, PAUSED, settings)
+    with Session(engine) as session:
+        queued = jobs.jobs_of(session, delivery.WEBHOOK_JOB)
+    engine.dispose()
+
+    assert [(job.state, job.payload["check"]["id"]) for job in queued] == [("queued", 42), ("queued", 42)]
+    assert "127.0.0.1:9" not in json.dumps([job.payload for job in queued]), "URLs carry secrets: stored as digests"
+
+
+def test_a_queued_delivery_carries_its_job_id_and_a_url_no_longer_configured_is_not_sent(tmp_path):
+    with WebhookReceiver() as receiver:
+        handler = delivery.webhook_handler(_settings(tmp_path, (receiver.url + "/hook",)))
+        payload = {"url_sha256": hashlib.sha256((receiver.url + "/hook").encode()).hexdigest(), "check": PAUSED}
+        assert "delivered" in handler(7, payload)
+        with pytest.raises(JobFailed, match="no longer in GATE_WEBHOOK_URLS"):
+            handler(8, {"url_sha256": "0" * 64, "check": PAUSED})
+        [post] = receiver.wait_for(1)
+    assert post["delivery"] == "7"
 
 
 @pytest.mark.parametrize("verdict, on_warn, expected", [

@@ -37,7 +37,8 @@ class WebhookReceiver:
                 if status == 200:
                     with receiver._arrived:
                         receiver.posts.append({"path": self.path, "body": json.loads(body),
-                                               "content_type": self.headers.get("Content-Type")})
+                                               "content_type": self.headers.get("Content-Type"),
+                                               "delivery": self.headers.get("X-Gate-Delivery")})
                         receiver._arrived.notify_all()
 
             def log_message(self, *args):

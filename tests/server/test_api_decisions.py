@@ -106,6 +106,8 @@ def test_only_a_decide_or_admin_token_of_the_service_decides(gate, token, status
     ({"decision": "approve", "reason": "   "}, "reason", "'reason' is required"),
     ({"decision": "maybe", "reason": "x"}, "decision", "must be \"approve\" or \"reject\""),
     ({"reason": "x"}, "decision", "must be \"approve\" or \"reject\""),
+    ({"decision": ["approve"], "reason": "x"}, "decision", "valid string"),
+    ({"decision": "approve", "reason": 7}, "reason", "valid string"),
 ])
 def test_a_bad_decision_is_a_400_naming_the_field_and_stores_nothing(gate, body, field, message):
     check = _paused(gate)
@@ -185,6 +187,8 @@ def test_a_suppression_expires_and_the_anomaly_counts_again(gate, suppress):
     ({"kind": "connect", "pattern": "10.0.0.0/33:5432", "reason": "r", "expires": "1h"}, "pattern", "not CIDR"),
     ({"kind": "disk", "pattern": "x", "reason": "r", "expires": "1h"}, "pattern", "unknown kind 'disk'"),
     ({"kind": "exec", "pattern": "/bin/sh", "reason": " ", "expires": "1h"}, "reason", "needs a reason"),
+    ({"kind": 7, "pattern": "/bin/sh", "reason": "r", "expires": "1h"}, "kind", "valid string"),
+    ({"kind": "exec", "reason": "r", "expires": "1h"}, "pattern", "missing required field 'pattern'"),
 ])
 def test_a_bad_suppression_is_a_400_naming_the_field_and_stores_nothing(gate, body, field, message):
     before = gate.request("GET", f"/api/v1/services/{SERVICE}/suppressions").json()["suppressions"]
