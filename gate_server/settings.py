@@ -1,14 +1,45 @@
 """One settings object for the server, the CLI and the probe's database side.
 
-No other module reads `os.environ`: they take a `Settings`.
+No other module reads `os.environ`: they take a `Settings`. pydantic-settings reads the
+`GATE_*` variables, so a bad value is a typed error naming the variable (never a
+traceback), booleans take `on`/`yes`/`1`/`true`, and every secret may come from a file
+named by `<VARIABLE>_FILE` (Kubernetes and systemd credentials mount secrets as files).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+import re
 from pathlib import Path
-from typing import Mapping
+from typing import Annotated, Any, Mapping
+
+from pydantic import BeforeValidator, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+
+ENV_PREFIX = "GATE_"
+# Variables whose value may instead be read from the file `<VARIABLE>_FILE` names.
+SECRET_FIELDS = ("database_url", "secret_key", "ingest_token", "github_app_private_key", "github_webhook_secret")
+
+_SIZE = re.compile(r"^\s*(\d+)\s*([kmg]i?b?)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+class SettingsError(ValueError):
+    """The environment holds a value the server cannot use: one sentence per variable."""
+
+
+def parse_byte_size(value: Any) -> Any:
+    """`1048576`, `1m`, `1MiB`, `512k`: binary units, as nginx's client_max_body_size reads them."""
+    if not isinstance(value, str):
+        return value
+    match = _SIZE.match(value)
+    if not match:
+        raise ValueError("expected a byte count such as 1048576, 512k or 1m")
+    unit = (match.group(2) or "")[:1].lower()
+    return int(match.group(1)) * _SIZE_UNITS.get(unit, 1)
+
+
+ByteSize = Annotated[int, BeforeValidator(parse_byte_size), Field(ge=1)]
 
 
 def default_data_dir(environ: Mapping[str, str]) -> Path:
@@ -16,69 +47,113 @@ def default_data_dir(environ: Mapping[str, str]) -> Path:
     return Path(xdg) / "syscall-gate"
 
 
-@dataclass(frozen=True)
-class Settings:
+class MappingEnvSource(EnvSettingsSource):
+    """pydantic-settings' environment source over a given mapping (tests pass their own),
+    with `<VARIABLE>_FILE` read for the secret fields when `<VARIABLE>` itself is unset."""
+
+    def __init__(self, settings_cls, environ: Mapping[str, str]):
+        self._environ = environ
+        super().__init__(settings_cls, env_prefix=ENV_PREFIX, case_sensitive=False, env_ignore_empty=True)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        variables = {name: value for name, value in self._environ.items() if value != ""}
+        for field_name in SECRET_FIELDS:
+            name = ENV_PREFIX + field_name.upper()
+            path = variables.get(f"{name}_FILE")
+            if name in variables or not path:
+                continue
+            try:
+                variables[name] = Path(path).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise SettingsError(f"{name}_FILE={path}: cannot read the file ({exc.strerror})") from None
+        return {name.lower(): value for name, value in variables.items()}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(frozen=True, env_prefix=ENV_PREFIX, case_sensitive=False, extra="ignore")
+
     data_dir: Path
     database_url: str
+    # Where `gate-server serve` listens unless --bind says otherwise: loopback, behind a proxy.
+    bind: str = "127.0.0.1:8080"
     # Largest request body the API accepts (a check carries its config inline).
-    max_request_bytes: int = 1 << 20
+    max_request_bytes: ByteSize = 1 << 20
     # Largest upload a probe may send (one window: up to two detail maps of keys).
-    max_ingest_bytes: int = 32 << 20
+    max_ingest_bytes: ByteSize = 32 << 20
     # Entries one uploaded window may list, checked before it is validated: 32 MiB of short
     # keys would otherwise be over a million features, each a row and several objects.
     # 100 000 is well above what one workload's window holds with the probe's defaults
     # (two detail maps of 16 384 keys for `record`, 8 192 keys per workload for the agent).
-    max_window_features: int = 100_000
-    max_window_drops: int = 1_000
+    max_window_features: int = Field(100_000, ge=1)
+    max_window_drops: int = Field(1_000, ge=1)
     secret_key: str = ""
     public_url: str = ""
-    webhook_urls: tuple[str, ...] = field(default_factory=tuple)
+    webhook_urls: Annotated[tuple[str, ...], NoDecode] = ()
     webhook_on_warn: bool = False
     # Set by `gate-server serve`: gunicorn workers share Prometheus metrics through files here.
-    metrics_multiproc_dir: str = ""
+    metrics_multiproc_dir: str = Field("", validation_alias="PROMETHEUS_MULTIPROC_DIR")
     # Window counts each server worker keeps in memory (0 = no windows): repeat checks
     # of a version read its windows once (see storage.profiles.ProfileCache).
-    profile_cache_counts: int = 1_000_000
+    profile_cache_counts: int = Field(1_000_000, ge=0)
     # The probe's token for uploads to a gate server (`host-probe record --server`):
     # from the environment, never the command line, where every user could read it.
     ingest_token: str = ""
     # How long an Idempotency-Key names its check: repeats within it update that check
     # (a gate step's retries and polls last at most its wait-timeout), later it is free.
-    idempotency_hours: int = 24
+    idempotency_hours: int = Field(24, ge=1)
     # The GitHub App deployment protection rule (gate_server/github_app): its config file
     # (unset: no /github/webhook), and the credentials when the file names no files for them.
     github_app_config: str = ""
     github_app_private_key: str = ""
     github_webhook_secret: str = ""
 
+    @field_validator("webhook_urls", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(url.strip() for url in value.split(",") if url.strip())
+        return value
+
+    @field_validator("public_url", mode="after")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @field_validator("ingest_token", "github_app_config", "github_webhook_secret", mode="after")
+    @classmethod
+    def _stripped(cls, value: str) -> str:
+        return value.strip()
+
     @property
     def is_embedded(self) -> bool:
         return self.database_url.startswith("sqlite")
 
     @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings: PydanticBaseSettingsSource, **_sources):
+        # from_env passes the environment as init values through its own source: only those.
+        return (init_settings,)
+
+    @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> "Settings":
+        """Settings from `environ` (default: the process's), `overrides` winning; SettingsError if a value is unusable."""
         env = os.environ if environ is None else environ
-        data_dir = Path(env.get("GATE_DATA_DIR") or default_data_dir(env))
-        url = env.get("GATE_DATABASE_URL") or f"sqlite:///{data_dir / 'gate.db'}"
-        webhooks = tuple(u for u in (env.get("GATE_WEBHOOK_URLS") or "").split(",") if u.strip())
-        values = dict(
-            data_dir=data_dir,
-            database_url=url,
-            max_request_bytes=int(env.get("GATE_MAX_REQUEST_BYTES") or (1 << 20)),
-            max_ingest_bytes=int(env.get("GATE_MAX_INGEST_BYTES") or (32 << 20)),
-            max_window_features=int(env.get("GATE_MAX_WINDOW_FEATURES") or 100_000),
-            max_window_drops=int(env.get("GATE_MAX_WINDOW_DROPS") or 1_000),
-            secret_key=env.get("GATE_SECRET_KEY") or "",
-            public_url=(env.get("GATE_PUBLIC_URL") or "").rstrip("/"),
-            webhook_urls=tuple(u.strip() for u in webhooks),
-            webhook_on_warn=(env.get("GATE_WEBHOOK_ON_WARN") or "").lower() in ("1", "true", "yes"),
-            metrics_multiproc_dir=env.get("PROMETHEUS_MULTIPROC_DIR") or "",
-            profile_cache_counts=int(env.get("GATE_PROFILE_CACHE_COUNTS") or 1_000_000),
-            ingest_token=(env.get("GATE_INGEST_TOKEN") or "").strip(),
-            idempotency_hours=int(env.get("GATE_IDEMPOTENCY_HOURS") or 24),
-            github_app_config=(env.get("GATE_GITHUB_APP_CONFIG") or "").strip(),
-            github_app_private_key=env.get("GATE_GITHUB_APP_PRIVATE_KEY") or "",
-            github_webhook_secret=(env.get("GATE_GITHUB_WEBHOOK_SECRET") or "").strip(),
-        )
+        values: dict[str, Any] = MappingEnvSource(cls, env)()
+        values.setdefault("data_dir", env.get("GATE_DATA_DIR") or default_data_dir(env))
+        if env.get("PROMETHEUS_MULTIPROC_DIR"):
+            values["PROMETHEUS_MULTIPROC_DIR"] = env["PROMETHEUS_MULTIPROC_DIR"]
         values.update(overrides)
-        return cls(**values)
+        if "metrics_multiproc_dir" in values:
+            values["PROMETHEUS_MULTIPROC_DIR"] = values.pop("metrics_multiproc_dir")
+        values.setdefault("database_url", f"sqlite:///{Path(values['data_dir']) / 'gate.db'}")
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            raise SettingsError("; ".join(_describe(error) for error in exc.errors())) from None
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    field_name = str(error["loc"][0]) if error.get("loc") else ""
+    variable = field_name if field_name.isupper() else ENV_PREFIX + field_name.upper()
+    value = error.get("input")
+    message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+    return f"{variable}={value!r} is not valid: {message}"
