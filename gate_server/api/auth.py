@@ -30,8 +30,9 @@ def _presented_secret() -> str:
     return secret.strip()
 
 
-def authenticate() -> TokenIdentity:
-    secret = _presented_secret()
+def authenticate(secret: str | None = None) -> TokenIdentity:
+    """The identity of `secret` (default: the request's bearer token); 401 if it names none."""
+    secret = _presented_secret() if secret is None else secret
     session = app_database.session()
     identity = verify_token(session, secret)
     session.commit()  # last_used_at, when it changed; ends the transaction before the view's work
@@ -44,16 +45,20 @@ def require_token(scopes: tuple[str, ...] = CHECK_SCOPES) -> Callable:
     def decorator(view: Callable) -> Callable:
         @wraps(view)
         def wrapped(*args, **kwargs):
-            identity = authenticate()
-            if identity.scope not in scopes:
-                raise ApiError(403, f"a token with scope {identity.scope!r} may not call this endpoint; "
-                                    f"it needs scope {' or '.join(repr(s) for s in scopes)}")
-            g.identity = identity
+            admit(authenticate(), scopes)
             return view(*args, **kwargs)
 
         return wrapped
 
     return decorator
+
+
+def admit(identity: TokenIdentity, scopes: tuple[str, ...] = CHECK_SCOPES) -> None:
+    """403 unless the identity's scope is one of `scopes`; else it is the request's caller."""
+    if identity.scope not in scopes:
+        raise ApiError(403, f"a token with scope {identity.scope!r} may not call this endpoint; "
+                            f"it needs scope {' or '.join(repr(s) for s in scopes)}")
+    g.identity = identity
 
 
 def current_identity() -> TokenIdentity:
