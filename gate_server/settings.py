@@ -55,6 +55,8 @@ class MappingEnvSource(EnvSettingsSource):
         self._environ = environ
         super().__init__(settings_cls, env_prefix=ENV_PREFIX, case_sensitive=False, env_ignore_empty=True)
 
+    # The one hook pydantic-settings gives for where variables come from (it reads os.environ
+    # there); overriding it keeps the source's parsing, prefixes and aliases as they are.
     def _load_env_vars(self) -> Mapping[str, str | None]:
         variables = {name: value for name, value in self._environ.items() if value != ""}
         for field_name in SECRET_FIELDS:

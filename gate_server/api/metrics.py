@@ -40,7 +40,8 @@ HTTP_SECONDS = Histogram("gate_http_request_duration_seconds", "HTTP request lat
 
 def observe_check(service: str, verdict: str, score: float, seconds: float) -> None:
     CHECKS.labels(service=service, verdict=verdict).inc()
-    if not math.isnan(score):  # an inconclusive check has no score to show
+    # An inconclusive check's score rests on too little observation to show as the service's.
+    if verdict != "inconclusive" and math.isfinite(score):
         LAST_SCORE.labels(service=service).set(score)
     CHECK_SECONDS.observe(seconds)
 
