@@ -108,6 +108,12 @@ class Settings(BaseSettings):
     github_app_config: str = ""
     github_app_private_key: str = ""
     github_webhook_secret: str = ""
+    # GitHub Actions' OIDC tokens in place of a long-lived check token (gate_server/services/oidc.py):
+    # the issuer whose JWKS signs them (unset: not accepted), the audience they must name, and
+    # which repository may check which services ("owner/repo=web,api;owner/other=billing").
+    oidc_issuer: str = ""
+    oidc_audience: str = "syscall-gate"
+    oidc_repositories: Annotated[dict[str, tuple[str, ...]], NoDecode] = Field(default_factory=dict)
 
     @field_validator("webhook_urls", mode="before")
     @classmethod
@@ -116,7 +122,21 @@ class Settings(BaseSettings):
             return tuple(url.strip() for url in value.split(",") if url.strip())
         return value
 
-    @field_validator("public_url", mode="after")
+    @field_validator("oidc_repositories", mode="before")
+    @classmethod
+    def _repository_services(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        mapping: dict[str, tuple[str, ...]] = {}
+        for entry in filter(None, (part.strip() for part in value.split(";"))):
+            repository, equals, services = entry.partition("=")
+            names = tuple(name.strip() for name in services.split(",") if name.strip())
+            if not equals or "/" not in repository or not names:
+                raise ValueError(f"{entry!r} is not owner/repo=service[,service...]")
+            mapping[repository.strip()] = names
+        return mapping
+
+    @field_validator("public_url", "oidc_issuer", mode="after")
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")

@@ -5,10 +5,11 @@ from __future__ import annotations
 from functools import wraps
 from typing import Callable
 
-from flask import g, request
+from flask import current_app, g, request
 
 from gate_server import app_database
 from gate_server.api.errors import ApiError
+from gate_server.services import oidc
 from gate_server.services.tokens import ALL_SERVICES, TokenIdentity, verify_token
 
 # Which token scopes may call a view: reading and checking need `check` (or `admin`);
@@ -33,6 +34,8 @@ def _presented_secret() -> str:
 def authenticate(secret: str | None = None) -> TokenIdentity:
     """The identity of `secret` (default: the request's bearer token); 401 if it names none."""
     secret = _presented_secret() if secret is None else secret
+    if oidc.looks_like_jwt(secret):
+        return _oidc_identity(secret)
     session = app_database.session()
     identity = verify_token(session, secret)
     session.commit()  # last_used_at, when it changed; ends the transaction before the view's work
@@ -51,6 +54,17 @@ def require_token(scopes: tuple[str, ...] = CHECK_SCOPES) -> Callable:
         return wrapped
 
     return decorator
+
+
+def _oidc_identity(secret: str) -> TokenIdentity:
+    try:
+        identity = oidc.identity_of(secret, current_app.config["GATE_SETTINGS"])
+    except oidc.OidcRefused as exc:
+        raise ApiError(403, str(exc)) from None
+    if identity is None:
+        raise ApiError(401, "invalid OIDC token: not signed by the configured issuer for this gate's audience, "
+                            "or expired (or the gate accepts no OIDC tokens: GATE_OIDC_ISSUER is unset)")
+    return identity
 
 
 def admit(identity: TokenIdentity, scopes: tuple[str, ...] = CHECK_SCOPES) -> None:
