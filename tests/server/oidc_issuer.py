@@ -1,6 +1,7 @@
 """A stand-in OpenID Connect issuer, as GitHub Actions' (token.actions.githubusercontent.com)
 is to a relying party: a discovery document naming its JWKS, the JWKS, and RS256 tokens
-carrying GitHub's claims (repository, workflow_ref, sub), minted with PyJWT."""
+carrying GitHub's claims (repository, workflow_ref, sub), minted with PyJWT; and, as a
+runner's ACTIONS_ID_TOKEN_REQUEST_URL, the job's token for an audience."""
 
 from __future__ import annotations
 
@@ -8,10 +9,16 @@ import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Iterator
+from urllib.parse import parse_qs, urlsplit
 
 import jwt
+import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from gate_server.storage import migrate
+from tests.server.conftest import seed
+from tests.support.live_server import LiveServer
 from tests.support.ports import free_port
 
 
@@ -20,8 +27,10 @@ def new_key():
 
 
 class Issuer:
-    def __init__(self):
+    def __init__(self, repository: str = "acme/web", request_token: str = "runner-request-token"):
         self.key, self.kid = new_key(), "key-1"
+        # As a runner's token service: GET /token?audience=A with the job's request token.
+        self.repository, self.request_token = repository, request_token
         self.url = f"http://127.0.0.1:{free_port()}"
         issuer = self
 
@@ -29,6 +38,12 @@ class Issuer:
             def do_GET(self):
                 if self.path == "/.well-known/openid-configuration":
                     body = {"issuer": issuer.url, "jwks_uri": f"{issuer.url}/.well-known/jwks"}
+                elif self.path.startswith("/token?"):
+                    if self.headers.get("Authorization") != f"bearer {issuer.request_token}":
+                        self.send_error(401)
+                        return
+                    audience = parse_qs(urlsplit(self.path).query)["audience"][0]
+                    body = {"value": issuer.mint(issuer.repository, audience=audience)}
                 elif self.path == "/.well-known/jwks":
                     jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(issuer.key.public_key()))
                     body = {"keys": [{**jwk, "kid": issuer.kid, "use": "sig", "alg": "RS256"}]}
@@ -59,3 +74,22 @@ class Issuer:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+# Fixtures of the tests that use the issuer (imported by name into their modules).
+@pytest.fixture(scope="module")
+def issuer() -> Iterator[Issuer]:
+    standin = Issuer(repository="acme/web")
+    yield standin
+    standin.close()
+
+
+@pytest.fixture(scope="module")
+def oidc_gate(issuer, tmp_path_factory) -> Iterator[LiveServer]:
+    """The real server on a seeded SQLite database, accepting the issuer's tokens from acme/web for web."""
+    database_url = f"sqlite:///{tmp_path_factory.mktemp('oidc') / 'gate.db'}"
+    migrate.upgrade(database_url)
+    seed(database_url)
+    with LiveServer(database_url, workers=1,
+                    env={"GATE_OIDC_ISSUER": issuer.url, "GATE_OIDC_REPOSITORIES": "acme/web=web"}) as server:
+        yield server

@@ -6,27 +6,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from gate_server.storage import migrate
-from tests.server.conftest import seed
-from tests.server.oidc_issuer import Issuer, new_key
-from tests.support.live_server import LiveServer
-
-
-@pytest.fixture(scope="module")
-def issuer():
-    standin = Issuer()
-    yield standin
-    standin.close()
-
-
-@pytest.fixture(scope="module")
-def oidc_gate(issuer, tmp_path_factory):
-    database_url = f"sqlite:///{tmp_path_factory.mktemp('oidc') / 'gate.db'}"
-    migrate.upgrade(database_url)
-    seed(database_url)
-    env = {"GATE_OIDC_ISSUER": issuer.url, "GATE_OIDC_REPOSITORIES": "acme/web=web"}
-    with LiveServer(database_url, workers=1, env=env) as server:
-        yield server
+from tests.server.oidc_issuer import issuer, new_key, oidc_gate  # noqa: F401 -- fixtures
 
 
 def check(gate, token: str, service: str = "web") -> requests.Response:
