@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     # (two detail maps of 16 384 keys for `record`, 8 192 keys per workload for the agent).
     max_window_features: int = Field(100_000, ge=1)
     max_window_drops: int = Field(1_000, ge=1)
+    # Windows one batch upload (POST /api/v1/windows) may carry: an agent's drain of 64
+    # workloads, or a spool replayed in a few requests, within max_ingest_bytes.
+    max_batch_windows: int = Field(1_000, ge=1)
     secret_key: str = ""
     public_url: str = ""
     webhook_urls: Annotated[tuple[str, ...], NoDecode] = ()
