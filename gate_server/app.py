@@ -31,6 +31,7 @@ BLUEPRINTS: list[str] = [
     "gate_server.api.metrics",
     "gate_server.api.openapi",
     "gate_server.api.checks",
+    "gate_server.api.flagger",
     "gate_server.api.services",
     "gate_server.api.ingest",
     "gate_server.api.policy",

@@ -40,7 +40,8 @@ ALLOWED = {
     # the server runs on machines without bcc or the probe
     "gate_server": Allowed(("alembic", "flask", "werkzeug", "sqlalchemy", "pydantic", "numpy", "scipy", "yaml",
                             "requests", "prometheus_client", "gunicorn", "psycopg2",
-                            "jwt"),  # PyJWT: the GitHub App's JWT (gate_server/github_app)
+                            "jwt",  # PyJWT: the GitHub App's JWT (gate_server/github_app)
+                            "pydantic_settings"),  # the GATE_* environment (gate_server/settings.py)
                            ("gate_server",), except_under=("gate_server/analysis",)),
     # a CI runner with requests alone: nothing of this repository
     "action": Allowed(("requests", "urllib3", "yaml", "jsonschema"), ()),

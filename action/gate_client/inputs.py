@@ -78,6 +78,7 @@ class ActionInputs:
     promote_on_success: bool = False
     final_stage: bool = False
     promote_token: str = ""
+    oidc_audience: str = "syscall-gate"
 
     @property
     def report_only(self) -> bool:
@@ -172,7 +173,8 @@ def read_inputs(env: Mapping[str, str] = os.environ) -> ActionInputs:
     deployment_id = get("DEPLOYMENT_ID")
     if deployment_id and not deployment_id.isdigit():
         raise InputError(f"input 'deployment-id' must be a number, got {deployment_id!r}")
-    token = required("TOKEN", "token")
+    # Empty: the job's GitHub OIDC token is asked for instead (run.py, oidc_token.py).
+    token = get("TOKEN")
     return ActionInputs(
         gate_url=gate_url,
         token=token,
@@ -194,6 +196,7 @@ def read_inputs(env: Mapping[str, str] = os.environ) -> ActionInputs:
         promote_on_success=_boolean("promote-on-success", get("PROMOTE_ON_SUCCESS", "false")),
         final_stage=_boolean("final-stage", get("FINAL_STAGE", "false")),
         promote_token=get("PROMOTE_TOKEN") or token,
+        oidc_audience=get("OIDC_AUDIENCE", "syscall-gate"),
     )
 
 

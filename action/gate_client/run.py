@@ -3,6 +3,7 @@ summary, statuses -> exit code (non-zero pauses the rollout)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -20,6 +21,7 @@ from .decision import (EXIT_PROCEED, EXIT_SIGNAL_BASE, EXIT_USAGE, Outcome, as_r
 from .gate_api import GateClient, GateError
 from .github_api import GitHubStatuses
 from .inputs import ActionInputs, InputError, RunnerContext, read_inputs, read_runner_context, secrets_to_mask
+from .oidc_token import github_oidc_token
 
 
 class Cancelled(Exception):
@@ -199,6 +201,10 @@ def main(env: Mapping[str, str] = os.environ) -> int:
         wf.mask(secret)
     try:
         inputs = read_inputs(env)
+        if not inputs.token:
+            token = github_oidc_token(env, inputs.oidc_audience)
+            wf.mask(token)
+            inputs = dataclasses.replace(inputs, token=token, promote_token=inputs.promote_token or token)
     except InputError as exc:
         wf.error(str(exc), title="syscall-gate")
         return EXIT_USAGE

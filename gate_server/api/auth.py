@@ -5,10 +5,11 @@ from __future__ import annotations
 from functools import wraps
 from typing import Callable
 
-from flask import g, request
+from flask import current_app, g, request
 
 from gate_server import app_database
 from gate_server.api.errors import ApiError
+from gate_server.services import oidc
 from gate_server.services.tokens import ALL_SERVICES, TokenIdentity, verify_token
 
 # Which token scopes may call a view: reading and checking need `check` (or `admin`);
@@ -30,8 +31,11 @@ def _presented_secret() -> str:
     return secret.strip()
 
 
-def authenticate() -> TokenIdentity:
-    secret = _presented_secret()
+def authenticate(secret: str | None = None) -> TokenIdentity:
+    """The identity of `secret` (default: the request's bearer token); 401 if it names none."""
+    secret = _presented_secret() if secret is None else secret
+    if oidc.looks_like_jwt(secret):
+        return _oidc_identity(secret)
     # last_used_at (when it changed) in a transaction of its own: on SQLite, a write held
     # open through the view's work would keep every other writer waiting.
     with app_database.transaction() as session:
@@ -45,16 +49,31 @@ def require_token(scopes: tuple[str, ...] = CHECK_SCOPES) -> Callable:
     def decorator(view: Callable) -> Callable:
         @wraps(view)
         def wrapped(*args, **kwargs):
-            identity = authenticate()
-            if identity.scope not in scopes:
-                raise ApiError(403, f"a token with scope {identity.scope!r} may not call this endpoint; "
-                                    f"it needs scope {' or '.join(repr(s) for s in scopes)}")
-            g.identity = identity
+            admit(authenticate(), scopes)
             return view(*args, **kwargs)
 
         return wrapped
 
     return decorator
+
+
+def _oidc_identity(secret: str) -> TokenIdentity:
+    try:
+        identity = oidc.identity_of(secret, current_app.config["GATE_SETTINGS"])
+    except oidc.OidcRefused as exc:
+        raise ApiError(403, str(exc)) from None
+    if identity is None:
+        raise ApiError(401, "invalid OIDC token: not signed by the configured issuer for this gate's audience, "
+                            "or expired (or the gate accepts no OIDC tokens: GATE_OIDC_ISSUER is unset)")
+    return identity
+
+
+def admit(identity: TokenIdentity, scopes: tuple[str, ...] = CHECK_SCOPES) -> None:
+    """403 unless the identity's scope is one of `scopes`; else it is the request's caller."""
+    if identity.scope not in scopes:
+        raise ApiError(403, f"a token with scope {identity.scope!r} may not call this endpoint; "
+                            f"it needs scope {' or '.join(repr(s) for s in scopes)}")
+    g.identity = identity
 
 
 def current_identity() -> TokenIdentity:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+from typing import Optional
 
 from flask import Blueprint, current_app, jsonify, request, url_for
 
 from gate_server import app_database
 from gate_server.api import metrics
 from gate_server.api.auth import READ_SCOPES, authorize_service, require_token, requested_services
-from gate_server.api.check_body import parse_check_body
+from gate_server.api.check_body import CheckBody, parse_check_body
 from gate_server.api.parsing import idempotency_key, int_arg, json_object
 from gate_server.services import checks, decisions
 
@@ -25,22 +26,27 @@ def _base_url() -> str:
 @bp.post("")
 @require_token()
 def create_check():
-    body = parse_check_body(json_object())
-    authorize_service(body.service)
-    check_request = checks.CheckRequest(
-        service=body.service, baseline_version=body.baseline_version, canary_version=body.canary_version,
-        stage=body.stage, config=checks.parse_config(body.config), idempotency_key=idempotency_key(),
-    )
-    started = time.perf_counter()
-    checked = checks.run_check(app_database.session(), check_request, current_app.config["GATE_SETTINGS"],
-                               base_url=_base_url(), cache=app_database.profile_cache())
-    metrics.observe_check(checked.verdict, time.perf_counter() - started)
-    # A poll (same Idempotency-Key) learns of a person's decision on its check here.
-    response = jsonify(decisions.with_decisions(app_database.session(), checked.id, checked.to_dict()))
+    checked, document = judge(parse_check_body(json_object()), idempotency_key())
+    response = jsonify(document)
     # 201: a check was stored; 200: a repeated Idempotency-Key, its check judged again.
     response.status_code = 200 if checked.idempotent_replay else 201
     response.headers["Location"] = checked.api_url
     return response
+
+
+def judge(body: CheckBody, key: Optional[str]) -> tuple[checks.CheckedVerdict, dict]:
+    """Run and store the check `body` asks for, as the caller (the Action's call, and Flagger's)."""
+    authorize_service(body.service)
+    check_request = checks.CheckRequest(
+        service=body.service, baseline_version=body.baseline_version, canary_version=body.canary_version,
+        stage=body.stage, config=checks.parse_config(body.config), idempotency_key=key,
+    )
+    started = time.perf_counter()
+    checked = checks.run_check(app_database.session(), check_request, current_app.config["GATE_SETTINGS"],
+                               base_url=_base_url(), cache=app_database.profile_cache())
+    metrics.observe_check(body.service, checked.verdict, checked.score, time.perf_counter() - started)
+    # A poll (same Idempotency-Key) learns of a person's decision on its check here.
+    return checked, decisions.with_decisions(app_database.session(), checked.id, checked.to_dict())
 
 
 @bp.get("/<int:check_id>")  # past a BIGINT, a 404 (parsing.BigintConverter)

@@ -11,16 +11,24 @@ worker's share, different from scrape to scrape). Without that directory (tests,
 
 from __future__ import annotations
 
+import math
 import time
 
 from flask import Blueprint, Flask, Response, current_app, g, request
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import multiprocess
 
 bp = Blueprint("metrics", __name__)
 
 # Metrics are process-wide by nature (as prometheus_client intends): defined once here.
-CHECKS = Counter("gate_checks_total", "Checks run, by verdict.", ["verdict"])
+# `service` is bounded by the operator: a check of a service without recorded windows is refused
+# before it is counted, and tokens name the services they may check.
+CHECKS = Counter("gate_checks_total", "Checks run, by service and verdict.", ["service", "verdict"])
+# mostrecent: under gunicorn each worker writes its own file; a scrape shows the value the
+# latest check set, whichever worker ran it (a sum or max over workers would mean nothing).
+LAST_SCORE = Gauge("gate_check_last_score", "The score (0-100, 100 = as the baseline) of the service's latest check.",
+                   ["service"], multiprocess_mode="mostrecent")
 CHECK_SECONDS = Histogram(
     "gate_check_duration_seconds", "Time to load both profiles, judge and store a check.",
     buckets=(0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
@@ -30,8 +38,11 @@ HTTP_REQUESTS = Counter("gate_http_requests_total", "HTTP requests, by method, r
 HTTP_SECONDS = Histogram("gate_http_request_duration_seconds", "HTTP request latency, by route.", ["route"])
 
 
-def observe_check(verdict: str, seconds: float) -> None:
-    CHECKS.labels(verdict=verdict).inc()
+def observe_check(service: str, verdict: str, score: float, seconds: float) -> None:
+    CHECKS.labels(service=service, verdict=verdict).inc()
+    # An inconclusive check's score rests on too little observation to show as the service's.
+    if verdict != "inconclusive" and math.isfinite(score):
+        LAST_SCORE.labels(service=service).set(score)
     CHECK_SECONDS.observe(seconds)
 
 

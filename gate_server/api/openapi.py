@@ -211,6 +211,29 @@ PATHS: dict[str, Any] = {
                           **_errors(400, 404, 409, 413, 415, 422, *AUTHED)},
         },
     },
+    "/api/v1/flagger/webhook": {
+        "post": {
+            "operationId": "flaggerWebhook", "security": PUBLIC,
+            "summary": "The check as a Flagger webhook: the verdict as the HTTP status Flagger decides by.",
+            "description": "Flagger's payload; metadata carries token (a check token: Flagger sends no "
+                           "Authorization header), baseline_version, canary_version, and optionally service "
+                           "(default: the Canary's name), stage and config (YAML text). One check per rollout "
+                           "(namespace, name, checksum). docs/progressive-delivery.md.",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["name", "namespace"],
+                "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 253},
+                               "namespace": {"type": "string", "minLength": 1, "maxLength": 63},
+                               "phase": {"type": "string"}, "checksum": {"type": "string", "maxLength": 128},
+                               "metadata": {"type": "object", "additionalProperties": {"type": "string"}}},
+            }}}},
+            "responses": {"200": _json(_ref("Verdict"), "pass or warn: Flagger lets the canary advance."),
+                          "412": _json(_ref("Verdict"), "pause: Flagger holds the canary (and counts a failed "
+                                                        "check for pre-rollout and rollout hooks)."),
+                          "425": _json(_ref("Verdict"), "inconclusive: too early to judge; Flagger calls "
+                                                        "again at its next interval."),
+                          **_errors(400, 404, 409, 413, 415, 422, *AUTHED)},
+        },
+    },
     "/api/v1/windows": {
         "post": {
             "operationId": "postWindows",

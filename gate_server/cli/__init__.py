@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from gate_server.cli.errors import UsageError
+from gate_server.settings import SettingsError
 from gate_server.storage.engine import DatabaseError
 
 # Each name is a module in this package that defines register(subparsers).
@@ -20,7 +22,7 @@ COMMAND_MODULES = ("db", "serve", "doctor", "check", "checks", "baselines", "con
 EPILOG = """examples:
   gate-server db upgrade                         apply migrations to $GATE_DATABASE_URL
   gate-server doctor                             check the database, schema, public URL, metrics dir, tokens
-  gate-server serve --bind 0.0.0.0:8080          run the API and dashboard under gunicorn
+  gate-server serve                              run the API and dashboard under gunicorn ($GATE_BIND)
   gate-server tokens create --service web --scope check
   gate-server policy set --service web limits.max_new_execs 0
   gate-server check --service web --baseline v1 --canary v2 --config .github/syscall-gate.yml
@@ -44,12 +46,25 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
-    except (DatabaseError, UsageError) as exc:
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()  # here, where a closed pipe is caught, not at interpreter exit
+        return status
+    except (DatabaseError, UsageError, SettingsError) as exc:
         print(f"gate-server: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return reader_went_away()
+
+
+def reader_went_away() -> int:
+    """The reader of stdout closed it (`| head`): stop quietly, as a command killed by SIGPIPE would."""
+    # Python flushes stdout again at exit; pointing it at /dev/null keeps that flush from
+    # raising a second BrokenPipeError (the Python docs' recipe, "Note on SIGPIPE").
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 128 + 13
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ and how stable it is. Promotions are audited with the OS user who ran the comman
 
 from __future__ import annotations
 
+import argparse
 import json
 
 from gate_server.cli.command_engine import cli_actor, in_transaction
@@ -18,7 +19,8 @@ EPILOG = """examples:
 def register(subparsers) -> None:
     parser = subparsers.add_parser("baselines", help="promote a version to a service's baseline, show it")
     sub = parser.add_subparsers(dest="baselines_command", required=True, metavar="ACTION")
-    promote = sub.add_parser("promote", help="make VERSION the baseline `current` names (audited)", epilog=EPILOG)
+    promote = sub.add_parser("promote", help="make VERSION the baseline `current` names (audited)", epilog=EPILOG,
+                             formatter_class=argparse.RawDescriptionHelpFormatter)
     promote.add_argument("--version", required=True, help="a recorded version of the service")
     promote.add_argument("--reason", required=True, help="why, in a sentence")
     promote.set_defaults(func=promote_version)

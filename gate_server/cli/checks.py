@@ -3,6 +3,7 @@ inconclusive check, with a reason (audited with the OS user who ran it)."""
 
 from __future__ import annotations
 
+import argparse
 import json
 
 from gate_server.cli.command_engine import cli_actor, in_transaction
@@ -19,7 +20,7 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("checks", help="decide on stored checks")
     sub = parser.add_subparsers(dest="checks_command", required=True, metavar="ACTION")
     decide = sub.add_parser("decide", help="approve or reject a paused, warned or inconclusive check (audited)",
-                            epilog=EPILOG)
+                            epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     decide.add_argument("check_id", type=int, metavar="CHECK_ID")
     choice = decide.add_mutually_exclusive_group(required=True)
     choice.add_argument("--approve", action="store_const", const="approve", dest="decision",

@@ -59,6 +59,12 @@ def database_findings(settings: Settings) -> Iterator[Finding]:
     elif settings.is_embedded:
         yield Finding(WARN, f"schema at {current or 'none'}, this release needs {head}",
                       "gate-server serve upgrades the embedded SQLite database when it starts")
+        if current is None:
+            # The schema line already says serve will create the tables: a FAIL for the
+            # missing token table would contradict it and make doctor exit 1 on a fresh install.
+            yield Finding(WARN, "no tokens yet: the embedded database has no schema",
+                          "gate-server db upgrade (or serve), then gate-server tokens create --scope check --service NAME")
+            return
     else:
         yield Finding(FAIL, f"schema at {current or 'none'}, this release needs {head}",
                       "run gate-server db upgrade (serve refuses a Postgres schema behind its release)")

@@ -6,6 +6,7 @@ policy") lists the floors and what tighter means for each.
 
 from __future__ import annotations
 
+import argparse
 import json
 
 from gate_server.analysis.policy import FLOORS, GLOBAL
@@ -26,7 +27,8 @@ EPILOG = """examples:
 def register(subparsers) -> None:
     parser = subparsers.add_parser("policy", help="set, unset and show the server's threshold floors")
     sub = parser.add_subparsers(dest="policy_command", required=True, metavar="ACTION")
-    setter = sub.add_parser("set", help="set a floor (audited)", epilog=EPILOG)
+    setter = sub.add_parser("set", help="set a floor (audited)", epilog=EPILOG,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     setter.add_argument("field", choices=FLOORS, metavar="FIELD", help=f"one of: {', '.join(FLOORS)}")
     setter.add_argument("value", metavar="VALUE", help="JSON: 0, 5, 0.02, true, '[\"/opt/vault/*\"]'")
     setter.set_defaults(func=set_floor)

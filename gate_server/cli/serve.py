@@ -32,8 +32,9 @@ def register(subparsers) -> None:
         description="Run the API under gunicorn. The database is $GATE_DATABASE_URL "
                     "(default: SQLite under the data dir).",
     )
-    serve_parser.add_argument("--bind", default=gunicorn_conf.bind,
-                              help="HOST:PORT to listen on (default: %(default)s)")
+    serve_parser.add_argument("--bind", metavar="HOST:PORT",
+                              help="where to listen (default: $GATE_BIND, else 127.0.0.1:8080: loopback, "
+                                   "behind a reverse proxy)")
     serve_parser.add_argument("--workers", type=int, default=gunicorn_conf.workers,
                               help="worker processes (default: %(default)s, from the CPU count)")
     serve_parser.add_argument("--timeout", type=int, default=gunicorn_conf.timeout,
@@ -103,13 +104,13 @@ def metrics_dir(settings: Settings) -> str:
     return str(path)
 
 
-def gunicorn_argv(args) -> list[str]:
+def gunicorn_argv(args, settings: Settings) -> list[str]:
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")
     if args.timeout < 1:
         raise UsageError("--timeout must be at least 1 second")
     argv = [sys.executable, "-m", "gunicorn", "--config", f"python:{gunicorn_conf.__name__}",
-            "--bind", args.bind, "--workers", str(args.workers), "--timeout", str(args.timeout)]
+            "--bind", args.bind or settings.bind, "--workers", str(args.workers), "--timeout", str(args.timeout)]
     if args.access_log:
         argv += ["--access-logfile", args.access_log]
     return argv + [APP_FACTORY]
@@ -117,7 +118,7 @@ def gunicorn_argv(args) -> list[str]:
 
 def serve(args) -> int:
     settings = Settings.from_env()
-    argv = gunicorn_argv(args)
+    argv = gunicorn_argv(args, settings)
     shared_metrics = metrics_dir(settings)  # before the schema: a refused directory leaves everything untouched
     if settings.github_app_config:
         # Here, once, with exit 2 and one line, rather than as every worker's failed boot.

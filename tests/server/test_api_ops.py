@@ -6,6 +6,7 @@ import re
 import uuid
 from datetime import datetime, timezone
 
+import pytest
 import requests
 from openapi_spec_validator import validate
 from prometheus_client.parser import text_string_to_metric_families
@@ -22,8 +23,8 @@ def _samples(gate) -> dict[tuple[str, tuple], float]:
     }
 
 
-def _checks_by_verdict(samples, verdict: str) -> float:
-    return samples.get(("gate_checks_total", (("verdict", verdict),)), 0.0)
+def _checks_by_verdict(samples, verdict: str, service: str = "web") -> float:
+    return samples.get(("gate_checks_total", (("service", service), ("verdict", verdict))), 0.0)
 
 
 def test_health_and_readiness_need_no_token(gate):
@@ -39,6 +40,9 @@ def test_metrics_count_every_check_across_workers(gate):
     after = _samples(gate)
     assert _checks_by_verdict(after, "pass") - _checks_by_verdict(before, "pass") == 4
     assert _checks_by_verdict(after, "pause") - _checks_by_verdict(before, "pause") == 1
+    # The pause came last, whichever worker ran it: the gauge shows its score, not a sum over workers.
+    pause_score = gate.check(canary_version="v3-bad").json()["score"]
+    assert after[("gate_check_last_score", (("service", "web"),))] == pytest.approx(pause_score, abs=0.05)
     histogram_count = ("gate_check_duration_seconds_count", ())
     assert after[histogram_count] - before.get(histogram_count, 0) == 5
     posted = ("gate_http_requests_total", (("method", "POST"), ("route", "/api/v1/checks"), ("status", "201")))

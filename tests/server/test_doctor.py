@@ -88,3 +88,13 @@ def test_no_token_warns_with_the_command_to_make_one(tmp_path, sqlite_url):
     result = doctor(tmp_path, GATE_DATABASE_URL=sqlite_url, GATE_PUBLIC_URL="https://gate.example.com")
     assert result.returncode == 0
     assert "WARN  no active API token" in result.stdout and "gate-server tokens create" in result.stdout
+
+
+def test_a_fresh_sqlite_database_warns_without_contradicting_itself_and_passes_once_upgraded(tmp_path):
+    fresh = doctor(tmp_path, GATE_PUBLIC_URL="https://gate.example.com")
+    assert fresh.returncode == 0, fresh.stdout
+    assert "FAIL" not in lines(fresh).values() and "serve upgrades the embedded SQLite database" in fresh.stdout
+    subprocess.run([sys.executable, "-m", "gate_server.cli", "db", "upgrade"], check=True, capture_output=True,
+                   env={**os.environ, "GATE_DATA_DIR": str(tmp_path)})
+    upgraded = doctor(tmp_path, GATE_PUBLIC_URL="https://gate.example.com")
+    assert upgraded.returncode == 0 and "PASS  schema at this release's head revision" in upgraded.stdout

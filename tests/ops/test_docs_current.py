@@ -1,0 +1,24 @@
+"""The operator's docs state what this release does: figures they quote that the code
+decides (the schema head, defaults) are read from the code here."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from host_probe.cli import build_parser as probe_parser
+from gate_server.cli.serve import head_revision
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def test_operations_md_quotes_this_releases_head_revision():
+    quoted = re.findall(r"head revision (\w+)", (DOCS / "operations.md").read_text())
+    assert quoted and set(quoted) == {head_revision("sqlite://")}
+
+
+def test_probe_md_states_the_agents_file_hook_default():
+    agent = next(a for a in probe_parser()._subparsers._group_actions[0].choices.items() if a[0] == "agent")[1]
+    default = next(a.default for a in agent._actions if a.dest == "file_hook")
+    row = next(line for line in (DOCS / "probe.md").read_text().splitlines() if line.startswith("| `--file-hook`"))
+    assert f"the same default, `{default}`" in row or f"with `{default}` as its default" in row
