@@ -74,11 +74,17 @@ def ping() -> None:
     check_connection(engine())
 
 
+def keep_work_of_an_error_answer() -> None:
+    """The view's work stands although it answers with an error status: an answer whose
+    status is the result itself (the Flagger webhook's 412 for a pause), not a refusal."""
+    g.db_keep_error_answer = True
+
+
 def _end_transaction(response: Response) -> Response:
     db_session = g.get("db_session")
     if db_session is None:
         return response
-    if response.status_code >= 400:
+    if response.status_code >= 400 and not g.get("db_keep_error_answer"):
         db_session.rollback()
         return response
     try:

@@ -19,6 +19,7 @@ import yaml
 from flask import Blueprint, jsonify
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from gate_server import app_database
 from gate_server.api.auth import CHECK_SCOPES, admit, authenticate
 from gate_server.api.check_body import parse_check_body
 from gate_server.api.checks import judge
@@ -90,5 +91,6 @@ def webhook():
     checked, document = judge(body, _idempotency_key(payload))
     response = jsonify(document)
     response.status_code = STATUS_BY_VERDICT[checked.verdict]
+    app_database.keep_work_of_an_error_answer()  # a pause is stored like any check
     response.headers["Location"] = checked.api_url
     return response

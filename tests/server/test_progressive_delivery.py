@@ -68,6 +68,15 @@ def test_flagger_rolls_back_a_paused_canary(gate):
     assert run.phase == "Failed" and run.calls == [("rollout", 412)] * 5
 
 
+def test_a_paused_canary_seen_through_flagger_is_stored_for_on_call(gate):
+    # 412 is an error status to Flagger only: the check it answered must be kept (one per
+    # rollout), or on-call could neither see nor decide the pause that stopped it.
+    flagger_analysis(flagger_canary(gate, "v3-bad"), checksum=uuid.uuid4().hex[:10], iterations=2)
+    stored = gate.request("GET", "/api/v1/checks?service=web&limit=200").json()["checks"]
+    paused = [c for c in stored if c["canary_version"] == "v3-bad" and c["stage"] == "flagger"]
+    assert len(paused) >= 1 and all(c["verdict"] == "pause" for c in paused)
+
+
 def test_flagger_promotes_a_healthy_canary(gate):
     run = flagger_analysis(flagger_canary(gate, "v2"), checksum=uuid.uuid4().hex[:10], iterations=10)
     assert run.phase == "Succeeded"
