@@ -5,14 +5,21 @@ start-up must still pause. Real processes, the real probe, the real `gate-server
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gate_server.storage.engine import make_engine
+from gate_server.storage.models import Recording
 
 from tests.probe.conftest import (PYTHON, free_port_below_ephemeral, gate_check, host_probe, migrated,
-                                  read_profile)
+                                  read_profile, start_probe, wait_until_recording)
+from tests.support.requirements import unavailable
 
 SERVICE = Path(__file__).with_name("service.py")
 SERVICE_NAME = "startup-test"
@@ -32,23 +39,25 @@ def service_argv(work: Path, port: int, *extra: str) -> list[str]:
     return [PYTHON, str(SERVICE), "--dir", str(work), "--port", str(port), *extra]
 
 
-def record(db_url: str, tmp_path: Path, version: str, role: str, *scope: str) -> None:
+def record(db_url: str, tmp_path: Path, version: str, role: str, *scope: str, startup: str = "2s") -> None:
     result = host_probe("record", "--service", SERVICE_NAME, "--version", version, "--role", role,
-                        "--window", "1s", "--startup", "2s", "--duration", "6s", "--db", db_url,
+                        "--window", "1s", "--startup", startup, "--duration", "6s", "--db", db_url,
                         "--spool", str(tmp_path / "spool"), *scope, timeout=120)
     assert result.returncode == 0, result.stderr
 
 
-def attached_baseline(db_url: str, tmp_path: Path, work: Path, port: int) -> None:
-    """The baseline: a service that has been running (past its start-up) before the probe attaches."""
-    service = subprocess.Popen(service_argv(work, port))
+def attached_baseline(db_url: str, tmp_path: Path, work: Path, port: int, *extra: str,
+                      after_ready_s: float = 2.5, startup: str = "2s") -> None:
+    """The baseline: a service that has been running before the probe attaches (by
+    default past its start-up; `after_ready_s` short of --startup: a young one)."""
+    service = subprocess.Popen(service_argv(work, port, *extra))
     try:
         deadline = time.monotonic() + 30
         while not (work / "READY").exists():
             assert time.monotonic() < deadline and service.poll() is None, "the service did not start"
             time.sleep(0.05)
-        time.sleep(2.5)  # older than --startup 2s: attached to, not started
-        record(db_url, tmp_path, "v1", "baseline", "--pid", str(service.pid))
+        time.sleep(after_ready_s)
+        record(db_url, tmp_path, "v1", "baseline", "--pid", str(service.pid), startup=startup)
     finally:
         service.kill()
         service.wait()
@@ -119,3 +128,74 @@ def test_a_fresh_canary_that_switches_a_log_on_at_start_up_warns(attached, tmp_p
     verdict = check(db_url, tmp_path)
     assert verdict["verdict"] == "warn", verdict["reasons"]
     assert [a["change"] for a in verdict["anomalies"] if (a["kind"], a["key"]) == debug_log] == ["new"]
+
+
+def test_a_young_service_attached_to_was_not_seen_starting(ebpf, tmp_path, service_dir):
+    """Issue 23: a baseline attached 0.3 s after its start had its first windows taken for
+    its start-up, so the canary's start-up lookup (nscd's socket, glibc's first try) was
+    judged `new` and paused. Attached to, at any age, its start-up is not observed."""
+    db_url = migrated(f"sqlite:///{tmp_path / 'gate.db'}")
+    port = free_port_below_ephemeral()
+    lookup = str(service_dir / "lookup.sock")
+    # --startup 60s: however long bcc's compile takes, the service is well inside its start-up span
+    attached_baseline(db_url, tmp_path, service_dir, port, "--lookup", lookup, after_ready_s=0.3, startup="60s")
+    baseline = read_profile(db_url, "v1", SERVICE_NAME).windows
+    assert not any(window.startup for window in baseline)
+    assert recording_startup(db_url, "v1") == "not_observed"
+    record(db_url, tmp_path, "v2", "canary", "--",
+           *service_argv(service_dir, port, "--seconds", "5.5", "--lookup", lookup))
+    assert recording_startup(db_url, "v2") == "observed"
+    verdict = check(db_url, tmp_path)
+    assert verdict["verdict"] != "pause", verdict["reasons"]
+    (connect,) = [a for a in verdict["anomalies"] if a["kind"] == "connect"]
+    assert connect["change"] == "unverified", connect
+
+
+def recording_startup(db_url: str, version: str) -> str | None:
+    engine = make_engine(db_url)
+    try:
+        with Session(engine) as session:
+            return session.execute(select(Recording.startup).where(Recording.version == version)).scalar_one()
+    finally:
+        engine.dispose()
+
+
+CGROUP2_ROOT = Path("/sys/fs/cgroup/unified")
+
+
+def test_a_start_in_an_empty_cgroup_is_observed_from_its_first_process_and_again_after_a_restart(
+        ebpf, tmp_path, service_dir):
+    """Issue 23: a recording that opened on an empty cgroup (the agent registering a pod's
+    cgroup) never marked a start-up window; the span is counted from the workload's first
+    process, and starts again when its processes start again in the same cgroup."""
+    if not (CGROUP2_ROOT / "cgroup.procs").exists():
+        unavailable("ebpf", f"no cgroup v2 hierarchy at {CGROUP2_ROOT}")
+    cgroup = CGROUP2_ROOT / f"syscall-gate-startup-{os.getpid()}"
+    cgroup.mkdir()
+    db_url = migrated(f"sqlite:///{tmp_path / 'gate.db'}")
+    port = free_port_below_ephemeral()
+    probe = None
+    try:
+        probe = start_probe(["record", "--service", SERVICE_NAME, "--version", "v1", "--window", "1s",
+                             "--startup", "2s", "--duration", "10s", "--db", db_url,
+                             "--spool", str(tmp_path / "spool"), "--cgroup", str(cgroup)])
+        wait_until_recording(probe)
+        time.sleep(1.5)  # a window or so of the empty cgroup
+        for seconds in ("4.5", "1.5"):  # the first start, then a restart in the same cgroup
+            subprocess.run(service_argv(service_dir, port, "--seconds", seconds), check=True, timeout=30,
+                           preexec_fn=lambda: (cgroup / "cgroup.procs").write_text(str(os.getpid())))
+            (service_dir / "READY").unlink()
+        assert probe.wait(timeout=60) == 0, probe.stderr.read()
+    finally:
+        if probe and probe.poll() is None:
+            probe.kill()
+            probe.wait()
+        cgroup.rmdir()
+    windows = read_profile(db_url, "v1", SERVICE_NAME).windows
+    marks = [w.startup for w in windows]
+    listens = [("listen", f"inet:127.0.0.1:{port}") in w.counts for w in windows]
+    assert not marks[0] and not windows[0].syscalls_total, marks  # the empty cgroup: no start-up yet
+    first, second = [i for i, listened in enumerate(listens) if listened]
+    assert marks[first] and marks[second], (marks, listens)
+    assert not all(marks[first:second]), (marks, listens)  # the first start-up ended before the restart
+    assert recording_startup(db_url, "v1") == "observed"
