@@ -304,6 +304,13 @@ class Engine:
                   flush=True)
         return 0
 
+    def time_windows_from_now(self) -> float:
+        """Start the window clock again now (the one workload of `record` was just added,
+        after the compile and the destination's checks); what was counted since its
+        addition stays in its first window. Returns the instant, for the duration."""
+        self.window_begin = time.monotonic()
+        return self.window_begin
+
     def seconds_to_window(self) -> float:
         return self.window_begin + self.config.window_s - time.monotonic()
 
