@@ -199,3 +199,28 @@ def test_a_start_in_an_empty_cgroup_is_observed_from_its_first_process_and_again
     assert marks[first] and marks[second], (marks, listens)
     assert not all(marks[first:second]), (marks, listens)  # the first start-up ended before the restart
     assert recording_startup(db_url, "v1") == "observed"
+
+
+def test_a_program_started_through_a_symlink_is_the_same_program_attached_or_fresh(ebpf, tmp_path):
+    """Issue 23: /usr/bin/redis-server is a symlink to redis-check-rdb. The attached
+    baseline's inventory names what /proc/<pid>/exe names (redis-check-rdb), the fresh
+    canary's exec named the symlink: `new exec` of the same program, a pause."""
+    if not os.path.exists("/usr/bin/redis-server"):
+        unavailable("ebpf", "redis-server is not installed (apt-get install redis-server)")
+    db_url = migrated(f"sqlite:///{tmp_path / 'gate.db'}")
+    port = free_port_below_ephemeral()
+    redis = ["/usr/bin/redis-server", "--port", str(port), "--save", "", "--appendonly", "no",
+             "--dir", str(tmp_path)]
+    baseline = subprocess.Popen(redis, stdout=subprocess.DEVNULL)
+    try:
+        record(db_url, tmp_path, "v1", "baseline", "--pid", str(baseline.pid))
+    finally:
+        baseline.terminate()
+        baseline.wait()
+    record(db_url, tmp_path, "v2", "canary", "--", "timeout", "5.5", *redis)
+    canary_execs = {key for w in read_profile(db_url, "v2", SERVICE_NAME).windows
+                    for kind, key in w.counts if kind == "exec"}
+    assert os.path.realpath("/usr/bin/redis-server") in canary_execs, canary_execs
+    assert "/usr/bin/redis-server" not in canary_execs
+    verdict = check(db_url, tmp_path)
+    assert not [a for a in verdict["anomalies"] if a["kind"] == "exec" and "redis" in a["key"]], verdict["anomalies"]
