@@ -473,3 +473,35 @@ def test_a_side_without_windows_is_inconclusive_and_named_first():
 def test_an_empty_profile_is_named_by_its_label():
     empty = replace(canary_profile(windows=0), label="v2 in the recent period (12:00 to 13:00)")
     assert judge(BASELINE, empty).reasons[0] == "no windows recorded for v2 in the recent period (12:00 to 13:00)"
+
+
+# --- local IPC ---------------------------------------------------------------------
+
+def test_a_connect_to_a_system_daemons_socket_is_low_and_never_a_limit():
+    # glibc's first name-service try (nscd) and the journal: what the libraries do on their own.
+    canary = canary_profile(extra=in_windows(("connect", "unix:/var/run/nscd/socket"), range(0, 10, 3)))
+    verdict = judge(BASELINE, canary, load_config({}))
+    anomaly = only(verdict, key="unix:/var/run/nscd/socket")
+    assert (anomaly.severity, anomaly.rule, anomaly.limit) == ("low", "new_system_ipc", None)
+    assert verdict.verdict == "pass", verdict.reasons
+
+
+def test_a_new_connect_to_a_container_runtime_socket_is_critical_from_one_window():
+    canary = canary_profile(extra=in_windows(("connect", "unix:/var/run/docker.sock"), [4]))
+    verdict = judge(BASELINE, canary, load_config({}))
+    anomaly = only(verdict, key="unix:/var/run/docker.sock")
+    assert (anomaly.severity, anomaly.rule) == ("critical", "new_control_socket")
+    assert verdict.verdict == "pause"
+    assert any("limits.max_new_destinations" in reason for reason in verdict.reasons)
+
+
+@pytest.mark.parametrize("local_ipc, key, severity", [
+    ({"system_daemons": []}, "unix:/var/run/nscd/socket", "high"),          # a team that wants every socket news
+    ({"system_daemon_severity": "medium"}, "unix:/dev/log", "medium"),
+    ({"control_sockets": ["/srv/agent/*.sock"]}, "unix:/srv/agent/ctl.sock", "critical"),
+    ({"control_sockets": []}, "unix:/run/containerd/containerd.sock", "high"),
+])
+def test_local_ipc_classes_are_configurable(local_ipc, key, severity):
+    canary = canary_profile(extra=in_windows(("connect", key), range(0, 10, 3)))
+    verdict = judge(BASELINE, canary, load_config({"local_ipc": local_ipc}))
+    assert only(verdict, key=key).severity == severity
