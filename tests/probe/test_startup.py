@@ -47,7 +47,7 @@ def record(db_url: str, tmp_path: Path, version: str, role: str, *scope: str, st
 
 
 def attached_baseline(db_url: str, tmp_path: Path, work: Path, port: int, *extra: str,
-                      after_ready_s: float = 0.2, startup: str = "2s") -> None:
+                      startup: str = "2s") -> None:
     """The baseline: a service that is serving before the probe attaches. However young,
     its start-up was not observed (it once slept past --startup here: no longer needed)."""
     service = subprocess.Popen(service_argv(work, port, *extra))
@@ -56,7 +56,6 @@ def attached_baseline(db_url: str, tmp_path: Path, work: Path, port: int, *extra
         while not (work / "READY").exists():
             assert time.monotonic() < deadline and service.poll() is None, "the service did not start"
             time.sleep(0.05)
-        time.sleep(after_ready_s)
         record(db_url, tmp_path, "v1", "baseline", "--pid", str(service.pid), startup=startup)
     finally:
         service.kill()
@@ -72,8 +71,16 @@ def check(db_url: str, tmp_path: Path) -> dict:
 def attached(ebpf, tmp_path, service_dir):
     db_url = migrated(f"sqlite:///{tmp_path / 'gate.db'}")
     port = free_port_below_ephemeral()
-    attached_baseline(db_url, tmp_path, service_dir, port)
+    # Attached 0.2 s after it serves, with --startup 60s: however long bcc's compile takes,
+    # well inside its start-up span (issue 23: such a baseline had its first windows taken
+    # for its start-up, and the canary's start-up lookup then paused as `new`).
+    attached_baseline(db_url, tmp_path, service_dir, port, "--lookup", lookup_socket(service_dir), startup="60s")
     return db_url, port
+
+
+def lookup_socket(service_dir: Path) -> str:
+    """A unix socket connected to once at start, as glibc's first name lookup tries nscd's."""
+    return str(service_dir / "lookup.sock")
 
 
 def test_an_attached_recording_starts_with_what_the_service_already_holds(attached, service_dir):
@@ -85,20 +92,29 @@ def test_an_attached_recording_starts_with_what_the_service_already_holds(attach
     assert ("file", f"{service_dir}/service.conf:r") in first.inventory
     assert ("file", f"{service_dir}/service.log:w") in first.inventory
     assert not any(window.inventory for window in windows[1:])
-    assert not any(window.startup for window in windows)  # attached to: no start-up seen
+    assert not any(window.startup for window in windows)  # attached to, however young: no start-up seen
+    assert recording_startup(db_url, "v1") == "not_observed"
     # the kernel never saw the listen: it happened before the recording
     assert not any(("listen", f"inet:127.0.0.1:{port}") in window.counts for window in windows)
 
 
 def test_a_fresh_canary_of_the_same_program_passes_against_an_attached_baseline(attached, tmp_path, service_dir):
     db_url, port = attached
-    record(db_url, tmp_path, "v2", "canary", "--", *service_argv(service_dir, port, "--seconds", "5.5"))
+    record(db_url, tmp_path, "v2", "canary", "--",
+           *service_argv(service_dir, port, "--seconds", "5.5", "--lookup", lookup_socket(service_dir)))
     canary = read_profile(db_url, "v2", SERVICE_NAME).windows
     assert canary[0].startup and not canary[-1].startup
+    assert recording_startup(db_url, "v2") == "observed"
     assert not canary[0].inventory  # a command we launch holds nothing yet
     assert ("listen", f"inet:127.0.0.1:{port}") in canary[0].counts
     verdict = check(db_url, tmp_path)
-    assert verdict["verdict"] == "pass", [a["reason"] for a in verdict["anomalies"]]
+    # Never a pause (issue 23's bar). A warn is possible here: the unverified start-up
+    # lookup and the start-up's own syscalls bring the score of this tiny service to 90.
+    assert verdict["verdict"] in ("pass", "warn"), (verdict["reasons"], [a["reason"] for a in verdict["anomalies"]])
+    assert not [a for a in verdict["anomalies"] if a["change"] == "new" and a["kind"] != "syscall"], verdict
+    # its start-up lookup: the baseline's start-up was not observed, so unverified, never new
+    (connect,) = [a for a in verdict["anomalies"] if a["kind"] == "connect"]
+    assert connect["change"] == "unverified", connect
 
 
 @pytest.mark.parametrize("change, expected_key", [
@@ -128,27 +144,6 @@ def test_a_fresh_canary_that_switches_a_log_on_at_start_up_warns(attached, tmp_p
     verdict = check(db_url, tmp_path)
     assert verdict["verdict"] == "warn", verdict["reasons"]
     assert [a["change"] for a in verdict["anomalies"] if (a["kind"], a["key"]) == debug_log] == ["new"]
-
-
-def test_a_young_service_attached_to_was_not_seen_starting(ebpf, tmp_path, service_dir):
-    """Issue 23: a baseline attached 0.3 s after its start had its first windows taken for
-    its start-up, so the canary's start-up lookup (nscd's socket, glibc's first try) was
-    judged `new` and paused. Attached to, at any age, its start-up is not observed."""
-    db_url = migrated(f"sqlite:///{tmp_path / 'gate.db'}")
-    port = free_port_below_ephemeral()
-    lookup = str(service_dir / "lookup.sock")
-    # --startup 60s: however long bcc's compile takes, the service is well inside its start-up span
-    attached_baseline(db_url, tmp_path, service_dir, port, "--lookup", lookup, after_ready_s=0.3, startup="60s")
-    baseline = read_profile(db_url, "v1", SERVICE_NAME).windows
-    assert not any(window.startup for window in baseline)
-    assert recording_startup(db_url, "v1") == "not_observed"
-    record(db_url, tmp_path, "v2", "canary", "--",
-           *service_argv(service_dir, port, "--seconds", "5.5", "--lookup", lookup))
-    assert recording_startup(db_url, "v2") == "observed"
-    verdict = check(db_url, tmp_path)
-    assert verdict["verdict"] != "pause", verdict["reasons"]
-    (connect,) = [a for a in verdict["anomalies"] if a["kind"] == "connect"]
-    assert connect["change"] == "unverified", connect
 
 
 def recording_startup(db_url: str, version: str) -> str | None:
