@@ -105,15 +105,14 @@ class Window(Base):
     events_total: Mapped[int] = mapped_column(BigInteger, default=0)
     sample_every: Mapped[int] = mapped_column(Integer, default=1)
     drops: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    # The window's window_features rows again, as one document (see encode_window_counts), so
-    # a check reads one row per window instead of one per count. NULL for windows written
-    # before migration 0002 that it has not backfilled; readers then aggregate window_features.
+    # The window's counts, as one document (see encode_window_counts): the only record of
+    # them since migration 0010, so a window is one row, read in one piece by a check.
     counts: Mapped[Optional[str]] = mapped_column(Text)
     # The window covers the first seconds after a process of the workload started (exec).
     # Retention keeps such windows at any age: a canary's start-up is compared with them.
     startup: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # What the processes already held when the recording attached, a document like `counts`
-    # (not window_features rows: it is no event count of the window). NULL: no inventory.
+    # (never summed with `counts`: it is no event count of the window). NULL: no inventory.
     inventory: Mapped[Optional[str]] = mapped_column(Text)
     # Feature kind -> the kernel hook that produced it ({"file": "fentry:security_file_open"}).
     # NULL: stored before migration 0009, or sent by a probe that did not say.
@@ -148,18 +147,6 @@ class Feature(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     kind: Mapped[str] = mapped_column(String(20))
     key: Mapped[str] = mapped_column(String(1024))
-
-
-class WindowFeature(Base):
-    __tablename__ = "window_features"
-
-    window_id: Mapped[int] = mapped_column(
-        ForeignKey("windows.id", ondelete="CASCADE"), primary_key=True
-    )
-    feature_id: Mapped[int] = mapped_column(
-        ForeignKey("features.id", ondelete="CASCADE"), primary_key=True, index=True
-    )
-    count: Mapped[int] = mapped_column(BigInteger)
 
 
 class Check(Base):
