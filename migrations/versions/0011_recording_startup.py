@@ -8,8 +8,8 @@ before this migration, or sent by a probe that did not say.
 
 The downgrade drops the column: the recordings stay, what they saw of the start-up is lost.
 
-Revision ID: 0010_recording_startup
-Revises: 0009
+Revision ID: 0011_recording_startup
+Revises: 0010_windows_stored_once
 Create Date: 2026-12-03
 """
 from typing import Sequence, Union
@@ -18,8 +18,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision: str = '0010_recording_startup'
-down_revision: Union[str, None] = '0009'
+revision: str = '0011_recording_startup'
+down_revision: Union[str, None] = '0010_windows_stored_once'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
