@@ -25,11 +25,11 @@ CHOICES = (AUTO, FENTRY, SYS_ENTER)
 SHARED_HOOKS = {
     "syscall": "sys_enter",
     "exec": "tracepoint:sched_process_exec",
-    "connect": "sys_enter",
+    "connect": "sys_enter+tracepoint:inet_sock_set_state",  # connect, sendto/sendmsg/sendmmsg; TCP at SYN_SENT
     "bind": "sys_enter",
     "listen": "tracepoint:inet_sock_set_state+sys_enter",
     "socket": "sys_enter",
-    "process": "tracepoint:sched_process_fork+sched_process_exec+sched_process_exit",
+    "process": "tracepoint:task_newtask+sched_process_fork+sched_process_exec+sched_process_exit",
 }
 # `file`: opens that reached a file; `file_refused`: opens refused before that
 FILE_HOOKS = {

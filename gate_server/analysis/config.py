@@ -24,17 +24,18 @@ Group = Literal["syscall", "file", "sensitive", "exec", "connect", "listen", "bi
 NewFeatureRule = Literal[
     "sensitive_access", "new_exec", "new_destination", "new_listener", "new_write_path",
     "new_file", "new_syscall", "new_socket_type", "new_process_event", "new_ephemeral_bind",
-    "new_control_socket", "new_system_ipc",
+    "new_risky_capability", "new_control_socket", "new_system_ipc",
 ]
 # What an attacker or a broken build does once and never again: one occurrence is news.
 DEFAULT_ONE_OFF_RULES = ("sensitive_access", "new_exec", "new_destination", "new_listener", "new_write_path",
-                         "new_control_socket")
+                         "new_risky_capability", "new_control_socket")
 # stability.one_off_kinds (deprecated) named score groups; each group's rules.
 RULES_OF_GROUP: dict[str, tuple[str, ...]] = {
     "sensitive": ("sensitive_access",), "exec": ("new_exec",),
     "connect": ("new_destination", "new_control_socket", "new_system_ipc"),
     "listen": ("new_listener", "new_ephemeral_bind"), "bind": ("new_listener", "new_ephemeral_bind"),
-    "file": ("new_write_path", "new_file"), "syscall": ("new_syscall",), "socket": ("new_socket_type",),
+    "file": ("new_write_path", "new_file"), "syscall": ("new_syscall", "new_risky_capability"),
+    "socket": ("new_socket_type", "new_risky_capability"),
     "process": ("new_process_event",),
 }
 SCHEMA_PATH = Path(__file__).with_name("config_schema.json")
@@ -113,6 +114,8 @@ class Limits(_Section):
     max_new_write_paths: Optional[int] = Field(0, ge=0, description="new writes outside known directories")
     max_sensitive_access: Optional[int] = Field(0, ge=0, description="new accesses to sensitive paths")
     max_new_syscalls: Optional[int] = Field(None, ge=0, description="new syscall names")
+    max_new_risky_capabilities: Optional[int] = Field(
+        0, ge=0, description="new high-risk capabilities: io_uring, file handles, memfd, ptrace, packet sockets")
     max_new_files: Optional[int] = Field(None, ge=0, description="new file paths of any mode (not sensitive)")
 
 

@@ -18,6 +18,21 @@ from gate_server.analysis.patterns import DestinationSet, GlobSet, TrailingGlobS
 from gate_server.storage.keys import UNIX, FileKey, parse_address, parse_file_key
 
 
+# Capabilities that reach a file, a program or the network past the keys the probe
+# makes where its hook is sys_enter (docs/probe.md, "Routes around the probe"), or
+# reach into another process: new in a canary, each is a pause (issue 24).
+RISKY_SYSCALLS = {
+    "io_uring_setup": "io_uring: opens, reads and connects without their syscalls",
+    "open_by_handle_at": "opens a file by handle, with no path",
+    "name_to_handle_at": "file handles, to open a file later with no path",
+    "memfd_create": "an anonymous file, to run a program no path names",
+    "ptrace": "reads and writes another process",
+    "process_vm_readv": "reads another process's memory",
+    "process_vm_writev": "writes another process's memory",
+}
+RISKY_SOCKET_FAMILIES = {"packet": "raw frames, past every address the probe keys"}
+
+
 @dataclass(frozen=True)
 class Meaning:
     group: str  # score group
@@ -97,8 +112,14 @@ class Rules:
                 return Meaning(kind, "low", "new_ephemeral_bind", None, f"{kind} on {key}")
             return Meaning(kind, "high", "new_listener", "max_new_listeners", f"{kind} on {key}")
         if kind == "syscall":
+            if key in RISKY_SYSCALLS:
+                return Meaning("syscall", "high", "new_risky_capability", "max_new_risky_capabilities",
+                               f"syscall {key} ({RISKY_SYSCALLS[key]})")
             return Meaning("syscall", "medium", "new_syscall", "max_new_syscalls", f"syscall {key}")
         if kind == "socket":
+            if key.split("/", 1)[0] in RISKY_SOCKET_FAMILIES:
+                return Meaning("socket", "high", "new_risky_capability", "max_new_risky_capabilities",
+                               f"socket type {key} ({RISKY_SOCKET_FAMILIES[key.split('/', 1)[0]]})")
             return Meaning("socket", "medium", "new_socket_type", None, f"socket type {key}")
         return Meaning(kind, "low", "new_process_event", None, f"process event {key}")
 

@@ -10,6 +10,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from gate_server import app_database
 from gate_server.api.auth import current_identity, require_token
+from gate_server.api.compressed_bodies import inflated_body
 from gate_server.api.parsing import json_object
 from gate_server.services import ingest
 
@@ -20,8 +21,9 @@ INGEST_SCOPES = ("ingest", "admin")
 
 def _upload() -> dict:
     # a window is bigger than any other request: its own limit, read before the body
-    request.max_content_length = current_app.config["GATE_SETTINGS"].max_ingest_bytes
-    return json_object()
+    max_bytes = current_app.config["GATE_SETTINGS"].max_ingest_bytes
+    request.max_content_length = max_bytes
+    return json_object(inflated_body(max_bytes))
 
 
 def _stored(created: bool, document: dict):

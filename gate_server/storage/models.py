@@ -303,3 +303,15 @@ class AuditEntry(Base):
     check_id: Mapped[Optional[int]] = mapped_column(Integer)  # no foreign key: the log outlives pruned checks
     reason: Mapped[str] = mapped_column(Text, default="")
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class GitHubDelivery(Base):
+    """A GitHub webhook delivery the App took, by the digest of its signed body: the
+    signature covers the body and not the X-GitHub-Delivery header, so the body is what
+    tells a replay from a new delivery. One row per deployment review."""
+
+    __tablename__ = "github_deliveries"
+
+    body_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    delivery_id: Mapped[str] = mapped_column(String(100))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
