@@ -9,7 +9,7 @@ before this migration, or sent by a probe that did not say.
 The downgrade drops the column: the recordings stay, what they saw of the start-up is lost.
 
 Revision ID: 0011_recording_startup
-Revises: 0010_windows_stored_once
+Revises: 0010_github_deliveries
 Create Date: 2026-12-03
 """
 from typing import Sequence, Union
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 
 revision: str = '0011_recording_startup'
-down_revision: Union[str, None] = '0010_windows_stored_once'
+down_revision: Union[str, None] = '0010_github_deliveries'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
