@@ -186,7 +186,7 @@ class Canonicaliser:
             view = self._slot_views.get(slot)
             if view is None or (view != HOST_VIEW and not os.path.exists(view)):
                 raise _Unresolvable
-            return self._walk(text, 0, view)
+            return self._walk(text, 0, view)[0]  # a name gone since: walked as far as it exists
         except _Unresolvable:
             return lexical(text)
 
