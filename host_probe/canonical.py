@@ -175,6 +175,21 @@ class Canonicaliser:
         except _Unresolvable:
             return Canonical(self._best_guess(text, tgid), False)
 
+    def program(self, text: str, slot: int) -> str:
+        """The file an exec of `text` ran, as /proc/<pid>/exe names it (symlinks
+        resolved: /usr/bin/redis-server is /usr/bin/redis-check-rdb), seen in the
+        workload's view; the text itself, lexically, when it cannot be resolved (a
+        relative name: the exec key carries no opener to resolve it against)."""
+        if not text.startswith("/"):
+            return lexical(text)
+        try:
+            view = self._slot_views.get(slot)
+            if view is None or (view != HOST_VIEW and not os.path.exists(view)):
+                raise _Unresolvable
+            return self._walk(text, 0, view)[0]  # a name gone since: walked as far as it exists
+        except _Unresolvable:
+            return lexical(text)
+
     @staticmethod
     def _best_guess(text: str, tgid: int) -> str:
         path = lexical(text)

@@ -28,7 +28,8 @@ import numpy as np
 
 from host_probe.kernel_contract import DRAIN_LOSSES, LOSS_REASONS, PROCESS_CHANGES, SYSCALL_SLOTS
 from host_probe.canonical import Canonicaliser
-from host_probe.kernel_keys import OpenedPath, detail_feature, file_feature
+from host_probe.kernel_keys import OpenedPath, c_text, detail_feature, file_feature
+from host_probe.normalise import normalise_path
 from host_probe.lru_evictions import LruEvictions
 from host_probe.map_batch import BatchReader, delete_keys
 
@@ -222,11 +223,19 @@ class MapDrain:
                 identity = raw[index, 4:].tobytes()  # all but the generation
                 feature = cache.get(identity, MISSING)
                 if feature is MISSING:
-                    feature = cache[identity] = detail_feature(reader.keys[row], self.ephemeral_ports)
+                    feature = cache[identity] = self._detail_feature(reader.keys[row], slot)
                 window = windows.get(slot)
                 if feature and window is not None:
                     window.details[feature] += count
         delete_keys(reader.table, b"".join(taken_keys))
+
+    def _detail_feature(self, key, slot: int):
+        feature = detail_feature(key, self.ephemeral_ports)
+        if feature and feature[0] == "exec":
+            # keyed by the file that runs, as the inventory's /proc/<pid>/exe is: a program
+            # started through a symlink is the same program (the -v stream keeps the name invoked)
+            return "exec", normalise_path(self.canonical.program(c_text(key.path), slot))
+        return feature
 
     def _paths(self, wanted: list[tuple[int, int]]) -> dict[tuple[int, int], OpenedPath]:
         """The paths of file keys, by (slot, hash): looked up one by one when few are

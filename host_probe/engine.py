@@ -91,12 +91,8 @@ def _boot_time() -> datetime:
     return datetime.now(timezone.utc) - timedelta(seconds=uptime)
 
 
-def startup_until(pids: set[int], startup_s: float, now: datetime) -> datetime | None:
-    """The end of the workload's start-up: `startup_s` after its oldest process
-    started, when that is less than `startup_s` ago (a command we launch, a
-    container just started); None for a workload running for longer (attached to).
-    The oldest process is the workload's main one: a running service's helpers
-    that start later do not make its windows start-up windows."""
+def oldest_start(pids: set[int]) -> datetime | None:
+    """When the oldest of `pids` started (the workload's main process); None when none runs."""
     ticks = os.sysconf("SC_CLK_TCK")
     started = []
     for pid in pids:
@@ -106,9 +102,14 @@ def startup_until(pids: set[int], startup_s: float, now: datetime) -> datetime |
             continue
     if not started:
         return None
-    oldest = _boot_time() + timedelta(seconds=min(started) / ticks)
-    end = oldest + timedelta(seconds=startup_s)
-    return end if end > now else None
+    return _boot_time() + timedelta(seconds=min(started) / ticks)
+
+
+# What a recording saw of its workload's start-up (RecordingInfo.startup):
+STARTUP_OBSERVED = "observed"          # it opened before the workload's first process (a command
+                                       # launched under the probe, an empty cgroup)
+STARTUP_PARTLY = "partly"              # attached to running processes, then saw them start again
+STARTUP_NOT_OBSERVED = "not_observed"  # attached to running processes, at whatever age
 
 
 @dataclass
@@ -122,7 +123,13 @@ class Recording:
     window_started: datetime
     index: int = 0
     closing_at: datetime | None = None
-    startup_until: datetime | None = None  # windows starting before this cover the workload's start
+    # The start-up span of the workload's latest observed start: from its first process
+    # (exec or fork seen in scope), `startup_s` long. None: no start observed (attached).
+    startup_from: datetime | None = None
+    startup_until: datetime | None = None
+    # Opened on no running process (an empty cgroup, a held command): the first process to
+    # appear, and every start after all of them have gone (a restart), begins a start-up.
+    watch_for_start: bool = False
     inventory: dict = field(default_factory=dict)  # what it held at attach, for its first window
     served_inventory_due: bool = True  # an inventory once its start-up is over, for the next window
     profile_lost: Counter = field(default_factory=Counter)
@@ -224,8 +231,18 @@ class Engine:
         sink.open(info, store_first=self.config.store_first)
         slot, running = self.table.add(workload)
         self.drain.canonical.watch(slot, running or set(workload.pids or ()))
-        recording = Recording(workload, slot, info, sink, window_started=info.started_at,
-                              startup_until=startup_until(running, self.config.startup_s, info.started_at))
+        recording = Recording(workload, slot, info, sink, window_started=info.started_at)
+        if not running or not attached:
+            # Nothing of it ran before the probe watched: its start is seen from its first process.
+            info.startup = STARTUP_OBSERVED
+            recording.watch_for_start = bool(workload.cgroup)
+            self._begin_startup(recording, oldest_start(running) if running else None)
+        else:
+            # A service attached to, however young, was not seen starting (issue 23: one
+            # attached 2 s after its start had its first windows taken for its start-up).
+            info.startup = STARTUP_NOT_OBSERVED
+            recording.watch_for_start = bool(workload.cgroup)
+            recording.startup_from = oldest_start(running)
         if attached and running:
             recording.inventory = take_inventory(running, self.drain.ephemeral_ports).features()
         self.recordings[workload.key] = recording
@@ -233,6 +250,32 @@ class Engine:
                  f"as {info.uuid} in slot {slot}; windows of {self.config.window_s:g}s; "
                  f"file opens from {self.hooks['file']}" + (f" ({self.file_hook_note})" if self.file_hook_note else ""))
         return recording
+
+    def _begin_startup(self, recording: Recording, started: datetime | None) -> None:
+        recording.startup_from = started
+        recording.startup_until = started + timedelta(seconds=self.config.startup_s) if started else None
+        recording.served_inventory_due = started is not None
+
+    def _follow_start(self, recording: Recording, raw: RawWindow) -> None:
+        """A cgroup workload's first process, or its processes started again in the same
+        cgroup (a restart, a rolling update in place): a start-up observed from there."""
+        if not recording.watch_for_start or recording.closing_at:
+            return
+        if recording.startup_from is not None and not (raw.processes.get("exec") or raw.processes.get("fork")):
+            return  # nothing started in this window: the oldest process is still the one known
+        try:
+            running = self.table.processes(recording.workload.key)
+        except KeyError:
+            return
+        started = oldest_start(running)
+        if started is None or (recording.startup_from is not None and started <= recording.startup_from):
+            return
+        if recording.info.startup == STARTUP_NOT_OBSERVED:
+            recording.info.startup = STARTUP_PARTLY
+        self.log(f"host-probe: {recording.info.service} {recording.info.version}: its processes started at "
+                 f"{started.isoformat(timespec='seconds')}: windows up to {self.config.startup_s:g}s after are "
+                 "start-up windows")
+        self._begin_startup(recording, started)
 
     def refresh(self, key: str) -> None:
         self.table.refresh(key)
@@ -260,6 +303,13 @@ class Engine:
             print(f"{name:5} slot={event.slot} pid={event.pid}{parent} comm={c_text(event.comm)}{detail}",
                   flush=True)
         return 0
+
+    def time_windows_from_now(self) -> float:
+        """Start the window clock again now (the one workload of `record` was just added,
+        after the compile and the destination's checks); what was counted since its
+        addition stays in its first window. Returns the instant, for the duration."""
+        self.window_begin = time.monotonic()
+        return self.window_begin
 
     def seconds_to_window(self) -> float:
         return self.window_begin + self.config.window_s - time.monotonic()
@@ -307,13 +357,16 @@ class Engine:
         recording.profile_lost.update({r: n for r, n in drops.items() if r not in EVENT_STREAM_LOSSES})
         recording.stream_lost.update({r: n for r, n in drops.items() if r in EVENT_STREAM_LOSSES})
         received, recording.events_received = recording.events_received, 0
+        self._follow_start(recording, raw)
+        startup = bool(recording.startup_until and recording.window_started < recording.startup_until
+                       and ended >= recording.startup_from)
         spooled = recording.sink.write_window(WindowRecord(
             recording_uuid=recording.uuid, index=recording.index, started_at=recording.window_started,
             ended_at=ended, syscalls_total=sum(raw.syscalls.values()),
             events_total=sum(raw.details.values()) + received,
             # the kernel counts every detail: only the -v stream is ever sampled
             sample_every=1, drops=drops, features=window_features(raw),
-            startup=bool(recording.startup_until and recording.window_started < recording.startup_until),
+            startup=startup,
             inventory=recording.inventory, hooks=self.hooks,
         ))
         if not spooled:

@@ -189,7 +189,8 @@ class Recorder:
                 self.scope.close()
                 raise
             self.scope.started()
-            begin = time.monotonic()
+            # Windows and the duration from the same instant: a recording ends on a whole window.
+            begin = engine.time_windows_from_now()
             duration = self.request.duration_s
             while True:
                 engine.poll()

@@ -24,14 +24,15 @@ Group = Literal["syscall", "file", "sensitive", "exec", "connect", "listen", "bi
 NewFeatureRule = Literal[
     "sensitive_access", "new_exec", "new_destination", "new_listener", "new_write_path",
     "new_file", "new_syscall", "new_socket_type", "new_process_event", "new_ephemeral_bind",
-    "new_risky_capability",
+    "new_risky_capability", "new_control_socket", "new_system_ipc",
 ]
 # What an attacker or a broken build does once and never again: one occurrence is news.
 DEFAULT_ONE_OFF_RULES = ("sensitive_access", "new_exec", "new_destination", "new_listener", "new_write_path",
-                         "new_risky_capability")
+                         "new_risky_capability", "new_control_socket")
 # stability.one_off_kinds (deprecated) named score groups; each group's rules.
 RULES_OF_GROUP: dict[str, tuple[str, ...]] = {
-    "sensitive": ("sensitive_access",), "exec": ("new_exec",), "connect": ("new_destination",),
+    "sensitive": ("sensitive_access",), "exec": ("new_exec",),
+    "connect": ("new_destination", "new_control_socket", "new_system_ipc"),
     "listen": ("new_listener", "new_ephemeral_bind"), "bind": ("new_listener", "new_ephemeral_bind"),
     "file": ("new_write_path", "new_file"), "syscall": ("new_syscall", "new_risky_capability"),
     "socket": ("new_socket_type", "new_risky_capability"),
@@ -53,6 +54,22 @@ DEFAULT_SENSITIVE_PATHS = (
     "/proc/*/mem", "/proc/*/environ", "/proc/kcore", "/dev/mem", "/dev/kmem", "/dev/port",
     "/boot/*", "/sys/kernel/security/*",
 )
+# Unix sockets of the host's own daemons, which glibc and the usual libraries reach on
+# their own (the name service's first try before DNS, the journal, syslog, the system
+# bus): a new connect there is what the service's libraries do, not a new destination.
+DEFAULT_SYSTEM_DAEMON_SOCKETS = (
+    "/var/run/nscd/socket", "/run/nscd/socket",
+    "/run/systemd/journal/socket", "/run/systemd/journal/stdout", "/run/systemd/journal/dev-log", "/dev/log",
+    "/run/dbus/system_bus_socket", "/var/run/dbus/system_bus_socket", "/run/user/*/bus",
+    "/run/systemd/userdb/*", "/run/systemd/resolve/io.systemd.Resolve",
+)
+# Sockets that control the host's containers or the node: whoever connects can start a
+# privileged container. A new connect there is the worst a workload can do.
+DEFAULT_CONTROL_SOCKETS = (
+    "/*/docker.sock", "/*/containerd.sock", "/*/containerd/containerd.sock*", "/*/crio.sock", "/*/podman.sock",
+    "/var/lib/kubelet/*", "/run/containerd/*", "/*/cri-dockerd.sock",
+)
+
 # Where a new write is expected churn (scratch space, terminals), not "a write
 # outside known directories".
 DEFAULT_KNOWN_WRITE_PATHS = ("/tmp/*", "/var/tmp/*", "/dev/shm/*", "/dev/null", "/dev/pts/*", "/dev/tty")
@@ -147,6 +164,9 @@ class Stability(_Section):
     one_off_kinds: Optional[list[Group]] = Field(
         None, exclude=True, json_schema_extra={"deprecated": True},
         description="deprecated: use one_off_rules. Groups whose rules are added to the default one_off_rules")
+    persistent_min_fraction: float = Field(
+        0.8, gt=0, le=1,
+        description="a new feature or rate shift seen in at least this fraction of canary windows is at least a warn")
     missing_min_rate: float = Field(
         1.0, ge=0, description="a stable baseline feature is reported missing only above this rate per 1000 syscalls")
 
@@ -192,6 +212,20 @@ class Sufficiency(_Section):
                 "sample_every samples only the event stream of record -v"]
 
 
+class LocalIpc(_Section):
+    """Unix-socket connects rated as what they reach (docs/config.md, "Local IPC")."""
+
+    system_daemons: list[PathGlob] = Field(
+        default_factory=lambda: list(DEFAULT_SYSTEM_DAEMON_SOCKETS),
+        description="unix socket path globs of the host's system daemons (name service, journald, syslog, D-Bus)")
+    system_daemon_severity: Literal["low", "medium"] = Field(
+        "low", description="severity of a new connect to a system daemon's socket (never a limit: at most a warn)")
+    control_sockets: list[PathGlob] = Field(
+        default_factory=lambda: list(DEFAULT_CONTROL_SOCKETS),
+        description="unix socket path globs of container runtimes and orchestrators (docker, containerd, "
+                    "the kubelet): a new connect is critical and counts against limits.max_new_destinations")
+
+
 class Report(_Section):
     max_features: int = Field(50, ge=0, le=1000, description="rows in the verdict's feature table")
 
@@ -209,6 +243,7 @@ class GateConfig(_Section):
         description="globs where new writes are expected churn (baseline write directories are known too)")
     stability: Stability = Field(default_factory=Stability)
     rate_shift: RateShift = Field(default_factory=RateShift)
+    local_ipc: LocalIpc = Field(default_factory=LocalIpc)
     sufficiency: Sufficiency = Field(default_factory=Sufficiency)
     report: Report = Field(default_factory=Report)
 

@@ -9,13 +9,16 @@ Order of decision:
   3. canary not observed enough                        -> inconclusive
   4. score <= thresholds.pause_score                   -> pause
   5. score <= thresholds.warn_score                    -> warn
-  6. a new feature or rate shift in every canary window -> warn (scoring.persistent_changes)
+  6. a new feature or rate shift in most canary windows -> warn (scoring.persistent_changes:
+     stability.persistent_min_fraction of them, 80 % by default)
   7. otherwise                                         -> pass
 A canary whose probe could not read an open's, exec's, send's or clone's argument past
 its start-up is at least a warn, the count in its reasons (observation.unreadable_reason).
 Unverified start-up features (startup.py) never pause on their own: a pause the score
 reaches only through them is a warn, and one of severity high or above makes a pass a warn.
 Suppressed anomalies (suppressions.py) are listed but count toward none of the above.
+A stub window (shorter than half a window: a recording's end) is merged into its
+neighbour first (whole_windows.py), so it cannot make "most windows" out of "all".
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from gate_server.analysis.stability import missing_features, new_features
 from gate_server.analysis.startup import (StartupView, annotate, startup_view, unverified_features,
                                           unverified_verdict)
 from gate_server.analysis.verdict import Anomaly, FeatureRow, Verdict, severity_rank
+from gate_server.analysis.whole_windows import merge_stub_windows, stub_note
 
 
 def judge(baseline: Profile, canary: Profile, config: GateConfig | None = None, *,
@@ -46,6 +50,10 @@ def judge(baseline: Profile, canary: Profile, config: GateConfig | None = None, 
     `suppressions`: those in force for the service; the anomalies they match do not count,
     except those counted against a limit in `floored_limits` (an operator's floor)."""
     config = config or GateConfig()
+    baseline, baseline_stubs, baseline_window = merge_stub_windows(baseline)
+    canary, canary_stubs, canary_window = merge_stub_windows(canary)
+    stub_notes = stub_note("baseline", baseline_stubs, baseline_window) + stub_note("canary", canary_stubs,
+                                                                                    canary_window)
     observation = {"baseline": observe(baseline), "canary": observe(canary)}
     baseline_short = insufficiencies("baseline", observation["baseline"], config.sufficiency)
     canary_short = insufficiencies("canary", observation["canary"], config.sufficiency)
@@ -86,7 +94,7 @@ def judge(baseline: Profile, canary: Profile, config: GateConfig | None = None, 
 
     return Verdict(
         verdict=verdict, score=total, anomalies=anomalies, observation=observation, reasons=reasons,
-        notes=config.notes() + _suppressed_note(len(anomalies) - len(counted)) + floor_notes,
+        notes=config.notes() + stub_notes + _suppressed_note(len(anomalies) - len(counted)) + floor_notes,
         thresholds=config.model_dump(mode="json"), features=feature_table(matrix, anomalies, config.report.max_features),
         group_scores=groups, service=canary.service or baseline.service,
         baseline_version=baseline.version, canary_version=canary.version,

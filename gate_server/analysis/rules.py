@@ -15,7 +15,7 @@ from typing import Iterable, Optional
 
 from gate_server.analysis.config import GateConfig
 from gate_server.analysis.patterns import DestinationSet, GlobSet, TrailingGlobSet
-from gate_server.storage.keys import FileKey, parse_address, parse_file_key
+from gate_server.storage.keys import UNIX, FileKey, parse_address, parse_file_key
 
 
 # Capabilities that reach a file, a program or the network past the keys the probe
@@ -59,6 +59,9 @@ class Rules:
         self._allow_listeners = DestinationSet(allow.listeners)
         self._allow_syscalls = tuple(allow.syscalls)
         self._known_writes = GlobSet(config.known_write_paths)
+        self._system_daemons = GlobSet(config.local_ipc.system_daemons)
+        self._system_daemon_severity = config.local_ipc.system_daemon_severity
+        self._control_sockets = GlobSet(config.local_ipc.control_sockets)
         # Directories the baseline already writes to: a new file there (a new log
         # name, a new cache entry) is churn, not "a write outside known directories".
         self._baseline_write_dirs = {posixpath.dirname(path) for path in baseline_write_paths} - {"/", ""}
@@ -102,7 +105,7 @@ class Rules:
         if kind == "exec":
             return Meaning("exec", "high", "new_exec", "max_new_execs", f"exec {key}")
         if kind == "connect":
-            return Meaning("connect", "high", "new_destination", "max_new_destinations", f"outbound connect to {key}")
+            return self._new_connect(key)
         if kind in ("listen", "bind"):
             if parse_address(key).is_ephemeral:
                 # A client binding an ephemeral port (DNS resolvers do) listens on nothing.
@@ -119,6 +122,19 @@ class Rules:
                                f"socket type {key} ({RISKY_SOCKET_FAMILIES[key.split('/', 1)[0]]})")
             return Meaning("socket", "medium", "new_socket_type", None, f"socket type {key}")
         return Meaning(kind, "low", "new_process_event", None, f"process event {key}")
+
+    def _new_connect(self, key: str) -> Meaning:
+        address = parse_address(key)
+        if address.family == UNIX and address.path:
+            if self._control_sockets.matches(address.path):
+                return Meaning("connect", "critical", "new_control_socket", "max_new_destinations",
+                               f"connect to the container runtime or orchestrator socket {address.path} "
+                               "(local_ipc.control_sockets: whoever connects can start a privileged container)")
+            if self._system_daemons.matches(address.path):
+                return Meaning("connect", self._system_daemon_severity, "new_system_ipc", None,
+                               f"connect to the system daemon socket {address.path} "
+                               "(local_ipc.system_daemons: what the service's libraries reach on their own)")
+        return Meaning("connect", "high", "new_destination", "max_new_destinations", f"outbound connect to {key}")
 
     def _new_file(self, key: str) -> Meaning:
         file = parse_file_key(key)

@@ -13,6 +13,7 @@ new exec must cost the same whether a service has 3 or 3000 file features.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 
 from gate_server.analysis.config import GateConfig
@@ -66,16 +67,22 @@ NOT_PERSISTENT_KINDS = ("process",)
 
 
 def persistent_changes(anomalies: list[Anomaly], canary_windows: int, config: GateConfig) -> list[str]:
-    """One sentence if a new feature or a rate shift is in every canary window of a
-    canary observed long enough: such a change is at least a warn, whatever its score."""
+    """One sentence if a new feature or a rate shift is in most canary windows
+    (stability.persistent_min_fraction) of a canary observed long enough: such a change
+    is at least a warn, whatever its score. Most, not every: a change that stands
+    is not made a one-off by a window in which the service happened not to do it."""
     if canary_windows < config.sufficiency.min_windows:
         return []
+    needed = math.ceil(config.stability.persistent_min_fraction * canary_windows - 1e-9)
     persistent = [a for a in anomalies if a.change in ("new", "rate") and a.kind not in NOT_PERSISTENT_KINDS
-                  and a.canary_windows_seen >= canary_windows]
+                  and a.canary_windows_seen >= needed]
     if not persistent:
         return []
     named = [f"{'new' if a.change == 'new' else 'the rate of'} {a.kind} {a.key}" for a in persistent[:3]]
     shown = ", ".join(named) + (f" and {len(persistent) - 3} more" if len(persistent) > 3 else "")
     verb = "is" if len(persistent) == 1 else "are"
-    return [f"{shown} {verb} in every canary window ({canary_windows} of {canary_windows}): "
-            "a change in every window is at least a warn"]
+    seen = min(a.canary_windows_seen for a in persistent)
+    where = ("in every canary window" if seen >= canary_windows
+             else f"in at least {seen} of {canary_windows} canary windows")
+    return [f"{shown} {verb} {where} ({seen} of {canary_windows}; stability.persistent_min_fraction "
+            f"{config.stability.persistent_min_fraction:g}): a change in most windows is at least a warn"]

@@ -83,6 +83,8 @@ class Recording(Base):
     sample_every: Mapped[int] = mapped_column(Integer, default=1)
     rate_limit: Mapped[Optional[int]] = mapped_column(Integer)
     probe_version: Mapped[str] = mapped_column(String(50), default="")
+    # observed | partly | not_observed (RecordingInfo.startup); NULL: not said.
+    startup: Mapped[Optional[str]] = mapped_column(String(20))
 
     service: Mapped[Service] = relationship(back_populates="recordings")
     windows: Mapped[list["Window"]] = relationship(back_populates="recording")

@@ -138,6 +138,10 @@ class RecordingInfo(_Record):
     rate_limit: Optional[Positive] = None
     probe_version: _text(50) = ""
     ended_at: Optional[AwareDatetime] = None
+    startup: Optional[Literal["observed", "partly", "not_observed"]] = Field(
+        None, description="What the probe saw of the workload's start-up: observed (it watched before the "
+                          "first process), partly (attached to running processes, then saw them start again), "
+                          "not_observed (attached to running processes). null: a probe that did not say.")
 
     check_times = model_validator(mode="after")(_ends_after_start)
 

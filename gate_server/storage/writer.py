@@ -92,13 +92,14 @@ class WindowWriter:
                 uuid=info.uuid, service_id=service_id, version=info.version, role=info.role,
                 host=info.host, kernel=info.kernel, scope=info.scope, started_at=info.started_at,
                 ended_at=info.ended_at, sample_every=info.sample_every, rate_limit=info.rate_limit,
-                probe_version=info.probe_version,
+                probe_version=info.probe_version, startup=info.startup,
             )
             session.execute(
                 _insert(session, Recording).values(**values).on_conflict_do_nothing(index_elements=["uuid"])
             )
             session.execute(
-                update(Recording).where(Recording.uuid == info.uuid).values(ended_at=info.ended_at)
+                update(Recording).where(Recording.uuid == info.uuid).values(ended_at=info.ended_at,
+                                                                             startup=info.startup)
             )
             return session.execute(select(Recording.id).where(Recording.uuid == info.uuid)).scalar_one()
 

@@ -117,9 +117,8 @@ def _namespace_sockets(tgid: int, holdings: ProcessHoldings, cache: dict[str, di
 
 def _add_process(inventory: Inventory, holdings: ProcessHoldings, sockets: dict[int, Socket]) -> None:
     held = inventory.held
-    for exe in (holdings.exe, holdings.argv0_is_exe):
-        if exe:
-            held.add(("exec", exe))
+    if holdings.exe:  # the file that runs, as the probe keys an exec (argv[0] is only the name invoked)
+        held.add(("exec", holdings.exe))
     if holdings.exe_deleted:
         inventory.deleted_files.add(holdings.exe)
     if holdings.cwd:

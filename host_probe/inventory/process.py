@@ -41,7 +41,6 @@ class ProcessHoldings:
     tgid: int
     exe: str | None = None
     exe_deleted: bool = False
-    argv0_is_exe: str | None = None  # argv[0], when it is an absolute path to the same file as exe
     cwd: str | None = None
     files: list[OpenFile] = field(default_factory=list)
     socket_inodes: set[int] = field(default_factory=set)
@@ -71,8 +70,6 @@ def read_process(tgid: int) -> ProcessHoldings:
     held = ProcessHoldings(tgid)
     held.exe, held.exe_deleted = _link(tgid, "exe", held)
     held.cwd, _ = _link(tgid, "cwd", held)
-    if held.exe:
-        held.argv0_is_exe = _argv0_if_exe(tgid)
     try:
         held.net_namespace = os.readlink(f"/proc/{tgid}/ns/net")
     except PermissionError:
@@ -138,20 +135,6 @@ def _link(tgid: int, name: str, held: ProcessHoldings) -> tuple[str | None, bool
         except OSError:
             pass
     return target, False
-
-
-def _argv0_if_exe(tgid: int) -> str | None:
-    """The probe keys an exec by the path execve() was given (/usr/bin/python3),
-    exe is the file it resolved to (/usr/bin/python3.11): argv[0] is kept when it
-    is an absolute path that names the same file in the process's root."""
-    try:
-        with open(f"/proc/{tgid}/cmdline", "rb") as cmdline:
-            argv0 = cmdline.read().split(b"\0", 1)[0].decode("utf-8", "replace")
-        if argv0.startswith("/") and os.path.samefile(f"/proc/{tgid}/root{argv0}", f"/proc/{tgid}/exe"):
-            return argv0
-    except OSError:
-        pass
-    return None
 
 
 def _read_text(pid: int, name: str) -> str:

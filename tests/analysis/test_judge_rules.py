@@ -351,8 +351,8 @@ def test_breach_on_a_short_canary_still_pauses():
 # --- score, thresholds, limits -------------------------------------------------------
 
 def test_score_thresholds_decide_warn_and_pause():
-    # In 9 of 10 windows: the score decides, not the warn floor of a change in every window.
-    canary = canary_profile(extra=in_windows(("exec", "/usr/bin/git"), range(1, 10)))
+    # In 7 of 10 windows: the score decides, not the warn floor of a change in most windows.
+    canary = canary_profile(extra=in_windows(("exec", "/usr/bin/git"), range(3, 10)))
     no_limits = {"limits": {"max_new_execs": None}}
     verdict = judge(BASELINE, canary, load_config(no_limits))
     # exec group (weight 4 of 22.5) loses 0.5 for one high anomaly: 100 - 100*2/22.5
@@ -371,12 +371,22 @@ def test_new_syscall_in_every_canary_window_is_at_least_a_warn():
     verdict = judge(BASELINE, canary, load_config({}))
     assert verdict.score == pytest.approx(96.7)
     assert verdict.verdict == "warn"
-    assert verdict.reasons == ["new syscall mlock is in every canary window (8 of 8): a change in every window "
-                               "is at least a warn"]
+    assert verdict.reasons == ["new syscall mlock is in every canary window (8 of 8; stability.persistent_min_fraction "
+                               "0.8): a change in most windows is at least a warn"]
+
+
+def test_new_syscall_in_most_canary_windows_is_at_least_a_warn():
+    # Persistence switched on (redis appendonly): fdatasync in 8 of 9 windows, none of the baseline's.
+    canary = canary_profile(windows=9, extra=in_windows(("syscall", "fdatasync"), range(1, 9), count=5))
+    verdict = judge(BASELINE, canary, load_config({}))
+    assert verdict.verdict == "warn", verdict.reasons
+    assert "new syscall fdatasync is in at least 8 of 9 canary windows" in verdict.reasons[0]
+    stricter = load_config({"stability": {"persistent_min_fraction": 1.0}})
+    assert judge(BASELINE, canary, stricter).verdict == "pass"
 
 
 def test_change_in_only_some_windows_or_a_short_canary_stays_with_the_score():
-    some = canary_profile(windows=8, extra=in_windows(("syscall", "mlock"), range(7), count=5))
+    some = canary_profile(windows=8, extra=in_windows(("syscall", "mlock"), range(6), count=5))
     assert judge(BASELINE, some, load_config({})).verdict == "pass"
     # Too short a canary to say "every window": the sufficiency rule decides (inconclusive).
     short = canary_profile(windows=4, extra=in_windows(("syscall", "mlock"), range(4), count=5))
@@ -499,3 +509,35 @@ def test_a_side_without_windows_is_inconclusive_and_named_first():
 def test_an_empty_profile_is_named_by_its_label():
     empty = replace(canary_profile(windows=0), label="v2 in the recent period (12:00 to 13:00)")
     assert judge(BASELINE, empty).reasons[0] == "no windows recorded for v2 in the recent period (12:00 to 13:00)"
+
+
+# --- local IPC ---------------------------------------------------------------------
+
+def test_a_connect_to_a_system_daemons_socket_is_low_and_never_a_limit():
+    # glibc's first name-service try (nscd) and the journal: what the libraries do on their own.
+    canary = canary_profile(extra=in_windows(("connect", "unix:/var/run/nscd/socket"), range(0, 10, 3)))
+    verdict = judge(BASELINE, canary, load_config({}))
+    anomaly = only(verdict, key="unix:/var/run/nscd/socket")
+    assert (anomaly.severity, anomaly.rule, anomaly.limit) == ("low", "new_system_ipc", None)
+    assert verdict.verdict == "pass", verdict.reasons
+
+
+def test_a_new_connect_to_a_container_runtime_socket_is_critical_from_one_window():
+    canary = canary_profile(extra=in_windows(("connect", "unix:/var/run/docker.sock"), [4]))
+    verdict = judge(BASELINE, canary, load_config({}))
+    anomaly = only(verdict, key="unix:/var/run/docker.sock")
+    assert (anomaly.severity, anomaly.rule) == ("critical", "new_control_socket")
+    assert verdict.verdict == "pause"
+    assert any("limits.max_new_destinations" in reason for reason in verdict.reasons)
+
+
+@pytest.mark.parametrize("local_ipc, key, severity", [
+    ({"system_daemons": []}, "unix:/var/run/nscd/socket", "high"),          # a team that wants every socket news
+    ({"system_daemon_severity": "medium"}, "unix:/dev/log", "medium"),
+    ({"control_sockets": ["/srv/agent/*.sock"]}, "unix:/srv/agent/ctl.sock", "critical"),
+    ({"control_sockets": []}, "unix:/run/containerd/containerd.sock", "high"),
+])
+def test_local_ipc_classes_are_configurable(local_ipc, key, severity):
+    canary = canary_profile(extra=in_windows(("connect", key), range(0, 10, 3)))
+    verdict = judge(BASELINE, canary, load_config({"local_ipc": local_ipc}))
+    assert only(verdict, key=key).severity == severity

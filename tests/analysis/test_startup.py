@@ -85,11 +85,11 @@ def test_a_fresh_canary_reading_a_secret_at_start_up_pauses():
 
 
 def test_what_an_inventory_cannot_show_is_unverified_at_start_up():
-    # A fresh start resolves a name through nscd, runs a helper once and writes a pid
+    # A fresh start asks a local helper daemon once, runs a helper once and writes a pid
     # file: done and gone long before the baseline's recording attached, so its
     # inventory cannot vouch for them (found by `make demo`: the canary's one connect
-    # to nscd paused a healthy release)
-    transient = {("connect", "unix:/var/run/nscd/socket"): 1, ("exec", "/usr/bin/helper"): 1,
+    # to nscd paused a healthy release; nscd is a system daemon now, local_ipc, so another socket)
+    transient = {("connect", "unix:/run/app/helper.sock"): 1, ("exec", "/usr/bin/helper"): 1,
                  ("file", "/run/app.pid:w"): 1}
     baseline = attached_baseline()
     # the baseline's own attached recording is also an "earlier" recording of its version:

@@ -91,17 +91,21 @@ def test_the_paused_canary_is_approved_with_a_reason_and_the_check_carries_it(de
                        "on-call read the anomalies: the debug helper ships behind a flag this release (demo)")]
 
 
+# an exec is keyed by the file that runs: /bin/sh is /usr/bin/dash on Debian
+SHELL = os.path.realpath("/bin/sh")
+
+
 def test_healthy_canary_passes(demo_run):
     block = verdict_block(demo_run[0].stdout, "healthy canary v2")
     assert "verdict PASS" in block
-    assert "/etc/shadow" not in block and "/bin/sh" not in block
+    assert "/etc/shadow" not in block and SHELL not in block
 
 
 def test_misbehaving_canary_is_paused_for_the_credentials_read_and_the_shell(demo_run):
     block = verdict_block(demo_run[0].stdout, "misbehaving canary v2-bad")
     assert "verdict PAUSE" in block
     assert re.search(r"(CRITICAL|HIGH) +new +file /etc/shadow:r", block), block
-    assert re.search(r"(CRITICAL|HIGH) +new +exec /bin/sh", block), block
+    assert re.search(rf"(CRITICAL|HIGH) +new +exec {re.escape(SHELL)}", block), block
 
 
 def test_every_verdict_links_its_dashboard_page(demo_run):

@@ -26,7 +26,6 @@ from gate_server.analysis.judge import judge
 
 # (workload, scenario) -> why the judge misses the target (docs/benchmarks.md).
 KNOWN_MISSES: dict[tuple[str, str], str] = {
-    ("webapp", "inject-logging"): "the debug log is opened once, at the fresh canary's start-up: an unverified low",
     ("nginx", "inject-logging"): "access.log is opened by the master at start-up (unverified); the warn comes from "
                                  "the workers' new write syscalls, not the file",
 }

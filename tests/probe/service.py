@@ -1,7 +1,8 @@
 """A small long-running service, as production runs one: at start it opens its config
 (kept open), its log (held open, appended to all run) and listens on a fixed port; then
 it serves: accepts, reads its data file, writes a log line. `--extra-port P` also listens
-on P at start; `--secret` also reads /etc/shadow at start; `--debug-log` also opens
+on P at start; `--secret` also reads /etc/shadow at start; `--lookup SOCKET` connects
+to a unix socket once at start, as glibc's first name-service lookup tries nscd's; `--debug-log` also opens
 service-debug.log at start and writes it all run (a log switched on). It writes READY
 when serving."""
 
@@ -18,6 +19,7 @@ parser.add_argument("--port", type=int, required=True)
 parser.add_argument("--extra-port", type=int, default=0)
 parser.add_argument("--secret", action="store_true")
 parser.add_argument("--debug-log", action="store_true")
+parser.add_argument("--lookup", default="")
 parser.add_argument("--seconds", type=float, default=600)
 args = parser.parse_args()
 work = Path(args.dir)
@@ -34,6 +36,12 @@ if args.secret:
         open("/etc/shadow").close()
     except OSError:
         pass
+if args.lookup:
+    with socket.socket(socket.AF_UNIX) as lookup:
+        try:
+            lookup.connect(args.lookup)
+        except OSError:
+            pass
 for listener in listeners:
     listener.settimeout(0.05)
 (work / "READY").write_text("serving\n")

@@ -83,3 +83,13 @@ def test_a_proc_link_to_no_path_is_kept_as_the_link(tmp_path):
 def test_a_cut_path_is_unresolved_and_marked():
     found = Canonicaliser().canonical("/var/log/" + "x" * 246, os.getpid(), AT_FDCWD, SLOT, truncated=True)
     assert found == Canonical("/var/log/" + "x" * 246 + "<truncated>", False)
+
+
+def test_a_program_is_the_file_its_symlinks_lead_to_in_its_workloads_view(tmp_path):
+    (tmp_path / "redis-check-rdb").write_text("#!/bin/true\n")
+    os.symlink("redis-check-rdb", tmp_path / "redis-server")
+    canonicaliser = Canonicaliser()
+    assert canonicaliser.program(f"{tmp_path}/redis-server", SLOT) == lexical(f"{tmp_path}/redis-server")  # no view yet
+    canonicaliser.watch(SLOT, [os.getpid()])
+    assert canonicaliser.program(f"{tmp_path}/redis-server", SLOT) == f"{tmp_path}/redis-check-rdb"
+    assert canonicaliser.program("./run.sh", SLOT) == "run.sh"  # relative: no opener to resolve it against
