@@ -32,7 +32,7 @@ from bench.workloads.peers import discard_listener, price_backend
 from bench.workloads.services import LOG_DIR, PYTHON, REPO_ROOT, WORKLOADS, Workload
 from bench.workloads.webapp import BACKEND_ADDRESS
 from gate_server.storage import migrate
-from gate_server.storage.engine import make_engine
+from gate_contract.engine import make_engine
 from gate_server.storage.profiles import load_profile
 
 # An attached service has run this long past the probe's start-up span when the

@@ -1,6 +1,6 @@
 """Human durations, the one parser of them: `500ms`, `90s`, `15m`, `1h`, `7d`, `2w`.
 
-In storage/ because the probe (which may import only gate_server.storage) parses its
+In the contract because the probe (which never imports gate_server) parses its
 --duration and --window with it, as the server's CLI parses --older-than and
 --recent. The Action runs without this repository and keeps a copy
 (action/gate_client/inputs.py: seconds); tests/action/test_durations.py keeps the copy

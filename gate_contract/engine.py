@@ -8,7 +8,7 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
-from gate_server.storage.errors import DatabaseError
+from gate_contract.errors import DatabaseError
 
 
 def mask_url(url: str) -> str:

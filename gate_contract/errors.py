@@ -1,4 +1,4 @@
-"""The storage error every caller catches. Its own module so that callers which
+"""The database error every caller catches (probe and server). Its own module so that callers which
 only need the exception (the probe's CLI) do not import SQLAlchemy with it."""
 
 

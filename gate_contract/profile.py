@@ -1,7 +1,8 @@
 """What the judge takes: profiles made of windows of per-feature counts.
 
 Pure data, built by `gate_server.storage.profiles` from the database or by tests
-from literals. No Flask, no SQL.
+from literals. No Flask, no SQL. In the contract so that the server's storage builds
+what the judge reads without importing the judge.
 """
 
 from __future__ import annotations
@@ -10,9 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Optional
 
-from gate_server.storage.keys import EVENT_STREAM_LOSSES
-
-FeatureKey = tuple[str, str]  # (kind, normalised key), e.g. ("exec", "/bin/sh")
+from gate_contract.keys import EVENT_STREAM_LOSSES, FeatureKey
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from gate_server.storage.keys import FeatureKey, Kind
+from gate_contract.keys import FeatureKey, Kind
 
 ROLES = ("baseline", "canary")
 Role = Literal["baseline", "canary"]

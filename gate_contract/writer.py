@@ -17,10 +17,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from gate_server.storage.models import (
+from gate_contract.models import (
     Feature, Recording, Service, Window, WindowFeature, encode_window_counts,
 )
-from gate_server.storage.records import MAX_BIGINT, RecordingInfo, WindowRecord
+from gate_contract.records import MAX_BIGINT, RecordingInfo, WindowRecord
 
 # Keys longer than the column are cut, with a marker, rather than refused.
 MAX_KEY_LENGTH = 1024

@@ -8,7 +8,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from gate_server.settings import Settings
-from gate_server.storage.engine import check_connection, make_engine
+from gate_contract.engine import check_connection, make_engine
 from gate_server.storage.profiles import ProfileCache
 
 _EXTENSION = "gate_db"

@@ -22,7 +22,7 @@ from typing import Annotated, Optional
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
-from gate_server.storage.durations import seconds
+from gate_contract.durations import seconds
 from host_probe.discovery.containers import ContainerOptions
 from host_probe.discovery.kubernetes import KubernetesOptions
 from host_probe.discovery.static import StaticWorkload

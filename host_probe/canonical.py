@@ -30,7 +30,7 @@ import os
 import stat
 from dataclasses import dataclass
 
-from gate_server.storage.keys import TRUNCATED
+from gate_contract.keys import TRUNCATED
 from host_probe.kernel_contract import AT_FDCWD
 
 MAX_LINKS = 40  # the kernel's MAXSYMLINKS

@@ -12,9 +12,9 @@ import faulthandler
 import sys
 from pathlib import Path
 
-from gate_server.storage.durations import seconds
-from gate_server.storage.errors import DatabaseError
-from gate_server.storage.records import ROLES
+from gate_contract.durations import seconds
+from gate_contract.errors import DatabaseError
+from gate_contract.records import ROLES
 from host_probe.settings import ProbeSettings, url_password
 
 EPILOG = """examples:

@@ -17,10 +17,10 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
-from gate_server.storage.engine import make_engine
-from gate_server.storage.errors import DatabaseError
-from gate_server.storage.records import RecordingInfo, WindowRecord
-from gate_server.storage.writer import WindowWriter
+from gate_contract.engine import make_engine
+from gate_contract.errors import DatabaseError
+from gate_contract.records import RecordingInfo, WindowRecord
+from gate_contract.writer import WindowWriter
 from host_probe.errors import Rejected, Unavailable
 
 STATEMENT_TIMEOUT_MS, LOCK_TIMEOUT_MS = 30_000, 10_000

@@ -21,14 +21,14 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 
-from gate_server.storage.records import RecordingInfo, WindowRecord
+from gate_contract.records import RecordingInfo, WindowRecord
 from host_probe import __version__, file_hook, loader
 from host_probe.discovery import Workload
 from host_probe.drain import MapDrain, RawWindow
 from host_probe.heap import page_out_compiler, return_freed_memory
 from host_probe.inventory import take_inventory
 from host_probe.inventory.process import ProcessGone, start_time
-from gate_server.storage.keys import EVENT_STREAM_LOSSES
+from gate_contract.keys import EVENT_STREAM_LOSSES
 from host_probe.kernel_contract import DRAIN_LOSSES, EVENT_TYPES, LOSS_REASONS
 from host_probe.kernel_keys import c_text
 from host_probe.normalise import DEFAULT_EPHEMERAL_PORTS

@@ -1,5 +1,5 @@
 """Turn the kernel's detail keys (struct detail_key, struct file_key in
-bpf/probe.h) into normalised feature keys, built by gate_server.storage.keys
+bpf/probe.h) into normalised feature keys, built by gate_contract.keys
 from structured fields: normalisation sees a path or a port, never a string it
 has to split again."""
 
@@ -10,7 +10,7 @@ import os
 import socket
 from dataclasses import dataclass
 
-from gate_server.storage.keys import ADDRESS_KINDS, INET, INET6, UNIX, Address, FeatureKey, file_key, socket_key
+from gate_contract.keys import ADDRESS_KINDS, INET, INET6, UNIX, Address, FeatureKey, file_key, socket_key
 from host_probe.canonical import Canonicaliser
 from host_probe.kernel_contract import DETAIL_KINDS, OPEN_MODES, PATH_RESOLVED, PATH_TRUNCATED
 from host_probe.normalise import DEFAULT_EPHEMERAL_PORTS, normalise_address, normalise_path

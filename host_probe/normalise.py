@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from gate_server.storage.keys import EPHEMERAL, HEX, INET, INET6, NUMBER, PID, TEMP, UNIX, Address
+from gate_contract.keys import EPHEMERAL, HEX, INET, INET6, NUMBER, PID, TEMP, UNIX, Address
 # Linux's default net.ipv4.ip_local_port_range; the recorder passes the host's own.
 DEFAULT_EPHEMERAL_PORTS = (32768, 60999)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gate_server.storage.records import RecordingInfo, WindowRecord
+from gate_contract.records import RecordingInfo, WindowRecord
 from host_probe.errors import Unavailable
 from host_probe.spool import WINDOW_UNSPOOLED, SpoolFile, SpoolFull, identity_key
 

@@ -27,7 +27,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from gate_server.storage.keys import WINDOW_LOSSES
+from gate_contract.keys import WINDOW_LOSSES
 
 WINDOW_LOST, WINDOW_REJECTED, WINDOW_UNSPOOLED = WINDOW_LOSSES
 LEDGER = "losses.json"

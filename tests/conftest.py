@@ -9,7 +9,7 @@ import os
 import pytest
 
 from gate_server.storage import migrate
-from gate_server.storage.engine import make_engine
+from gate_contract.engine import make_engine
 from tests.support.postgres import PostgresUnavailable, ThrowawayPostgres
 from tests.support.requirements import unavailable
 

@@ -15,7 +15,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from gate_server.analysis.config_errors import ConfigError, from_validation_error
 from gate_server.analysis.patterns import check_glob, parse_destination
-from gate_server.storage.keys import Kind
+from gate_contract.keys import Kind
 
 Group = Literal["syscall", "file", "sensitive", "exec", "connect", "listen", "bind", "socket", "process"]
 # The rules a new feature can fall under (rules.py's Meaning.rule, the anomaly's `rule`).

@@ -15,7 +15,7 @@ from typing import Iterable, Optional
 
 from gate_server.analysis.config import GateConfig
 from gate_server.analysis.patterns import DestinationSet, GlobSet, TrailingGlobSet
-from gate_server.storage.keys import FileKey, parse_address, parse_file_key
+from gate_contract.keys import FileKey, parse_address, parse_file_key
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ import numpy as np
 
 from gate_server.analysis.config import GateConfig
 from gate_server.analysis.features import FeatureMatrix
-from gate_server.analysis.profile import Profile
+from gate_contract.profile import Profile
 from gate_server.analysis.rules import Rules
 from gate_server.analysis.scoring import group_scores, score
 from gate_server.analysis.stability import new_features

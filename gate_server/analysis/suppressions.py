@@ -16,7 +16,7 @@ from typing import Iterable, Optional
 
 from gate_server.analysis.patterns import DestinationSet, GlobSet, check_glob, parse_destination
 from gate_server.analysis.verdict import Anomaly, SuppressedBy
-from gate_server.storage.keys import ADDRESS_KINDS, KINDS, parse_file_key
+from gate_contract.keys import ADDRESS_KINDS, KINDS, parse_file_key
 
 PATH_KINDS = ("file", "exec")
 

@@ -13,7 +13,7 @@ from typing import Any, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from gate_server.analysis.observation import SideObservation
-from gate_server.storage.keys import Kind
+from gate_contract.keys import Kind
 
 VerdictName = Literal["pass", "warn", "pause", "inconclusive"]
 Severity = Literal["low", "medium", "high", "critical"]

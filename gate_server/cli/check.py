@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from gate_server.cli.errors import UsageError
 from gate_server.services.errors import DomainError
 from gate_server.settings import Settings
-from gate_server.storage.engine import DatabaseError, make_engine, mask_url
+from gate_contract.engine import DatabaseError, make_engine, mask_url
 
 EXIT_CODES = {"pass": 0, "warn": 0, "pause": 1, "inconclusive": 3}
 

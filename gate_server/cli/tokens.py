@@ -11,8 +11,8 @@ from gate_server.cli.errors import UsageError
 from gate_server.services import tokens
 from gate_server.services.errors import DomainError
 from gate_server.settings import Settings
-from gate_server.storage.engine import DatabaseError, make_engine, mask_url
-from gate_server.storage.records import ROLES
+from gate_contract.engine import DatabaseError, make_engine, mask_url
+from gate_contract.records import ROLES
 
 
 def register(subparsers) -> None:

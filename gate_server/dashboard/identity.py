@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from gate_server import app_database
 from gate_server.services.tokens import TokenIdentity, verify_token
-from gate_server.storage.models import ApiToken
+from gate_contract.models import ApiToken
 
 # Reading pages needs what reading the API needs; ingest tokens belong to probes.
 DASHBOARD_SCOPES = ("check", "decide", "admin")

@@ -17,7 +17,7 @@ from gate_server.github_app.github_api import Callback, GitHubApp, GitHubError
 from gate_server.services import checks, decisions
 from gate_server.services.errors import DomainError
 from gate_server.settings import Settings
-from gate_server.storage.errors import DatabaseError
+from gate_contract.errors import DatabaseError
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gate_server.services.tokens import TokenIdentity
-from gate_server.storage.models import AuditEntry
+from gate_contract.models import AuditEntry
 
 ACTIONS = ("decision", "acknowledge", "suppression.create", "suppression.revoke", "baseline.promote")
 DEFAULT_LIMIT = 200

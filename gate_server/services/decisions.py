@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from gate_server.services import audit, suppressions
 from gate_server.services.errors import Conflict, DomainError, NotFound
-from gate_server.storage.models import Acknowledgement, Check, CheckDecision, Service
+from gate_contract.models import Acknowledgement, Check, CheckDecision, Service
 
 DECISIONS = ("approve", "reject")
 # A pass needs nobody's word; the others are what a person may overrule or confirm.

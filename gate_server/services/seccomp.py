@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from gate_server.storage.models import Feature, Recording, Service, Window, WindowFeature
+from gate_contract.models import Feature, Recording, Service, Window, WindowFeature
 
 # Allowed whatever was observed. A long-running service is usually recorded in the
 # middle of its life, so the calls it makes only when it ends (exit, exit_group) or

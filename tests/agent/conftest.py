@@ -20,8 +20,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gate_server.storage import migrate
-from gate_server.storage.engine import make_engine
-from gate_server.storage.models import Recording, Service
+from gate_contract.engine import make_engine
+from gate_contract.models import Recording, Service
 from gate_server.storage.profiles import load_profile
 
 REPO = Path(__file__).resolve().parents[2]

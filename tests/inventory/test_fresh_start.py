@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from gate_server.storage.keys import Address, FileKey
+from gate_contract.keys import Address, FileKey
 from host_probe.inventory import take_inventory
 from host_probe.normalise import normalise_path, normalise_port
 from tests.inventory.conftest import PYTHON, ephemeral_ports, of_kinds

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from gate_server.storage import migrate
-from gate_server.storage.engine import make_engine
+from gate_contract.engine import make_engine
 from gate_server.storage.profiles import load_profile
 from tests.support.requirements import unavailable
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from gate_server.storage.engine import make_engine
-from gate_server.storage.records import RecordingInfo, WindowRecord
+from gate_contract.engine import make_engine
+from gate_contract.records import RecordingInfo, WindowRecord
 from host_probe.database_destination import DatabaseDestination
 from host_probe.errors import Rejected
 from host_probe.sender import Sender

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from gate_server.analysis.observation import observe
-from gate_server.storage.records import WindowRecord
+from gate_contract.records import WindowRecord
 from host_probe.file_hook import window_hooks
 from tests.storage.test_startup_records import recording, stored_profile, window
 
