@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Mapping, Optional
 from urllib.parse import quote
 
+from .rollout import FAIL_ON
+
 DEFAULT_CONFIG_PATH = ".github/syscall-gate.yml"
-FAIL_ON_CHOICES = ("pause", "warn")
+FAIL_ON_CHOICES = FAIL_ON  # the copy of the contract's rollout meaning
 ON_GATE_ERROR_CHOICES = ("fail", "pass")
 ON_PAUSE_CHOICES = ("fail", "wait")
 MODE_CHOICES = ("enforce", "report")

@@ -15,8 +15,9 @@ from gate_server.cli.errors import UsageError
 from gate_server.services.errors import DomainError
 from gate_server.settings import Settings
 from gate_contract.engine import DatabaseError, make_engine, mask_url
+from gate_contract.rollout import Step, rollout_step
 
-EXIT_CODES = {"pass": 0, "warn": 0, "pause": 1, "inconclusive": 3}
+EXIT_CODES = {Step.PROCEED: 0, Step.STOP: 1, Step.WAIT: 3}
 
 
 def register(subparsers) -> None:
@@ -61,7 +62,7 @@ def run(args) -> int:
     finally:
         engine.dispose()
     print(json.dumps(document, indent=2) if args.json else report(document))
-    return EXIT_CODES.get(document["verdict"], 1)
+    return EXIT_CODES[rollout_step(document["verdict"])]
 
 
 def _side(name: str, observed: dict) -> str:
