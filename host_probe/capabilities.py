@@ -1,11 +1,13 @@
-"""Which hooks the running kernel lets the probe use, found by trying them.
+"""Which hooks a recording can use on the running kernel, found by trying them.
 
-A kernel's version and config do not say whether a hook loads: lockdown, a
-distribution's patches or a sysctl can refuse fentry on a kernel that has it
-(this machine's 6.18 answers EPERM), and a BPF LSM program attaches whether or
-not `bpf` is among the active LSMs (where it is not, the hook never runs). So
-each hook is a tiny program on the probe's own target, `security_file_open`,
-compiled once with bcc and loaded and attached one by one.
+A recording takes its file opens from fentry on `security_file_open` with
+bpf_d_path where the kernel allows it (host_probe/file_hook.py), else from
+sys_enter, which every supported kernel has. A kernel's version and config do not
+say whether fentry loads: lockdown, a distribution's patches or a sysctl can refuse
+it on a kernel that has it (this machine's 6.18 answers EPERM). So each hook is a
+tiny program on the probe's own target, `security_file_open`, compiled once with
+bcc and loaded and attached one by one. Only hooks a recording attaches are tried:
+kprobes and BPF LSM programs are not among them, so doctor does not offer them.
 """
 
 from __future__ import annotations
@@ -21,13 +23,12 @@ from host_probe import loader, tracefs
 from host_probe.errors import ProbeUnavailable
 
 BTF = Path("/sys/kernel/btf/vmlinux")
-ACTIVE_LSMS = Path("/sys/kernel/security/lsm")
-HOOKS = ("fentry", "kprobes", "lsm", "d_path")
+HOOKS = ("fentry", "d_path")
 
-# One program per hook; none of them changes anything (each returns 0, and an
-# LSM program's 0 allows the open). The d_path program is the exit of the same
-# function so that both trampolines can be attached at once: the verifier's
-# bpf_d_path allow-list is per target function, the same for entry and exit.
+# One program per hook; neither changes anything (each returns 0). The d_path
+# program is the exit of the same function so that both trampolines can be
+# attached at once: the verifier's bpf_d_path allow-list is per target function,
+# the same for entry and exit.
 PROGRAMS = r"""
 #include <linux/fs.h>
 
@@ -40,16 +41,6 @@ KRETFUNC_PROBE(security_file_open, struct file *file, int ret)
 {
     char path[64];
     bpf_d_path(&file->f_path, path, sizeof(path));
-    return 0;
-}
-
-LSM_PROBE(file_open, struct file *file)
-{
-    return 0;
-}
-
-int kprobe__security_file_open(struct pt_regs *ctx)
-{
     return 0;
 }
 """
@@ -68,8 +59,6 @@ KFUNC_PROBE(security_file_open)
 @dataclass(frozen=True)
 class Capabilities:
     fentry: bool
-    kprobes: bool
-    lsm: bool
     d_path: bool
     # hook -> what was found: why it is refused, or how it loaded
     reasons: dict[str, str] = field(default_factory=dict)
@@ -85,24 +74,6 @@ def _why(exc: Exception) -> str:
     if "super-user" in text and os.geteuid() == 0:
         return f"the kernel refused it ({errno.errorcode[errno.EPERM]}, as root)"
     return text
-
-
-def _active_lsms(path: Path | None = None) -> list[str] | None:
-    try:
-        return (path or ACTIVE_LSMS).read_text().strip().split(",")
-    except OSError:
-        return None
-
-
-def _kprobe_interface() -> str | None:
-    """How bcc can create a kprobe: the perf kprobe PMU, else tracefs' kprobe_events."""
-    if Path("/sys/bus/event_source/devices/kprobe/type").exists():
-        return "perf kprobe PMU"
-    try:
-        root = tracefs.events_dir()
-    except OSError:
-        return None
-    return "kprobe_events" if root and (root.parent / "kprobe_events").exists() else None
 
 
 @contextmanager
@@ -124,8 +95,8 @@ def _compile():
     BPF = loader.import_bcc()
 
     class Unattached(BPF):
-        """bcc attaches kfunc__/lsm__/kprobe__ functions as it compiles, the first
-        failure failing them all; here each is attached on its own."""
+        """bcc attaches kfunc__ functions as it compiles, the first failure
+        failing them all; here each is attached on its own."""
 
         def _trace_autoload(self):
             pass
@@ -149,20 +120,6 @@ def _attach_each(bpf, reasons: dict[str, str]) -> dict[str, bool]:
             found["d_path"], reasons["d_path"] = _attempt(lambda: bpf.attach_kretfunc(fn_name=b"security_file_open"))
         else:
             found["d_path"], reasons["d_path"] = False, "needs fentry"
-        found["lsm"], reasons["lsm"] = _attempt(lambda: bpf.attach_lsm(fn_name=b"file_open"))
-        active = _active_lsms()
-        if found["lsm"] and (active is None or "bpf" not in active):
-            found["lsm"] = False
-            reasons["lsm"] = ("a BPF LSM program attaches, but `bpf` is not an active LSM "
-                              f"({','.join(active) if active else f'{ACTIVE_LSMS} unreadable'}): it would never run")
-    interface = _kprobe_interface()
-    if interface is None:
-        found["kprobes"] = False
-        reasons["kprobes"] = "no perf kprobe PMU and no kprobe_events in tracefs: this kernel cannot create kprobes"
-    else:
-        found["kprobes"], reasons["kprobes"] = _attempt(
-            lambda: bpf.attach_kprobe(event=b"security_file_open", fn_name=b"kprobe__security_file_open"))
-        reasons["kprobes"] += f" (through the {interface})"
     return found
 
 
@@ -170,24 +127,24 @@ def probe_capabilities() -> Capabilities:
     """Try each hook on the running kernel (root, or CAP_BPF + CAP_PERFMON)."""
     reasons: dict[str, str] = {}
     if not BTF.exists():
-        for hook in ("fentry", "lsm", "d_path"):
-            reasons[hook] = f"no BTF ({BTF} missing): fentry and LSM programs need it"
+        for hook in HOOKS:
+            reasons[hook] = f"no BTF ({BTF} missing): fentry programs need it"
+        return Capabilities(False, False, reasons)
     try:
         tracefs.ensure_mounted()
         with _quiet_stderr():
             bpf = _compile()
     except ProbeUnavailable as exc:
-        return Capabilities(False, False, False, False, {hook: str(exc) for hook in HOOKS})
+        return Capabilities(False, False, {hook: str(exc) for hook in HOOKS})
     except Exception as exc:  # noqa: BLE001 -- a compile error is the answer for every hook
         reason = f"the test programs did not compile: {_why(exc)}"
-        return Capabilities(False, False, False, False, {hook: reason for hook in HOOKS})
+        return Capabilities(False, False, {hook: reason for hook in HOOKS})
     try:
         with _quiet_stderr():
             found = _attach_each(bpf, reasons)
     finally:
         bpf.cleanup()
-    return Capabilities(fentry=found.get("fentry", False), kprobes=found["kprobes"], lsm=found.get("lsm", False),
-                        d_path=found.get("d_path", False), reasons=reasons)
+    return Capabilities(fentry=found["fentry"], d_path=found["d_path"], reasons=reasons)
 
 
 def kernel_headers(release: str | None = None) -> tuple[Path, bool]:

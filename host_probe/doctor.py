@@ -128,11 +128,14 @@ def check_bcc() -> Check:
     return Check("bcc", True, f"{getattr(bcc, '__version__', 'unknown version')} at {Path(bcc.__file__).parent}")
 
 
-HOOK_NAMES = {"fentry": "fentry", "kprobes": "kprobes", "lsm": "BPF LSM", "d_path": "bpf_d_path"}
+# What a recording's file hook can use (--file-hook fentry needs both); sys_enter needs no line: every
+# kernel that passes the checks above has it.
+HOOK_NAMES = {"fentry": "fentry", "d_path": "bpf_d_path"}
 
 
 def check_hooks(capabilities: Capabilities | None = None) -> list[Check]:
-    """The hooks this kernel allows, each tried with a tiny program (host_probe.capabilities)."""
+    """The hooks a recording can use that this kernel allows, each tried with a tiny program
+    (host_probe.capabilities)."""
     capabilities = capabilities or probe_capabilities()
     return [Check(name, capabilities.available(hook), capabilities.reasons.get(hook, ""), required=False,
                   informational=True) for hook, name in HOOK_NAMES.items()]
