@@ -86,7 +86,7 @@ def _stop_group(process: subprocess.Popen) -> None:
 
 def _probe_command(workload: Workload, scenario: Scenario, url: str, duration: float, window: float,
                    startup: float, work_dir: Path) -> list[str]:
-    return [PYTHON, "-m", "host_probe.cli", "record", "--service", workload.service,
+    return [PYTHON, "-m", "host_probe.commands.cli", "record", "--service", workload.service,
             "--version", scenario.version, "--role", scenario.role,
             "--duration", f"{duration:g}s", "--window", f"{window:g}s", "--startup", f"{startup:g}s",
             "--db", url, "--spool", str(work_dir / "spool")]

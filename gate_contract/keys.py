@@ -135,7 +135,7 @@ def socket_key(family: str, sock_type: str) -> str:
 # carries only the process-event stream (`host-probe record -v`): its losses are
 # stored with the window but are not losses of the profile the judge reads.
 # `lru_evicted` and `argv0_evicted` are entries the kernel's LRU maps evicted,
-# counted by the drain (host_probe/lru_evictions.py).
+# counted by the drain (host_probe/kernel/lru_evictions.py).
 PROFILE_LOSSES = ("map_full", "unreadable", "pid_beyond_table", "path_truncated", "lru_evicted")
 EVENT_STREAM_LOSSES = ("ringbuf_reserve_failed", "rate_limited", "sampled_out", "argv0_evicted")
 # Losses of whole windows, which the probe reports in the next window it writes for

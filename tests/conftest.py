@@ -37,8 +37,8 @@ def ebpf():
 
 @pytest.fixture(scope="session")
 def kernel_capabilities(ebpf):
-    """The hooks the running kernel allows, each tried once per session (host_probe.capabilities)."""
-    from host_probe.capabilities import probe_capabilities
+    """The hooks the running kernel allows, each tried once per session (host_probe.kernel.capabilities)."""
+    from host_probe.kernel.capabilities import probe_capabilities
 
     return probe_capabilities()
 

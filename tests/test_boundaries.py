@@ -105,7 +105,7 @@ def test_each_package_imports_only_what_its_allow_list_names(package):
     ("host_probe", "import gate_server.app\n"),
     ("host_probe", "from gate_server.storage import migrate\n"),
     ("gate_contract", "from gate_server.analysis import judge\n"),
-    ("gate_contract", "import host_probe.engine\n"),
+    ("gate_contract", "import host_probe.recording.engine\n"),
     ("gate_contract", "import flask\n"),
     ("gate_server/storage", "from gate_server.analysis.judge import judge\n"),
     ("gate_server", "from host_probe import recorder\n"),
@@ -150,11 +150,11 @@ print("ok")
 
 
 def test_the_probe_compiles_before_it_imports_sqlalchemy_or_requests():
-    # host_probe.recorder loads the eBPF program, hands the compiler's heap back,
+    # host_probe.recording.recorder loads the eBPF program, hands the compiler's heap back,
     # and only then imports the client of its one destination: the memory peaks must
     # not add up (requests imported with the rest measured 175 MB peak RSS, not 145)
-    code = ("import sys, host_probe.cli, host_probe.recorder, host_probe.sink, host_probe.destinations, "
-            "host_probe.agent, host_probe.engine; "
+    code = ("import sys, host_probe.commands.cli, host_probe.recording.recorder, host_probe.delivery.sink, host_probe.delivery.destinations, "
+            "host_probe.recording.agent, host_probe.recording.engine; "
             "print(sorted({'sqlalchemy', 'requests'} & set(sys.modules)))")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"

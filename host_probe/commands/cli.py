@@ -166,7 +166,7 @@ def _settings_paths(args) -> tuple[ProbeSettings, str, Path]:
 
 
 def _destination(args, settings: ProbeSettings, database_url: str):
-    from host_probe.destinations import Refused, open_destination
+    from host_probe.delivery.destinations import Refused, open_destination
 
     try:
         return open_destination(database_url, args.server or "", settings.ingest_token)
@@ -178,7 +178,7 @@ def _run_as(args, settings: ProbeSettings):
     """Who `-- CMD` runs as: --user, else the sudo caller; None (the probe's own user) without either."""
     import os
 
-    from host_probe.recorder import RunAs
+    from host_probe.recording.recorder import RunAs
 
     name = args.user or settings.sudo_user
     if not name:
@@ -189,7 +189,7 @@ def _run_as(args, settings: ProbeSettings):
 
 
 def _scope(args, settings: ProbeSettings, database_url: str):
-    from host_probe import recorder
+    from host_probe.recording import recorder
     from host_probe.errors import ScopeError
 
     argv = args.command_argv[1:] if args.command_argv[:1] == ["--"] else args.command_argv
@@ -208,12 +208,12 @@ def _scope(args, settings: ProbeSettings, database_url: str):
 
 
 def _record(args) -> int:
-    from host_probe.destinations import Refused, check_token
+    from host_probe.delivery.destinations import Refused, check_token
     from host_probe.discovery import Identity
-    from host_probe.engine import EngineConfig
+    from host_probe.recording.engine import EngineConfig
     from host_probe.errors import ProbeUnavailable
-    from host_probe.loader import _is_power_of_two
-    from host_probe.recorder import RecordRequest, Recorder
+    from host_probe.kernel.loader import _is_power_of_two
+    from host_probe.recording.recorder import RecordRequest, Recorder
 
     if not _is_power_of_two(args.ringbuf_pages):
         raise UsageError(f"--ringbuf-pages must be a power of two, got {args.ringbuf_pages}")
@@ -241,7 +241,7 @@ def _record(args) -> int:
 
 
 def _replay(args) -> int:
-    from host_probe.sender import replay_spool_dir
+    from host_probe.delivery.sender import replay_spool_dir
 
     settings, database_url, spool_dir = _settings_paths(args)
     destination = _destination(args, settings, database_url)
@@ -254,10 +254,10 @@ def _replay(args) -> int:
 
 
 def _agent(args) -> int:
-    from host_probe.agent import Agent
-    from host_probe.agent_config import ConfigInvalid
-    from host_probe.destinations import Refused, check_token
-    from host_probe.engine import EngineConfig
+    from host_probe.recording.agent import Agent
+    from host_probe.recording.agent_config import ConfigInvalid
+    from host_probe.delivery.destinations import Refused, check_token
+    from host_probe.recording.engine import EngineConfig
     from host_probe.errors import ProbeUnavailable
 
     settings, database_url, spool_dir = _settings_paths(args)
@@ -271,7 +271,7 @@ def _agent(args) -> int:
 
 
 def _status(args) -> int:
-    from host_probe.status import show_status
+    from host_probe.commands.status import show_status
 
     return show_status(Path(args.status_file), as_json=args.json, out=sys.stdout)
 
@@ -283,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "doctor":
-            from host_probe.doctor import report, run_checks
+            from host_probe.commands.doctor import report, run_checks
 
             return report(run_checks(), sys.stdout)
         if args.command == "replay":

@@ -8,8 +8,8 @@ import platform
 from dataclasses import dataclass
 from pathlib import Path
 
-from host_probe import tracefs
-from host_probe.capabilities import Capabilities, kernel_headers, probe_capabilities
+from host_probe.kernel import tracefs
+from host_probe.kernel.capabilities import Capabilities, kernel_headers, probe_capabilities
 from host_probe.errors import ProbeUnavailable, TracefsUnreadable
 
 MIN_KERNEL = (5, 8)  # BPF ring buffer (5.8); raw tracepoints and cgroup ids are older
@@ -102,7 +102,7 @@ def check_architecture(machine: str | None = None) -> Check:
 
 
 def check_syscall_table() -> Check:
-    from host_probe import loader
+    from host_probe.kernel import loader
 
     try:
         loader.import_bcc()
@@ -135,7 +135,7 @@ HOOK_NAMES = {"fentry": "fentry", "d_path": "bpf_d_path"}
 
 def check_hooks(capabilities: Capabilities | None = None) -> list[Check]:
     """The hooks a recording can use that this kernel allows, each tried with a tiny program
-    (host_probe.capabilities)."""
+    (host_probe.kernel.capabilities)."""
     capabilities = capabilities or probe_capabilities()
     return [Check(name, capabilities.available(hook), capabilities.reasons.get(hook, ""), required=False,
                   informational=True) for hook, name in HOOK_NAMES.items()]

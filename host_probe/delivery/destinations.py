@@ -1,7 +1,7 @@
 """Where the probe's records go: the database (database_destination) or the gate
 server over HTTP (server_destination: PUT /api/v1/recordings/..., with an `ingest`
 token, for hosts that should not hold database credentials). Both store a
-replayed record once, so the spool in front of them (host_probe.sink) may resend
+replayed record once, so the spool in front of them (host_probe.delivery.sink) may resend
 freely.
 
 A destination raises Unavailable when a record may go through later (spool it and
@@ -28,9 +28,9 @@ def open_destination(database_url: str, server_url: str = "", token: str = ""):
     resident memory is budgeted, docs/benchmarks.md)."""
     check_token(server_url, token)
     if server_url:
-        from host_probe.server_destination import ServerDestination
+        from host_probe.delivery.server_destination import ServerDestination
 
         return ServerDestination(server_url, token)
-    from host_probe.database_destination import DatabaseDestination
+    from host_probe.delivery.database_destination import DatabaseDestination
 
     return DatabaseDestination(database_url)

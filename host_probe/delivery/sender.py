@@ -3,7 +3,7 @@ hung server, a lock wait in Postgres or a slow SQLite commit never holds up the
 loop that drains the kernel's maps and polls discovery.
 
 The loop only appends each record to its recording's spool file (fsync'd,
-host_probe.spool); this thread sends them in order, file by file. While the
+host_probe.delivery.spool); this thread sends them in order, file by file. While the
 destination is away (Unavailable) or will not let us in (Refused: a token),
 it retries with backoff (0.5 s doubling to 10 s). A record refused for good
 (Rejected: a 413, a constraint violation) is set aside in rejected/ and its
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from host_probe.errors import Refused, Rejected, Unavailable
-from host_probe.spool import WINDOW_LOST, WINDOW_REJECTED, LossLedger, SpoolFile, identity_key, set_aside
+from host_probe.delivery.spool import WINDOW_LOST, WINDOW_REJECTED, LossLedger, SpoolFile, identity_key, set_aside
 
 BACKOFF_FIRST_S, BACKOFF_MAX_S = 0.5, 10.0
 DONE, HELD, AWAY = "done", "held", "away"  # a file's delivery: all sent; the token refused; the destination away

@@ -1,5 +1,5 @@
 """A recording's sink: every record goes to the recording's spool file first
-(local, fsync'd: host_probe.spool), and the sender thread (host_probe.sender)
+(local, fsync'd: host_probe.delivery.spool), and the sender thread (host_probe.delivery.sender)
 delivers it to the destination. Writing a window costs the loop one append and
 one fsync, whatever the destination is doing. Destinations store a replayed
 record once (keyed by the recording's uuid and the window's index), so a record
@@ -11,7 +11,7 @@ from pathlib import Path
 
 from gate_contract.records import RecordingInfo, WindowRecord
 from host_probe.errors import Unavailable
-from host_probe.spool import WINDOW_UNSPOOLED, SpoolFile, SpoolFull, identity_key
+from host_probe.delivery.spool import WINDOW_UNSPOOLED, SpoolFile, SpoolFull, identity_key
 
 
 class WindowSink:

@@ -28,7 +28,7 @@ from gate_contract.keys import UNIX, Address, FeatureKey, FileKey, socket_key
 from host_probe.inventory.process import ProcessGone, ProcessHoldings, read_process, start_time, thread_group_of
 from host_probe.inventory.sockets import (TCP_CLOSE, TCP_CONNECTED, TCP_LISTEN, UDP_CONNECTED, InetSocket, Socket,
                                           UnixSocket, read_namespace_sockets)
-from host_probe.normalise import DEFAULT_EPHEMERAL_PORTS, normalise_path, normalise_port
+from host_probe.keys.normalise import DEFAULT_EPHEMERAL_PORTS, normalise_path, normalise_port
 
 __all__ = ["Inventory", "Held", "take_inventory"]
 

@@ -1,7 +1,7 @@
 """Which hooks a recording can use on the running kernel, found by trying them.
 
 A recording takes its file opens from fentry on `security_file_open` with
-bpf_d_path where the kernel allows it (host_probe/file_hook.py), else from
+bpf_d_path where the kernel allows it (host_probe/kernel/file_hook.py), else from
 sys_enter, which every supported kernel has. A kernel's version and config do not
 say whether fentry loads: lockdown, a distribution's patches or a sysctl can refuse
 it on a kernel that has it (this machine's 6.18 answers EPERM). So each hook is a
@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from host_probe import loader, tracefs
+from host_probe.kernel import loader, tracefs
 from host_probe.errors import ProbeUnavailable
 
 BTF = Path("/sys/kernel/btf/vmlinux")

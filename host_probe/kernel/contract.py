@@ -15,7 +15,7 @@ PATH_TRUNCATED = 1
 PATH_RESOLVED = 2
 # SG_AT_FDCWD: a file key's dirfd when the path is relative to the working directory
 AT_FDCWD = -100
-# enum lru_map and enum lru_change, in slot order (host_probe/lru_evictions.py)
+# enum lru_map and enum lru_change, in slot order (host_probe/kernel/lru_evictions.py)
 LRU_MAPS = ("bound_sockets", "clone_flags", "argv0")
 LRU_CHANGES = ("added", "removed")
 # Losses the drain counts itself, not the kernel's loss_counts

@@ -5,7 +5,7 @@ allows, and what each window says produced its features.
 opened, from bpf_d_path at security_file_open, canonical in kernel; an open
 refused before it reaches a file is keyed by its text at do_sys_openat2's exit.
 `sys_enter`: the text the process passed, resolved in userspace at the drain
-(host_probe/canonical.py). `auto` takes fentry where the kernel allows it and
+(host_probe/keys/canonical.py). `auto` takes fentry where the kernel allows it and
 falls back to sys_enter, saying why.
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Callable
 
-from host_probe import capabilities, loader
+from host_probe.kernel import capabilities, loader
 from host_probe.errors import ProbeUnavailable
 
 AUTO, FENTRY, SYS_ENTER = "auto", "fentry", "sys_enter"

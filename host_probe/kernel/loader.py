@@ -13,10 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from host_probe import tracefs
+from host_probe.kernel import tracefs
 from host_probe.errors import ProbeUnavailable
 
-BPF_DIR = Path(__file__).resolve().parents[1] / "bpf"
+BPF_DIR = Path(__file__).resolve().parents[2] / "bpf"
 PROBE_SOURCE = BPF_DIR / "probe.bpf.c"
 # slot numbers are one byte wide in the events and the status; 0 means "not watched"
 MAX_WORKLOADS_LIMIT = 255
@@ -37,7 +37,7 @@ class ProbeOptions:
     detail_max_keys: int = 16384  # capacity of each detail map, all workloads together
     detail_budget: int = 0        # keys one workload may hold per window; 0 = the whole capacity
     max_cgroups: int = 4096       # watched cgroup directories (a workload's and its descendants)
-    file_hook: str = "sys_enter"  # where file opens are keyed: "sys_enter" or "fentry" (host_probe/file_hook.py)
+    file_hook: str = "sys_enter"  # where file opens are keyed: "sys_enter" or "fentry" (host_probe/kernel/file_hook.py)
 
 
 

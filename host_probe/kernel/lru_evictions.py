@@ -26,8 +26,8 @@ import ctypes
 
 import numpy as np
 
-from host_probe.kernel_contract import LRU_CHANGES, LRU_MAPS
-from host_probe.map_batch import BatchReader
+from host_probe.kernel.contract import LRU_CHANGES, LRU_MAPS
+from host_probe.kernel.map_batch import BatchReader
 
 # LRU map (enum lru_map order) -> its bcc table name and the loss its evictions are.
 TABLES = {"bound_sockets": "bound_sockets", "clone_flags": "clone_flags_by_tid", "argv0": "pending_argv0"}

@@ -31,7 +31,7 @@ import stat
 from dataclasses import dataclass
 
 from gate_contract.keys import TRUNCATED
-from host_probe.kernel_contract import AT_FDCWD
+from host_probe.kernel.contract import AT_FDCWD
 
 MAX_LINKS = 40  # the kernel's MAXSYMLINKS
 HOST_VIEW = ""  # the opener sees the file system as we do: paths are looked up as they are

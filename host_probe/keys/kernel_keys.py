@@ -11,9 +11,9 @@ import socket
 from dataclasses import dataclass
 
 from gate_contract.keys import ADDRESS_KINDS, INET, INET6, UNIX, Address, FeatureKey, file_key, socket_key
-from host_probe.canonical import Canonicaliser
-from host_probe.kernel_contract import DETAIL_KINDS, OPEN_MODES, PATH_RESOLVED, PATH_TRUNCATED
-from host_probe.normalise import DEFAULT_EPHEMERAL_PORTS, normalise_address, normalise_path
+from host_probe.keys.canonical import Canonicaliser
+from host_probe.kernel.contract import DETAIL_KINDS, OPEN_MODES, PATH_RESOLVED, PATH_TRUNCATED
+from host_probe.keys.normalise import DEFAULT_EPHEMERAL_PORTS, normalise_address, normalise_path
 
 FAMILY_NAMES = {socket.AF_INET: INET, socket.AF_INET6: INET6, socket.AF_UNIX: UNIX,
                 socket.AF_NETLINK: "netlink", socket.AF_PACKET: "packet"}

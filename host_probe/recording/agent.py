@@ -20,15 +20,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from host_probe.agent_config import AgentConfig, ConfigInvalid, load_agent_config
-from host_probe.agent_metrics import AgentMetrics
+from host_probe.recording.agent_config import AgentConfig, ConfigInvalid, load_agent_config
+from host_probe.recording.agent_metrics import AgentMetrics
 from host_probe.discovery import DiscoveryError, Workload, changes
 from host_probe.discovery.cgroups import CgroupFinder
 from host_probe.discovery.containers import DockerSource
 from host_probe.discovery.kubernetes import KubernetesSource
 from host_probe.discovery.static import StaticSource
-from host_probe.engine import Engine, EngineConfig
-from host_probe.workloads import TableFull
+from host_probe.recording.engine import Engine, EngineConfig
+from host_probe.recording.workloads import TableFull
 
 # what a reload may change without reloading the programs
 ENGINE_FIELDS = ("window", "max_workloads", "detail_keys", "detail_keys_per_workload", "spool_dir", "startup")
@@ -126,7 +126,7 @@ class Agent:
         self.metrics.workloads.set(len(self.engine.recordings))
 
     def _watch(self, workload: Workload) -> None:
-        from host_probe.destinations import Refused
+        from host_probe.delivery.destinations import Refused
 
         try:
             self.engine.add(workload)

@@ -26,7 +26,7 @@ from gate_contract.durations import seconds
 from host_probe.discovery.containers import ContainerOptions
 from host_probe.discovery.kubernetes import KubernetesOptions
 from host_probe.discovery.static import StaticWorkload
-from host_probe.loader import MAX_WORKLOADS_LIMIT
+from host_probe.kernel.loader import MAX_WORKLOADS_LIMIT
 
 
 

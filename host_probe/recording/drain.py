@@ -26,11 +26,11 @@ from typing import Iterable
 
 import numpy as np
 
-from host_probe.kernel_contract import DRAIN_LOSSES, LOSS_REASONS, PROCESS_CHANGES, SYSCALL_SLOTS
-from host_probe.canonical import Canonicaliser
-from host_probe.kernel_keys import OpenedPath, detail_feature, file_feature
-from host_probe.lru_evictions import LruEvictions
-from host_probe.map_batch import BatchReader, delete_keys
+from host_probe.kernel.contract import DRAIN_LOSSES, LOSS_REASONS, PROCESS_CHANGES, SYSCALL_SLOTS
+from host_probe.keys.canonical import Canonicaliser
+from host_probe.keys.kernel_keys import OpenedPath, detail_feature, file_feature
+from host_probe.kernel.lru_evictions import LruEvictions
+from host_probe.kernel.map_batch import BatchReader, delete_keys
 
 MEMBARRIER_CMD_GLOBAL = 1
 MEMBARRIER_SYSCALL = {"x86_64": 324, "aarch64": 283}

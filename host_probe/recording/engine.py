@@ -22,17 +22,18 @@ from pathlib import Path
 from typing import Callable
 
 from gate_contract.records import RecordingInfo, WindowRecord
-from host_probe import __version__, file_hook, loader
+from host_probe import __version__
+from host_probe.kernel import file_hook, loader
 from host_probe.discovery import Workload
-from host_probe.drain import MapDrain, RawWindow
-from host_probe.heap import page_out_compiler, return_freed_memory
+from host_probe.recording.drain import MapDrain, RawWindow
+from host_probe.kernel.heap import page_out_compiler, return_freed_memory
 from host_probe.inventory import take_inventory
 from host_probe.inventory.process import ProcessGone, start_time
 from gate_contract.keys import EVENT_STREAM_LOSSES
-from host_probe.kernel_contract import DRAIN_LOSSES, EVENT_TYPES, LOSS_REASONS
-from host_probe.kernel_keys import c_text
-from host_probe.normalise import DEFAULT_EPHEMERAL_PORTS
-from host_probe.workloads import WorkloadTable
+from host_probe.kernel.contract import DRAIN_LOSSES, EVENT_TYPES, LOSS_REASONS
+from host_probe.keys.kernel_keys import c_text
+from host_probe.keys.normalise import DEFAULT_EPHEMERAL_PORTS
+from host_probe.recording.workloads import WorkloadTable
 
 POLL_MS = 100
 
@@ -51,7 +52,7 @@ class EngineConfig:
     rate_limit: int = 0
     ringbuf_pages: int = 64
     startup_s: float = 10.0        # how long after its start a workload's windows are start-up windows
-    file_hook: str = "auto"        # auto, fentry or sys_enter (host_probe/file_hook.py)
+    file_hook: str = "auto"        # auto, fentry or sys_enter (host_probe/kernel/file_hook.py)
     verbose: bool = False
     # Store each recording from the loop before counting it, so a refusal stops `record`
     # before it attaches; the agent leaves it to the sender (a hung server must not stall discovery).
@@ -161,9 +162,9 @@ class Engine:
             # with the compiler's heap handed back, the two memory peaks do not add up.
             return_freed_memory()
             page_out_compiler()
-            from host_probe.destinations import open_destination
-            from host_probe.sender import Sender
-            from host_probe.spool import LossLedger
+            from host_probe.delivery.destinations import open_destination
+            from host_probe.delivery.sender import Sender
+            from host_probe.delivery.spool import LossLedger
 
             self.destination = open_destination(config.database_url, config.server_url, config.ingest_token)
             self.destination.check()
@@ -211,7 +212,7 @@ class Engine:
         taken from /proc for the first window. Raises the destination's Refused (a
         token without the right) before anything is counted, and workloads.TableFull
         when no slot is free."""
-        from host_probe.sink import WindowSink
+        from host_probe.delivery.sink import WindowSink
 
         info = RecordingInfo(
             uuid=str(uuid.uuid4()), service=workload.identity.service, version=workload.identity.version,
@@ -301,7 +302,7 @@ class Engine:
 
     def _write(self, recording: Recording, raw: RawWindow, ended: datetime) -> dict[str, int]:
         drops = {reason: int(raw.losses.get(reason, 0)) for reason in LOSS_REASONS + DRAIN_LOSSES}
-        carried = recording.sink.losses()  # whole windows lost before this one (host_probe.spool)
+        carried = recording.sink.losses()  # whole windows lost before this one (host_probe.delivery.spool)
         for reason, count in carried.items():
             drops[reason] = drops.get(reason, 0) + count
         recording.profile_lost.update({r: n for r, n in drops.items() if r not in EVENT_STREAM_LOSSES})

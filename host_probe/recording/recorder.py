@@ -13,9 +13,9 @@ import time
 from dataclasses import dataclass
 
 from host_probe.discovery import Identity, Workload
-from host_probe.engine import Engine, EngineConfig
+from host_probe.recording.engine import Engine, EngineConfig
 from host_probe.errors import ScopeError
-from host_probe.workloads import check_cgroup, is_running
+from host_probe.recording.workloads import check_cgroup, is_running
 
 SOURCE = "record"
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from host_probe.discovery import Workload
 from host_probe.errors import ScopeError
-from host_probe.map_batch import BatchReader
+from host_probe.kernel.map_batch import BatchReader
 
 TGID_CHUNK = 65536
 

@@ -57,7 +57,7 @@ def test_the_blocker_stops_a_server_import(tmp_path):
 
 def test_the_probe_commands_parse_with_the_server_unimportable(tmp_path):
     for command in ("agent", "record", "doctor", "status"):
-        result = subprocess.run([sys.executable, "-m", "host_probe.cli", command, "--help"], cwd=REPO,
+        result = subprocess.run([sys.executable, "-m", "host_probe.commands.cli", command, "--help"], cwd=REPO,
                                 capture_output=True, text=True, timeout=120, env=blocked_environment(tmp_path))
         assert result.returncode == 0, result.stderr
         assert "usage:" in result.stdout

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import sys
 
-from host_probe import doctor, file_hook
-from host_probe.capabilities import HOOKS, Capabilities, kernel_headers
+from host_probe.commands import doctor
+
+from host_probe.kernel import file_hook
+from host_probe.kernel.capabilities import HOOKS, Capabilities, kernel_headers
 from tests.probe.conftest import host_probe
 
 
