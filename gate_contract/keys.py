@@ -28,11 +28,9 @@ file name can fake either.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Union
+from typing import Union
 
-KINDS = ("syscall", "file", "exec", "connect", "listen", "bind", "socket", "process")
-Kind = Literal["syscall", "file", "exec", "connect", "listen", "bind", "socket", "process"]
-ADDRESS_KINDS = ("connect", "listen", "bind")
+# The kinds themselves (names, shapes, hooks, what the judge makes of them): gate_contract/kinds.py.
 FILE_MODES = ("r", "w", "rw")
 PROCESS_CHANGES = ("fork", "thread", "exit", "exec")
 

@@ -19,10 +19,12 @@ from pydantic import (
     model_validator,
 )
 
-from gate_contract.keys import FeatureKey, Kind
+from gate_contract.keys import FeatureKey
 
-ROLES = ("baseline", "canary")
-Role = Literal["baseline", "canary"]
+from gate_contract.kinds import Kind
+
+ROLES = ("baseline", "canary")  # the one place the roles are named
+Role = Literal[ROLES]
 
 MAX_BIGINT = 2**63 - 1
 MAX_INTEGER = 2**31 - 1

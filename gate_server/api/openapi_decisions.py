@@ -8,7 +8,7 @@ from typing import Any
 from gate_server.api.openapi_parts import AUTHED, error_responses, json_response, ref
 from gate_server.services.audit import ACTIONS
 from gate_server.services.suppressions import MAX_EXPIRY
-from gate_contract.keys import KINDS
+from gate_contract.kinds import KINDS
 
 WHEN = {"type": "string", "format": "date-time"}
 MAYBE_WHEN = {"type": ["string", "null"], "format": "date-time"}

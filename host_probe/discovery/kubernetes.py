@@ -22,6 +22,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from gate_contract.records import Role
 from host_probe.discovery import DiscoveryError, Identity, Workload
 from host_probe.discovery.cgroups import CgroupFinder
 from host_probe.discovery.labels import identity_from_labels
@@ -50,7 +51,7 @@ class KubernetesOptions(BaseModel):
     version_label: str = Field("app.kubernetes.io/version", min_length=1,
                                description="absent: the tag of the container's image")
     role_label: str = Field("syscall-gate.io/role", min_length=1)
-    default_role: Literal["baseline", "canary"] = "baseline"
+    default_role: Role = "baseline"
     timeout_seconds: float = Field(5.0, gt=0)
     # A LIST of the node's pods costs the API server more than a look at a local
     # socket: asked less often than the agent's poll_interval.

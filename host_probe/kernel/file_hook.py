@@ -14,23 +14,16 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Callable
 
+from gate_contract.kinds import FEATURE_KINDS
 from host_probe.kernel import capabilities, loader
 from host_probe.errors import ProbeUnavailable
 
 AUTO, FENTRY, SYS_ENTER = "auto", "fentry", "sys_enter"
 CHOICES = (AUTO, FENTRY, SYS_ENTER)
 
-# The hooks behind every kind of feature, whichever file hook was taken.
-# Keep in sync with bpf/probe.bpf.c.
-SHARED_HOOKS = {
-    "syscall": "sys_enter",
-    "exec": "tracepoint:sched_process_exec",
-    "connect": "sys_enter",
-    "bind": "sys_enter",
-    "listen": "tracepoint:inet_sock_set_state+sys_enter",
-    "socket": "sys_enter",
-    "process": "tracepoint:sched_process_fork+sched_process_exec+sched_process_exit",
-}
+# The hooks behind every kind of feature, whichever file hook was taken: the
+# feature-kind table's (gate_contract/kinds.py; keep it in sync with bpf/probe.bpf.c).
+SHARED_HOOKS = {kind.name: kind.hook for kind in FEATURE_KINDS if kind.hook}
 # `file`: opens that reached a file; `file_refused`: opens refused before that
 FILE_HOOKS = {
     FENTRY: {"file": "fentry:security_file_open", "file_refused": "fexit:do_sys_openat2"},

@@ -10,7 +10,9 @@ import os
 import socket
 from dataclasses import dataclass
 
-from gate_contract.keys import ADDRESS_KINDS, INET, INET6, UNIX, Address, FeatureKey, file_key, socket_key
+from gate_contract.kinds import ADDRESS_KINDS
+
+from gate_contract.keys import INET, INET6, UNIX, Address, FeatureKey, file_key, socket_key
 from host_probe.keys.canonical import Canonicaliser
 from host_probe.kernel.contract import DETAIL_KINDS, OPEN_MODES, PATH_RESOLVED, PATH_TRUNCATED
 from host_probe.keys.normalise import DEFAULT_EPHEMERAL_PORTS, normalise_address, normalise_path

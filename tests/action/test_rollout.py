@@ -56,3 +56,9 @@ def test_the_judge_names_the_verdicts_the_rollout_knows():
 
     from gate_server.analysis.verdict import VerdictName
     assert get_args(VerdictName) == rollout.VERDICTS
+
+
+def test_the_actions_severity_order_is_the_judges():
+    from action.gate_client.summary import SEVERITY_ORDER
+    from gate_server.analysis.verdict import SEVERITY_ORDER as JUDGES
+    assert SEVERITY_ORDER == JUDGES
