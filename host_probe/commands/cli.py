@@ -15,7 +15,9 @@ from pathlib import Path
 from gate_contract.durations import seconds
 from gate_contract.errors import DatabaseError
 from gate_contract.records import ROLES
-from host_probe.settings import ProbeSettings, url_password
+from host_probe.settings import (
+    FILE_HOOK_AUTO, FILE_HOOK_CHOICES, STARTUP_S, STATUS_FILE, WINDOW_S, ProbeSettings, url_password,
+)
 
 EPILOG = """examples:
   host-probe doctor                                     can this host record?
@@ -75,10 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     scope.add_argument("--pid", type=positive_int, help="record this process and every descendant")
     scope.add_argument("--cgroup", metavar="PATH", help="record every process in this cgroup v2 directory")
     record.add_argument("--duration", type=duration, help="stop after this long (default: until stopped)")
-    record.add_argument("--window", type=duration, default=10.0, help="window length (default 10s)")
-    record.add_argument("--startup", type=duration, default=10.0, metavar="DURATION",
+    record.add_argument("--window", type=duration, default=WINDOW_S, help=f"window length (default {WINDOW_S:g}s)")
+    record.add_argument("--startup", type=duration, default=STARTUP_S, metavar="DURATION",
                         help="windows within this long of the workload's start are marked start-up windows "
-                             "(default 10s)")
+                             f"(default {STARTUP_S:g}s)")
     _destination_arguments(record)
     record.add_argument("--sample", type=positive_int, default=1, metavar="N",
                         help="ring-buffer events: keep 1 in N (counts are never sampled)")
@@ -107,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     _file_hook_argument(agent)
     agent.add_argument("-v", "--verbose", action="store_true", help="print process-tree events as they arrive")
     status = commands.add_parser("status", help="what the agent on this host records now")
-    status.add_argument("--status-file", metavar="FILE", default="/run/syscall-gate/agent-status.json")
+    status.add_argument("--status-file", metavar="FILE", default=str(STATUS_FILE))
     status.add_argument("--json", action="store_true", help="print the status document as it is")
     commands.add_parser("doctor", help="say whether this host can run the probe, and how to fix it")
     replay = commands.add_parser("replay", help="store spooled windows now that the database or server is back")
@@ -116,8 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _file_hook_argument(parser: argparse.ArgumentParser, default: str = "auto") -> None:
-    parser.add_argument("--file-hook", choices=("auto", "fentry", "sys_enter"), default=default,
+def _file_hook_argument(parser: argparse.ArgumentParser, default: str = FILE_HOOK_AUTO) -> None:
+    parser.add_argument("--file-hook", choices=FILE_HOOK_CHOICES, default=default,
                         help="where file opens are keyed: fentry (the opened file's path, resolved in kernel), "
                              "sys_enter (the path as passed, resolved by the probe), or auto: fentry where the "
                              f"kernel allows it (default: {default})")

@@ -17,9 +17,10 @@ from typing import Callable
 from gate_contract.kinds import FEATURE_KINDS
 from host_probe.kernel import capabilities, loader
 from host_probe.errors import ProbeUnavailable
+from host_probe.settings import FILE_HOOK_AUTO, FILE_HOOK_CHOICES, FILE_HOOK_FENTRY, FILE_HOOK_SYS_ENTER
 
-AUTO, FENTRY, SYS_ENTER = "auto", "fentry", "sys_enter"
-CHOICES = (AUTO, FENTRY, SYS_ENTER)
+AUTO, FENTRY, SYS_ENTER = FILE_HOOK_AUTO, FILE_HOOK_FENTRY, FILE_HOOK_SYS_ENTER
+CHOICES = FILE_HOOK_CHOICES
 
 # The hooks behind every kind of feature, whichever file hook was taken: the
 # feature-kind table's (gate_contract/kinds.py; keep it in sync with bpf/probe.bpf.c).

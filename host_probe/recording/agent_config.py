@@ -27,6 +27,7 @@ from host_probe.discovery.containers import ContainerOptions
 from host_probe.discovery.kubernetes import KubernetesOptions
 from host_probe.discovery.static import StaticWorkload
 from host_probe.kernel.loader import MAX_WORKLOADS_LIMIT
+from host_probe.settings import STARTUP_S, STATUS_FILE, WINDOW_S
 
 
 
@@ -43,8 +44,8 @@ class AgentConfig(BaseModel):
     workloads: list[StaticWorkload] = Field(default_factory=list)
     containers: Optional[ContainerOptions] = Field(None, description="the container runtime source (Docker)")
     kubernetes: Optional[KubernetesOptions] = Field(None, description="the node's pods")
-    window: Seconds = Field(10.0, gt=0, description="window length")
-    startup: Seconds = Field(10.0, gt=0, description="windows within this long of a workload's start are "
+    window: Seconds = Field(WINDOW_S, gt=0, description="window length")
+    startup: Seconds = Field(STARTUP_S, gt=0, description="windows within this long of a workload's start are "
                                                        "start-up windows")
     poll_interval: Seconds = Field(0.5, gt=0, description="how often discovery sources are asked (the "
                                    "kubernetes source: its own poll_interval_seconds, default 5 s)")
@@ -53,7 +54,7 @@ class AgentConfig(BaseModel):
     detail_keys: int = Field(65536, ge=64, description="capacity of each kernel detail map, all workloads together")
     detail_keys_per_workload: int = Field(8192, ge=16, description="detail keys one workload may hold per window")
     spool_dir: Optional[Path] = None
-    status_file: Path = Path("/run/syscall-gate/agent-status.json")
+    status_file: Path = STATUS_FILE
     metrics_address: str = Field("", description="host:port for Prometheus metrics (empty: none)")
 
     @model_validator(mode="after")

@@ -34,6 +34,7 @@ from host_probe.kernel.contract import DRAIN_LOSSES, EVENT_TYPES, LOSS_REASONS
 from host_probe.keys.kernel_keys import c_text
 from host_probe.keys.normalise import DEFAULT_EPHEMERAL_PORTS
 from host_probe.recording.workloads import WorkloadTable
+from host_probe.settings import FILE_HOOK_AUTO, STARTUP_S, WINDOW_S
 
 POLL_MS = 100
 
@@ -44,15 +45,15 @@ class EngineConfig:
     spool_dir: Path
     server_url: str = ""   # upload to this gate server instead of writing to the database
     ingest_token: str = ""
-    window_s: float = 10.0
+    window_s: float = WINDOW_S
     max_workloads: int = 1
     detail_keys: int = 16384       # capacity of each detail map, all workloads together
     detail_budget: int = 0         # per workload and window; 0 = the whole capacity
     sample_every: int = 1
     rate_limit: int = 0
     ringbuf_pages: int = 64
-    startup_s: float = 10.0        # how long after its start a workload's windows are start-up windows
-    file_hook: str = "auto"        # auto, fentry or sys_enter (host_probe/kernel/file_hook.py)
+    startup_s: float = STARTUP_S   # how long after its start a workload's windows are start-up windows
+    file_hook: str = FILE_HOOK_AUTO  # auto, fentry or sys_enter (host_probe/kernel/file_hook.py)
     verbose: bool = False
     # Store each recording from the loop before counting it, so a refusal stops `record`
     # before it attaches; the agent leaves it to the sender (a hung server must not stall discovery).
@@ -256,8 +257,8 @@ class Engine:
                 break
         if self.config.verbose:
             name = EVENT_TYPES.get(event.type, "?")
-            detail = f" {c_text(event.filename)} [{c_text(event.argv0)}]" if event.type == 2 else ""
-            parent = f" parent={event.parent_pid}" if event.type == 1 else ""
+            detail = f" {c_text(event.filename)} [{c_text(event.argv0)}]" if name == "exec" else ""
+            parent = f" parent={event.parent_pid}" if name == "fork" else ""
             print(f"{name:5} slot={event.slot} pid={event.pid}{parent} comm={c_text(event.comm)}{detail}",
                   flush=True)
         return 0
