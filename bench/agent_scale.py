@@ -339,15 +339,19 @@ def agent_itself(scratch: Path, seconds: float) -> int:
 def _keys_per_window(url: str) -> float:
     from sqlalchemy import create_engine, text
 
+    from gate_contract.models import decode_window_counts
+
     engine = create_engine(url)
     try:
         with engine.connect() as connection:
-            rows = connection.execute(text(
-                "select count(*) from window_features wf join features f on f.id = wf.feature_id "
-                "where f.kind = 'file' and f.key like '%/keyed%' group by wf.window_id")).fetchall()
+            keyed = set(connection.execute(text(
+                "select id from features where kind = 'file' and key like '%/keyed%'")).scalars())
+            documents = connection.execute(text("select counts from windows where counts is not null")).scalars()
+            per_window = [sum(fid in keyed for fid in decode_window_counts(document)[0]) for document in documents]
     finally:
         engine.dispose()
-    return statistics.median([row[0] for row in rows]) if rows else 0.0
+    per_window = [n for n in per_window if n]  # as the grouped count did: windows that keyed something
+    return statistics.median(per_window) if per_window else 0.0
 
 
 # -- a real server under real load ---------------------------------------------------

@@ -12,7 +12,7 @@ from __future__ import annotations
 import gzip
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -21,6 +21,7 @@ from bench.workloads.inject import (
 )
 from gate_contract.profile import FeatureKey, Profile, WindowCounts
 from gate_contract.keys import UNRESOLVED
+from gate_contract.records import WindowRecord
 
 FIXTURES_DIR = Path(__file__).resolve().parents[1] / "tests" / "evaluation" / "profiles"
 GZIP_ABOVE_BYTES = 200_000
@@ -133,8 +134,16 @@ BENIGN_KINDS = {
 }
 
 
-def _time(value: Optional[str]) -> Optional[datetime]:
-    return datetime.fromisoformat(value) if value else None
+def _utc(value: Optional[str]) -> Optional[str]:
+    # Fixtures recorded through SQLite hold naive times; every stored time is UTC.
+    if value is None:
+        return None
+    parsed = datetime.fromisoformat(value)
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).isoformat()
+
+
+# A fixture names no recording uuid; the record model needs one.
+FIXTURE_RECORDING_UUID = "00000000-0000-4000-8000-000000000000"
 
 
 def profile_to_json(profile: Profile, recording: dict[str, Any]) -> dict[str, Any]:
@@ -153,29 +162,41 @@ def profile_to_json(profile: Profile, recording: dict[str, Any]) -> dict[str, An
                 "ended_at": w.ended_at.isoformat() if w.ended_at else None,
                 "startup": w.startup,
                 "inventory": sorted([kind, key] for kind, key in w.inventory),
+                "hooks": dict(w.hooks),
             }
             for w in profile.windows
         ],
     }
 
 
+def _window_record(window: dict[str, Any], index: int) -> WindowRecord:
+    """A fixture's window as the record the probe sends and the writer stores: what the model
+    refuses, a fixture may not hold."""
+    return WindowRecord.model_validate({
+        "recording_uuid": FIXTURE_RECORDING_UUID, "index": index,
+        "started_at": _utc(window.get("started_at")), "ended_at": _utc(window.get("ended_at")),
+        "syscalls_total": int(window["syscalls_total"]), "events_total": int(window.get("events_total", 0)),
+        "sample_every": int(window.get("sample_every", 1)), "drops": window.get("drops") or {},
+        "features": window["counts"], "startup": bool(window.get("startup", False)),
+        # the model's inventory carries a count per held feature; the judge reads which are held
+        "inventory": [[kind, key, 1] for kind, key in window.get("inventory", [])],
+        "hooks": window.get("hooks") or {},
+    })
+
+
 def profile_from_json(data: dict[str, Any]) -> Profile:
+    records = [_window_record(window, index) for index, window in enumerate(data["windows"])]
     return Profile(
         service=data["service"],
         version=data["version"],
         windows=[
             WindowCounts(
-                counts={(kind, key): int(n) for kind, key, n in w["counts"]},
-                syscalls_total=int(w["syscalls_total"]),
-                events_total=int(w.get("events_total", 0)),
-                sample_every=int(w.get("sample_every", 1)),
-                drops={k: int(v) for k, v in (w.get("drops") or {}).items()},
-                started_at=_time(w.get("started_at")),
-                ended_at=_time(w.get("ended_at")),
-                startup=bool(w.get("startup", False)),
-                inventory=frozenset((kind, key) for kind, key in w.get("inventory", [])),
+                counts=dict(record.features), syscalls_total=record.syscalls_total,
+                events_total=record.events_total, sample_every=record.sample_every, drops=dict(record.drops),
+                started_at=record.started_at, ended_at=record.ended_at, startup=record.startup,
+                inventory=frozenset(record.inventory), hooks=dict(record.hooks),
             )
-            for w in data["windows"]
+            for record in records
         ],
     )
 

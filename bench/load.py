@@ -41,6 +41,8 @@ MAX_SECONDS = 600
 MAX_REQUESTS = 200_000
 LOCKED = "database is locked"
 ENDPOINTS = ("check", "window upload")
+# 20 h of 10 s windows: 7 200 per probe before one would end in the future.
+BACKDATED = timedelta(hours=20)
 
 
 @dataclass
@@ -49,6 +51,7 @@ class Tally:
 
     latencies_ms: dict[str, list[float]] = field(default_factory=lambda: {name: [] for name in ENDPOINTS})
     errors: dict[str, list[str]] = field(default_factory=lambda: {name: [] for name in ENDPOINTS})
+    windows_stored: list[int] = field(default_factory=list)  # per successful upload (a batch stores many)
 
     def total(self) -> int:
         return sum(len(values) for values in self.latencies_ms.values()) + sum(map(len, self.errors.values()))
@@ -62,7 +65,7 @@ def tokens(url: str) -> dict[str, str]:
     return made
 
 
-def _timed(tally: Tally, endpoint: str, send) -> None:
+def _timed(tally: Tally, endpoint: str, send, windows: int = 1) -> None:
     began = time.perf_counter()
     try:
         response = send()
@@ -71,6 +74,7 @@ def _timed(tally: Tally, endpoint: str, send) -> None:
         return
     if 200 <= response.status_code < 300:
         tally.latencies_ms[endpoint].append(1000 * (time.perf_counter() - began))
+        tally.windows_stored.append(windows if endpoint == "window upload" else 0)
     else:
         tally.errors[endpoint].append(f"HTTP {response.status_code}: {response.text[:200]}")
 
@@ -84,24 +88,37 @@ def checker(base: str, token: str, think: float, deadline: float, tally: Tally) 
             time.sleep(think)
 
 
-def probe(base: str, token: str, interval: float, features: int, deadline: float, tally: Tally, rng: random.Random):
-    """One host-probe: its recording of the next canary (v3), then a window every `interval` seconds."""
+def probe(base: str, token: str, interval: float, features: int, deadline: float, tally: Tally, rng: random.Random,
+          batch: int = 1):
+    """One host-probe: its recording of the next canary (v3), then a window every `interval` seconds;
+    with `batch` > 1, `batch` windows per request (POST /api/v1/windows) every `interval` seconds."""
     recording = str(uuid.uuid4())
     keys = feature_set(features)
-    started = datetime.now(timezone.utc)
+    # Windows are 10 s apart however fast they are sent: begun in the past, so a fast run's
+    # windows do not end after their receipt (a server may refuse a window from the future).
+    started = datetime.now(timezone.utc) - BACKDATED
     with requests.Session() as http:
         http.headers["Authorization"] = f"Bearer {token}"
         info = {"service": SERVICE, "version": "v3", "role": "canary", "started_at": started.isoformat()}
-        _timed(tally, "window upload", lambda: http.put(f"{base}/api/v1/recordings/{recording}", json=info, timeout=60))
+        _timed(tally, "window upload", lambda: http.put(f"{base}/api/v1/recordings/{recording}", json=info, timeout=60),
+               windows=0)
         index = 0
         next_upload = time.monotonic()
         while time.monotonic() < deadline and tally.total() < MAX_REQUESTS:
-            began = started + timedelta(seconds=10 * index)
-            window = {"started_at": began.isoformat(), "ended_at": (began + timedelta(seconds=10)).isoformat(),
-                      "syscalls_total": 1000, "features": [[kind, key, rng.randint(1, 500)] for kind, key in keys]}
-            path = f"{base}/api/v1/recordings/{recording}/windows/{index}"
-            _timed(tally, "window upload", lambda: http.put(path, json=window, timeout=60))
-            index += 1
+            windows = []
+            for _ in range(batch):
+                began = started + timedelta(seconds=10 * index)
+                windows.append({"recording_uuid": recording, "index": index, "started_at": began.isoformat(),
+                                "ended_at": (began + timedelta(seconds=10)).isoformat(), "syscalls_total": 1000,
+                                "features": [[kind, key, rng.randint(1, 500)] for kind, key in keys]})
+                index += 1
+            if batch == 1:
+                path = f"{base}/api/v1/recordings/{recording}/windows/{windows[0]['index']}"
+                _timed(tally, "window upload", lambda: http.put(path, json=windows[0], timeout=60))
+            else:
+                _timed(tally, "window upload", lambda: http.post(f"{base}/api/v1/windows",
+                                                                 json={"windows": windows}, timeout=60),
+                       windows=batch)
             next_upload += interval
             time.sleep(max(0.0, next_upload - time.monotonic()))
 
@@ -115,7 +132,8 @@ def run_load(url: str, args) -> tuple[Tally, int, float]:
         threads = [threading.Thread(target=checker, args=(server.url, secrets["check"], args.think, deadline, tally))
                    for _ in range(args.checkers)]
         threads += [threading.Thread(target=probe, args=(server.url, secrets["ingest"], args.interval,
-                                                         args.window_features, deadline, tally, random.Random(n)))
+                                                         args.window_features, deadline, tally, random.Random(n),
+                                                         args.batch))
                     for n in range(args.probes)]
         began = time.monotonic()
         for thread in threads:
@@ -139,6 +157,7 @@ def report(backend: str, tally: Tally, locked: int, elapsed: float, workers: int
             print(f"    {endpoint:<14} no successful request, errors {len(errors)}", flush=True)
         for message in sorted(set(errors))[:3]:
             print(f"      e.g. {message}", flush=True)
+    print(f"    windows stored {sum(tally.windows_stored) / elapsed:6.1f}/s", flush=True)
     check_p95 = percentile(tally.latencies_ms["check"], 0.95) if tally.latencies_ms["check"] else float("inf")
     errors = sum(map(len, tally.errors.values()))
     passed = errors == 0 and locked == 0 and check_p95 <= TARGET_CHECK_P95_MS
@@ -160,6 +179,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--interval", type=float, default=1.0, help="a probe's seconds between windows (default 1)")
     parser.add_argument("--windows", type=int, default=12, help="seeded windows per side (default 12)")
     parser.add_argument("--features", type=int, default=1000, help="features per seeded window (default 1000)")
+    parser.add_argument("--batch", type=int, default=1,
+                        help="windows per upload request: 1 PUTs each window, more POST /api/v1/windows (default 1)")
     parser.add_argument("--window-features", type=int, default=300, help="features per uploaded window (default 300)")
     args = parser.parse_args(argv)
     args.seconds = min(args.seconds or (10.0 if args.quick else 60.0), MAX_SECONDS)

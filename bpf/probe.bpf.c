@@ -51,11 +51,11 @@ struct argv0_buf {
     u32 slot; /* the workload it was added for (lru_changes) */
 };
 
-/* clone flags between sys_enter and sched_process_fork */
+/* clone flags between task_newtask and sched_process_fork */
 struct pending_clone {
     u64 flags;
-    u32 slot;       /* the workload it was added for (lru_changes) */
-    u32 unreadable; /* clone3's flags could not be read: thread or process, unknown */
+    u32 slot; /* the workload it was added for (lru_changes) */
+    u32 pad;
 };
 
 struct token_bucket {
@@ -96,8 +96,16 @@ BPF_PERCPU_ARRAY(argv0_scratch, struct argv0_buf, 1);
 BPF_PERCPU_ARRAY(token_buckets, struct token_bucket, 1);
 /* @brief listen(fd) carries no address: what each (tgid, fd) was bound to */
 BPF_TABLE("lru_hash", struct socket_ref, struct detail_key, bound_sockets, 4096);
-/* @brief clone flags between sys_enter and sched_process_fork, to tell threads apart */
+/* @brief clone flags between task_newtask and sched_process_fork, to tell threads apart */
 BPF_TABLE("lru_hash", u32, struct pending_clone, clone_flags_by_tid, 4096);
+/* @brief the inet destination a thread's connect or Fast Open send just keyed at sys_enter:
+ * the SYN_SENT that syscall makes is then not keyed again (one key per connection) */
+struct keyed_destination {
+    u8 addr[16];
+    u16 port;
+    u16 pad[3];
+};
+BPF_TABLE("lru_hash", u32, struct keyed_destination, destination_keyed, 1024);
 /* @brief argv[0] between sys_enter_execve and sched_process_exec, for -v */
 BPF_TABLE("lru_hash", u32, struct argv0_buf, pending_argv0, 1024);
 /* @brief per workload, per LRU map (enum lru_map): entries added and removed
@@ -469,12 +477,22 @@ static __always_inline void record_open(u32 slot, const char *upath, u8 mode, in
     count_file_open(slot, text, len, mode, dirfd, flags);
 }
 
-static __always_inline void record_address(u32 slot, u8 kind, u64 fd, const void *uaddr, u64 addrlen)
+/* `connection`: the syscall may start a TCP connection (connect, a Fast Open send),
+ * whose SYN_SENT is then not keyed again. A plain datagram send leaves no mark, so
+ * a busy UDP sender pays no map update per send. */
+static __always_inline void record_address(u32 slot, u8 kind, u64 fd, const void *uaddr, u64 addrlen,
+                                           int connection)
 {
     struct detail_key *key = blank_key(kind, slot);
     if (!key || read_sockaddr(key, uaddr, addrlen))
         return;
     count_detail(key);
+    if (connection && (key->family == SG_AF_INET || key->family == SG_AF_INET6)) {
+        u32 tid = bpf_get_current_pid_tgid();
+        struct keyed_destination keyed = {.port = key->port};
+        __builtin_memcpy(keyed.addr, key->addr, 16);
+        destination_keyed.update(&tid, &keyed);
+    }
     if (kind == KIND_BIND) {
         struct socket_ref ref = {.tgid = bpf_get_current_pid_tgid() >> 32, .fd = fd};
         struct detail_key *replaced = bound_sockets.lookup(&ref);
@@ -523,10 +541,10 @@ static __always_inline void remember_argv0(u32 slot, const char *const *uargv)
         count_lru(slot, LRU_ARGV0, LRU_ENTRY_ADDED);
 }
 
-static __always_inline void remember_clone_flags(u32 slot, u64 flags, u32 unreadable)
+static __always_inline void remember_clone_flags(u32 slot, u64 flags)
 {
     u32 tid = bpf_get_current_pid_tgid();
-    struct pending_clone pending = {.flags = flags, .slot = slot, .unreadable = unreadable};
+    struct pending_clone pending = {.flags = flags, .slot = slot};
     struct pending_clone *replaced = clone_flags_by_tid.lookup(&tid);
     if (replaced)
         count_lru(replaced->slot, LRU_CLONE_FLAGS, LRU_ENTRY_REMOVED);
@@ -559,6 +577,63 @@ static __always_inline struct syscall_args read_args(struct pt_regs *regs)
 #error "syscall argument registers are only mapped for x86_64 and arm64"
 #endif
     return args;
+}
+
+/* Arguments 3 to 5 (sendto's flags, dest_addr and addrlen), read only by sendto. */
+static __always_inline void read_args_3_5(struct pt_regs *regs, u64 *a3, u64 *a4, u64 *a5)
+{
+#if defined(__x86_64__)
+    /* r10, r9, r8 are adjacent in pt_regs */
+    _Static_assert(offsetof(struct pt_regs, r8) == offsetof(struct pt_regs, r10) + 16, "pt_regs layout");
+    u64 three[3] = {};
+    bpf_probe_read_kernel(three, sizeof(three), &regs->r10);
+    *a3 = three[0];
+    *a4 = three[2];
+    *a5 = three[1];
+#elif defined(__aarch64__)
+    u64 three[3] = {};
+    bpf_probe_read_kernel(three, sizeof(three), &regs->regs[3]);
+    *a3 = three[0];
+    *a4 = three[1];
+    *a5 = three[2];
+#endif
+}
+
+/* include/linux/socket.h: a send that opens a TCP connection with its data */
+#define SG_MSG_FASTOPEN 0x20000000
+
+/* struct msghdr's first two fields (include/linux/socket.h, the same on every
+ * 64-bit ABI): where a datagram goes when the socket is not connected */
+struct sg_msghdr_name {
+    u64 name;
+    u32 namelen;
+    u32 pad;
+};
+/* sizeof(struct mmsghdr) on 64-bit: a msghdr (56) and msg_len, padded */
+#define SG_MMSGHDR_SIZE 64
+/* messages of one sendmmsg whose destinations are keyed; past them, the rest
+ * are counted as map_full losses (a batch to many new hosts is still seen) */
+#define SENDMMSG_KEYED 8
+
+/* A send with a destination of its own (sendto, sendmsg, sendmmsg on an
+ * unconnected socket, or TCP Fast Open's sendto(MSG_FASTOPEN)) is keyed as a
+ * connect to that destination: the same key a connect(2) would have made, so a
+ * new host reached without connect is as new as one reached with it. A send with
+ * no destination goes where its socket's connect (already keyed) pointed. */
+static __always_inline void record_send(u32 slot, u64 uaddr, u64 addrlen, u64 flags)
+{
+    if (uaddr)
+        record_address(slot, KIND_CONNECT, 0, (const void *)uaddr, addrlen, (flags & SG_MSG_FASTOPEN) != 0);
+}
+
+static __always_inline void record_msghdr(u32 slot, u64 umsg, u64 flags)
+{
+    struct sg_msghdr_name head = {};
+    if (bpf_probe_read_user(&head, sizeof(head), (void *)umsg)) {
+        count_loss(slot, LOSS_UNREADABLE);
+        return;
+    }
+    record_send(slot, head.name, head.namelen, flags);
 }
 
 /* The one list of detail syscalls: host_probe/loader.py reads the NR_ names
@@ -605,14 +680,14 @@ static __always_inline void record_detail(u32 slot, struct pt_regs *regs, long n
 #if NR_connect >= 0
     if (nr == NR_connect) {
         a = read_args(regs);
-        record_address(slot, KIND_CONNECT, a.a0, (const void *)a.a1, a.a2);
+        record_address(slot, KIND_CONNECT, a.a0, (const void *)a.a1, a.a2, 1);
         return;
     }
 #endif
 #if NR_bind >= 0
     if (nr == NR_bind) {
         a = read_args(regs);
-        record_address(slot, KIND_BIND, a.a0, (const void *)a.a1, a.a2);
+        record_address(slot, KIND_BIND, a.a0, (const void *)a.a1, a.a2, 0);
         return;
     }
 #endif
@@ -635,6 +710,35 @@ static __always_inline void record_detail(u32 slot, struct pt_regs *regs, long n
         return;
     }
 #endif
+#if NR_sendto >= 0
+    if (nr == NR_sendto) {
+        u64 flags = 0, dest = 0, destlen = 0;
+        read_args_3_5(regs, &flags, &dest, &destlen);
+        record_send(slot, dest, destlen, flags);
+        return;
+    }
+#endif
+#if NR_sendmsg >= 0
+    if (nr == NR_sendmsg) {
+        a = read_args(regs);
+        record_msghdr(slot, a.a1, a.a2);
+        return;
+    }
+#endif
+#if NR_sendmmsg >= 0
+    if (nr == NR_sendmmsg) {
+        a = read_args(regs);
+        u64 messages = a.a2 < SENDMMSG_KEYED ? a.a2 : SENDMMSG_KEYED;
+        for (int i = 0; i < SENDMMSG_KEYED; i++) {
+            if (i >= messages)
+                break;
+            record_msghdr(slot, a.a1 + i * SG_MMSGHDR_SIZE, 0);
+        }
+        if (a.a2 > SENDMMSG_KEYED)
+            count_loss(slot, LOSS_MAP_FULL);
+        return;
+    }
+#endif
 #if NR_execve >= 0
     if (nr == NR_execve) {
         a = read_args(regs);
@@ -646,29 +750,6 @@ static __always_inline void record_detail(u32 slot, struct pt_regs *regs, long n
     if (nr == NR_execveat) {
         a = read_args(regs);
         remember_argv0(slot, (const char *const *)a.a2);
-        return;
-    }
-#endif
-#if NR_clone >= 0
-    if (nr == NR_clone) {
-        a = read_args(regs);
-        remember_clone_flags(slot, a.a0, 0);
-        return;
-    }
-#endif
-#if NR_clone3 >= 0
-    if (nr == NR_clone3) {
-        a = read_args(regs);
-        u64 flags = 0; /* struct clone_args.flags */
-        if (bpf_probe_read_user(&flags, sizeof(flags), (void *)a.a0)) {
-            /* Remembered as unknown: the child is then neither counted nor
-             * followed, rather than a thread taken for a process whose tid,
-             * once reused by another program, would be recorded as ours. */
-            count_loss(slot, LOSS_UNREADABLE);
-            remember_clone_flags(slot, 0, 1);
-        } else {
-            remember_clone_flags(slot, flags, 0);
-        }
         return;
     }
 #endif
@@ -771,6 +852,18 @@ KRETFUNC_PROBE(do_sys_openat2, int dfd, const char *filename, struct open_how *h
 }
 #endif
 
+/* The clone flags as the kernel copied them (fork, vfork, clone, clone3 and
+ * io_uring's workers alike), read in the parent at the end of copy_process, past
+ * its last failure: never the syscall's arguments, which a clone3 can leave on a
+ * page BPF cannot read. */
+TRACEPOINT_PROBE(task, task_newtask)
+{
+    u32 slot = current_slot();
+    if (slot)
+        remember_clone_flags(slot, args->clone_flags);
+    return 0;
+}
+
 TRACEPOINT_PROBE(sched, sched_process_fork)
 {
     /* runs in the parent */
@@ -779,14 +872,14 @@ TRACEPOINT_PROBE(sched, sched_process_fork)
         return 0;
     u32 parent_tid = bpf_get_current_pid_tgid();
     struct pending_clone *pending = clone_flags_by_tid.lookup(&parent_tid);
+    /* No flags (their entry evicted, an lru_evicted loss): followed as a process,
+     * since a child dropped is a child unseen; a thread taken for one leaves an
+     * entry that its exit does not clear (group_dead is false). */
     int is_thread = pending && (pending->flags & CLONE_THREAD);
-    int unknown = pending && pending->unreadable;
     if (pending) {
         count_lru(pending->slot, LRU_CLONE_FLAGS, LRU_ENTRY_REMOVED);
         clone_flags_by_tid.delete(&parent_tid);
     }
-    if (unknown) /* counted as unreadable at sys_enter */
-        return 0;
     if (is_thread) {
         count_process(slot, PROCESS_THREAD);
         return 0;
@@ -861,23 +954,52 @@ TRACEPOINT_PROBE(cgroup, cgroup_attach_task)
     return 0;
 }
 
-/* TCP listen, from the state change to LISTEN (in the listening task). */
+static __always_inline int same_address(const u8 *a, const u8 *b)
+{
+    u64 a_words[2], b_words[2];
+    __builtin_memcpy(a_words, a, 16);
+    __builtin_memcpy(b_words, b, 16);
+    return a_words[0] == b_words[0] && a_words[1] == b_words[1];
+}
+
+/* TCP listen, from the state change to LISTEN, and every outbound TCP
+ * connection, from the change to SYN_SENT: both in the task that made them, so
+ * a connect through io_uring (its worker is a thread of the process) or a Fast
+ * Open sendto lands on the same key as connect(2), counted once. */
 TRACEPOINT_PROBE(sock, inet_sock_set_state)
 {
-    if (args->newstate != SG_TCP_LISTEN)
+    int listening = args->newstate == SG_TCP_LISTEN;
+    if (!listening && args->newstate != SG_TCP_SYN_SENT)
         return 0;
     u32 slot = current_slot();
     if (!slot)
         return 0;
-    struct detail_key *key = blank_key(KIND_LISTEN, slot);
+    struct detail_key *key = blank_key(listening ? KIND_LISTEN : KIND_CONNECT, slot);
     if (!key)
         return 0;
     key->family = args->family;
-    key->port = args->sport;
-    if (args->family == SG_AF_INET6)
-        __builtin_memcpy(key->addr, args->saddr_v6, 16);
-    else
-        __builtin_memcpy(key->addr, args->saddr, 4);
+    if (listening) {
+        key->port = args->sport;
+        if (args->family == SG_AF_INET6)
+            __builtin_memcpy(key->addr, args->saddr_v6, 16);
+        else
+            __builtin_memcpy(key->addr, args->saddr, 4);
+    } else {
+        key->port = args->dport;
+        if (args->family == SG_AF_INET6)
+            __builtin_memcpy(key->addr, args->daddr_v6, 16);
+        else
+            __builtin_memcpy(key->addr, args->daddr, 4);
+        /* a connect(2) or Fast Open sendto keyed at sys_enter: already counted. A
+         * stale entry (a UDP connect makes no SYN_SENT) names the same key, so
+         * skipping a later connection to that destination hides nothing new. */
+        u32 tid = bpf_get_current_pid_tgid();
+        struct keyed_destination *keyed = destination_keyed.lookup(&tid);
+        if (keyed && keyed->port == key->port && same_address(keyed->addr, key->addr)) {
+            destination_keyed.delete(&tid);
+            return 0;
+        }
+    }
     count_detail(key);
     return 0;
 }

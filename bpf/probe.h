@@ -118,6 +118,7 @@ struct path_text {
 #define SG_AF_INET 2
 #define SG_AF_INET6 10
 #define SG_TCP_LISTEN 10 /* include/net/tcp_states.h; the "0A" of /proc/net/tcp */
+#define SG_TCP_SYN_SENT 2 /* include/net/tcp_states.h: an outbound connection's first state */
 
 struct sg_sockaddr_in {
     u16 family;

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, text
@@ -39,7 +40,7 @@ def make_engine(url: str, *, check: bool = False, lock_timeout_ms: int = 0, **kw
         parsed = parsed.set(drivername="postgresql+psycopg2")
     is_sqlite = parsed.get_backend_name() == "sqlite"
     if is_sqlite and parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        Path(parsed.database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     if not is_sqlite:
         kwargs.setdefault("pool_pre_ping", True)
         connect_args = kwargs.setdefault("connect_args", {})
@@ -54,10 +55,28 @@ def make_engine(url: str, *, check: bool = False, lock_timeout_ms: int = 0, **kw
     except (NoSuchModuleError, ArgumentError, ImportError) as exc:
         raise DatabaseError(f"unsupported database URL {mask_url(url)}: {_first_line(exc)}") from None
     if is_sqlite:
+        if parsed.database and parsed.database != ":memory:":
+            event.listen(engine, "do_connect", _private_sqlite_files(Path(parsed.database)))
         event.listen(engine, "connect", _sqlite_pragmas)
     if check:
         check_connection(engine)
     return engine
+
+
+def _private_sqlite_files(database: Path):
+    """Before each new connection: the database file exists with mode 0600, and so do
+    its -wal and -shm files (SQLite gives them the database file's mode). SQLite itself
+    would create it 0644, readable by every user of the host: it holds every profile,
+    decision and token hash."""
+    def before_connect(_dialect, _record, _args, _params) -> None:
+        try:
+            os.close(os.open(database, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+            for path in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
+                if path.exists() and path.stat().st_mode & 0o077:
+                    path.chmod(0o600)
+        except OSError:
+            pass  # SQLite's own open says what is wrong, in its words
+    return before_connect
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

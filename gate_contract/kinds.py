@@ -76,13 +76,20 @@ class FeatureKind:
         return key
 
 
+# A capability that reaches past the keys the probe makes at sys_enter, or into another
+# process (the judge's RISKY_SYSCALLS and RISKY_SOCKET_FAMILIES, gate_server/analysis/rules.py).
+_RISKY = Rule("new_risky_capability", "high",
+              "a high-risk capability: syscall `io_uring_setup`, `open_by_handle_at`, `name_to_handle_at`, "
+              "`memfd_create`, `ptrace`, `process_vm_readv`, `process_vm_writev`; a `packet/*` socket",
+              "max_new_risky_capabilities", 0,
+              "new high-risk capabilities: io_uring, file handles, memfd, ptrace, packet sockets", one_off=True)
 _LISTENER = Rule("new_listener", "high", "listen / bind address, not an ephemeral port", "max_new_listeners", 0,
                  "new listening/bound addresses", one_off=True)
 _EPHEMERAL_BIND = Rule("new_ephemeral_bind", "low", "bind to an ephemeral port (`<ephemeral>`, `0`)")
 
 FEATURE_KINDS: tuple[FeatureKind, ...] = (
     FeatureKind("syscall", KeyShape.NAME, "syscall name", "openat", "sys_enter", 3.0,
-                (Rule("new_syscall", "medium", "syscall name", "max_new_syscalls", None, "new syscall names"),),
+                (Rule("new_syscall", "medium", "syscall name", "max_new_syscalls", None, "new syscall names"), _RISKY),
                 "syscall {key}"),
     FeatureKind("file", KeyShape.PATH, "`<path>:<mode>`", "/etc/app.conf:r", None, 2.0,
                 (Rule("new_file", "low", "other new file (a read, or a write in a known directory)", "max_new_files",
@@ -96,7 +103,9 @@ FEATURE_KINDS: tuple[FeatureKind, ...] = (
                 (Rule("new_exec", "high", "exec of a program", "max_new_execs", 0, "new programs executed",
                       one_off=True),),
                 "exec {key}"),
-    FeatureKind("connect", KeyShape.ADDRESS, "`<address>`", "inet:10.0.0.5:5432", "sys_enter", 3.0,
+    # connect, sendto/sendmsg/sendmmsg at sys_enter; TCP at SYN_SENT
+    FeatureKind("connect", KeyShape.ADDRESS, "`<address>`", "inet:10.0.0.5:5432",
+                "sys_enter+tracepoint:inet_sock_set_state", 3.0,
                 (Rule("new_destination", "high", "outbound connect (`inet:`, `inet6:`, `unix:`)",
                       "max_new_destinations", 0, "new outbound connect destinations", one_off=True),),
                 "outbound connect to {key}"),
@@ -106,9 +115,9 @@ FEATURE_KINDS: tuple[FeatureKind, ...] = (
     FeatureKind("bind", KeyShape.ADDRESS, "`<address>`", "inet:0.0.0.0:<ephemeral>", "sys_enter", 2.0,
                 (_LISTENER, _EPHEMERAL_BIND), "bind on {key}", missing_severity="medium"),
     FeatureKind("socket", KeyShape.NAME, "`<family>/<type>`", "inet/stream", "sys_enter", 1.0,
-                (Rule("new_socket_type", "medium", "socket family/type"),), "socket type {key}"),
+                (Rule("new_socket_type", "medium", "socket family/type"), _RISKY), "socket type {key}"),
     FeatureKind("process", KeyShape.NAME, "`fork`, `thread`, `exit` or `exec`", "fork",
-                "tracepoint:sched_process_fork+sched_process_exec+sched_process_exit", 0.5,
+                "tracepoint:task_newtask+sched_process_fork+sched_process_exec+sched_process_exit", 0.5,
                 (Rule("new_process_event", "low", "process event (`fork`, `thread`, `exit`, `exec`)"),),
                 "process event {key}", persistence_warns=False),
 )

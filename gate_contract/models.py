@@ -103,15 +103,14 @@ class Window(Base):
     events_total: Mapped[int] = mapped_column(BigInteger, default=0)
     sample_every: Mapped[int] = mapped_column(Integer, default=1)
     drops: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    # The window's window_features rows again, as one document (see encode_window_counts), so
-    # a check reads one row per window instead of one per count. NULL for windows written
-    # before migration 0002 that it has not backfilled; readers then aggregate window_features.
+    # The window's counts, as one document (see encode_window_counts): the only record of
+    # them since migration 0010, so a window is one row, read in one piece by a check.
     counts: Mapped[Optional[str]] = mapped_column(Text)
     # The window covers the first seconds after a process of the workload started (exec).
     # Retention keeps such windows at any age: a canary's start-up is compared with them.
     startup: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # What the processes already held when the recording attached, a document like `counts`
-    # (not window_features rows: it is no event count of the window). NULL: no inventory.
+    # (never summed with `counts`: it is no event count of the window). NULL: no inventory.
     inventory: Mapped[Optional[str]] = mapped_column(Text)
     # Feature kind -> the kernel hook that produced it ({"file": "fentry:security_file_open"}).
     # NULL: stored before migration 0009, or sent by a probe that did not say.
@@ -146,18 +145,6 @@ class Feature(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     kind: Mapped[str] = mapped_column(String(20))
     key: Mapped[str] = mapped_column(String(1024))
-
-
-class WindowFeature(Base):
-    __tablename__ = "window_features"
-
-    window_id: Mapped[int] = mapped_column(
-        ForeignKey("windows.id", ondelete="CASCADE"), primary_key=True
-    )
-    feature_id: Mapped[int] = mapped_column(
-        ForeignKey("features.id", ondelete="CASCADE"), primary_key=True, index=True
-    )
-    count: Mapped[int] = mapped_column(BigInteger)
 
 
 class Check(Base):
@@ -314,3 +301,15 @@ class AuditEntry(Base):
     check_id: Mapped[Optional[int]] = mapped_column(Integer)  # no foreign key: the log outlives pruned checks
     reason: Mapped[str] = mapped_column(Text, default="")
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class GitHubDelivery(Base):
+    """A GitHub webhook delivery the App took, by the digest of its signed body: the
+    signature covers the body and not the X-GitHub-Delivery header, so the body is what
+    tells a replay from a new delivery. One row per deployment review."""
+
+    __tablename__ = "github_deliveries"
+
+    body_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    delivery_id: Mapped[str] = mapped_column(String(100))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

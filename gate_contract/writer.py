@@ -1,11 +1,11 @@
-"""The window writer: one transaction per window, batched, idempotent.
+"""The window writer: one row per window, idempotent.
 
 Sending the same recording or window twice stores it once (upserts keyed by the
 probe-generated recording uuid and the window index), which is what makes the
-probe's spool-and-replay safe. A window's counts are stored twice in its one
-transaction: as window_features rows (what retention and the seccomp export query) and
-as the window's counts document (what a check reads: one row per window). An inventory
-is stored only as a document of its own (`Window.inventory`): it is no event count.
+probe's spool-and-replay safe. A window is one `windows` row whose counts are one
+document (`Window.counts`, feature ids into the shared `features` dictionary): what a
+check, retention and the seccomp export read. An inventory is a document of its own
+(`Window.inventory`): it is no event count.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from gate_contract.models import (
-    Feature, Recording, Service, Window, WindowFeature, encode_window_counts,
+    Feature, Recording, Service, Window, encode_window_counts,
 )
 from gate_contract.records import MAX_BIGINT, RecordingInfo, WindowRecord
 
@@ -26,6 +26,8 @@ from gate_contract.records import MAX_BIGINT, RecordingInfo, WindowRecord
 MAX_KEY_LENGTH = 1024
 # Postgres caps bound parameters per statement at 65535; stay well below.
 BATCH_ROWS = 2000
+# A window row binds 12 parameters.
+WINDOWS_PER_INSERT = 1000
 
 
 def _insert(session: Session, table):
@@ -102,38 +104,53 @@ class WindowWriter:
 
     def write_window(self, window: WindowRecord) -> bool:
         """Store one window with its feature counts. Returns False if it was already stored."""
+        return self.write_windows([window])[0]
+
+    def write_windows(self, windows: list[WindowRecord]) -> list[bool]:
+        """Store windows of stored recordings in one transaction: one feature lookup for all
+        of them and one multi-row INSERT (what a fleet's ingest rate needs, issue 26). For each
+        window, in order: True if new, False if it was already stored (kept as it was)."""
+        if not windows:
+            return []
         with Session(self.engine) as session, session.begin():
-            recording_id = session.execute(
-                select(Recording.id).where(Recording.uuid == window.recording_uuid)
-            ).scalar_one_or_none()
-            if recording_id is None:
-                raise LookupError(f"recording {window.recording_uuid} is not stored; save it first")
-            inserted = session.execute(
-                _insert(session, Window)
-                .values(
-                    recording_id=recording_id, index=window.index, started_at=window.started_at,
-                    ended_at=window.ended_at, syscalls_total=window.syscalls_total,
-                    events_total=window.events_total, sample_every=window.sample_every,
-                    drops=dict(window.drops), startup=window.startup, hooks=dict(window.hooks) or None,
-                )
-                .on_conflict_do_nothing(index_elements=["recording_id", "index"])
-                .returning(Window.id)
-            ).scalar_one_or_none()
-            if inserted is None:
-                return False
-            counts, held = _clipped(window.features), _clipped(window.inventory)
-            ids = feature_ids(session, {**counts, **held})
-            by_id = {ids[feature]: count for feature, count in counts.items()}
-            rows = [{"window_id": inserted, "feature_id": fid, "count": count} for fid, count in by_id.items()]
-            # executemany form: compiled once and cached; a .values([...]) of N rows is compiled anew
-            # for every window (bench/load.py measured that as most of an upload's time)
-            if rows:  # an executemany of no rows would be one INSERT of nothing (NOT NULL fails)
-                session.execute(_insert(session, WindowFeature), rows)
-            documents = {"counts": encode_window_counts(by_id)}
-            if held:
-                documents["inventory"] = encode_window_counts({ids[feature]: n for feature, n in held.items()})
-            session.execute(update(Window).where(Window.id == inserted).values(**documents))
-            return True
+            recording_ids = _recording_ids(session, {window.recording_uuid for window in windows})
+            clipped = [(_clipped(window.features), _clipped(window.inventory)) for window in windows]
+            # Features first, so each window is one row with its documents. A replayed
+            # window names features already stored: its lookup inserts nothing.
+            ids = feature_ids(session, {feature for counts, held in clipped for feature in (*counts, *held)})
+            rows = [_window_row(window, recording_ids[window.recording_uuid], counts, held, ids)
+                    for window, (counts, held) in zip(windows, clipped)]
+            inserted: set[tuple[int, int]] = set()
+            for chunk in _chunks(rows, WINDOWS_PER_INSERT):
+                # executemany with RETURNING: SQLAlchemy sends it as multi-row INSERTs ("insertmanyvalues")
+                # from one cached compilation, unlike a .values([...]) compiled anew per batch.
+                inserted.update(tuple(row) for row in session.execute(
+                    _insert(session, Window)
+                    .on_conflict_do_nothing(index_elements=["recording_id", "index"])
+                    .returning(Window.recording_id, Window.index),
+                    chunk,
+                ))
+            return [(row["recording_id"], row["index"]) in inserted for row in rows]
+
+
+def _recording_ids(session: Session, uuids: set[str]) -> dict[str, int]:
+    found = dict(session.execute(select(Recording.uuid, Recording.id).where(Recording.uuid.in_(sorted(uuids)))).all())
+    missing = sorted(uuids - found.keys())
+    if missing:
+        raise LookupError(f"recording {missing[0]} is not stored; save it first")
+    return found
+
+
+def _window_row(window: WindowRecord, recording_id: int, counts: dict[tuple[str, str], int],
+                held: dict[tuple[str, str], int], ids: dict[tuple[str, str], int]) -> dict:
+    # Every row names every column: an executemany's rows must share one shape.
+    return dict(
+        recording_id=recording_id, index=window.index, started_at=window.started_at, ended_at=window.ended_at,
+        syscalls_total=window.syscalls_total, events_total=window.events_total, sample_every=window.sample_every,
+        drops=dict(window.drops), startup=window.startup, hooks=dict(window.hooks) or None,
+        counts=encode_window_counts({ids[feature]: n for feature, n in counts.items()}),
+        inventory=encode_window_counts({ids[feature]: n for feature, n in held.items()}) if held else None,
+    )
 
 
 def _clipped(counts: dict[tuple[str, str], int]) -> dict[tuple[str, str], int]:

@@ -14,7 +14,7 @@ from flask import Flask
 
 from gate_server import app_database
 from gate_server.api import errors, metrics, parsing
-from gate_server.api.compressed_bodies import GzipRequestBodies
+from gate_server.api.compressed_bodies import CompressedBodiesOnIngestOnly
 from gate_server.github_app import views as github_app_views
 from gate_server.notify.delivery import on_check_stored
 from gate_server.services.checks import CHECK_LISTENERS
@@ -59,8 +59,8 @@ def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
     parsing.init_app(app)
     for module_name in BLUEPRINTS:
         app.register_blueprint(importlib.import_module(module_name).bp)
-    # gzip bodies (the probe's uploads) are inflated, bounded, before any view reads them
-    app.wsgi_app = GzipRequestBodies(app.wsgi_app, max(settings.max_request_bytes, settings.max_ingest_bytes))
+    # gzip bodies: the probe's uploads only, inflated by the ingest views after authentication
+    app.wsgi_app = CompressedBodiesOnIngestOnly(app.wsgi_app)
     if settings.github_app_config:
         # The deployment protection rule's webhook, only where an App is configured.
         github_app_views.init_app(app, settings)

@@ -30,6 +30,9 @@ class Settings:
     # (two detail maps of 16 384 keys for `record`, 8 192 keys per workload for the agent).
     max_window_features: int = 100_000
     max_window_drops: int = 1_000
+    # Windows one batch upload (POST /api/v1/windows) may carry: an agent's drain of 64
+    # workloads, or a spool replayed in a few requests, within max_ingest_bytes.
+    max_batch_windows: int = 1_000
     secret_key: str = ""
     public_url: str = ""
     webhook_urls: tuple[str, ...] = field(default_factory=tuple)
@@ -68,6 +71,7 @@ class Settings:
             max_ingest_bytes=int(env.get("GATE_MAX_INGEST_BYTES") or (32 << 20)),
             max_window_features=int(env.get("GATE_MAX_WINDOW_FEATURES") or 100_000),
             max_window_drops=int(env.get("GATE_MAX_WINDOW_DROPS") or 1_000),
+            max_batch_windows=int(env.get("GATE_MAX_BATCH_WINDOWS") or 1_000),
             secret_key=env.get("GATE_SECRET_KEY") or "",
             public_url=(env.get("GATE_PUBLIC_URL") or "").rstrip("/"),
             webhook_urls=tuple(u.strip() for u in webhooks),

@@ -1,9 +1,15 @@
-"""The job summary (markdown) and the annotations for the top anomalies."""
+"""The job summary (markdown) and the annotations for the top anomalies.
+
+Every value from the check (keys, reasons, who decided and why) is text that the
+change's author or the canary chose: `_cell` makes it inert in GitHub's Markdown
+(cmark-gfm), so a file named `[approve](https://…)` shows as that name, not as a link.
+"""
 
 from __future__ import annotations
 
 import html
 import json
+import re
 from typing import Optional
 
 from . import workflow_commands as wf
@@ -16,9 +22,20 @@ MAX_TABLE_ROWS = 50
 MAX_ANNOTATIONS = 5
 
 
+# Raw HTML is written as entities; the other markup characters (links, images, emphasis,
+# code, table cells) and the starts of URL autolinks (`://`, `www.`) get a backslash,
+# which makes any ASCII punctuation literal. (An e-mail address still links to itself:
+# it shows where it goes.)
+_MARKUP = re.compile(r"([\\`*_\[\]~|])|(?<=:)(?=//)|(?<=www)(?=\.)", re.IGNORECASE)
+
+
 def _cell(value: object) -> str:
     text = "" if value is None else str(value)
-    return " ".join(html.escape(text, quote=False).replace("|", "&#124;").split())
+    return " ".join(_escape_markup(html.escape(text, quote=False)).split())
+
+
+def _escape_markup(text: str) -> str:
+    return _MARKUP.sub(lambda match: "\\" + (match.group(1) or ""), text)
 
 
 def _code(value: object) -> str:
@@ -105,7 +122,7 @@ def render(outcome: Outcome, stage: str, service: str, document: Optional[dict],
     if outcome.report_only:
         lines += ["> **Report-only** (`mode: report`): this step never fails; statuses say what it would have "
                   "done.", ""]
-    lines += [outcome.headline, ""] + _decision_lines(outcome)
+    lines += [_cell(outcome.headline), ""] + _decision_lines(outcome)
     if document:
         check_url = document.get("url")
         link = f" · [open the check]({check_url})" if check_url else ""

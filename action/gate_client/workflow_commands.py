@@ -1,7 +1,11 @@
 """GitHub Actions workflow commands: annotations, masks, step outputs, job summary.
 
 Escaping follows the runner's own rules (actions/toolkit command.ts): data
-escapes %, CR and LF; properties additionally escape ':' and ','.
+escapes %, CR and LF; properties additionally escape ':' and ','. Text the gate
+sends back (a decision's reason, a key, a token's description) is the author's or
+the canary's to choose, so no line this module prints can carry a command of theirs:
+every message is one line, a plain log line starts with `syscall-gate: `, and the
+runner's legacy `##[command]` form, which it finds anywhere in a line, is broken up.
 """
 
 from __future__ import annotations
@@ -12,8 +16,12 @@ from pathlib import Path
 from typing import Optional
 
 
+LEGACY_COMMAND = "##["
+
+
 def escape_data(text: str) -> str:
-    return str(text).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    escaped = str(text).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return escaped.replace(LEGACY_COMMAND, "#%23[")
 
 
 def escape_property(text: str) -> str:
@@ -46,7 +54,7 @@ def error(message: str, **properties: object) -> None:
 
 
 def log(message: str) -> None:
-    print(f"syscall-gate: {message}", flush=True)
+    print(f"syscall-gate: {escape_data(message)}", flush=True)
 
 
 def _append(path: Optional[Path], text: str) -> None:

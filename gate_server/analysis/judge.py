@@ -11,6 +11,8 @@ Order of decision:
   5. score <= thresholds.warn_score                    -> warn
   6. a new feature or rate shift in every canary window -> warn (scoring.persistent_changes)
   7. otherwise                                         -> pass
+A canary whose probe could not read an open's, exec's, send's or clone's argument past
+its start-up is at least a warn, the count in its reasons (observation.unreadable_reason).
 Unverified start-up features (startup.py) never pause on their own: a pause the score
 reaches only through them is a warn, and one of severity high or above makes a pass a warn.
 Suppressed anomalies (suppressions.py) are listed but count toward none of the above.
@@ -24,7 +26,7 @@ import numpy as np
 
 from gate_server.analysis.config import GateConfig
 from gate_server.analysis.features import FeatureMatrix, build_matrix
-from gate_server.analysis.observation import insufficiencies, observe
+from gate_server.analysis.observation import insufficiencies, observe, unreadable_reason
 from gate_contract.profile import Profile
 from gate_server.analysis.rates import rate_shifts
 from gate_server.analysis.rules import Rules, baseline_write_paths
@@ -77,6 +79,8 @@ def judge(baseline: Profile, canary: Profile, config: GateConfig | None = None, 
     else:
         verdict, reasons = "pass", []
     verdict, reasons = unverified_verdict(verdict, reasons, counted, breaches, config)
+    if verdict != "inconclusive" and (unread := unreadable_reason(canary)):
+        verdict, reasons = ("warn" if verdict == "pass" else verdict), reasons + [unread]
 
     return Verdict(
         verdict=verdict, score=total, anomalies=anomalies, observation=observation, reasons=reasons,

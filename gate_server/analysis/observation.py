@@ -67,3 +67,19 @@ def insufficiencies(side: str, seen: SideObservation, limits: Sufficiency) -> li
         reasons.append(f"{side}: {seen.loss_ratio:.1%} of events lost ({seen.lost} of {seen.events + seen.lost}), "
                        f"at most {limits.max_loss_ratio:.1%} allowed (sufficiency.max_loss_ratio)")
     return reasons
+
+
+def unreadable_reason(profile: Profile) -> str | None:
+    """A sentence when the probe could not read what a canary process passed to an open,
+    exec, send or clone past its start-up: each such event may be a secret read or a
+    program run with its key unseen (a path on a page never touched is out of BPF's
+    reach), so it is reported with its count, whatever share of the events it is. At
+    start-up, a fresh exec's first reads often hit pages not yet faulted in: noise."""
+    windows = [w.drops.get("unreadable", 0) for w in profile.windows if not w.startup]
+    unreadable = sum(windows)
+    if not unreadable:
+        return None
+    in_windows = sum(1 for count in windows if count)
+    return (f"canary: {unreadable} open, exec, send or clone argument{'s' if unreadable != 1 else ''} "
+            f"the probe could not read (unreadable), in {in_windows} window{'s' if in_windows != 1 else ''} "
+            "past start-up: what they named is unknown")

@@ -37,7 +37,7 @@ Count = Optional[int]
 FLOORS: dict[str, tuple[str, Any]] = {
     **{f"limits.{name}": ("at_most", Count) for name in (
         "max_new_execs", "max_new_destinations", "max_new_listeners", "max_new_write_paths",
-        "max_sensitive_access", "max_new_syscalls", "max_new_files")},
+        "max_sensitive_access", "max_new_syscalls", "max_new_files", "max_new_risky_capabilities")},
     "thresholds.pause_score": ("at_least", float),
     "thresholds.warn_score": ("at_least", float),
     "sufficiency.min_windows": ("at_least", int),

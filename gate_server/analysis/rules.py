@@ -20,6 +20,21 @@ from gate_contract.keys import FileKey, parse_address, parse_file_key
 from gate_contract.kinds import BY_NAME, RULES, rule_groups
 
 
+# Capabilities that reach a file, a program or the network past the keys the probe
+# makes where its hook is sys_enter (docs/probe.md, "Routes around the probe"), or
+# reach into another process: new in a canary, each is a pause (issue 24).
+RISKY_SYSCALLS = {
+    "io_uring_setup": "io_uring: opens, reads and connects without their syscalls",
+    "open_by_handle_at": "opens a file by handle, with no path",
+    "name_to_handle_at": "file handles, to open a file later with no path",
+    "memfd_create": "an anonymous file, to run a program no path names",
+    "ptrace": "reads and writes another process",
+    "process_vm_readv": "reads another process's memory",
+    "process_vm_writev": "writes another process's memory",
+}
+RISKY_SOCKET_FAMILIES = {"packet": "raw frames, past every address the probe keys"}
+
+
 @dataclass(frozen=True)
 class Meaning:
     group: str  # score group
@@ -101,6 +116,11 @@ class Rules:
             return self._new_file(key)
         feature_kind = BY_NAME[kind]
         what = feature_kind.what.format(key=key)
+        if kind == "syscall" and key in RISKY_SYSCALLS:
+            return _meaning(kind, "new_risky_capability", f"{what} ({RISKY_SYSCALLS[key]})")
+        family = key.split("/", 1)[0]
+        if kind == "socket" and family in RISKY_SOCKET_FAMILIES:
+            return _meaning(kind, "new_risky_capability", f"{what} ({RISKY_SOCKET_FAMILIES[family]})")
         if any(rule.name == "new_ephemeral_bind" for rule in feature_kind.rules) \
                 and parse_address(key).is_ephemeral:
             # A client binding an ephemeral port (DNS resolvers do) listens on nothing.

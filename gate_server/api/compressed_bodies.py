@@ -1,20 +1,35 @@
-"""Request bodies sent with `Content-Encoding: gzip` (the probe's uploads), as
-WSGI middleware: the body is inflated before Flask sees it, so every view, and
-Flask's own size limit, reads the decompressed JSON.
+"""Request bodies sent with `Content-Encoding: gzip`: the probe's uploads, and nothing else.
 
-Inflating is bounded: at most `max_bytes` come out, whatever the compression
-ratio (a few kilobytes of gzip can claim gigabytes: a zip bomb), and past it
-the answer is a 413 that says so. The route's own limit (GATE_MAX_REQUEST_BYTES,
-or GATE_MAX_INGEST_BYTES for uploads) then applies to the decompressed size."""
+A few kilobytes of gzip can claim gigabytes (a zip bomb), so inflating is work an
+anonymous caller must not be able to ask for. Only the ingest routes take a gzip
+body, and they inflate it in the view, after the token was verified
+(`inflated_body`), at most GATE_MAX_INGEST_BYTES whatever the compression ratio.
+Every other route refuses a compressed body before reading it (the WSGI middleware
+`CompressedBodiesOnIngestOnly`): no client of those routes sends one."""
 
 from __future__ import annotations
 
-import io
 import json
+import re
 import zlib
 from typing import Callable, Iterable
 
+from flask import request
+
+from gate_server.api.errors import ApiError
+
 GZIP_WBITS = 16 + zlib.MAX_WBITS  # a gzip header and trailer, not a bare zlib stream
+# the ingest blueprint's routes (tests/security/test_edges.py holds every one of them to it)
+INGEST_ROUTES = (("PUT", re.compile(r"^/api/v1/recordings/[^/]+(/windows/[^/]+)?/?$")),
+                 ("POST", re.compile(r"^/api/v1/windows/?$")))
+
+
+def is_ingest_route(method: str, path: str) -> bool:
+    return any(method == route_method and pattern.match(path) for route_method, pattern in INGEST_ROUTES)
+
+
+def _encoding(environ: dict) -> str:
+    return environ.get("HTTP_CONTENT_ENCODING", "").strip().lower()
 
 
 def _json_error(start_response: Callable, status: int, reason: str, message: str) -> Iterable[bytes]:
@@ -24,38 +39,38 @@ def _json_error(start_response: Callable, status: int, reason: str, message: str
     return [body]
 
 
-class GzipRequestBodies:
-    def __init__(self, wsgi_app: Callable, max_bytes: int):
+class CompressedBodiesOnIngestOnly:
+    def __init__(self, wsgi_app: Callable):
         self.wsgi_app = wsgi_app
-        self.max_bytes = max_bytes
 
     def __call__(self, environ: dict, start_response: Callable):
-        encoding = environ.get("HTTP_CONTENT_ENCODING", "").strip().lower()
+        encoding = _encoding(environ)
         if not encoding or encoding == "identity":
             return self.wsgi_app(environ, start_response)
         if encoding != "gzip":
             return _json_error(start_response, 415, "Unsupported Media Type",
                                f"Content-Encoding {encoding!r} is not supported: send gzip or none")
-        compressed = environ["wsgi.input"].read(self.max_bytes + 1)
-        if len(compressed) > self.max_bytes:
-            return self._too_large(start_response, "compressed")
-        inflater = zlib.decompressobj(GZIP_WBITS)
-        try:
-            body = inflater.decompress(compressed, self.max_bytes + 1)
-        except zlib.error:
-            return _json_error(start_response, 400, "Bad Request", "the request body is not valid gzip")
-        if len(body) > self.max_bytes or inflater.unconsumed_tail:
-            return self._too_large(start_response, "decompressed")
-        if not inflater.eof:
-            return _json_error(start_response, 400, "Bad Request", "the gzip request body is cut short")
-        environ = dict(environ, CONTENT_LENGTH=str(len(body)))
-        environ["wsgi.input"] = io.BytesIO(body)
-        environ.pop("HTTP_CONTENT_ENCODING")
-        environ.pop("HTTP_TRANSFER_ENCODING", None)
-        environ["wsgi.input_terminated"] = True
+        if not is_ingest_route(environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")):
+            return _json_error(start_response, 415, "Unsupported Media Type",
+                               "a gzip request body is accepted only by the ingest routes "
+                               "(PUT /api/v1/recordings/..., POST /api/v1/windows): send this request uncompressed")
         return self.wsgi_app(environ, start_response)
 
-    def _too_large(self, start_response: Callable, which: str) -> Iterable[bytes]:
-        return _json_error(start_response, 413, "Request Entity Too Large",
-                           f"the {which} request body is larger than the server inflates ({self.max_bytes} bytes: "
-                           "the larger of GATE_MAX_REQUEST_BYTES and GATE_MAX_INGEST_BYTES)")
+
+def inflated_body(max_bytes: int) -> bytes:
+    """The request's body, inflated if it is gzip, never past `max_bytes` (413).
+    Call it only after the caller was authenticated."""
+    raw = request.get_data(cache=True)  # 413 past request.max_content_length, before reading
+    if _encoding(request.environ) != "gzip":
+        return raw
+    inflater = zlib.decompressobj(GZIP_WBITS)
+    try:
+        body = inflater.decompress(raw, max_bytes + 1)
+    except zlib.error:
+        raise ApiError(400, "the request body is not valid gzip") from None
+    if len(body) > max_bytes or inflater.unconsumed_tail:
+        raise ApiError(413, f"the decompressed request body is larger than the server inflates ({max_bytes} "
+                            "bytes: GATE_MAX_INGEST_BYTES)")
+    if not inflater.eof:
+        raise ApiError(400, "the gzip request body is cut short")
+    return body

@@ -52,6 +52,12 @@ def model_schemas() -> dict[str, Any]:
     request["properties"]["config"]["anyOf"][0] = _ref("ThresholdConfig")  # the judge's model validates it
     _upload(schemas, "RecordingUpload", RecordingInfo, ("uuid",))
     _upload(schemas, "WindowUpload", WindowRecord, ("recording_uuid", "index"))
+    schemas["WindowBatch"] = {
+        "type": "object", "required": ["windows"], "additionalProperties": False,
+        "properties": {"windows": {"type": "array", "minItems": 1, "items": _ref("BatchWindow"),
+                                   "description": "At most GATE_MAX_BATCH_WINDOWS (default 1000); each "
+                                                  "(recording_uuid, index) once."}}}
+    _model_schema(schemas, "BatchWindow", WindowRecord, "validation")
     return schemas
 
 
@@ -96,6 +102,12 @@ SCHEMAS: dict[str, Any] = {
         "type": "object", "required": ["recording", "created"],
         "properties": {"recording": {"type": "string"}, "index": {"type": "integer"},
                        "created": {"type": "boolean", "description": "false: it was stored already (a replay)."}},
+    },
+    "StoredBatch": {
+        "type": "object", "required": ["created", "stored", "new"],
+        "properties": {"created": {"type": "array", "items": {"type": "boolean"},
+                                   "description": "Per window, in order: false if it was stored already (a replay)."},
+                       "stored": {"type": "integer"}, "new": {"type": "integer"}},
     },
     "Status": {"type": "object", "properties": {"status": {"type": "string"}, "database": {"type": "string"}}},
     "Policy": {
@@ -199,6 +211,16 @@ PATHS: dict[str, Any] = {
             "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("WindowUpload")}}},
             "responses": {"201": _json(_ref("Stored"), "Stored."),
                           "200": _json(_ref("Stored"), "Already stored; kept as it was."),
+                          **_errors(400, 404, 409, 413, 415, 422, *AUTHED)},
+        },
+    },
+    "/api/v1/windows": {
+        "post": {
+            "operationId": "postWindows",
+            "summary": "Store a batch of windows of stored recordings in one transaction (ingest); all or nothing.",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("WindowBatch")}}},
+            "responses": {"201": _json(_ref("StoredBatch"), "Stored; at least one window was new."),
+                          "200": _json(_ref("StoredBatch"), "Every window was already stored; kept as it was."),
                           **_errors(400, 404, 409, 413, 415, 422, *AUTHED)},
         },
     },

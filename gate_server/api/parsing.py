@@ -12,12 +12,14 @@ from gate_server.api.json_body import decode_object, refuse_unstorable
 from gate_contract.records import MAX_BIGINT
 
 
-def json_object() -> dict[str, Any]:
-    """The request body as a JSON object: 415 if it is not JSON, 400 if it does not parse
-    or holds what cannot be stored (json_body.py; the message names the field)."""
+def json_object(body: Optional[bytes] = None) -> dict[str, Any]:
+    """The request body (or `body`, the request's as the view read it) as a JSON object: 415
+    if it is not JSON, 400 if it does not parse or holds what cannot be stored (json_body.py;
+    the message names the field)."""
     if not request.is_json:
         raise ApiError(415, "the request body must be JSON: send Content-Type: application/json")
-    return decode_object(request.get_data(cache=True))  # reading raises 413 past MAX_CONTENT_LENGTH
+    # reading raises 413 past MAX_CONTENT_LENGTH
+    return decode_object(request.get_data(cache=True) if body is None else body)
 
 
 def refuse_unstorable_parameters() -> None:

@@ -50,7 +50,7 @@ def run_prune(args) -> int:
     else:
         verb = "would delete" if args.dry_run else "deleted"
         print(
-            f"{verb} {report.windows} windows ({report.window_counts} feature counts), "
+            f"{verb} {report.windows} windows, "
             f"{report.recordings} empty recordings and {report.checks} checks "
             f"older than {cutoff.isoformat(timespec='seconds')} (start-up windows and inventories are kept, "
             f"at most {args.keep_startup_windows} start-up or inventory windows per service and version)"

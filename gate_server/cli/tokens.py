@@ -7,8 +7,9 @@ import sys
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from gate_server.cli.command_engine import cli_actor
 from gate_server.cli.errors import UsageError
-from gate_server.services import tokens
+from gate_server.services import audit, tokens
 from gate_server.services.errors import DomainError
 from gate_server.settings import Settings
 from gate_contract.engine import DatabaseError, make_engine, mask_url
@@ -56,10 +57,23 @@ def _in_session(args, work):
         engine.dispose()
 
 
+def _create_audited(session, args) -> tokens.CreatedToken:
+    created = tokens.create_token(session, scope=args.scope, services=args.service, description=args.description,
+                                  role=args.role, version_pattern=args.version_pattern)
+    audit.record_token_change(session, action="token.create", actor=cli_actor(), prefix=created.prefix,
+                              scope=created.scope, services=created.services, description=args.description or "")
+    return created
+
+
+def _revoke_audited(session, args):
+    token = tokens.revoke_token(session, args.prefix)
+    audit.record_token_change(session, action="token.revoke", actor=cli_actor(), prefix=token.prefix,
+                              scope=token.scope, services=token.services, description=token.description or "")
+    return token
+
+
 def create_token(args) -> int:
-    created = _in_session(args, lambda s: tokens.create_token(
-        s, scope=args.scope, services=args.service, description=args.description, role=args.role,
-        version_pattern=args.version_pattern))
+    created = _in_session(args, lambda session: _create_audited(session, args))
     # The secret alone on stdout, so TOKEN=$(gate-server tokens create ...) captures it and nothing else.
     print(created.secret, flush=True)
     limits = ""
@@ -94,6 +108,6 @@ def list_tokens(args) -> int:
 
 
 def revoke_token(args) -> int:
-    token = _in_session(args, lambda s: tokens.revoke_token(s, args.prefix))
+    token = _in_session(args, lambda session: _revoke_audited(session, args))
     print(f"revoked token {token.prefix} (scope {token.scope}, services {', '.join(token.services)})")
     return 0

@@ -1,15 +1,18 @@
 """POST /github/webhook: the App's webhook. It verifies the signature before it
-reads anything, answers GitHub at once (202), and reviews the deployment on a
+reads anything, takes each signed delivery once (a replay is answered 200 and not
+reviewed again), answers GitHub at once (202), and reviews the deployment on a
 background thread (reviewer.py)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from flask import Blueprint, Flask, current_app, jsonify, request
+from sqlalchemy.exc import IntegrityError
 
 from gate_server import app_database
 from gate_server.api.errors import ApiError
@@ -18,6 +21,7 @@ from gate_server.github_app.github_api import GitHubApp, parse_callback
 from gate_server.github_app.reviewer import DeploymentRequest, review_deployment
 from gate_server.github_app.signature import is_valid_signature
 from gate_server.settings import Settings
+from gate_contract.models import GitHubDelivery
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +76,10 @@ def webhook():
     if payload.get("action") != "requested":
         return jsonify({"ignored": f"action {payload.get('action')!r} is not handled"}), 202
     deployment_request = _deployment_request(payload, receiver.config)
+    if not _first_delivery(body):
+        log.warning("a replayed delivery (X-GitHub-Delivery %r) of run %s was not reviewed again",
+                    request.headers.get("X-GitHub-Delivery", ""), deployment_request.callback.run_id)
+        return jsonify({"ignored": "this delivery was received before (a replay): not reviewed again"}), 200
     settings: Settings = current_app.config["GATE_SETTINGS"]
     receiver.executor.submit(review_deployment, deployment_request, settings, app_database.session_factory(),
                              receiver.github)
@@ -81,6 +89,20 @@ def webhook():
     return jsonify({"accepted": True, "run_id": deployment_request.callback.run_id,
                     "environment": deployment_request.environment, "service": rule.service if rule else None,
                     "stage": rule.stage if rule else None}), 202
+
+
+def _first_delivery(body: bytes) -> bool:
+    """Record the signed body; False when it was recorded before. The body, not the
+    X-GitHub-Delivery header, which the signature does not cover and a replayer may change."""
+    session = app_database.session()
+    try:
+        session.add(GitHubDelivery(body_sha256=hashlib.sha256(body).hexdigest(),
+                                   delivery_id=request.headers.get("X-GitHub-Delivery", "")[:100]))
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        return False
+    return True
 
 
 def _deployment_request(payload: dict, config: GitHubAppConfig) -> DeploymentRequest:

@@ -57,6 +57,12 @@ def _slack_escape(text: Any) -> str:
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _slack_code(text: Any) -> str:
+    """Text shown as code: mrkdwn has no escape for a backtick, so one in a key (the
+    canary names its files) would end the code span and let the rest be formatted."""
+    return f"`{_slack_escape(text).replace('`', 'ˋ')}`"
+
+
 def slack_payload(document: dict[str, Any]) -> dict[str, Any]:
     verdict = str(document.get("verdict", "")).upper()
     service = _slack_escape(document.get("service"))
@@ -67,7 +73,7 @@ def slack_payload(document: dict[str, Any]) -> dict[str, Any]:
         versions = f"{_slack_escape(document.get('version'))} drifted from its own past"
     summary = f"syscall-gate {verdict}: {service} {versions} (score {document.get('score')})"
     lines = [
-        f"• *{_slack_escape(a['severity'])}* `{_slack_escape(a['kind'])}` `{_slack_escape(a['key'])}` "
+        f"• *{_slack_escape(a['severity'])}* {_slack_code(a['kind'])} {_slack_code(a['key'])} "
         f"({_slack_escape(a['change'])}): {_slack_escape(a['reason'])}"
         for a in top_anomalies(document)
     ] or ["No anomalies; " + "; ".join(_slack_escape(r) for r in document.get("reasons") or ["see the check"])]

@@ -1,6 +1,7 @@
 """The audit log of people's decisions: decisions, acknowledgements, suppressions made and
-revoked, baseline promotions. Written only alongside the change it records (same
-transaction), read by the audit API; nothing updates or deletes an entry."""
+revoked, baseline promotions, tokens created and revoked. Written only alongside the
+change it records (same transaction), read by the audit API; nothing updates or deletes
+an entry."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from sqlalchemy.orm import Session
 from gate_server.services.tokens import TokenIdentity
 from gate_contract.models import AuditEntry
 
-ACTIONS = ("decision", "acknowledge", "suppression.create", "suppression.revoke", "baseline.promote")
+ACTIONS = ("decision", "acknowledge", "suppression.create", "suppression.revoke", "baseline.promote",
+           "token.create", "token.revoke")
 DEFAULT_LIMIT = 200
 MAX_LIMIT = 1000
 
@@ -21,6 +23,16 @@ MAX_LIMIT = 1000
 def actor_of(identity: TokenIdentity) -> str:
     """Who acted, as stored: the token's description (a person), else the token's prefix."""
     return identity.description or f"token {identity.prefix}"
+
+
+def record_token_change(session: Session, *, action: str, actor: str, prefix: str, scope: str,
+                        services: Iterable[str], description: str) -> None:
+    """A token made or revoked, once per service it covers (readers of the log see their
+    services' entries). The token is named by its prefix, which `tokens list` shows and
+    `tokens revoke` takes; its description is free text, kept as detail only."""
+    for service in services:
+        record(session, actor=actor, action=action, service=service,
+               detail={"token": prefix, "scope": scope, "description": description})
 
 
 def as_utc(moment: datetime) -> datetime:

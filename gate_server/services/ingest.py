@@ -133,3 +133,51 @@ def put_window(engine: Engine, identity: TokenIdentity, recording_uuid: str, ind
                        field="recording_uuid")
     _authorize_stored(identity, recording_uuid, stored)
     return WindowWriter(engine).write_window(window)
+
+
+def _batch_entries(body: dict[str, Any], max_windows: int) -> list[Any]:
+    entries = body.get("windows")
+    unknown = sorted(set(body) - {"windows"})
+    if unknown:
+        raise DomainError(f"unknown field {unknown[0]!r}: a batch is {{\"windows\": [...]}}", field=unknown[0])
+    if not isinstance(entries, list) or not entries:
+        raise DomainError("windows must be a non-empty list of windows", field="windows")
+    if len(entries) > max_windows:
+        raise TooLarge(f"the batch holds {len(entries)} windows; this server takes at most {max_windows} per "
+                       "request (GATE_MAX_BATCH_WINDOWS): send it in parts", field="windows")
+    return entries
+
+
+def _batch_window(entry: Any, position: int, caps: WindowCaps) -> WindowRecord:
+    if not isinstance(entry, dict):
+        raise DomainError(f"windows[{position}] must be an object", field=f"windows[{position}]")
+    try:
+        _within_caps(entry, caps)
+        return _validated(WindowRecord, entry)
+    except DomainError as exc:
+        field = f"windows[{position}]" + (f".{exc.field}" if exc.field else "")
+        raise type(exc)(f"windows[{position}]: {exc.message}", field=field) from None
+
+
+def put_windows(engine: Engine, identity: TokenIdentity, body: dict[str, Any], caps: WindowCaps,
+                max_windows: int) -> list[bool]:
+    """Store a batch of windows of stored recordings (any number of recordings, e.g. every
+    workload of a host's drain) in one transaction; for each, True if new, False if already
+    stored. All or nothing: one window refused refuses the batch, and nothing of it is stored."""
+    windows = [_batch_window(entry, n, caps) for n, entry in enumerate(_batch_entries(body, max_windows))]
+    named = [(window.recording_uuid, window.index) for window in windows]
+    if len(set(named)) != len(named):
+        position = next(n for n, key in enumerate(named) if named.index(key) != n)
+        raise DomainError(f"windows[{position}] repeats window {named[position][1]} of recording "
+                          f"{named[position][0]}", field=f"windows[{position}]")
+    with Session(engine) as session:
+        stored = {row[0]: tuple(row[1:]) for row in session.execute(
+            select(Recording.uuid, Service.name, Recording.version, Recording.role).join(Recording.service)
+            .where(Recording.uuid.in_(sorted({uuid for uuid, _ in named}))))}
+    for position, window in enumerate(windows):
+        if window.recording_uuid not in stored:
+            raise NotFound(f"windows[{position}]: recording {window.recording_uuid} is not stored: "
+                           f"PUT /api/v1/recordings/{window.recording_uuid} first",
+                           field=f"windows[{position}].recording_uuid")
+        _authorize_stored(identity, window.recording_uuid, stored[window.recording_uuid])
+    return WindowWriter(engine).write_windows(windows)

@@ -1,7 +1,7 @@
 """Retention: delete what is older than a cutoff, in batches, and say how much.
 
-Only data wholly before the cutoff goes: a window that ended before it (with its
-counts), a recording left with no windows that also ended before it, and a check
+Only data wholly before the cutoff goes: a window that ended before it (one row, its
+counts a document in it), a recording left with no windows that also ended before it, and a check
 made before it. Start-up windows and windows carrying an inventory are kept at any
 age (and so their recordings): they are what a canary's start-up is compared with
 (analysis/startup.py), and the only record of a long-running baseline's start. They
@@ -22,7 +22,7 @@ from sqlalchemy import delete, exists, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from gate_contract.models import Check, Recording, Window, WindowFeature
+from gate_contract.models import Check, Recording, Window
 
 # Rows per delete statement: small enough to keep each transaction short (the probe
 # keeps writing while we prune), large enough to finish a month of windows quickly.
@@ -36,7 +36,6 @@ STARTUP_WINDOWS_KEPT = 20
 class PruneReport:
     cutoff: datetime
     windows: int = 0
-    window_counts: int = 0
     recordings: int = 0
     checks: int = 0
     dry_run: bool = False
@@ -44,7 +43,7 @@ class PruneReport:
     def to_dict(self) -> dict:
         return {
             "cutoff": self.cutoff.isoformat(), "dry_run": self.dry_run, "windows": self.windows,
-            "window_counts": self.window_counts, "recordings": self.recordings, "checks": self.checks,
+            "recordings": self.recordings, "checks": self.checks,
         }
 
 
@@ -93,9 +92,6 @@ def prune(engine: Engine, cutoff: datetime, *, dry_run: bool = False, batch_size
         with Session(engine) as session:
             windows = _old_windows(cutoff, startup_windows_kept)
             report.windows = _count(session, windows)
-            report.window_counts = _count(
-                session, select(WindowFeature.window_id).where(WindowFeature.window_id.in_(windows))
-            )
             # Recordings that would be empty once their old windows are gone.
             has_new_window = exists().where(
                 Window.recording_id == Recording.id, ~Window.id.in_(_old_windows(cutoff, startup_windows_kept))
@@ -111,10 +107,6 @@ def prune(engine: Engine, cutoff: datetime, *, dry_run: bool = False, batch_size
                                   .limit(batch_size)).scalars().all()
             if not ids:
                 break
-            # Counts first, explicitly: cascades are not relied on (SQLite needs a pragma for them).
-            report.window_counts += session.execute(
-                delete(WindowFeature).where(WindowFeature.window_id.in_(ids))
-            ).rowcount
             report.windows += session.execute(delete(Window).where(Window.id.in_(ids))).rowcount
         if progress:
             progress(report)

@@ -12,10 +12,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from collections import Counter
+
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gate_contract.models import Feature, Recording, Service, Window, WindowFeature
+from gate_contract.models import Feature, Recording, Service, Window, decode_window_counts
+
+# Window documents read per round trip: the export streams a version's windows, it never holds them all.
+WINDOWS_PER_FETCH = 500
 
 # Allowed whatever was observed. A long-running service is usually recorded in the
 # middle of its life, so the calls it makes only when it ends (exit, exit_group) or
@@ -55,24 +60,25 @@ class SyscallUsage:
 
 def syscall_usage(session: Session, service: str, version: str) -> SyscallUsage:
     """Count, per syscall, the windows of `service` at `version` that made it (all recordings)."""
-    version_windows = (
-        select(Window.id)
+    # The syscall names are a few hundred entries of the dictionary, whatever the fleet's size.
+    syscall_names = dict(session.execute(select(Feature.id, Feature.key).where(Feature.kind == "syscall")).all())
+    documents = session.execute(
+        select(Window.counts)
         .join(Recording, Window.recording_id == Recording.id)
         .join(Service, Recording.service_id == Service.id)
         .where(Service.name == service, Recording.version == version)
-    )
-    total = session.execute(select(func.count()).select_from(version_windows.subquery())).scalar_one()
-    rows = session.execute(
-        select(Feature.key, func.count(WindowFeature.window_id))
-        .join(Feature, WindowFeature.feature_id == Feature.id)
-        .where(
-            Feature.kind == "syscall",
-            WindowFeature.count > 0,
-            WindowFeature.window_id.in_(version_windows),
-        )
-        .group_by(Feature.key)
-    )
-    return SyscallUsage(windows=int(total), windows_seen={key: int(seen) for key, seen in rows})
+        .execution_options(yield_per=WINDOWS_PER_FETCH)
+    ).scalars()
+    windows = 0
+    windows_seen: Counter[str] = Counter()
+    for document in documents:
+        windows += 1
+        if document is None:
+            continue
+        ids, counts = decode_window_counts(document)
+        windows_seen.update(syscall_names[fid] for fid, count in zip(ids, counts)
+                            if count > 0 and fid in syscall_names)
+    return SyscallUsage(windows=windows, windows_seen=dict(windows_seen))
 
 
 def oci_profile(allowed: list[str]) -> dict:

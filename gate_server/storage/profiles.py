@@ -1,11 +1,8 @@
 """Load a service version's windows from the database as a `Profile` for the judge.
 
 A check reads every count of both versions (5 000 features x 30 windows per side is
-300 000 counts), so each window's counts are read as the one document the writer
-stored with it (`Window.counts`: 30 rows per side), not as one row per count; a
-window written before migration 0002 added the documents, if any is left without
-one, has its window_features rows aggregated by the database into one JSON object
-instead. A `ProfileCache` lets a long-lived process (a server worker) read each
+300 000 counts), so each window's counts are one document the writer stored with it
+(`Window.counts`: 30 rows per side), the only record of them (migration 0010). A `ProfileCache` lets a long-lived process (a server worker) read each
 stored window only once: windows are written once and never updated, and feature
 ids are never reused (features are never deleted), so a cached window is exactly
 what the database holds.
@@ -13,18 +10,17 @@ what the database holds.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import OrderedDict
 from datetime import datetime
 from typing import Iterable, Optional
 
-from sqlalchemy import BigInteger, Text, any_, cast, func, literal, select
+from sqlalchemy import BigInteger, Text, any_, cast, literal, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, defer
 
 from gate_contract.profile import FeatureKey, Profile, WindowCounts
-from gate_contract.models import Feature, Recording, Service, Window, WindowFeature, decode_window_counts
+from gate_contract.models import Feature, Recording, Service, Window, decode_window_counts
 
 # IN lists have limits on both dialects (SQLite's default is 32 766 bound parameters).
 CHUNK = 500
@@ -85,36 +81,14 @@ class ProfileCache:
 IdCounts = tuple[list[int], list[int]]
 
 
-def _aggregated_counts(session: Session, window_ids: list[int]) -> dict[int, IdCounts]:
-    """Counts of windows without a document, one JSON object per window from the database."""
-    dialect = session.get_bind().dialect.name
-    aggregate = func.json_object_agg if dialect == "postgresql" else func.json_group_object
-    result: dict[int, IdCounts] = {}
-    for start in range(0, len(window_ids), CHUNK):
-        rows = session.execute(
-            select(WindowFeature.window_id, cast(aggregate(WindowFeature.feature_id, WindowFeature.count), Text))
-            .where(WindowFeature.window_id.in_(window_ids[start : start + CHUNK]))
-            .group_by(WindowFeature.window_id)
-        )
-        for window_id, document in rows:
-            by_id = json.loads(document)
-            result[window_id] = ([int(fid) for fid in by_id], [int(n) for n in by_id.values()])
-    return result
-
-
 def _stored_counts(session: Session, window_ids: list[int]) -> dict[int, IdCounts]:
-    """{window id: (feature ids, counts)}: the windows' documents, aggregated rows where there is none."""
+    """{window id: (feature ids, counts)}: the windows' documents."""
     result: dict[int, IdCounts] = {}
-    undocumented = []
     for start in range(0, len(window_ids), CHUNK):
         rows = session.execute(select(Window.id, Window.counts).where(Window.id.in_(window_ids[start : start + CHUNK])))
         for window_id, document in rows:
-            if document is None:
-                undocumented.append(window_id)
-            else:
-                result[window_id] = decode_window_counts(document)
-    if undocumented:
-        result.update(_aggregated_counts(session, undocumented))
+            # NULL only in a window no writer of this code stored (0010 backfilled the rest)
+            result[window_id] = decode_window_counts(document) if document is not None else ([], [])
     return result
 
 

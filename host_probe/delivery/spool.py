@@ -214,10 +214,12 @@ class LossLedger:
 def set_aside(spool_dir: Path, record: dict[str, Any], reason: str) -> Path:
     """Keep a record the destination refused for good, with why, in rejected/."""
     folder = Path(spool_dir) / REJECTED
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     data = record["data"]
     name = data.get("uuid") or data.get("recording_uuid") or "unknown"
     path = folder / f"{name}.jsonl"
-    with path.open("a") as out:
+    # what the workload did (paths, addresses, programs): as private as the spool it came from
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "a") as out:
         out.write(json.dumps({**record, "refused": reason}) + "\n")
     return path

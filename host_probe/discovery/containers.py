@@ -4,10 +4,11 @@ Docker's Engine API (its unix socket) is asked for the running containers that
 carry the service label; each is inspected for its labels, image and init pid.
 Identity is read from the labels the container was created with (`docker run
 --label`), which the container's own processes cannot change, and never from its
-environment. Service and role labels that Docker merged in from the image's LABELs
-are not taken: the image's builder does not choose the deployment's identity. The
-version is the version label (the image's own is fine) or else the tag of the image
-(`registry/app:v42` -> `v42`; an untagged name is Docker's own `latest`).
+environment. Labels that Docker merged in from the image's LABELs are not taken
+(service, role or version): the image's builder does not choose the deployment's
+identity. The version is the version label set on the container or else the tag of
+the image the deployer named (`registry/app:v42` -> `v42`; an untagged name is
+Docker's own `latest`).
 
 The `docker` SDK is imported on the first poll, not with this module: the agent
 reads its config (and so ContainerOptions) before it compiles the eBPF programs,
@@ -111,17 +112,16 @@ class DockerSource:
         """Identity from a container's Config (its own labels and image name); None when
         the container is not to be watched. Config.Env is never read."""
         options = self.options
-        labels = own_labels(config.get("Labels") or {}, image_labels, keep=(options.version_label,))
+        labels = own_labels(config.get("Labels") or {}, image_labels)
         return identity_from_labels(labels, service_label=options.service_label,
                                     version_label=options.version_label, role_label=options.role_label,
                                     default_role=options.default_role, image=config.get("Image", ""),
                                     described=f"docker: container {container_id[:12]}")
 
 
-def own_labels(labels: dict[str, str], image_labels: dict[str, str], keep: tuple[str, ...] = ()) -> dict[str, str]:
+def own_labels(labels: dict[str, str], image_labels: dict[str, str]) -> dict[str, str]:
     """The labels a container was given when it was created. Docker merges the image's
     LABELs into the container's, and whoever built the image is not whoever deployed
-    it: a label with the image's value is dropped (those in `keep`, such as the image's
-    own version, stay)."""
-    return {key: value for key, value in labels.items()
-            if key in keep or key not in image_labels or image_labels[key] != value}
+    it: a label with the image's value is dropped, even when the deployer repeated it
+    (the image tag, which the deployer chose, names the version then)."""
+    return {key: value for key, value in labels.items() if key not in image_labels or image_labels[key] != value}

@@ -5,7 +5,12 @@ or from the API server (`GET /api/v1/pods?fieldSelector=spec.nodeName=<node>`),
 with a bearer token read from a file on every poll (projected service-account
 tokens rotate) and a CA file. Identity is read from the pod's labels, which the
 pod's processes cannot change, and never from any process's environment; the
-version falls back to the tag of the container's image in the pod spec. Each
+version falls back to the tag of the container's image in the pod spec.
+
+A pod's labels are its tenant's to write, so they are believed only as far as the
+operator allows: pods of namespaces outside `namespaces` are not watched, a
+namespace names only the services the operator listed for it, and a pod without
+a role label is a canary (never the baseline others are judged against). Each
 running container is one workload, named `<namespace>/<pod>/<container>`, with
 the cgroup v2 directory its runtime made for it (found from the container id,
 with the pod uid and QoS class as hints).
@@ -20,7 +25,7 @@ import logging
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from gate_contract.records import Role
 from host_probe.discovery import DiscoveryError, Identity, Workload
@@ -51,11 +56,29 @@ class KubernetesOptions(BaseModel):
     version_label: str = Field("app.kubernetes.io/version", min_length=1,
                                description="absent: the tag of the container's image")
     role_label: str = Field("syscall-gate.io/role", min_length=1)
-    default_role: Role = "baseline"
+    namespaces: dict[str, list[str]] = Field(
+        min_length=1, description="the namespaces whose pods are watched, each with the services its pods may be "
+                                  "(\"*\": any); a pod elsewhere, or naming another service, is not watched")
+    default_role: Role = Field(
+        "canary", description="the role of a pod without the role label: canary, so that an unlabelled pod never "
+                              "becomes a baseline")
     timeout_seconds: float = Field(5.0, gt=0)
     # A LIST of the node's pods costs the API server more than a look at a local
     # socket: asked less often than the agent's poll_interval.
     poll_interval_seconds: float = Field(5.0, gt=0, description="how often the pod list is asked for")
+
+    @field_validator("namespaces")
+    @classmethod
+    def _services_listed(cls, namespaces: dict[str, list[str]]) -> dict[str, list[str]]:
+        for namespace, services in namespaces.items():
+            if not services or not all(isinstance(service, str) and service.strip() for service in services):
+                raise ValueError(f"namespace {namespace!r} needs a list of the services its pods may be "
+                                 "(or [\"*\"] for any)")
+        return namespaces
+
+    def may_claim(self, namespace: str, service: str) -> bool:
+        services = self.namespaces.get(namespace, ())
+        return "*" in services or service in services
 
     @property
     def pods_url(self) -> str:
@@ -124,8 +147,14 @@ class KubernetesSource:
                                     described=f"kubernetes: pod {meta.namespace}/{meta.name}")
 
     def _workload(self, pod: Pod, status: ContainerStatus, spec: Container | None) -> Workload | None:
+        if pod.metadata.namespace not in self.options.namespaces:
+            return None
         identity = self.identity(pod, spec, status)
         if identity is None:
+            return None
+        if not self.options.may_claim(pod.metadata.namespace, identity.service):
+            log.warning("kubernetes: pod %s/%s names service %r, which namespaces.%s does not list; not watched",
+                        pod.metadata.namespace, pod.metadata.name, identity.service, pod.metadata.namespace)
             return None
         container_id = status.containerID.partition("://")[2]
         cgroup = self.cgroups.find(container_id, pod_uid=pod.metadata.uid, qos_class=pod.status.qosClass)

@@ -3,7 +3,13 @@
 Each entry names its service and role, a version (given, or read from a file or
 a command at every poll, so deploy tooling updates it without restarting the
 agent), and what to watch: a cgroup v2 directory, a systemd unit (its cgroup),
-or a command-line pattern (the matching processes and their descendants).
+or a command-line pattern together with the process's owner and executable (the
+matching processes and their descendants).
+
+A process chooses its own argv (`exec -a`, setproctitle), so a command pattern
+alone would let any user's process name itself into a service's baseline. The
+owner (real and effective uid) and the executable the kernel loaded
+(/proc/<pid>/exe) are what the operator asserts and the process cannot choose.
 
     workloads:
       - service: web
@@ -15,10 +21,11 @@ or a command-line pattern (the matching processes and their descendants).
 from __future__ import annotations
 
 import os
+import pwd
 import re
 import subprocess
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -40,6 +47,10 @@ class StaticWorkload(BaseModel):
     cgroup: Optional[str] = None
     systemd_unit: Optional[str] = Field(None, pattern=r"^[\w@.:-]+\.(service|scope|slice)$")
     command: Optional[str] = Field(None, description="a regular expression matched against /proc/<pid>/cmdline")
+    user: Optional[Union[int, str]] = Field(None, description="with command: the processes' owner (a user name "
+                                                              "or uid), real and effective")
+    executable: Optional[str] = Field(None, description="with command: the program the kernel loaded "
+                                                        "(/proc/<pid>/exe), an absolute path")
     name: Optional[str] = Field(None, description="unique name of the entry (default: the service)")
 
     @model_validator(mode="after")
@@ -57,6 +68,15 @@ class StaticWorkload(BaseModel):
                 re.compile(self.command)
             except re.error as exc:
                 raise ValueError(f"command {self.command!r} is not a regular expression ({exc})") from None
+            if self.user is None or not self.executable:
+                raise ValueError("command needs user and executable too: a process can rename its argv, not "
+                                 "its owner or the program it runs")
+            if not self.executable.startswith("/"):
+                raise ValueError(f"executable {self.executable!r} must be an absolute path")
+            self.user = uid_of(self.user)
+        elif self.user is not None or self.executable:
+            raise ValueError("user and executable go with command (a cgroup or systemd unit is already bound "
+                             "by whoever made it)")
         return self
 
     @property
@@ -87,9 +107,27 @@ def read_version(entry: StaticWorkload) -> str:
     return text.splitlines()[0][:200]
 
 
-def matching_processes(pattern: str, own_pid: int | None = None) -> frozenset[int]:
-    """Processes whose command line (arguments joined by spaces) matches, whose
-    parent does not match too: the roots of the matching trees."""
+def uid_of(user: int | str) -> int:
+    if isinstance(user, int) or user.isdigit():
+        return int(user)
+    try:
+        return pwd.getpwnam(user).pw_uid
+    except KeyError:
+        raise ValueError(f"user {user!r} is not a user of this host (give a name from /etc/passwd or a uid)") from None
+
+
+def _owned_by(pid: str, uid: int) -> bool:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Uid:"):
+            real, effective = line.split()[1:3]
+            return int(real) == uid and int(effective) == uid
+    return False
+
+
+def matching_processes(pattern: str, uid: int, executable: str, own_pid: int | None = None) -> frozenset[int]:
+    """Processes owned by `uid` that run `executable` and whose command line (arguments
+    joined by spaces) matches, whose parent does not match too: the roots of the
+    matching trees."""
     regex = re.compile(pattern)
     own_pid = os.getpid() if own_pid is None else own_pid
     matched: dict[int, int] = {}
@@ -98,11 +136,15 @@ def matching_processes(pattern: str, own_pid: int | None = None) -> frozenset[in
             continue
         try:
             cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if not cmdline or not regex.search(cmdline.strip()):
+                continue
+            # a replaced binary reads "<path> (deleted)": not the program the operator named
+            if os.readlink(f"/proc/{entry}/exe") != executable or not _owned_by(entry, uid):
+                continue
             stat = Path(f"/proc/{entry}/stat").read_text()
         except OSError:
             continue
-        if cmdline and regex.search(cmdline.strip()):
-            matched[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+        matched[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
     return frozenset(pid for pid, parent in matched.items() if parent not in matched)
 
 
@@ -141,7 +183,7 @@ class StaticSource:
         if entry.systemd_unit:
             cgroup = self._unit_cgroup(entry.systemd_unit)
             return Workload(self.name, entry.key, identity, cgroup=cgroup) if cgroup else None
-        pids = matching_processes(entry.command)
+        pids = matching_processes(entry.command, entry.user, entry.executable)
         return Workload(self.name, entry.key, identity, pids=pids) if pids else None
 
     def poll(self) -> list[Workload]:

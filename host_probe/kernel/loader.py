@@ -52,8 +52,8 @@ def import_bcc():
 
 # Syscalls numbered from 424 on share one number on every architecture (the
 # kernel's common table, Linux 5.1+). bcc's built-in x86_64 table stops at rseq
-# (334): without these, clone3 (glibc's pthread_create) counted every thread as
-# a fork, and openat2 opens were never keyed.
+# (334): without these, openat2 opens were never keyed, and clone3 (glibc's
+# pthread_create) and io_uring_setup had no names to judge.
 COMMON_NEWER_SYSCALLS = {
     424: b"pidfd_send_signal", 425: b"io_uring_setup", 426: b"io_uring_enter", 427: b"io_uring_register",
     428: b"open_tree", 429: b"move_mount", 430: b"fsopen", 431: b"fsconfig", 432: b"fsmount", 433: b"fspick",

@@ -16,12 +16,15 @@ its first opener's tgid and dirfd. Here, once per new key at the drain:
   namespace is not ours, so a container's absolute link stays in the container);
   at most 40 links, as the kernel allows.
 
-A component that does not exist ends the walk (the open failed, or the file has
-gone since; nothing below it can be a link): the rest is joined lexically. What
-cannot be resolved comes back with resolved=False and its best lexical form: the
-opener gone before the drain when the path depended on it (or when its root was
-not ours and no process of its workload is left to look through), a component we
-may not read, a link loop, a path the kernel cut at 255 bytes.
+A component that does not exist ends the walk, and the path is not resolved: the
+open failed, or what it named has gone since, and a name that has gone may have
+been a link to anything (a symlink to /etc/shadow created, opened and removed
+between two drains): the rest is joined lexically and the key says <unresolved>,
+so the judge's sensitive rule reads its last components. What else cannot be
+resolved comes back with resolved=False and its best lexical form: the opener
+gone before the drain when the path depended on it (or when its root was not
+ours and no process of its workload is left to look through), a component we may
+not read, a link loop, a path the kernel cut at 255 bytes.
 """
 
 from __future__ import annotations
@@ -49,6 +52,9 @@ class _Link:
 
 
 _MISSING, _PRESENT, _DENIED = "missing", "present", "denied"
+# Nothing below it to look up, by what it is (a /proc file, a /proc link to a pipe), not
+# because it has gone: the rest is joined lexically and the path stays resolved.
+_LEXICAL = "lexical"
 
 
 def lexical(path: str) -> str:
@@ -165,7 +171,7 @@ class Canonicaliser:
             view = self._view(tgid, slot)
             if view is None:
                 raise _Unresolvable
-            return Canonical(self._walk(text, tgid, view), True)
+            return Canonical(*self._walk(text, tgid, view))
         except _Unresolvable:
             return Canonical(self._best_guess(text, tgid), False)
 
@@ -177,10 +183,11 @@ class Canonicaliser:
                 return f"/proc/{tgid}" + path[len(alias):]
         return path
 
-    def _walk(self, path: str, tgid: int, view: str) -> str:
+    def _walk(self, path: str, tgid: int, view: str) -> tuple[str, bool]:
+        """(the path walked as far as it exists then joined lexically, did it all exist?)"""
         pending = path.split("/")[::-1]  # a stack: the next component last
         resolved: list[str] = []
-        own, links, exists = str(tgid), 0, True
+        own, links, exists, vanished = str(tgid), 0, True, False
         while pending:
             name = pending.pop()
             if name in ("", "."):
@@ -198,9 +205,9 @@ class Canonicaliser:
             if entry is None:
                 entry = self._entry(view + "/" + "/".join(resolved))
             if isinstance(entry, _Link) and resolved[0] == "proc" and ":" in entry.target.split("/")[0]:
-                entry = _MISSING  # pipe:[..], mnt:[..], anon_inode:..: a /proc link with no path behind it
-            if entry is _MISSING:
-                exists = False
+                entry = _LEXICAL  # pipe:[..], mnt:[..], anon_inode:..: a /proc link with no path behind it
+            if entry is _MISSING or entry is _LEXICAL:
+                exists, vanished = False, entry is _MISSING
                 continue
             if entry is _DENIED:
                 raise _Unresolvable
@@ -213,7 +220,7 @@ class Canonicaliser:
             if entry.target.startswith("/"):
                 resolved = []
             pending.extend(reversed(entry.target.split("/")))
-        return "/" + "/".join(resolved)
+        return "/" + "/".join(resolved), not vanished
 
     def _opener_entry(self, resolved: list[str], tgid: int, own: str) -> object | None:
         """What a path under the opener's own /proc/<tgid> is, read through our /proc
@@ -233,4 +240,4 @@ class Canonicaliser:
             if not os.path.exists(f"{self.proc}/{tgid}"):
                 raise _Unresolvable
             return None
-        return _MISSING
+        return _LEXICAL

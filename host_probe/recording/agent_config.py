@@ -9,7 +9,9 @@ GATE_DATABASE_URL, as for `host-probe record`.
         role: baseline
         cgroup: /sys/fs/cgroup/system.slice/web.service
     containers: {}                # Docker's labels (docs/discovery.md)
-    kubernetes: {node_name: n1}   # the node's pods (docs/discovery.md)
+    kubernetes:                   # the node's pods (docs/discovery.md)
+      node_name: n1
+      namespaces: {shop: [checkout]}
     window: 10s
     max_workloads: 64
 """

@@ -102,11 +102,12 @@ class CounterDeltas:
 class FileFeatureIds:
     """(slot, path hash, mode) -> a feature id, looked up for a whole window at once
     (np.searchsorted over a sorted array of known keys); features[id] is the
-    normalised ("file", "<path>:<mode>"). The hash is seeded per load, so the ids
-    live as long as the loaded program. The slot is part of the key because a path
-    is resolved in its workload's view (two containers' /etc/app.conf are two
-    files). A feature that could not be resolved is not remembered: the next
-    window that has the key tries again."""
+    normalised ("file", "<path>:<mode>"). The hash is seeded per load. The slot is
+    part of the key because a path is resolved in its workload's view (two
+    containers' /etc/app.conf are two files). Keys are remembered for one window
+    only (forget_keys at every drain): a path resolves to what its links point to
+    now, and a config link re-pointed at a secret after the first window must not
+    keep its first meaning. Features (and their ids) are kept."""
 
     def __init__(self):
         self.keys = np.zeros(0, dtype=np.uint64)
@@ -120,6 +121,10 @@ class FileFeatureIds:
         # with an odd constant keeps (hash, mode, slot) apart but for a 2^-64 chance
         tag = (slots.astype(np.uint64) << np.uint64(2)) | modes.astype(np.uint64)
         return hashes ^ (tag * np.uint64(0x9E3779B97F4A7C15))
+
+    def forget_keys(self) -> None:
+        self.keys = np.zeros(0, dtype=np.uint64)
+        self.key_ids = np.zeros(0, dtype=np.int64)
 
     def _lookup(self, combined: np.ndarray) -> np.ndarray:
         if not len(self.keys):
@@ -320,6 +325,7 @@ class MapDrain:
         counts of a slot not asked for are dropped, as that slot has no recording)."""
         windows = {slot: RawWindow() for slot in slots}
         self.canonical.new_drain()
+        self.file_ids.forget_keys()
         old = self._flip_generation()
         self._drain_details(old, windows)
         self._drain_files(old, windows)

@@ -11,7 +11,7 @@ import uuid
 import pytest
 import requests
 
-from tests.discovery.kube_api import PodListServer, container, pod, pod_list, self_signed_certificate
+from tests.discovery.kube_api import container, pod, pod_list
 from tests.support.ports import free_port
 
 NODE = "node-a"
@@ -21,14 +21,6 @@ CLAIMS = {"SYSCALL_GATE_SERVICE": "payments", "SYSCALL_GATE_VERSION": "v999", "S
 
 def file_keys(features) -> set[str]:
     return {key for (kind, key) in features if kind == "file"}
-
-
-@pytest.fixture
-def kubelet(tmp_path_factory):
-    server = PodListServer(*self_signed_certificate(tmp_path_factory.mktemp("kubelet")),
-                           token=f"token-{uuid.uuid4().hex}")
-    yield server
-    server.close()
 
 
 def test_one_agent_records_static_container_and_pod_workloads_each_under_its_own_identity(
@@ -58,7 +50,7 @@ def test_one_agent_records_static_container_and_pod_workloads_each_under_its_own
         "workloads": [{"service": "static-svc", "version": "v1", "cgroup": str(static_cgroup)}],
         "containers": {"socket": docker_daemon.socket},
         "kubernetes": {"node_name": NODE, "url": kubelet.url, "token_file": str(token),
-                       "ca_file": str(kubelet.cert)},
+                       "ca_file": str(kubelet.cert), "namespaces": {"shop": ["checkout"]}},
     }).start()
     status = run.wait_for(lambda s: {"static-svc", "inventory", "checkout"} <= set(run.services(s))
                           and all(w["windows"] >= 2 for w in s["workloads"]))

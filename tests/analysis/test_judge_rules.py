@@ -367,19 +367,19 @@ def test_score_thresholds_decide_warn_and_pause():
 
 def test_new_syscall_in_every_canary_window_is_at_least_a_warn():
     # One medium anomaly scores 96.7, above warn_score: by score alone, a pass.
-    canary = canary_profile(windows=8, extra=in_windows(("syscall", "ptrace"), range(8), count=5))
+    canary = canary_profile(windows=8, extra=in_windows(("syscall", "mlock"), range(8), count=5))
     verdict = judge(BASELINE, canary, load_config({}))
     assert verdict.score == pytest.approx(96.7)
     assert verdict.verdict == "warn"
-    assert verdict.reasons == ["new syscall ptrace is in every canary window (8 of 8): a change in every window "
+    assert verdict.reasons == ["new syscall mlock is in every canary window (8 of 8): a change in every window "
                                "is at least a warn"]
 
 
 def test_change_in_only_some_windows_or_a_short_canary_stays_with_the_score():
-    some = canary_profile(windows=8, extra=in_windows(("syscall", "ptrace"), range(7), count=5))
+    some = canary_profile(windows=8, extra=in_windows(("syscall", "mlock"), range(7), count=5))
     assert judge(BASELINE, some, load_config({})).verdict == "pass"
     # Too short a canary to say "every window": the sufficiency rule decides (inconclusive).
-    short = canary_profile(windows=4, extra=in_windows(("syscall", "ptrace"), range(4), count=5))
+    short = canary_profile(windows=4, extra=in_windows(("syscall", "mlock"), range(4), count=5))
     assert judge(BASELINE, short, load_config({})).verdict == "inconclusive"
 
 
@@ -447,11 +447,47 @@ def test_allowlisted_listener_and_syscall_are_not_news():
 
 
 def test_new_syscalls_limit():
-    canary = canary_profile(extra=lambda i: {("syscall", "ptrace"): 5, ("syscall", "process_vm_readv"): 5})
+    canary = canary_profile(extra=lambda i: {("syscall", "mlock"): 5, ("syscall", "madvise"): 5})
     assert judge(BASELINE, canary, load_config({})).verdict == "warn"  # no limit by default; in every window
     verdict = judge(BASELINE, canary, load_config({"limits": {"max_new_syscalls": 1}}))
     assert verdict.verdict == "pause"
-    assert verdict.reasons == ["limits.max_new_syscalls is 1, the canary has 2: process_vm_readv, ptrace"]
+    assert verdict.reasons == ["limits.max_new_syscalls is 1, the canary has 2: madvise, mlock"]
+
+
+@pytest.mark.parametrize("feature", [
+    ("syscall", "io_uring_setup"), ("syscall", "open_by_handle_at"), ("syscall", "name_to_handle_at"),
+    ("syscall", "memfd_create"), ("syscall", "ptrace"), ("syscall", "process_vm_readv"), ("socket", "packet/raw"),
+])
+def test_a_risky_capability_new_in_one_canary_window_pauses(feature):
+    verdict = judge(BASELINE, canary_profile(extra=in_windows(feature, [4])), load_config({}))
+    assert verdict.verdict == "pause"
+    assert only(verdict, kind=feature[0], key=feature[1]).rule == "new_risky_capability"
+    assert verdict.reasons == [f"limits.max_new_risky_capabilities is 0, the canary has 1: {feature[1]}"]
+
+
+def test_a_common_new_syscall_is_no_risky_capability():
+    verdict = judge(BASELINE, canary_profile(extra=in_windows(("syscall", "mlock"), [4])), load_config({}))
+    assert verdict.verdict == "pass"
+
+
+def _with_unreadable(profile, counts: dict[int, int]):
+    windows = [replace(w, drops={**w.drops, "unreadable": counts.get(i, 0)}) for i, w in enumerate(profile.windows)]
+    return replace(profile, windows=windows)
+
+
+def test_unreadable_events_past_startup_make_a_pass_a_warn_with_their_count():
+    canary = _with_unreadable(canary_profile(), {5: 3, 7: 1})
+    assert not canary.windows[5].startup
+    verdict = judge(BASELINE, canary, load_config({}))
+    assert verdict.verdict == "warn"
+    assert verdict.reasons == ["canary: 4 open, exec, send or clone arguments the probe could not read "
+                               "(unreadable), in 2 windows past start-up: what they named is unknown"]
+
+
+def test_unreadable_events_at_startup_alone_leave_a_pass():
+    canary = _with_unreadable(canary_profile(), {0: 2})
+    canary = replace(canary, windows=[replace(canary.windows[0], startup=True), *canary.windows[1:]])
+    assert judge(BASELINE, canary, load_config({})).verdict == "pass"
 
 
 def test_a_side_without_windows_is_inconclusive_and_named_first():

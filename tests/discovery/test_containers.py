@@ -49,15 +49,15 @@ def test_container_without_the_service_label_is_not_watched(docker_daemon, run_c
     assert watched(source_for(docker_daemon), unlabelled, other_labels) == {}
 
 
-def test_an_image_cannot_claim_a_service_or_role_but_names_its_version(docker_daemon, run_container,
-                                                                       claiming_image):
+def test_an_image_cannot_claim_a_service_or_role(docker_daemon, run_container, claiming_image):
     unlabelled = run_container(image=claiming_image)
     labelled = run_container(labels={"syscall-gate.service": "web"}, image=claiming_image)
     assert unlabelled["Config"]["Labels"]["syscall-gate.service"] == "payments"  # Docker merged the image's LABELs
     assert labelled["Config"]["Labels"]["syscall-gate.role"] == "baseline"
     workloads = watched(source_for(docker_daemon, default_role="canary"), unlabelled, labelled)
     assert list(workloads) == [labelled["Id"]]
-    assert workloads[labelled["Id"]].identity == Identity(service="web", version="v3", role="canary")
+    assert workloads[labelled["Id"]].identity == Identity(service="web", version=image_tag(claiming_image),
+                                                          role="canary")
 
 
 def test_role_defaults_to_the_configured_role(docker_daemon, run_container):

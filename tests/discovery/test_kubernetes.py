@@ -13,23 +13,11 @@ import pytest
 from host_probe.discovery import DiscoveryError, Identity
 from host_probe.discovery.cgroups import process_cgroup
 from host_probe.discovery.kubernetes import KubernetesOptions, KubernetesSource
-from tests.discovery.kube_api import PodListServer, container, pod, pod_list, self_signed_certificate
+from tests.discovery.kube_api import container, pod, pod_list
 
 NODE = "node-a"
 LABELS = {"app.kubernetes.io/name": "checkout", "app.kubernetes.io/version": "v41", "syscall-gate.io/role": "canary"}
 CLAIMS = {"SYSCALL_GATE_SERVICE": "payments", "SYSCALL_GATE_VERSION": "v999", "SYSCALL_GATE_ROLE": "baseline"}
-
-
-@pytest.fixture(scope="session")
-def certificate(tmp_path_factory):
-    return self_signed_certificate(tmp_path_factory.mktemp("kubelet-tls"))
-
-
-@pytest.fixture
-def kubelet(certificate):
-    server = PodListServer(*certificate, token=f"token-{uuid.uuid4().hex}")
-    yield server
-    server.close()
 
 
 @pytest.fixture
@@ -39,7 +27,7 @@ def options(kubelet, tmp_path):
 
     def make(**overrides) -> KubernetesOptions:
         settings = {"node_name": NODE, "url": kubelet.url, "token_file": str(token_file),
-                    "ca_file": str(kubelet.cert), **overrides}
+                    "ca_file": str(kubelet.cert), "namespaces": {"shop": ["*"]}, **overrides}
         return KubernetesOptions(**settings)
 
     return make
@@ -222,5 +210,7 @@ def test_nobody_listening_is_a_discovery_error(options):
 
 
 def test_default_urls():
-    assert KubernetesOptions(node_name=NODE).pods_url == f"https://{NODE}:10250/pods"
-    assert KubernetesOptions(node_name=NODE, api="apiserver").pods_url == "https://kubernetes.default.svc/api/v1/pods"
+    shop = {"shop": ["*"]}
+    assert KubernetesOptions(node_name=NODE, namespaces=shop).pods_url == f"https://{NODE}:10250/pods"
+    assert (KubernetesOptions(node_name=NODE, namespaces=shop, api="apiserver").pods_url
+            == "https://kubernetes.default.svc/api/v1/pods")

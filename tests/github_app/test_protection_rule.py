@@ -197,6 +197,25 @@ def test_a_bad_signature_is_refused_and_nothing_runs(gate, standin):
     assert stored_checks(gate.database_url) == 0, "nothing may be checked for an unsigned request"
 
 
+def test_a_replayed_delivery_is_not_reviewed_again(gate, standin):
+    """The signature covers the body, not X-GitHub-Delivery: a captured delivery sent again,
+    with its own id or a new one, is answered without a second review."""
+    raw, signature = signed(payload(standin.url, 9006, GOOD_SHA))
+    first = deliver(gate, raw, signature)
+    assert first.status_code == 202, first.text
+    [review] = standin.wait_for_reviews(1, timeout=30)
+    assert review.state == "approved"
+
+    for delivery_id in (first.request.headers["X-GitHub-Delivery"], str(uuid.uuid4())):
+        replay = requests.post(f"{gate.url}/github/webhook", data=raw, timeout=10, headers={
+            "Content-Type": "application/json", "X-GitHub-Event": "deployment_protection_rule",
+            "X-GitHub-Delivery": delivery_id, "X-Hub-Signature-256": signature})
+        assert replay.status_code == 200, replay.text
+        assert replay.json() == {"ignored": "this delivery was received before (a replay): not reviewed again"}
+    time.sleep(2)
+    assert len(standin.reviews) == 1 and len(standin.calls) == 2, [c.problem for c in standin.calls]
+
+
 def test_an_environment_without_a_rule_is_rejected_saying_so(gate, standin):
     answer = deliver(gate, *signed(payload(standin.url, 9006, GOOD_SHA, environment="staging")))
 

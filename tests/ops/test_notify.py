@@ -61,6 +61,14 @@ def test_slack_url_gets_text_and_blocks_with_escaped_keys(tmp_path):
             "url": "https://gate.example/checks/42"} in body["blocks"][-1]["elements"]
 
 
+def test_a_backtick_in_a_key_cannot_end_its_code_span_in_slack(tmp_path):
+    key = "/tmp/x` *approve* <https://evil.example|click> `y"
+    text = messages.slack_payload(dict(PAUSED, anomalies=[dict(PAUSED["anomalies"][1], key=key)]))["blocks"][2]
+    line = text["text"]["text"]
+    assert "`/tmp/xˋ *approve* &lt;https://evil.example|click&gt; ˋy`" in line
+    assert line.count("`") == 4  # the kind's code span and the key's: nothing else opens or closes one
+
+
 def test_slack_header_of_a_long_service_name_is_cut_to_slacks_150_characters(tmp_path):
     service = "payments-" + "x" * 200  # Kubernetes allows names of 253 characters
     with WebhookReceiver() as receiver:

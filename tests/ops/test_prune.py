@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from gate_server.cli import main
 from gate_server.services.retention import prune
-from gate_contract.models import Check, Recording, Service, Window, WindowFeature
+from gate_contract.models import Check, Recording, Service, Window
 from tests.ops.seed import seed_recording
 
 COUNTS = {("syscall", "read"): 10, ("file", "/etc/hosts:r"): 1}
@@ -50,7 +50,7 @@ def test_prune_deletes_only_older_data_in_batches(engine):
     report = prune(engine, now - timedelta(days=30), batch_size=3)
 
     # 7 old windows + the 2 of the straddling recording that ended before the cutoff.
-    assert (report.windows, report.window_counts, report.recordings, report.checks) == (9, 18, 1, 1)
+    assert (report.windows, report.recordings, report.checks) == (9, 1, 1)
     with Session(engine) as session:
         remaining = dict(session.execute(
             select(Recording.uuid, func.count(Window.id)).join(Window, isouter=True).group_by(Recording.uuid)
@@ -58,17 +58,16 @@ def test_prune_deletes_only_older_data_in_batches(engine):
         assert remaining == {straddling: 2, new: 5}
         assert session.execute(select(Check.stage)).scalars().all() == ["new"]
         assert session.execute(select(Recording.uuid).where(Recording.uuid == old)).first() is None
-    assert _count(engine, WindowFeature) == 7 * 2
 
 
 def test_dry_run_counts_the_same_and_deletes_nothing(engine):
     now = _seed_old_and_new(engine)[-1]
-    before = [_count(engine, model) for model in (Window, WindowFeature, Recording, Check)]
+    before = [_count(engine, model) for model in (Window, Recording, Check)]
 
     report = prune(engine, now - timedelta(days=30), dry_run=True)
 
-    assert (report.windows, report.window_counts, report.recordings, report.checks) == (9, 18, 1, 1)
-    assert [_count(engine, model) for model in (Window, WindowFeature, Recording, Check)] == before
+    assert (report.windows, report.recordings, report.checks) == (9, 1, 1)
+    assert [_count(engine, model) for model in (Window, Recording, Check)] == before
 
 
 def test_cli_reports_counts_and_rejects_bad_durations(engine, migrated_url, capsys):

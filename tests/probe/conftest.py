@@ -40,17 +40,32 @@ def work_dir():
     shutil.rmtree(WORK_DIR, ignore_errors=True)
 
 
-def free_port_below_ephemeral(after: int = 20999) -> int:
-    """A free port outside the ephemeral range, so normalisation keeps it as is; above
-    `after` (a port that is free again but another process is about to take)."""
-    for port in range(after + 1, 30000):
+def free_port(low: int, high: int) -> int:
+    """A port of 127.0.0.1 free in low..high-1."""
+    for port in range(low, high):
         with socket.socket() as probe:
             try:
                 probe.bind(("127.0.0.1", port))
                 return port
             except OSError:
                 continue
-    raise RuntimeError("no free port in 21000-30000")
+    raise RuntimeError(f"no free port in {low}-{high - 1}")
+
+
+def free_port_below_ephemeral(after: int = 20999) -> int:
+    """A free port outside the ephemeral range, so normalisation keeps it as is; above
+    `after` (a port that is free again but another process is about to take)."""
+    return free_port(after + 1, 30000)
+
+
+def build_program(name: str, tmp_path_factory) -> Path:
+    """tests/probe/programs/<name>.c built with gcc (skipped without it)."""
+    if shutil.which("gcc") is None:
+        pytest.skip(f"gcc is needed to build {name}.c")
+    binary = tmp_path_factory.mktemp("programs") / name
+    subprocess.run(["gcc", "-O2", "-o", str(binary), str(Path(__file__).with_name("programs") / f"{name}.c")],
+                   check=True)
+    return binary
 
 
 def workload(*args) -> list[str]:

@@ -35,8 +35,17 @@ def test_a_symlink_loop_is_unresolved(tmp_path):
 def test_a_relative_link_target_and_dot_dot_after_it_resolve_as_the_kernel_does(tmp_path):
     (tmp_path / "real" / "deep").mkdir(parents=True)
     (tmp_path / "link").symlink_to("real/deep")
+    (tmp_path / "real" / "file").touch()
     found = Canonicaliser().canonical(f"{tmp_path}/link/../file", os.getpid(), AT_FDCWD, SLOT)
     assert found == Canonical(f"{tmp_path}/real/file", True)
+
+
+def test_a_name_that_has_gone_is_unresolved_as_it_may_have_been_a_link(tmp_path):
+    # a link to the secret, opened and removed before the drain looked
+    found = Canonicaliser().canonical(f"{tmp_path}/gone/../shadow", os.getpid(), AT_FDCWD, SLOT)
+    assert found == Canonical(f"{tmp_path}/shadow", False)
+    found = Canonicaliser().canonical(f"{tmp_path}/nothing/here", os.getpid(), AT_FDCWD, SLOT)
+    assert found == Canonical(f"{tmp_path}/nothing/here", False)
 
 
 def test_a_path_relative_to_a_gone_opener_is_unresolved_with_its_lexical_form():

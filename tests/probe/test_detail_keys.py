@@ -6,6 +6,7 @@ ABI constants probe.h writes out."""
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 from tests.probe.conftest import (REPO, free_port_below_ephemeral, migrated, read_profile, record_pid_after_trigger,
                                   record_workload, totals, workload)
@@ -20,6 +21,8 @@ def test_paths_that_share_a_prefix_or_differ_in_one_byte_keep_their_own_counts(e
     long_b = f"{work_dir}/{'a' * 200}-y"
     plan = {f"{work_dir}/prefix-and-more-bytes.txt": 3, f"{work_dir}/prefix": 5, f"{work_dir}/p": 4,
             long_a: 2, long_b: 6}
+    for path in plan:  # a path that does not exist would be <unresolved>
+        Path(path).touch()
     profile = record_workload(tmp_path, "prefixes", ["opens", "--dir", str(work_dir),
                                                      *[f"--open={path}={count}" for path, count in plan.items()]])
     counts = totals(profile)

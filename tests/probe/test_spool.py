@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import signal
+import stat
 import subprocess
 import sys
 import uuid
@@ -156,8 +157,12 @@ def test_a_record_the_database_refuses_is_set_aside_and_counted(pg_url, tmp_path
     with pytest.raises(Rejected, match="at_most_1000_syscalls"):
         destination.store(window(head, 9, syscalls=5000))
     assert [w.syscalls_total for w in read_profile(pg_url, "refused").windows] == [100, 100, 100]
-    rejected = [json.loads(line) for line in (spool / "rejected" / f"{head['data']['uuid']}.jsonl").open()]
+    rejected_file = spool / "rejected" / f"{head['data']['uuid']}.jsonl"
+    rejected = [json.loads(line) for line in rejected_file.open()]
     assert [r["data"]["index"] for r in rejected] == [1]
+    # what the workload did, set aside: no other user of the host reads it
+    assert stat.S_IMODE(rejected_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(rejected_file.parent.stat().st_mode) == 0o700
     assert "at_most_1000_syscalls" in rejected[0]["refused"]
     assert sender.rejected == 1 and not list(spool.glob("*.jsonl"))
     assert [line for line in said if "refused window 1 of probe-test refused for good" in line]

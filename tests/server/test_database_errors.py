@@ -57,7 +57,7 @@ def test_a_write_that_breaks_a_unique_constraint_is_a_409_and_stores_nothing(dat
         base = f"{server.url}/api/v1/recordings/{recording_uuid}"
         assert requests.put(base, json=recording(), headers=headers, timeout=30).status_code == 201
         assert requests.put(f"{base}/windows/0", json=window(0), headers=headers, timeout=30).status_code == 201
-        features_before = rows(database_url, "SELECT count(*) FROM window_features")
+        features_before = rows(database_url, "SELECT count(*) FROM features")
 
         again = {**window(1), "started_at": START.isoformat()}
         response = requests.put(f"{base}/windows/1", json=again, headers=headers, timeout=30)
@@ -69,7 +69,7 @@ def test_a_write_that_breaks_a_unique_constraint_is_a_409_and_stores_nothing(dat
         assert "windows_one_per_start" in error or "windows.recording_id, windows.started_at" in error
         assert error.endswith("nothing of it was stored; sending it again unchanged will fail again")
         assert rows(database_url, "SELECT count(*) FROM windows") == 1
-        assert rows(database_url, "SELECT count(*) FROM window_features") == features_before
+        assert rows(database_url, "SELECT count(*) FROM features") == features_before
         assert "Traceback" not in server.log()
 
 

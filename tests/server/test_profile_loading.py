@@ -1,15 +1,15 @@
-"""Profiles read from the windows' counts documents, from aggregated window_features rows
-(windows without a document) and through the per-worker window cache are exactly what
-was stored -- including windows written or pruned after the cache was filled."""
+"""Profiles read from the windows' counts documents, directly and through the per-worker
+window cache, are exactly what was stored -- including windows written or pruned after
+the cache was filled."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from gate_contract.models import Window, WindowFeature
+from gate_contract.models import Window
 from gate_server.storage.profiles import ProfileCache, load_profile
 from gate_contract.records import WindowRecord
 from gate_contract.writer import WindowWriter
@@ -42,7 +42,6 @@ def test_cached_and_uncached_loads_agree_as_windows_come_and_go(engine):
 
     with Session(engine) as session, session.begin():  # what retention does to an old window
         oldest = session.execute(select(Window.id).order_by(Window.started_at).limit(1)).scalar_one()
-        session.execute(delete(WindowFeature).where(WindowFeature.window_id == oldest))
         session.execute(delete(Window).where(Window.id == oldest))
     with Session(engine) as session:
         pruned = load_profile(session, "web", "v1", cache=cache)
@@ -59,17 +58,6 @@ def test_cache_stays_within_its_bound(engine):
         profile = load_profile(session, "web", "v1", cache=cache)
     assert len(profile.windows) == 6 and all(w.counts for w in profile.windows)
     assert len(cache) == 2
-
-
-def test_windows_without_a_document_load_the_same_counts_from_their_rows(engine):
-    writer = WindowWriter(engine)
-    seed_version(writer, "web", "v1", {**WEB_BEHAVIOUR, **BAD_CANARY_EXTRA}, windows=4)
-    with Session(engine) as session:
-        documented = _counts(load_profile(session, "web", "v1"))
-    with Session(engine) as session, session.begin():  # as if written before migration 0002
-        session.execute(update(Window).where(Window.index.in_([1, 3])).values(counts=None))
-    with Session(engine) as session:
-        assert _counts(load_profile(session, "web", "v1")) == documented
 
 
 def test_a_feature_cache_cleared_at_its_bound_mid_lookup_still_names_every_feature(engine):

@@ -1,5 +1,6 @@
-"""Migration 0002 gives windows stored before it their counts document, and a check
-reads exactly the counts it read before; its downgrade loses no count."""
+"""Migrations 0002 and 0010 give every window stored before them its counts document and
+then make the document the only record (window_features goes): a check reads exactly the
+counts it read before, and the downgrades lose no count."""
 
 from __future__ import annotations
 
@@ -7,12 +8,12 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 from alembic import command
-from sqlalchemy import MetaData, func, inspect, select
+from sqlalchemy import MetaData, inspect, select, text
 from sqlalchemy.orm import Session
 
 from gate_server.storage import migrate
 from gate_contract.engine import make_engine
-from gate_contract.models import Window, WindowFeature
+from gate_contract.models import Window
 from gate_server.storage.profiles import load_profile
 from gate_contract.records import RecordingInfo, WindowRecord
 from gate_contract.writer import WindowWriter
@@ -27,7 +28,8 @@ WINDOWS = [
 
 
 def _write_at_0001(url: str) -> None:
-    """Store WINDOWS the way revision 0001's schema holds them: counts only in window_features."""
+    """Store WINDOWS the way revision 0001's schema holds them (and a writer of its time went on
+    storing them after 0002): counts only in window_features."""
     engine = make_engine(url)
     tables = MetaData()
     tables.reflect(engine)
@@ -37,9 +39,10 @@ def _write_at_0001(url: str) -> None:
     with engine.begin() as conn:
         service_id = conn.execute(services.insert().values(name="web", created_at=T0)
                                   .returning(services.c.id)).scalar_one()
+        legacy_totals = {"events_seen": 0, "drops": {}} if "events_seen" in recordings.c else {}  # before 0003
         recording_id = conn.execute(recordings.insert().values(
             uuid=str(uuid.uuid4()), service_id=service_id, version="v1", role="baseline", host="h1",
-            kernel="6.1", scope="", started_at=T0, sample_every=1, events_seen=0, drops={}, probe_version="",
+            kernel="6.1", scope="", started_at=T0, sample_every=1, probe_version="", **legacy_totals,
         ).returning(recordings.c.id)).scalar_one()
         for index, counts in enumerate(WINDOWS):
             began = T0 + timedelta(seconds=10 * index)
@@ -79,7 +82,15 @@ def _documents(url: str) -> list:
 
 
 def _window_feature_rows(url: str) -> int:
-    return _scalars(url, select(func.count()).select_from(WindowFeature))[0]
+    return _scalars(url, text("SELECT count(*) FROM window_features"))[0]
+
+
+def _tables(url: str) -> set[str]:
+    engine = make_engine(url)
+    try:
+        return set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
 
 
 def _window_columns(url: str) -> set[str]:
@@ -97,12 +108,24 @@ def test_upgrade_backfills_documents_of_windows_written_at_0001(database_url):
     migrate.upgrade(database_url)
 
     documents = _documents(database_url)
-    assert len(documents) == len(WINDOWS) and None not in documents  # the check reads documents, not the fallback
-    assert _window_feature_rows(database_url) == sum(len(counts) for counts in WINDOWS)
+    assert len(documents) == len(WINDOWS) and None not in documents
+    assert "window_features" not in _tables(database_url)  # the document is the one record
     assert _loaded_counts(database_url) == WINDOWS
 
 
-def test_downgrade_drops_documents_and_keeps_every_count(database_url):
+def test_windows_stored_without_a_document_after_0002_get_one_before_the_rows_go(database_url):
+    migrate.upgrade(database_url, "0009")
+    _write_at_0001(database_url)  # a writer older than 0002, still running after it
+    assert _documents(database_url) == [None] * len(WINDOWS)
+
+    migrate.upgrade(database_url)
+
+    assert None not in _documents(database_url)
+    assert "window_features" not in _tables(database_url)
+    assert _loaded_counts(database_url) == WINDOWS
+
+
+def test_downgrades_rebuild_the_rows_and_drop_the_documents_keeping_every_count(database_url):
     migrate.upgrade(database_url)
     engine = make_engine(database_url)
     writer = WindowWriter(engine)
@@ -114,6 +137,8 @@ def test_downgrade_drops_documents_and_keeps_every_count(database_url):
                                          ended_at=began + timedelta(seconds=10), syscalls_total=1, features=counts))
     engine.dispose()
 
+    command.downgrade(migrate.alembic_config(database_url), "0009")
+    assert _window_feature_rows(database_url) == sum(len(counts) for counts in WINDOWS)
     command.downgrade(migrate.alembic_config(database_url), "0001")
 
     assert "counts" not in _window_columns(database_url)

@@ -1,11 +1,12 @@
 """Fixtures of the discovery and agent tests (a pytest plugin, registered in
 tests/conftest.py): real Docker daemons (cgroup v1 and v2 modes) and their
-containers, real cgroup v2 directories."""
+containers, real cgroup v2 directories, the Kubernetes API stand-in."""
 
 from __future__ import annotations
 
 import os
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from host_probe.discovery import DiscoveryError
 from host_probe.discovery.cgroups import cgroup2_mount
 from tests.discovery.dockerd import (IMAGE_REPOSITORY, DaemonFailed, Dockerd, ensure_busybox_image,
                                     static_busybox)
+from tests.discovery.kube_api import PodListServer, self_signed_certificate
 from tests.support.requirements import unavailable
 
 
@@ -77,6 +79,19 @@ def docker_daemon(request, tmp_path_factory) -> Dockerd:
         unavailable("docker", str(exc))
     yield daemon
     daemon.stop()
+
+
+@pytest.fixture(scope="session")
+def kubelet_certificate(tmp_path_factory) -> tuple[Path, Path]:
+    return self_signed_certificate(tmp_path_factory.mktemp("kubelet-tls"))
+
+
+@pytest.fixture
+def kubelet(kubelet_certificate) -> PodListServer:
+    """The Kubernetes API stand-in (kubelet /pods and the API server's pod list) over loopback HTTPS."""
+    server = PodListServer(*kubelet_certificate, token=f"token-{uuid.uuid4().hex}")
+    yield server
+    server.close()
 
 
 @pytest.fixture(scope="session")

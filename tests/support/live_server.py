@@ -38,7 +38,8 @@ class LiveServer:
 
     def environment(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
-        env.update(GATE_DATABASE_URL=self.database_url, GATE_DATA_DIR=str(self.dir / "data"), **self.extra_env)
+        env.update(GATE_DATABASE_URL=self.database_url, GATE_DATA_DIR=str(self.dir / "data"))
+        env.update(self.extra_env)
         return env
 
     def start(self, timeout: float = 60) -> "LiveServer":
