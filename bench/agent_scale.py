@@ -142,8 +142,8 @@ def _hooks(workloads: list, state: str, loaded: list) -> dict:
     nothing, the floor, the agent's program watching the first K workloads (one
     load per K, the loop outside them), the loop inside one of 32 workloads, and
     inside a single recording's program."""
-    from host_probe import loader
-    from host_probe.workloads import WorkloadTable, assign_slot
+    from host_probe.kernel import loader
+    from host_probe.recording.workloads import WorkloadTable, assign_slot
 
     def load(options=None):
         loaded.append(loader.load(options) if options else loader.load_floor())
@@ -278,7 +278,7 @@ def agent_itself(scratch: Path, seconds: float) -> int:
                                       "window": "2s", "status_file": str(status_file)}))
         url = f"sqlite:///{scratch / 'agent.db'}"
         migrate.upgrade(url)
-        agent = subprocess.Popen([sys.executable, "-m", "host_probe.cli", "agent", "--config", str(config),
+        agent = subprocess.Popen([sys.executable, "-m", "host_probe.commands.cli", "agent", "--config", str(config),
                                   "--db", url, "--spool", str(scratch / "spool")], cwd=REPO,
                                  stderr=open(scratch / "agent.log", "w"))
         try:
@@ -339,7 +339,7 @@ def agent_itself(scratch: Path, seconds: float) -> int:
 def _keys_per_window(url: str) -> float:
     from sqlalchemy import create_engine, text
 
-    from gate_server.storage.models import decode_window_counts
+    from gate_contract.models import decode_window_counts
 
     engine = create_engine(url)
     try:
@@ -399,7 +399,7 @@ def attach_agent(scratch: Path, cgroup: Path):
     config.write_text(json.dumps({"workloads": [{"service": "nginx", "version": "v1", "cgroup": str(cgroup)}],
                                   "status_file": str(status_file)}))
     url = f"sqlite:///{scratch / 'server.db'}"
-    agent = subprocess.Popen([sys.executable, "-m", "host_probe.cli", "agent", "--config", str(config), "--db", url,
+    agent = subprocess.Popen([sys.executable, "-m", "host_probe.commands.cli", "agent", "--config", str(config), "--db", url,
                               "--spool", str(scratch / "spool")], cwd=REPO, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -416,7 +416,7 @@ def attach_agent(scratch: Path, cgroup: Path):
 
 def server(scratch: Path, rounds: int, seconds: int) -> int:
     from gate_server.storage import migrate
-    from host_probe import loader
+    from host_probe.kernel import loader
     from tests.support.ports import free_port
 
     migrate.upgrade(f"sqlite:///{scratch / 'server.db'}")

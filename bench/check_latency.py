@@ -23,10 +23,10 @@ from gate_server.analysis.config import GateConfig
 from gate_server.analysis.judge import judge
 from gate_server.services.tokens import create_token
 from gate_server.storage import migrate
-from gate_server.storage.engine import make_engine
+from gate_contract.engine import make_engine
 from gate_server.storage.profiles import load_profile
-from gate_server.storage.records import RecordingInfo, WindowRecord
-from gate_server.storage.writer import WindowWriter
+from gate_contract.records import RecordingInfo, WindowRecord
+from gate_contract.writer import WindowWriter
 from tests.support.live_server import LiveServer
 from tests.support.postgres import ThrowawayPostgres
 

@@ -19,9 +19,9 @@ from typing import Any, Callable, Optional
 from bench.workloads.inject import (
     DEBUG_LISTEN, EXFIL_DIR, INJECTIONS, ONCE, OUTBOUND_PEER, SENSITIVE_PATH, SPELLINGS,
 )
-from gate_server.analysis.profile import FeatureKey, Profile, WindowCounts
-from gate_server.storage.keys import UNRESOLVED
-from gate_server.storage.records import WindowRecord
+from gate_contract.profile import FeatureKey, Profile, WindowCounts
+from gate_contract.keys import UNRESOLVED
+from gate_contract.records import WindowRecord
 
 FIXTURES_DIR = Path(__file__).resolve().parents[1] / "tests" / "evaluation" / "profiles"
 GZIP_ABOVE_BYTES = 200_000

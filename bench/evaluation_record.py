@@ -32,7 +32,7 @@ from bench.workloads.peers import discard_listener, price_backend
 from bench.workloads.services import LOG_DIR, PYTHON, REPO_ROOT, WORKLOADS, Workload
 from bench.workloads.webapp import BACKEND_ADDRESS
 from gate_server.storage import migrate
-from gate_server.storage.engine import make_engine
+from gate_contract.engine import make_engine
 from gate_server.storage.profiles import load_profile
 
 # An attached service has run this long past the probe's start-up span when the
@@ -86,7 +86,7 @@ def _stop_group(process: subprocess.Popen) -> None:
 
 def _probe_command(workload: Workload, scenario: Scenario, url: str, duration: float, window: float,
                    startup: float, work_dir: Path) -> list[str]:
-    return [PYTHON, "-m", "host_probe.cli", "record", "--service", workload.service,
+    return [PYTHON, "-m", "host_probe.commands.cli", "record", "--service", workload.service,
             "--version", scenario.version, "--role", scenario.role,
             "--duration", f"{duration:g}s", "--window", f"{window:g}s", "--startup", f"{startup:g}s",
             "--db", url, "--spool", str(work_dir / "spool")]

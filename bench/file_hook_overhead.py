@@ -30,7 +30,7 @@ class ParkedProbe:
     """One compiled probe, attached only while its variant runs."""
 
     def __init__(self, file_hook: str):
-        from host_probe import loader
+        from host_probe.kernel import loader
 
         self.file_hook = file_hook
         self.bpf = loader.load(loader.ProbeOptions(file_hook=file_hook))
@@ -92,7 +92,7 @@ def report(added: dict[str, float], rounds: int, iterations: int) -> None:
 
 def main_in_kernel(quick: bool) -> int:
     from bench.probe_overhead import build_loop
-    from host_probe.capabilities import fentry_refusal
+    from host_probe.kernel.capabilities import fentry_refusal
     import tempfile
 
     refusal = fentry_refusal()

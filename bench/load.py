@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from bench.check_latency import feature_set, percentile, seed
 from gate_server.services.tokens import create_token
 from gate_server.storage import migrate
-from gate_server.storage.engine import make_engine
+from gate_contract.engine import make_engine
 from tests.support.live_server import LiveServer
 from tests.support.postgres import ThrowawayPostgres
 

@@ -36,7 +36,7 @@ CUTS = {
 def cut_source(directory: Path, name: str) -> Path:
     """A copy of the probe that returns at one cut; fails loudly if the probe's
     code moved, instead of measuring something else."""
-    from host_probe import loader
+    from host_probe.kernel import loader
 
     source = loader.PROBE_SOURCE.read_text()
     anchor, replacement = CUTS[name]

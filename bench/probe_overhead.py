@@ -63,13 +63,13 @@ def run_loop(binary: Path, mode: str, iterations: int, attach=None, prefix=(), c
 
 
 def _track(bpf, pid: int) -> None:
-    from host_probe.workloads import assign_slot
+    from host_probe.recording.workloads import assign_slot
 
     assign_slot(bpf, [pid], 1)
 
 
 def attach_floor(pid: int):
-    from host_probe import loader
+    from host_probe.kernel import loader
 
     bpf = loader.load_floor()
     return bpf.cleanup
@@ -79,7 +79,7 @@ def attach_probe(traced: bool, source: Path | None = None, numbers: dict[str, in
     """The probe (or a variant: another `source`, or `numbers={}` for its detail
     compiled out), tracking the loop or, untraced, an idle process."""
     def attach(pid: int):
-        from host_probe import loader
+        from host_probe.kernel import loader
 
         bpf = loader.load(loader.ProbeOptions(), source or loader.PROBE_SOURCE, numbers)
         # untraced: the probe follows another (idle) process, the loop pays the scope test only
@@ -151,8 +151,8 @@ def measure_overhead(binary: Path, mode: str, rounds: int, iterations: int) -> t
 def flood(binary: Path, mode: str, iterations: int) -> dict[str, float]:
     """Two open loops (one per core) in scope; every openat must end up
     counted (syscall and file key) or counted as lost."""
-    from host_probe import loader
-    from host_probe.drain import MapDrain
+    from host_probe.kernel import loader
+    from host_probe.recording.drain import MapDrain
 
     bpf = loader.load(loader.ProbeOptions())
     drain = MapDrain(bpf, loader.syscall_names(), 1, (32768, 60999))
@@ -188,7 +188,7 @@ def start_and_rss(scratch: Path, *record_options: str) -> tuple[float, float]:
     url = f"sqlite:///{scratch / 'gate.db'}"
     migrate.upgrade(url)  # idempotent: a second call finds the schema there
     started = time.monotonic()
-    probe = subprocess.Popen([sys.executable, "-m", "host_probe.cli", "record", "--service", "bench",
+    probe = subprocess.Popen([sys.executable, "-m", "host_probe.commands.cli", "record", "--service", "bench",
                               "--version", "v1", "--window", "1s", "--db", url, "--spool", str(scratch / "spool"),
                               *record_options, "--", "sleep", "3"], cwd=REPO, stderr=subprocess.PIPE, text=True)
     line = probe.stderr.readline()

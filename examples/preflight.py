@@ -11,8 +11,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # (part, how to tell it is there, what to say when it is not)
 PARTS = (
-    ("the probe (host_probe/)", lambda: importlib.util.find_spec("host_probe.cli") is not None,
-     "host_probe.cli is missing: `host-probe record` (issue 3) has not landed"),
+    ("the probe (host_probe/)", lambda: importlib.util.find_spec("host_probe.commands.cli") is not None,
+     "host_probe.commands.cli is missing: `host-probe record` (issue 3) has not landed"),
     ("the gate server (gate_server/)", lambda: importlib.util.find_spec("gate_server.cli.serve") is not None,
      "gate_server/cli/serve.py is missing: `gate-server serve` (issue 4) has not landed"),
     ("the tokens command", lambda: importlib.util.find_spec("gate_server.cli.tokens") is not None,
@@ -30,7 +30,7 @@ def check_host() -> str:
     if os.geteuid() != 0:  # said first and plainly: the probe's doctor needs root to look around
         return "the eBPF probe needs root: run `sudo make demo`"
     # The probe's own diagnosis: kernel, BTF, tracepoints, headers, privileges, bcc.
-    doctor = subprocess.run([sys.executable, "-m", "host_probe.cli", "doctor"], capture_output=True,
+    doctor = subprocess.run([sys.executable, "-m", "host_probe.commands.cli", "doctor"], capture_output=True,
                             text=True, timeout=60, cwd=REPO_ROOT)
     if doctor.returncode != 0:
         failing = [line for line in doctor.stdout.splitlines() if not line.startswith("ok ")]

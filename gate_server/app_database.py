@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gate_server.api.errors import database_error_response
 from gate_server.settings import Settings
-from gate_server.storage.engine import check_connection, make_engine
+from gate_contract.engine import check_connection, make_engine
 from gate_server.storage.profiles import ProfileCache
 
 _EXTENSION = "gate_db"

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Mapping
 from pydantic import BeforeValidator, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
-from gate_server.storage.durations import parse_duration
+from gate_contract.durations import parse_duration
 
 ENV_PREFIX = "GATE_"
 # Variables whose value may instead be read from the file `<VARIABLE>_FILE` names.

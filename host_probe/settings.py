@@ -12,6 +12,14 @@ from urllib.parse import parse_qs, urlsplit
 
 GATE_PREFIX = "GATE_"
 
+# Defaults `record`'s options, the agent's config file and the engine share: set once here.
+WINDOW_S = 10.0    # window length
+STARTUP_S = 10.0   # windows within this long of a workload's start are start-up windows
+STATUS_FILE = Path("/run/syscall-gate/agent-status.json")  # what `agent` writes and `status` reads
+# --file-hook: where file opens are keyed (host_probe/kernel/file_hook.py)
+FILE_HOOK_AUTO, FILE_HOOK_FENTRY, FILE_HOOK_SYS_ENTER = "auto", "fentry", "sys_enter"
+FILE_HOOK_CHOICES = (FILE_HOOK_AUTO, FILE_HOOK_FENTRY, FILE_HOOK_SYS_ENTER)
+
 
 def url_password(url: str) -> str:
     """The password a database URL carries, in its user part or its query; '' if none."""

@@ -5,8 +5,8 @@ from alembic import context
 from sqlalchemy import pool
 
 from gate_server.settings import Settings
-from gate_server.storage.engine import make_engine
-from gate_server.storage.models import Base
+from gate_contract.engine import make_engine
+from gate_contract.models import Base
 
 config = context.config
 target_metadata = Base.metadata

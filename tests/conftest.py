@@ -9,7 +9,7 @@ import os
 import pytest
 
 from gate_server.storage import migrate
-from gate_server.storage.engine import make_engine
+from gate_contract.engine import make_engine
 from tests.support.postgres import PostgresUnavailable, ThrowawayPostgres
 from tests.support.requirements import unavailable
 
@@ -37,8 +37,8 @@ def ebpf():
 
 @pytest.fixture(scope="session")
 def kernel_capabilities(ebpf):
-    """The hooks the running kernel allows, each tried once per session (host_probe.capabilities)."""
-    from host_probe.capabilities import probe_capabilities
+    """The hooks the running kernel allows, each tried once per session (host_probe.kernel.capabilities)."""
+    from host_probe.kernel.capabilities import probe_capabilities
 
     return probe_capabilities()
 

@@ -14,7 +14,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-FIRST_PARTY = ("gate_server", "host_probe", "action", "tests", "examples", "bench")
+FIRST_PARTY = ("gate_contract", "gate_server", "host_probe", "action", "tests", "examples", "bench")
+
+# The contract's modules that load no database code: what the pure judge may read.
+CONTRACT_WITHOUT_SQL = ("gate_contract.keys", "gate_contract.profile", "gate_contract.records",
+                        "gate_contract.durations", "gate_contract.kinds", "gate_contract.rollout")
 
 
 @dataclass(frozen=True)
@@ -28,21 +32,27 @@ class Allowed:
     except_under: tuple[str, ...] = ()
 
 
+SERVER_THIRD_PARTY = ("alembic", "flask", "werkzeug", "sqlalchemy", "pydantic", "numpy", "scipy", "yaml",
+                      "requests", "prometheus_client", "gunicorn", "psycopg2",
+                      "jwt",  # PyJWT: the GitHub App's JWT (gate_server/github_app)
+                      "pydantic_settings")  # the GATE_* environment (gate_server/settings.py)
+
 ALLOWED = {
-    # the probe shares only the keys, records and storage modules with the server
-    # (numpy views the drained maps; yaml reads the agent's config; docker and requests
-    # ask the runtimes; prometheus_client serves the agent's own metrics)
+    # what both sides agree on: it imports neither side
+    "gate_contract": Allowed(("sqlalchemy", "pydantic"), ("gate_contract",)),
+    # the probe shares only the contract with the server (numpy views the drained maps;
+    # yaml reads the agent's config; docker and requests ask the runtimes;
+    # prometheus_client serves the agent's own metrics)
     "host_probe": Allowed(("bcc", "requests", "sqlalchemy", "pydantic", "numpy", "yaml", "docker",
-                           "prometheus_client"), ("host_probe", "gate_server.storage")),
+                           "prometheus_client"), ("host_probe", "gate_contract")),
     # profiles in, verdict out: no web framework, no SQL, nothing of the probe
     "gate_server/analysis": Allowed(("numpy", "scipy", "pydantic", "yaml"),
-                                    ("gate_server.analysis", "gate_server.storage.keys")),
+                                    ("gate_server.analysis",) + CONTRACT_WITHOUT_SQL),
+    # the server's storage serves the judge and never imports it
+    "gate_server/storage": Allowed(("alembic", "sqlalchemy"), ("gate_server.storage", "gate_contract")),
     # the server runs on machines without bcc or the probe
-    "gate_server": Allowed(("alembic", "flask", "werkzeug", "sqlalchemy", "pydantic", "numpy", "scipy", "yaml",
-                            "requests", "prometheus_client", "gunicorn", "psycopg2",
-                            "jwt",  # PyJWT: the GitHub App's JWT (gate_server/github_app)
-                            "pydantic_settings"),  # the GATE_* environment (gate_server/settings.py)
-                           ("gate_server",), except_under=("gate_server/analysis",)),
+    "gate_server": Allowed(SERVER_THIRD_PARTY, ("gate_server", "gate_contract"),
+                           except_under=("gate_server/analysis", "gate_server/storage")),
     # a CI runner with requests alone: nothing of this repository
     "action": Allowed(("requests", "urllib3", "yaml", "jsonschema"), ()),
 }
@@ -90,12 +100,19 @@ def test_each_package_imports_only_what_its_allow_list_names(package):
 @pytest.mark.parametrize("package, planted", [
     ("gate_server/analysis", "from sqlalchemy import select\n"),
     ("gate_server/analysis", "def later():\n    import flask\n"),
-    ("gate_server/analysis", "from gate_server.storage.models import Check\n"),
+    ("gate_server/analysis", "from gate_contract.models import Check\n"),
+    ("gate_server/analysis", "from gate_server.storage.profiles import load_profile\n"),
     ("host_probe", "from gate_server.settings import Settings\n"),
     ("host_probe", "import gate_server.app\n"),
+    ("host_probe", "from gate_server.storage import migrate\n"),
+    ("gate_contract", "from gate_server.analysis import judge\n"),
+    ("gate_contract", "import host_probe.recording.engine\n"),
+    ("gate_contract", "import flask\n"),
+    ("gate_server/storage", "from gate_server.analysis.judge import judge\n"),
     ("gate_server", "from host_probe import recorder\n"),
     ("gate_server", "import bcc\n"),
-    ("action", "from gate_server.storage.durations import seconds\n"),
+    ("action", "from gate_contract.durations import seconds\n"),
+    ("action", "from gate_server.storage.failures import classify\n"),
     ("action", "import numpy\n"),
 ])
 def test_the_allow_list_catches_a_planted_violation(tmp_path, package, planted):
@@ -134,11 +151,11 @@ print("ok")
 
 
 def test_the_probe_compiles_before_it_imports_sqlalchemy_or_requests():
-    # host_probe.recorder loads the eBPF program, hands the compiler's heap back,
+    # host_probe.recording.recorder loads the eBPF program, hands the compiler's heap back,
     # and only then imports the client of its one destination: the memory peaks must
     # not add up (requests imported with the rest measured 175 MB peak RSS, not 145)
-    code = ("import sys, host_probe.cli, host_probe.recorder, host_probe.sink, host_probe.destinations, "
-            "host_probe.agent, host_probe.engine; "
+    code = ("import sys, host_probe.commands.cli, host_probe.recording.recorder, host_probe.delivery.sink, host_probe.delivery.destinations, "
+            "host_probe.recording.agent, host_probe.recording.engine; "
             "print(sorted({'sqlalchemy', 'requests'} & set(sys.modules)))")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"

@@ -1,4 +1,4 @@
-"""The server's modules import each other without a cycle, counting the imports a
+"""The server's, the contract's and the probe's modules import each other without a cycle, counting the imports a
 function makes (a cycle hidden from import time is still a cycle) and the modules the
 CLI and the app factory import by name (COMMAND_MODULES, BLUEPRINTS)."""
 
@@ -12,11 +12,12 @@ from gate_server.cli import COMMAND_MODULES
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "gate_server"
+PACKAGES = ("gate_contract", PACKAGE, "host_probe")
 
 
 def module_files() -> dict[str, Path]:
     modules = {}
-    for path in (ROOT / PACKAGE).rglob("*.py"):
+    for path in (path for package in PACKAGES for path in (ROOT / package).rglob("*.py")):
         parts = path.relative_to(ROOT).with_suffix("").parts
         name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
         modules[name] = path
@@ -79,5 +80,5 @@ def test_server_modules_import_each_other_without_a_cycle():
 
 def test_a_planted_cycle_is_found():
     graph = import_graph()
-    graph[f"{PACKAGE}.storage.keys"].add(f"{PACKAGE}.app")
+    graph["gate_contract.keys"].add(f"{PACKAGE}.app")
     assert any(f"{PACKAGE}.app" in component for component in cycles(graph))

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from typing import Optional
 
 from .inputs import duration_text
+from .rollout import VERDICTS, Step, rollout_step
 
 # Exit codes (documented in docs/action.md and action.yml).
 EXIT_PROCEED = 0      # the next stage may run
@@ -17,7 +18,6 @@ EXIT_GATE_ERROR = 3   # no verdict (gate unreachable, refused, or still inconclu
 # A cancelled run (the workflow cancelled, a newer push) exits 128 + the signal, as shells do.
 EXIT_SIGNAL_BASE = 128
 
-VERDICTS = ("pass", "warn", "pause", "inconclusive")
 ICONS = {"pass": "✅", "warn": "⚠️", "pause": "🛑", "inconclusive": "⏳", "error": "❗"}
 
 
@@ -50,20 +50,25 @@ def _anomaly_count(document: dict) -> int:
     return len(document.get("anomalies") or [])
 
 
+# What the step says for each final verdict and the rollout step it means.
+HEADLINES = {
+    ("pass", Step.PROCEED): "pass: canary behaves like the baseline",
+    ("warn", Step.PROCEED): "warn: proceeding, below the pause threshold",
+    ("warn", Step.STOP): "warn treated as a breach (fail-on: warn): rollout paused",
+    ("pause", Step.STOP): "pause: thresholds breached, rollout paused",
+}
+
+
 def decide_verdict(document: dict, fail_on: str) -> Outcome:
     verdict = str(document.get("verdict"))
+    step = rollout_step(verdict, fail_on) if verdict in VERDICTS else Step.WAIT
+    if step is Step.WAIT:
+        raise ValueError(f"not a final verdict: {verdict!r}")
     score = document.get("score")
     anomalies = _anomaly_count(document)
     detail = f"score {score}, {anomalies} anomal{'y' if anomalies == 1 else 'ies'}"
-    if verdict == "pass":
-        return Outcome(EXIT_PROCEED, "success", verdict, f"pass: canary behaves like the baseline ({detail})")
-    if verdict == "warn":
-        if fail_on == "warn":
-            return Outcome(EXIT_BREACH, "failure", verdict, f"warn treated as a breach (fail-on: warn): rollout paused ({detail})")
-        return Outcome(EXIT_PROCEED, "success", verdict, f"warn: proceeding, below the pause threshold ({detail})")
-    if verdict == "pause":
-        return Outcome(EXIT_BREACH, "failure", verdict, f"pause: thresholds breached, rollout paused ({detail})")
-    raise ValueError(f"not a final verdict: {verdict!r}")
+    exit_code, state = (EXIT_PROCEED, "success") if step is Step.PROCEED else (EXIT_BREACH, "failure")
+    return Outcome(exit_code, state, verdict, f"{HEADLINES[verdict, step]} ({detail})")
 
 
 def decide_without_verdict(reason: str, on_gate_error: str, verdict: str = "error") -> Outcome:
@@ -83,7 +88,9 @@ def decide_after_decision(breach: Outcome, decision: dict) -> Outcome:
     """A person approved or rejected the paused check (GET /api/v1/checks/<id>'s `decision`)."""
     who = decision.get("by") or "someone"
     why = decision.get("reason") or "no reason given"
-    if decision.get("decision") == "approve":
+    # anything but an approval (a reject, a decision this copy does not know) leaves the breach standing
+    person = decision.get("decision")
+    if person == "approve" and rollout_step(breach.verdict, decision=person) is Step.PROCEED:
         return replace(breach, exit_code=EXIT_PROCEED, status_state="success", decision=decision,
                        headline=f"{breach.verdict} approved by {who}: {why}; proceeding")
     return replace(breach, exit_code=EXIT_BREACH, status_state="failure", decision=decision,

@@ -14,13 +14,15 @@ from pathlib import Path
 from typing import Mapping, Optional
 from urllib.parse import quote
 
+from .rollout import FAIL_ON
+
 DEFAULT_CONFIG_PATH = ".github/syscall-gate.yml"
-FAIL_ON_CHOICES = ("pause", "warn")
+FAIL_ON_CHOICES = FAIL_ON  # the copy of the contract's rollout meaning
 ON_GATE_ERROR_CHOICES = ("fail", "pass")
 ON_PAUSE_CHOICES = ("fail", "wait")
 MODE_CHOICES = ("enforce", "report")
 BOOLEANS = {"true": True, "false": False}
-# A copy of gate_server/storage/durations.py's `seconds` (the Action runs without the
+# A copy of gate_contract/durations.py's `seconds` (the Action runs without the
 # repository); tests/action/test_durations.py keeps the two equal.
 UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")

@@ -15,6 +15,8 @@ from typing import Optional
 from . import workflow_commands as wf
 from .decision import Outcome
 
+# A copy of the judge's (gate_server/analysis/verdict.py, from gate_contract/kinds.py's SEVERITIES);
+# tests/action/test_rollout.py keeps the two equal.
 SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 MAX_TABLE_ROWS = 50
 MAX_ANNOTATIONS = 5

@@ -11,33 +11,24 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal, Optional
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator,
+)
 
 from gate_server.analysis.config_errors import ConfigError, from_validation_error
 from gate_server.analysis.patterns import check_glob, parse_destination
-from gate_server.storage.keys import Kind
+from gate_contract.kinds import GROUPS, LIMITS, ONE_OFF_RULES, RULE_NAMES, WEIGHTS, Kind, rules_of_group
 
-Group = Literal["syscall", "file", "sensitive", "exec", "connect", "listen", "bind", "socket", "process"]
+# Score groups, rules, weights and limits come from the feature-kind table (gate_contract/kinds.py).
+Group = Literal[GROUPS]
 # The rules a new feature can fall under (rules.py's Meaning.rule, the anomaly's `rule`).
 # Recurrence is judged per rule, not per group: the `file` group holds both a read
 # (recurrence filtered) and a write outside known directories (news from one occurrence).
-NewFeatureRule = Literal[
-    "sensitive_access", "new_exec", "new_destination", "new_listener", "new_write_path",
-    "new_file", "new_syscall", "new_socket_type", "new_process_event", "new_ephemeral_bind",
-    "new_risky_capability", "new_control_socket", "new_system_ipc",
-]
+NewFeatureRule = Literal[RULE_NAMES]
 # What an attacker or a broken build does once and never again: one occurrence is news.
-DEFAULT_ONE_OFF_RULES = ("sensitive_access", "new_exec", "new_destination", "new_listener", "new_write_path",
-                         "new_risky_capability", "new_control_socket")
+DEFAULT_ONE_OFF_RULES = ONE_OFF_RULES
 # stability.one_off_kinds (deprecated) named score groups; each group's rules.
-RULES_OF_GROUP: dict[str, tuple[str, ...]] = {
-    "sensitive": ("sensitive_access",), "exec": ("new_exec",),
-    "connect": ("new_destination", "new_control_socket", "new_system_ipc"),
-    "listen": ("new_listener", "new_ephemeral_bind"), "bind": ("new_listener", "new_ephemeral_bind"),
-    "file": ("new_write_path", "new_file"), "syscall": ("new_syscall", "new_risky_capability"),
-    "socket": ("new_socket_type", "new_risky_capability"),
-    "process": ("new_process_event",),
-}
+RULES_OF_GROUP: dict[str, tuple[str, ...]] = {group: rules_of_group(group) for group in GROUPS}
 SCHEMA_PATH = Path(__file__).with_name("config_schema.json")
 
 # Credentials and kernel/secret interfaces a service should not touch unless it
@@ -105,32 +96,16 @@ class Thresholds(_Section):
         return value
 
 
-class Limits(_Section):
-    """Hard limits on new behaviour: breaching one pauses whatever the score. null = no limit."""
+Limits = create_model(
+    "Limits", __base__=_Section,
+    __doc__="Hard limits on new behaviour: breaching one pauses whatever the score. null = no limit.",
+    **{field: (Optional[int], Field(rule.limit_default, ge=0, description=rule.limit_description))
+       for field, rule in LIMITS.items()})
 
-    max_new_execs: Optional[int] = Field(0, ge=0, description="new programs executed")
-    max_new_destinations: Optional[int] = Field(0, ge=0, description="new outbound connect destinations")
-    max_new_listeners: Optional[int] = Field(0, ge=0, description="new listening/bound addresses")
-    max_new_write_paths: Optional[int] = Field(0, ge=0, description="new writes outside known directories")
-    max_sensitive_access: Optional[int] = Field(0, ge=0, description="new accesses to sensitive paths")
-    max_new_syscalls: Optional[int] = Field(None, ge=0, description="new syscall names")
-    max_new_risky_capabilities: Optional[int] = Field(
-        0, ge=0, description="new high-risk capabilities: io_uring, file handles, memfd, ptrace, packet sockets")
-    max_new_files: Optional[int] = Field(None, ge=0, description="new file paths of any mode (not sensitive)")
-
-
-class Weights(_Section):
-    """Weight of each score group (a group per kind, plus 'sensitive' for sensitive-path files)."""
-
-    syscall: float = Field(3.0, ge=0, le=100)
-    file: float = Field(2.0, ge=0, le=100)
-    sensitive: float = Field(4.0, ge=0, le=100)
-    exec: float = Field(4.0, ge=0, le=100)
-    connect: float = Field(3.0, ge=0, le=100)
-    listen: float = Field(3.0, ge=0, le=100)
-    bind: float = Field(2.0, ge=0, le=100)
-    socket: float = Field(1.0, ge=0, le=100)
-    process: float = Field(0.5, ge=0, le=100)
+Weights = create_model(
+    "Weights", __base__=_Section,
+    __doc__="Weight of each score group (a group per kind, plus 'sensitive' for sensitive-path files).",
+    **{group: (float, Field(weight, ge=0, le=100)) for group, weight in WEIGHTS.items()})
 
 
 class SensitivePaths(_Section):

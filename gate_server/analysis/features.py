@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gate_server.analysis.profile import FeatureKey, Profile
+from gate_contract.profile import FeatureKey, Profile
 
 RATE_UNIT = 1000.0  # rates are per this many syscalls
 

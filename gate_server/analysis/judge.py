@@ -30,7 +30,7 @@ import numpy as np
 from gate_server.analysis.config import GateConfig
 from gate_server.analysis.features import FeatureMatrix, build_matrix
 from gate_server.analysis.observation import insufficiencies, observe, unreadable_reason
-from gate_server.analysis.profile import Profile
+from gate_contract.profile import Profile
 from gate_server.analysis.rates import rate_shifts
 from gate_server.analysis.rules import Rules, baseline_write_paths
 from gate_server.analysis.scoring import apply_weights, group_scores, limit_breaches, persistent_changes, score

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from gate_server.analysis.config import Sufficiency
-from gate_server.analysis.profile import Profile
+from gate_contract.profile import Profile
 
 
 def loss_ratio(events: int, lost: int) -> float:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterable, Optional, Union
 
-from gate_server.storage.keys import INET, INET6, UNIX, UNNAMED, parse_address
+from gate_contract.keys import INET, INET6, UNIX, UNNAMED, parse_address
 
 HOME_PREFIXES = ("/root/", "/home/*/")
 

@@ -9,13 +9,15 @@ service never writes.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import posixpath
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterable, Optional
 
 from gate_server.analysis.config import GateConfig
 from gate_server.analysis.patterns import DestinationSet, GlobSet, TrailingGlobSet
-from gate_server.storage.keys import UNIX, FileKey, parse_address, parse_file_key
+from gate_contract.keys import UNIX, FileKey, parse_address, parse_file_key
+from gate_contract.kinds import BY_NAME, RULES, rule_groups
 
 
 # Capabilities that reach a file, a program or the network past the keys the probe
@@ -44,6 +46,18 @@ class Meaning:
     # when recurring, whatever stability.one_off_rules says: "outside known directories"
     # cannot be decided for it, and one-off relative writes are a database's routine.
     recurring_only: bool = False
+
+
+@functools.cache
+def _weighing(kind: str, rule_name: str) -> tuple[str, str, str, Optional[str]]:
+    """(group, severity, rule, limit) of a rule of the feature-kind table (gate_contract/kinds.py) for `kind`."""
+    rule = RULES[rule_name]
+    group = rule.group or (kind if kind in rule_groups(rule) else rule_groups(rule)[0])
+    return group, rule.severity, rule.name, rule.limit
+
+
+def _meaning(kind: str, rule_name: str, what: str, recurring_only: bool = False) -> Meaning:
+    return Meaning(*_weighing(kind, rule_name), what, recurring_only)
 
 
 class Rules:
@@ -99,42 +113,37 @@ class Rules:
         return self._known_writes.matches(path) or posixpath.dirname(path) in self._baseline_write_dirs
 
     def new_feature(self, kind: str, key: str) -> Meaning:
-        """How a feature the baseline never showed weighs."""
+        """How a feature the baseline never showed weighs: its kind's first rule, unless
+        what the key says picks another of the kind's rules."""
         if kind == "file":
             return self._new_file(key)
-        if kind == "exec":
-            return Meaning("exec", "high", "new_exec", "max_new_execs", f"exec {key}")
+        feature_kind = BY_NAME[kind]
+        what = feature_kind.what.format(key=key)
+        if kind == "syscall" and key in RISKY_SYSCALLS:
+            return _meaning(kind, "new_risky_capability", f"{what} ({RISKY_SYSCALLS[key]})")
+        family = key.split("/", 1)[0]
+        if kind == "socket" and family in RISKY_SOCKET_FAMILIES:
+            return _meaning(kind, "new_risky_capability", f"{what} ({RISKY_SOCKET_FAMILIES[family]})")
+        if any(rule.name == "new_ephemeral_bind" for rule in feature_kind.rules) \
+                and parse_address(key).is_ephemeral:
+            # A client binding an ephemeral port (DNS resolvers do) listens on nothing.
+            return _meaning(kind, "new_ephemeral_bind", what)
         if kind == "connect":
             return self._new_connect(key)
-        if kind in ("listen", "bind"):
-            if parse_address(key).is_ephemeral:
-                # A client binding an ephemeral port (DNS resolvers do) listens on nothing.
-                return Meaning(kind, "low", "new_ephemeral_bind", None, f"{kind} on {key}")
-            return Meaning(kind, "high", "new_listener", "max_new_listeners", f"{kind} on {key}")
-        if kind == "syscall":
-            if key in RISKY_SYSCALLS:
-                return Meaning("syscall", "high", "new_risky_capability", "max_new_risky_capabilities",
-                               f"syscall {key} ({RISKY_SYSCALLS[key]})")
-            return Meaning("syscall", "medium", "new_syscall", "max_new_syscalls", f"syscall {key}")
-        if kind == "socket":
-            if key.split("/", 1)[0] in RISKY_SOCKET_FAMILIES:
-                return Meaning("socket", "high", "new_risky_capability", "max_new_risky_capabilities",
-                               f"socket type {key} ({RISKY_SOCKET_FAMILIES[key.split('/', 1)[0]]})")
-            return Meaning("socket", "medium", "new_socket_type", None, f"socket type {key}")
-        return Meaning(kind, "low", "new_process_event", None, f"process event {key}")
+        return _meaning(kind, feature_kind.rules[0].name, what)
 
     def _new_connect(self, key: str) -> Meaning:
         address = parse_address(key)
         if address.family == UNIX and address.path:
             if self._control_sockets.matches(address.path):
-                return Meaning("connect", "critical", "new_control_socket", "max_new_destinations",
-                               f"connect to the container runtime or orchestrator socket {address.path} "
-                               "(local_ipc.control_sockets: whoever connects can start a privileged container)")
+                return _meaning("connect", "new_control_socket",
+                                f"connect to the container runtime or orchestrator socket {address.path} "
+                                "(local_ipc.control_sockets: whoever connects can start a privileged container)")
             if self._system_daemons.matches(address.path):
-                return Meaning("connect", self._system_daemon_severity, "new_system_ipc", None,
-                               f"connect to the system daemon socket {address.path} "
-                               "(local_ipc.system_daemons: what the service's libraries reach on their own)")
-        return Meaning("connect", "high", "new_destination", "max_new_destinations", f"outbound connect to {key}")
+                daemon = _meaning("connect", "new_system_ipc", f"connect to the system daemon socket {address.path} "
+                                  "(local_ipc.system_daemons: what the service's libraries reach on their own)")
+                return replace(daemon, severity=self._system_daemon_severity)
+        return _meaning("connect", "new_destination", BY_NAME["connect"].what.format(key=key))
 
     def _new_file(self, key: str) -> Meaning:
         file = parse_file_key(key)
@@ -142,19 +151,17 @@ class Rules:
         verb = {"r": "read", "w": "write", "rw": "read-write"}[mode]
         if self.is_sensitive_key(file):
             unresolved = " (unresolved: it may be a sensitive file)" if file.is_unresolved else ""
-            return Meaning("sensitive", "critical", "sensitive_access", "max_sensitive_access",
-                           f"{verb} of sensitive path {path}{unresolved}")
+            return _meaning("file", "sensitive_access", f"{verb} of sensitive path {path}{unresolved}")
         if "w" in mode and not self.is_known_write(path):
-            return Meaning("file", "high", "new_write_path", "max_new_write_paths",
-                           f"{verb} of {path} (outside every directory the baseline writes to)",
-                           recurring_only=not path.startswith("/"))
-        return Meaning("file", "low", "new_file", "max_new_files", f"{verb} of {path}")
+            return _meaning("file", "new_write_path",
+                            f"{verb} of {path} (outside every directory the baseline writes to)",
+                            recurring_only=not path.startswith("/"))
+        return _meaning("file", "new_file", f"{verb} of {path}")
 
     def missing_feature(self, kind: str, key: str) -> Meaning:
         """How a stable baseline feature the canary never showed weighs: modest, except
         that a port no longer listened on is usually a broken service."""
-        severity = "medium" if kind in ("listen", "bind") else "low"
-        return Meaning(kind, severity, "missing", None, f"{kind} {key}")
+        return Meaning(kind, BY_NAME[kind].missing_severity, "missing", None, f"{kind} {key}")
 
 
 def baseline_write_paths(keys: list[tuple[str, str]], rows: Iterable[int]) -> list[str]:

@@ -18,6 +18,7 @@ from collections import Counter
 
 from gate_server.analysis.config import GateConfig
 from gate_server.analysis.verdict import Anomaly
+from gate_contract.kinds import FEATURE_KINDS
 
 SEVERITY_POINTS = {"low": 0.1, "medium": 0.25, "high": 0.5, "critical": 1.0}
 
@@ -63,7 +64,7 @@ def limit_breaches(anomalies: list[Anomaly], config: GateConfig) -> list[str]:
 
 # Process events (forks, threads, exits) follow load and worker recycling, as they are
 # kept out of rate_shift by default: in every window is what churn looks like.
-NOT_PERSISTENT_KINDS = ("process",)
+NOT_PERSISTENT_KINDS = tuple(kind.name for kind in FEATURE_KINDS if not kind.persistence_warns)
 
 
 def persistent_changes(anomalies: list[Anomaly], canary_windows: int, config: GateConfig) -> list[str]:

@@ -27,7 +27,7 @@ from gate_server.analysis.config import GateConfig
 from gate_server.analysis.features import FeatureMatrix
 from gate_server.analysis.rules import Rules
 from gate_server.analysis.verdict import Anomaly
-from gate_server.storage.keys import KINDS
+from gate_contract.kinds import KINDS
 
 
 def new_features(matrix: FeatureMatrix, config: GateConfig, rules: Rules) -> list[Anomaly]:

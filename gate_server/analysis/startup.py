@@ -47,13 +47,15 @@ import numpy as np
 
 from gate_server.analysis.config import GateConfig
 from gate_server.analysis.features import FeatureMatrix
-from gate_server.analysis.profile import Profile
+from gate_contract.kinds import SEVERITIES
+from gate_contract.profile import Profile
 from gate_server.analysis.rules import Rules
 from gate_server.analysis.scoring import group_scores, score
 from gate_server.analysis.stability import new_features
 from gate_server.analysis.verdict import Anomaly
 
-UNVERIFIED_SEVERITY = {"critical": "high", "high": "medium", "medium": "low", "low": "low"}
+# One level lighter (the lowest stays the lowest): seen where the baseline's start-up was not.
+UNVERIFIED_SEVERITY = {severity: SEVERITIES[max(rank - 1, 0)] for rank, severity in enumerate(SEVERITIES)}
 
 
 @dataclass

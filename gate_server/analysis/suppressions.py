@@ -21,9 +21,8 @@ from typing import Collection, Iterable, Optional
 
 from gate_server.analysis.patterns import DestinationSet, GlobSet, check_glob, parse_destination
 from gate_server.analysis.verdict import Anomaly, SuppressedBy
-from gate_server.storage.keys import ADDRESS_KINDS, KINDS, UNIX, parse_address, parse_file_key
-
-PATH_KINDS = ("file", "exec")
+from gate_contract.keys import UNIX, parse_address, parse_file_key
+from gate_contract.kinds import ADDRESS_KINDS, KINDS, PATH_KINDS
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,7 @@ class ActiveSuppression:
         if kind == "file":
             globs = GlobSet([self.pattern])
             return globs.matches(parse_file_key(key).path) or globs.matches(key)
-        if kind == "exec":
+        if kind in PATH_KINDS:
             return GlobSet([self.pattern]).matches(key)
         if kind in ADDRESS_KINDS:
             return DestinationSet([self.pattern]).matches(key)

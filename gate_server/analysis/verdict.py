@@ -13,14 +13,13 @@ from typing import Any, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from gate_server.analysis.observation import SideObservation
-from gate_server.storage.keys import Kind
+from gate_contract.kinds import SEVERITIES, Kind, Severity
 
 VerdictName = Literal["pass", "warn", "pause", "inconclusive"]
-Severity = Literal["low", "medium", "high", "critical"]
 # unverified: seen only at the canary's start-up, where no start-up of the baseline side was observed.
 Change = Literal["new", "missing", "rate", "unverified"]
 # Heaviest first: how every list of anomalies is ranked (the judge, notifications, the chart).
-SEVERITY_ORDER: dict[str, int] = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+SEVERITY_ORDER: dict[str, int] = {severity: rank for rank, severity in enumerate(reversed(SEVERITIES))}
 
 
 def _number(value: Optional[float], digits: int = 4) -> Optional[float]:

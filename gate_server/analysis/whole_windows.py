@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 from statistics import median
 
-from gate_server.analysis.profile import Profile, WindowCounts
+from gate_contract.profile import Profile, WindowCounts
 
 STUB_FRACTION = 0.5
 

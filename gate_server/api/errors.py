@@ -14,7 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 from gate_server.services.errors import DomainError
 from gate_server.storage import failures
-from gate_server.storage.engine import DatabaseError
+from gate_contract.engine import DatabaseError
 from gate_server.storage.failures import Failure
 
 # Clearer than werkzeug's HTML-minded descriptions, for the codes this API returns.

@@ -6,7 +6,7 @@ from flask import Blueprint, jsonify
 
 from gate_server import app_database
 from gate_server.api.errors import RETRY_AFTER_SECONDS, error_response
-from gate_server.storage.engine import DatabaseError
+from gate_contract.engine import DatabaseError
 
 bp = Blueprint("health", __name__)
 

@@ -22,7 +22,7 @@ from gate_server.api.request_bodies import SCHEMA_NAMES
 # Their short private names kept: every path below is written with them.
 from gate_server.api.openapi_parts import AUTHED, error_responses as _errors, json_response as _json, ref as _ref
 from gate_server.services.checks import CheckedVerdict
-from gate_server.storage.records import MAX_BIGINT, RecordingInfo, WindowRecord
+from gate_contract.records import MAX_BIGINT, RecordingInfo, WindowRecord
 
 bp = Blueprint("openapi", __name__)
 

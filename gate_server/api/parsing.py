@@ -9,7 +9,7 @@ from werkzeug.routing import IntegerConverter
 
 from gate_server.api.errors import ApiError
 from gate_server.api.json_body import decode_object, refuse_unstorable
-from gate_server.storage.records import MAX_BIGINT
+from gate_contract.records import MAX_BIGINT
 
 
 def json_object(body: Optional[bytes] = None) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSche
 from gate_server.api.errors import ApiError
 from gate_server.api.parsing import json_object
 from gate_server.services.suppressions import MAX_EXPIRY
-from gate_server.storage.keys import KINDS
+from gate_contract.kinds import KINDS
 
 Text = Annotated[str, Field(strict=True)]
 # Optional to the model (the service names what is missing, as it does for the dashboard's

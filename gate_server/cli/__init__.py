@@ -13,7 +13,8 @@ import sys
 
 from gate_server.cli.errors import UsageError
 from gate_server.settings import SettingsError
-from gate_server.storage.engine import DatabaseError
+from gate_contract.engine import DatabaseError
+from gate_contract.engine import DatabaseError
 
 # Each name is a module in this package that defines register(subparsers).
 COMMAND_MODULES = ("db", "serve", "doctor", "check", "checks", "baselines", "config", "tokens", "policy", "drift",

@@ -11,8 +11,10 @@ import json
 from gate_server.cli.command_engine import in_transaction
 from gate_server.cli.errors import UsageError
 from gate_server.settings import Settings
+from gate_contract.engine import DatabaseError, make_engine, mask_url
+from gate_contract.rollout import Step, rollout_step
 
-EXIT_CODES = {"pass": 0, "warn": 0, "pause": 1, "inconclusive": 3}
+EXIT_CODES = {Step.PROCEED: 0, Step.STOP: 1, Step.WAIT: 3}
 
 
 def register(subparsers) -> None:
@@ -47,7 +49,7 @@ def run(args) -> int:
     document = in_transaction(settings.database_url, lambda session: checks.run_check(
         session, request, settings, base_url=settings.public_url).to_dict())
     print(json.dumps(document, indent=2) if args.json else report(document))
-    return EXIT_CODES.get(document["verdict"], 1)
+    return EXIT_CODES[rollout_step(document["verdict"])]
 
 
 def _side(name: str, observed: dict) -> str:

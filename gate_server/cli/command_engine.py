@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from gate_server.cli.errors import UsageError
 from gate_server.services.errors import DomainError
-from gate_server.storage.engine import DatabaseError, make_engine, mask_url
+from gate_contract.engine import DatabaseError, make_engine, mask_url
 
 T = TypeVar("T")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gate_server.settings import Settings
 from gate_server.storage import migrate
-from gate_server.storage.engine import mask_url
+from gate_contract.engine import mask_url
 
 
 def register(subparsers) -> None:

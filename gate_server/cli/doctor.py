@@ -19,7 +19,7 @@ from gate_server.cli.serve import head_revision, metrics_dir_problem
 from gate_server.services import tokens
 from gate_server.settings import Settings
 from gate_server.storage import migrate
-from gate_server.storage.engine import DatabaseError, make_engine, mask_url
+from gate_contract.engine import DatabaseError, make_engine, mask_url
 
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
 

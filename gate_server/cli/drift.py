@@ -17,7 +17,7 @@ from gate_server.cli.check import EXIT_CODES, anomaly_line
 from gate_server.cli.command_engine import command_engine
 from gate_server.cli.errors import UsageError
 from gate_server.notify import delivery
-from gate_server.storage.durations import parse_duration
+from gate_contract.durations import parse_duration
 from gate_server.settings import Settings
 
 EPILOG = """examples:

@@ -10,7 +10,7 @@ from gate_server.cli.command_engine import command_engine
 from gate_server.cli.errors import UsageError
 from gate_server.services.retention import STARTUP_WINDOWS_KEPT, prune
 from gate_server.settings import Settings
-from gate_server.storage.durations import parse_duration
+from gate_contract.durations import parse_duration
 
 EPILOG = """examples:
   gate-server prune --older-than 30d --dry-run     say what would go

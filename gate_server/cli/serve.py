@@ -21,7 +21,7 @@ from gate_server.cli.errors import UsageError
 from gate_server.github_app.config import GitHubAppConfigError, load_github_app_config
 from gate_server.settings import Settings
 from gate_server.storage import migrate
-from gate_server.storage.engine import mask_url
+from gate_contract.engine import mask_url
 
 APP_FACTORY = "gate_server.app:create_app()"
 

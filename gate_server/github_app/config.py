@@ -12,7 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from gate_server.settings import Settings
-from gate_server.storage.durations import seconds
+from gate_contract.durations import seconds
 
 # What a version template may name, from the webhook's deployment.
 TEMPLATE_FIELDS = ("sha", "ref", "run_id", "environment")

@@ -22,7 +22,8 @@ from gate_server.jobs.runner import JobFailed
 from gate_server.services import checks, decisions
 from gate_server.services.errors import DomainError
 from gate_server.settings import Settings
-from gate_server.storage.errors import DatabaseError
+from gate_contract.errors import DatabaseError
+from gate_contract.rollout import Step, rollout_step
 
 log = logging.getLogger(__name__)
 
@@ -92,9 +93,10 @@ def _judge(request: DeploymentRequest, checked: checks.CheckedVerdict, waited: f
     finding = (f"syscall-gate: {checked.verdict} (score {checked.score}, {len(checked.anomalies)} anomalies) for "
                f"{checked.service} {checked.canary_version} vs {checked.baseline_version}.")
     verdict = checked.verdict
-    if verdict == "pass" or (verdict == "warn" and request.rule.fail_on == "pause"):
+    step = rollout_step(verdict, request.rule.fail_on)
+    if step is Step.PROCEED:
         return Review(True, finding, "Approved.", checked.id, checked.url)
-    if verdict == "inconclusive":
+    if step is Step.WAIT:
         reasons = "; ".join(checked.reasons) or "too little observation"
         return Review(False, finding, f"Still inconclusive after {waited:.0f}s ({reasons}): rejected.",
                       checked.id, checked.url)

@@ -21,7 +21,8 @@ from gate_server.github_app.reviewer import REVIEW_JOB, DeploymentRequest
 from gate_server.github_app.signature import is_valid_signature
 from gate_server.settings import Settings
 from gate_server.storage import jobs
-from gate_server.storage.models import GitHubDelivery
+from gate_contract.models import GitHubDelivery
+from gate_contract.models import GitHubDelivery
 
 log = logging.getLogger(__name__)
 

@@ -26,6 +26,7 @@ from gate_server.jobs.runner import JobFailed
 from gate_server.notify.messages import payload_for
 from gate_server.settings import Settings
 from gate_server.storage import jobs
+from gate_contract.rollout import VERDICTS, Step, rollout_step
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,9 @@ WEBHOOK_JOB = "webhook"
 
 
 def should_notify(verdict: str, settings: Settings) -> bool:
-    return verdict == "pause" or (verdict == "warn" and settings.webhook_on_warn)
+    """A verdict that stops a rollout, with warn counted as a stop when GATE_WEBHOOK_ON_WARN is set."""
+    fail_on = "warn" if settings.webhook_on_warn else "pause"
+    return verdict in VERDICTS and rollout_step(verdict, fail_on) is Step.STOP
 
 
 class WebhookNotifier:

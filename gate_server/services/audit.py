@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gate_server.services.tokens import TokenIdentity
-from gate_server.storage.models import AuditEntry
+from gate_contract.models import AuditEntry
 
 ACTIONS = ("decision", "decision.void", "acknowledge", "suppression.create", "suppression.revoke",
            "suppression.use", "baseline.promote", "token.create", "token.revoke")

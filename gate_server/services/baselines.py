@@ -12,12 +12,13 @@ from typing import Any, Optional
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from gate_server.analysis.profile import Profile
+from gate_contract.profile import Profile
 from gate_server.services import audit
 from gate_server.services.catalog import service_id, versions_summary
 from gate_server.services.errors import DomainError, NotFound
-from gate_server.storage.models import BaselinePromotion, Check, Recording
+from gate_contract.models import BaselinePromotion, Check, Recording
 from gate_server.storage.profiles import ProfileCache, load_profile
+from gate_contract.models import BaselinePromotion, Check, Recording
 
 CURRENT = "current"
 # "Changed recently" looks back this far; the last checks are this many.

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from gate_server.analysis.observation import loss_ratio
 from gate_server.services.errors import NotFound
-from gate_server.storage.models import Recording, Service, Window, isoformat_utc
+from gate_contract.models import Recording, Service, Window, isoformat_utc
 
 
 def service_id(session: Session, name: str) -> int:

@@ -29,7 +29,7 @@ from gate_server.services import baselines, decisions, policy, suppressions
 from gate_server.services.catalog import service_id
 from gate_server.services.errors import Conflict, InvalidConfig, NotFound
 from gate_server.settings import Settings
-from gate_server.storage.models import Check, Service, isoformat_utc
+from gate_contract.models import Check, Service, isoformat_utc
 from gate_server.storage.profiles import ProfileCache, earlier_start_ups, load_profile
 
 

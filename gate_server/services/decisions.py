@@ -15,11 +15,11 @@ from sqlalchemy.orm import Session
 from gate_server.analysis.suppressions import check_matches_key, literal_pattern
 from gate_server.services import audit, suppressions
 from gate_server.services.errors import Conflict, DomainError, NotFound
-from gate_server.storage.models import Acknowledgement, Check, CheckDecision, Service
+from gate_contract.models import Acknowledgement, Check, CheckDecision, Service
+from gate_contract.rollout import DECISIONS, VERDICTS, may_hold_a_rollout
 
-DECISIONS = ("approve", "reject")
 # A pass needs nobody's word; the others are what a person may overrule or confirm.
-DECIDABLE_VERDICTS = ("pause", "warn", "inconclusive")
+DECIDABLE_VERDICTS = tuple(verdict for verdict in VERDICTS if may_hold_a_rollout(verdict))
 MAX_REASON = 2000
 
 

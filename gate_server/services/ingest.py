@@ -19,9 +19,9 @@ from gate_server.analysis.config_errors import from_validation_error
 from gate_server.services.baselines import current_promotion
 from gate_server.services.errors import Conflict, DomainError, Forbidden, NotFound, TooLarge
 from gate_server.services.tokens import TokenIdentity
-from gate_server.storage.models import Recording, Service
-from gate_server.storage.records import RecordingInfo, WindowRecord
-from gate_server.storage.writer import WindowWriter
+from gate_contract.models import Recording, Service
+from gate_contract.records import RecordingInfo, WindowRecord
+from gate_contract.writer import WindowWriter
 
 
 def _validated(model: type[BaseModel], body: dict[str, Any]) -> Any:

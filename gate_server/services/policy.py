@@ -11,7 +11,7 @@ from gate_server.analysis.config_errors import ConfigError
 from gate_server.analysis.policy import GLOBAL, Floor, check_floor
 from gate_server.services.errors import InvalidConfig, NotFound
 from gate_server.storage import policies
-from gate_server.storage.models import isoformat_utc
+from gate_contract.models import isoformat_utc
 
 
 def set_floor(session: Session, *, field: str, value: Any, actor: str, service: str = GLOBAL) -> Optional[Any]:

@@ -22,7 +22,7 @@ from sqlalchemy import delete, exists, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from gate_server.storage.models import Check, Recording, Window
+from gate_contract.models import Check, Recording, Window
 
 # Rows per delete statement: small enough to keep each transaction short (the probe
 # keeps writing while we prune), large enough to finish a month of windows quickly.

@@ -17,7 +17,7 @@ from collections import Counter
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gate_server.storage.models import Feature, Recording, Service, Window, decode_window_counts
+from gate_contract.models import Feature, Recording, Service, Window, decode_window_counts
 
 # Window documents read per round trip: the export streams a version's windows, it never holds them all.
 WINDOWS_PER_FETCH = 500

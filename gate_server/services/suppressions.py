@@ -16,8 +16,8 @@ from gate_server.analysis.suppressions import ActiveSuppression, check_pattern
 from gate_server.services import audit
 from gate_server.services.catalog import service_id
 from gate_server.services.errors import Conflict, DomainError, NotFound
-from gate_server.storage.durations import parse_duration
-from gate_server.storage.models import Service, Suppression
+from gate_contract.durations import parse_duration
+from gate_contract.models import Service, Suppression
 
 # A suppression is a decision for now, not a permanent allow list (that is the repo's config).
 DEFAULT_EXPIRY = timedelta(days=1)

@@ -18,8 +18,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from gate_server.services.errors import DomainError, NotFound
-from gate_server.storage.models import ApiToken
-from gate_server.storage.records import ROLES
+from gate_contract.models import ApiToken
+from gate_contract.records import ROLES
 
 SCOPES = ("check", "ingest", "decide", "admin")
 # A version pattern fits its column (storage/models.py, ApiToken.version_pattern).

@@ -1,6 +1,6 @@
-"""The one schema, shared by the probe and the server (never Flask, never bcc).
+"""The server's own storage: loading profiles for the judge, policies, migrations,
+and sorting database failures. The schema, the window writer and the engine factory
+are shared with the probe and live in `gate_contract`.
 
-Import the submodules (models, engine, writer, ...) directly: this package imports
-nothing itself, so `records` and `errors` stay free of SQLAlchemy for the probe,
-which compiles its eBPF program before it loads the storage code.
+Import the submodules directly: this package imports nothing itself.
 """

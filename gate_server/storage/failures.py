@@ -18,7 +18,7 @@ from sqlalchemy.exc import (
     TimeoutError as PoolTimeout,
 )
 
-from gate_server.storage.errors import DatabaseError
+from gate_contract.errors import DatabaseError
 
 
 class Failure(Enum):

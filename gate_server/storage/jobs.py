@@ -16,7 +16,7 @@ from typing import Any, Optional
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from gate_server.storage.models import Job, utcnow
+from gate_contract.models import Job, utcnow
 
 QUEUED, DONE, FAILED = "queued", "done", "failed"
 

@@ -8,7 +8,7 @@ from typing import Any, Iterable, Optional
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from gate_server.storage.models import PolicyAudit, PolicyFloor
+from gate_contract.models import PolicyAudit, PolicyFloor
 
 
 def floors(session: Session, services: Optional[Iterable[str]] = None) -> list[PolicyFloor]:

@@ -19,8 +19,8 @@ from sqlalchemy import BigInteger, Text, any_, cast, literal, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, defer
 
-from gate_server.analysis.profile import FeatureKey, Profile, WindowCounts
-from gate_server.storage.models import Feature, Recording, Service, Window, decode_window_counts
+from gate_contract.profile import FeatureKey, Profile, WindowCounts
+from gate_contract.models import Feature, Recording, Service, Window, decode_window_counts
 
 # IN lists have limits on both dialects (SQLite's default is 32 766 bound parameters).
 CHUNK = 500

@@ -17,8 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Literal
 
-ROLES = ("baseline", "canary")
-
 
 class DiscoveryError(Exception):
     """A source cannot list its workloads now; the message says why."""

@@ -18,10 +18,10 @@ and requests (which the SDK imports) must not add to the compiler's peak RSS.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from gate_contract.records import Role
 from host_probe.discovery import DiscoveryError, Identity, Workload
 from host_probe.discovery.cgroups import CgroupFinder
 from host_probe.discovery.labels import identity_from_labels
@@ -39,7 +39,7 @@ class ContainerOptions(BaseModel):
     role_label: str = Field("syscall-gate.role", min_length=1)
     version_label: str = Field("org.opencontainers.image.version", min_length=1,
                                description="absent: the tag of the container's image")
-    default_role: Literal["baseline", "canary"] = "baseline"
+    default_role: Role = "baseline"
     timeout_seconds: float = Field(5.0, gt=0)
 
 

@@ -27,6 +27,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from gate_contract.records import Role
 from host_probe.discovery import DiscoveryError, Identity, Workload
 from host_probe.discovery.cgroups import CgroupFinder
 from host_probe.discovery.labels import identity_from_labels
@@ -58,7 +59,7 @@ class KubernetesOptions(BaseModel):
     namespaces: dict[str, list[str]] = Field(
         min_length=1, description="the namespaces whose pods are watched, each with the services its pods may be "
                                   "(\"*\": any); a pod elsewhere, or naming another service, is not watched")
-    default_role: Literal["baseline", "canary"] = Field(
+    default_role: Role = Field(
         "canary", description="the role of a pod without the role label: canary, so that an unlabelled pod never "
                               "becomes a baseline")
     timeout_seconds: float = Field(5.0, gt=0)

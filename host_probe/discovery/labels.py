@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from host_probe.discovery import ROLES, Identity
+from gate_contract.records import ROLES
+from host_probe.discovery import Identity
 
 log = logging.getLogger(__name__)
 

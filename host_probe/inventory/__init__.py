@@ -24,11 +24,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Union
 
-from gate_server.storage.keys import UNIX, Address, FeatureKey, FileKey, socket_key
+from gate_contract.keys import UNIX, Address, FeatureKey, FileKey, socket_key
 from host_probe.inventory.process import ProcessGone, ProcessHoldings, read_process, start_time, thread_group_of
 from host_probe.inventory.sockets import (TCP_CLOSE, TCP_CONNECTED, TCP_LISTEN, UDP_CONNECTED, InetSocket, Socket,
                                           UnixSocket, read_namespace_sockets)
-from host_probe.normalise import DEFAULT_EPHEMERAL_PORTS, normalise_path, normalise_port
+from host_probe.keys.normalise import DEFAULT_EPHEMERAL_PORTS, normalise_path, normalise_port
 
 __all__ = ["Inventory", "Held", "take_inventory"]
 
@@ -48,7 +48,7 @@ class Inventory:
     unmatched_sockets: int = 0  # socket fds found in no table read (netlink, packet, another namespace's)
 
     def features(self) -> dict[FeatureKey, int]:
-        """(kind, key) -> 1, the key in the contract's format (gate_server.storage.keys)."""
+        """(kind, key) -> 1, the key in the contract's format (gate_contract.keys)."""
         return {(kind, str(value)): 1 for kind, value in self.held}
 
 

@@ -12,7 +12,7 @@ import ipaddress
 import struct
 from dataclasses import dataclass
 
-from gate_server.storage.keys import INET, INET6
+from gate_contract.keys import INET, INET6
 
 # include/net/tcp_states.h
 TCP_LISTEN = 0x0A

@@ -3,7 +3,7 @@ window_features, so a check reads one row per window instead of one per count.
 Written by hand.
 
 The document is JSON text of two parallel arrays, [[feature ids], [counts]], as
-`gate_server.storage.models.encode_window_counts` writes it (readers do not rely
+`gate_contract.models.encode_window_counts` writes it (readers do not rely
 on the order of the ids, which SQLite's backfill does not promise). window_features stays: retention,
 the seccomp export and the backfill itself read it.
 

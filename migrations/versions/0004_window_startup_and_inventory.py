@@ -2,7 +2,7 @@
 processes already held when the recording attached (`windows.inventory`). Written by hand.
 
 The inventory is a document like `windows.counts` ([[feature ids], [counts]], see
-`gate_server.storage.models.encode_window_counts`), not window_features rows: what a
+`gate_contract.models.encode_window_counts`), not window_features rows: what a
 recording found held is no event count of its window, and window_features is what
 retention, the seccomp export and the catalog sum as counts. A check reads it with
 the window, the one place it is used. NULL: no inventory (every window stored before

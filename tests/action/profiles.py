@@ -8,9 +8,9 @@ import random
 import uuid
 from datetime import datetime, timedelta, timezone
 
-from gate_server.storage.engine import make_engine
-from gate_server.storage.records import RecordingInfo, WindowRecord
-from gate_server.storage.writer import WindowWriter
+from gate_contract.engine import make_engine
+from gate_contract.records import RecordingInfo, WindowRecord
+from gate_contract.writer import WindowWriter
 
 SERVICE = "checkout"
 BASELINE = "v1"

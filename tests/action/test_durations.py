@@ -1,5 +1,5 @@
 """The Action's copy of the duration parser behaves as its source,
-gate_server/storage/durations.py (the Action runs without this repository)."""
+gate_contract/durations.py (the Action runs without this repository)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import itertools
 import pytest
 
 from action.gate_client import inputs
-from gate_server.storage import durations
+from gate_contract import durations
 
 INPUTS = ["90", "90s", " 15m ", "1h", "1.5h", "500ms", "7d", "2w", "0", "0s", "0.0m", "-1s", "1x", "s", "",
           "10 s", "1e3s", "1h30m", "ms", "3 w", "٣s"]

@@ -13,8 +13,8 @@ from tests.action.flaky_proxy import FlakyProxy
 from tests.action.profiles import BASELINE, HEALTHY_CANARY, SERVICE, UNRECORDED_CANARY, USUAL_FEATURES, record
 from tests.support.ports import free_port
 
-from gate_server.storage.engine import make_engine
-from gate_server.storage.writer import WindowWriter
+from gate_contract.engine import make_engine
+from gate_contract.writer import WindowWriter
 
 
 def stored_checks(gate) -> list[dict]:

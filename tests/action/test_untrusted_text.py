@@ -11,8 +11,8 @@ import threading
 import cmarkgfm
 import requests
 
-from gate_server.storage.engine import make_engine
-from gate_server.storage.writer import WindowWriter
+from gate_contract.engine import make_engine
+from gate_contract.writer import WindowWriter
 from tests.action.conftest import create_token
 from tests.action.profiles import BAD_EXTRAS, BASELINE, USUAL_FEATURES, record
 from tests.action.test_human_loop import gate_inputs, waiting_status

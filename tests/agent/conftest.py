@@ -20,8 +20,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gate_server.storage import migrate
-from gate_server.storage.engine import make_engine
-from gate_server.storage.models import Recording, Service
+from gate_contract.engine import make_engine
+from gate_contract.models import Recording, Service
 from gate_server.storage.profiles import load_profile
 
 REPO = Path(__file__).resolve().parents[2]
@@ -50,7 +50,7 @@ class AgentRun:
         """Writes to this run's SQLite database, or to `destination` (e.g. ["--server", URL])."""
         self.log_path = self.dir / "agent.log"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "host_probe.cli", "agent", "--config", str(self.config_file),
+            [sys.executable, "-m", "host_probe.commands.cli", "agent", "--config", str(self.config_file),
              *(destination or ["--db", self.db_url]), "--spool", str(self.dir / "spool")],
             cwd=REPO, stderr=open(self.log_path, "w"), stdout=subprocess.DEVNULL, env=env)
         self.wait_for(lambda status: True, timeout=AGENT_START_TIMEOUT)

@@ -217,4 +217,4 @@ def test_a_crash_in_native_code_leaves_the_python_stack_of_every_thread_in_the_l
     assert "Fatal Python error: Segmentation fault" in log
     # the loop's stack and the sender thread's both
     assert log.count("Thread 0x") + log.count("Current thread 0x") >= 2
-    assert "host_probe/agent.py" in log and "host_probe/sender.py" in log
+    assert "host_probe/recording/agent.py" in log and "host_probe/delivery/sender.py" in log

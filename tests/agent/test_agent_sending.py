@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from gate_server.services.tokens import create_token
 from gate_server.storage import migrate
-from gate_server.storage.engine import make_engine
+from gate_contract.engine import make_engine
 from tests.support.live_server import LiveServer
 
 

@@ -11,7 +11,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from gate_server.analysis.profile import FeatureKey, Profile, WindowCounts
+from gate_contract.profile import FeatureKey, Profile, WindowCounts
 
 # Share of all syscalls per syscall name.
 SYSCALL_MIX = {

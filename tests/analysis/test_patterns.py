@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gate_server.analysis.patterns import DestinationSet, GlobSet, parse_destination
-from gate_server.storage.keys import FileKey, parse_file_key
+from gate_contract.keys import FileKey, parse_file_key
 
 
 @pytest.mark.parametrize("entry, key, matches", [

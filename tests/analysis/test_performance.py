@@ -11,7 +11,7 @@ import pytest
 
 from gate_server.analysis.config import load_config
 from gate_server.analysis.judge import judge
-from gate_server.analysis.profile import Profile, WindowCounts
+from gate_contract.profile import Profile, WindowCounts
 
 KINDS = ("syscall", "file", "file", "file", "connect", "exec", "socket", "process")
 

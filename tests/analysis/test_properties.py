@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from gate_server.analysis.config import load_config
 from gate_server.analysis.judge import judge
-from gate_server.analysis.profile import Profile, WindowCounts
+from gate_contract.profile import Profile, WindowCounts
 
 CONFIG = load_config({})
 KEYS = [("syscall", name) for name in ("read", "write", "openat", "futex", "epoll_wait", "ptrace")] + [

@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from gate_server.analysis.config import load_config
 from gate_server.analysis.judge import judge
-from gate_server.analysis.profile import Profile
+from gate_contract.profile import Profile
 from tests.analysis.synthetic import canary_profile, in_windows, service_profile
 
 # What the running service holds, as /proc shows it when the baseline's recording attaches.

@@ -9,7 +9,7 @@ import pytest
 from gate_server.analysis.config import load_config
 from gate_server.analysis.judge import judge
 from gate_server.analysis.rules import Rules
-from gate_server.storage.keys import UNRESOLVED, file_key, parse_file_key
+from gate_contract.keys import UNRESOLVED, file_key, parse_file_key
 from tests.analysis.synthetic import canary_profile, service_profile
 
 RULES = Rules(load_config({}))

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 from gate_server.analysis.config import load_config
 from gate_server.analysis.judge import judge
-from gate_server.analysis.profile import Profile
+from gate_contract.profile import Profile
 from gate_server.analysis.whole_windows import merge_stub_windows
 from tests.analysis.synthetic import canary_profile, in_windows, service_profile
 

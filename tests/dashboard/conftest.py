@@ -14,7 +14,7 @@ from gate_server.app import create_app
 from gate_server.services.tokens import create_token
 from gate_server.settings import Settings
 from gate_server.storage import migrate
-from gate_server.storage.engine import make_engine
+from gate_contract.engine import make_engine
 from tests.ops.seed import seed_recording
 from tests.support.live_server import LiveServer
 

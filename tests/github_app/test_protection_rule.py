@@ -17,9 +17,9 @@ from sqlalchemy import func, select
 
 from gate_server.github_app.signature import signature_for
 from gate_server.storage import migrate
-from gate_server.storage.engine import make_engine
-from gate_server.storage.models import Check
-from gate_server.storage.writer import WindowWriter
+from gate_contract.engine import make_engine
+from gate_contract.models import Check
+from gate_contract.writer import WindowWriter
 from tests.action.conftest import create_token
 from tests.action.profiles import BAD_EXTRAS, BASELINE, USUAL_FEATURES, record, seed_rollout
 from tests.github_app.github_app_standin import GitHubAppStandIn

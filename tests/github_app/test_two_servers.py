@@ -16,8 +16,8 @@ from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
 
 from gate_server.storage import migrate
-from gate_server.storage.engine import make_engine
-from gate_server.storage.models import Job
+from gate_contract.engine import make_engine
+from gate_contract.models import Job
 from tests.action.conftest import create_token
 from tests.action.profiles import BAD_EXTRAS, USUAL_FEATURES, seed_rollout
 from tests.github_app.github_app_standin import GitHubAppStandIn

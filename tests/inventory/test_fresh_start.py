@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 
-from gate_server.storage.keys import Address, FileKey
+from gate_contract.keys import Address, FileKey
 from host_probe.inventory import take_inventory
-from host_probe.normalise import normalise_path, normalise_port
+from host_probe.keys.normalise import normalise_path, normalise_port
 from tests.inventory.conftest import PYTHON, ephemeral_ports, of_kinds
 
 # A small service: what it binds, listens on and opens at start-up, it keeps.

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from host_probe.inventory import take_inventory
-from host_probe.normalise import normalise_path
+from host_probe.keys.normalise import normalise_path
 from tests.inventory.conftest import PYTHON, of_kinds
 
 # The probe keys an exec by the path execve() was given (the venv's python),

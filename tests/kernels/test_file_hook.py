@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pytest
 
-from host_probe.capabilities import kernel_headers
+from host_probe.kernel.capabilities import kernel_headers
 from tests.probe.conftest import gate_check, host_probe, migrated, read_profile, record_args, totals
 from tests.probe.test_canonical_paths import JUDGE_CONFIG, PYTHON, SPELLINGS, shadow_keys, work  # noqa: F401 (a fixture)
 from tests.support.requirements import required_parts, unavailable

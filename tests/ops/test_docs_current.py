@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from host_probe.cli import build_parser as probe_parser
+from host_probe.commands.cli import build_parser as probe_parser
 from gate_server.cli.serve import head_revision
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"

@@ -16,7 +16,7 @@ from gate_server.jobs.runner import JobFailed
 from gate_server.notify import delivery, messages
 from gate_server.settings import Settings
 from gate_server.storage import jobs, migrate
-from gate_server.storage.engine import make_engine
+from gate_contract.engine import make_engine
 from tests.ops.webhook_server import WebhookReceiver
 
 PAUSED = {

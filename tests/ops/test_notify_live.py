@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from gate_server.storage import migrate
-from gate_server.storage.engine import make_engine
+from gate_contract.engine import make_engine
 from tests.dashboard.conftest import make_token, seed_web
 from tests.ops.webhook_server import WebhookReceiver
 from tests.support.live_server import LiveServer

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from gate_server.cli import main
 from gate_server.services.retention import prune
-from gate_server.storage.models import Check, Recording, Service, Window
+from gate_contract.models import Check, Recording, Service, Window
 from tests.ops.seed import seed_recording
 
 COUNTS = {("syscall", "read"): 10, ("file", "/etc/hosts:r"): 1}

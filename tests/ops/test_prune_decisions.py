@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from gate_server.services import decisions
 from gate_server.services.retention import prune
-from gate_server.storage.models import Acknowledgement, AuditEntry, Check, CheckDecision, Service, Suppression
+from gate_contract.models import Acknowledgement, AuditEntry, Check, CheckDecision, Service, Suppression
 from tests.ops.seed import seed_recording
 
 

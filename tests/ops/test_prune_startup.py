@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 
 from gate_server.cli import main
 from gate_server.services.retention import prune
-from gate_server.storage.models import Recording, Window
-from gate_server.storage.records import RecordingInfo, WindowRecord
-from gate_server.storage.writer import WindowWriter
+from gate_contract.models import Recording, Window
+from gate_contract.records import RecordingInfo, WindowRecord
+from gate_contract.writer import WindowWriter
 
 COUNTS = {("syscall", "read"): 10, ("file", "/etc/hosts:r"): 1}
 HELD = {("listen", "inet:127.0.0.1:8080"): 1}

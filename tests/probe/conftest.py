@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from gate_server.storage import migrate
-from gate_server.storage.engine import make_engine
+from gate_contract.engine import make_engine
 from gate_server.storage.profiles import load_profile
 from tests.support.requirements import unavailable
 
@@ -76,12 +76,12 @@ def host_probe(*args, **kwargs) -> subprocess.CompletedProcess:
     """Run the real CLI as a user would (console script entry point). 600 s: in the VM
     tier, under emulation on a busy host, bcc's compile of the fentry file hook (with
     <linux/fs.h>) took the recordings past 120 s."""
-    return subprocess.run([PYTHON, "-m", "host_probe.cli", *args], capture_output=True, text=True,
+    return subprocess.run([PYTHON, "-m", "host_probe.commands.cli", *args], capture_output=True, text=True,
                           timeout=kwargs.pop("timeout", 600), cwd=REPO, **kwargs)
 
 
 def start_probe(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
-    return subprocess.Popen([PYTHON, "-m", "host_probe.cli", *args], cwd=REPO, stderr=subprocess.PIPE, text=True,
+    return subprocess.Popen([PYTHON, "-m", "host_probe.commands.cli", *args], cwd=REPO, stderr=subprocess.PIPE, text=True,
                             env=env)
 
 

@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from host_probe import loader
+from host_probe.kernel import loader
 
 SYS_ENTER = b"raw_tracepoint__sys_enter"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from host_probe import loader
+from host_probe.kernel import loader
 from tests.probe.conftest import REPO
 from tests.support.requirements import unavailable
 

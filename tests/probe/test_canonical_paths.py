@@ -2,7 +2,7 @@
 every way the kernel accepts, and the stored key is /etc/shadow, so the judge's
 sensitive-path rules see it. These record with the sys_enter file hook (forced, so
 they test it on a kernel that allows fentry too): the probe stores the text and its
-opener, and host_probe/canonical.py resolves it at the drain. A path that cannot be
+opener, and host_probe/keys/canonical.py resolves it at the drain. A path that cannot be
 resolved any more says so, and still pauses. The fentry hook's own:
 tests/kernels/test_file_hook.py."""
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from host_probe.normalise import normalise_path
+from host_probe.keys.normalise import normalise_path
 from tests.probe.conftest import PYTHON, drops, gate_check, host_probe, migrated, read_profile, record_args, totals
 
 SPELLINGS = Path(__file__).with_name("spellings.py")

@@ -1,4 +1,4 @@
-"""host_probe/canonical.py on its own, in this test's own view (no kernel): the cases a
+"""host_probe/keys/canonical.py on its own, in this test's own view (no kernel): the cases a
 recording cannot stage cheaply. The spellings themselves are recorded for real in
 test_canonical_paths.py."""
 
@@ -7,8 +7,8 @@ from __future__ import annotations
 import os
 import subprocess
 
-from host_probe.canonical import Canonical, Canonicaliser, lexical
-from host_probe.kernel_contract import AT_FDCWD
+from host_probe.keys.canonical import Canonical, Canonicaliser, lexical
+from host_probe.kernel.contract import AT_FDCWD
 
 SLOT = 1
 

@@ -1,16 +1,16 @@
-"""`host-probe doctor` says which hooks the running kernel allows, found by
-loading a tiny program for each: information for the loader, never a reason
-to refuse recording. Runs on every kernel; what each kernel allows is checked
+"""`host-probe doctor` says which hooks a recording can use that the running kernel
+allows, found by loading a tiny program for each: information for the loader, never
+a reason to refuse recording. Runs on every kernel; what each kernel allows is checked
 by tests/kernels, and listed in docs/probe.md."""
 
 from __future__ import annotations
 
 import sys
 
-import pytest
+from host_probe.commands import doctor
 
-from host_probe import doctor
-from host_probe.capabilities import HOOKS, Capabilities
+from host_probe.kernel import file_hook
+from host_probe.kernel.capabilities import HOOKS, Capabilities, kernel_headers
 from tests.probe.conftest import host_probe
 
 
@@ -31,41 +31,30 @@ def test_each_hook_says_what_was_found(kernel_capabilities):
         assert "super-user" not in capabilities.reasons[hook], capabilities.reasons[hook]
 
 
-def test_bpf_d_path_is_offered_only_with_fentry(kernel_capabilities):
+def test_doctor_offers_fentry_exactly_where_the_file_hook_takes_it(kernel_capabilities):
     capabilities = kernel_capabilities
-    if not capabilities.fentry:
-        assert not capabilities.d_path and capabilities.reasons["d_path"] == "needs fentry"
+    takes_fentry = file_hook.capabilities.fentry_refusal() is None
+    assert takes_fentry == (capabilities.fentry and kernel_headers()[1]), capabilities.reasons
+    if capabilities.fentry:
+        assert capabilities.reasons["fentry"] == "loaded and attached"
+        # bpf_d_path was tried, not assumed: its own answer, never the refusal of fentry's absence
+        assert capabilities.reasons["d_path"] != "needs fentry"
+        assert capabilities.d_path == (capabilities.reasons["d_path"] == "loaded and attached")
+    else:
+        assert not capabilities.d_path and capabilities.reasons["d_path"] in ("needs fentry", capabilities.reasons["fentry"])
+
+
+def test_doctor_offers_only_hooks_a_recording_attaches():
+    file_hooks = {hook for hooks in file_hook.FILE_HOOKS.values() for hook in hooks.values()}
+    assert set(HOOKS) == set(doctor.HOOK_NAMES) == {"fentry", "d_path"}
+    assert any(hook.startswith("fentry:") for hook in file_hooks)
+    assert not any(hook.startswith(("kprobe", "lsm")) for hook in file_hooks)
 
 
 def test_a_refused_hook_is_information_not_a_failure(capsys):
-    refused = Capabilities(fentry=False, kprobes=False, lsm=False, d_path=False,
-                           reasons={"fentry": "the kernel refused it (EPERM, as root)", "kprobes": "none",
-                                    "lsm": "none", "d_path": "needs fentry"})
+    refused = Capabilities(fentry=False, d_path=False,
+                           reasons={"fentry": "the kernel refused it (EPERM, as root)", "d_path": "needs fentry"})
     assert doctor.report(doctor.check_hooks(refused), sys.stdout) == 0
     out = capsys.readouterr().out
     assert "no   fentry          the kernel refused it (EPERM, as root)" in out
     assert "FAIL" not in out and "fix:" not in out
-
-
-class EveryHookAttaches:
-    """Stands in for the compiled test programs: every attach succeeds."""
-
-    def __getattr__(self, name):
-        return lambda **kwargs: self
-
-
-def test_an_attached_lsm_program_that_would_never_run_is_not_offered(tmp_path, monkeypatch):
-    from host_probe import capabilities as module
-
-    if not module.BTF.exists():
-        pytest.skip("LSM programs are not tried without BTF")
-    lsm_list = tmp_path / "lsm"
-    lsm_list.write_text("lockdown,capability,yama,apparmor\n")
-    monkeypatch.setattr(module, "ACTIVE_LSMS", lsm_list)
-    reasons: dict[str, str] = {}
-    found = module._attach_each(EveryHookAttaches(), reasons)
-    assert found["fentry"] and found["d_path"] and not found["lsm"]
-    assert "`bpf` is not an active LSM (lockdown,capability,yama,apparmor)" in reasons["lsm"]
-
-    lsm_list.write_text("lockdown,capability,bpf\n")
-    assert module._attach_each(EveryHookAttaches(), {})["lsm"]

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from host_probe import doctor
+from host_probe.commands import doctor
 from tests.probe.conftest import REPO, host_probe, migrated
 
 BASE = ["record", "--service", "web", "--version", "v1"]
@@ -104,7 +104,7 @@ def test_replay_with_nothing_spooled_succeeds(tmp_path):
 
 
 def _as_nobody(*args) -> subprocess.CompletedProcess:
-    return subprocess.run(["runuser", "-u", "nobody", "--", sys.executable, "-m", "host_probe.cli", *args],
+    return subprocess.run(["runuser", "-u", "nobody", "--", sys.executable, "-m", "host_probe.commands.cli", *args],
                           capture_output=True, text=True, timeout=60, cwd=REPO)
 
 
@@ -140,7 +140,7 @@ def _as_i686(*args) -> subprocess.CompletedProcess:
     probe maps no argument registers for, and for which bcc has no built-in
     syscall table. bcc then runs auditd's `ausyscall`; an empty PATH makes sure it
     is not found, whether or not this host has auditd."""
-    return subprocess.run([shutil.which("setarch"), "i686", sys.executable, "-m", "host_probe.cli", *args],
+    return subprocess.run([shutil.which("setarch"), "i686", sys.executable, "-m", "host_probe.commands.cli", *args],
                           capture_output=True, text=True, timeout=60, cwd=REPO, env={**os.environ, "PATH": ""})
 
 

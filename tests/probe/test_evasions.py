@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from gate_server.storage.keys import file_key
-from host_probe.normalise import normalise_path
+from gate_contract.keys import file_key
+from host_probe.keys.normalise import normalise_path
 from tests.probe.conftest import (WORK_DIR, build_program, free_port, gate_check, host_probe, migrated,
                                   record_args)
 

@@ -5,7 +5,7 @@ refuses fentry, so nothing else here would compile it (the VM tier loads it)."""
 
 from __future__ import annotations
 
-from host_probe import loader
+from host_probe.kernel import loader
 from tests.probe.test_arm64_compile import _errors, compile_probe
 
 

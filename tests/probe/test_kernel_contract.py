@@ -1,5 +1,5 @@
 """The kernel/userspace contract: bpf/probe.h's enums and constants against their
-Python mirrors (host_probe/kernel_contract.py, gate_server/storage/keys.py) and
+Python mirrors (host_probe/kernel/contract.py, gate_contract/keys.py) and
 against this system's socket ABI. Parsed from the header's text, so a change on
 one side that the other does not follow fails here, not in a recording."""
 
@@ -9,9 +9,9 @@ import re
 import socket
 from pathlib import Path
 
-from gate_server.storage.keys import EVENT_STREAM_LOSSES, PROFILE_LOSSES
-from host_probe import kernel_contract
-from host_probe.loader import detail_syscalls
+from gate_contract.keys import EVENT_STREAM_LOSSES, PROFILE_LOSSES
+from host_probe.kernel import contract as kernel_contract
+from host_probe.kernel.loader import detail_syscalls
 
 HEADER = (Path(__file__).resolve().parents[2] / "bpf" / "probe.h").read_text()
 

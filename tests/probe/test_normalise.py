@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from gate_server.storage.keys import parse_address
-from host_probe.kernel_keys import file_feature
-from host_probe.normalise import RULES, normalise_address, normalise_path
+from gate_contract.keys import parse_address
+from host_probe.keys.kernel_keys import file_feature
+from host_probe.keys.normalise import RULES, normalise_address, normalise_path
 
 
 @pytest.mark.parametrize("raw, normalised", [

@@ -67,7 +67,7 @@ def test_cgroup_scope_records_only_the_cgroup(ebpf, work_dir, tmp_path):
 def test_command_exit_ends_the_recording(ebpf, tmp_path):
     db_url = migrated(f"sqlite:///{tmp_path / 'gate.db'}")
     started = time.monotonic()
-    result = subprocess.run([PYTHON, "-m", "host_probe.cli",
+    result = subprocess.run([PYTHON, "-m", "host_probe.commands.cli",
                              *record_args(db_url, tmp_path / "spool", "short", "--duration", "60s",
                                           "--", sys.executable, "-c", "pass")],
                             cwd=REPO, capture_output=True, text=True, timeout=60)
@@ -81,7 +81,7 @@ def test_sigterm_flushes_the_open_window_and_exits_0(ebpf, tmp_path):
     log = tmp_path / "probe.log"
     with log.open("w") as stderr:
         # its own session, so the launched command can be cleaned up with the group
-        probe = subprocess.Popen([PYTHON, "-m", "host_probe.cli",
+        probe = subprocess.Popen([PYTHON, "-m", "host_probe.commands.cli",
                                   *record_args(db_url, tmp_path / "spool", "stopped", "--window", "60s",
                                                "--", "sh", "-c", "cat /etc/hostname >/dev/null; sleep 60")],
                                  cwd=REPO, stderr=stderr, start_new_session=True)

@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from gate_server.storage.engine import make_engine
-from gate_server.storage.records import RecordingInfo, WindowRecord
-from host_probe.database_destination import DatabaseDestination
+from gate_contract.engine import make_engine
+from gate_contract.records import RecordingInfo, WindowRecord
+from host_probe.delivery.database_destination import DatabaseDestination
 from host_probe.errors import Rejected
-from host_probe.sender import Sender
-from host_probe.spool import LossLedger, SpoolFile, identity_key
+from host_probe.delivery.sender import Sender
+from host_probe.delivery.spool import LossLedger, SpoolFile, identity_key
 from tests.probe.conftest import REPO, host_probe, migrated, read_profile
 
 START = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
@@ -85,7 +85,7 @@ def test_the_sender_counts_corrupt_lines_once(tmp_path):
 
 WRITER = """
 import sys, time
-from host_probe.spool import SpoolFile
+from host_probe.delivery.spool import SpoolFile
 from pathlib import Path
 spool_file = SpoolFile.create(Path(sys.argv[1]))
 for line in sys.argv[2:]:

@@ -54,7 +54,7 @@ def test_sigterm_while_the_server_hangs_stops_promptly_and_keeps_the_last_window
     server, database_url = uploads
     spool = tmp_path / "spool"
     env = with_token(token(database_url, "ingest"))
-    probe = subprocess.Popen([PYTHON, "-m", "host_probe.cli",
+    probe = subprocess.Popen([PYTHON, "-m", "host_probe.commands.cli",
                               *upload_args(server, spool, "hung-stop", "sh", "-c", LOOP.format(n=300))],
                              cwd=REPO, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
     try:
@@ -102,7 +102,7 @@ def test_a_postgres_lock_does_not_hold_up_the_windows(ebpf, postgres_url, tmp_pa
 def test_a_probe_killed_mid_window_loses_that_window_and_the_next_recording_says_so(ebpf, tmp_path):
     db_url = migrated(f"sqlite:///{tmp_path / 'gate.db'}")
     spool = tmp_path / "spool"
-    killed = subprocess.Popen([PYTHON, "-m", "host_probe.cli",
+    killed = subprocess.Popen([PYTHON, "-m", "host_probe.commands.cli",
                                *record_args(db_url, spool, "killed", "--", "sh", "-c", LOOP.format(n=100))],
                               cwd=REPO, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:

@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gate_server.storage.engine import make_engine
-from gate_server.storage.models import Recording
+from gate_contract.engine import make_engine
+from gate_contract.models import Recording
 
 from tests.probe.conftest import (PYTHON, free_port_below_ephemeral, gate_check, host_probe, migrated,
                                   read_profile, start_probe, wait_until_recording)

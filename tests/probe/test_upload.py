@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from gate_server.services.tokens import create_token
-from gate_server.storage.engine import make_engine
+from gate_contract.engine import make_engine
 from tests.probe.conftest import host_probe, migrated, read_profile, record_through_outage, totals
 from tests.support.live_server import LiveServer
 

@@ -8,8 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gate_server.services.tokens import create_token
-from gate_server.storage.engine import make_engine
-from gate_server.storage.models import Recording
+from gate_contract.engine import make_engine
+from gate_contract.models import Recording
 from tests.probe.conftest import host_probe, read_profile, totals
 from tests.probe.test_upload import LOOP, upload_args, uploads, with_token  # noqa: F401 (uploads: a fixture)
 

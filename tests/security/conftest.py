@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 
 from gate_server.services.policy import set_floor
 from gate_server.services.tokens import create_token
-from gate_server.storage.engine import make_engine
-from gate_server.storage.writer import WindowWriter
+from gate_contract.engine import make_engine
+from gate_contract.writer import WindowWriter
 from tests.server.conftest import seeded_database
 from tests.support.live_server import LiveServer
 from tests.support.seed import WEB_BEHAVIOUR, seed_version

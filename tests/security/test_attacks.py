@@ -10,8 +10,8 @@ from urllib.parse import quote
 
 from sqlalchemy.orm import Session
 
-from gate_server.storage.engine import make_engine
-from gate_server.storage.writer import WindowWriter
+from gate_contract.engine import make_engine
+from gate_contract.writer import WindowWriter
 from tests.support.seed import WEB_BEHAVIOUR, seed_version
 from tests.security.conftest import SHADOW, SHELL
 

@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 
-from host_probe.agent_config import ConfigInvalid, load_agent_config
+from host_probe.recording.agent_config import ConfigInvalid, load_agent_config
 from host_probe.discovery import Identity
 from host_probe.discovery.containers import ContainerOptions, DockerSource
 from host_probe.discovery.kubernetes import KubernetesOptions, KubernetesSource

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 
 from gate_server.services.tokens import create_token, revoke_token
 from gate_server.storage import migrate
-from gate_server.storage.engine import make_engine
-from gate_server.storage.writer import WindowWriter
+from gate_contract.engine import make_engine
+from gate_contract.writer import WindowWriter
 from tests.support.live_server import LiveServer
 from tests.support.seed import BAD_CANARY_EXTRA, WEB_BEHAVIOUR, seed_version
 

@@ -8,8 +8,8 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gate_server.storage.engine import make_engine
-from gate_server.storage.models import ApiToken
+from gate_contract.engine import make_engine
+from gate_contract.models import ApiToken
 from tests.server.conftest import OTHER_SERVICE, SERVICE
 
 

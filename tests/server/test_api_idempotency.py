@@ -16,8 +16,8 @@ from gate_server.analysis.config import GateConfig
 from gate_server.services import checks
 from gate_server.settings import Settings
 from gate_server.storage import migrate
-from gate_server.storage.engine import make_engine
-from gate_server.storage.writer import WindowWriter
+from gate_contract.engine import make_engine
+from gate_contract.writer import WindowWriter
 from sqlalchemy.orm import Session
 from tests.ops.webhook_server import WebhookReceiver
 from tests.server.conftest import SERVICE, make_tokens, seed, seeded_database

@@ -185,7 +185,7 @@ def test_a_window_index_past_an_integer_column_is_refused(gate):
 def test_a_start_up_window_and_an_inventory_are_stored_as_uploaded(gate):
     from sqlalchemy.orm import Session
 
-    from gate_server.storage.engine import make_engine
+    from gate_contract.engine import make_engine
     from gate_server.storage.profiles import load_profile
 
     version, recording_uuid = new_version(), str(uuid.uuid4())

@@ -101,7 +101,7 @@ def _schema_validator(document: dict, name: str):
 
 
 def test_openapi_describes_the_records_and_the_verdict_the_server_uses(gate):
-    from gate_server.storage.records import RecordingInfo, WindowRecord
+    from gate_contract.records import RecordingInfo, WindowRecord
 
     document = requests.get(f"{gate.url}/api/v1/openapi.json", timeout=10).json()
     started = datetime(2026, 11, 1, tzinfo=timezone.utc)

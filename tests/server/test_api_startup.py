@@ -9,9 +9,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from gate_server.storage.engine import make_engine
-from gate_server.storage.records import RecordingInfo, WindowRecord
-from gate_server.storage.writer import WindowWriter
+from gate_contract.engine import make_engine
+from gate_contract.records import RecordingInfo, WindowRecord
+from gate_contract.writer import WindowWriter
 from tests.server.conftest import SERVICE
 from tests.support.seed import WEB_BEHAVIOUR
 

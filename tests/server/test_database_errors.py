@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from gate_server.services.tokens import create_token
 from gate_server.storage import migrate
-from gate_server.storage.engine import make_engine
+from gate_contract.engine import make_engine
 from tests.server.test_api_ingest import START, recording, window
 from tests.support.live_server import LiveServer
 

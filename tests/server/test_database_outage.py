@@ -6,7 +6,7 @@ import requests
 from sqlalchemy.orm import Session
 
 from gate_server.services.tokens import create_token
-from gate_server.storage.engine import make_engine
+from gate_contract.engine import make_engine
 from tests.support.live_server import LiveServer
 from tests.support.seed import seeded_web_database
 

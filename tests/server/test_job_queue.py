@@ -14,7 +14,7 @@ from sqlalchemy.orm import sessionmaker
 
 from gate_server.jobs.runner import JobFailed, JobRunner, RunnerSettings
 from gate_server.storage import jobs
-from gate_server.storage.engine import make_engine
+from gate_contract.engine import make_engine
 
 
 @pytest.fixture

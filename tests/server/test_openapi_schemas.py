@@ -14,7 +14,7 @@ from gate_server.api.check_body import CheckBody
 from gate_server.api.openapi import REF_TEMPLATE, document
 from gate_server.api.request_bodies import SCHEMA_NAMES
 from gate_server.services.checks import CheckedVerdict
-from gate_server.storage.records import RecordingInfo, WindowRecord
+from gate_contract.records import RecordingInfo, WindowRecord
 
 # The bodies whose schema the document adjusts: fields the URL names, the config's own model.
 ADJUSTED = {"CheckRequest": CheckBody, "RecordingUpload": RecordingInfo, "WindowUpload": WindowRecord}

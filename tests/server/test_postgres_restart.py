@@ -20,8 +20,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gate_server.services.tokens import create_token
-from gate_server.storage.engine import make_engine
-from gate_server.storage.models import decode_window_counts
+from gate_contract.engine import make_engine
+from gate_contract.models import decode_window_counts
 from tests.server.test_api_ingest import START, recording
 from tests.support.live_server import LiveServer
 from tests.support.seed import seeded_web_database

@@ -9,10 +9,10 @@ from datetime import timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from gate_server.storage.models import Window
+from gate_contract.models import Window
 from gate_server.storage.profiles import ProfileCache, load_profile
-from gate_server.storage.records import WindowRecord
-from gate_server.storage.writer import WindowWriter
+from gate_contract.records import WindowRecord
+from gate_contract.writer import WindowWriter
 from tests.support.seed import BAD_CANARY_EXTRA, EPOCH, WEB_BEHAVIOUR, seed_version
 
 

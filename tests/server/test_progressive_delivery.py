@@ -10,8 +10,8 @@ import pytest
 import requests
 import yaml
 
-from gate_server.storage.engine import make_engine
-from gate_server.storage.writer import WindowWriter
+from gate_contract.engine import make_engine
+from gate_contract.writer import WindowWriter
 from tests.server.progressive_delivery import DEPLOY, argo_analysis, flagger_analysis
 from tests.support.seed import WEB_BEHAVIOUR, seed_version
 

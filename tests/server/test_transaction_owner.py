@@ -16,7 +16,7 @@ from gate_server.app import create_app
 from gate_server.services.errors import Conflict
 from gate_server.settings import Settings
 from gate_server.storage import migrate
-from gate_server.storage.models import Service
+from gate_contract.models import Service
 
 OWNER = Path(gate_server.__file__).parent / "app_database.py"
 

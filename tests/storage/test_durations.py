@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from gate_server.storage.durations import parse_duration, seconds
+from gate_contract.durations import parse_duration, seconds
 
 
 @pytest.mark.parametrize("text, expected", [("500ms", 0.5), ("90", 90.0), ("15m", 900.0), (" 1.5h ", 5400.0),

@@ -12,7 +12,7 @@ from sqlalchemy import MetaData, inspect
 from sqlalchemy.exc import IntegrityError
 
 from gate_server.storage import migrate
-from gate_server.storage.engine import make_engine
+from gate_contract.engine import make_engine
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from gate_server.services.tokens import hash_token, verify_token
 from gate_server.storage import migrate
-from gate_server.storage.engine import make_engine
+from gate_contract.engine import make_engine
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
 SECRET = "sg_" + "a" * 43

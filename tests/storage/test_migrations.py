@@ -7,7 +7,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
-from gate_server.storage.models import Base
+from gate_contract.models import Base
 
 
 def test_models_and_migrations_agree(engine):

@@ -12,10 +12,10 @@ from sqlalchemy import MetaData, inspect
 from sqlalchemy.orm import Session
 
 from gate_server.storage import migrate
-from gate_server.storage.engine import make_engine
+from gate_contract.engine import make_engine
 from gate_server.storage.profiles import load_profile
-from gate_server.storage.records import RecordingInfo, WindowRecord
-from gate_server.storage.writer import WindowWriter
+from gate_contract.records import RecordingInfo, WindowRecord
+from gate_contract.writer import WindowWriter
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
 NEW_COLUMNS = {"startup", "inventory"}

@@ -13,8 +13,8 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from gate_server.storage.profiles import load_profile
-from gate_server.storage.records import RecordingInfo, WindowRecord
-from gate_server.storage.writer import WindowWriter
+from gate_contract.records import RecordingInfo, WindowRecord
+from gate_contract.writer import WindowWriter
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
 HELD = {("listen", "inet:127.0.0.1:8080"): 1, ("bind", "inet:127.0.0.1:8080"): 1,
@@ -88,7 +88,7 @@ def test_start_up_flag_and_inventory_are_stored_and_read_back(engine):
 def test_a_held_feature_is_not_an_event_count_of_its_window(engine):
     from sqlalchemy import select
 
-    from gate_server.storage.models import Window, decode_window_counts
+    from gate_contract.models import Window, decode_window_counts
 
     writer = WindowWriter(engine)
     rec = recording()

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from gate_server.services.checks import get_check
 from gate_server.storage import migrate
-from gate_server.storage.engine import make_engine
+from gate_contract.engine import make_engine
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
 RESULT = {"verdict": "pause", "score": 40.0, "anomalies": [{"kind": "exec", "key": "/bin/sh"}],

@@ -8,8 +8,8 @@ import pytest
 from pydantic import ValidationError
 
 from gate_server.analysis.observation import observe
-from gate_server.storage.records import WindowRecord
-from host_probe.file_hook import window_hooks
+from gate_contract.records import WindowRecord
+from host_probe.kernel.file_hook import window_hooks
 from tests.storage.test_startup_records import recording, stored_profile, window
 
 IN_KERNEL = window_hooks("fentry")

@@ -8,9 +8,9 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from gate_server.storage.models import Feature, Recording, Window, decode_window_counts
-from gate_server.storage.records import RecordingInfo, WindowRecord
-from gate_server.storage.writer import MAX_KEY_LENGTH, WindowWriter
+from gate_contract.models import Feature, Recording, Window, decode_window_counts
+from gate_contract.records import RecordingInfo, WindowRecord
+from gate_contract.writer import MAX_KEY_LENGTH, WindowWriter
 
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)
 

@@ -4,9 +4,9 @@
 every part `make setup` provides; ipv6 and netns, which CI's host has) so those
 tests fail, with the reason, instead of skipping quietly. "docker" is a Docker
 daemon the discovery tests can reach or start (apt: docker.io); "ipv6" an IPv6
-loopback; "netns" a new network namespace (unshare -n). "fentry", "kprobes" and "lsm" are hooks of the running
-kernel (host_probe.capabilities): the VM tier (scripts/test-kernels.sh) requires
-them inside Debian's kernel; this host's kernel refuses them, so there they skip.
+loopback; "netns" a new network namespace (unshare -n). "fentry" is a hook of the running
+kernel (host_probe.kernel.capabilities): the VM tier (scripts/test-kernels.sh) requires
+it inside Debian's kernel; this host's kernel refuses them, so there they skip.
 """
 
 from __future__ import annotations

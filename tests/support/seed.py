@@ -7,8 +7,8 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Mapping
 
-from gate_server.storage.records import RecordingInfo, WindowRecord
-from gate_server.storage.writer import WindowWriter
+from gate_contract.records import RecordingInfo, WindowRecord
+from gate_contract.writer import WindowWriter
 
 # A small web service's steady behaviour: per-window counts.
 WEB_BEHAVIOUR: dict[tuple[str, str], int] = {
@@ -52,7 +52,7 @@ def seeded_web_database(postgres, name: str, windows: int) -> str:
     """A migrated database `name` on the cluster `postgres` (tests.support.postgres) with
     `windows` windows of web v1 (baseline) and of web v2 (canary, alike): a check passes."""
     from gate_server.storage import migrate
-    from gate_server.storage.engine import make_engine
+    from gate_contract.engine import make_engine
 
     url = postgres.create_database(name)
     migrate.upgrade(url)

@@ -1,0 +1,70 @@
+"""What the judge takes: profiles made of windows of per-feature counts.
+
+Pure data, built by `gate_server.storage.profiles` from the database or by tests
+from literals. No Flask, no SQL. In the contract so that the server's storage builds
+what the judge reads without importing the judge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Optional
+
+from gate_contract.keys import EVENT_STREAM_LOSSES, FeatureKey
+
+
+@dataclass(frozen=True)
+class WindowCounts:
+    counts: dict[FeatureKey, int]
+    syscalls_total: int
+    events_total: int = 0
+    sample_every: int = 1
+    drops: dict[str, int] = field(default_factory=dict)
+    started_at: Optional[datetime] = None
+    ended_at: Optional[datetime] = None
+    # The window covers the first seconds after a process of the workload started (exec).
+    startup: bool = False
+    # Features the processes already held when the recording attached (from /proc): seen
+    # in this recording, not counts of this window (never rates, never "missing").
+    inventory: frozenset[FeatureKey] = frozenset()
+    # Feature kind -> the kernel hook that produced it (empty: the probe did not say).
+    hooks: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def lost(self) -> int:
+        """Losses of the profile: the event stream's drops (record -v) leave every count intact."""
+        return sum(n for reason, n in self.drops.items() if reason not in EVENT_STREAM_LOSSES)
+
+
+@dataclass(frozen=True)
+class Profile:
+    service: str
+    version: str
+    windows: list[WindowCounts]
+    # What the windows are of, in the judge's words ("v1 in the recent period (...)");
+    # empty: "<side> version <version>".
+    label: str = ""
+
+    @property
+    def syscalls_total(self) -> int:
+        return sum(w.syscalls_total for w in self.windows)
+
+    @property
+    def events_total(self) -> int:
+        return sum(w.events_total for w in self.windows)
+
+    @property
+    def lost_total(self) -> int:
+        return sum(w.lost for w in self.windows)
+
+    def features(self) -> set[FeatureKey]:
+        return {key for w in self.windows for key in w.counts}
+
+    def inventory(self) -> frozenset[FeatureKey]:
+        """Every feature an inventory of these windows holds."""
+        return frozenset().union(*(w.inventory for w in self.windows))
+
+    @property
+    def startup_windows(self) -> int:
+        return sum(1 for w in self.windows if w.startup)
