@@ -22,3 +22,17 @@ def test_probe_md_states_the_agents_file_hook_default():
     default = next(a.default for a in agent._actions if a.dest == "file_hook")
     row = next(line for line in (DOCS / "probe.md").read_text().splitlines() if line.startswith("| `--file-hook`"))
     assert f"the same default, `{default}`" in row or f"with `{default}` as its default" in row
+
+
+def test_every_test_docs_security_md_names_as_a_proof_exists():
+    # `file.py::test` names a file; a following `::test` in the same cell names one of that file.
+    names, current = [], None
+    for token in re.findall(r"`((?:tests/[\w/]+\.py)?::\w+|tests/[\w/]+\.py::\w+)`", (DOCS / "security.md").read_text()):
+        path, _, test = token.partition("::")
+        current = path or current
+        names.append((current, test))
+    assert len(names) > 20
+    root = DOCS.parent
+    missing = [f"{path}::{test}" for path, test in names
+               if not (root / path).exists() or f"def {test}(" not in (root / path).read_text()]
+    assert not missing, missing
