@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy.orm import Session
 
+from gate_contract.rollout import rollout_step
 from gate_server.cli.check import EXIT_CODES, anomaly_line
 from gate_server.cli.command_engine import command_engine
 from gate_server.cli.errors import UsageError
@@ -70,7 +71,7 @@ def run(args) -> int:
     if args.notify and not delivery.send_now(document, settings):
         print("gate-server: warning: a webhook did not accept the drift notification (see the log)",
               file=sys.stderr)
-    return EXIT_CODES.get(document["verdict"], 1)
+    return EXIT_CODES[rollout_step(document["verdict"])]
 
 
 def report(document: dict, args) -> str:
