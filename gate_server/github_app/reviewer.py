@@ -48,14 +48,17 @@ class DeploymentRequest:
         """What the queued job keeps: the webhook's facts; the rule is looked up when it runs."""
         return {"environment": self.environment, "repository": self.callback.repository,
                 "callback_url": self.callback.url, "installation_id": self.installation_id,
-                "repository_id": self.repository_id, "sha": self.sha, "ref": self.ref}
+                "repository_id": self.repository_id, "sha": self.sha, "ref": self.ref,
+                "deployment_id": self.deployment_id}
 
     @classmethod
     def from_job(cls, payload: dict[str, Any], config: GitHubAppConfig) -> "DeploymentRequest":
         callback = parse_callback(payload["callback_url"], config.api_url, payload["repository"])
         return cls(rule=config.rule_for(payload["repository"], payload["environment"]), callback=callback,
                    environment=payload["environment"], installation_id=payload["installation_id"],
-                   repository_id=payload["repository_id"], sha=payload["sha"], ref=payload["ref"])
+                   repository_id=payload["repository_id"], sha=payload["sha"], ref=payload["ref"],
+                   # a job queued before the attempt was kept has none: its check is the run's old key
+                   deployment_id=payload.get("deployment_id", 0))
 
     def check_request(self) -> checks.CheckRequest:
         assert self.rule is not None
