@@ -116,7 +116,7 @@ class Settings(BaseSettings):
     ingest_token: str = ""
     # How long an Idempotency-Key names its check: repeats within it update that check
     # (a gate step's retries and polls last at most its wait-timeout), later it is free.
-    idempotency_hours: int = Field(24, ge=1)
+    idempotency_hours: int = Field(24, ge=0)  # 0: a key never names an earlier check
     # A window uploaded over HTTP may have begun at most this long before the server received
     # it (a spool's outage); older ones are refused, so an uploader cannot backdate one.
     ingest_max_window_age_hours: float = Field(24.0, gt=0)

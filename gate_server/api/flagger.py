@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 import yaml
 from flask import Blueprint, jsonify
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from gate_server import app_database
 from gate_server.api.auth import CHECK_SCOPES, admit, authenticate
@@ -25,22 +25,11 @@ from gate_server.api.check_body import parse_check_body
 from gate_server.api.checks import judge
 from gate_server.api.errors import ApiError
 from gate_server.api.parsing import MAX_IDEMPOTENCY_KEY, json_object
+from gate_server.api.request_bodies import FlaggerPayload
 
 bp = Blueprint("flagger", __name__, url_prefix="/api/v1/flagger")
 
 STATUS_BY_VERDICT = {"pass": 200, "warn": 200, "pause": 412, "inconclusive": 425}
-
-
-class FlaggerPayload(BaseModel):
-    """What Flagger POSTs to every webhook (flagger pkg/controller/webhook.go, CanaryWebhookPayload)."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    name: str = Field(min_length=1, max_length=253)
-    namespace: str = Field(min_length=1, max_length=63)
-    phase: str = ""
-    checksum: str = Field("", max_length=128)
-    metadata: dict[str, str] = Field(default_factory=dict)
 
 
 def _payload() -> FlaggerPayload:

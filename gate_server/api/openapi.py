@@ -219,13 +219,7 @@ PATHS: dict[str, Any] = {
                            "Authorization header), baseline_version, canary_version, and optionally service "
                            "(default: the Canary's name), stage and config (YAML text). One check per rollout "
                            "(namespace, name, checksum). docs/progressive-delivery.md.",
-            "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                "type": "object", "required": ["name", "namespace"],
-                "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 253},
-                               "namespace": {"type": "string", "minLength": 1, "maxLength": 63},
-                               "phase": {"type": "string"}, "checksum": {"type": "string", "maxLength": 128},
-                               "metadata": {"type": "object", "additionalProperties": {"type": "string"}}},
-            }}}},
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("FlaggerWebhook")}}},
             "responses": {"200": _json(_ref("Verdict"), "pass or warn: Flagger lets the canary advance."),
                           "412": _json(_ref("Verdict"), "pause: Flagger holds the canary (and counts a failed "
                                                         "check for pre-rollout and rollout hooks)."),

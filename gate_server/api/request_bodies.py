@@ -91,9 +91,20 @@ class FloorBody(RequestBody):
 
 
 # The document's name for each model's schema (api/openapi.py).
+class FlaggerPayload(RequestBody):
+    """What Flagger POSTs to every webhook (flagger pkg/controller/webhook.go, CanaryWebhookPayload)."""
+
+    name: str = Field(min_length=1, max_length=253)
+    namespace: str = Field(min_length=1, max_length=63)
+    phase: str = ""
+    checksum: str = Field("", max_length=128)
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+
 SCHEMA_NAMES: dict[str, type[RequestBody]] = {
     "DecisionRequest": DecisionBody, "AcknowledgeRequest": AcknowledgeBody,
     "SuppressionRequest": SuppressionBody, "PromotionRequest": PromotionBody, "FloorRequest": FloorBody,
+    "FlaggerWebhook": FlaggerPayload,
 }
 
 Body = TypeVar("Body", bound=RequestBody)

@@ -90,7 +90,9 @@ def test_services_and_versions_summary(gate):
     assert {"web", "billing"} <= {s["name"] for s in services}
     versions = gate.request("GET", f"/api/v1/services/{SERVICE}/versions").json()
     by_version = {v["version"]: v for v in versions["versions"]}
-    assert set(by_version) == {"v1", "v2", "v3-bad", "v5"}
+    seeded = {"v1", "v2", "v3-bad", "v5"}
+    # other modules share this server and add versions of their own (uploads, Flagger's short canaries)
+    assert seeded <= set(by_version)
     assert by_version["v5"]["roles"] == ["baseline", "canary"] and by_version["v5"]["recordings"] == 2
     assert by_version["v2"]["windows"] == 12 and by_version["v2"]["recordings"] == 1
     assert by_version["v2"]["roles"] == ["canary"]
