@@ -38,6 +38,9 @@ GUEST_TESTS=(
     --deselect tests/probe/test_capabilities.py::test_doctor_reports_every_hook_and_can_record_without_any
     tests/kernels
     tests/probe/test_record.py
+    # three whole 1 s windows in a 3 s recording: under software emulation the guest gave one
+    # window of 0.53 s (the loop's drains are seconds long there); the host tier runs it
+    --deselect tests/probe/test_record.py::test_windows_are_timed_from_the_workload_so_the_last_one_is_whole
     tests/probe/test_losses.py::test_sampling_and_rate_limit_losses_are_counted
     tests/probe/test_losses.py::test_a_tiny_ring_buffer_counts_refused_events
     tests/agent/test_agent.py::test_a_new_version_starts_a_new_recording_and_a_reload_never_reloads_the_programs
