@@ -3,7 +3,8 @@ session per request, and the one place that ends its transaction.
 
 Views and services never commit. After a view has answered, `_end_transaction`
 commits when the response is a success (status < 400) and rolls back otherwise, so
-a refused request leaves nothing behind; a commit the database refuses becomes the
+a refused request leaves nothing behind (a view whose error status is its result, the
+Flagger webhook's 412 for a pause, says so with `keep_work_of_an_error_answer`); a commit the database refuses becomes the
 same JSON error (503 with Retry-After when the database is away) a failed query gets.
 Work off the request (a background job) and the few writes that must not wait for
 the request's end use `transaction()`.
