@@ -63,7 +63,7 @@ def test_booleans_read_as_people_write_them(written, expected):
 @pytest.mark.parametrize("variable, value, message", [
     ("GATE_MAX_REQUEST_BYTES", "lots", "GATE_MAX_REQUEST_BYTES='lots' is not valid: expected a byte count"),
     ("GATE_WEBHOOK_ON_WARN", "maybe", "GATE_WEBHOOK_ON_WARN='maybe' is not valid"),
-    ("GATE_IDEMPOTENCY_HOURS", "0", "GATE_IDEMPOTENCY_HOURS='0' is not valid"),
+    ("GATE_IDEMPOTENCY_HOURS", "-1", "GATE_IDEMPOTENCY_HOURS='-1' is not valid"),
     ("GATE_SECRET_KEY_FILE", "/nonexistent/key", "GATE_SECRET_KEY_FILE=/nonexistent/key: cannot read the file"),
 ])
 def test_an_unusable_value_is_one_line_naming_the_variable_and_exit_2(variable, value, message, tmp_path):
