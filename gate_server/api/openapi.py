@@ -100,7 +100,9 @@ SCHEMAS: dict[str, Any] = {
                 "syscalls": {"type": "integer"}, "events": {"type": "integer"}, "lost": {"type": "integer"},
                 "loss_ratio": {"type": "number"},
                 "first_window_at": {"type": ["string", "null"], "format": "date-time"},
-                "last_window_at": {"type": ["string", "null"], "format": "date-time"}}}}},
+                "last_window_at": {"type": ["string", "null"], "format": "date-time"},
+                "first_received_at": {"type": ["string", "null"], "format": "date-time"},
+                "last_received_at": {"type": ["string", "null"], "format": "date-time"}}}}},
     },
     "Stored": {
         "type": "object", "required": ["recording", "created"],
