@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 import time
 
+import requests
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -320,3 +321,10 @@ def test_what_a_token_does_is_audited_under_its_stable_id_not_its_description(at
         "baseline.promote": (carol, ON_CALL)}
     policy = attacked.request("GET", "/api/v1/policy", "admin", params={"service": "audit"}).json()
     assert policy["audit"][0]["actor"] == admin
+    # the dashboard's audit page says who that id is
+    browser = requests.Session()
+    logged_in = browser.post(f"{attacked.url}/login", data={"token": attacked.tokens["decide"], "next": "/"},
+                             headers={"Origin": attacked.url}, allow_redirects=False, timeout=30)
+    assert logged_in.status_code == 302, logged_in.text
+    page = browser.get(f"{attacked.url}/audit", params={"service": "audit"}, timeout=30).text
+    assert f"{twin} <span class=\"muted\">({ON_CALL})</span>" in page
