@@ -18,8 +18,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from gate_contract.models import (
-    Feature, Recording, Service, Window, encode_window_counts,
+    Feature, Recording, Service, Window, WindowRollup, encode_window_counts,
 )
+from gate_contract.rollups import RollupSum, rollup_row, slot_start
 from gate_contract.records import MAX_BIGINT, RecordingInfo, WindowRecord
 
 # Keys longer than the column are cut, with a marker, rather than refused.
@@ -114,13 +115,16 @@ class WindowWriter:
         if not windows:
             return []
         with Session(self.engine) as session, session.begin():
-            recording_ids = _recording_ids(session, {window.recording_uuid for window in windows})
+            recordings = _recordings(session, {window.recording_uuid for window in windows})
+            recording_ids = {uuid: recording_id for uuid, (recording_id, _, _) in recordings.items()}
             clipped = [(_clipped(window.features), _clipped(window.inventory)) for window in windows]
             # Features first, so each window is one row with its documents. A replayed
             # window names features already stored: its lookup inserts nothing.
             ids = feature_ids(session, {feature for counts, held in clipped for feature in (*counts, *held)})
-            rows = [_window_row(window, recording_ids[window.recording_uuid], counts, held, ids)
-                    for window, (counts, held) in zip(windows, clipped)]
+            by_id = [({ids[feature]: n for feature, n in counts.items()},
+                      {ids[feature]: n for feature, n in held.items()}) for counts, held in clipped]
+            rows = [_window_row(window, recording_ids[window.recording_uuid], counts, held)
+                    for window, (counts, held) in zip(windows, by_id)]
             inserted: set[tuple[int, int]] = set()
             for chunk in _chunks(rows, WINDOWS_PER_INSERT):
                 # executemany with RETURNING: SQLAlchemy sends it as multi-row INSERTs ("insertmanyvalues")
@@ -131,26 +135,44 @@ class WindowWriter:
                     .returning(Window.recording_id, Window.index),
                     chunk,
                 ))
-            return [(row["recording_id"], row["index"]) in inserted for row in rows]
+            created = [(row["recording_id"], row["index"]) in inserted for row in rows]
+            _append_rollups(session, [(recordings[window.recording_uuid], row, counts, held)
+                                      for window, row, (counts, held), new in zip(windows, rows, by_id, created)
+                                      if new])
+            return created
 
 
-def _recording_ids(session: Session, uuids: set[str]) -> dict[str, int]:
-    found = dict(session.execute(select(Recording.uuid, Recording.id).where(Recording.uuid.in_(sorted(uuids)))).all())
+def _recordings(session: Session, uuids: set[str]) -> dict[str, tuple[int, int, str]]:
+    """uuid -> (recording id, service id, version)."""
+    found = {uuid: (rid, service_id, version) for uuid, rid, service_id, version in session.execute(
+        select(Recording.uuid, Recording.id, Recording.service_id, Recording.version)
+        .where(Recording.uuid.in_(sorted(uuids)))).all()}
     missing = sorted(uuids - found.keys())
     if missing:
         raise LookupError(f"recording {missing[0]} is not stored; save it first")
     return found
 
 
-def _window_row(window: WindowRecord, recording_id: int, counts: dict[tuple[str, str], int],
-                held: dict[tuple[str, str], int], ids: dict[tuple[str, str], int]) -> dict:
+def _append_rollups(session: Session, new_rows: list[tuple[tuple[int, int, str], dict, dict, dict]]) -> None:
+    """One rollup row per (service, version, slot, start-up) of the windows newly stored."""
+    sums: dict[tuple[int, str, object, bool], RollupSum] = {}
+    for (_, service_id, version), row, counts, held in new_rows:
+        key = (service_id, version, slot_start(row["started_at"]), bool(row["startup"]))
+        sums.setdefault(key, RollupSum()).add(
+            syscalls_total=row["syscalls_total"], events_total=row["events_total"],
+            sample_every=row["sample_every"], drops=row["drops"], hooks=row["hooks"], counts=counts.items(),
+            inventory=held)
+    if sums:
+        session.execute(_insert(session, WindowRollup), [rollup_row(key, total) for key, total in sums.items()])
+
+
+def _window_row(window: WindowRecord, recording_id: int, counts: dict[int, int], held: dict[int, int]) -> dict:
     # Every row names every column: an executemany's rows must share one shape.
     return dict(
         recording_id=recording_id, index=window.index, started_at=window.started_at, ended_at=window.ended_at,
         syscalls_total=window.syscalls_total, events_total=window.events_total, sample_every=window.sample_every,
         drops=dict(window.drops), startup=window.startup, hooks=dict(window.hooks) or None,
-        counts=encode_window_counts({ids[feature]: n for feature, n in counts.items()}),
-        inventory=encode_window_counts({ids[feature]: n for feature, n in held.items()}) if held else None,
+        counts=encode_window_counts(counts), inventory=encode_window_counts(held) if held else None,
     )
 
 

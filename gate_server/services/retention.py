@@ -1,8 +1,8 @@
 """Retention: delete what is older than a cutoff, in batches, and say how much.
 
 Only data wholly before the cutoff goes: a window that ended before it (one row, its
-counts a document in it), a recording left with no windows that also ended before it, and a check
-made before it. Start-up windows and windows carrying an inventory are kept at any
+counts a document in it), a recording left with no windows that also ended before it, a check
+made before it, and rollups (drift's 10-minute sums) of slots that ended before it. Start-up windows and windows carrying an inventory are kept at any
 age (and so their recordings): they are what a canary's start-up is compared with
 (analysis/startup.py), and the only record of a long-running baseline's start. They
 are capped all the same: the newest `startup_windows_kept` of each service and
@@ -22,7 +22,8 @@ from sqlalchemy import delete, exists, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from gate_contract.models import Check, Recording, Window
+from gate_contract.models import Check, Recording, Window, WindowRollup
+from gate_contract.rollups import ROLLUP_SLOT
 
 # Rows per delete statement: small enough to keep each transaction short (the probe
 # keeps writing while we prune), large enough to finish a month of windows quickly.
@@ -38,12 +39,13 @@ class PruneReport:
     windows: int = 0
     recordings: int = 0
     checks: int = 0
+    rollups: int = 0
     dry_run: bool = False
 
     def to_dict(self) -> dict:
         return {
             "cutoff": self.cutoff.isoformat(), "dry_run": self.dry_run, "windows": self.windows,
-            "recordings": self.recordings, "checks": self.checks,
+            "recordings": self.recordings, "checks": self.checks, "rollups": self.rollups,
         }
 
 
@@ -78,6 +80,11 @@ def _old_checks(cutoff: datetime):
     return select(Check.id).where(Check.created_at < cutoff)
 
 
+def _old_rollups(cutoff: datetime):
+    # A slot goes when it ended before the cutoff, as a window does.
+    return select(WindowRollup.id).where(WindowRollup.slot_start < cutoff - ROLLUP_SLOT)
+
+
 def _count(session: Session, query) -> int:
     return int(session.execute(select(func.count()).select_from(query.subquery())).scalar_one())
 
@@ -99,6 +106,7 @@ def prune(engine: Engine, cutoff: datetime, *, dry_run: bool = False, batch_size
             ended = func.coalesce(Recording.ended_at, Recording.started_at)
             report.recordings = _count(session, select(Recording.id).where(~has_new_window, ended < cutoff))
             report.checks = _count(session, _old_checks(cutoff))
+            report.rollups = _count(session, _old_rollups(cutoff))
         return report
 
     while True:
@@ -112,6 +120,7 @@ def prune(engine: Engine, cutoff: datetime, *, dry_run: bool = False, batch_size
             progress(report)
     report.recordings = _delete_in_batches(engine, Recording, _empty_old_recordings(cutoff), batch_size)
     report.checks = _delete_in_batches(engine, Check, _old_checks(cutoff), batch_size)
+    report.rollups = _delete_in_batches(engine, WindowRollup, _old_rollups(cutoff), batch_size)
     return report
 
 
