@@ -94,7 +94,10 @@ class Window(Base):
     """One profile window (default 10 s) of a recording: totals, losses, counts."""
 
     __tablename__ = "windows"
-    __table_args__ = (UniqueConstraint("recording_id", "index"),)
+    # The start is in it because Postgres partitions the table by it (migration 0014), and a
+    # partitioned table's unique constraints hold the partition key; the writer looks up
+    # (recording, index) first, so a replay with another start is still stored once.
+    __table_args__ = (UniqueConstraint("recording_id", "index", "started_at"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id", ondelete="CASCADE"))

@@ -125,13 +125,17 @@ class WindowWriter:
                       {ids[feature]: n for feature, n in held.items()}) for counts, held in clipped]
             rows = [_window_row(window, recording_ids[window.recording_uuid], counts, held)
                     for window, (counts, held) in zip(windows, by_id)]
+            # A window is unique by (recording, index, start) (migration 0014); a replay naming
+            # a stored (recording, index) is kept as it was whatever start it now claims.
+            stored = _stored_indexes(session, rows)
             inserted: set[tuple[int, int]] = set()
-            for chunk in _chunks(rows, WINDOWS_PER_INSERT):
+            for chunk in _chunks([row for row in rows if (row["recording_id"], row["index"]) not in stored],
+                                 WINDOWS_PER_INSERT):
                 # executemany with RETURNING: SQLAlchemy sends it as multi-row INSERTs ("insertmanyvalues")
                 # from one cached compilation, unlike a .values([...]) compiled anew per batch.
                 inserted.update(tuple(row) for row in session.execute(
                     _insert(session, Window)
-                    .on_conflict_do_nothing(index_elements=["recording_id", "index"])
+                    .on_conflict_do_nothing(index_elements=["recording_id", "index", "started_at"])
                     .returning(Window.recording_id, Window.index),
                     chunk,
                 ))
@@ -140,6 +144,19 @@ class WindowWriter:
                                       for window, row, (counts, held), new in zip(windows, rows, by_id, created)
                                       if new])
             return created
+
+
+def _stored_indexes(session: Session, rows: list[dict]) -> set[tuple[int, int]]:
+    by_recording: dict[int, list[int]] = {}
+    for row in rows:
+        by_recording.setdefault(row["recording_id"], []).append(row["index"])
+    stored: set[tuple[int, int]] = set()
+    for recording_id, indexes in by_recording.items():
+        for chunk in _chunks(sorted(indexes)):
+            stored.update(tuple(row) for row in session.execute(
+                select(Window.recording_id, Window.index)
+                .where(Window.recording_id == recording_id, Window.index.in_(chunk))))
+    return stored
 
 
 def _recordings(session: Session, uuids: set[str]) -> dict[str, tuple[int, int, str]]:

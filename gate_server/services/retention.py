@@ -14,7 +14,7 @@ dashboards refer to services by name.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable
 
@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from gate_contract.models import Check, Recording, Window, WindowRollup
 from gate_contract.rollups import ROLLUP_SLOT
+from gate_server.storage import partitions
 
 # Rows per delete statement: small enough to keep each transaction short (the probe
 # keeps writing while we prune), large enough to finish a month of windows quickly.
@@ -40,12 +41,15 @@ class PruneReport:
     recordings: int = 0
     checks: int = 0
     rollups: int = 0
+    # Postgres: the monthly partitions of windows dropped whole (their windows are in `windows`).
+    partitions_dropped: list[str] = field(default_factory=list)
     dry_run: bool = False
 
     def to_dict(self) -> dict:
         return {
             "cutoff": self.cutoff.isoformat(), "dry_run": self.dry_run, "windows": self.windows,
             "recordings": self.recordings, "checks": self.checks, "rollups": self.rollups,
+            "partitions_dropped": self.partitions_dropped,
         }
 
 
@@ -109,6 +113,11 @@ def prune(engine: Engine, cutoff: datetime, *, dry_run: bool = False, batch_size
             report.rollups = _count(session, _old_rollups(cutoff))
         return report
 
+    with engine.begin() as connection:
+        # Whole months first (Postgres): a partition dropped, not its rows deleted one by one.
+        dropped = partitions.drop_partitions_before(connection, cutoff, _kept_startup_windows(startup_windows_kept))
+        report.partitions_dropped, report.windows = sorted(dropped), sum(dropped.values())
+        partitions.ensure_partitions(connection)
     while True:
         with Session(engine) as session, session.begin():
             ids = session.execute(_old_windows(cutoff, startup_windows_kept).order_by(Window.id)
