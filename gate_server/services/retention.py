@@ -15,7 +15,7 @@ dashboards refer to services by name.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Callable
 
 from sqlalchemy import delete, exists, func, select
@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from gate_contract.models import Check, Recording, Window, WindowRollup
 from gate_contract.rollups import ROLLUP_SLOT
 from gate_server.storage import partitions
+from gate_server.storage.rollups import compact_rollups
 
 # Rows per delete statement: small enough to keep each transaction short (the probe
 # keeps writing while we prune), large enough to finish a month of windows quickly.
@@ -130,6 +131,9 @@ def prune(engine: Engine, cutoff: datetime, *, dry_run: bool = False, batch_size
     report.recordings = _delete_in_batches(engine, Recording, _empty_old_recordings(cutoff), batch_size)
     report.checks = _delete_in_batches(engine, Check, _old_checks(cutoff), batch_size)
     report.rollups = _delete_in_batches(engine, WindowRollup, _old_rollups(cutoff), batch_size)
+    with Session(engine) as session, session.begin():
+        # One row per closed slot from the many its uploads appended (storage/rollups.py).
+        compact_rollups(session, before=datetime.now(timezone.utc) - 2 * ROLLUP_SLOT)
     return report
 
 

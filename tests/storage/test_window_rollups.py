@@ -17,7 +17,7 @@ from gate_server.services.drift import DriftPeriods, judge_drift
 from gate_server.services.retention import prune
 from gate_server.storage import bounds, migrate
 from gate_server.storage.profiles import load_profile
-from gate_server.storage.rollups import load_rollup_profile
+from gate_server.storage.rollups import compact_rollups, load_rollup_profile
 from tests.ops.seed import seed_recording
 
 NOW = datetime.now(timezone.utc)
@@ -82,3 +82,17 @@ def test_retention_drops_the_rollups_of_slots_before_the_cutoff(engine):
     assert report.rollups == 24
     with Session(engine) as session:
         assert session.execute(select(func.count()).select_from(WindowRollup)).scalar_one() == 5
+
+
+def test_compaction_merges_a_slots_rows_into_one_that_drift_reads_alike(engine):
+    _seed(engine)
+    # a second host's windows in the same slots: two rows per slot
+    seed_recording(engine, "web", "v1", [dict(STEADY) for _ in range(24)], start=NOW - timedelta(days=1),
+                   step=TEN_MINUTES)
+    with Session(engine) as session:
+        before = load_rollup_profile(session, "web", "v1", since=NOW - timedelta(days=2), until=NOW)
+    with Session(engine) as session, session.begin():
+        assert compact_rollups(session, before=NOW) == 24
+    with Session(engine) as session:
+        assert load_rollup_profile(session, "web", "v1", since=NOW - timedelta(days=2), until=NOW) == before
+        assert session.execute(select(func.count()).select_from(WindowRollup)).scalar_one() == 29
