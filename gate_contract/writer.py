@@ -147,16 +147,13 @@ class WindowWriter:
 
 
 def _stored_indexes(session: Session, rows: list[dict]) -> set[tuple[int, int]]:
-    by_recording: dict[int, list[int]] = {}
-    for row in rows:
-        by_recording.setdefault(row["recording_id"], []).append(row["index"])
-    stored: set[tuple[int, int]] = set()
-    for recording_id, indexes in by_recording.items():
-        for chunk in _chunks(sorted(indexes)):
-            stored.update(tuple(row) for row in session.execute(
-                select(Window.recording_id, Window.index)
-                .where(Window.recording_id == recording_id, Window.index.in_(chunk))))
-    return stored
+    """(recording id, index) of these rows already stored: one query for the batch."""
+    wanted = {(row["recording_id"], row["index"]) for row in rows}
+    recordings = sorted({recording_id for recording_id, _ in wanted})
+    indexes = sorted({index for _, index in wanted})
+    found = session.execute(select(Window.recording_id, Window.index).where(
+        Window.recording_id.in_(recordings), Window.index.between(indexes[0], indexes[-1])))
+    return {tuple(row) for row in found} & wanted
 
 
 def _recordings(session: Session, uuids: set[str]) -> dict[str, tuple[int, int, str]]:
