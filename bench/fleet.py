@@ -39,6 +39,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from bench.check_latency import feature_set, percentile
+from bench.load import run_all
 from gate_contract.engine import make_engine
 from gate_contract.records import RecordingInfo, WindowRecord
 from gate_contract.writer import WindowWriter
@@ -142,12 +143,14 @@ def host(base: str, token: str, number: int, workloads: int, features: int, dead
             index += 1
 
 
-def ingest_token(url: str, services: list[str]) -> str:
+def fleet_tokens(url: str, services: list[str]) -> tuple[str, str]:
+    """(an ingest token for the fleet's services, a check token for the checked service)."""
     engine = make_engine(url)
     with Session(engine) as session, session.begin():
-        secret = create_token(session, scope="ingest", services=services).secret
+        made = (create_token(session, scope="ingest", services=services).secret,
+                create_token(session, scope="check", services=[CHECK_SERVICE]).secret)
     engine.dispose()
-    return secret
+    return made
 
 
 def seed_fleet(url: str, services: int, features: int) -> float:
@@ -252,11 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         migrate.upgrade(url)
         empty = storage(url)
         services = _fleet_services(args.hosts, args.workloads)
-        token = ingest_token(url, services + [CHECK_SERVICE])
-        engine = make_engine(url)
-        with Session(engine) as session, session.begin():
-            check_token = create_token(session, scope="check", services=[CHECK_SERVICE]).secret
-        engine.dispose()
+        token, check_token = fleet_tokens(url, services + [CHECK_SERVICE])
         with LiveServer(url, workers=args.workers) as server:
             pids, db_pids = server_pids(server), postgres_pids(postgres)
             tally = Tally()
@@ -264,12 +263,7 @@ def main(argv: list[str] | None = None) -> int:
             deadline = time.monotonic() + seconds
             threads = [threading.Thread(target=host, args=(server.url, token, n, args.workloads, args.features,
                                                             deadline, tally)) for n in range(args.hosts)]
-            began = time.monotonic()
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            elapsed = time.monotonic() - began
+            elapsed = run_all(threads)
             # Postgres forks a backend per new connection: count those started during the run too.
             cpu, db_cpu = _cpu_seconds(pids) - cpu, _cpu_seconds(postgres_pids(postgres)) - db_cpu
             loaded = storage(url)
