@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -22,6 +22,7 @@ from bench.workloads.inject import (
 from gate_contract.profile import FeatureKey, Profile, WindowCounts
 from gate_contract.keys import UNRESOLVED
 from gate_contract.records import WindowRecord
+from gate_server.storage.bounds import representative_sample
 
 FIXTURES_DIR = Path(__file__).resolve().parents[1] / "tests" / "evaluation" / "profiles"
 GZIP_ABOVE_BYTES = 200_000
@@ -225,8 +226,21 @@ def read_fixture(workload: str, scenario: str, fixtures_dir: Path = FIXTURES_DIR
     raise FileNotFoundError(f"no fixture {base}.json(.gz); record it with `python -m bench evaluation --record`")
 
 
-def load_profile(workload: str, scenario: str, fixtures_dir: Path = FIXTURES_DIR) -> Profile:
-    return profile_from_json(read_fixture(workload, scenario, fixtures_dir))
+def load_profile(workload: str, scenario: str, fixtures_dir: Path = FIXTURES_DIR, steady_bound: int = 0) -> Profile:
+    return bounded(profile_from_json(read_fixture(workload, scenario, fixtures_dir)), steady_bound)
+
+
+def bounded(profile: Profile, steady_bound: int) -> Profile:
+    """One recording (one host) as the server keeps it under GATE_MAX_STEADY_WINDOWS_PER_HOST
+    = `steady_bound` (0: every window): every start-up or inventory window, and a
+    representative sample of the steady ones (gate_server/storage/bounds.py)."""
+    steady = [(n, w.started_at, frozenset(w.counts)) for n, w in enumerate(profile.windows)
+              if not w.startup and not w.inventory]
+    if steady_bound <= 0 or len(steady) <= steady_bound:
+        return profile
+    kept = representative_sample(steady, steady_bound) | {n for n, w in enumerate(profile.windows)
+                                                     if w.startup or w.inventory}
+    return replace(profile, windows=[w for n, w in enumerate(profile.windows) if n in kept])
 
 
 def merged(profiles: list[Profile], version: str) -> Profile:
@@ -260,11 +274,11 @@ class Comparison:
         return expected_verdict(self.injection)
 
 
-def comparisons(workload: str, fixtures_dir: Path = FIXTURES_DIR) -> list[Comparison]:
+def comparisons(workload: str, fixtures_dir: Path = FIXTURES_DIR, steady_bound: int = 0) -> list[Comparison]:
     """Every comparison the evaluation makes for one recorded workload: the two
     baseline runs against each other, and the merged baseline (as the server loads a
     version) against every other recording stored for it."""
-    run_1, run_2 = (load_profile(workload, run, fixtures_dir) for run in BASELINE_RUNS)
+    run_1, run_2 = (load_profile(workload, run, fixtures_dir, steady_bound) for run in BASELINE_RUNS)
     baseline = merged([run_1, run_2], run_1.version)
     result = [Comparison(workload, "baseline run 1 vs run 2", run_1, run_2, None, "benign: baseline run 1 vs run 2")]
     stored = {p.name.split(".")[0] for p in (fixtures_dir / workload).iterdir()}
@@ -275,6 +289,6 @@ def comparisons(workload: str, fixtures_dir: Path = FIXTURES_DIR) -> list[Compar
         how = "fresh" if data["recording"].get("fresh") else "attached"
         share = data["recording"]["traffic_fraction"]
         result.append(Comparison(workload, f"baseline vs {scenario.name} ({how}, {share:.0%} traffic)", baseline,
-                                 profile_from_json(data), scenario.injection,
+                                 bounded(profile_from_json(data), steady_bound), scenario.injection,
                                  kind_of(scenario.injection, scenario.name), bool(data["recording"].get("fresh"))))
     return result

@@ -94,7 +94,10 @@ class Window(Base):
     """One profile window (default 10 s) of a recording: totals, losses, counts."""
 
     __tablename__ = "windows"
-    __table_args__ = (UniqueConstraint("recording_id", "index"),)
+    # The start is in it because Postgres partitions the table by it (migration 0014), and a
+    # partitioned table's unique constraints hold the partition key; the writer looks up
+    # (recording, index) first, so a replay with another start is still stored once.
+    __table_args__ = (UniqueConstraint("recording_id", "index", "started_at"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id", ondelete="CASCADE"))
@@ -124,6 +127,33 @@ class Window(Base):
     hooks: Mapped[Optional[dict[str, Any]]] = mapped_column()
 
     recording: Mapped[Recording] = relationship(back_populates="windows")
+
+
+class WindowRollup(Base):
+    """The sum of a version's windows (all hosts) in one 10-minute slot: what continuous
+    drift detection reads (services/drift.py), whatever the bound on stored windows
+    thinned. Appended by the writer with each write (one row per slot and start-up flag
+    it touched; a slot may have several rows, summed when read), never updated: writers
+    on several servers never wait on each other. See gate_contract/rollups.py."""
+
+    __tablename__ = "window_rollups"
+    __table_args__ = (Index("ix_window_rollups_service_version_slot", "service_id", "version", "slot_start"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"))
+    version: Mapped[str] = mapped_column(String(200))
+    slot_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Start-up windows are summed apart: drift vouches for a restart with earlier start-ups.
+    startup: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    windows: Mapped[int] = mapped_column(Integer)
+    syscalls_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    events_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    sample_every: Mapped[int] = mapped_column(Integer, default=1)
+    drops: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    hooks: Mapped[Optional[dict[str, Any]]] = mapped_column()
+    # Summed counts, a document as Window.counts; inventory: the union of the windows' ids.
+    counts: Mapped[str] = mapped_column(Text)
+    inventory: Mapped[Optional[str]] = mapped_column(Text)
 
 
 def encode_window_counts(counts: dict[int, int]) -> str:

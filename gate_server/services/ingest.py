@@ -19,6 +19,7 @@ from gate_server.analysis.config_errors import from_validation_error
 from gate_server.services.baselines import current_promotion
 from gate_server.services.errors import Conflict, DomainError, Forbidden, NotFound, TooLarge
 from gate_server.services.tokens import TokenIdentity
+from gate_server.storage import bounds
 from gate_contract.models import Recording, Service
 from gate_contract.records import RecordingInfo, WindowRecord
 from gate_contract.writer import WindowWriter
@@ -130,6 +131,8 @@ class WindowCaps:
     features: int
     drops: int
     max_age: timedelta = timedelta(hours=24)
+    # Steady windows kept per (service, version, host) (GATE_MAX_STEADY_WINDOWS_PER_HOST; 0: all).
+    steady_windows: int = 0
 
 
 def _near_receipt(window: WindowRecord, caps: WindowCaps, received: datetime) -> None:
@@ -178,7 +181,9 @@ def put_window(engine: Engine, identity: TokenIdentity, recording_uuid: str, ind
         raise NotFound(f"recording {recording_uuid} is not stored: PUT /api/v1/recordings/{recording_uuid} first",
                        field="recording_uuid")
     _authorize_stored(identity, recording_uuid, stored)
-    return WindowWriter(engine).write_window(window, received_at=received)
+    created = WindowWriter(engine).write_window(window, received_at=received)
+    _bound_steady_windows(engine, {recording_uuid}, caps)
+    return created
 
 
 def _batch_entries(body: dict[str, Any], max_windows: int) -> list[Any]:
@@ -229,4 +234,13 @@ def put_windows(engine: Engine, identity: TokenIdentity, body: dict[str, Any], c
                            f"PUT /api/v1/recordings/{window.recording_uuid} first",
                            field=f"windows[{position}].recording_uuid")
         _authorize_stored(identity, window.recording_uuid, stored[window.recording_uuid])
-    return WindowWriter(engine).write_windows(windows, received_at=received)
+    created = WindowWriter(engine).write_windows(windows, received_at=received)
+    _bound_steady_windows(engine, set(stored), caps)
+    return created
+
+
+def _bound_steady_windows(engine: Engine, recording_uuids: set[str], caps: WindowCaps) -> None:
+    """Thin the hosts' steady windows of these recordings' versions to the bound (storage/bounds.py)."""
+    if caps.steady_windows > 0:
+        with Session(engine) as session, session.begin():
+            bounds.enforce_steady_bound(session, recording_uuids, caps.steady_windows)

@@ -3,7 +3,8 @@
 Only data wholly before the cutoff goes: a window received before it (one row, its counts
 a document in it; by its receipt time, never the uploader's word, so backdating or
 forward-dating a window within what ingest accepts does not move it across the cutoff), a
-recording left with no windows that also ended before it, and a check made before it. Start-up windows and windows carrying an inventory are kept at any
+recording left with no windows that also ended before it, a check made before it, and
+rollups (drift's 10-minute sums) of slots that ended before it. Start-up windows and windows carrying an inventory are kept at any
 age (and so their recordings): they are what a canary's start-up is compared with
 (analysis/startup.py), and the only record of a long-running baseline's start. They
 are capped all the same: the newest `startup_windows_kept` of each service and
@@ -15,15 +16,18 @@ dashboards refer to services by name.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Callable
 
 from sqlalchemy import delete, exists, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from gate_contract.models import Check, Recording, Window
+from gate_contract.models import Check, Recording, Window, WindowRollup
+from gate_contract.rollups import ROLLUP_SLOT
+from gate_server.storage import partitions
+from gate_server.storage.rollups import compact_rollups
 
 # Rows per delete statement: small enough to keep each transaction short (the probe
 # keeps writing while we prune), large enough to finish a month of windows quickly.
@@ -39,12 +43,16 @@ class PruneReport:
     windows: int = 0
     recordings: int = 0
     checks: int = 0
+    rollups: int = 0
+    # Postgres: the monthly partitions of windows dropped whole (their windows are in `windows`).
+    partitions_dropped: list[str] = field(default_factory=list)
     dry_run: bool = False
 
     def to_dict(self) -> dict:
         return {
             "cutoff": self.cutoff.isoformat(), "dry_run": self.dry_run, "windows": self.windows,
-            "recordings": self.recordings, "checks": self.checks,
+            "recordings": self.recordings, "checks": self.checks, "rollups": self.rollups,
+            "partitions_dropped": self.partitions_dropped,
         }
 
 
@@ -78,6 +86,11 @@ def _old_checks(cutoff: datetime):
     return select(Check.id).where(Check.created_at < cutoff)
 
 
+def _old_rollups(cutoff: datetime):
+    # A slot goes when it ended before the cutoff, as a window does.
+    return select(WindowRollup.id).where(WindowRollup.slot_start < cutoff - ROLLUP_SLOT)
+
+
 def _count(session: Session, query) -> int:
     return int(session.execute(select(func.count()).select_from(query.subquery())).scalar_one())
 
@@ -99,8 +112,14 @@ def prune(engine: Engine, cutoff: datetime, *, dry_run: bool = False, batch_size
             ended = func.coalesce(Recording.ended_at, Recording.started_at)
             report.recordings = _count(session, select(Recording.id).where(~has_new_window, ended < cutoff))
             report.checks = _count(session, _old_checks(cutoff))
+            report.rollups = _count(session, _old_rollups(cutoff))
         return report
 
+    with engine.begin() as connection:
+        # Whole months first (Postgres): a partition dropped, not its rows deleted one by one.
+        dropped = partitions.drop_partitions_before(connection, cutoff, _kept_startup_windows(startup_windows_kept))
+        report.partitions_dropped, report.windows = sorted(dropped), sum(dropped.values())
+        partitions.ensure_partitions(connection)
     while True:
         with Session(engine) as session, session.begin():
             ids = session.execute(_old_windows(cutoff, startup_windows_kept).order_by(Window.id)
@@ -112,6 +131,10 @@ def prune(engine: Engine, cutoff: datetime, *, dry_run: bool = False, batch_size
             progress(report)
     report.recordings = _delete_in_batches(engine, Recording, _empty_old_recordings(cutoff), batch_size)
     report.checks = _delete_in_batches(engine, Check, _old_checks(cutoff), batch_size)
+    report.rollups = _delete_in_batches(engine, WindowRollup, _old_rollups(cutoff), batch_size)
+    with Session(engine) as session, session.begin():
+        # One row per closed slot from the many its uploads appended (storage/rollups.py).
+        compact_rollups(session, before=datetime.now(timezone.utc) - 2 * ROLLUP_SLOT)
     return report
 
 
