@@ -8,10 +8,10 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Iterable, Optional
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gate_server.services.tokens import TokenIdentity
+from gate_server.storage import audit as stored_audit
 from gate_contract.models import AuditEntry
 
 ACTIONS = ("decision", "decision.void", "acknowledge", "suppression.create", "suppression.revoke",
@@ -51,21 +51,16 @@ def record(session: Session, *, actor: str, action: str, service: str, reason: s
            at: Optional[datetime] = None) -> None:
     """Add one entry to the caller's transaction (never commits)."""
     assert action in ACTIONS, action
-    session.add(AuditEntry(at=at or datetime.now(timezone.utc), actor=actor, action=action, service=service,
+    stored_audit.add(session, AuditEntry(at=at or datetime.now(timezone.utc), actor=actor, action=action, service=service,
                            check_id=check_id, reason=reason, detail=detail or {}))
 
 
 def entries(session: Session, *, services: Optional[Iterable[str]] = None, since: Optional[datetime] = None,
             limit: int = DEFAULT_LIMIT) -> list[dict[str, Any]]:
     """Entries newest first, of the given services (None: all), at or after `since`."""
-    query = select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(
-        max(1, min(limit, MAX_LIMIT)))
-    if services is not None:
-        query = query.where(AuditEntry.service.in_(list(services)))
-    if since is not None:
-        query = query.where(AuditEntry.at >= since)
     return [
         {"id": entry.id, "at": iso(entry.at), "actor": entry.actor, "action": entry.action,
          "service": entry.service, "check_id": entry.check_id, "reason": entry.reason, "detail": entry.detail}
-        for entry in session.execute(query).scalars()
+        for entry in stored_audit.newest(session, services=services, since=since,
+                                         limit=max(1, min(limit, MAX_LIMIT)))
     ]
