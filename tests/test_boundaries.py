@@ -159,3 +159,50 @@ def test_the_probe_compiles_before_it_imports_sqlalchemy_or_requests():
             "print(sorted({'sqlalchemy', 'requests'} & set(sys.modules)))")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+# Queries live with their domain's storage module (gate_server/storage, gate_contract);
+# the layers above pass a Session or an Engine on and sort SQLAlchemy's errors, nothing more.
+ABOVE_STORAGE = ("gate_server/services", "gate_server/api", "gate_server/dashboard")
+SQLALCHEMY_ABOVE_STORAGE = {"sqlalchemy.orm": {"Session"}, "sqlalchemy.engine": {"Engine"}, "sqlalchemy.exc": None}
+QUERY_CALLS = ("execute", "query", "scalar", "scalars")
+
+
+def sql_built(root: Path, package: str) -> list[str]:
+    """One line per SQL construct imported or statement run in a module under root/package."""
+    found = []
+    for path in sorted((root / package).rglob("*.py")):
+        relative = path.relative_to(root).as_posix()
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                found += [f"{relative} imports {alias.name}" for alias in node.names
+                          if alias.name.partition(".")[0] == "sqlalchemy"]
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").partition(".")[0] == "sqlalchemy":
+                names = {alias.name for alias in node.names}
+                allowed = SQLALCHEMY_ABOVE_STORAGE.get(node.module, set())
+                if allowed is not None and not names <= allowed:
+                    found.append(f"{relative} imports {sorted(names - allowed)} from {node.module}")
+            elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                  and node.func.attr in QUERY_CALLS):
+                found.append(f"{relative}:{node.lineno} calls .{node.func.attr}()")
+    return found
+
+
+@pytest.mark.parametrize("package", ABOVE_STORAGE)
+def test_no_layer_above_storage_builds_or_runs_sql(package):
+    assert sql_built(ROOT, package) == []
+
+
+@pytest.mark.parametrize("package", ABOVE_STORAGE)
+@pytest.mark.parametrize("planted", [
+    "from sqlalchemy import select\n",
+    "from sqlalchemy.orm import aliased\n",
+    "import sqlalchemy\n",
+    "def rows(session):\n    return session.execute(query).all()\n",
+    "def rows(session):\n    return session.query(Model).all()\n",
+])
+def test_the_sql_check_catches_a_planted_query(tmp_path, package, planted):
+    copy = tmp_path / package
+    copy.mkdir(parents=True)
+    (copy / "planted.py").write_text(planted)
+    assert sql_built(tmp_path, package) != []

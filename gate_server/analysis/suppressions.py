@@ -14,14 +14,13 @@ floored limit counts whatever a suppression says.
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Collection, Iterable, Optional
 
-from gate_server.analysis.patterns import DestinationSet, GlobSet, check_glob, parse_destination
+from gate_server.analysis.patterns import check_glob, key_matcher, parse_destination
 from gate_server.analysis.verdict import Anomaly, SuppressedBy
-from gate_contract.keys import FILE_MODES, UNIX, parse_address, parse_file_key
+from gate_contract.keys import FILE_MODES, UNIX, parse_address
 from gate_contract.kinds import ADDRESS_KINDS, BY_NAME, KINDS, PATH_KINDS
 
 if TYPE_CHECKING:
@@ -40,16 +39,7 @@ class ActiveSuppression:
     expires: str  # ISO 8601 UTC
 
     def matches(self, kind: str, key: str) -> bool:
-        if kind != self.kind:
-            return False
-        if kind == "file":
-            globs = GlobSet([self.pattern])
-            return globs.matches(parse_file_key(key).path) or globs.matches(key)
-        if kind in PATH_KINDS:
-            return GlobSet([self.pattern]).matches(key)
-        if kind in ADDRESS_KINDS:
-            return DestinationSet([self.pattern]).matches(key)
-        return fnmatch.fnmatchcase(key, self.pattern)
+        return kind == self.kind and key_matcher(kind, [self.pattern])(key)
 
 
 GLOB_CHARACTERS = re.compile(r"([*?\[])")

@@ -9,11 +9,11 @@ import re
 from datetime import datetime, timezone
 from typing import Any, Iterable, Optional
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gate_server.services.tokens import TokenIdentity
-from gate_contract.models import ApiToken, AuditEntry
+from gate_server.storage import audit as stored_audit
+from gate_contract.models import AuditEntry
 
 ACTIONS = ("decision", "decision.void", "acknowledge", "suppression.create", "suppression.revoke",
            "suppression.use", "baseline.promote", "token.create", "token.revoke")
@@ -69,20 +69,14 @@ def record(session: Session, *, actor: str, action: str, service: str, reason: s
            at: Optional[datetime] = None) -> None:
     """Add one entry to the caller's transaction (never commits)."""
     assert action in ACTIONS, action
-    session.add(AuditEntry(at=at or datetime.now(timezone.utc), actor=actor, action=action, service=service,
+    stored_audit.add(session, AuditEntry(at=at or datetime.now(timezone.utc), actor=actor, action=action, service=service,
                            check_id=check_id, reason=reason, detail=detail or {}))
 
 
 def entries(session: Session, *, services: Optional[Iterable[str]] = None, since: Optional[datetime] = None,
             limit: int = DEFAULT_LIMIT) -> list[dict[str, Any]]:
     """Entries newest first, of the given services (None: all), at or after `since`."""
-    query = select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(
-        max(1, min(limit, MAX_LIMIT)))
-    if services is not None:
-        query = query.where(AuditEntry.service.in_(list(services)))
-    if since is not None:
-        query = query.where(AuditEntry.at >= since)
-    rows = list(session.execute(query).scalars())
+    rows = stored_audit.newest(session, services=services, since=since, limit=max(1, min(limit, MAX_LIMIT)))
     described = _token_descriptions(session, rows)
     return [
         {"id": entry.id, "at": iso(entry.at), "actor": entry.actor, "actor_description": described.get(entry.actor),
@@ -98,5 +92,5 @@ def _token_descriptions(session: Session, rows: list[AuditEntry]) -> dict[str, s
     ids = {int(match.group(1)) for entry in rows if (match := TOKEN_ACTOR.fullmatch(entry.actor))}
     if not ids:
         return {}
-    return {token_actor(token_id): description for token_id, description in session.execute(
-        select(ApiToken.id, ApiToken.description).where(ApiToken.id.in_(sorted(ids)))) if description}
+    return {token_actor(token_id): description
+            for token_id, description in stored_audit.token_descriptions(session, sorted(ids)).items()}

@@ -11,7 +11,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Optional
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -20,7 +19,7 @@ from gate_server.services.baselines import current_promotion
 from gate_server.services.errors import Conflict, DomainError, Forbidden, NotFound, TooLarge
 from gate_server.services.tokens import TokenIdentity
 from gate_server.storage import bounds
-from gate_contract.models import Recording, Service
+from gate_server.storage import catalog as stored_catalog
 from gate_contract.records import RecordingInfo, WindowRecord
 from gate_contract.writer import WindowWriter
 
@@ -47,11 +46,7 @@ def _same(named_in_url: Any, in_body: Any, field: str) -> None:
 
 def _stored_recording(session: Session, recording_uuid: str) -> Optional[tuple[str, str, str]]:
     """(service, version, role) of a stored recording, or None."""
-    row = session.execute(
-        select(Service.name, Recording.version, Recording.role)
-        .join(Recording.service).where(Recording.uuid == recording_uuid)
-    ).one_or_none()
-    return tuple(row) if row else None
+    return stored_catalog.recording_identity(session, recording_uuid)
 
 
 def _authorize_service(identity: TokenIdentity, service: str) -> None:
@@ -85,13 +80,11 @@ def _refuse_baseline_version(session: Session, identity: TokenIdentity, service:
     writing there is how a compromised canary would make its misbehaviour the baseline's."""
     if identity.role is None or identity.role == "baseline":
         return
-    service_row = session.execute(select(Service.id).where(Service.name == service)).scalar_one_or_none()
+    service_row = stored_catalog.service_id(session, service)
     if service_row is None:
         return
     promoted = current_promotion(session, service_row)
-    recorded_as_baseline = session.execute(
-        select(Recording.id).where(Recording.service_id == service_row, Recording.version == version,
-                                   Recording.role == "baseline").limit(1)).first() is not None
+    recorded_as_baseline = stored_catalog.recorded_as_baseline(session, service_row, version)
     if recorded_as_baseline or (promoted is not None and promoted.version == version):
         why = "promoted as the baseline" if not recorded_as_baseline else "recorded by baseline hosts"
         raise Forbidden(f"version {version!r} of {service!r} is {why}: a {identity.role} token may not write "
@@ -225,9 +218,7 @@ def put_windows(engine: Engine, identity: TokenIdentity, body: dict[str, Any], c
         raise DomainError(f"windows[{position}] repeats window {named[position][1]} of recording "
                           f"{named[position][0]}", field=f"windows[{position}]")
     with Session(engine) as session:
-        stored = {row[0]: tuple(row[1:]) for row in session.execute(
-            select(Recording.uuid, Service.name, Recording.version, Recording.role).join(Recording.service)
-            .where(Recording.uuid.in_(sorted({uuid for uuid, _ in named}))))}
+        stored = stored_catalog.recording_identities(session, (uuid for uuid, _ in named))
     for position, window in enumerate(windows):
         if window.recording_uuid not in stored:
             raise NotFound(f"windows[{position}]: recording {window.recording_uuid} is not stored: "
