@@ -21,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 
-from gate_contract.records import RecordingInfo, WindowRecord
+from gate_contract.records import MAX_PROGRAM_FEATURES, MAX_PROGRAMS, ProgramActivity, RecordingInfo, WindowRecord
 from host_probe import __version__
 from host_probe.kernel import file_hook, loader
 from host_probe.discovery import Workload
@@ -82,6 +82,22 @@ def window_features(raw: RawWindow) -> dict[tuple[str, str], int]:
     for change, count in raw.processes.items():
         features[("process", change)] += count
     return dict(features)
+
+
+def window_programs(raw: RawWindow) -> list[ProgramActivity]:
+    """Lineage of a window: per program whose processes the probe saw exec, what they
+    made and who started it (a program it cannot name, its exec key drained before the
+    agent's memory of it was cleared, is left out)."""
+    named = raw.programs
+    activity = []
+    for image in sorted(set(raw.image_features) | {started for _, started in raw.exec_edges}):
+        if image not in named:
+            continue
+        started_by = sorted({named[parent][1] for parent, started in raw.exec_edges
+                             if started == image and parent in named})
+        made = sorted(raw.image_features.get(image, ()))[:MAX_PROGRAM_FEATURES]
+        activity.append(ProgramActivity(program=named[image][1], started_by=started_by, features=made))
+    return activity[:MAX_PROGRAMS]
 
 
 def _now() -> datetime:
@@ -369,7 +385,7 @@ class Engine:
             # the kernel counts every detail: only the -v stream is ever sampled
             sample_every=1, drops=drops, features=window_features(raw),
             startup=startup,
-            inventory=recording.inventory, hooks=self.hooks,
+            inventory=recording.inventory, hooks=self.hooks, programs=window_programs(raw),
         ))
         if not spooled:
             recording.sink.give_back(carried)
