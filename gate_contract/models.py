@@ -121,10 +121,12 @@ class Window(Base):
     recording: Mapped[Recording] = relationship(back_populates="windows")
 
 
-def encode_window_counts(counts: dict[int, int], programs: list[tuple[int, list[int], list[int]]] = ()) -> str:
+def encode_window_counts(counts: dict[int, int], programs: list[tuple[int, list[int], list[int]]] = (),
+                         unnamed: list[int] = ()) -> str:
     """`Window.counts` for {feature id: count}: JSON text [[ids ascending], [counts]], and
     when the window has lineage a third item, [[program's exec feature id, [ids of the
-    programs that started it], [ids of the features it made]], ...] (records.ProgramActivity).
+    programs that started it], [ids of the features it made]], ...] (records.ProgramActivity),
+    and a fourth, the ids of WindowRecord.unnamed.
 
     Two parallel arrays in a text column, because json.loads of that is measurably the
     cheapest decoding here (docs/benchmarks.md, "Check latency"): cheaper than an
@@ -133,7 +135,7 @@ def encode_window_counts(counts: dict[int, int], programs: list[tuple[int, list[
     ids = sorted(counts)
     document = [ids, [counts[fid] for fid in ids]]
     if programs:
-        document.append([list(program) for program in programs])
+        document += [[list(program) for program in programs], sorted(unnamed)]
     return json.dumps(document, separators=(",", ":"))
 
 
@@ -143,11 +145,11 @@ def decode_window_counts(document: str) -> tuple[list[int], list[int]]:
     return ids, counts
 
 
-def decode_window_document(document: str) -> tuple[list[int], list[int], list[list]]:
-    """(feature ids, counts, programs) of a `Window.counts` document; programs as
-    encode_window_counts writes them, [] for a window without lineage."""
-    ids, counts, *rest = json.loads(document)
-    return ids, counts, (rest[0] if rest else [])
+def decode_window_document(document: str) -> tuple[list[int], list[int], list[list], list[int]]:
+    """(feature ids, counts, programs, unnamed) of a `Window.counts` document, as
+    encode_window_counts writes them; [] and [] for a window without lineage."""
+    ids, counts, programs, unnamed = (*json.loads(document), [], [])[:4]
+    return ids, counts, programs, unnamed
 
 
 class Feature(Base):

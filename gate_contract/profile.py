@@ -42,6 +42,8 @@ class WindowCounts:
     hooks: dict[str, str] = field(default_factory=dict)
     # Lineage, per program seen exec'd (empty: a probe that did not say, or none seen exec)
     programs: tuple[ProgramFacts, ...] = ()
+    # Of the programs' features, those processes the probe never saw exec also made
+    unnamed: frozenset[FeatureKey] = frozenset()
 
     @property
     def lost(self) -> int:

@@ -201,5 +201,8 @@ class WindowRecord(_Record):
     programs: list[ProgramActivity] = Field(default_factory=list, max_length=MAX_PROGRAMS, description=(
         "Lineage: per program (exec key) its processes ran, what they made in this window and which "
         "programs started it. Processes the probe did not see exec (attached while running) are in no entry."))
+    unnamed: list[tuple[Kind, Key]] = Field(default_factory=list, max_length=MAX_PROGRAM_FEATURES, description=(
+        "Lineage: [kind, key] of the features in `programs` that processes the probe did not see exec "
+        "(attached while running) also made in this window."))
 
     check_times = model_validator(mode="after")(_ends_after_start)

@@ -151,7 +151,8 @@ def _window_row(window: WindowRecord, recording_id: int, counts: dict[tuple[str,
         recording_id=recording_id, index=window.index, started_at=window.started_at, ended_at=window.ended_at,
         syscalls_total=window.syscalls_total, events_total=window.events_total, sample_every=window.sample_every,
         drops=dict(window.drops), startup=window.startup, hooks=dict(window.hooks) or None,
-        counts=encode_window_counts({ids[feature]: n for feature, n in counts.items()}, _programs(window, ids)),
+        counts=encode_window_counts({ids[feature]: n for feature, n in counts.items()}, _programs(window, ids),
+                                    sorted({ids[kind, _clip(key)] for kind, key in window.unnamed})),
         inventory=encode_window_counts({ids[feature]: n for feature, n in held.items()}) if held else None,
     )
 
@@ -161,6 +162,7 @@ def _program_features(window: WindowRecord) -> Iterable[tuple[str, str]]:
         yield "exec", _clip(activity.program)
         yield from (("exec", _clip(program)) for program in activity.started_by)
         yield from ((kind, _clip(key)) for kind, key in activity.features)
+    yield from ((kind, _clip(key)) for kind, key in window.unnamed)
 
 
 def _programs(window: WindowRecord, ids: dict[tuple[str, str], int]) -> list[tuple[int, list[int], list[int]]]:

@@ -4,18 +4,20 @@ A canary that runs `/bin/sh` once per request shows the shell's exec and every s
 file and program the shell itself uses as new: thirty rows for one change. The probe
 says, per window, which program's processes made each feature and which program
 exec'd it (`WindowCounts.programs`). Here each new program (a `new` or `unverified`
-exec) heads a group; an anomaly joins a group when only new programs made it, under
-the outermost of them; a new program exec'd by another new program is a child group.
-An anomaly that an older program (or a process the probe never saw exec) also made,
-or that no program is named for, stays ungrouped: the flat list is unchanged, groups
-point into it.
+exec) heads a group; a new program exec'd by another new program is a child group. An
+anomaly joins a group when, in every canary window it was seen in, only new programs
+made it (under the outermost of them). Start-up windows are left out of that test when
+the feature was seen past them: an older program's start-up (a fresh canary's loader)
+does not make the shell's every-request `access` its own. An anomaly that an older
+program or a process the probe never saw exec also made, or that no program is named
+for, stays ungrouped: the flat list is unchanged, groups point into it.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 
-from gate_contract.profile import Profile
+from gate_contract.profile import FeatureKey, Profile, WindowCounts
 from gate_server.analysis.verdict import Anomaly, AnomalyGroup, severity_rank
 
 GROUPED_CHANGES = ("new", "unverified")
@@ -25,16 +27,42 @@ KIND_WORDS = {"syscall": ("new syscall", "new syscalls"), "file": ("new file", "
               "bind": ("new bind", "new binds"), "socket": ("new socket type", "new socket types")}
 
 
-def _programs(canary: Profile) -> tuple[dict[str, set[str]], dict[tuple[str, str], set[str]]]:
-    """(program -> programs that exec'd it, feature -> programs whose processes made it), over every window."""
+# Who made a feature in a window, besides the named programs: processes never seen exec
+UNNAMED = ""
+
+
+def _started_by(canary: Profile) -> dict[str, set[str]]:
+    """program -> the programs that exec'd it, over every window."""
     started_by: dict[str, set[str]] = {}
-    makers: dict[tuple[str, str], set[str]] = {}
     for window in canary.windows:
         for facts in window.programs:
             started_by.setdefault(facts.program, set()).update(facts.started_by)
-            for feature in facts.features:
-                makers.setdefault(feature, set()).add(facts.program)
-    return started_by, makers
+    return started_by
+
+
+def _makers(window: WindowCounts) -> dict[FeatureKey, set[str]]:
+    """feature -> who made it in this window (UNNAMED: processes the probe never saw exec)."""
+    makers: dict[FeatureKey, set[str]] = {}
+    for facts in window.programs:
+        for feature in facts.features:
+            makers.setdefault(feature, set()).add(facts.program)
+    for feature in window.unnamed:
+        makers.setdefault(feature, set()).add(UNNAMED)
+    return makers
+
+
+def _new_makers(feature: FeatureKey, windows: list[tuple[WindowCounts, dict]], new: set[str]) -> set[str]:
+    """The new programs that alone made `feature` in every window it was seen in (past
+    start-up, when it was seen there); empty when any such window says otherwise."""
+    seen = [(window, makers) for window, makers in windows if window.counts.get(feature)]
+    judged = [pair for pair in seen if not pair[0].startup] or seen
+    found: set[str] = set()
+    for _, makers in judged:
+        made_by = makers.get(feature, set())
+        if not made_by or not made_by <= new:
+            return set()
+        found |= made_by
+    return found
 
 
 def _parents(new: set[str], started_by: dict[str, set[str]]) -> dict[str, str]:
@@ -62,7 +90,7 @@ def _depth(program: str, parents: dict[str, str]) -> int:
 
 def group_anomalies(anomalies: list[Anomaly], canary: Profile) -> list[AnomalyGroup]:
     """Groups over `anomalies` (by index); [] when the canary's windows carry no lineage."""
-    started_by, makers = _programs(canary)
+    started_by = _started_by(canary)
     if not started_by:
         return []
     heads = {a.key: index for index, a in enumerate(anomalies)
@@ -72,11 +100,12 @@ def group_anomalies(anomalies: list[Anomaly], canary: Profile) -> list[AnomalyGr
     new = set(heads)
     parents = _parents(new, started_by)
     members: dict[str, list[int]] = {program: [] for program in new}
+    windows = [(window, _makers(window)) for window in canary.windows]
     for index, anomaly in enumerate(anomalies):
         if anomaly.change not in GROUPED_CHANGES or (anomaly.kind == "exec" and anomaly.key in new):
             continue
-        made_by = makers.get((anomaly.kind, anomaly.key), set())
-        if made_by and made_by <= new:
+        made_by = _new_makers((anomaly.kind, anomaly.key), windows, new)
+        if made_by:
             members[min(made_by, key=lambda program: (_depth(program, parents), program))].append(index)
     built: dict[str, AnomalyGroup] = {}
     for program in sorted(new, key=lambda program: -_depth(program, parents)):  # children first

@@ -33,7 +33,7 @@ MAX_REFERENCE_WINDOWS = 200
 # (window id, recording id, index): a window id alone could be reused by SQLite after a prune.
 WindowKey = tuple[int, int, int]
 # A window's counts and its lineage, as the cache keeps them
-StoredWindow = tuple[dict[FeatureKey, int], tuple[ProgramFacts, ...]]
+StoredWindow = tuple[dict[FeatureKey, int], tuple[ProgramFacts, ...], frozenset[FeatureKey]]
 
 
 class ProfileCache:
@@ -81,7 +81,7 @@ class ProfileCache:
 
 
 # A window's stored counts: feature ids and their counts, in matching order, and its lineage.
-IdCounts = tuple[list[int], list[int], list[list]]
+IdCounts = tuple[list[int], list[int], list[list], list[int]]
 
 
 def _stored_counts(session: Session, window_ids: list[int]) -> dict[int, IdCounts]:
@@ -91,7 +91,7 @@ def _stored_counts(session: Session, window_ids: list[int]) -> dict[int, IdCount
         rows = session.execute(select(Window.id, Window.counts).where(Window.id.in_(window_ids[start : start + CHUNK])))
         for window_id, document in rows:
             # NULL only in a window no writer of this code stored (0010 backfilled the rest)
-            result[window_id] = decode_window_document(document) if document is not None else ([], [], [])
+            result[window_id] = decode_window_document(document) if document is not None else ([], [], [], [])
     return result
 
 
@@ -206,13 +206,14 @@ def _window_counts(session: Session, windows: list[Window], cache: Optional[Prof
     held_ids = {w.id: decode_window_counts(w.inventory)[0] for w in windows if w.inventory}
     if missing or held_ids:
         stored = _stored_counts(session, [w.id for w in missing]) if missing else {}
-        named = set().union(*(ids for ids, _, _ in stored.values()), *held_ids.values(),
-                            *(_program_ids(programs) for _, _, programs in stored.values()))
+        named = set().union(*(ids for ids, *_ in stored.values()), *held_ids.values(),
+                            *(_program_ids(programs) | set(unnamed) for _, _, programs, unnamed in stored.values()))
         names = _feature_names(session, named, cache)
         name_of = names.__getitem__
         for w in missing:
-            ids, values, programs = stored.get(w.id, ([], [], []))
-            counts[w.id] = (dict(zip(map(name_of, ids), values)), _program_facts(programs, name_of))
+            ids, values, programs, unnamed = stored.get(w.id, ([], [], [], []))
+            counts[w.id] = (dict(zip(map(name_of, ids), values)), _program_facts(programs, name_of),
+                            frozenset(map(name_of, unnamed)))
             cache.put((w.id, w.recording_id, w.index), counts[w.id])
         held = {window_id: frozenset(map(name_of, ids)) for window_id, ids in held_ids.items()}
     else:
@@ -220,7 +221,7 @@ def _window_counts(session: Session, windows: list[Window], cache: Optional[Prof
 
     return [
         WindowCounts(
-            counts=counts[w.id][0], programs=counts[w.id][1], syscalls_total=int(w.syscalls_total),
+            counts=counts[w.id][0], programs=counts[w.id][1], unnamed=counts[w.id][2], syscalls_total=int(w.syscalls_total),
             events_total=int(w.events_total), sample_every=int(w.sample_every),
             drops={k: int(v) for k, v in (w.drops or {}).items()},
             started_at=w.started_at, ended_at=w.ended_at,

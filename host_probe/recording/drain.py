@@ -75,8 +75,8 @@ class RawWindow:
     programs: dict = field(default_factory=dict)              # image id -> its ("exec", key)
 
     def attribute(self, image: int, features) -> None:
-        if image:
-            self.image_features.setdefault(image, set()).update(features)
+        """Image 0: processes the probe did not see exec (attached while running)."""
+        self.image_features.setdefault(image, set()).update(features)
 
 
 def _libc():
@@ -338,12 +338,16 @@ class MapDrain:
 
     def _attribute_files(self, slots: np.ndarray, images: np.ndarray, ids: np.ndarray,
                          windows: dict[int, RawWindow]) -> None:
-        """Which program opened each file: one step per distinct (workload, image, file)."""
-        tagged = images > 0
-        if not tagged.any():
-            return
+        """Which program opened each file: one step per distinct (workload, named image, file)."""
         features = self.file_ids.features
-        for triple in np.unique(slots[tagged] << 48 | images[tagged] << 32 | ids[tagged]).tolist():
+        tagged = images > 0
+        # processes not seen exec (image 0) open most files of an attached workload: only the
+        # files a named program opened too are looked at one by one
+        pairs = slots << 32 | ids
+        shared = np.intersect1d(pairs[tagged], pairs[~tagged])
+        shared = (shared >> 32) << 48 | (shared & 0xFFFFFFFF)  # as (slot, image 0, file) triples
+        triples = np.concatenate([slots[tagged] << 48 | images[tagged] << 32 | ids[tagged], shared])
+        for triple in np.unique(triples).tolist():
             window = windows.get(triple >> 48)
             if window is not None:
                 window.attribute((triple >> 32) & 0xFFFF, (features[triple & 0xFFFFFFFF],))
@@ -393,7 +397,7 @@ class MapDrain:
             images_by_bucket.setdefault((ref.slot, image_bucket.value), set()).add(ref.image)
         for slot, window in windows.items():
             for image_bucket in np.flatnonzero(bits[slot].any(axis=1)).tolist():
-                images = images_by_bucket.get((slot, image_bucket), set())
+                images = images_by_bucket.get((slot, image_bucket), {0} if image_bucket == 0 else set())
                 if len(images) != 1:
                     continue
                 numbers = np.flatnonzero(np.unpackbits(bits[slot, image_bucket].view(np.uint8), bitorder="little"))
@@ -419,6 +423,6 @@ class MapDrain:
             found = window.losses
             window.losses = {reason: int(n) + found.get(reason, 0) for reason, n in zip(LOSS_REASONS, losses[slot])}
             window.losses.update({name: 0 for name in DRAIN_LOSSES} | evictions.get(slot, {}))
-            named = set(window.image_features).union(*window.exec_edges)
+            named = (set(window.image_features) - {0}).union(*window.exec_edges)
             window.programs = {image: self.programs[slot, image] for image in named if (slot, image) in self.programs}
         return windows

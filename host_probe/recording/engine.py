@@ -91,13 +91,20 @@ def window_programs(raw: RawWindow) -> list[ProgramActivity]:
     named = raw.programs
     activity = []
     for image in sorted(set(raw.image_features) | {started for _, started in raw.exec_edges}):
-        if image not in named:
+        if image not in named:  # also 0: processes not seen exec (window_unnamed)
             continue
         started_by = sorted({named[parent][1] for parent, started in raw.exec_edges
                              if started == image and parent in named})
         made = sorted(raw.image_features.get(image, ()))[:MAX_PROGRAM_FEATURES]
         activity.append(ProgramActivity(program=named[image][1], started_by=started_by, features=made))
     return activity[:MAX_PROGRAMS]
+
+
+def window_unnamed(raw: RawWindow, programs: list[ProgramActivity]) -> list[tuple[str, str]]:
+    """What processes the probe did not see exec also made of what the named programs made:
+    so a check never credits a named program alone with it. Bounded by the programs' features."""
+    made = {tuple(feature) for activity in programs for feature in activity.features}
+    return sorted(made & raw.image_features.get(0, set()))[:MAX_PROGRAM_FEATURES]
 
 
 def _now() -> datetime:
@@ -378,6 +385,7 @@ class Engine:
         self._follow_start(recording, raw)
         startup = bool(recording.startup_until and recording.window_started < recording.startup_until
                        and ended >= recording.startup_from)
+        programs = window_programs(raw)
         spooled = recording.sink.write_window(WindowRecord(
             recording_uuid=recording.uuid, index=recording.index, started_at=recording.window_started,
             ended_at=ended, syscalls_total=sum(raw.syscalls.values()),
@@ -385,7 +393,8 @@ class Engine:
             # the kernel counts every detail: only the -v stream is ever sampled
             sample_every=1, drops=drops, features=window_features(raw),
             startup=startup,
-            inventory=recording.inventory, hooks=self.hooks, programs=window_programs(raw),
+            inventory=recording.inventory, hooks=self.hooks, programs=programs,
+            unnamed=window_unnamed(raw, programs),
         ))
         if not spooled:
             recording.sink.give_back(carried)
