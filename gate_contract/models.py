@@ -101,6 +101,11 @@ class Window(Base):
     index: Mapped[int] = mapped_column(Integer)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     ended_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # When the window reached the database: the server's clock for an HTTP upload (never the
+    # uploader's), the writer's for a probe writing with the database's credentials. What
+    # must not trust the uploader's times orders by it (retention, drift, promotions).
+    # NULL only if written past the writer; migration 0013 filled older rows with ended_at.
+    received_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True), index=True)
     syscalls_total: Mapped[int] = mapped_column(BigInteger, default=0)
     events_total: Mapped[int] = mapped_column(BigInteger, default=0)
     sample_every: Mapped[int] = mapped_column(Integer, default=1)

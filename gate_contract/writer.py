@@ -10,7 +10,8 @@ check, retention and the seccomp export read. An inventory is a document of its 
 
 from __future__ import annotations
 
-from typing import Iterable
+from datetime import datetime, timezone
+from typing import Iterable, Optional
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -26,7 +27,7 @@ from gate_contract.records import MAX_BIGINT, RecordingInfo, WindowRecord
 MAX_KEY_LENGTH = 1024
 # Postgres caps bound parameters per statement at 65535; stay well below.
 BATCH_ROWS = 2000
-# A window row binds 12 parameters.
+# A window row binds 13 parameters.
 WINDOWS_PER_INSERT = 1000
 
 
@@ -103,14 +104,18 @@ class WindowWriter:
             )
             return session.execute(select(Recording.id).where(Recording.uuid == info.uuid)).scalar_one()
 
-    def write_window(self, window: WindowRecord) -> bool:
+    def write_window(self, window: WindowRecord, received_at: Optional[datetime] = None) -> bool:
         """Store one window with its feature counts. Returns False if it was already stored."""
-        return self.write_windows([window])[0]
+        return self.write_windows([window], received_at)[0]
 
-    def write_windows(self, windows: list[WindowRecord]) -> list[bool]:
+    def write_windows(self, windows: list[WindowRecord], received_at: Optional[datetime] = None) -> list[bool]:
         """Store windows of stored recordings in one transaction: one feature lookup for all
         of them and one multi-row INSERT (what a fleet's ingest rate needs, issue 26). For each
-        window, in order: True if new, False if it was already stored (kept as it was)."""
+        window, in order: True if new, False if it was already stored (kept as it was).
+
+        `received_at`: when the server received them (the HTTP ingest says; an uploader's
+        times are its word only). Without it the writer holds the database's credentials,
+        the operator's own, and its window's end is its receipt (no later than now)."""
         if not windows:
             return []
         with Session(self.engine) as session, session.begin():
@@ -121,7 +126,9 @@ class WindowWriter:
             named = {feature for counts, held in clipped for feature in (*counts, *held)}
             named |= {feature for window in windows for feature in _program_features(window)}
             ids = feature_ids(session, named)
-            rows = [_window_row(window, recording_ids[window.recording_uuid], counts, held, ids)
+            now = datetime.now(timezone.utc)
+            rows = [_window_row(window, recording_ids[window.recording_uuid], counts, held, ids,
+                                received_at or min(window.ended_at, now))
                     for window, (counts, held) in zip(windows, clipped)]
             inserted: set[tuple[int, int]] = set()
             for chunk in _chunks(rows, WINDOWS_PER_INSERT):
@@ -145,10 +152,11 @@ def _recording_ids(session: Session, uuids: set[str]) -> dict[str, int]:
 
 
 def _window_row(window: WindowRecord, recording_id: int, counts: dict[tuple[str, str], int],
-                held: dict[tuple[str, str], int], ids: dict[tuple[str, str], int]) -> dict:
+                held: dict[tuple[str, str], int], ids: dict[tuple[str, str], int], received_at: datetime) -> dict:
     # Every row names every column: an executemany's rows must share one shape.
     return dict(
         recording_id=recording_id, index=window.index, started_at=window.started_at, ended_at=window.ended_at,
+        received_at=received_at,
         syscalls_total=window.syscalls_total, events_total=window.events_total, sample_every=window.sample_every,
         drops=dict(window.drops), startup=window.startup, hooks=dict(window.hooks) or None,
         counts=encode_window_counts({ids[feature]: n for feature, n in counts.items()}, _programs(window, ids),

@@ -100,7 +100,9 @@ SCHEMAS: dict[str, Any] = {
                 "syscalls": {"type": "integer"}, "events": {"type": "integer"}, "lost": {"type": "integer"},
                 "loss_ratio": {"type": "number"},
                 "first_window_at": {"type": ["string", "null"], "format": "date-time"},
-                "last_window_at": {"type": ["string", "null"], "format": "date-time"}}}}},
+                "last_window_at": {"type": ["string", "null"], "format": "date-time"},
+                "first_received_at": {"type": ["string", "null"], "format": "date-time"},
+                "last_received_at": {"type": ["string", "null"], "format": "date-time"}}}}},
     },
     "Stored": {
         "type": "object", "required": ["recording", "created"],
@@ -123,8 +125,8 @@ SCHEMAS: dict[str, Any] = {
                 "set_at": {"type": "string", "format": "date-time"}}}},
             "audit": {"type": "array", "description": "Newest first.", "items": {"type": "object", "properties": {
                 "at": {"type": "string", "format": "date-time"},
-                "actor": {"type": "string", "description": "The CLI's OS user, or the admin token's prefix and "
-                                                           "description."},
+                "actor": {"type": "string", "description": "The CLI's OS user, or the admin token's stable id "
+                                                           "(token:<id>)."},
                 "action": {"type": "string", "enum": ["set", "unset"]},
                 "service": {"type": ["string", "null"]}, "field": {"type": "string"},
                 "old_value": {}, "new_value": {}}}},

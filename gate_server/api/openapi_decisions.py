@@ -40,7 +40,11 @@ SCHEMAS: dict[str, Any] = {
     "SuppressionList": _object(["service", "suppressions"], service=TEXT,
                                suppressions={"type": "array", "items": ref("Suppression")}),
     "AuditLog": _object(["entries"], entries={"type": "array", "description": "Newest first.", "items": _object(
-        ["id", "at", "actor", "action", "service"], id={"type": "integer"}, at=WHEN, actor=TEXT,
+        ["id", "at", "actor", "action", "service"], id={"type": "integer"}, at=WHEN,
+        actor={"type": "string", "description": "token:<id> for what a token did through the API (its stable id), "
+                                                "<os user> (cli) from the CLI, syscall-gate for the gate's own."},
+        actor_description={"type": ["string", "null"],
+                           "description": "The description of the token a token:<id> actor names, as it is now."},
         action={"type": "string", "enum": list(ACTIONS)}, service=TEXT, check_id={"type": ["integer", "null"]},
         reason=TEXT, detail={"type": "object"})}),
     "Promotion": _object(["service", "version", "reason", "by", "at"], service=TEXT, version=TEXT, reason=TEXT,

@@ -211,7 +211,7 @@ def decide(check_id: int):
     _require_decide(decisions.check_service(session, check_id))
     try:
         made = decisions.decide(session, check_id, decision=request.form.get("decision"),
-                                reason=request.form.get("reason"), actor=audit.actor_of(g.viewer))
+                                reason=request.form.get("reason"), actor=audit.person_of(g.viewer))
     except DomainError as exc:
         # An error page's status (4xx) makes app_database roll the request's transaction back.
         return _check_page(check_id, error=exc.message, status=exc.status)
@@ -227,7 +227,7 @@ def acknowledge(check_id: int):
     suppress = {"pattern": form.get("pattern", ""), "expires": form.get("expires", "")} if form.get("suppress") else None
     try:
         made = decisions.acknowledge(session, check_id, form.get("key", ""), kind=form.get("kind") or None,
-                                     reason=form.get("reason"), suppress=suppress, actor=audit.actor_of(g.viewer),
+                                     reason=form.get("reason"), suppress=suppress, actor=audit.person_of(g.viewer),
                                      limits=suppressions.SuppressionLimits.from_settings(current_app.config["GATE_SETTINGS"]))
     except DomainError as exc:
         return _check_page(check_id, error=exc.message, status=exc.status)
@@ -249,7 +249,7 @@ def revoke_suppression(suppression_id: int):
     session = app_database.session()
     service_name = suppressions.service_of(session, suppression_id)
     _require_decide(service_name)
-    revoked = suppressions.revoke(session, suppression_id, actor=audit.actor_of(g.viewer),
+    revoked = suppressions.revoke(session, suppression_id, actor=audit.person_of(g.viewer),
                                   reason=request.form.get("reason", ""))
     flash(f"Suppression {revoked['id']} ({revoked['kind']} {revoked['pattern']}) revoked.")
     return redirect(url_for("dashboard.suppression_list", name=service_name))

@@ -69,8 +69,9 @@ def baseline_profile(session: Session, service: str, version: str, *, with_promo
                      cache: Optional[ProfileCache] = None) -> Profile:
     """The baseline side of a check: the version's windows recorded with role `baseline` (a
     canary host's windows under the baseline's version never vouch for a canary) and, when
-    the version is the one the operator promoted, its `canary` windows that began before
-    the promotion: what the operator saw and promoted."""
+    the version is the one the operator promoted, its `canary` windows received before the
+    promotion: what the operator saw and promoted (a window backdated to before it, sent
+    after, is not)."""
     baseline = load_profile(session, service, version, role="baseline", cache=cache)
     promoted = current_promotion(session, service_id(session, service)) if with_promoted_canary else None
     if promoted is None or promoted.version != version:

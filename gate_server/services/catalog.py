@@ -37,19 +37,21 @@ def list_services(session: Session, visible: Iterable[str] | None = None) -> lis
     ]
 
 
-EMPTY_TOTALS = {"windows": 0, "syscalls": 0, "events": 0, "lost": 0, "first": None, "last": None}
+EMPTY_TOTALS = {"windows": 0, "syscalls": 0, "events": 0, "lost": 0, "first": None, "last": None,
+                "first_received": None, "last_received": None}
 
 
 def window_totals(session: Session, sid: int, group_by) -> dict[Any, dict[str, Any]]:
     """Window figures of one service, grouped by a column (Recording.version, Window.recording_id):
-    windows, syscalls, events, lost and the time span."""
+    windows, syscalls, events, lost, the time span (as the uploader says) and when the server
+    received the first and the last of them."""
     totals = {
         key: {"windows": int(windows), "syscalls": int(syscalls), "events": int(events), "lost": 0,
-              "first": first, "last": last}
-        for key, windows, syscalls, events, first, last in session.execute(
+              "first": first, "last": last, "first_received": first_received, "last_received": last_received}
+        for key, windows, syscalls, events, first, last, first_received, last_received in session.execute(
             select(group_by, func.count(Window.id), func.coalesce(func.sum(Window.syscalls_total), 0),
                    func.coalesce(func.sum(Window.events_total), 0), func.min(Window.started_at),
-                   func.max(Window.ended_at))
+                   func.max(Window.ended_at), func.min(Window.received_at), func.max(Window.received_at))
             .join(Recording, Window.recording_id == Recording.id)
             .where(Recording.service_id == sid)
             .group_by(group_by)
@@ -95,6 +97,9 @@ def versions_summary(session: Session, service: str) -> list[dict[str, Any]]:
             "loss_ratio": loss_ratio(events, lost),
             "first_window_at": isoformat_utc(first),
             "last_window_at": isoformat_utc(last),
+            # the server's clock, where the window times above are the uploader's
+            "first_received_at": isoformat_utc(row["first_received"]),
+            "last_received_at": isoformat_utc(row["last_received"]),
             "_sort": first or first_recording,
         })
     summary.sort(key=lambda row: row["_sort"], reverse=True)

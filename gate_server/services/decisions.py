@@ -158,7 +158,8 @@ def acknowledge(session: Session, check_id: int, key: str, *, reason: Any, actor
             raise DomainError(f"invalid suppression pattern: {exc}", field="suppress.pattern") from None
         made = suppressions.create(session, service=service, kind=anomaly["kind"], pattern=pattern, reason=reason,
                                    expires=suppress.get("expires"), actor=actor, check_id=check_id, now=now,
-                                   limits=limits, pattern_field="suppress.pattern")
+                                   limits=limits, pattern_field="suppress.pattern",
+                                   known_limit=anomaly.get("limit"))
     row = Acknowledgement(check_id=check_id, kind=anomaly["kind"], key=anomaly["key"], reason=reason,
                           acknowledged_by=actor, acknowledged_at=now, suppression_id=made["id"] if made else None)
     session.add(row)

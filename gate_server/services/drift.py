@@ -3,7 +3,9 @@
 Nothing is being deployed, yet behaviour moves: a dependency starts calling home, a
 cron job forks a shell, Monday's traffic mix differs from Friday's. The recent period
 (default the last hour) is the canary; the period just before it (default the seven
-days before that) is the baseline. Both are windows of the one version.
+days before that) is the baseline. Both are windows of the one version, placed in a
+period by when they were received (an uploader could backdate a window into the
+reference period, where it would vouch for itself).
 """
 
 from __future__ import annotations

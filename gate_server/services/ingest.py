@@ -170,14 +170,15 @@ def put_window(engine: Engine, identity: TokenIdentity, recording_uuid: str, ind
         _same(recording_uuid, _recording_uuid(str(body["recording_uuid"])), "recording_uuid")
     _same(index, body.get("index"), "index")
     window: WindowRecord = _validated(WindowRecord, {**body, "recording_uuid": recording_uuid, "index": index})
-    _near_receipt(window, caps, datetime.now(timezone.utc))
+    received = datetime.now(timezone.utc)
+    _near_receipt(window, caps, received)
     with Session(engine) as session:
         stored = _stored_recording(session, recording_uuid)
     if stored is None:
         raise NotFound(f"recording {recording_uuid} is not stored: PUT /api/v1/recordings/{recording_uuid} first",
                        field="recording_uuid")
     _authorize_stored(identity, recording_uuid, stored)
-    return WindowWriter(engine).write_window(window)
+    return WindowWriter(engine).write_window(window, received_at=received)
 
 
 def _batch_entries(body: dict[str, Any], max_windows: int) -> list[Any]:
@@ -193,13 +194,13 @@ def _batch_entries(body: dict[str, Any], max_windows: int) -> list[Any]:
     return entries
 
 
-def _batch_window(entry: Any, position: int, caps: WindowCaps) -> WindowRecord:
+def _batch_window(entry: Any, position: int, caps: WindowCaps, received: datetime) -> WindowRecord:
     if not isinstance(entry, dict):
         raise DomainError(f"windows[{position}] must be an object", field=f"windows[{position}]")
     try:
         _within_caps(entry, caps)
         window = _validated(WindowRecord, entry)
-        _near_receipt(window, caps, datetime.now(timezone.utc))
+        _near_receipt(window, caps, received)
         return window
     except DomainError as exc:
         field = f"windows[{position}]" + (f".{exc.field}" if exc.field else "")
@@ -211,7 +212,8 @@ def put_windows(engine: Engine, identity: TokenIdentity, body: dict[str, Any], c
     """Store a batch of windows of stored recordings (any number of recordings, e.g. every
     workload of a host's drain) in one transaction; for each, True if new, False if already
     stored. All or nothing: one window refused refuses the batch, and nothing of it is stored."""
-    windows = [_batch_window(entry, n, caps) for n, entry in enumerate(_batch_entries(body, max_windows))]
+    received = datetime.now(timezone.utc)
+    windows = [_batch_window(entry, n, caps, received) for n, entry in enumerate(_batch_entries(body, max_windows))]
     named = [(window.recording_uuid, window.index) for window in windows]
     if len(set(named)) != len(named):
         position = next(n for n, key in enumerate(named) if named.index(key) != n)
@@ -227,4 +229,4 @@ def put_windows(engine: Engine, identity: TokenIdentity, body: dict[str, Any], c
                            f"PUT /api/v1/recordings/{window.recording_uuid} first",
                            field=f"windows[{position}].recording_uuid")
         _authorize_stored(identity, window.recording_uuid, stored[window.recording_uuid])
-    return WindowWriter(engine).write_windows(windows)
+    return WindowWriter(engine).write_windows(windows, received_at=received)

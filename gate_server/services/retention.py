@@ -1,8 +1,9 @@
 """Retention: delete what is older than a cutoff, in batches, and say how much.
 
-Only data wholly before the cutoff goes: a window that ended before it (one row, its
-counts a document in it), a recording left with no windows that also ended before it, and a check
-made before it. Start-up windows and windows carrying an inventory are kept at any
+Only data wholly before the cutoff goes: a window received before it (one row, its counts
+a document in it; by its receipt time, never the uploader's word, so backdating or
+forward-dating a window within what ingest accepts does not move it across the cutoff), a
+recording left with no windows that also ended before it, and a check made before it. Start-up windows and windows carrying an inventory are kept at any
 age (and so their recordings): they are what a canary's start-up is compared with
 (analysis/startup.py), and the only record of a long-running baseline's start. They
 are capped all the same: the newest `startup_windows_kept` of each service and
@@ -52,7 +53,7 @@ def _kept_startup_windows(startup_windows_kept: int):
     ranked = (
         select(Window.id.label("id"), func.row_number().over(
             partition_by=(Recording.service_id, Recording.version),
-            order_by=(Window.started_at.desc(), Window.id.desc())).label("rank"))
+            order_by=(Window.received_at.desc(), Window.id.desc())).label("rank"))
         .join(Recording, Recording.id == Window.recording_id)
         .where(Window.startup.is_(True) | Window.inventory.is_not(None))
         .subquery()
@@ -61,10 +62,9 @@ def _kept_startup_windows(startup_windows_kept: int):
 
 
 def _old_windows(cutoff: datetime, startup_windows_kept: int):
-    # started_at is indexed; ended_at keeps a window that straddles the cutoff. Start-up
-    # windows and inventories stay at any age up to the cap: a canary's start-up is
-    # compared with them.
-    return select(Window.id).where(Window.started_at < cutoff, Window.ended_at < cutoff,
+    # By receipt (indexed), which the uploader cannot choose. Start-up windows and
+    # inventories stay at any age up to the cap: a canary's start-up is compared with them.
+    return select(Window.id).where(Window.received_at < cutoff,
                                    Window.id.not_in(_kept_startup_windows(startup_windows_kept)))
 
 

@@ -12,8 +12,11 @@ from typing import Any, Optional
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gate_server.analysis.suppressions import ActiveSuppression, check_pattern
-from gate_server.services import audit
+from gate_server.analysis.config import GateConfig
+from gate_server.analysis.policy import apply_policy
+from gate_server.analysis.rules import Rules
+from gate_server.analysis.suppressions import ActiveSuppression, check_pattern, limits_reached
+from gate_server.services import audit, policy
 from gate_server.services.catalog import service_id
 from gate_server.services.errors import Conflict, DomainError, NotFound
 from gate_contract.durations import parse_duration
@@ -75,13 +78,16 @@ def parse_expiry(text: Any, now: datetime, limits: SuppressionLimits = Suppressi
 
 def create(session: Session, *, service: str, kind: str, pattern: str, reason: str, expires: Any, actor: str,
            check_id: Optional[int] = None, now: Optional[datetime] = None,
-           limits: SuppressionLimits = SuppressionLimits(), pattern_field: str = "pattern") -> dict[str, Any]:
-    """Store and audit a suppression; returns its document. Never commits."""
+           limits: SuppressionLimits = SuppressionLimits(), pattern_field: str = "pattern",
+           known_limit: Optional[str] = None) -> dict[str, Any]:
+    """Store and audit a suppression; returns its document. Never commits. `known_limit`:
+    the limit the acknowledged anomaly counted against, when made from one."""
     now = now or datetime.now(timezone.utc)
     try:
         pattern = check_pattern(kind, pattern, globs_allowed=limits.globs_allowed)
     except ValueError as exc:
         raise DomainError(f"invalid suppression pattern: {exc}", field=pattern_field) from None
+    _refuse_what_a_floor_forbids(session, service, kind, pattern, known_limit, pattern_field)
     if not reason.strip():
         raise DomainError("a suppression needs a reason: say why this behaviour is expected", field="reason")
     expires_at = parse_expiry(expires, now, limits)
@@ -93,6 +99,25 @@ def create(session: Session, *, service: str, kind: str, pattern: str, reason: s
                  check_id=check_id, at=now,
                  detail={"suppression_id": row.id, "kind": kind, "pattern": pattern, "expires": audit.iso(expires_at)})
     return document(row, service, now)
+
+
+def _refuse_what_a_floor_forbids(session: Session, service: str, kind: str, pattern: str,
+                                 known_limit: Optional[str], pattern_field: str) -> None:
+    """400 for a suppression of what an operator's floor forbids: the judge would never apply
+    it (analysis/suppressions.py, mark_suppressed), so storing it would only look like an
+    exception granted. Judged as the floors weigh keys over the defaults; a repo's config may
+    make more keys sensitive, and the judge still keeps those counting."""
+    floors = {floor.field.partition(".")[2]: floor for floor in policy.floors_for(session, service)
+              if floor.field.startswith("limits.")}
+    if not floors:
+        return
+    reached = limits_reached(kind, pattern, Rules(apply_policy(GateConfig(), list(floors.values())).config))
+    forbidden = sorted((reached | ({known_limit} if known_limit else set())) & floors.keys())
+    if forbidden:
+        named = ", ".join(f"limits.{limit} = {floors[limit].value} ({floors[limit].owner})" for limit in forbidden)
+        raise DomainError(f"{kind} {pattern!r} is counted against the operator's floor {named}, which no "
+                          "suppression lowers: the judge would ignore this suppression, so it is not made "
+                          "(ask the operator to change the floor, or change the canary)", field=pattern_field)
 
 
 def document(row: Suppression, service: str, now: Optional[datetime] = None) -> dict[str, Any]:

@@ -75,6 +75,7 @@ class TokenIdentity:
 @dataclass(frozen=True)
 class CreatedToken:
     secret: str
+    token_id: int
     prefix: str
     scope: str
     services: tuple[str, ...]
@@ -92,6 +93,12 @@ def _upload_limits(scope: str, role: Optional[str], version_pattern: Optional[st
                           "and version of its services)", field="role" if role is not None else "version_pattern")
     if role is not None and role not in ROLES:
         raise DomainError(f"unknown role {role!r}: choose one of {', '.join(ROLES)}", field="role")
+    if role is not None and version_pattern is None:
+        # A role says which recordings a host writes; the versions say which releases. A
+        # canary host's token bound to its release cannot write under another (the
+        # baseline's among them); '*' says, on purpose, any version but the baseline's.
+        raise DomainError(f"a token limited to --role {role} needs --version PATTERN too: the versions it may "
+                          "write, e.g. 'v4*' (or '*': any version but the baseline's)", field="version_pattern")
     if version_pattern is not None:
         version_pattern = version_pattern.strip()
         if not version_pattern or len(version_pattern) > MAX_VERSION_PATTERN or "\x00" in version_pattern:
@@ -113,10 +120,11 @@ def create_token(session: Session, *, scope: str, services: Iterable[str], descr
         raise DomainError("a check, ingest or decide token needs at least one --service", field="services")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     prefix = secret[:LISTED_PREFIX_LENGTH]
-    session.add(ApiToken(token_hash=hash_token(secret), prefix=prefix, description=description[:200],
-                         services=list(names), scope=scope, role=role, version_pattern=version_pattern))
+    row = ApiToken(token_hash=hash_token(secret), prefix=prefix, description=description[:200],
+                   services=list(names), scope=scope, role=role, version_pattern=version_pattern)
+    session.add(row)
     session.flush()
-    return CreatedToken(secret=secret, prefix=prefix, scope=scope, services=names, role=role,
+    return CreatedToken(secret=secret, token_id=row.id, prefix=prefix, scope=scope, services=names, role=role,
                         version_pattern=version_pattern)
 
 

@@ -138,7 +138,8 @@ def load_profile(
     until: Optional[datetime] = None,
     cache: Optional[ProfileCache] = None,
 ) -> Profile:
-    """All windows of `service` at `version` (optionally one role, a time range)."""
+    """All windows of `service` at `version` (optionally one role, those received in a time
+    range: a window's own times are its uploader's word, which backdating bends)."""
     query = (
         select(Window)
         .join(Recording, Window.recording_id == Recording.id)
@@ -149,9 +150,9 @@ def load_profile(
     if role:
         query = query.where(Recording.role == role)
     if since:
-        query = query.where(Window.started_at >= since)
+        query = query.where(Window.received_at >= since)
     if until:
-        query = query.where(Window.started_at < until)
+        query = query.where(Window.received_at < until)
     # The documents are read only for windows the cache does not hold.
     windows = session.execute(query.options(defer(Window.counts))).scalars().all()
     return Profile(service=service, version=version, windows=_window_counts(session, windows, cache))
