@@ -156,21 +156,35 @@ class WindowRollup(Base):
     inventory: Mapped[Optional[str]] = mapped_column(Text)
 
 
-def encode_window_counts(counts: dict[int, int]) -> str:
-    """`Window.counts` for {feature id: count}: JSON text [[ids ascending], [counts]].
+def encode_window_counts(counts: dict[int, int], programs: list[tuple[int, list[int], list[int]]] = (),
+                         unnamed: list[int] = ()) -> str:
+    """`Window.counts` for {feature id: count}: JSON text [[ids ascending], [counts]], and
+    when the window has lineage a third item, [[program's exec feature id, [ids of the
+    programs that started it], [ids of the features it made]], ...] (records.ProgramActivity),
+    and a fourth, the ids of WindowRecord.unnamed.
 
     Two parallel arrays in a text column, because json.loads of that is measurably the
     cheapest decoding here (docs/benchmarks.md, "Check latency"): cheaper than an
     object keyed by id, than psycopg2's JSON/JSONB decoding and than Postgres arrays.
     """
     ids = sorted(counts)
-    return json.dumps([ids, [counts[fid] for fid in ids]], separators=(",", ":"))
+    document = [ids, [counts[fid] for fid in ids]]
+    if programs:
+        document += [[list(program) for program in programs], sorted(unnamed)]
+    return json.dumps(document, separators=(",", ":"))
 
 
 def decode_window_counts(document: str) -> tuple[list[int], list[int]]:
     """(feature ids, counts) of a `Window.counts` document, in matching order."""
-    ids, counts = json.loads(document)
+    ids, counts = decode_window_document(document)[:2]
     return ids, counts
+
+
+def decode_window_document(document: str) -> tuple[list[int], list[int], list[list], list[int]]:
+    """(feature ids, counts, programs, unnamed) of a `Window.counts` document, as
+    encode_window_counts writes them; [] and [] for a window without lineage."""
+    ids, counts, programs, unnamed = (*json.loads(document), [], [])[:4]
+    return ids, counts, programs, unnamed
 
 
 class Feature(Base):

@@ -125,12 +125,14 @@ class WindowWriter:
             clipped = [(_clipped(window.features), _clipped(window.inventory)) for window in windows]
             # Features first, so each window is one row with its documents. A replayed
             # window names features already stored: its lookup inserts nothing.
-            ids = feature_ids(session, {feature for counts, held in clipped for feature in (*counts, *held)})
+            named = {feature for counts, held in clipped for feature in (*counts, *held)}
+            named |= {feature for window in windows for feature in _program_features(window)}
+            ids = feature_ids(session, named)
             now = datetime.now(timezone.utc)
             by_id = [({ids[feature]: n for feature, n in counts.items()},
                       {ids[feature]: n for feature, n in held.items()}) for counts, held in clipped]
             rows = [_window_row(window, recording_ids[window.recording_uuid], counts, held,
-                                received_at or min(window.ended_at, now))
+                                received_at or min(window.ended_at, now), ids)
                     for window, (counts, held) in zip(windows, by_id)]
             # A window is unique by (recording, index, start) (migration 0014); a replay naming
             # a stored (recording, index) is kept as it was whatever start it now claims.
@@ -189,15 +191,33 @@ def _append_rollups(session: Session, new_rows: list[tuple[tuple[int, int, str],
 
 
 def _window_row(window: WindowRecord, recording_id: int, counts: dict[int, int], held: dict[int, int],
-                received_at: datetime) -> dict:
+                received_at: datetime, ids: dict[tuple[str, str], int]) -> dict:
     # Every row names every column: an executemany's rows must share one shape.
     return dict(
         recording_id=recording_id, index=window.index, started_at=window.started_at, ended_at=window.ended_at,
         received_at=received_at,
         syscalls_total=window.syscalls_total, events_total=window.events_total, sample_every=window.sample_every,
         drops=dict(window.drops), startup=window.startup, hooks=dict(window.hooks) or None,
-        counts=encode_window_counts(counts), inventory=encode_window_counts(held) if held else None,
+        counts=encode_window_counts(counts, _programs(window, ids),
+                                    sorted({ids[kind, _clip(key)] for kind, key in window.unnamed})),
+        inventory=encode_window_counts(held) if held else None,
     )
+
+
+def _program_features(window: WindowRecord) -> Iterable[tuple[str, str]]:
+    for activity in window.programs:
+        yield "exec", _clip(activity.program)
+        yield from (("exec", _clip(program)) for program in activity.started_by)
+        yield from ((kind, _clip(key)) for kind, key in activity.features)
+    yield from ((kind, _clip(key)) for kind, key in window.unnamed)
+
+
+def _programs(window: WindowRecord, ids: dict[tuple[str, str], int]) -> list[tuple[int, list[int], list[int]]]:
+    """Lineage by feature id, as encode_window_counts stores it."""
+    return [(ids["exec", _clip(activity.program)],
+             sorted({ids["exec", _clip(program)] for program in activity.started_by}),
+             sorted({ids[kind, _clip(key)] for kind, key in activity.features}))
+            for activity in window.programs]
 
 
 def _clipped(counts: dict[tuple[str, str], int]) -> dict[tuple[str, str], int]:

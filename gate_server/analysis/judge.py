@@ -29,6 +29,7 @@ import numpy as np
 
 from gate_server.analysis.config import GateConfig
 from gate_server.analysis.features import FeatureMatrix, build_matrix
+from gate_server.analysis.lineage import group_anomalies
 from gate_server.analysis.observation import insufficiencies, observe, unreadable_reason
 from gate_contract.profile import Profile
 from gate_server.analysis.rates import rate_shifts
@@ -65,8 +66,9 @@ def judge(baseline: Profile, canary: Profile, config: GateConfig | None = None, 
     apply_weights(anomalies, config)
     anomalies.sort(key=lambda a: (-a.weight, severity_rank(a.severity), a.kind, a.key))
     counted, floor_notes = mark_suppressed(anomalies, suppressions, floored_limits)
-    groups = group_scores(counted, config)
-    total = round(score(groups, config), 1)
+    groups = group_anomalies(anomalies, canary)
+    scores = group_scores(counted, config)
+    total = round(score(scores, config), 1)
     breaches = limit_breaches(counted, config)
     thresholds = config.thresholds
 
@@ -96,7 +98,7 @@ def judge(baseline: Profile, canary: Profile, config: GateConfig | None = None, 
         verdict=verdict, score=total, anomalies=anomalies, observation=observation, reasons=reasons,
         notes=config.notes() + stub_notes + _suppressed_note(len(anomalies) - len(counted)) + floor_notes,
         thresholds=config.model_dump(mode="json"), features=feature_table(matrix, anomalies, config.report.max_features),
-        group_scores=groups, service=canary.service or baseline.service,
+        group_scores=scores, groups=groups, service=canary.service or baseline.service,
         baseline_version=baseline.version, canary_version=canary.version,
     )
 

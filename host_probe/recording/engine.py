@@ -21,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 
-from gate_contract.records import RecordingInfo, WindowRecord
+from gate_contract.records import MAX_PROGRAM_FEATURES, MAX_PROGRAMS, ProgramActivity, RecordingInfo, WindowRecord
 from host_probe import __version__
 from host_probe.kernel import file_hook, loader
 from host_probe.discovery import Workload
@@ -82,6 +82,29 @@ def window_features(raw: RawWindow) -> dict[tuple[str, str], int]:
     for change, count in raw.processes.items():
         features[("process", change)] += count
     return dict(features)
+
+
+def window_programs(raw: RawWindow) -> list[ProgramActivity]:
+    """Lineage of a window: per program whose processes the probe saw exec, what they
+    made and who started it (a program it cannot name, its exec key drained before the
+    agent's memory of it was cleared, is left out)."""
+    named = raw.programs
+    activity = []
+    for image in sorted(set(raw.image_features) | {started for _, started in raw.exec_edges}):
+        if image not in named:  # also 0: processes not seen exec (window_unnamed)
+            continue
+        started_by = sorted({named[parent][1] for parent, started in raw.exec_edges
+                             if started == image and parent in named})
+        made = sorted(raw.image_features.get(image, ()))[:MAX_PROGRAM_FEATURES]
+        activity.append(ProgramActivity(program=named[image][1], started_by=started_by, features=made))
+    return activity[:MAX_PROGRAMS]
+
+
+def window_unnamed(raw: RawWindow, programs: list[ProgramActivity]) -> list[tuple[str, str]]:
+    """What processes the probe did not see exec also made of what the named programs made:
+    so a check never credits a named program alone with it. Bounded by the programs' features."""
+    made = {tuple(feature) for activity in programs for feature in activity.features}
+    return sorted(made & raw.image_features.get(0, set()))[:MAX_PROGRAM_FEATURES]
 
 
 def _now() -> datetime:
@@ -362,6 +385,7 @@ class Engine:
         self._follow_start(recording, raw)
         startup = bool(recording.startup_until and recording.window_started < recording.startup_until
                        and ended >= recording.startup_from)
+        programs = window_programs(raw)
         spooled = recording.sink.write_window(WindowRecord(
             recording_uuid=recording.uuid, index=recording.index, started_at=recording.window_started,
             ended_at=ended, syscalls_total=sum(raw.syscalls.values()),
@@ -369,7 +393,8 @@ class Engine:
             # the kernel counts every detail: only the -v stream is ever sampled
             sample_every=1, drops=drops, features=window_features(raw),
             startup=startup,
-            inventory=recording.inventory, hooks=self.hooks,
+            inventory=recording.inventory, hooks=self.hooks, programs=programs,
+            unnamed=window_unnamed(raw, programs),
         ))
         if not spooled:
             recording.sink.give_back(carried)

@@ -200,9 +200,20 @@ class WorkloadTable:
         reader = BatchReader(self.tgid_slots, TGID_CHUNK)
         held: list[int] = []
         for n in reader.chunks():
-            rows = np.flatnonzero(reader.u64_values(n)[:, 0] == slot)
+            # the low 32 bits are the slot; the high ones the process's exec image id
+            rows = np.flatnonzero(reader.u64_values(n)[:, 0] & np.uint64(0xFFFFFFFF) == slot)
             held += [int(reader.keys[row]) for row in rows]
         assign_slot(self.bpf, held, 0)
 
     def release(self, slot: int) -> None:
+        # its programs' syscall buckets (lineage) are not the next workload's; kept until
+        # now, past the removal, for the slot's last window
+        buckets = self.bpf["image_buckets"]
+        for ref in [ref for ref in buckets.keys() if ref.slot == slot]:
+            try:
+                del buckets[ref]
+            except KeyError:
+                pass
+        taken = self.bpf["image_buckets_taken"]
+        taken[taken.Key(slot)] = taken.Leaf(0)
         self.free_slots.append(slot)

@@ -73,7 +73,7 @@ def _backfill(table: sa.Table) -> None:
             if len(sums) >= ROWS_PER_INSERT:
                 flush()
             current = (service_id, version, slot)
-        ids, numbers = json.loads(counts) if counts else ([], [])
+        ids, numbers = json.loads(counts)[:2] if counts else ([], [])  # lineage may follow
         sums.setdefault((service_id, version, slot, bool(startup)), RollupSum()).add(
             syscalls_total=syscalls or 0, events_total=events or 0, sample_every=sample_every,
             drops=_document(drops), hooks=_document(hooks), counts=zip(ids, numbers),
