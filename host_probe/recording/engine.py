@@ -10,6 +10,7 @@ opens another; one that goes closes its recording with its last window.
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import sys
@@ -108,7 +109,10 @@ def _merged(carried: RawWindow | None, raw: RawWindow) -> RawWindow:
                      carried.processes + raw.processes, losses)
 
 
+@functools.cache
 def _boot_time() -> datetime:
+    """Once: computed again at each call it moves by the time between the two reads, and the
+    same process's start then looks later than itself (a false restart, issue 23)."""
     uptime = float(Path("/proc/uptime").read_text().split()[0])
     return datetime.now(timezone.utc) - timedelta(seconds=uptime)
 

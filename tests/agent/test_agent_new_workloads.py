@@ -6,6 +6,7 @@ agent's window gets no stub first window. Real cgroups, real processes, the real
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -18,6 +19,32 @@ from sqlalchemy.orm import Session
 from gate_contract.engine import make_engine
 from gate_contract.models import Recording
 from gate_server.storage.profiles import load_profile
+
+@contextlib.contextmanager
+def serving(cgroup, code: str, *args: str):
+    """`python -c code` placed in `cgroup` before it execs, as a service manager starts a unit;
+    yields once it printed "up"; killed after."""
+    procs = cgroup / "cgroup.procs"
+    service = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE,
+                               preexec_fn=lambda: procs.write_text(str(os.getpid())))
+    try:
+        assert service.stdout.readline() == b"up\n"
+        yield service
+    finally:
+        service.kill()
+        service.wait()
+
+
+def the_recording(run, service: str, version: str):
+    """(what the one recording stored says of its start-up, its windows)."""
+    engine = make_engine(run.db_url)
+    try:
+        with Session(engine) as session:
+            (startup,) = session.scalars(select(Recording.startup)).all()
+            return startup, load_profile(session, service, version).windows
+    finally:
+        engine.dispose()
+
 
 # Opens its start-up file once, as a service reads its config, then serves (sleeps).
 STARTS = "import sys, time\nopen(sys.argv[1]).close()\nprint('up', flush=True)\ntime.sleep(60)\n"
@@ -33,24 +60,10 @@ def test_a_workload_started_in_a_new_cgroup_is_observed_from_its_first_process(m
     run.start()
     config_file = tmp_path / "starts.conf"
     config_file.write_text("x\n")
-    cgroup = make_cgroup(name)
-    procs = cgroup / "cgroup.procs"
-    service = subprocess.Popen([sys.executable, "-c", STARTS, str(config_file)], stdout=subprocess.PIPE,
-                               preexec_fn=lambda: procs.write_text(str(os.getpid())))
-    try:
-        assert service.stdout.readline() == b"up\n"
+    with serving(make_cgroup(name), STARTS, str(config_file)):
         run.wait_for(lambda s: run.services(s).get("starts", {}).get("windows", 0) >= 3, timeout=30)
         run.stop()
-    finally:
-        service.kill()
-        service.wait()
-    engine = make_engine(run.db_url)
-    try:
-        with Session(engine) as session:
-            (startup,) = session.scalars(select(Recording.startup)).all()
-            windows = load_profile(session, "starts", "v2").windows
-    finally:
-        engine.dispose()
+    startup, windows = the_recording(run, "starts", "v2")
     assert startup == "observed"
     started = [w for w in windows if w.syscalls_total]
     assert started and started[0].startup, [(w.startup, w.syscalls_total) for w in windows]
@@ -82,3 +95,24 @@ def test_a_workload_added_late_in_the_agents_window_gets_no_stub_first_window(ma
     lengths = [(w.ended_at - w.started_at).total_seconds() for w in windows]
     assert all(length >= 1.0 for length in lengths[:-1]), lengths  # the last: cut by the agent's stop
     assert f"{tmp_path}/late.txt:r" in {key for kind, key in windows[0].counts if kind == "file"}
+
+
+# Serves, forking a short-lived child every 0.2 s (a shell-out, a backend per connection).
+FORKS = ("import os, time\nprint('up', flush=True)\nwhile True:\n    if os.fork() == 0:\n        os._exit(0)\n"
+         "    os.wait()\n    time.sleep(0.2)\n")
+
+
+def test_a_forking_workload_attached_to_never_takes_its_forks_for_a_restart(make_cgroup, agent_run, cgroup2_root):
+    # The same process's start, computed twice from a boot time read twice, looked later than
+    # itself: a window with a fork then began a start-up (seen in `bench agent_scale --forking`).
+    name = f"sg-agent-forks-{uuid.uuid4().hex[:8]}"
+    cgroup = make_cgroup(name)
+    with serving(cgroup, FORKS):
+        run = agent_run({"workloads": [{"service": "forks", "version": "v1", "cgroup": str(cgroup)}],
+                         "startup": "1s"})
+        run.start()
+        run.wait_for(lambda s: run.services(s).get("forks", {}).get("windows", 0) >= 5, timeout=30)
+        run.stop()
+    startup, windows = the_recording(run, "forks", "v1")
+    assert all(w.counts.get(("process", "fork")) for w in windows[1:-1])
+    assert startup == "not_observed" and not [w for w in windows if w.startup]
