@@ -15,6 +15,8 @@
  *   DETAIL_BUDGET      detail keys one workload may hold per generation
  *   TRACKED_TGIDS      capacity of workload_of_tgid (pid_max + 1)
  *   MAX_CGROUPS        capacity of workload_cgroups
+ *   EXPECTED_CGROUP_PATH  longest path of an expected cgroup (below the v2 root, with its NUL)
+ *   MAX_EXPECTED_CGROUPS  capacity of expected_cgroups
  *   NR_<name>          syscall numbers from bcc's table (-1 when absent)
  *   HAVE_GROUP_DEAD    sched_process_exit carries group_dead (kernel >= 6.16)
  *   PATH_HASH_SEED     random per load, so a path cannot be chosen to collide
@@ -1036,6 +1038,37 @@ TRACEPOINT_PROBE(cgroup, cgroup_attach_task)
     u64 *slot = workload_cgroups.lookup(&cgroup_id);
     if (slot)
         set_slot(args->pid, *slot);
+    return 0;
+}
+
+/* A cgroup the agent expects (a configured cgroup that does not exist yet: a unit
+ * about to start, a rolling update's new cgroup) takes its workload's slot as it is
+ * made, so the process placed in it is counted from its move or exec, not from the
+ * agent's next poll. Keyed by the path below the cgroup v2 root, as the tracepoint
+ * names it; the agent fills the map and learns of a take from the entry's value.
+ * mkdir is rare: nothing is added to a hot path. */
+struct cgroup_path {
+    char text[EXPECTED_CGROUP_PATH];
+};
+struct expected_cgroup {
+    u64 slot;
+    u64 cgroup_id;  /* 0 until made */
+};
+BPF_HASH(expected_cgroups, struct cgroup_path, struct expected_cgroup, MAX_EXPECTED_CGROUPS);
+
+TRACEPOINT_PROBE(cgroup, cgroup_mkdir)
+{
+    if (args->root != 0)
+        return 0;
+    struct cgroup_path path = {};
+    TP_DATA_LOC_READ_STR(path.text, path, sizeof(path.text));
+    struct expected_cgroup *expected = expected_cgroups.lookup(&path);
+    if (!expected)
+        return 0;
+    u64 cgroup_id = args->id;
+    u64 slot = expected->slot;
+    workload_cgroups.update(&cgroup_id, &slot);
+    expected->cgroup_id = cgroup_id;
     return 0;
 }
 

@@ -34,6 +34,7 @@ from gate_server.analysis.observation import insufficiencies, observe, unreadabl
 from gate_contract.profile import Profile
 from gate_server.analysis.rates import rate_shifts
 from gate_server.analysis.rules import Rules, baseline_write_paths
+from gate_server.analysis.unresolved import align_unresolved
 from gate_server.analysis.scoring import apply_weights, group_scores, limit_breaches, persistent_changes, score
 from gate_server.analysis.suppressions import ActiveSuppression, mark_suppressed
 from gate_server.analysis.stability import missing_features, new_features
@@ -55,6 +56,8 @@ def judge(baseline: Profile, canary: Profile, config: GateConfig | None = None, 
     canary, canary_stubs, canary_window = merge_stub_windows(canary)
     stub_notes = stub_note("baseline", baseline_stubs, baseline_window) + stub_note("canary", canary_stubs,
                                                                                     canary_window)
+    canary, aligned_notes = align_unresolved(baseline, canary, Rules(config).is_sensitive_key)
+    stub_notes += aligned_notes
     observation = {"baseline": observe(baseline), "canary": observe(canary)}
     baseline_short = insufficiencies("baseline", observation["baseline"], config.sufficiency)
     canary_short = insufficiencies("canary", observation["canary"], config.sufficiency)

@@ -156,5 +156,6 @@ def baseline_write_paths(keys: list[tuple[str, str]], rows: Iterable[int]) -> li
         kind, key = keys[row]
         file = parse_file_key(key)
         if kind == "file" and "w" in file.mode:
-            paths.append(file.path)
+            # an absolute name gone before the drain still names its directory
+            paths.append(file.lexical_path if file.lexical_path.startswith("/") else file.path)
     return paths

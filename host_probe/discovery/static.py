@@ -159,6 +159,7 @@ class StaticSource:
         self.entries = entries
         self.cgroup_root = cgroup_root or cgroup2_mount()
         self.problems: list[str] = []
+        self.expected: list[Workload] = []  # after each poll: cgroup entries whose directory is not made yet
         self._versions: dict[str, str] = {}
 
     def _unit_cgroup(self, unit: str) -> str:
@@ -188,10 +189,14 @@ class StaticSource:
 
     def poll(self) -> list[Workload]:
         self.problems = []
-        found = []
+        found, self.expected = [], []
         for entry in self.entries:
             identity = self._identity(entry)
             workload = self._workload(entry, identity) if identity else None
             if workload:
                 found.append(workload)
+            elif identity and (entry.cgroup or entry.systemd_unit):
+                # not made yet: the agent has the kernel register it as it is made
+                cgroup = entry.cgroup or str(self.cgroup_root / "system.slice" / entry.systemd_unit)
+                self.expected.append(Workload(self.name, entry.key, identity, cgroup=cgroup))
         return found

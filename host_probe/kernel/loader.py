@@ -28,6 +28,12 @@ def detail_syscalls(source: Path = PROBE_SOURCE) -> tuple[str, ...]:
     return tuple(dict.fromkeys(re.findall(r"^#if NR_(\w+) >= 0$", source.read_text(), re.MULTILINE)))
 
 
+# Cgroups the agent expects before they exist (bpf: cgroup_mkdir): how many at once, and the
+# longest path below the cgroup v2 root one may have (a kubelet's pod path is under 120).
+MAX_EXPECTED_CGROUPS = 256
+EXPECTED_CGROUP_PATH = 192
+
+
 @dataclass(frozen=True)
 class ProbeOptions:
     max_workloads: int = 1
@@ -125,6 +131,8 @@ def cflags(options: ProbeOptions, numbers: Mapping[str, int] | None = None) -> l
         f"-DDETAIL_BUDGET={min(budget, options.detail_max_keys)}ULL",
         f"-DTRACKED_TGIDS={pid_max() + 1}",
         f"-DMAX_CGROUPS={options.max_cgroups}",
+        f"-DEXPECTED_CGROUP_PATH={EXPECTED_CGROUP_PATH}",
+        f"-DMAX_EXPECTED_CGROUPS={MAX_EXPECTED_CGROUPS}",
         f"-DHAVE_GROUP_DEAD={1 if tracefs.has_field('sched/sched_process_exit', 'group_dead') else 0}",
         f"-DPATH_HASH_SEED={int.from_bytes(os.urandom(8), 'little')}ULL",
         f"-DFILE_HOOK_FENTRY={1 if options.file_hook == 'fentry' else 0}",

@@ -123,7 +123,19 @@ class Agent:
                 self._watch(event.workload)
         for key in list(self.engine.recordings):
             self.engine.refresh(key)
+        self._expect()
         self.metrics.workloads.set(len(self.engine.recordings))
+
+    def _expect(self) -> None:
+        """Cgroups the sources name but are not made yet are registered in kernel as they
+        are made (issue 23: a rolling update's new cgroup, polled for, had its first
+        moments unobserved)."""
+        expected = {w.key: w for source in self.sources for w in getattr(source, "expected", [])
+                    if w.key not in self.engine.recordings and w.key not in self.refused}
+        for key in [k for k in self.engine.table.expected if k not in expected]:
+            self.engine.unexpect(key)
+        for workload in expected.values():
+            self.engine.expect(workload)
 
     def _watch(self, workload: Workload) -> None:
         from host_probe.delivery.destinations import Refused
@@ -228,6 +240,10 @@ class Agent:
                     self.write_status()
                     next_poll = time.monotonic() + self.config.poll_interval
                 engine.poll(max_ms=int(max(1, min(100, (next_poll - time.monotonic()) * 1000))))
+                if self.engine.table.expected and engine.made_expected():
+                    # made since the last poll: add it now, before a drain takes its first counts
+                    self.next_poll.clear()
+                    self.discover()
                 if engine.window_due():
                     self.metrics.observe_windows(engine.drain_window(), engine.last_drain_s)
                     self.metrics.observe_sender(engine.sender)

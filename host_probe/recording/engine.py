@@ -10,6 +10,7 @@ opens another; one that goes closes its recording with its last window.
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import sys
@@ -111,23 +112,66 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def _cgroup2_root() -> Path | None:
+    from host_probe.discovery import DiscoveryError
+    from host_probe.discovery.cgroups import cgroup2_mount
+
+    try:
+        return cgroup2_mount()
+    except DiscoveryError:  # no cgroup v2: process-tree workloads only
+        return None
+
+
+def _merged(carried: RawWindow | None, raw: RawWindow) -> RawWindow:
+    if carried is None:
+        return raw
+    losses = dict(carried.losses)
+    for reason, count in raw.losses.items():
+        losses[reason] = losses.get(reason, 0) + count
+    return RawWindow(carried.syscalls + raw.syscalls, carried.details + raw.details,
+                     carried.processes + raw.processes, losses)
+
+
+@functools.cache
 def _boot_time() -> datetime:
+    """Once: computed again at each call it moves by the time between the two reads, and the
+    same process's start then looks later than itself (a false restart, issue 23)."""
     uptime = float(Path("/proc/uptime").read_text().split()[0])
     return datetime.now(timezone.utc) - timedelta(seconds=uptime)
 
 
-def oldest_start(pids: set[int]) -> datetime | None:
-    """When the oldest of `pids` started (the workload's main process); None when none runs."""
-    ticks = os.sysconf("SC_CLK_TCK")
+def oldest_process(pids: set[int]) -> tuple[int, int] | None:
+    """(pid, start time in clock ticks since boot) of the oldest of `pids` (the workload's
+    main process); None when none runs."""
     started = []
     for pid in pids:
         try:
-            started.append(start_time(pid))
+            started.append((start_time(pid), pid))
         except (ProcessGone, OSError):
             continue
     if not started:
         return None
-    return _boot_time() + timedelta(seconds=min(started) / ticks)
+    ticks, pid = min(started)
+    return pid, ticks
+
+
+def still_runs(process: tuple[int, int]) -> bool:
+    """The process (pid, start ticks) runs: the pid is not gone, nor taken by another."""
+    try:
+        return start_time(process[0]) == process[1]
+    except (ProcessGone, OSError):
+        return False
+
+
+def started_at(process: tuple[int, int] | None) -> datetime | None:
+    if process is None:
+        return None
+    return _boot_time() + timedelta(seconds=process[1] / os.sysconf("SC_CLK_TCK"))
+
+
+def oldest_start(pids: set[int]) -> datetime | None:
+    """When the oldest of `pids` started; None when none runs."""
+    return started_at(oldest_process(pids))
 
 
 # What a recording saw of its workload's start-up (RecordingInfo.startup):
@@ -155,11 +199,15 @@ class Recording:
     # Opened on no running process (an empty cgroup, a held command): the first process to
     # appear, and every start after all of them have gone (a restart), begins a start-up.
     watch_for_start: bool = False
+    oldest: tuple[int, int] | None = None  # (pid, start ticks) of its oldest process when last looked
     inventory: dict = field(default_factory=dict)  # what it held at attach, for its first window
     served_inventory_due: bool = True  # an inventory once its start-up is over, for the next window
     profile_lost: Counter = field(default_factory=Counter)
     stream_lost: Counter = field(default_factory=Counter)  # the ring buffer's, which feeds -v alone
     events_received: int = 0
+    # counted since its addition, held for its first window: a workload added late in the
+    # agent's window gets a first window of at least half a window, not a stub
+    carried: RawWindow | None = None
 
     @property
     def uuid(self) -> str:
@@ -208,6 +256,7 @@ class Engine:
         self.sender.start()
         options = config.probe_options()
         self.table = WorkloadTable(self.bpf, options.max_workloads, options.max_cgroups)
+        self.cgroup_root = _cgroup2_root()
         self.drain = MapDrain(self.bpf, loader.syscall_names(), options.max_workloads, ephemeral_port_range())
         self.layout = self.bpf["event_layout"]
         self.bpf["events"].open_ring_buffer(self._on_event)
@@ -251,23 +300,28 @@ class Engine:
             kernel=loader.kernel_release(), scope=workload.scope, sample_every=self.config.sample_every,
             rate_limit=self.config.rate_limit or None, probe_version=__version__,
         )
-        self.table.ensure_room(workload)
+        if workload.key not in self.table.expected:
+            self.table.ensure_room(workload)
         sink = WindowSink(self.sender, self.config.spool_dir, info.uuid, self.log)
         sink.open(info, store_first=self.config.store_first)
-        slot, running = self.table.add(workload)
+        slot, running, made_in_view = self.table.add(workload)
         self.drain.canonical.watch(slot, running or set(workload.pids or ()))
         recording = Recording(workload, slot, info, sink, window_started=info.started_at)
+        if made_in_view:
+            attached = False  # its cgroup was registered as it was made: every process in it was seen arrive
         if not running or not attached:
             # Nothing of it ran before the probe watched: its start is seen from its first process.
             info.startup = STARTUP_OBSERVED
             recording.watch_for_start = bool(workload.cgroup)
-            self._begin_startup(recording, oldest_start(running) if running else None)
+            recording.oldest = oldest_process(running)
+            self._begin_startup(recording, started_at(recording.oldest))
         else:
             # A service attached to, however young, was not seen starting (issue 23: one
             # attached 2 s after its start had its first windows taken for its start-up).
             info.startup = STARTUP_NOT_OBSERVED
             recording.watch_for_start = bool(workload.cgroup)
-            recording.startup_from = oldest_start(running)
+            recording.oldest = oldest_process(running)
+            recording.startup_from = started_at(recording.oldest)
         if attached and running:
             recording.inventory = take_inventory(running, self.drain.ephemeral_ports).features()
         self.recordings[workload.key] = recording
@@ -275,6 +329,20 @@ class Engine:
                  f"as {info.uuid} in slot {slot}; windows of {self.config.window_s:g}s; "
                  f"file opens from {self.hooks['file']}" + (f" ({self.file_hook_note})" if self.file_hook_note else ""))
         return recording
+
+    def expect(self, workload: Workload) -> bool:
+        """A cgroup workload whose directory is not made yet: the kernel registers it as it
+        is made (bpf: cgroup_mkdir), so add() then finds its start observed. False when
+        it cannot be expected (no free slot, too long a path): it is then polled for."""
+        return self.table.expect(workload, self.cgroup_root)
+
+    def unexpect(self, key: str) -> None:
+        self.table.unexpect(key)
+
+    def made_expected(self) -> list[str]:
+        """The expected workloads whose cgroup the kernel has seen made (to add before the
+        next drain: their counts so far are in their slot)."""
+        return [key for key in self.table.expected if self.table.made(key)]
 
     def _begin_startup(self, recording: Recording, started: datetime | None) -> None:
         recording.startup_from = started
@@ -286,13 +354,16 @@ class Engine:
         cgroup (a restart, a rolling update in place): a start-up observed from there."""
         if not recording.watch_for_start or recording.closing_at:
             return
-        if recording.startup_from is not None and not (raw.processes.get("exec") or raw.processes.get("fork")):
-            return  # nothing started in this window: the oldest process is still the one known
+        if recording.oldest is not None and still_runs(recording.oldest):
+            return  # one /proc read: the oldest process known still runs, so no start began since
+        if recording.oldest is None and not (raw.processes.get("exec") or raw.processes.get("fork")):
+            return  # still empty: nothing started in this window
         try:
             running = self.table.processes(recording.workload.key)
         except KeyError:
             return
-        started = oldest_start(running)
+        recording.oldest = oldest_process(running)
+        started = started_at(recording.oldest)
         if started is None or (recording.startup_from is not None and started <= recording.startup_from):
             return
         if recording.info.startup == STARTUP_NOT_OBSERVED:
@@ -365,14 +436,26 @@ class Engine:
             self.said_unfenced = True
             self.log("host-probe: the kernel refused membarrier (nohz_full?): the drain waits 5 ms for running "
                      "programs instead of a grace period, and an increment may land one window late")
-        written = [(recording, self._write(recording, raw[recording.slot], recording.closing_at or ended))
-                   for recording in every]
+        written = []
+        for recording in every:
+            window = _merged(recording.carried, raw[recording.slot])
+            recording.carried = None
+            if self._too_short_to_write(recording, ended):
+                recording.carried = window
+                continue
+            written.append((recording, self._write(recording, window, recording.closing_at or ended)))
         for recording in self.closing:
             self._finish(recording)
             self.table.release(recording.slot)
         self.closing = []
         return_freed_memory()  # a window's transient objects (a burst of new paths) do not stay resident
         return written
+
+    def _too_short_to_write(self, recording: Recording, ended: datetime) -> bool:
+        """The first window of a workload added less than half a window before this drain:
+        held and written with the next (issue 23: a stub window is no sample)."""
+        return (recording.index == 0 and not recording.closing_at
+                and (ended - recording.window_started).total_seconds() < self.config.window_s / 2)
 
     def _write(self, recording: Recording, raw: RawWindow, ended: datetime) -> dict[str, int]:
         drops = {reason: int(raw.losses.get(reason, 0)) for reason in LOSS_REASONS + DRAIN_LOSSES}
