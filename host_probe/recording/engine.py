@@ -220,7 +220,7 @@ class Engine:
         taken from /proc for the first window. Raises the destination's Refused (a
         token without the right) before anything is counted, and workloads.TableFull
         when no slot is free."""
-        from host_probe.delivery.sink import WindowSink
+        from host_probe.delivery.spool import WindowSink
 
         info = RecordingInfo(
             uuid=str(uuid.uuid4()), service=workload.identity.service, version=workload.identity.version,

@@ -19,7 +19,7 @@ from sqlalchemy import text
 
 from gate_contract.engine import make_engine
 from gate_contract.records import RecordingInfo, WindowRecord
-from host_probe.delivery.database_destination import DatabaseDestination
+from host_probe.delivery.destinations import DatabaseDestination
 from host_probe.errors import Rejected
 from host_probe.delivery.sender import Sender
 from host_probe.delivery.spool import LossLedger, SpoolFile, identity_key
