@@ -43,7 +43,7 @@ ALLOWED = {
     # the probe shares only the contract with the server (numpy views the drained maps;
     # yaml reads the agent's config; docker and requests ask the runtimes;
     # prometheus_client serves the agent's own metrics)
-    "host_probe": Allowed(("bcc", "requests", "sqlalchemy", "pydantic", "numpy", "yaml", "docker",
+    "host_probe": Allowed(("bcc", "requests", "sqlalchemy", "pydantic", "pydantic_settings", "numpy", "yaml", "docker",
                            "prometheus_client"), ("host_probe", "gate_contract")),
     # profiles in, verdict out: no web framework, no SQL, nothing of the probe
     "gate_server/analysis": Allowed(("numpy", "scipy", "pydantic", "yaml"),

@@ -28,12 +28,10 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from host_probe.delivery.destinations import BatchUnsupported, Refused, Rejected, Unavailable
+from host_probe.settings import BATCH_WINDOWS  # well under the server's cap (GATE_MAX_BATCH_WINDOWS)
 from host_probe.delivery.spool import WINDOW_LOST, WINDOW_REJECTED, LossLedger, SpoolFile, identity_key, set_aside
 
 BACKOFF_FIRST_S, BACKOFF_MAX_S = 0.5, 10.0
-# Windows of one spool file per request: a spool an outage filled drains in few requests,
-# well under the server's batch cap (GATE_MAX_BATCH_WINDOWS, 1000) and its body limit.
-BATCH_WINDOWS = 100
 DONE, HELD, AWAY = "done", "held", "away"  # a file's delivery: all sent; the token refused; the destination away
 ADOPT_EVERY_S = 60.0
 SWITCH_INTERVAL_S = 0.00025  # how often files of exited probes are looked for
@@ -322,10 +320,11 @@ class Sender(threading.Thread):
                  "window of the same service and version")
 
 
-def replay_spool_dir(destination, spool_dir: Path, log: Callable[[str], None]) -> tuple[int, int, int]:
+def replay_spool_dir(destination, spool_dir: Path, batch_windows: int,
+                     log: Callable[[str], None]) -> tuple[int, int, int]:
     """Deliver every spool file no live process holds, now, from this thread:
     (files delivered, files left, files in use by a running probe)."""
-    sender = Sender(destination, spool_dir, log, LossLedger(spool_dir))
+    sender = Sender(destination, spool_dir, log, LossLedger(spool_dir), batch_windows)
     every = len(list(Path(spool_dir).glob("*.jsonl")))
     adopted = sender.adopt_orphans()
     sender.stopping = True

@@ -34,7 +34,7 @@ from host_probe.kernel.contract import DRAIN_LOSSES, EVENT_TYPES, LOSS_REASONS
 from host_probe.keys.kernel_keys import c_text
 from host_probe.keys.normalise import DEFAULT_EPHEMERAL_PORTS
 from host_probe.recording.workloads import WorkloadTable
-from host_probe.settings import FILE_HOOK_AUTO, STARTUP_S, WINDOW_S
+from host_probe.settings import BATCH_WINDOWS, FILE_HOOK_AUTO, STARTUP_S, WINDOW_S
 
 POLL_MS = 100
 
@@ -59,6 +59,7 @@ class EngineConfig:
     # before it attaches; the agent leaves it to the sender (a hung server must not stall discovery).
     store_first: bool = False
     send_grace_s: float = 10.0     # on stop, how long the sender may go on delivering
+    batch_windows: int = BATCH_WINDOWS  # spooled windows sent in one request
 
     def probe_options(self) -> loader.ProbeOptions:
         return loader.ProbeOptions(max_workloads=self.max_workloads, sample_every=self.sample_every,
@@ -179,7 +180,8 @@ class Engine:
         except BaseException:
             self.bpf.cleanup()
             raise
-        self.sender = Sender(self.destination, config.spool_dir, self.log, LossLedger(config.spool_dir))
+        self.sender = Sender(self.destination, config.spool_dir, self.log, LossLedger(config.spool_dir),
+                             config.batch_windows)
         self.sender.on_refused = self.on_refused
         self.sender.adopt_orphans()  # before any workload: a killed recording's loss is for its next window
         self.sender.start()
