@@ -14,7 +14,7 @@ from pathlib import Path
 
 from gate_contract.durations import seconds
 from gate_contract.errors import DatabaseError
-from gate_contract.records import ROLES
+from gate_contract.records import BASELINE, ROLES
 from host_probe.settings import (
     BATCH_WINDOWS, FILE_HOOK_AUTO, FILE_HOOK_CHOICES, RECORD_DETAIL_KEYS, STARTUP_S, STATUS_FILE, WINDOW_S,
     ProbeSettings, SettingsInvalid, url_password,
@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
                                  epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     record.add_argument("--service", required=True, help="service name, e.g. web")
     record.add_argument("--version", required=True, help="the version running, e.g. a git sha or v1.4.2")
-    record.add_argument("--role", choices=ROLES, default="baseline", help="baseline (production) or canary")
+    record.add_argument("--role", choices=ROLES, default=BASELINE, help="baseline (production) or canary")
     scope = record.add_mutually_exclusive_group()
     scope.add_argument("--pid", type=positive_int, help="record this process and every descendant")
     scope.add_argument("--cgroup", metavar="PATH", help="record every process in this cgroup v2 directory")

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from host_probe.delivery.destinations import BatchUnsupported, Refused, Rejected, Unavailable
+from gate_contract.records import BASELINE
 from host_probe.settings import BATCH_WINDOWS  # well under the server's cap (GATE_MAX_BATCH_WINDOWS)
 from host_probe.delivery.spool import WINDOW_LOST, WINDOW_REJECTED, LossLedger, SpoolFile, identity_key, set_aside
 
@@ -315,7 +316,7 @@ class Sender(threading.Thread):
         except OSError:
             pass  # a full disk: the recording stays open-ended, its windows are still sent
         self.log(f"host-probe: recording {info.get('uuid')} of {info.get('service')} {info.get('version')} "
-                 f"({info.get('role', 'baseline')}) ended without its last window (its probe was stopped hard); "
+                 f"({info.get('role', BASELINE)}) ended without its last window (its probe was stopped hard); "
                  f"{len(windows)} spooled windows are sent, the lost one is counted ({WINDOW_LOST}) in the next "
                  "window of the same service and version")
 

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from gate_contract.keys import WINDOW_LOSSES
-from gate_contract.records import RecordingInfo, WindowRecord
+from gate_contract.records import BASELINE, RecordingInfo, WindowRecord
 from host_probe.errors import Unavailable
 
 WINDOW_LOST, WINDOW_REJECTED, WINDOW_UNSPOOLED = WINDOW_LOSSES
@@ -159,7 +159,7 @@ class SpoolFile:
 
 
 def identity_key(info: dict[str, Any]) -> str:
-    return json.dumps([info.get("service"), info.get("version"), info.get("role", "baseline")])
+    return json.dumps([info.get("service"), info.get("version"), info.get("role", BASELINE)])
 
 
 class LossLedger:

@@ -30,13 +30,15 @@ from host_probe.kernel.heap import page_out_compiler, return_freed_memory
 from host_probe.inventory import take_inventory
 from host_probe.inventory.process import ProcessGone, start_time
 from gate_contract.keys import EVENT_STREAM_LOSSES
-from host_probe.kernel.contract import DRAIN_LOSSES, EVENT_TYPES, LOSS_REASONS
+from host_probe.kernel.contract import DRAIN_LOSSES, EVENT_TYPES, LOSS_REASONS, PROCESS_CHANGES
 from host_probe.keys.kernel_keys import c_text
 from host_probe.keys.normalise import DEFAULT_EPHEMERAL_PORTS
 from host_probe.recording.workloads import WorkloadTable
 from host_probe.settings import BATCH_WINDOWS, FILE_HOOK_AUTO, STARTUP_S, WINDOW_S
 
 POLL_MS = 100
+# enum process_change's names, which the process-event stream's types share (EVENT_TYPES)
+FORK, _THREAD, _EXIT, EXEC = PROCESS_CHANGES
 
 
 @dataclass
@@ -265,7 +267,7 @@ class Engine:
         cgroup (a restart, a rolling update in place): a start-up observed from there."""
         if not recording.watch_for_start or recording.closing_at:
             return
-        if recording.startup_from is not None and not (raw.processes.get("exec") or raw.processes.get("fork")):
+        if recording.startup_from is not None and not (raw.processes.get(EXEC) or raw.processes.get(FORK)):
             return  # nothing started in this window: the oldest process is still the one known
         try:
             running = self.table.processes(recording.workload.key)
@@ -302,8 +304,8 @@ class Engine:
                 break
         if self.config.verbose:
             name = EVENT_TYPES.get(event.type, "?")
-            detail = f" {c_text(event.filename)} [{c_text(event.argv0)}]" if name == "exec" else ""
-            parent = f" parent={event.parent_pid}" if name == "fork" else ""
+            detail = f" {c_text(event.filename)} [{c_text(event.argv0)}]" if name == EXEC else ""
+            parent = f" parent={event.parent_pid}" if name == FORK else ""
             print(f"{name:5} slot={event.slot} pid={event.pid}{parent} comm={c_text(event.comm)}{detail}",
                   flush=True)
         return 0
