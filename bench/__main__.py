@@ -11,7 +11,7 @@ import importlib
 import sys
 
 # Module names under bench/, in the order they run.
-BENCHES = ("probe_overhead", "open_attribution", "agent_scale", "check_latency", "load", "evaluation")
+BENCHES = ("probe_overhead", "open_attribution", "agent_scale", "check_latency", "load", "spool_drain", "evaluation")
 
 
 def main(argv: list[str] | None = None) -> int:

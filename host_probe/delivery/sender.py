@@ -33,6 +33,9 @@ from host_probe.settings import BATCH_WINDOWS  # well under the server's cap (GA
 from host_probe.delivery.spool import WINDOW_LOST, WINDOW_REJECTED, LossLedger, SpoolFile, identity_key, set_aside
 
 BACKOFF_FIRST_S, BACKOFF_MAX_S = 0.5, 10.0
+# A batch's spooled JSON at most, though fewer than batch_windows: a quarter of the server's
+# default body limit (GATE_MAX_INGEST_BYTES, 32 MiB, counted inflated), for windows of many keys.
+BATCH_BYTES = 8 << 20
 DONE, HELD, AWAY = "done", "held", "away"  # a file's delivery: all sent; the token refused; the destination away
 ADOPT_EVERY_S = 60.0
 SWITCH_INTERVAL_S = 0.00025  # how often files of exited probes are looked for
@@ -155,13 +158,17 @@ class Sender(threading.Thread):
     def _deliver_file(self, spool_file: SpoolFile) -> str:
         corrupt = 0
         batch: list[tuple[int, dict]] = []  # windows read, not yet sent: (offset after the line, record)
+        previous = first = spool_file.sent  # where the line read begins; where the batch's first line begins
         try:
             for end, record in spool_file.lines():
+                begins, previous = previous, end
                 batched = (record is not None and record["type"] == "window" and self.batch_windows > 1
                            and not spool_file.refused)
                 if batched:
+                    if not batch:
+                        first = begins
                     batch.append((end, record))
-                    if len(batch) < self.batch_windows:
+                    if len(batch) < self.batch_windows and end - first < BATCH_BYTES:
                         continue
                 # `sent` moves on only past what was delivered: the batch goes before anything after it
                 outcome = self._deliver_batch(spool_file, batch)

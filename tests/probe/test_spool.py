@@ -23,6 +23,7 @@ from gate_server.services.tokens import create_token
 from gate_contract.records import RecordingInfo, WindowRecord
 from host_probe.delivery.destinations import DatabaseDestination, ServerDestination
 from host_probe.errors import Rejected
+from host_probe.delivery import sender as sender_module
 from host_probe.delivery.sender import Sender
 from host_probe.delivery.spool import LossLedger, SpoolFile, identity_key
 from tests.probe.conftest import REPO, host_probe, migrated, read_profile
@@ -216,3 +217,23 @@ def test_a_window_the_server_refuses_in_a_batch_is_the_only_one_set_aside(tmp_pa
     assert rejected["data"]["index"] == 3 and "answered 413" in rejected["refused"]
     assert sender.rejected == 1 and not list(spool.glob("*.jsonl"))
     assert LossLedger(spool).claim(identity_key(head["data"])) == {"window_rejected": 23}
+
+
+def test_a_batch_stops_at_its_byte_cap(tmp_path, monkeypatch):
+    """Windows of many keys go in smaller batches: a batch ends at BATCH_BYTES of spooled
+    JSON (below the server's body limit), however many windows batch_windows allows."""
+    db_url = migrated(f"sqlite:///{tmp_path / 'gate.db'}")
+    spool = tmp_path / "spool"
+    head = recording("byte-cap", ended=True)
+    windows = [window(head, i) for i in range(6)]
+    spool_lines(spool / f"{head['data']['uuid']}.jsonl", head, *windows)
+    monkeypatch.setattr(sender_module, "BATCH_BYTES", int(2.5 * len(json.dumps(windows[0]) + "\n")))
+    destination = DatabaseDestination(db_url)
+    batches = []
+    store_windows = destination.store_windows
+    destination.store_windows = lambda entries: (batches.append(len(entries)), store_windows(entries))[1]
+    sender = Sender(destination, spool, print, LossLedger(spool), batch_windows=100)
+    sender.adopt_orphans()
+    assert sender.deliver()
+    assert batches == [3, 3]
+    assert len(read_profile(db_url, "byte-cap").windows) == 6
