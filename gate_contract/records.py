@@ -24,6 +24,7 @@ from gate_contract.keys import FeatureKey
 from gate_contract.kinds import Kind
 
 ROLES = ("baseline", "canary")  # the one place the roles are named
+BASELINE, CANARY = ROLES
 Role = Literal[ROLES]
 
 MAX_BIGINT = 2**63 - 1

@@ -43,7 +43,7 @@ ALLOWED = {
     # the probe shares only the contract with the server (numpy views the drained maps;
     # yaml reads the agent's config; docker and requests ask the runtimes;
     # prometheus_client serves the agent's own metrics)
-    "host_probe": Allowed(("bcc", "requests", "sqlalchemy", "pydantic", "numpy", "yaml", "docker",
+    "host_probe": Allowed(("bcc", "requests", "sqlalchemy", "pydantic", "pydantic_settings", "numpy", "yaml", "docker",
                            "prometheus_client"), ("host_probe", "gate_contract")),
     # profiles in, verdict out: no web framework, no SQL, nothing of the probe
     "gate_server/analysis": Allowed(("numpy", "scipy", "pydantic", "yaml"),
@@ -154,7 +154,7 @@ def test_the_probe_compiles_before_it_imports_sqlalchemy_or_requests():
     # host_probe.recording.recorder loads the eBPF program, hands the compiler's heap back,
     # and only then imports the client of its one destination: the memory peaks must
     # not add up (requests imported with the rest measured 175 MB peak RSS, not 145)
-    code = ("import sys, host_probe.commands.cli, host_probe.recording.recorder, host_probe.delivery.sink, host_probe.delivery.destinations, "
+    code = ("import sys, host_probe.commands.cli, host_probe.recording.recorder, host_probe.delivery.spool, host_probe.delivery.destinations, host_probe.delivery.sender, "
             "host_probe.recording.agent, host_probe.recording.engine; "
             "print(sorted({'sqlalchemy', 'requests'} & set(sys.modules)))")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)

@@ -29,7 +29,7 @@ from typing import Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from gate_contract.records import Role
+from gate_contract.records import BASELINE, Role
 from host_probe.discovery import DiscoveryError, Identity, Workload
 from host_probe.discovery.cgroups import cgroup2_mount
 
@@ -40,7 +40,7 @@ class StaticWorkload(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     service: str = Field(min_length=1, max_length=200)
-    role: Role = "baseline"
+    role: Role = BASELINE
     version: Optional[str] = Field(None, min_length=1, max_length=200)
     version_file: Optional[Path] = None
     version_command: Optional[list[str]] = Field(None, min_length=1)

@@ -55,11 +55,12 @@ def engine_config(config: AgentConfig, base: EngineConfig) -> EngineConfig:
 
 class Agent:
     def __init__(self, config_path: Path, base: EngineConfig, log: Callable[[str], None] | None = None,
-                 node_name: str = ""):
+                 node_name: str = "", overrides: dict | None = None):
         self.config_path = Path(config_path)
         self.node_name = node_name
+        self.overrides = overrides or {}  # settings a flag or variable set: they win over the file
         self.log = log or (lambda message: print(message, file=sys.stderr, flush=True))
-        self.config = load_agent_config(self.config_path, node_name)
+        self.config = load_agent_config(self.config_path, node_name, self.overrides)
         self.config_mtime = self._mtime()
         self.engine = Engine(engine_config(self.config, base), self.log)
         self.engine.on_refused = self._recording_refused
@@ -168,7 +169,7 @@ class Agent:
         self.reload_requested = False
         self.config_mtime = self._mtime()
         try:
-            config = load_agent_config(self.config_path, self.node_name)
+            config = load_agent_config(self.config_path, self.node_name, self.overrides)
         except ConfigInvalid as exc:
             self.log(f"host-probe agent: reload refused, keeping the running config: {exc}")
             return

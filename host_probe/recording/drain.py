@@ -35,6 +35,7 @@ from host_probe.keys.normalise import normalise_path
 from host_probe.kernel.lru_evictions import LruEvictions
 from host_probe.kernel.map_batch import BatchReader, delete_keys
 
+MAP_FULL = LOSS_REASONS[0]  # enum loss_reason's first slot: a kernel map had no room
 MEMBARRIER_CMD_GLOBAL = 1
 MEMBARRIER_SYSCALL = {"x86_64": 324, "aarch64": 283}
 # Where membarrier is refused (nohz_full kernels): programs run for microseconds.
@@ -331,7 +332,7 @@ class MapDrain:
         lost = np.bincount(slots[~known], weights=counts[~known], minlength=self.slots)
         for slot in np.flatnonzero(lost).tolist():  # paths file_paths could not store: counted losses
             if slot in windows:
-                windows[slot].losses["map_full"] = windows[slot].losses.get("map_full", 0) + int(lost[slot])
+                windows[slot].losses[MAP_FULL] = windows[slot].losses.get(MAP_FULL, 0) + int(lost[slot])
         self._add_file_totals(slots[known], ids[known], counts[known], windows)
         self._attribute_files(slots[known], images[known], ids[known], windows)
         delete_keys(reader.table, b"".join(taken_keys))

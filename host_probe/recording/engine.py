@@ -31,13 +31,15 @@ from host_probe.kernel.heap import page_out_compiler, return_freed_memory
 from host_probe.inventory import take_inventory
 from host_probe.inventory.process import ProcessGone, start_time
 from gate_contract.keys import EVENT_STREAM_LOSSES
-from host_probe.kernel.contract import DRAIN_LOSSES, EVENT_TYPES, LOSS_REASONS
+from host_probe.kernel.contract import DRAIN_LOSSES, EVENT_TYPES, LOSS_REASONS, PROCESS_CHANGES
 from host_probe.keys.kernel_keys import c_text
 from host_probe.keys.normalise import DEFAULT_EPHEMERAL_PORTS
 from host_probe.recording.workloads import WorkloadTable
-from host_probe.settings import FILE_HOOK_AUTO, STARTUP_S, WINDOW_S
+from host_probe.settings import BATCH_WINDOWS, FILE_HOOK_AUTO, STARTUP_S, WINDOW_S
 
 POLL_MS = 100
+# enum process_change's names, which the process-event stream's types share (EVENT_TYPES)
+FORK, _THREAD, _EXIT, EXEC = PROCESS_CHANGES
 
 
 @dataclass
@@ -60,6 +62,7 @@ class EngineConfig:
     # before it attaches; the agent leaves it to the sender (a hung server must not stall discovery).
     store_first: bool = False
     send_grace_s: float = 10.0     # on stop, how long the sender may go on delivering
+    batch_windows: int = BATCH_WINDOWS  # spooled windows sent in one request
 
     def probe_options(self) -> loader.ProbeOptions:
         return loader.ProbeOptions(max_workloads=self.max_workloads, sample_every=self.sample_every,
@@ -250,7 +253,8 @@ class Engine:
         except BaseException:
             self.bpf.cleanup()
             raise
-        self.sender = Sender(self.destination, config.spool_dir, self.log, LossLedger(config.spool_dir))
+        self.sender = Sender(self.destination, config.spool_dir, self.log, LossLedger(config.spool_dir),
+                             config.batch_windows)
         self.sender.on_refused = self.on_refused
         self.sender.adopt_orphans()  # before any workload: a killed recording's loss is for its next window
         self.sender.start()
@@ -292,7 +296,7 @@ class Engine:
         taken from /proc for the first window. Raises the destination's Refused (a
         token without the right) before anything is counted, and workloads.TableFull
         when no slot is free."""
-        from host_probe.delivery.sink import WindowSink
+        from host_probe.delivery.spool import WindowSink
 
         info = RecordingInfo(
             uuid=str(uuid.uuid4()), service=workload.identity.service, version=workload.identity.version,
@@ -356,7 +360,7 @@ class Engine:
             return
         if recording.oldest is not None and still_runs(recording.oldest):
             return  # one /proc read: the oldest process known still runs, so no start began since
-        if recording.oldest is None and not (raw.processes.get("exec") or raw.processes.get("fork")):
+        if recording.oldest is None and not (raw.processes.get(EXEC) or raw.processes.get(FORK)):
             return  # still empty: nothing started in this window
         try:
             running = self.table.processes(recording.workload.key)
@@ -394,8 +398,8 @@ class Engine:
                 break
         if self.config.verbose:
             name = EVENT_TYPES.get(event.type, "?")
-            detail = f" {c_text(event.filename)} [{c_text(event.argv0)}]" if name == "exec" else ""
-            parent = f" parent={event.parent_pid}" if name == "fork" else ""
+            detail = f" {c_text(event.filename)} [{c_text(event.argv0)}]" if name == EXEC else ""
+            parent = f" parent={event.parent_pid}" if name == FORK else ""
             print(f"{name:5} slot={event.slot} pid={event.pid}{parent} comm={c_text(event.comm)}{detail}",
                   flush=True)
         return 0
