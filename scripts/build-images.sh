@@ -99,7 +99,8 @@ build_server() {
     VENV_COMMAND="$IN_ROOT python3 -m venv $VENV"
     mapfile -t hooks < <(install_hooks "$house" syscall-gate)
     log "building $tag"
-    rootfs server python3,python3-venv,ca-certificates "${hooks[@]}" \
+    # libstdc++6: the C++ runtime numpy and scipy wheels expect of the system (manylinux)
+    rootfs server python3,python3-venv,ca-certificates,libstdc++6 "${hooks[@]}" \
         --customize-hook="$IN_ROOT $VENV/bin/pip uninstall -q -y pip setuptools" \
         --customize-hook='echo "gate:x:10001:10001:syscall-gate server:/var/lib/syscall-gate:/usr/sbin/nologin" >> "$1"/etc/passwd' \
         --customize-hook='echo "gate:x:10001:" >> "$1"/etc/group' \
