@@ -16,7 +16,8 @@ from pathlib import Path
 from host_probe.kernel import tracefs
 from host_probe.errors import ProbeUnavailable
 
-BPF_DIR = Path(__file__).resolve().parents[2] / "bpf"
+# host_probe/bpf: a symlink to the top-level bpf/ in the tree, a copy in the wheel
+BPF_DIR = Path(__file__).resolve().parents[1] / "bpf"
 PROBE_SOURCE = BPF_DIR / "probe.bpf.c"
 # slot numbers are one byte wide in the events and the status; 0 means "not watched"
 MAX_WORKLOADS_LIMIT = 255
