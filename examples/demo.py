@@ -23,6 +23,7 @@ import tempfile
 from pathlib import Path
 
 from examples.gating import ActionClient
+from gate_contract.rollout import decided_by
 from examples.github_standin import GitHubStandIn
 from examples.narrative import Narrative, verdict_lines
 from examples.preflight import check_host
@@ -112,7 +113,7 @@ def approve_paused(narrative: Narrative, server: GateServer, paused: dict) -> li
     made = server.decide(paused["id"], decide_token, "approve", APPROVAL_REASON)
     _, stored = http_json(f"{server.base_url}/api/v1/checks/{paused['id']}", token=decide_token, timeout=30)
     decision = stored.get("decision") or {}
-    narrative.done(f"check {paused['id']}: {decision.get('decision', 'no decision')} by {decision.get('by')} "
+    narrative.done(f"check {paused['id']}: {decision.get('decision', 'no decision')} by {decided_by(decision)} "
                    f"at {decision.get('at')}")
     narrative.say(f"    reason: {decision.get('reason')}")
     narrative.say(f"    (read back from GET /api/v1/checks/{paused['id']}; the dashboard shows it on the check's page)")

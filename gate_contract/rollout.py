@@ -47,3 +47,11 @@ def rollout_step(verdict: str, fail_on: str = "pause", decision: Optional[str] =
 def may_hold_a_rollout(verdict: str) -> bool:
     """Whether some fail_on keeps this verdict from proceeding on its own: what a person may decide."""
     return any(rollout_step(verdict, fail_on) is not Step.PROCEED for fail_on in FAIL_ON)
+
+
+def decided_by(decision: dict) -> str:
+    """Who made a decision, as people read it: the token's description beside its stable id
+    (`alice (on-call) (token:7)`); the id alone when the token has none."""
+    by = str(decision.get("by") or "someone")
+    described = decision.get("by_description")
+    return f"{described} ({by})" if described else by

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from typing import Optional
 
 from .inputs import duration_text
-from .rollout import VERDICTS, Step, rollout_step
+from .rollout import VERDICTS, Step, decided_by, rollout_step
 
 # Exit codes (documented in docs/action.md and action.yml).
 EXIT_PROCEED = 0      # the next stage may run
@@ -86,7 +86,7 @@ def decide_cancelled(signal_name: str, signal_number: int) -> Outcome:
 
 def decide_after_decision(breach: Outcome, decision: dict) -> Outcome:
     """A person approved or rejected the paused check (GET /api/v1/checks/<id>'s `decision`)."""
-    who = decision.get("by") or "someone"
+    who = decided_by(decision)
     why = decision.get("reason") or "no reason given"
     # anything but an approval (a reject, a decision this copy does not know) leaves the breach standing
     person = decision.get("decision")

@@ -10,6 +10,7 @@ from . import workflow_commands as wf
 from .decision import EXIT_BREACH, Outcome, decide_after_decision, decide_without_decision
 from .gate_api import GateClient, GateError
 from .inputs import ActionInputs, duration_text
+from .rollout import decided_by
 
 
 def should_wait(inputs: ActionInputs, outcome: Outcome, document: Optional[dict]) -> bool:
@@ -39,7 +40,7 @@ def await_decision(client: GateClient, inputs: ActionInputs, breach: Outcome, do
         return decide_without_decision(breach, inputs.decision_timeout, f"could not read the check's decision ({exc})")
     if decision is None:
         return decide_without_decision(breach, inputs.decision_timeout)
-    wf.log(f"check {document['id']}: {decision.get('decision')} by {decision.get('by')}: {decision.get('reason')}")
+    wf.log(f"check {document['id']}: {decision.get('decision')} by {decided_by(decision)}: {decision.get('reason')}")
     return decide_after_decision(breach, decision)
 
 

@@ -34,3 +34,11 @@ def rollout_step(verdict: str, fail_on: str = "pause", decision: Optional[str] =
     if verdict == "pause" or (verdict == "warn" and fail_on == "warn"):
         return Step.STOP
     return Step.PROCEED
+
+
+def decided_by(decision: dict) -> str:
+    """Who made a decision, as people read it: the token's description beside its stable id
+    (`alice (on-call) (token:7)`); the id alone when the token has none."""
+    by = str(decision.get("by") or "someone")
+    described = decision.get("by_description")
+    return f"{described} ({by})" if described else by

@@ -14,6 +14,7 @@ from typing import Optional
 
 from . import workflow_commands as wf
 from .decision import Outcome
+from .rollout import decided_by
 
 # A copy of the judge's (gate_server/analysis/verdict.py, from gate_contract/kinds.py's SEVERITIES);
 # tests/action/test_rollout.py keeps the two equal.
@@ -147,7 +148,7 @@ def _decision_lines(outcome: Outcome) -> list[str]:
         return ["### Decision", "", "No decision came in time: the rollout stays paused.", ""]
     verb = "Approved" if decision.get("decision") == "approve" else "Rejected"
     return ["### Decision", "",
-            f"**{verb}** by {_cell(decision.get('by'))} at {_cell(decision.get('at'))}: {_cell(decision.get('reason'))}",
+            f"**{verb}** by {_cell(decided_by(decision))} at {_cell(decision.get('at'))}: {_cell(decision.get('reason'))}",
             ""]
 
 

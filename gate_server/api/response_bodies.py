@@ -130,6 +130,8 @@ class FloorChange(ResponseBody):
 class Decision(ResponseBody):
     decision: Literal["approve", "reject"]
     by: str = Field(description="token:<id> (the deciding token's stable id), or the dashboard user.")
+    by_description: Optional[str] = Field(
+        None, description="The description of the token a token:<id> `by` names, as it is now.")
     reason: str
     at: When
     check_id: int

@@ -8,6 +8,7 @@ import json
 
 from gate_server.cli.command_engine import cli_actor, in_transaction
 from gate_server.services import decisions
+from gate_contract.rollout import decided_by
 from gate_server.settings import Settings
 
 EPILOG = """examples:
@@ -39,6 +40,6 @@ def decide_check(args) -> int:
     if args.json:
         print(json.dumps(decision))
     else:
-        print(f"check {decision['check_id']}: {decision['decision']} by {decision['by']} at {decision['at']}: "
+        print(f"check {decision['check_id']}: {decision['decision']} by {decided_by(decision)} at {decision['at']}: "
               f"{decision['reason']}")
     return 0

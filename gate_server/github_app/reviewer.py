@@ -23,7 +23,7 @@ from gate_server.services import checks, decisions
 from gate_server.services.errors import DomainError
 from gate_server.settings import Settings
 from gate_contract.errors import DatabaseError
-from gate_contract.rollout import Step, rollout_step
+from gate_contract.rollout import Step, decided_by, rollout_step
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ def _await_person(request: DeploymentRequest, review: Review, session_factory: s
         if decision is not None:
             approved = decision["decision"] == "approve"
             return replace(review, approved=approved, conclusion=(
-                f"{'Approved' if approved else 'Rejected'} by {decision['by']}: {decision['reason']}."))
+                f"{'Approved' if approved else 'Rejected'} by {decided_by(decision)}: {decision['reason']}."))
         remaining = request.rule.decision_timeout - (clock() - started)
         if request.rule.on_pause != "wait":
             return review

@@ -87,9 +87,13 @@ def entries(session: Session, *, services: Optional[Iterable[str]] = None, since
 
 
 def _token_descriptions(session: Session, rows: list[AuditEntry]) -> dict[str, str]:
+    return described_actors(session, [entry.actor for entry in rows])
+
+
+def described_actors(session: Session, actors: Iterable[str]) -> dict[str, str]:
     """`token:<id>` actors -> their token's description now, for a reader to tell who that
     is (the entry keeps the id: a description is free text and may change)."""
-    ids = {int(match.group(1)) for entry in rows if (match := TOKEN_ACTOR.fullmatch(entry.actor))}
+    ids = {int(match.group(1)) for actor in actors if (match := TOKEN_ACTOR.fullmatch(actor or ""))}
     if not ids:
         return {}
     return {token_actor(token_id): description

@@ -40,9 +40,12 @@ def check_service(session: Session, check_id: int) -> str:
     return name
 
 
-def _decision_document(row: CheckDecision) -> dict[str, Any]:
-    return {"decision": row.decision, "by": row.decided_by, "reason": row.reason,
-            "at": audit.iso(row.decided_at), "check_id": row.check_id}
+def _decision_document(session: Session, row: CheckDecision) -> dict[str, Any]:
+    # `by` is the stable id a token decided under; `by_description` what people read it as
+    # (the token's description now), shown beside the id wherever the decision is quoted.
+    return {"decision": row.decision, "by": row.decided_by,
+            "by_description": audit.described_actors(session, [row.decided_by]).get(row.decided_by),
+            "reason": row.reason, "at": audit.iso(row.decided_at), "check_id": row.check_id}
 
 
 def answered(document: dict[str, Any]) -> dict[str, Any]:
@@ -64,7 +67,7 @@ def void_if_changed(session: Session, check_id: int, service: str, earlier: dict
     stored.remove_decision(session, row.id)
     audit.record(session, actor=audit.GATE_ACTOR, action="decision.void", service=service, check_id=check_id,
                  reason="the check was judged again and its verdict, anomalies or thresholds changed",
-                 detail={"decision": _decision_document(row), "answered": answered(earlier), "now": answered(judged)})
+                 detail={"decision": _decision_document(session, row), "answered": answered(earlier), "now": answered(judged)})
     return True
 
 
@@ -95,12 +98,12 @@ def decide(session: Session, check_id: int, *, decision: Any, reason: Any, actor
                  detail={"decision": decision, "verdict": check.verdict, "score": check.score,
                          "baseline_version": check.baseline_version, "canary_version": check.canary_version,
                          "stage": check.stage, "answered": answered(check.result or {})})
-    return _decision_document(row)
+    return _decision_document(session, row)
 
 
 def decision_for(session: Session, check_id: int) -> Optional[dict[str, Any]]:
     row = stored.decision_of(session, check_id)
-    return _decision_document(row) if row is not None else None
+    return _decision_document(session, row) if row is not None else None
 
 
 def acknowledgements_for(session: Session, check_id: int) -> list[dict[str, Any]]:

@@ -63,11 +63,13 @@ def test_a_paused_step_waits_and_proceeds_when_a_person_approves(gate, action_ru
     waiting = fake_github.statuses("commit")[1]
     assert waiting.body["target_url"] == run.outputs["check-url"]
     final = fake_github.statuses("commit")[-1].body
-    assert final["description"].startswith(f"pause approved by {approver}: the new exec is the image converter")
-    assert "### Decision" in run.summary and f"**Approved** by {approver}" in run.summary
+    # people read the token's description beside the stable id it decided under
+    assert final["description"].startswith(
+        f"pause approved by {APPROVER} ({approver}): the new exec is the image converter")
+    assert "### Decision" in run.summary and f"**Approved** by {APPROVER} ({approver})" in run.summary
     [check_run] = fake_github.statuses("check-run")
     assert check_run.body["conclusion"] == "success" and check_run.body["head_sha"] == PUSH_SHA
-    assert f"**Approved** by {approver}" in check_run.body["output"]["summary"]
+    assert f"**Approved** by {APPROVER} ({approver})" in check_run.body["output"]["summary"]
 
 
 def test_a_paused_step_fails_when_a_person_rejects(gate, action_runner, fake_github):
@@ -79,8 +81,8 @@ def test_a_paused_step_fails_when_a_person_rejects(gate, action_runner, fake_git
     assert (run.outputs["decision"], run.outputs["decided-by"]) == ("reject", approver)
     final = fake_github.statuses("commit")[-1].body
     assert final["state"] == "failure"
-    assert final["description"].startswith(f"pause rejected by {approver}: the shell is not ours")
-    assert f"**Rejected** by {approver}" in run.summary
+    assert final["description"].startswith(f"pause rejected by {APPROVER} ({approver}): the shell is not ours")
+    assert f"**Rejected** by {APPROVER} ({approver})" in run.summary
 
 
 def test_no_decision_in_time_fails_and_says_so(gate, action_runner, fake_github):

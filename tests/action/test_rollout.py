@@ -26,6 +26,12 @@ def test_the_actions_copy_gives_every_rollout_step_as_its_source(verdict, fail_o
     assert _outcome(copy, verdict, fail_on, decision) == _outcome(rollout, verdict, fail_on, decision)
 
 
+@pytest.mark.parametrize("decision", [{"by": "token:7", "by_description": "alice (on-call)"}, {"by": "token:7"},
+                                      {"by": "carol (on-call)", "by_description": None}, {}])
+def test_the_actions_copy_names_who_decided_as_its_source(decision):
+    assert copy.decided_by(decision) == rollout.decided_by(decision)
+
+
 def test_the_copy_has_the_sources_names():
     assert (copy.VERDICTS, copy.FAIL_ON, copy.DECISIONS) == (rollout.VERDICTS, rollout.FAIL_ON, rollout.DECISIONS)
     assert [step.value for step in copy.Step] == [step.value for step in rollout.Step]

@@ -81,7 +81,7 @@ def test_the_paused_canary_is_approved_with_a_reason_and_the_check_carries_it(de
     output = demo_run[0].stdout
     paused_id = re.search(r"dashboard: http://127\.0\.0\.1:\d+/checks/(\d+)", verdict_block(
         output, "misbehaving canary v2-bad")).group(1)
-    approval = re.search(rf"check {paused_id}: approve by alice \(on-call, demo\) at (\S+)", output)
+    approval = re.search(rf"check {paused_id}: approve by alice \(on-call, demo\) \(token:\d+\) at (\S+)", output)
     assert approval, output
     assert "reason: on-call read the anomalies" in output
     database = demo_run[1] / "data" / "gate.db"

@@ -5,6 +5,7 @@ for GitHub's API that checks the App's JWT, the paths and the bodies."""
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from pathlib import Path
@@ -264,7 +265,8 @@ def test_a_paused_canary_waits_for_on_call_and_their_approval_lets_it_deploy(gat
     [review] = standin.wait_for_reviews(1, timeout=30)
     assert (review.environment_name, review.state) == ("production-on-call", "approved")
     assert "pause" in review.comment
-    assert "Approved by erin (on-call): the shell is the new converter." in review.comment
+    # the decide token's description, beside the stable id it decided under
+    assert re.search(r"Approved by erin \(on-call\) \(token:\d+\): the shell is the new converter\.", review.comment)
 
 
 def test_a_rerun_inherits_no_decision_of_an_earlier_attempt(gate, standin):

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from host_probe.commands.cli import build_parser as probe_parser
+from host_probe.settings import ProbeSettings
 from gate_server.cli.serve import head_revision
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -18,8 +19,10 @@ def test_operations_md_quotes_this_releases_head_revision():
 
 
 def test_probe_md_states_the_agents_file_hook_default():
+    # the agent takes --file-hook, and its default is the probe's one settings model's
     agent = next(a for a in probe_parser()._subparsers._group_actions[0].choices.items() if a[0] == "agent")[1]
-    default = next(a.default for a in agent._actions if a.dest == "file_hook")
+    assert any(a.dest == "file_hook" for a in agent._actions)
+    default = ProbeSettings.model_fields["file_hook"].default
     row = next(line for line in (DOCS / "probe.md").read_text().splitlines() if line.startswith("| `--file-hook`"))
     assert f"the same default, `{default}`" in row or f"with `{default}` as its default" in row
 

@@ -10,16 +10,17 @@ from tests.ops.seed import seed_recording
 
 STEADY = {("syscall", "read"): 2400, ("syscall", "write"): 2100, ("syscall", "epoll_wait"): 900,
           ("syscall", "openat"): 120, ("file", "/srv/app/index.html:r"): 40, ("connect", "inet:10.0.0.5:5432"): 12}
-NOW = datetime.now(timezone.utc)
 
 
 def _seed_history(engine, recent_counts: dict) -> None:
     # "Friday": 40 windows a day ago and two days ago; "Monday": the last 50 minutes. Drift
-    # reads 10-minute rollups: windows 10 minutes apart are one slot each.
+    # reads 10-minute rollups: windows 10 minutes apart are one slot each. Now is read here,
+    # not at import: the whole suite collects this module half an hour before it runs it.
+    now = datetime.now(timezone.utc)
     for days in (2, 1):
-        seed_recording(engine, "web", "v1", [dict(STEADY) for _ in range(20)], start=NOW - timedelta(days=days),
+        seed_recording(engine, "web", "v1", [dict(STEADY) for _ in range(20)], start=now - timedelta(days=days),
                        step=timedelta(minutes=10))
-    seed_recording(engine, "web", "v1", [dict(recent_counts) for _ in range(5)], start=NOW - timedelta(minutes=50),
+    seed_recording(engine, "web", "v1", [dict(recent_counts) for _ in range(5)], start=now - timedelta(minutes=50),
                    step=timedelta(minutes=10))
 
 
@@ -57,7 +58,8 @@ def test_reference_period_ends_where_recent_begins(engine, migrated_url, capsys)
 
 
 def test_no_recent_windows_is_inconclusive(engine, migrated_url, capsys):
-    seed_recording(engine, "web", "v1", [dict(STEADY) for _ in range(20)], start=NOW - timedelta(days=1))
+    seed_recording(engine, "web", "v1", [dict(STEADY) for _ in range(20)],
+                   start=datetime.now(timezone.utc) - timedelta(days=1))
     assert main(["drift", "--service", "web", "--version", "v1", "--db", migrated_url]) == 3
     assert "no windows recorded for v1 in the recent period" in capsys.readouterr().out
 
