@@ -96,6 +96,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="run `-- CMD` as this user (default: the sudo caller, SUDO_USER; without one, as "
                              "the probe's own user, said on stderr)")
     _file_hook_argument(record)
+    record.add_argument("--sensitive-path", action="append", default=[], metavar="GLOB",
+                        help="a sensitive file besides the judge's defaults (repeatable): under the fentry file "
+                             "hook, an open of the same inode by any name (a hard link, a bind mount) is keyed "
+                             "by this path")
+    record.add_argument("--retry-unreadable", action="store_true",
+                        help="sys_enter file hook: read an open's path again at the syscall's exit when it was not "
+                             "readable at entry (a page not yet touched); costs every process on the host a second "
+                             "hook per syscall (docs/benchmarks.md), so off by default")
     record.add_argument("-v", "--verbose", action="store_true", help="print process-tree events as they arrive")
     record.add_argument("command_argv", nargs=argparse.REMAINDER, metavar="-- CMD ...",
                         help="launch CMD and follow it; its exit ends the recording")
@@ -231,7 +239,9 @@ def _record(args) -> int:
             database_url=database_url, spool_dir=spool_dir, server_url=args.server or "",
             ingest_token=settings.ingest_token, window_s=args.window, sample_every=args.sample,
             rate_limit=args.rate_limit, ringbuf_pages=args.ringbuf_pages, detail_keys=args.detail_keys,
-            startup_s=args.startup, file_hook=args.file_hook, verbose=args.verbose, store_first=True,
+            startup_s=args.startup, file_hook=args.file_hook, sensitive_paths=tuple(args.sensitive_path),
+            retry_unreadable=args.retry_unreadable,
+            verbose=args.verbose, store_first=True,
         ),
     )
     try:

@@ -200,7 +200,8 @@ class WorkloadTable:
         reader = BatchReader(self.tgid_slots, TGID_CHUNK)
         held: list[int] = []
         for n in reader.chunks():
-            rows = np.flatnonzero(reader.u64_values(n)[:, 0] == slot)
+            # the low half is the slot (the high half counts opens waiting for their sys_exit retry)
+            rows = np.flatnonzero((reader.u64_values(n)[:, 0] & 0xFFFFFFFF) == slot)
             held += [int(reader.keys[row]) for row in rows]
         assign_slot(self.bpf, held, 0)
 
