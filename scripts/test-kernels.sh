@@ -48,6 +48,8 @@ GUEST_TESTS=(
     tests/agent/test_agent.py::test_a_noisy_workload_overflows_its_own_budget_not_the_others
     # every route around the probe, under fentry: the object-level hooks the host lacks (issue 24)
     tests/probe/test_evasions.py
+    # sys_enter's own retry (--file-hook sys_enter, 250 s under emulation): the host tier runs it
+    --deselect tests/probe/test_evasions.py::test_the_exit_time_retry_keys_an_open_whose_path_was_not_yet_paged_in
 )
 if [ "$#" -gt 0 ] && [ "$1" != "--bench" ]; then
     GUEST_TESTS=("$@")

