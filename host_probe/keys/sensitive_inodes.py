@@ -25,20 +25,54 @@ def _expanded(pattern: str) -> list[str]:
     return [found for each in patterns for found in glob.glob(each)]
 
 
-def sensitive_files(extra: Iterable[str] = ()) -> dict[str, os.stat_result]:
-    """configured path -> its stat, for each regular file the patterns name now."""
-    files: dict[str, os.stat_result] = {}
+def sensitive_files(extra: Iterable[str] = ()) -> dict[str, tuple[int, int]]:
+    """configured path -> the kernel's (device, inode) of it, for each regular file the
+    patterns name now."""
+    files: dict[str, tuple[int, int]] = {}
+    devices = _mount_devices()
     for pattern in (*DEFAULT_SENSITIVE_PATHS, *extra):
         if pattern.startswith(NOT_BY_INODE):
             continue
         for path in _expanded(pattern):
-            try:
-                found = os.stat(path)
-            except OSError:
+            if not Path(path).is_file() or os.path.normpath(path) in files:
                 continue
-            if Path(path).is_file() and found.st_ino:
-                files.setdefault(os.path.normpath(path), found)
+            found = kernel_identity(path, devices)
+            if found:
+                files[os.path.normpath(path)] = found
     return files
+
+
+def _mount_devices() -> dict[int, int]:
+    """mount id -> its superblock's device, as the kernel holds it (MKDEV)."""
+    devices = {}
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split()
+        major, minor = (int(n) for n in fields[2].split(":"))
+        devices[int(fields[0])] = major << 20 | minor
+    return devices
+
+
+def kernel_identity(path: str, devices: dict[int, int]) -> tuple[int, int] | None:
+    """The (device, inode) security_file_open sees for `path`: the opened file's
+    inode and its superblock's device, read back from /proc/self/fdinfo (mnt_id, ino)
+    and mountinfo. stat() can say otherwise: overlayfs reports a per-layer pseudo
+    device for a file (the VM tier's /tmp), btrfs a subvolume's. stat() where fdinfo
+    has no `ino:` (before Linux 5.14)."""
+    try:
+        fd = os.open(path, os.O_PATH)
+    except OSError:
+        return None
+    try:
+        info = dict(line.split(":", 1) for line in Path(f"/proc/self/fdinfo/{fd}").read_text().splitlines()
+                    if ":" in line)
+        if "ino" in info and int(info["mnt_id"]) in devices:
+            return devices[int(info["mnt_id"])], int(info["ino"])
+        found = os.fstat(fd)
+        return kernel_dev(found.st_dev), found.st_ino
+    except (OSError, ValueError):
+        return None
+    finally:
+        os.close(fd)
 
 
 def kernel_dev(st_dev: int) -> int:
@@ -52,10 +86,12 @@ def fill(bpf, extra: Iterable[str] = ()) -> int:
     (the map's capacity bounds them: the rest are still judged by their path)."""
     table = bpf["sensitive_inodes"]
     written = 0
-    for path, found in sensitive_files(extra).items():
+    for path, (dev, ino) in sensitive_files(extra).items():
         key, text = table.Key(), table.Leaf()
-        key.dev, key.ino = kernel_dev(found.st_dev), found.st_ino
-        encoded = path.encode()[: len(text.path) - 1]
+        key.dev, key.ino = dev, ino
+        # the whole buffer less its NUL (len(text.path) is the text's length, 0 when new:
+        # it cut every configured path's last byte, "/etc/shado", in the VM tier)
+        encoded = path.encode()[: type(text).path.size - 1]
         text.path = encoded
         try:
             table[key] = text

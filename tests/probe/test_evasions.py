@@ -102,12 +102,14 @@ CAUGHT_IN_KERNEL: dict[str, Caught] = {
     "chdir_back": _secret("chdir_back"),
     "hardlink": _secret("hardlink"),
     "grandchild": _secret("grandchild"),
+    # the VM tier's /tmp is overlayfs without nfs_export: name_to_handle_at fails there, so
+    # open_by_handle_at is never reached (seen in its run); the attempt alone pauses
+    "handle": _risky("name_to_handle_at"),
 }
 # Under fentry, also the secret an open outside open(2) read (io_uring, a handle)
 ALSO_IN_KERNEL: dict[str, Caught] = {
     "uring_read": _secret("uring_read"),
     "sqpoll": _secret("sqpoll"),
-    "handle": _secret("handle"),
 }
 ROUTES = sorted(CAUGHT) + sorted(OUT_OF_REACH) + ["grandchild"]
 
