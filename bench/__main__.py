@@ -11,7 +11,8 @@ import importlib
 import sys
 
 # Module names under bench/, in the order they run.
-BENCHES = ("probe_overhead", "open_attribution", "agent_scale", "check_latency", "load", "evaluation")
+BENCHES = ("probe_overhead", "open_attribution", "agent_scale", "check_latency", "load", "fleet", "spool_drain",
+           "evaluation")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -49,6 +49,13 @@ BUSY = "import sys, time\nwhile True:\n    open(sys.argv[1]).close()\n    time.s
 KEYED = ("import os, sys, time\nnames = [os.path.join(sys.argv[1], f'f{n}') for n in range(1000)]\n"
          "for name in names: open(name, 'w').close()\n"
          "while True:\n    for name in names: open(name).close()\n    time.sleep(1)\n")
+# KEYED, with 7 idle children and a short-lived child forked every second: a window with
+# fork in every workload, 8 processes each (`--part agent --forking`: the start-up check's cost)
+FORKING = ("import os, sys, time\nfor _ in range(7):\n    if os.fork() == 0:\n        time.sleep(3600)\n"
+           "names = [os.path.join(sys.argv[1], f'f{n}') for n in range(1000)]\n"
+           "for name in names: open(name, 'w').close()\n"
+           "while True:\n    for name in names: open(name).close()\n"
+           "    if os.fork() == 0:\n        os._exit(0)\n    os.wait()\n    time.sleep(1)\n")
 # braces doubled: attach_bpftrace formats the program (with a pid it does not use here)
 BPFTRACE_SERVER = ('tracepoint:raw_syscalls:sys_enter /comm == "nginx"/ {{ @calls[args->id] = count(); }} '
                    'tracepoint:syscalls:sys_enter_openat /comm == "nginx"/ {{ @paths[str(args->filename)] = count(); }}')
@@ -257,7 +264,12 @@ def _status(path: Path) -> dict | None:
         return None
 
 
-def agent_itself(scratch: Path, seconds: float) -> int:
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def agent_itself(scratch: Path, seconds: float, forking: bool = False) -> int:
     from gate_server.storage import migrate
 
     cgroups = Cgroups()
@@ -268,7 +280,7 @@ def agent_itself(scratch: Path, seconds: float) -> int:
             cgroup = cgroups.make(f"keyed{index}")
             files = scratch / f"keyed{index}"
             files.mkdir()
-            cgroups.start(cgroup, [sys.executable, "-c", KEYED, str(files)])
+            cgroups.start(cgroup, [sys.executable, "-c", FORKING if forking else KEYED, str(files)])
             entries.append({"service": f"svc{index}", "version": "v1", "cgroup": str(cgroup)})
         late = cgroups.root / "late"
         status_file = scratch / "agent-status.json"
@@ -283,6 +295,7 @@ def agent_itself(scratch: Path, seconds: float) -> int:
                                  stderr=open(scratch / "agent.log", "w"))
         try:
             deadline, drains, drains_cpu, seen_windows = time.monotonic() + 300, [], [], -1
+            cpu_from = None  # (agent CPU seconds, windows) when the measured windows began
             while time.monotonic() < deadline:
                 status = _status(status_file)
                 if status and len(status["workloads"]) == 32:
@@ -290,6 +303,9 @@ def agent_itself(scratch: Path, seconds: float) -> int:
                     if windows != seen_windows and windows >= 2:  # the first window holds the start
                         drains.append(status["last_drain_ms"])
                         drains_cpu.append(status["last_drain_cpu_ms"])
+                        if cpu_from is None:
+                            cpu_from = (_cpu_seconds(agent.pid), windows)
+                        cpu_to = (_cpu_seconds(agent.pid), windows)
                     seen_windows = windows
                     if len(drains) >= seconds / 2:
                         break
@@ -323,6 +339,10 @@ def agent_itself(scratch: Path, seconds: float) -> int:
           f"{_verdict(drain_cpu <= TARGETS['drain_ms'])}")
     print(f"   drain per window, wall clock (with the grace period and any wait for a CPU): median {drain:.1f} ms, "
           f"max {max(drains):.1f} ms")
+    if cpu_from and cpu_to[1] > cpu_from[1]:
+        per_window = (cpu_to[0] - cpu_from[0]) / (cpu_to[1] - cpu_from[1]) * 1000
+        print(f"   the agent's whole CPU time per window (loop, discovery, drain and writes): {per_window:.1f} ms"
+              + (" (workloads forking every second, 8 processes each)" if forking else ""))
     print(f"   peak RSS {rss:.0f} MB (target <= {TARGETS['rss_mb']:g} MB) {_verdict(rss <= TARGETS['rss_mb'])}; "
           f"at the end {memory['VmRSS']:.0f} MB: {memory['RssAnon']:.0f} MB anonymous, {memory['RssFile']:.0f} MB "
           f"file pages, of which the compiler's libraries {memory['compiler']:.0f} MB (mapped by "
@@ -334,6 +354,42 @@ def agent_itself(scratch: Path, seconds: float) -> int:
     failures += rss > TARGETS["rss_mb"]
     failures += not ok_appear
     return failures
+
+
+def start_check(rounds: int = 21) -> int:
+    """The agent's start-up check per window, for 32 workloads of 8 processes that each forked
+    in the window (issue 23): what it read before (every cgroup.procs of the workload's tree and
+    every process's /proc/<pid>/stat) against what it reads now while the oldest process runs
+    (that one's stat). Real cgroups, real processes; this thread's CPU time, interleaved rounds."""
+    from host_probe.recording.engine import oldest_process, started_at, still_runs
+    from host_probe.recording.workloads import cgroup_processes, cgroup_tree
+
+    cgroups = Cgroups()
+    try:
+        groups = [cgroups.make(f"forking{index}") for index in range(32)]
+        for cgroup in groups:
+            for _ in range(8):
+                cgroups.start(cgroup, ["sleep", "3600"])
+        oldest = {cgroup: oldest_process(cgroup_processes(cgroup_tree(str(cgroup)))) for cgroup in groups}
+
+        def every_process(cgroup):
+            started_at(oldest_process(cgroup_processes(cgroup_tree(str(cgroup)))))
+
+        variants = {"every process": every_process, "the oldest": lambda cgroup: still_runs(oldest[cgroup])}
+        spent: dict[str, list[float]] = {name: [] for name in variants}
+        for round_ in range(rounds):
+            for name in (list(variants) if round_ % 2 else list(variants)[::-1]):
+                began = time.thread_time()
+                for cgroup in groups:
+                    variants[name](cgroup)
+                spent[name].append((time.thread_time() - began) * 1000)
+    finally:
+        cgroups.close()
+    before, after = (statistics.median(spent[name]) for name in variants)
+    print(f"-- the start-up check per window, 32 workloads of 8 processes, each forked in the window: "
+          f"reading every process {before:.2f} ms, the oldest only {after:.2f} ms of CPU ({before / after:.1f}x; "
+          f"median of {rounds} interleaved rounds)")
+    return 0
 
 
 def _keys_per_window(url: str) -> float:
@@ -462,14 +518,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench agent_scale", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer rounds and iterations")
-    parser.add_argument("--part", choices=("overhead", "agent", "server"), action="append",
+    parser.add_argument("--forking", action="store_true",
+                        help="agent part: each workload forks every second, with 8 processes (issue 23's check)")
+    parser.add_argument("--part", choices=("overhead", "agent", "server", "startcheck"), action="append",
                         help="run only these parts (default: all)")
     args = parser.parse_args(argv)
     missing = [tool for tool in ("gcc", "bpftrace", "nginx", "wrk") if not shutil.which(tool)]
     if os.geteuid() != 0 or missing:
         print(f"agent_scale: needs root and {', '.join(missing) or 'nothing else'} (make setup); skipped")
         return 1
-    parts = args.part or ["overhead", "agent", "server"]
+    parts = args.part or ["overhead", "agent", "startcheck", "server"]
     rounds = 3 if args.quick else 7
     failures = 0
     with tempfile.TemporaryDirectory(prefix="agent-bench-") as scratch:
@@ -480,7 +538,9 @@ def main(argv: list[str] | None = None) -> int:
             iterations = {"getppid": 200_000, "open": 50_000}
             failures += overhead(binary, 5 if args.quick else 15, iterations, scratch_dir)
         if "agent" in parts:
-            failures += agent_itself(scratch_dir, 10 if args.quick else 30)
+            failures += agent_itself(scratch_dir, 10 if args.quick else 30, args.forking)
+        if "startcheck" in parts:
+            failures += start_check()
         if "server" in parts:
             failures += server(scratch_dir, rounds, 3 if args.quick else 5)
     return 1 if failures else 0

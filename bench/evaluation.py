@@ -66,10 +66,11 @@ class Outcome:
                 f"; the injected feature: {'; '.join(flagged) or 'not among the anomalies'}")
 
 
-def evaluate(fixtures_dir: Path = FIXTURES_DIR, config: Optional[GateConfig] = None) -> list[Outcome]:
+def evaluate(fixtures_dir: Path = FIXTURES_DIR, config: Optional[GateConfig] = None,
+             steady_bound: int = 0) -> list[Outcome]:
     config = config or load_config({})
     return [Outcome(c, judge(c.baseline, c.canary, config))
-            for workload in recorded_workloads(fixtures_dir) for c in comparisons(workload, fixtures_dir)]
+            for workload in recorded_workloads(fixtures_dir) for c in comparisons(workload, fixtures_dir, steady_bound)]
 
 
 def _anomaly_text(verdict: Verdict) -> str:
@@ -144,6 +145,9 @@ def main(argv: Optional[list[str]] = None) -> int:
                         help="the probe's start-up span in seconds (--startup; default 6: two windows)")
     parser.add_argument("--fixtures", type=Path, default=FIXTURES_DIR, help="fixture directory")
     parser.add_argument("--config", type=Path, help="judge with this threshold config YAML (default: the defaults)")
+    parser.add_argument("--max-steady-windows", type=int, default=0, metavar="N",
+                        help="judge each recording as the server keeps it with GATE_MAX_STEADY_WINDOWS_PER_HOST=N "
+                             "(start-up windows and a time-stratified sample of N steady ones; default 0: all)")
     parser.add_argument("--quick", action="store_true", help="accepted for `python -m bench --quick`; judging is fast")
     args = parser.parse_args(argv)
 
@@ -167,7 +171,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
-        outcomes = evaluate(args.fixtures, config)
+        outcomes = evaluate(args.fixtures, config, args.max_steady_windows)
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

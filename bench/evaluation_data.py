@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -22,6 +22,7 @@ from bench.workloads.inject import (
 from gate_contract.profile import FeatureKey, Profile, WindowCounts
 from gate_contract.keys import UNRESOLVED
 from gate_contract.records import WindowRecord
+from gate_server.storage.bounds import representative_sample
 
 FIXTURES_DIR = Path(__file__).resolve().parents[1] / "tests" / "evaluation" / "profiles"
 GZIP_ABOVE_BYTES = 200_000
@@ -42,6 +43,9 @@ class Scenario:
     fresh: bool = True
     role: str = "canary"
     version: str = "v2"
+    # attached (not fresh): how long after the service is ready the probe is started (it
+    # attaches once compiled); None: past the start-up span
+    attach_after: Optional[float] = None
 
     @property
     def benign(self) -> bool:
@@ -53,6 +57,14 @@ def injected_scenario(injection: str) -> str:
 
 
 BASELINES = tuple(Scenario(run, traffic=1.0, fresh=False, role="baseline", version="v1") for run in BASELINE_RUNS)
+# Baselines attached at other ages (issue 23), each compared with the benign fresh canary:
+# the probe started as soon as the service serves, and 4 s later. `record --pid` attaches
+# once compiled, so the age is that and more (each fixture says it: 2 s to 28 s on a
+# loaded host); the agent's baseline (bench/evaluation_agent.py) is attached at 1 s.
+OFFSET_BASELINES = (Scenario("baseline-attach-early", traffic=1.0, fresh=False, role="baseline", version="v1",
+                             attach_after=0.0),
+                    Scenario("baseline-attach-edge", traffic=1.0, fresh=False, role="baseline", version="v1",
+                             attach_after=4.0))
 # Benign canaries: the same code re-deployed (new processes, pids, temp names).
 BENIGN_SCENARIOS = (
     Scenario("benign-fresh"),  # restarted from scratch against the long-running baseline
@@ -61,7 +73,7 @@ BENIGN_SCENARIOS = (
     Scenario("benign-worker-churn", variant="worker-churn"),  # many short-lived workers
 )
 INJECTED_SCENARIOS = tuple(Scenario(injected_scenario(i), injection=i) for i in INJECTIONS)
-SCENARIOS = BASELINES + BENIGN_SCENARIOS + INJECTED_SCENARIOS
+SCENARIOS = BASELINES + OFFSET_BASELINES + BENIGN_SCENARIOS + INJECTED_SCENARIOS
 
 
 def scenarios_for(workload) -> list[Scenario]:
@@ -129,6 +141,11 @@ def kind_of(injection: Optional[str], scenario: str) -> str:
 
 BENIGN_KINDS = {
     "benign-fresh": "benign: fresh restart vs the long-running baseline",
+    "baseline-attach-early": "benign: baseline attached by record as soon as it serves vs fresh",
+    "baseline-attach-edge": "benign: baseline attached by record 4 s later vs fresh",
+    "agent-rolling": "benign: rolling update through the agent (agent baseline)",
+    "agent-baseline": "benign: agent baseline (attached at 1 s, agent restarted) vs fresh by record",
+    "agent-rolling-vs-record": "benign: rolling update through the agent vs record's baseline",
     "benign-attached": "benign: canary attached to as well",
     "benign-worker-churn": "benign: many short-lived workers",
 }
@@ -225,8 +242,21 @@ def read_fixture(workload: str, scenario: str, fixtures_dir: Path = FIXTURES_DIR
     raise FileNotFoundError(f"no fixture {base}.json(.gz); record it with `python -m bench evaluation --record`")
 
 
-def load_profile(workload: str, scenario: str, fixtures_dir: Path = FIXTURES_DIR) -> Profile:
-    return profile_from_json(read_fixture(workload, scenario, fixtures_dir))
+def load_profile(workload: str, scenario: str, fixtures_dir: Path = FIXTURES_DIR, steady_bound: int = 0) -> Profile:
+    return bounded(profile_from_json(read_fixture(workload, scenario, fixtures_dir)), steady_bound)
+
+
+def bounded(profile: Profile, steady_bound: int) -> Profile:
+    """One recording (one host) as the server keeps it under GATE_MAX_STEADY_WINDOWS_PER_HOST
+    = `steady_bound` (0: every window): every start-up or inventory window, and a
+    representative sample of the steady ones (gate_server/storage/bounds.py)."""
+    steady = [(n, w.started_at, frozenset(w.counts)) for n, w in enumerate(profile.windows)
+              if not w.startup and not w.inventory]
+    if steady_bound <= 0 or len(steady) <= steady_bound:
+        return profile
+    kept = representative_sample(steady, steady_bound) | {n for n, w in enumerate(profile.windows)
+                                                     if w.startup or w.inventory}
+    return replace(profile, windows=[w for n, w in enumerate(profile.windows) if n in kept])
 
 
 def merged(profiles: list[Profile], version: str) -> Profile:
@@ -260,14 +290,15 @@ class Comparison:
         return expected_verdict(self.injection)
 
 
-def comparisons(workload: str, fixtures_dir: Path = FIXTURES_DIR) -> list[Comparison]:
+def comparisons(workload: str, fixtures_dir: Path = FIXTURES_DIR, steady_bound: int = 0) -> list[Comparison]:
     """Every comparison the evaluation makes for one recorded workload: the two
     baseline runs against each other, and the merged baseline (as the server loads a
     version) against every other recording stored for it."""
-    run_1, run_2 = (load_profile(workload, run, fixtures_dir) for run in BASELINE_RUNS)
+    run_1, run_2 = (load_profile(workload, run, fixtures_dir, steady_bound) for run in BASELINE_RUNS)
     baseline = merged([run_1, run_2], run_1.version)
     result = [Comparison(workload, "baseline run 1 vs run 2", run_1, run_2, None, "benign: baseline run 1 vs run 2")]
     stored = {p.name.split(".")[0] for p in (fixtures_dir / workload).iterdir()}
+    result += _grown_comparisons(workload, baseline, stored, fixtures_dir)
     for scenario in SCENARIOS:
         if scenario.role == "baseline" or scenario.name not in stored:
             continue
@@ -275,6 +306,33 @@ def comparisons(workload: str, fixtures_dir: Path = FIXTURES_DIR) -> list[Compar
         how = "fresh" if data["recording"].get("fresh") else "attached"
         share = data["recording"]["traffic_fraction"]
         result.append(Comparison(workload, f"baseline vs {scenario.name} ({how}, {share:.0%} traffic)", baseline,
-                                 profile_from_json(data), scenario.injection,
+                                 bounded(profile_from_json(data), steady_bound), scenario.injection,
                                  kind_of(scenario.injection, scenario.name), bool(data["recording"].get("fresh"))))
     return result
+
+
+def _grown_comparisons(workload: str, baseline: Profile, stored: set[str], fixtures_dir: Path) -> list[Comparison]:
+    """Issue 23's benign comparisons: baselines attached at other ages, and the rolling
+    update recorded through the agent, against the canaries of both paths."""
+    def profile(name: str) -> Profile:
+        return load_profile(workload, name, fixtures_dir)
+
+    def age(name: str) -> str:
+        seconds = read_fixture(workload, name, fixtures_dir)["recording"].get("attached_after_start_s")
+        return f"attached at {seconds:g} s" if seconds is not None else "attached"
+
+    pairs = []
+    if "benign-fresh" in stored:
+        pairs += [(f"{name} ({age(name)}) vs benign-fresh", name, profile(name), profile("benign-fresh"))
+                  for name in ("baseline-attach-early", "baseline-attach-edge") if name in stored]
+    if {"agent-baseline", "agent-rolling"} <= stored:
+        agent_baseline = profile("agent-baseline")
+        pairs.append(("agent-baseline vs agent-rolling (both through the agent)", "agent-rolling", agent_baseline,
+                      profile("agent-rolling")))
+        if "benign-fresh" in stored:
+            pairs.append(("agent-baseline vs benign-fresh (canary by record)", "agent-baseline", agent_baseline,
+                          profile("benign-fresh")))
+        pairs.append(("baseline vs agent-rolling (baseline by record)", "agent-rolling-vs-record", baseline,
+                      profile("agent-rolling")))
+    return [Comparison(workload, name, base, canary, None, BENIGN_KINDS[kind], True)
+            for name, kind, base, canary in pairs]

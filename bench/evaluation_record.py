@@ -42,6 +42,10 @@ ATTACH_AFTER_STARTUP_S = 2.0
 HOOK_AFTER_STARTUP_S = 4.0
 
 
+# `--scenario agent`: the agent's run (bench/evaluation_agent.py), both of its fixtures
+AGENT_SCENARIO = "agent"
+
+
 class RecordingFailed(RuntimeError):
     pass
 
@@ -102,6 +106,7 @@ def record_one(workload: Workload, scenario: Scenario, duration: float, window: 
     probe_command = _probe_command(workload, scenario, url, duration, window, startup, work_dir)
     workload.prepare(scenario.injection, scenario.variant)
     load = None
+    service_started = 0.0
     try:
         # The probe's stderr to a file, not a pipe: a service it launches inherits it.
         with open(LOG_DIR / f"{workload.name}.log", "ab") as log, open(work_dir / "probe.err", "w+b") as err:
@@ -118,8 +123,10 @@ def record_one(workload: Workload, scenario: Scenario, duration: float, window: 
                 service = subprocess.Popen(workload.command(scenario.variant), cwd=REPO_ROOT, env=env,
                                            stdout=log, stderr=log, start_new_session=True)
                 workload.wait_ready()
-                load = workload.load(rate, startup + ATTACH_AFTER_STARTUP_S + startup + HOOK_AFTER_STARTUP_S)
-                time.sleep(startup + ATTACH_AFTER_STARTUP_S)
+                service_started = time.time()
+                wait = startup + ATTACH_AFTER_STARTUP_S if scenario.attach_after is None else scenario.attach_after
+                load = workload.load(rate, wait + startup + HOOK_AFTER_STARTUP_S)
+                time.sleep(wait)
                 started = time.monotonic()
                 probe = subprocess.Popen([*probe_command, "--pid", str(service.pid)], cwd=REPO_ROOT, env=env,
                                          stdout=log, stderr=err)
@@ -152,7 +159,12 @@ def record_one(workload: Workload, scenario: Scenario, duration: float, window: 
         "variant": scenario.variant, "fresh": scenario.fresh,
         "role": scenario.role, "traffic_fraction": scenario.traffic, "target_rate_per_s": rate,
         "load": load_stats, "duration_s": duration, "window_s": window, "startup_s": startup,
-        "probe_wall_s": round(elapsed, 1), "kernel": platform.release(), "probe_commit": _probe_commit(),
+        "probe_wall_s": round(elapsed, 1),
+        # the service's age when the probe's first window began (the probe compiles first)
+        "attached_after_start_s": (None if scenario.fresh or not profile.windows else
+                                   round(profile.windows[0].started_at.replace(tzinfo=timezone.utc).timestamp()
+                                         - service_started, 2)),
+        "kernel": platform.release(), "probe_commit": _probe_commit(),
         "recorded_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     return write_fixture(fixtures_dir / workload.name / scenario.name, profile_to_json(profile, recording))
@@ -160,6 +172,8 @@ def record_one(workload: Workload, scenario: Scenario, duration: float, window: 
 
 def record(workload_names: list[str], scenario_names: list[str], duration: float, window: float,
            startup: float, fixtures_dir: Path = FIXTURES_DIR) -> int:
+    from bench.evaluation_agent import record_through_agent
+
     work_dir = Path(tempfile.mkdtemp(prefix="syscall-gate-eval-record-"))
     failures = 0
     try:
@@ -179,6 +193,16 @@ def record(workload_names: list[str], scenario_names: list[str], duration: float
                         continue
                     print(f"recorded {name}/{scenario.name} -> {path} ({path.stat().st_size // 1024} KiB, "
                           f"{time.monotonic() - began:.0f} s)", flush=True)
+                if not scenario_names or AGENT_SCENARIO in scenario_names:
+                    began = time.monotonic()
+                    try:
+                        paths = record_through_agent(workload, window, startup, work_dir, fixtures_dir)
+                    except (RecordingFailed, subprocess.TimeoutExpired, RuntimeError, OSError) as exc:
+                        failures += 1
+                        print(f"FAILED {name}/{AGENT_SCENARIO}: {exc}", flush=True)
+                        continue
+                    print(f"recorded {name} through the agent -> {', '.join(str(p) for p in paths)} "
+                          f"({time.monotonic() - began:.0f} s)", flush=True)
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
         shutil.rmtree(EVAL_ROOT, ignore_errors=True)  # the workloads' data: leave the host as found

@@ -123,6 +123,16 @@ def probe(base: str, token: str, interval: float, features: int, deadline: float
             time.sleep(max(0.0, next_upload - time.monotonic()))
 
 
+def run_all(threads: list[threading.Thread]) -> float:
+    """Start the clients together and wait for all; the seconds they ran."""
+    began = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.monotonic() - began
+
+
 def run_load(url: str, args) -> tuple[Tally, int, float]:
     """Load one database through a fresh server; (what the clients saw, "database is locked" lines, seconds)."""
     secrets = tokens(url)
@@ -135,12 +145,7 @@ def run_load(url: str, args) -> tuple[Tally, int, float]:
                                                          args.window_features, deadline, tally, random.Random(n),
                                                          args.batch))
                     for n in range(args.probes)]
-        began = time.monotonic()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        elapsed = time.monotonic() - began
+        elapsed = run_all(threads)
         locked = server.log().count(LOCKED)
     return tally, locked, elapsed
 

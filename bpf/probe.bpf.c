@@ -15,6 +15,8 @@
  *   DETAIL_BUDGET      detail keys one workload may hold per generation
  *   TRACKED_TGIDS      capacity of workload_of_tgid (pid_max + 1)
  *   MAX_CGROUPS        capacity of workload_cgroups
+ *   EXPECTED_CGROUP_PATH  longest path of an expected cgroup (below the v2 root, with its NUL)
+ *   MAX_EXPECTED_CGROUPS  capacity of expected_cgroups
  *   NR_<name>          syscall numbers from bcc's table (-1 when absent)
  *   HAVE_GROUP_DEAD    sched_process_exit carries group_dead (kernel >= 6.16)
  *   PATH_HASH_SEED     random per load, so a path cannot be chosen to collide
@@ -76,6 +78,15 @@ BPF_ARRAY(workload_of_tgid, u64, TRACKED_TGIDS);
 /* @brief cgroup v2 id -> slot: read only at exec and cgroup migration, to give
  * a process that enters a watched cgroup its slot in workload_of_tgid. */
 BPF_HASH(workload_cgroups, u64, u64, MAX_CGROUPS);
+/* @brief per generation, workload and image bucket: the syscall numbers made, as
+ * bits (probe.h, "Lineage"); the drain reads and zeroes the old generation */
+BPF_PERCPU_ARRAY(image_syscalls, u64, 2 * SLOTS * IMAGE_BUCKETS * SYSCALL_WORDS);
+/* @brief [0]: the seed of exec image ids, written by the drain before any workload */
+BPF_ARRAY(image_seed, u32, 1);
+/* @brief (slot, image id) -> its syscall bits' bucket, taken at its first exec in the workload */
+BPF_TABLE("lru_hash", struct image_ref, u32, image_buckets, 4096);
+/* @brief per workload: buckets handed out (the next is 1 + this % (IMAGE_BUCKETS - 1)) */
+BPF_ARRAY(image_buckets_taken, u32, SLOTS);
 /* @brief per workload, per syscall number: calls (monotonic; drained as deltas) */
 BPF_PERCPU_ARRAY(syscall_counts, u64, SLOTS * SYSCALL_SLOTS);
 /* @brief per workload: fork / thread / exit / exec (monotonic) */
@@ -125,10 +136,9 @@ BPF_RINGBUF_OUTPUT(events, RINGBUF_PAGES);
 /* never written: exposes struct process_event's layout to userspace */
 BPF_ARRAY(event_layout, struct process_event, 1);
 
-/* workload_of_tgid's entry: the slot in its low 32 bits; with RETRY_UNREADABLE, the
- * opens of the process waiting for their sys_exit retry in the high 32 (RETRY_ONE each) */
+/* workload_of_tgid's entry: the slot in its low 32 bits; the high 32 are lineage's
+ * (the exec image id and its syscall bucket: sched_process_exec) */
 #define SLOT_MASK 0xffffffffULL
-#define RETRY_ONE (1ULL << 32)
 
 static __always_inline u32 slot_of(u32 tgid)
 {
@@ -139,6 +149,18 @@ static __always_inline u32 slot_of(u32 tgid)
 static __always_inline u32 current_slot(void)
 {
     return slot_of(bpf_get_current_pid_tgid() >> 32);
+}
+
+/* The slot (low 32 bits) and exec image id (high 32 bits) of a tgid */
+static __always_inline u64 entry_of(u32 tgid)
+{
+    u64 *entry = workload_of_tgid.lookup(&tgid);
+    return entry ? *entry : 0;
+}
+
+static __always_inline u16 current_image(void)
+{
+    return entry_of(bpf_get_current_pid_tgid() >> 32) >> 32 & 0xffff;
 }
 
 /* One small function per counter map: bcc resolves maps by name at compile
@@ -195,6 +217,17 @@ static __always_inline u32 current_generation(void)
     u32 zero = 0;
     u32 *generation = detail_generation.lookup(&zero);
     return generation ? *generation : 0;
+}
+
+/* The syscall's bit under its workload and image bucket, in the current generation */
+static __always_inline void mark_image_syscall(u32 slot, u32 bucket, u32 nr_slot)
+{
+    bucket &= IMAGE_BUCKETS - 1;
+    u32 index = ((current_generation() & 1) * SLOTS + slot) * IMAGE_BUCKETS + bucket;
+    index = index * SYSCALL_WORDS + nr_slot / 64;
+    u64 *bits = image_syscalls.lookup(&index);
+    if (bits)
+        *bits |= 1ULL << (nr_slot % 64);
 }
 
 /* Room for one more key of this workload in this generation? Over its budget,
@@ -284,6 +317,7 @@ static __always_inline struct detail_key *blank_key(u8 kind, u32 slot)
     __builtin_memset(key, 0, sizeof(*key));
     key->kind = kind;
     key->slot = slot;
+    key->image = current_image();
     return key;
 }
 
@@ -426,8 +460,8 @@ static __always_inline void count_file_open(u32 slot, struct path_text *text, in
                                             u32 flags)
 {
     u32 tgid = 0;
-    struct file_key key = {.generation = current_generation(), .mode = mode, .slot = slot,
-                           .path_hash = hash_path(text, len)};
+    struct file_key key = {.generation = current_generation(), .image = current_image(), .mode = mode,
+                           .slot = slot, .path_hash = hash_path(text, len)};
     int dependent = !(flags & PATH_RESOLVED) && opener_dependent(text, len);
     if (dependent) {
         tgid = bpf_get_current_pid_tgid() >> 32;
@@ -478,13 +512,7 @@ static __always_inline int retry_at_exit(u32 slot, const char *upath, u8 mode, i
 {
     u32 tid = bpf_get_current_pid_tgid();
     struct unread_open unread = {.upath = (u64)upath, .dirfd = dirfd, .mode = mode};
-    if (unread_opens.update(&tid, &unread))
-        return 0;
-    u32 tgid = bpf_get_current_pid_tgid() >> 32;
-    u64 *entry = workload_of_tgid.lookup(&tgid);
-    if (entry)
-        __sync_fetch_and_add(entry, RETRY_ONE);
-    return 1;
+    return unread_opens.update(&tid, &unread) == 0;
 }
 #else
 static __always_inline int retry_at_exit(u32 slot, const char *upath, u8 mode, int dirfd)
@@ -818,23 +846,27 @@ static __always_inline void record_detail(u32 slot, struct pt_regs *regs, long n
  * workload leaves after one array lookup. */
 RAW_TRACEPOINT_PROBE(sys_enter)
 {
-    u32 slot = current_slot();
+    u64 entry = entry_of(bpf_get_current_pid_tgid() >> 32);
+    u32 slot = (u32)entry;
     if (!slot)
         return 0;
     long nr = ctx->args[1];
-    count_syscall(slot, (u64)nr < SYSCALL_SLOTS - 1 ? (u32)nr : SYSCALL_SLOTS - 1);
+    u32 nr_slot = (u64)nr < SYSCALL_SLOTS - 1 ? (u32)nr : SYSCALL_SLOTS - 1;
+    count_syscall(slot, nr_slot);
+    mark_image_syscall(slot, entry >> 48, nr_slot);
     record_detail(slot, (struct pt_regs *)ctx->args[0], nr);
     return 0;
 }
 
 #if RETRY_UNREADABLE && !FILE_HOOK_FENTRY
-/* The retry's side: every process pays the tgid lookup; a watched one with no open
- * waiting pays a test of the entry's high half; only a waiting open a hash lookup. */
+/* The retry's side: every process pays the tgid lookup; a watched one a lookup of its
+ * thread in unread_opens (the entry's high half is lineage's: no room for a count of
+ * waiting opens there, so a watched process pays that hash lookup on every exit). */
 RAW_TRACEPOINT_PROBE(sys_exit)
 {
     u32 tgid = bpf_get_current_pid_tgid() >> 32;
     u64 *entry = workload_of_tgid.lookup(&tgid);
-    if (!entry || *entry < RETRY_ONE)
+    if (!entry || !(*entry & SLOT_MASK))
         return 0;
     u32 slot = (u32)(*entry & SLOT_MASK);
     u32 tid = bpf_get_current_pid_tgid();
@@ -843,7 +875,6 @@ RAW_TRACEPOINT_PROBE(sys_exit)
         return 0; /* another thread's */
     struct unread_open copy = *unread;
     unread_opens.delete(&tid);
-    __sync_fetch_and_add(entry, -RETRY_ONE);
     u32 zero = 0;
     struct path_text *text = path_scratch.lookup(&zero);
     if (!text || !slot)
@@ -1026,7 +1057,8 @@ TRACEPOINT_PROBE(sched, sched_process_fork)
     }
     count_process(slot, PROCESS_FORK);
     u32 child = args->child_pid;
-    if (set_slot(child, slot))
+    /* the child runs its parent's program (and image) until it execs */
+    if (set_slot(child, entry_of(bpf_get_current_pid_tgid() >> 32)))
         count_loss(slot, LOSS_PID_BEYOND_TABLE);
     struct process_event *event = reserve_event(slot, EVENT_FORK);
     if (event) {
@@ -1050,18 +1082,63 @@ static __always_inline u32 slot_from_cgroup(u32 tgid)
     return (u32)*slot;
 }
 
+/* Seeded FNV-1a of an exec's path, folded to 16 bits, never 0 (keep in sync with
+ * host_probe/keys/images.py: image_id). Exec is rare: a byte loop is cheap enough. */
+static __always_inline u16 exec_image_id(const char *path)
+{
+    u32 zero = 0;
+    u32 *seed = image_seed.lookup(&zero);
+    u32 hash = 2166136261U ^ (seed ? *seed : 0);
+    for (int i = 0; i < IMAGE_PATH_BYTES; i++) {
+        u8 byte = path[i];
+        if (!byte)
+            break;
+        hash = (hash ^ byte) * 16777619U;
+    }
+    u16 image = (hash >> 16) ^ (hash & 0xffff);
+    return image ? image : 1;
+}
+
+/* The image's bucket in this workload: its own since its first exec here. Two CPUs
+ * taking one for the same image at once: the first insert wins, both use it. */
+static __always_inline u64 image_bucket(u32 slot, u16 image)
+{
+    struct image_ref ref = {.slot = slot, .image = image};
+    u32 *found = image_buckets.lookup(&ref);
+    if (found)
+        return *found;
+    u32 *taken = image_buckets_taken.lookup(&slot);
+    if (!taken)
+        return 0;
+    /* not atomic (bcc's target has no fetch-and-add value): two execs racing here may
+     * take one bucket, which the drain then sees shared and attributes to neither */
+    u32 bucket = 1 + *taken % (IMAGE_BUCKETS - 1);
+    *taken += 1;
+    if (image_buckets.insert(&ref, &bucket)) {
+        found = image_buckets.lookup(&ref);
+        return found ? *found : 0;
+    }
+    return bucket;
+}
+
 TRACEPOINT_PROBE(sched, sched_process_exec)
 {
-    u32 slot = slot_from_cgroup(bpf_get_current_pid_tgid() >> 32);
+    u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    u64 before = entry_of(tgid);
+    u32 slot = slot_from_cgroup(tgid);
     if (!slot)
         return 0;
     count_process(slot, PROCESS_EXEC);
     /* the exec key comes from here, not sys_enter_execve, so only programs that
-     * really ran count (execvp's PATH probing would add failed attempts) */
+     * really ran count (execvp's PATH probing would add failed attempts). It is
+     * the exec'ing program's (its image); the process runs the new one after. */
     struct detail_key *key = blank_key(KIND_EXEC, slot);
     if (key) {
+        key->image = (u32)before == slot ? before >> 32 : 0;
         TP_DATA_LOC_READ_STR(key->path, filename, sizeof(key->path));
         count_detail(key);
+        u16 image = exec_image_id(key->path);
+        set_slot(tgid, image_bucket(slot, image) << 48 | (u64)image << 32 | slot);
     }
     u32 old_tid = args->old_pid;
     struct argv0_buf *argv0 = pending_argv0.lookup(&old_tid);
@@ -1091,6 +1168,37 @@ TRACEPOINT_PROBE(cgroup, cgroup_attach_task)
     u64 *slot = workload_cgroups.lookup(&cgroup_id);
     if (slot)
         set_slot(args->pid, *slot);
+    return 0;
+}
+
+/* A cgroup the agent expects (a configured cgroup that does not exist yet: a unit
+ * about to start, a rolling update's new cgroup) takes its workload's slot as it is
+ * made, so the process placed in it is counted from its move or exec, not from the
+ * agent's next poll. Keyed by the path below the cgroup v2 root, as the tracepoint
+ * names it; the agent fills the map and learns of a take from the entry's value.
+ * mkdir is rare: nothing is added to a hot path. */
+struct cgroup_path {
+    char text[EXPECTED_CGROUP_PATH];
+};
+struct expected_cgroup {
+    u64 slot;
+    u64 cgroup_id;  /* 0 until made */
+};
+BPF_HASH(expected_cgroups, struct cgroup_path, struct expected_cgroup, MAX_EXPECTED_CGROUPS);
+
+TRACEPOINT_PROBE(cgroup, cgroup_mkdir)
+{
+    if (args->root != 0)
+        return 0;
+    struct cgroup_path path = {};
+    TP_DATA_LOC_READ_STR(path.text, path, sizeof(path.text));
+    struct expected_cgroup *expected = expected_cgroups.lookup(&path);
+    if (!expected)
+        return 0;
+    u64 cgroup_id = args->id;
+    u64 slot = expected->slot;
+    workload_cgroups.update(&cgroup_id, &slot);
+    expected->cgroup_id = cgroup_id;
     return 0;
 }
 

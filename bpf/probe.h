@@ -76,7 +76,7 @@ struct detail_key {
     u16 port;      /* host byte order */
     u16 sock_type;
     u16 slot;
-    u16 pad;
+    u16 image;     /* the program (exec image id) of the process that made it; 0: not known */
     u8 addr[16];
     char path[DETAIL_PATH_LEN];
 };
@@ -91,7 +91,8 @@ struct detail_key {
  * keys; userspace resolves every path once, in the opener's view
  * (host_probe/canonical.py). */
 struct file_key {
-    u32 generation;
+    u16 generation;
+    u16 image;     /* as detail_key.image; 0 in file_paths' keys */
     u16 mode;
     u16 slot;
     u64 path_hash;
@@ -139,6 +140,25 @@ struct sg_sockaddr_in6 {
     u32 flowinfo;
     u8 addr[16];
     u32 scope_id;
+};
+
+/* Lineage: which program did what. A process's exec image id is a seeded 16-bit
+ * hash of the path its last exec ran (exec_image_id; host_probe/keys/images.py
+ * computes the same from an exec key's path). Syscalls are marked as bits per
+ * workload and image bucket, a number the first exec of an image in a workload
+ * takes in turn (image_buckets; bucket 0: processes the probe has not seen exec,
+ * attached while running). A workload's images share a bucket only past
+ * IMAGE_BUCKETS - 1 programs, and the drain then attributes none of its syscalls.
+ * workload_of_tgid's entry holds slot (bits 0-31), image (32-47) and bucket (48-63),
+ * so the hot path reads all three in one lookup; a child inherits them at fork.
+ * The bits are double-buffered by detail_generation like the detail keys. */
+#define IMAGE_BUCKETS 32
+#define SYSCALL_WORDS (SYSCALL_SLOTS / 64)
+#define IMAGE_PATH_BYTES 256
+
+struct image_ref {
+    u32 slot;
+    u32 image;
 };
 
 /* Process-tree changes, the only thing a count cannot carry: sent through the

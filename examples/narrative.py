@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 import time
 
+from gate_server.analysis.lineage import ungrouped_anomalies, walk_groups
+
 WIDTH = 78
 MAX_ANOMALIES_SHOWN = 8
 
@@ -54,11 +56,16 @@ def verdict_lines(label: str, document: dict, expected: str) -> list[str]:
                          f"{seen.get('syscalls', '?')} syscalls, loss {seen.get('loss_ratio', 0):.2%}")
     anomalies = document.get("anomalies") or []
     if anomalies:
-        lines.append(f"    anomalies ({len(anomalies)}):")
-        for anomaly in anomalies[:MAX_ANOMALIES_SHOWN]:
+        groups = list(walk_groups(document.get("groups") or []))
+        rest = ungrouped_anomalies(document)
+        lines.append(f"    anomalies ({len(anomalies)}" + (f", {len(anomalies) - len(rest)} of them caused by "
+                                                           f"new programs" if groups else "") + "):")
+        for depth, group in groups:  # one entry per new program, what it exec'd nested under it
+            lines.append(f"      {'  ' * depth}{str(group.get('severity')).upper():<8} {group.get('summary')}")
+        for anomaly in rest[:MAX_ANOMALIES_SHOWN]:
             lines.extend("      " + part for part in format_anomaly(anomaly).splitlines())
-        if len(anomalies) > MAX_ANOMALIES_SHOWN:
-            lines.append(f"      ... and {len(anomalies) - MAX_ANOMALIES_SHOWN} more on the dashboard")
+        if len(rest) > MAX_ANOMALIES_SHOWN:
+            lines.append(f"      ... and {len(rest) - MAX_ANOMALIES_SHOWN} more on the dashboard")
     else:
         lines.append("    anomalies: none")
     for reason in document.get("reasons") or []:

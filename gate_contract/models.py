@@ -94,13 +94,21 @@ class Window(Base):
     """One profile window (default 10 s) of a recording: totals, losses, counts."""
 
     __tablename__ = "windows"
-    __table_args__ = (UniqueConstraint("recording_id", "index"),)
+    # The start is in it because Postgres partitions the table by it (migration 0014), and a
+    # partitioned table's unique constraints hold the partition key; the writer looks up
+    # (recording, index) first, so a replay with another start is still stored once.
+    __table_args__ = (UniqueConstraint("recording_id", "index", "started_at"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id", ondelete="CASCADE"))
     index: Mapped[int] = mapped_column(Integer)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     ended_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # When the window reached the database: the server's clock for an HTTP upload (never the
+    # uploader's), the writer's for a probe writing with the database's credentials. What
+    # must not trust the uploader's times orders by it (retention, drift, promotions).
+    # NULL only if written past the writer; migration 0013 filled older rows with ended_at.
+    received_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True), index=True)
     syscalls_total: Mapped[int] = mapped_column(BigInteger, default=0)
     events_total: Mapped[int] = mapped_column(BigInteger, default=0)
     sample_every: Mapped[int] = mapped_column(Integer, default=1)
@@ -121,21 +129,62 @@ class Window(Base):
     recording: Mapped[Recording] = relationship(back_populates="windows")
 
 
-def encode_window_counts(counts: dict[int, int]) -> str:
-    """`Window.counts` for {feature id: count}: JSON text [[ids ascending], [counts]].
+class WindowRollup(Base):
+    """The sum of a version's windows (all hosts) in one 10-minute slot: what continuous
+    drift detection reads (services/drift.py), whatever the bound on stored windows
+    thinned. Appended by the writer with each write (one row per slot and start-up flag
+    it touched; a slot may have several rows, summed when read), never updated: writers
+    on several servers never wait on each other. See gate_contract/rollups.py."""
+
+    __tablename__ = "window_rollups"
+    __table_args__ = (Index("ix_window_rollups_service_version_slot", "service_id", "version", "slot_start"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"))
+    version: Mapped[str] = mapped_column(String(200))
+    slot_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Start-up windows are summed apart: drift vouches for a restart with earlier start-ups.
+    startup: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    windows: Mapped[int] = mapped_column(Integer)
+    syscalls_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    events_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    sample_every: Mapped[int] = mapped_column(Integer, default=1)
+    drops: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    hooks: Mapped[Optional[dict[str, Any]]] = mapped_column()
+    # Summed counts, a document as Window.counts; inventory: the union of the windows' ids.
+    counts: Mapped[str] = mapped_column(Text)
+    inventory: Mapped[Optional[str]] = mapped_column(Text)
+
+
+def encode_window_counts(counts: dict[int, int], programs: list[tuple[int, list[int], list[int]]] = (),
+                         unnamed: list[int] = ()) -> str:
+    """`Window.counts` for {feature id: count}: JSON text [[ids ascending], [counts]], and
+    when the window has lineage a third item, [[program's exec feature id, [ids of the
+    programs that started it], [ids of the features it made]], ...] (records.ProgramActivity),
+    and a fourth, the ids of WindowRecord.unnamed.
 
     Two parallel arrays in a text column, because json.loads of that is measurably the
     cheapest decoding here (docs/benchmarks.md, "Check latency"): cheaper than an
     object keyed by id, than psycopg2's JSON/JSONB decoding and than Postgres arrays.
     """
     ids = sorted(counts)
-    return json.dumps([ids, [counts[fid] for fid in ids]], separators=(",", ":"))
+    document = [ids, [counts[fid] for fid in ids]]
+    if programs:
+        document += [[list(program) for program in programs], sorted(unnamed)]
+    return json.dumps(document, separators=(",", ":"))
 
 
 def decode_window_counts(document: str) -> tuple[list[int], list[int]]:
     """(feature ids, counts) of a `Window.counts` document, in matching order."""
-    ids, counts = json.loads(document)
+    ids, counts = decode_window_document(document)[:2]
     return ids, counts
+
+
+def decode_window_document(document: str) -> tuple[list[int], list[int], list[list], list[int]]:
+    """(feature ids, counts, programs, unnamed) of a `Window.counts` document, as
+    encode_window_counts writes them; [] and [] for a window without lineage."""
+    ids, counts, programs, unnamed = (*json.loads(document), [], [])[:4]
+    return ids, counts, programs, unnamed
 
 
 class Feature(Base):

@@ -15,6 +15,16 @@ from gate_contract.keys import EVENT_STREAM_LOSSES, FeatureKey
 
 
 @dataclass(frozen=True)
+class ProgramFacts:
+    """Lineage of a window (records.ProgramActivity): what the processes running one
+    program made, and which programs exec'd it."""
+
+    program: str  # its exec key
+    started_by: frozenset[str] = frozenset()
+    features: frozenset[FeatureKey] = frozenset()
+
+
+@dataclass(frozen=True)
 class WindowCounts:
     counts: dict[FeatureKey, int]
     syscalls_total: int
@@ -30,6 +40,10 @@ class WindowCounts:
     inventory: frozenset[FeatureKey] = frozenset()
     # Feature kind -> the kernel hook that produced it (empty: the probe did not say).
     hooks: dict[str, str] = field(default_factory=dict)
+    # Lineage, per program seen exec'd (empty: a probe that did not say, or none seen exec)
+    programs: tuple[ProgramFacts, ...] = ()
+    # Of the programs' features, those processes the probe never saw exec also made
+    unnamed: frozenset[FeatureKey] = frozenset()
 
     @property
     def lost(self) -> int:

@@ -24,6 +24,7 @@ from gate_contract.keys import FeatureKey
 from gate_contract.kinds import Kind
 
 ROLES = ("baseline", "canary")  # the one place the roles are named
+BASELINE, CANARY = ROLES
 Role = Literal[ROLES]
 
 MAX_BIGINT = 2**63 - 1
@@ -101,6 +102,11 @@ Inventory = _feature_triples(
     "seen in this recording, not events of this window. Only in the first window of such a recording.")
 
 
+# Lineage bounds: a window names at most this many programs, each with this many features.
+MAX_PROGRAMS = 64
+MAX_PROGRAM_FEATURES = 4096
+
+
 class _Record(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -155,6 +161,19 @@ class RecordingInfo(_Record):
         return data
 
 
+class ProgramActivity(_Record):
+    """What the processes running one program did in a window: lineage, so a check can
+    say which program a new behaviour came from."""
+
+    program: Key = Field(description="The program's exec key, as `features` names it (e.g. \"/bin/sh\").")
+    started_by: list[Key] = Field(default_factory=list, max_length=MAX_PROGRAMS, description=(
+        "Exec keys of the programs whose processes exec'd it in this window. Empty: not exec'd in this "
+        "window, or exec'd by a process the probe did not see exec (one running when it attached)."))
+    features: list[tuple[Kind, Key]] = Field(default_factory=list, max_length=MAX_PROGRAM_FEATURES, description=(
+        "[kind, key] of the window's features these processes made (syscalls, files, execs, sockets), "
+        "each once. Also made by other processes or not is not said here."))
+
+
 class WindowRecord(_Record):
     """One profile window of a recording: totals, losses by reason, feature counts, whether
     it covers a start-up, and (first window of an attached recording) the inventory."""
@@ -179,5 +198,12 @@ class WindowRecord(_Record):
             "{\"file\": \"fentry:security_file_open\", \"exec\": \"tracepoint:sched_process_exec\"}: "
             "file opens keyed in kernel by the opened file's path, or by their text at sys_enter and "
             "resolved by the probe (docs/probe.md)."))
+    # Empty for a window of a probe older than the field, or of processes it never saw exec.
+    programs: list[ProgramActivity] = Field(default_factory=list, max_length=MAX_PROGRAMS, description=(
+        "Lineage: per program (exec key) its processes ran, what they made in this window and which "
+        "programs started it. Processes the probe did not see exec (attached while running) are in no entry."))
+    unnamed: list[tuple[Kind, Key]] = Field(default_factory=list, max_length=MAX_PROGRAM_FEATURES, description=(
+        "Lineage: [kind, key] of the features in `programs` that processes the probe did not see exec "
+        "(attached while running) also made in this window."))
 
     check_times = model_validator(mode="after")(_ends_after_start)

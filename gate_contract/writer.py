@@ -10,7 +10,8 @@ check, retention and the seccomp export read. An inventory is a document of its 
 
 from __future__ import annotations
 
-from typing import Iterable
+from datetime import datetime, timezone
+from typing import Iterable, Optional
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -18,15 +19,16 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from gate_contract.models import (
-    Feature, Recording, Service, Window, encode_window_counts,
+    Feature, Recording, Service, Window, WindowRollup, encode_window_counts,
 )
+from gate_contract.rollups import RollupSum, rollup_row, slot_start
 from gate_contract.records import MAX_BIGINT, RecordingInfo, WindowRecord
 
 # Keys longer than the column are cut, with a marker, rather than refused.
 MAX_KEY_LENGTH = 1024
 # Postgres caps bound parameters per statement at 65535; stay well below.
 BATCH_ROWS = 2000
-# A window row binds 12 parameters.
+# A window row binds 13 parameters.
 WINDOWS_PER_INSERT = 1000
 
 
@@ -103,55 +105,119 @@ class WindowWriter:
             )
             return session.execute(select(Recording.id).where(Recording.uuid == info.uuid)).scalar_one()
 
-    def write_window(self, window: WindowRecord) -> bool:
+    def write_window(self, window: WindowRecord, received_at: Optional[datetime] = None) -> bool:
         """Store one window with its feature counts. Returns False if it was already stored."""
-        return self.write_windows([window])[0]
+        return self.write_windows([window], received_at)[0]
 
-    def write_windows(self, windows: list[WindowRecord]) -> list[bool]:
+    def write_windows(self, windows: list[WindowRecord], received_at: Optional[datetime] = None) -> list[bool]:
         """Store windows of stored recordings in one transaction: one feature lookup for all
         of them and one multi-row INSERT (what a fleet's ingest rate needs, issue 26). For each
-        window, in order: True if new, False if it was already stored (kept as it was)."""
+        window, in order: True if new, False if it was already stored (kept as it was).
+
+        `received_at`: when the server received them (the HTTP ingest says; an uploader's
+        times are its word only). Without it the writer holds the database's credentials,
+        the operator's own, and its window's end is its receipt (no later than now)."""
         if not windows:
             return []
         with Session(self.engine) as session, session.begin():
-            recording_ids = _recording_ids(session, {window.recording_uuid for window in windows})
+            recordings = _recordings(session, {window.recording_uuid for window in windows})
+            recording_ids = {uuid: recording_id for uuid, (recording_id, _, _) in recordings.items()}
             clipped = [(_clipped(window.features), _clipped(window.inventory)) for window in windows]
             # Features first, so each window is one row with its documents. A replayed
             # window names features already stored: its lookup inserts nothing.
-            ids = feature_ids(session, {feature for counts, held in clipped for feature in (*counts, *held)})
-            rows = [_window_row(window, recording_ids[window.recording_uuid], counts, held, ids)
-                    for window, (counts, held) in zip(windows, clipped)]
+            named = {feature for counts, held in clipped for feature in (*counts, *held)}
+            named |= {feature for window in windows for feature in _program_features(window)}
+            ids = feature_ids(session, named)
+            now = datetime.now(timezone.utc)
+            by_id = [({ids[feature]: n for feature, n in counts.items()},
+                      {ids[feature]: n for feature, n in held.items()}) for counts, held in clipped]
+            rows = [_window_row(window, recording_ids[window.recording_uuid], counts, held,
+                                received_at or min(window.ended_at, now), ids)
+                    for window, (counts, held) in zip(windows, by_id)]
+            # A window is unique by (recording, index, start) (migration 0014); a replay naming
+            # a stored (recording, index) is kept as it was whatever start it now claims.
+            stored = _stored_indexes(session, rows)
             inserted: set[tuple[int, int]] = set()
-            for chunk in _chunks(rows, WINDOWS_PER_INSERT):
+            for chunk in _chunks([row for row in rows if (row["recording_id"], row["index"]) not in stored],
+                                 WINDOWS_PER_INSERT):
                 # executemany with RETURNING: SQLAlchemy sends it as multi-row INSERTs ("insertmanyvalues")
                 # from one cached compilation, unlike a .values([...]) compiled anew per batch.
                 inserted.update(tuple(row) for row in session.execute(
                     _insert(session, Window)
-                    .on_conflict_do_nothing(index_elements=["recording_id", "index"])
+                    .on_conflict_do_nothing(index_elements=["recording_id", "index", "started_at"])
                     .returning(Window.recording_id, Window.index),
                     chunk,
                 ))
-            return [(row["recording_id"], row["index"]) in inserted for row in rows]
+            created = [(row["recording_id"], row["index"]) in inserted for row in rows]
+            _append_rollups(session, [(recordings[window.recording_uuid], row, counts, held)
+                                      for window, row, (counts, held), new in zip(windows, rows, by_id, created)
+                                      if new])
+            return created
 
 
-def _recording_ids(session: Session, uuids: set[str]) -> dict[str, int]:
-    found = dict(session.execute(select(Recording.uuid, Recording.id).where(Recording.uuid.in_(sorted(uuids)))).all())
+def _stored_indexes(session: Session, rows: list[dict]) -> set[tuple[int, int]]:
+    """(recording id, index) of these rows already stored: one query for the batch."""
+    wanted = {(row["recording_id"], row["index"]) for row in rows}
+    recordings = sorted({recording_id for recording_id, _ in wanted})
+    indexes = sorted({index for _, index in wanted})
+    found = session.execute(select(Window.recording_id, Window.index).where(
+        Window.recording_id.in_(recordings), Window.index.between(indexes[0], indexes[-1])))
+    return {tuple(row) for row in found} & wanted
+
+
+def _recordings(session: Session, uuids: set[str]) -> dict[str, tuple[int, int, str]]:
+    """uuid -> (recording id, service id, version)."""
+    found = {uuid: (rid, service_id, version) for uuid, rid, service_id, version in session.execute(
+        select(Recording.uuid, Recording.id, Recording.service_id, Recording.version)
+        .where(Recording.uuid.in_(sorted(uuids)))).all()}
     missing = sorted(uuids - found.keys())
     if missing:
         raise LookupError(f"recording {missing[0]} is not stored; save it first")
     return found
 
 
-def _window_row(window: WindowRecord, recording_id: int, counts: dict[tuple[str, str], int],
-                held: dict[tuple[str, str], int], ids: dict[tuple[str, str], int]) -> dict:
+def _append_rollups(session: Session, new_rows: list[tuple[tuple[int, int, str], dict, dict, dict]]) -> None:
+    """One rollup row per (service, version, slot, start-up) of the windows newly stored."""
+    sums: dict[tuple[int, str, object, bool], RollupSum] = {}
+    for (_, service_id, version), row, counts, held in new_rows:
+        # By receipt: drift places a window in a period by when the server got it (0013), not by its own word.
+        key = (service_id, version, slot_start(row["received_at"]), bool(row["startup"]))
+        sums.setdefault(key, RollupSum()).add(
+            syscalls_total=row["syscalls_total"], events_total=row["events_total"],
+            sample_every=row["sample_every"], drops=row["drops"], hooks=row["hooks"], counts=counts.items(),
+            inventory=held)
+    if sums:
+        session.execute(_insert(session, WindowRollup), [rollup_row(key, total) for key, total in sums.items()])
+
+
+def _window_row(window: WindowRecord, recording_id: int, counts: dict[int, int], held: dict[int, int],
+                received_at: datetime, ids: dict[tuple[str, str], int]) -> dict:
     # Every row names every column: an executemany's rows must share one shape.
     return dict(
         recording_id=recording_id, index=window.index, started_at=window.started_at, ended_at=window.ended_at,
+        received_at=received_at,
         syscalls_total=window.syscalls_total, events_total=window.events_total, sample_every=window.sample_every,
         drops=dict(window.drops), startup=window.startup, hooks=dict(window.hooks) or None,
-        counts=encode_window_counts({ids[feature]: n for feature, n in counts.items()}),
-        inventory=encode_window_counts({ids[feature]: n for feature, n in held.items()}) if held else None,
+        counts=encode_window_counts(counts, _programs(window, ids),
+                                    sorted({ids[kind, _clip(key)] for kind, key in window.unnamed})),
+        inventory=encode_window_counts(held) if held else None,
     )
+
+
+def _program_features(window: WindowRecord) -> Iterable[tuple[str, str]]:
+    for activity in window.programs:
+        yield "exec", _clip(activity.program)
+        yield from (("exec", _clip(program)) for program in activity.started_by)
+        yield from ((kind, _clip(key)) for kind, key in activity.features)
+    yield from ((kind, _clip(key)) for kind, key in window.unnamed)
+
+
+def _programs(window: WindowRecord, ids: dict[tuple[str, str], int]) -> list[tuple[int, list[int], list[int]]]:
+    """Lineage by feature id, as encode_window_counts stores it."""
+    return [(ids["exec", _clip(activity.program)],
+             sorted({ids["exec", _clip(program)] for program in activity.started_by}),
+             sorted({ids[kind, _clip(key)] for kind, key in activity.features}))
+            for activity in window.programs]
 
 
 def _clipped(counts: dict[tuple[str, str], int]) -> dict[tuple[str, str], int]:

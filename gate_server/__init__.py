@@ -1,7 +1,7 @@
 """syscall-gate's gate server: storage, the judge (analysis) and the Flask app.
 
-Importing this package imports neither Flask nor bcc: the probe shares
-`gate_server.storage` and the server must run on machines without bcc.
+Importing this package imports neither Flask nor bcc: the server must run on
+machines without bcc, and what it shares with the probe lives in `gate_contract`.
 """
 
 __version__ = "0.1.0"

@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     # Windows one batch upload (POST /api/v1/windows) may carry: an agent's drain of 64
     # workloads, or a spool replayed in a few requests, within max_ingest_bytes.
     max_batch_windows: int = Field(1_000, ge=1)
+    # Steady windows kept per (service, version, host): a sample spread over the whole run,
+    # enforced at ingest (storage/bounds.py; docs/operations.md says why 120). 0: keep all.
+    max_steady_windows_per_host: int = Field(120, ge=0)
     secret_key: str = ""
     public_url: str = ""
     webhook_urls: Annotated[tuple[str, ...], NoDecode] = ()

@@ -16,6 +16,7 @@ APT_PACKAGES=(python3-bpfcc python3-venv python3-dev postgresql linux-headers-am
               runc busybox-static   # runc + busybox-static: the exported seccomp profile is enforced in a test
               nginx-light wrk       # the agent_scale benchmark's real server under real load
               redis-server postgresql-plpython3-15)  # daemons of the evaluation set (python -m bench evaluation --record)
+APT_PACKAGES+=(mmdebstrap eatmydata)  # `make images`: root filesystems from Debian packages, dpkg without fsync
 # docker.io: the containers discovery source is tested against a real dockerd (not over
 # another vendor's Docker, such as a CI runner's docker-ce, which its containerd would conflict with)
 command -v dockerd >/dev/null || APT_PACKAGES+=(docker.io)

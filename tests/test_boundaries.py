@@ -44,7 +44,7 @@ ALLOWED = {
     # the probe shares only the contract with the server (numpy views the drained maps;
     # yaml reads the agent's config; docker and requests ask the runtimes;
     # prometheus_client serves the agent's own metrics)
-    "host_probe": Allowed(("bcc", "requests", "sqlalchemy", "pydantic", "numpy", "yaml", "docker",
+    "host_probe": Allowed(("bcc", "requests", "sqlalchemy", "pydantic", "pydantic_settings", "numpy", "yaml", "docker",
                            "prometheus_client"), ("host_probe", "gate_contract")),
     # profiles in, verdict out: no web framework, no SQL, nothing of the probe
     "gate_server/analysis": Allowed(("numpy", "scipy", "pydantic", "yaml"),
@@ -155,8 +155,55 @@ def test_the_probe_compiles_before_it_imports_sqlalchemy_or_requests():
     # host_probe.recording.recorder loads the eBPF program, hands the compiler's heap back,
     # and only then imports the client of its one destination: the memory peaks must
     # not add up (requests imported with the rest measured 175 MB peak RSS, not 145)
-    code = ("import sys, host_probe.commands.cli, host_probe.recording.recorder, host_probe.delivery.sink, host_probe.delivery.destinations, "
+    code = ("import sys, host_probe.commands.cli, host_probe.recording.recorder, host_probe.delivery.spool, host_probe.delivery.destinations, host_probe.delivery.sender, "
             "host_probe.recording.agent, host_probe.recording.engine; "
             "print(sorted({'sqlalchemy', 'requests'} & set(sys.modules)))")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+# Queries live with their domain's storage module (gate_server/storage, gate_contract);
+# the layers above pass a Session or an Engine on and sort SQLAlchemy's errors, nothing more.
+ABOVE_STORAGE = ("gate_server/services", "gate_server/api", "gate_server/dashboard")
+SQLALCHEMY_ABOVE_STORAGE = {"sqlalchemy.orm": {"Session"}, "sqlalchemy.engine": {"Engine"}, "sqlalchemy.exc": None}
+QUERY_CALLS = ("execute", "query", "scalar", "scalars")
+
+
+def sql_built(root: Path, package: str) -> list[str]:
+    """One line per SQL construct imported or statement run in a module under root/package."""
+    found = []
+    for path in sorted((root / package).rglob("*.py")):
+        relative = path.relative_to(root).as_posix()
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                found += [f"{relative} imports {alias.name}" for alias in node.names
+                          if alias.name.partition(".")[0] == "sqlalchemy"]
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").partition(".")[0] == "sqlalchemy":
+                names = {alias.name for alias in node.names}
+                allowed = SQLALCHEMY_ABOVE_STORAGE.get(node.module, set())
+                if allowed is not None and not names <= allowed:
+                    found.append(f"{relative} imports {sorted(names - allowed)} from {node.module}")
+            elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                  and node.func.attr in QUERY_CALLS):
+                found.append(f"{relative}:{node.lineno} calls .{node.func.attr}()")
+    return found
+
+
+@pytest.mark.parametrize("package", ABOVE_STORAGE)
+def test_no_layer_above_storage_builds_or_runs_sql(package):
+    assert sql_built(ROOT, package) == []
+
+
+@pytest.mark.parametrize("package", ABOVE_STORAGE)
+@pytest.mark.parametrize("planted", [
+    "from sqlalchemy import select\n",
+    "from sqlalchemy.orm import aliased\n",
+    "import sqlalchemy\n",
+    "def rows(session):\n    return session.execute(query).all()\n",
+    "def rows(session):\n    return session.query(Model).all()\n",
+])
+def test_the_sql_check_catches_a_planted_query(tmp_path, package, planted):
+    copy = tmp_path / package
+    copy.mkdir(parents=True)
+    (copy / "planted.py").write_text(planted)
+    assert sql_built(tmp_path, package) != []

@@ -82,12 +82,48 @@ def _observation_table(document: dict) -> list[str]:
     return lines + [""]
 
 
+def _walk_groups(groups: object, depth: int = 0):
+    """(depth, group) of the check's lineage groups, parents first (the judge's lineage.py;
+    the Action imports nothing of the repository)."""
+    for group in groups if isinstance(groups, list) else []:
+        if isinstance(group, dict):
+            yield depth, group
+            yield from _walk_groups(group.get("children"), depth + 1)
+
+
+def _grouped(document: dict) -> set[int]:
+    return {index for _, group in _walk_groups(document.get("groups"))
+            for index in [group.get("anomaly"), *(group.get("anomalies") or [])] if isinstance(index, int)}
+
+
+def _lineage_lines(document: dict) -> list[str]:
+    """One entry per new program with what its processes did: a list, children nested."""
+    everything = document.get("anomalies") or []
+    lines = []
+    for depth, group in _walk_groups(document.get("groups")):
+        members = [everything[i] for i in group.get("anomalies") or []
+                   if isinstance(i, int) and 0 <= i < len(everything) and isinstance(everything[i], dict)]
+        keys = ", ".join(_code(a.get("key")) for a in members[:MAX_TABLE_ROWS])
+        more = f" …and {len(members) - MAX_TABLE_ROWS} more" if len(members) > MAX_TABLE_ROWS else ""
+        lines.append(f"{'  ' * depth}- **{_cell(group.get('severity'))}** {_cell(group.get('summary'))}")
+        if members:
+            lines.append(f"{'  ' * (depth + 1)}<details><summary>{len(members)} anomalies</summary> {keys}{more}</details>")
+    if not lines:
+        return []
+    return ["### Caused by new programs", "", *lines, ""]
+
+
 def _anomaly_table(document: dict) -> list[str]:
-    anomalies = ranked_anomalies(document)
-    if not anomalies:
+    grouped = _grouped(document)
+    anomalies = ranked_anomalies({"anomalies": [a for index, a in enumerate(document.get("anomalies") or [])
+                                                if index not in grouped]})
+    if not anomalies and not grouped:
         return ["### Anomalies", "", "None: nothing new, nothing missing, no rate shift beyond the thresholds.", ""]
-    lines = [
-        f"### Anomalies ({len(anomalies)})", "",
+    lineage = _lineage_lines(document)
+    if not anomalies:
+        return lineage
+    lines = lineage + [
+        f"### {'Other anomalies' if grouped else 'Anomalies'} ({len(anomalies)})", "",
         "| severity | kind | key | change | baseline rate ‰ | canary rate ‰ | reason |",
         "| --- | --- | --- | --- | ---: | ---: | --- |",
     ]

@@ -17,7 +17,9 @@ from pydantic import (
 
 from gate_server.analysis.config_errors import ConfigError, from_validation_error
 from gate_server.analysis.patterns import check_glob, parse_destination
-from gate_contract.kinds import GROUPS, LIMITS, ONE_OFF_RULES, RULE_NAMES, WEIGHTS, Kind, rules_of_group
+from gate_contract.kinds import (
+    ALLOW_LISTS, GROUPS, LIMITS, ONE_OFF_RULES, RULE_NAMES, WEIGHTS, Kind, KeyShape, rules_of_group,
+)
 # the judge's and the probe's one list (the probe keys these files by inode too)
 from gate_contract.sensitive import DEFAULT_SENSITIVE_PATHS
 
@@ -105,15 +107,14 @@ class SensitivePaths(_Section):
         return (DEFAULT_SENSITIVE_PATHS if self.use_defaults else ()) + tuple(self.paths)
 
 
-class AllowList(_Section):
-    """Allow-listed features are never news (not new, not missing, not a rate shift)."""
+# An allow list's entries are checked as the patterns of its keys' shape.
+ALLOW_ENTRY = {KeyShape.PATH: PathGlob, KeyShape.ADDRESS: DestinationPattern, KeyShape.NAME: str}
 
-    files: list[PathGlob] = Field(default_factory=list, description="path globs ('*' crosses '/')")
-    execs: list[PathGlob] = Field(default_factory=list, description="program path globs")
-    destinations: list[DestinationPattern] = Field(
-        default_factory=list, description="CIDR:port, [v6CIDR]:port, unix:<glob>")
-    listeners: list[DestinationPattern] = Field(default_factory=list, description="CIDR:port for listen/bind addresses")
-    syscalls: list[str] = Field(default_factory=list, description="syscall names")
+AllowList = create_model(
+    "AllowList", __base__=_Section,
+    __doc__="Allow-listed features are never news (not new, not missing, not a rate shift).",
+    **{field: (list[ALLOW_ENTRY[allowed.shape]], Field(default_factory=list, description=allowed.description))
+       for field, allowed in ALLOW_LISTS.items()})
 
 
 class Stability(_Section):

@@ -29,10 +29,12 @@ import numpy as np
 
 from gate_server.analysis.config import GateConfig
 from gate_server.analysis.features import FeatureMatrix, build_matrix
+from gate_server.analysis.lineage import group_anomalies
 from gate_server.analysis.observation import insufficiencies, observe, unreadable_reason
 from gate_contract.profile import Profile
 from gate_server.analysis.rates import rate_shifts
 from gate_server.analysis.rules import Rules, baseline_write_paths
+from gate_server.analysis.unresolved import align_unresolved
 from gate_server.analysis.scoring import apply_weights, group_scores, limit_breaches, persistent_changes, score
 from gate_server.analysis.suppressions import ActiveSuppression, mark_suppressed
 from gate_server.analysis.stability import missing_features, new_features
@@ -54,6 +56,8 @@ def judge(baseline: Profile, canary: Profile, config: GateConfig | None = None, 
     canary, canary_stubs, canary_window = merge_stub_windows(canary)
     stub_notes = stub_note("baseline", baseline_stubs, baseline_window) + stub_note("canary", canary_stubs,
                                                                                     canary_window)
+    canary, aligned_notes = align_unresolved(baseline, canary, Rules(config).is_sensitive_key)
+    stub_notes += aligned_notes
     observation = {"baseline": observe(baseline), "canary": observe(canary)}
     baseline_short = insufficiencies("baseline", observation["baseline"], config.sufficiency)
     canary_short = insufficiencies("canary", observation["canary"], config.sufficiency)
@@ -65,8 +69,9 @@ def judge(baseline: Profile, canary: Profile, config: GateConfig | None = None, 
     apply_weights(anomalies, config)
     anomalies.sort(key=lambda a: (-a.weight, severity_rank(a.severity), a.kind, a.key))
     counted, floor_notes = mark_suppressed(anomalies, suppressions, floored_limits)
-    groups = group_scores(counted, config)
-    total = round(score(groups, config), 1)
+    groups = group_anomalies(anomalies, canary)
+    scores = group_scores(counted, config)
+    total = round(score(scores, config), 1)
     breaches = limit_breaches(counted, config)
     thresholds = config.thresholds
 
@@ -96,7 +101,7 @@ def judge(baseline: Profile, canary: Profile, config: GateConfig | None = None, 
         verdict=verdict, score=total, anomalies=anomalies, observation=observation, reasons=reasons,
         notes=config.notes() + stub_notes + _suppressed_note(len(anomalies) - len(counted)) + floor_notes,
         thresholds=config.model_dump(mode="json"), features=feature_table(matrix, anomalies, config.report.max_features),
-        group_scores=groups, service=canary.service or baseline.service,
+        group_scores=scores, groups=groups, service=canary.service or baseline.service,
         baseline_version=baseline.version, canary_version=canary.version,
     )
 

@@ -12,9 +12,10 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterable, Optional, Union
+from typing import Callable, Iterable, Optional, Union
 
-from gate_contract.keys import INET, INET6, UNIX, UNNAMED, parse_address
+from gate_contract.keys import INET, INET6, UNIX, UNNAMED, FileKey, parse_address
+from gate_contract.kinds import BY_NAME, KeyShape
 
 HOME_PREFIXES = ("/root/", "/home/*/")
 
@@ -215,3 +216,22 @@ def glob_within(inner: str, outer: str) -> bool:
     does not stand for a '*' in `inner`)."""
     return any(fnmatch.fnmatchcase(i, o) and not ("?" in o and "*" in i)
                for i in expand_home(inner) for o in expand_home(outer))
+
+
+def key_matcher(kind: str, patterns: Iterable[str]) -> Callable[[str], bool]:
+    """key -> matched?, for keys of one feature kind, by the pattern syntax of its key shape
+    (the feature-kind table): path globs, CIDR:port destinations, or name globs. A file key
+    is its path and mode, and a pattern may name either. Allow lists and suppressions match so."""
+    feature_kind = BY_NAME[kind]
+    patterns = list(patterns)
+    if feature_kind.shape is KeyShape.PATH:
+        globs = GlobSet(patterns)
+
+        def matches_path(key: str) -> bool:
+            parsed = feature_kind.parse(key)
+            return (isinstance(parsed, FileKey) and globs.matches(parsed.path)) or globs.matches(key)
+        return matches_path
+    if feature_kind.shape is KeyShape.ADDRESS:
+        return DestinationSet(patterns).matches
+    names = tuple(patterns)
+    return lambda key: any(fnmatch.fnmatchcase(key, pattern) for pattern in names)

@@ -40,10 +40,10 @@ from gate_server.analysis.config import (DEFAULT_KNOWN_WRITE_PATHS, DEFAULT_SENS
                                          NewFeatureRule, PathGlob, Weights)
 from gate_server.analysis.config_errors import ConfigError
 from gate_server.analysis.patterns import glob_within, globs_overlap
-from gate_contract.kinds import Kind
+from gate_contract.kinds import ALLOW_LISTS as KIND_ALLOW_LISTS, Kind
 
 GLOBAL = ""  # the scope of a floor that holds for every service
-ALLOW_LISTS = ("files", "execs", "destinations", "listeners", "syscalls")
+ALLOW_LISTS = tuple(KIND_ALLOW_LISTS)
 
 Count = Optional[int]
 FLOORS: dict[str, tuple[str, Any]] = {

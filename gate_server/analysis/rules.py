@@ -8,16 +8,15 @@ service never writes.
 
 from __future__ import annotations
 
-import fnmatch
 import functools
 import posixpath
 from dataclasses import dataclass, replace
 from typing import Iterable, Optional
 
 from gate_server.analysis.config import GateConfig
-from gate_server.analysis.patterns import DestinationSet, GlobSet, TrailingGlobSet
+from gate_server.analysis.patterns import GlobSet, TrailingGlobSet, key_matcher
 from gate_contract.keys import UNIX, FileKey, parse_address, parse_file_key
-from gate_contract.kinds import BY_NAME, RULES, rule_groups
+from gate_contract.kinds import ALLOW_LISTS, BY_NAME, RULES, rule_groups
 
 
 # Capabilities that reach a file, a program or the network past the keys the probe
@@ -66,12 +65,8 @@ class Rules:
         self._sensitive = GlobSet(sensitive.effective())
         self._sensitive_tails = TrailingGlobSet(sensitive.effective())
         self._not_sensitive = GlobSet(sensitive.exclude)
-        allow = config.allow
-        self._allow_files = GlobSet(allow.files)
-        self._allow_execs = GlobSet(allow.execs)
-        self._allow_destinations = DestinationSet(allow.destinations)
-        self._allow_listeners = DestinationSet(allow.listeners)
-        self._allow_syscalls = tuple(allow.syscalls)
+        self._allowed = {kind: key_matcher(kind, getattr(config.allow, field))
+                         for field, allowed in ALLOW_LISTS.items() for kind in allowed.kinds}
         self._known_writes = GlobSet(config.known_write_paths)
         self._system_daemons = GlobSet(config.local_ipc.system_daemons)
         self._system_daemon_severity = config.local_ipc.system_daemon_severity
@@ -96,18 +91,8 @@ class Rules:
         return kind == "file" and self.is_sensitive_key(parse_file_key(key))
 
     def is_allowed(self, kind: str, key: str) -> bool:
-        if kind == "file":
-            path = parse_file_key(key).path
-            return self._allow_files.matches(path) or self._allow_files.matches(key)
-        if kind == "exec":
-            return self._allow_execs.matches(key)
-        if kind == "connect":
-            return self._allow_destinations.matches(key)
-        if kind in ("listen", "bind"):
-            return self._allow_listeners.matches(key)
-        if kind == "syscall":
-            return any(fnmatch.fnmatchcase(key, pattern) for pattern in self._allow_syscalls)
-        return False
+        allowed = self._allowed.get(kind)
+        return allowed is not None and allowed(key)
 
     def is_known_write(self, path: str) -> bool:
         return self._known_writes.matches(path) or posixpath.dirname(path) in self._baseline_write_dirs
@@ -171,5 +156,6 @@ def baseline_write_paths(keys: list[tuple[str, str]], rows: Iterable[int]) -> li
         kind, key = keys[row]
         file = parse_file_key(key)
         if kind == "file" and "w" in file.mode:
-            paths.append(file.path)
+            # an absolute name gone before the drain still names its directory
+            paths.append(file.lexical_path if file.lexical_path.startswith("/") else file.path)
     return paths

@@ -18,9 +18,7 @@ from collections import Counter
 
 from gate_server.analysis.config import GateConfig
 from gate_server.analysis.verdict import Anomaly
-from gate_contract.kinds import FEATURE_KINDS
-
-SEVERITY_POINTS = {"low": 0.1, "medium": 0.25, "high": 0.5, "critical": 1.0}
+from gate_contract.kinds import FEATURE_KINDS, SEVERITY_POINTS
 
 
 def apply_weights(anomalies: list[Anomaly], config: GateConfig) -> None:

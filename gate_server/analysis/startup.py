@@ -47,7 +47,7 @@ import numpy as np
 
 from gate_server.analysis.config import GateConfig
 from gate_server.analysis.features import FeatureMatrix
-from gate_contract.kinds import SEVERITIES
+from gate_contract.kinds import HELD_WHILE_SERVING, SEVERITIES
 from gate_contract.profile import Profile
 from gate_server.analysis.rules import Rules
 from gate_server.analysis.scoring import group_scores, score
@@ -93,9 +93,9 @@ def reference_features(reference: Optional[Profile]) -> set:
     return {key for w in reference.windows for key, n in w.counts.items() if w.startup and n > 0} | reference.inventory()
 
 
-# What an inventory of running processes shows whenever the baseline does it: a
-# listening or bound address stays open while the service serves.
-HELD_WHILE_SERVING = ("listen", "bind")
+# What an inventory of running processes shows whenever the baseline does it (a
+# listening or bound address stays open while the service serves): HELD_WHILE_SERVING,
+# the kinds the feature-kind table marks so (gate_contract/kinds.py).
 
 
 def startup_view(matrix: FeatureMatrix, baseline: Profile, canary: Profile,

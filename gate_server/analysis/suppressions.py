@@ -14,15 +14,17 @@ floored limit counts whatever a suppression says.
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from dataclasses import dataclass
-from typing import Collection, Iterable, Optional
+from typing import TYPE_CHECKING, Collection, Iterable, Optional
 
-from gate_server.analysis.patterns import DestinationSet, GlobSet, check_glob, parse_destination
+from gate_server.analysis.patterns import check_glob, key_matcher, parse_destination
 from gate_server.analysis.verdict import Anomaly, SuppressedBy
-from gate_contract.keys import UNIX, parse_address, parse_file_key
-from gate_contract.kinds import ADDRESS_KINDS, KINDS, PATH_KINDS
+from gate_contract.keys import FILE_MODES, UNIX, parse_address
+from gate_contract.kinds import ADDRESS_KINDS, BY_NAME, KINDS, PATH_KINDS
+
+if TYPE_CHECKING:
+    from gate_server.analysis.rules import Rules
 
 
 @dataclass(frozen=True)
@@ -37,16 +39,7 @@ class ActiveSuppression:
     expires: str  # ISO 8601 UTC
 
     def matches(self, kind: str, key: str) -> bool:
-        if kind != self.kind:
-            return False
-        if kind == "file":
-            globs = GlobSet([self.pattern])
-            return globs.matches(parse_file_key(key).path) or globs.matches(key)
-        if kind in PATH_KINDS:
-            return GlobSet([self.pattern]).matches(key)
-        if kind in ADDRESS_KINDS:
-            return DestinationSet([self.pattern]).matches(key)
-        return fnmatch.fnmatchcase(key, self.pattern)
+        return kind == self.kind and key_matcher(kind, [self.pattern])(key)
 
 
 GLOB_CHARACTERS = re.compile(r"([*?\[])")
@@ -93,6 +86,20 @@ def check_pattern(kind: str, pattern: str, *, globs_allowed: bool = False) -> st
                          "(escape glob characters as [*], [?], [[]; an operator allows globs with "
                          "GATE_SUPPRESSION_GLOBS=1)")
     return pattern
+
+
+def limits_reached(kind: str, pattern: str, rules: "Rules") -> set[str]:
+    """The limits an anomaly this pattern matches would count against, as `rules` weigh
+    them (the operator's floors over the defaults): for a literal pattern, its key's (a
+    file pattern without a mode, its read's and its write's); for a glob, every limit of
+    its kind's rules (it may match any key of the kind)."""
+    if not is_literal(kind, pattern):
+        return {rule.limit for rule in BY_NAME[kind].rules if rule.limit}
+    key = ESCAPED_CHARACTER.sub(r"\1", pattern)
+    keys = [key]
+    if kind == "file" and key.rpartition(":")[2] not in FILE_MODES:
+        keys = [f"{key}:r", f"{key}:w"]
+    return {rules.new_feature(kind, each).limit for each in keys} - {None}
 
 
 def check_matches_key(kind: str, pattern: str, key: str) -> None:

@@ -80,6 +80,21 @@ class Anomaly(_Part):
         return _number(value, 12)
 
 
+class AnomalyGroup(_Part):
+    """Anomalies one new program caused (lineage.py): what the probe saw its processes make."""
+
+    program: str = Field(description="The new program's exec key, e.g. \"/usr/bin/dash\".")
+    anomaly: int = Field(description="Index in `anomalies` of the program's own exec anomaly.")
+    started_by: list[str] = Field(description="Exec keys of the programs whose processes exec'd it.")
+    anomalies: list[int] = Field(description=(
+        "Indexes in `anomalies` of what only this program's processes made (no older program did)."))
+    children: list["AnomalyGroup"] = Field(description="New programs this one exec'd, each a group.")
+    severity: Severity = Field(description="The heaviest severity of the group, its children included.")
+    summary: str = Field(description=(
+        "In words, e.g. \"/usr/bin/dash (new exec, started by /usr/bin/python3.11) made 27 new syscalls "
+        "and exec'd /usr/bin/id\"."))
+
+
 class FeatureRow(_Part):
     """One row of the dashboard's comparison chart."""
 
@@ -113,6 +128,9 @@ class Verdict(_Part):
     policy_notes: list[str] = Field(
         default_factory=list, description="Each policy floor the request's config tried to loosen, and what applied.")
     features: list[FeatureRow] = Field(default_factory=list)
+    groups: list[AnomalyGroup] = Field(default_factory=list, description=(
+        "Lineage: anomalies grouped under the new program that caused them, by index into `anomalies` "
+        "(which lists every anomaly, grouped or not). Empty when the canary's probe recorded no lineage."))
     group_scores: dict[str, Optional[float]] = Field(default_factory=dict)
 
     @field_serializer("score")

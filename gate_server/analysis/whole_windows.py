@@ -40,7 +40,8 @@ def _merged(first: WindowCounts, second: WindowCounts) -> WindowCounts:
         sample_every=max(first.sample_every, second.sample_every),
         started_at=min(starts) if starts else None, ended_at=max(ends) if ends else None,
         startup=first.startup or second.startup, inventory=first.inventory | second.inventory,
-        hooks={**second.hooks, **first.hooks},
+        hooks={**second.hooks, **first.hooks}, programs=first.programs + second.programs,
+        unnamed=first.unnamed | second.unnamed,
     )
 
 

@@ -62,4 +62,5 @@ def post_windows():
 def _caps() -> ingest.WindowCaps:
     settings = current_app.config["GATE_SETTINGS"]
     return ingest.WindowCaps(features=settings.max_window_features, drops=settings.max_window_drops,
-                             max_age=timedelta(hours=settings.ingest_max_window_age_hours))
+                             max_age=timedelta(hours=settings.ingest_max_window_age_hours),
+                             steady_windows=settings.max_steady_windows_per_host)

@@ -1,10 +1,11 @@
 """The OpenAPI 3.1 document of the API (no token needed to read it).
 
-The records, every request body and the verdict are described by their models' own JSON
-schemas (storage/records.py, api/check_body.py, api/request_bodies.py, analysis/verdict.py,
-services/checks.py), so the document cannot drift from what is validated and returned; the
-other responses are written here, next to the views they describe, and tests compare the
-paths with the app's routes and the request schemas with the models.
+The records, every request body, the verdict and every other response body are described
+by their models' own JSON schemas (gate_contract/records.py, api/check_body.py,
+api/request_bodies.py, api/response_bodies.py, analysis/verdict.py, services/checks.py),
+so the document cannot drift from what is validated and returned; the paths are written
+here and in openapi_decisions.py, and tests compare the paths with the app's routes, the
+schemas with the models, and real answers of the server with the document.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from gate_server.analysis.policy import FLOORS
 from gate_server.api import openapi_decisions
 from gate_server.api.check_body import CheckBody
 from gate_server.api.request_bodies import SCHEMA_NAMES
+from gate_server.api.response_bodies import RESPONSE_MODELS
 # Their short private names kept: every path below is written with them.
 from gate_server.api.openapi_parts import AUTHED, error_responses as _errors, json_response as _json, ref as _ref
 from gate_server.services.checks import CheckedVerdict
@@ -33,8 +35,10 @@ REF_TEMPLATE = "#/components/schemas/{model}"
 def _model_schema(schemas: dict[str, Any], name: str, model: type[BaseModel], mode: str) -> dict[str, Any]:
     """The model's JSON schema under `name`, the models it refers to beside it."""
     schema = model.model_json_schema(mode=mode, ref_template=REF_TEMPLATE)  # type: ignore[arg-type]
-    schemas.update(schema.pop("$defs", {}))
-    schemas[name] = schema
+    for referred, referred_schema in {**schema.pop("$defs", {}), name: schema}.items():
+        if schemas.get(referred, referred_schema) != referred_schema:
+            raise ValueError(f"two models are named {referred} in the OpenAPI document")
+        schemas[referred] = referred_schema
     return schema
 
 
@@ -62,80 +66,10 @@ def model_schemas() -> dict[str, Any]:
                                    "description": "At most GATE_MAX_BATCH_WINDOWS (default 1000); each "
                                                   "(recording_uuid, index) once."}}}
     _model_schema(schemas, "BatchWindow", WindowRecord, "validation")
+    for model in RESPONSE_MODELS:
+        _model_schema(schemas, model.__name__, model, "serialization")
     return schemas
 
-
-SCHEMAS: dict[str, Any] = {
-    "Error": {
-        "type": "object", "required": ["error", "status"],
-        "properties": {"error": {"type": "string", "description": "One sentence saying what is wrong."},
-                       "status": {"type": "integer"},
-                       "field": {"type": "string", "description": "The request field or config path at fault."}},
-    },
-    "CheckSummary": {
-        "type": "object",
-        "properties": {"id": {"type": "integer"}, "service": {"type": "string"},
-                       "baseline_version": {"type": "string"}, "canary_version": {"type": "string"},
-                       "stage": {"type": "string"}, "verdict": {"type": "string"}, "score": {"type": "number"},
-                       "created_at": {"type": "string", "format": "date-time"}, "url": {"type": "string"},
-                       "api_url": {"type": "string"}},
-    },
-    "CheckPage": {
-        "type": "object", "required": ["checks", "next"],
-        "properties": {"checks": {"type": "array", "items": _ref("CheckSummary")},
-                       "next": {"type": ["string", "null"], "description": "URL of the next (older) page."}},
-    },
-    "ServiceList": {
-        "type": "object",
-        "properties": {"services": {"type": "array", "items": {"type": "object", "properties": {
-            "name": {"type": "string"}, "versions": {"type": "integer"},
-            "last_window_at": {"type": ["string", "null"], "format": "date-time"}}}}},
-    },
-    "VersionList": {
-        "type": "object",
-        "properties": {"service": {"type": "string"}, "versions": {"type": "array", "items": {
-            "type": "object", "properties": {
-                "version": {"type": "string"}, "recordings": {"type": "integer"},
-                "roles": {"type": "array", "items": {"type": "string"}}, "windows": {"type": "integer"},
-                "syscalls": {"type": "integer"}, "events": {"type": "integer"}, "lost": {"type": "integer"},
-                "loss_ratio": {"type": "number"},
-                "first_window_at": {"type": ["string", "null"], "format": "date-time"},
-                "last_window_at": {"type": ["string", "null"], "format": "date-time"}}}}},
-    },
-    "Stored": {
-        "type": "object", "required": ["recording", "created"],
-        "properties": {"recording": {"type": "string"}, "index": {"type": "integer"},
-                       "created": {"type": "boolean", "description": "false: it was stored already (a replay)."}},
-    },
-    "StoredBatch": {
-        "type": "object", "required": ["created", "stored", "new"],
-        "properties": {"created": {"type": "array", "items": {"type": "boolean"},
-                                   "description": "Per window, in order: false if it was stored already (a replay)."},
-                       "stored": {"type": "integer"}, "new": {"type": "integer"}},
-    },
-    "Status": {"type": "object", "properties": {"status": {"type": "string"}, "database": {"type": "string"}}},
-    "Policy": {
-        "type": "object", "required": ["floors", "audit"],
-        "properties": {
-            "floors": {"type": "array", "items": {"type": "object", "properties": {
-                "service": {"type": ["string", "null"], "description": "null: every service."},
-                "field": {"type": "string"}, "value": {}, "set_by": {"type": "string"},
-                "set_at": {"type": "string", "format": "date-time"}}}},
-            "audit": {"type": "array", "description": "Newest first.", "items": {"type": "object", "properties": {
-                "at": {"type": "string", "format": "date-time"},
-                "actor": {"type": "string", "description": "The CLI's OS user, or the admin token's prefix and "
-                                                           "description."},
-                "action": {"type": "string", "enum": ["set", "unset"]},
-                "service": {"type": ["string", "null"]}, "field": {"type": "string"},
-                "old_value": {}, "new_value": {}}}},
-        },
-    },
-    "FloorChange": {
-        "type": "object",
-        "properties": {"service": {"type": ["string", "null"]}, "field": {"type": "string"}, "old_value": {},
-                       "value": {}},
-    },
-}
 
 PUBLIC: list[dict[str, list]] = [{}]  # security requirement meaning "no token"
 FLOOR_FIELD = {"name": "field", "in": "path", "required": True, "schema": {"type": "string", "enum": list(FLOORS)}}
@@ -285,7 +219,7 @@ def _parameters_may_be_refused(paths: dict[str, Any]) -> dict[str, Any]:
 
 
 def document() -> dict[str, Any]:
-    schemas = {**SCHEMAS, **openapi_decisions.SCHEMAS, **model_schemas()}
+    schemas = model_schemas()
     openapi_decisions.extend_verdict(schemas)
     return {
         "openapi": "3.1.0",

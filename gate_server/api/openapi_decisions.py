@@ -1,66 +1,19 @@
-"""The OpenAPI paths and response schemas of people's decisions (api/decisions.py, audit.py,
-baselines.py), merged into the document by api/openapi.py; their request bodies' schemas
-come from api/request_bodies.py."""
+"""The OpenAPI paths of people's decisions (api/decisions.py, audit.py, baselines.py),
+merged into the document by api/openapi.py; their request bodies' schemas come from
+api/request_bodies.py, their responses' from api/response_bodies.py."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from gate_server.api.openapi_parts import AUTHED, error_responses, json_response, ref
-from gate_server.services.audit import ACTIONS
 
 WHEN = {"type": "string", "format": "date-time"}
-MAYBE_WHEN = {"type": ["string", "null"], "format": "date-time"}
-TEXT = {"type": "string"}
-
-
-def _object(required: list[str], **properties: Any) -> dict[str, Any]:
-    return {"type": "object", "required": required, "properties": properties}
 
 
 def _conflict(description: str) -> dict[str, Any]:
     return {"409": json_response(ref("Error"), description)}
 
-
-SCHEMAS: dict[str, Any] = {
-    "Decision": _object(["decision", "by", "reason", "at", "check_id"],
-                        decision={"type": "string", "enum": ["approve", "reject"]},
-                        by={"type": "string", "description": "The token's description, or 'token <prefix>'."},
-                        reason=TEXT, at=WHEN, check_id={"type": "integer"}),
-    "Acknowledgement": _object(
-        ["id", "check_id", "kind", "key", "reason", "by", "at"], id={"type": "integer"},
-        check_id={"type": "integer"}, kind=TEXT, key=TEXT, reason=TEXT, by=TEXT, at=WHEN,
-        suppression={"oneOf": [{"type": "null"}, ref("Suppression")]},
-        suppression_id={"type": ["integer", "null"]}),
-    "Suppression": _object(
-        ["id", "service", "kind", "pattern", "reason", "by", "created_at", "expires", "state"],
-        id={"type": "integer"}, service=TEXT, kind=TEXT, pattern=TEXT, reason=TEXT, by=TEXT, created_at=WHEN,
-        expires=WHEN, state={"type": "string", "enum": ["active", "expired", "revoked"]},
-        revoked_by={"type": ["string", "null"]}, revoked_at=MAYBE_WHEN, check_id={"type": ["integer", "null"]}),
-    "SuppressionList": _object(["service", "suppressions"], service=TEXT,
-                               suppressions={"type": "array", "items": ref("Suppression")}),
-    "AuditLog": _object(["entries"], entries={"type": "array", "description": "Newest first.", "items": _object(
-        ["id", "at", "actor", "action", "service"], id={"type": "integer"}, at=WHEN, actor=TEXT,
-        action={"type": "string", "enum": list(ACTIONS)}, service=TEXT, check_id={"type": ["integer", "null"]},
-        reason=TEXT, detail={"type": "object"})}),
-    "Promotion": _object(["service", "version", "reason", "by", "at"], service=TEXT, version=TEXT, reason=TEXT,
-                         by=TEXT, at=WHEN, previous_version={"type": ["string", "null"]}),
-    "Baseline": _object(
-        ["version", "recordings", "windows", "changed_recently", "checks"],
-        version={"type": ["string", "null"], "description": "The promoted version; null: none promoted."},
-        promotion={"oneOf": [{"type": "null"}, ref("Promotion")]},
-        recordings={"type": "integer"}, windows={"type": "integer"}, last_recording_at=MAYBE_WHEN,
-        changed_recently={"type": "boolean", "description": "Promoted or recorded again within recent_days."},
-        recent_days={"type": "integer"},
-        checks={"type": "object", "description": "The service's last checks: how much they moved.", "properties": {
-            "count": {"type": "integer"}, "verdicts": {"type": "object"}, "verdict_changes": {"type": "integer"},
-            "score_min": {"type": ["number", "null"]}, "score_max": {"type": ["number", "null"]},
-            "score_mean": {"type": ["number", "null"]}, "score_stdev": {"type": ["number", "null"]}}}),
-    "ServiceBaseline": _object(["service", "baseline"], service=TEXT, baseline=ref("Baseline")),
-    "Service": _object(["service", "versions", "baseline"], service=TEXT,
-                       versions={"type": "array", "items": {"type": "object"}, "description": "As in VersionList."},
-                       baseline=ref("Baseline")),
-}
 
 CHECK_ID = {"name": "check_id", "in": "path", "required": True, "schema": {"type": "integer"}}
 SERVICE = {"name": "service", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -133,4 +86,4 @@ def extend_verdict(schemas: dict[str, Any]) -> None:
     verdict = schemas["Verdict"]["properties"]
     verdict["decision"] = {"oneOf": [{"type": "null"}, ref("Decision")],
                            "description": "A person's approve or reject; null: none yet."}
-    verdict["acknowledgements"] = {"type": "array", "items": ref("Acknowledgement")}
+    verdict["acknowledgements"] = {"type": "array", "items": ref("CheckAcknowledgement")}

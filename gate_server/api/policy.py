@@ -1,6 +1,6 @@
 """/api/v1/policy: the server's threshold floors and their audit trail (admin tokens only).
 
-Each change is audited with the token's prefix and description as the actor.
+Each change is audited with the token's stable id (`token:<id>`) as the actor.
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from gate_server.api.auth import current_identity, require_token
 from gate_server.api.parsing import int_arg
 from gate_server.api.request_bodies import FloorBody, parse_body
 from gate_server.services import policy
+from gate_server.services.audit import actor_of
 
 bp = Blueprint("policy", __name__, url_prefix="/api/v1/policy")
 ADMIN = ("admin",)
 
 
 def _actor() -> str:
-    identity = current_identity()
-    return f"token {identity.prefix}" + (f" ({identity.description})" if identity.description else "")
+    return actor_of(current_identity())
 
 
 @bp.get("")

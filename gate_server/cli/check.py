@@ -64,6 +64,29 @@ def anomaly_line(anomaly: dict) -> str:
             f"{anomaly.get('key')}: {anomaly.get('reason', '')}")
 
 
+def anomaly_lines(document: dict) -> list[str]:
+    """The anomalies, those a new program caused as one entry each (its summary, then its
+    own anomalies' keys by kind, then the programs it exec'd), the others one line each."""
+    from gate_server.analysis.lineage import members_by_kind, ungrouped_anomalies, walk_groups
+
+    anomalies = document.get("anomalies") or []
+    if not anomalies:
+        return []
+    groups = list(walk_groups(document.get("groups") or []))
+    rest = ungrouped_anomalies(document)
+    heading = f"anomalies ({len(anomalies)})"
+    if groups:
+        roots = sum(1 for depth, _ in groups if depth == 0)
+        heading += f": {roots} caused by new programs, {len(rest)} more"
+    lines = [heading + ":"]
+    for depth, group in groups:
+        indent = "  " + "    " * depth
+        lines.append(f"{indent}[{group.get('severity', '?')}] {group.get('summary', group.get('program'))}")
+        for kind, keys in members_by_kind(group, anomalies).items():
+            lines.append(f"{indent}      {kind}: {', '.join(keys)}")
+    return lines + [anomaly_line(anomaly) for anomaly in rest]
+
+
 def report(document: dict) -> str:
     stage = f" (stage {document['stage']})" if document.get("stage") else ""
     lines = [
@@ -74,10 +97,7 @@ def report(document: dict) -> str:
     for side in ("baseline", "canary"):
         if side in observation:
             lines.append(_side(side, observation[side]))
-    anomalies = document.get("anomalies") or []
-    if anomalies:
-        lines.append(f"anomalies ({len(anomalies)}):")
-        lines += [anomaly_line(anomaly) for anomaly in anomalies]
+    lines += anomaly_lines(document)
     for reason in document.get("reasons") or []:
         lines.append(f"  - {reason}")
     url = document.get("url", "")

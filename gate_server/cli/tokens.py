@@ -7,7 +7,6 @@ import sys
 from gate_server.cli.command_engine import cli_actor, in_transaction
 from gate_server.services import audit, tokens
 from gate_server.settings import Settings
-from gate_contract.records import ROLES
 from gate_contract.engine import DatabaseError, make_engine, mask_url
 from gate_contract.records import ROLES
 
@@ -24,9 +23,10 @@ def register(subparsers) -> None:
     create.add_argument("--role", choices=ROLES,
                         help="ingest only: the one role the token's recordings may have "
                              "(give a canary host --role canary; default: any role)")
-    create.add_argument("--version", dest="version_pattern", metavar="PATTERN",
+    create.add_argument("--version", "--versions", dest="version_pattern", metavar="PATTERN",
                         help="ingest only: the versions the token may upload, an fnmatch pattern "
-                             "such as 'v4*' (quote it; default: any version)")
+                             "such as 'v4*' (quote it; required with --role, '*' for any version but the "
+                             "baseline's; default without --role: any version)")
     create.add_argument("--description", default="", help="who or what uses the token")
     create.set_defaults(func=create_token)
     listing = sub.add_parser("list", help="list tokens (prefixes only; secrets are never stored)")
@@ -45,14 +45,16 @@ def _in_session(args, work):
 def _create_audited(session, args) -> tokens.CreatedToken:
     created = tokens.create_token(session, scope=args.scope, services=args.service, description=args.description,
                                   role=args.role, version_pattern=args.version_pattern)
-    audit.record_token_change(session, action="token.create", actor=cli_actor(), prefix=created.prefix,
+    audit.record_token_change(session, action="token.create", actor=cli_actor(), token_id=created.token_id,
+                              prefix=created.prefix,
                               scope=created.scope, services=created.services, description=args.description or "")
     return created
 
 
 def _revoke_audited(session, args):
     token = tokens.revoke_token(session, args.prefix)
-    audit.record_token_change(session, action="token.revoke", actor=cli_actor(), prefix=token.prefix,
+    audit.record_token_change(session, action="token.revoke", actor=cli_actor(), token_id=token.id,
+                              prefix=token.prefix,
                               scope=token.scope, services=token.services, description=token.description or "")
     return token
 
@@ -64,7 +66,7 @@ def create_token(args) -> int:
     limits = ""
     if created.scope == "ingest":
         limits = f"; uploads {_role(created.role)} recordings of {_versions(created.version_pattern)}"
-    print(f"# scope {created.scope}, services {', '.join(created.services)}{limits}; prefix {created.prefix}. "
+    print(f"# scope {created.scope}, services {', '.join(created.services)}{limits}; id token:{created.token_id}, prefix {created.prefix}. "
           "Store the token now: it is not shown again.", file=sys.stderr, flush=True)
     return 0
 
@@ -79,7 +81,8 @@ def _versions(pattern) -> str:
 
 def list_tokens(args) -> int:
     rows = _in_session(args, tokens.list_tokens)
-    print(f"{'PREFIX':<14}{'SCOPE':<8}{'SERVICES':<30}{'ROLE':<10}{'VERSIONS':<14}{'CREATED':<18}"
+    # ID is the token's stable name in the audit log (`token:<id>`, the actor of what it did).
+    print(f"{'ID':<6}{'PREFIX':<14}{'SCOPE':<8}{'SERVICES':<30}{'ROLE':<10}{'VERSIONS':<14}{'CREATED':<18}"
           f"{'LAST USED':<18}{'STATE':<9}DESCRIPTION")
     for token in rows:
         state = "revoked" if token.revoked_at else "active"
@@ -87,7 +90,7 @@ def list_tokens(args) -> int:
         # Only an ingest token's uploads have a role and versions; an old one shows "any role": re-issue it.
         role, versions = ((_role(token.role), token.version_pattern or "any version") if token.scope == "ingest"
                           else ("-", "-"))
-        print(f"{token.prefix:<14}{token.scope:<8}{','.join(token.services):<30}{role:<9} {versions:<13} "
+        print(f"{token.id:<6}{token.prefix:<14}{token.scope:<8}{','.join(token.services):<30}{role:<9} {versions:<13} "
               f"{token.created_at.strftime('%Y-%m-%d %H:%M'):<18}{last:<18}{state:<9}{token.description}")
     return 0
 

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 
+from gate_server.analysis.lineage import ungrouped_anomalies, walk_groups
 from gate_server import app_database
 from gate_server.analysis.suppressions import literal_pattern
 from gate_server.dashboard import identity
@@ -188,7 +189,12 @@ def _check_page(check_id: int, error: Optional[str] = None, status: int = 200):
     _authorize(service_name)
     document = decisions.with_decisions(session, check_id, document)
     acknowledged = {(a["kind"], a["key"]): a for a in document["acknowledgements"]}
+    everything = document.get("anomalies") or []
+    lineage = [(depth, group, [everything[i] for i in [group.get("anomaly"), *group.get("anomalies", [])]
+                               if isinstance(i, int) and 0 <= i < len(everything)])
+               for depth, group in walk_groups(document.get("groups") or [])]
     return render_template("dashboard/check.html", check=document, chart=build_chart(document), error=error,
+                           lineage=lineage, ungrouped=ungrouped_anomalies(document),
                            acknowledged=acknowledged, may_decide=identity.may_decide(g.viewer, service_name),
                            decidable=document["verdict"] in decisions.DECIDABLE_VERDICTS), status
 
@@ -205,7 +211,7 @@ def decide(check_id: int):
     _require_decide(decisions.check_service(session, check_id))
     try:
         made = decisions.decide(session, check_id, decision=request.form.get("decision"),
-                                reason=request.form.get("reason"), actor=audit.actor_of(g.viewer))
+                                reason=request.form.get("reason"), actor=audit.person_of(g.viewer))
     except DomainError as exc:
         # An error page's status (4xx) makes app_database roll the request's transaction back.
         return _check_page(check_id, error=exc.message, status=exc.status)
@@ -221,7 +227,7 @@ def acknowledge(check_id: int):
     suppress = {"pattern": form.get("pattern", ""), "expires": form.get("expires", "")} if form.get("suppress") else None
     try:
         made = decisions.acknowledge(session, check_id, form.get("key", ""), kind=form.get("kind") or None,
-                                     reason=form.get("reason"), suppress=suppress, actor=audit.actor_of(g.viewer),
+                                     reason=form.get("reason"), suppress=suppress, actor=audit.person_of(g.viewer),
                                      limits=suppressions.SuppressionLimits.from_settings(current_app.config["GATE_SETTINGS"]))
     except DomainError as exc:
         return _check_page(check_id, error=exc.message, status=exc.status)
@@ -243,7 +249,7 @@ def revoke_suppression(suppression_id: int):
     session = app_database.session()
     service_name = suppressions.service_of(session, suppression_id)
     _require_decide(service_name)
-    revoked = suppressions.revoke(session, suppression_id, actor=audit.actor_of(g.viewer),
+    revoked = suppressions.revoke(session, suppression_id, actor=audit.person_of(g.viewer),
                                   reason=request.form.get("reason", ""))
     flash(f"Suppression {revoked['id']} ({revoked['kind']} {revoked['pattern']}) revoked.")
     return redirect(url_for("dashboard.suppression_list", name=service_name))

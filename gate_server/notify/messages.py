@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+from gate_server.analysis.lineage import grouped_indexes, walk_groups
 from gate_server.analysis.verdict import severity_rank
 
 SLACK_PREFIX = "slack+"
@@ -18,13 +19,27 @@ SLACK_HEADER_LIMIT = 150
 
 
 def top_anomalies(document: dict[str, Any], limit: int = TOP_ANOMALIES) -> list[dict[str, Any]]:
+    """The heaviest anomalies, a new program's group counted once (by its exec anomaly)."""
     anomalies = document.get("anomalies") or []
-    ranked = sorted(anomalies, key=lambda a: severity_rank(a.get("severity")))
+    heads = {group.get("anomaly") for _, group in walk_groups(document.get("groups") or [])}
+    hidden = grouped_indexes(document) - heads
+    ranked = sorted((a for index, a in enumerate(anomalies) if index not in hidden),
+                    key=lambda a: severity_rank(a.get("severity")))
     return [
         {field: anomaly.get(field) for field in
          ("kind", "key", "change", "severity", "baseline_rate", "canary_rate", "reason")}
         for anomaly in ranked[:limit]
     ]
+
+
+def lineage(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """The check's groups as a receiver reads them: each new program, what it caused, its children."""
+    def shaped(group: dict[str, Any]) -> dict[str, Any]:
+        return {"program": group.get("program"), "severity": group.get("severity"),
+                "started_by": list(group.get("started_by") or []), "summary": group.get("summary"),
+                "anomaly_count": 1 + len(group.get("anomalies") or []),
+                "children": [shaped(child) for child in group.get("children") or [] if isinstance(child, dict)]}
+    return [shaped(group) for group in document.get("groups") or [] if isinstance(group, dict)]
 
 
 def check_link(document: dict[str, Any]) -> Optional[str]:
@@ -46,6 +61,7 @@ def generic_payload(document: dict[str, Any]) -> dict[str, Any]:
         "score": document.get("score"),
         "anomaly_count": len(document.get("anomalies") or []),
         "top_anomalies": top_anomalies(document),
+        "groups": lineage(document),
         "reasons": list(document.get("reasons") or []),
         "url": check_link(document),
         "created_at": document.get("created_at"),
@@ -72,10 +88,16 @@ def slack_payload(document: dict[str, Any]) -> dict[str, Any]:
     if document.get("kind") == "drift":
         versions = f"{_slack_escape(document.get('version'))} drifted from its own past"
     summary = f"syscall-gate {verdict}: {service} {versions} (score {document.get('score')})"
-    lines = [
+    groups = [f"{'    ' * depth}{'•' if not depth else '◦'} *{_slack_escape(group.get('severity'))}* "
+              f"{_slack_escape(group.get('summary'))}" for depth, group in walk_groups(document.get("groups") or [])]
+    heads = {group.get("anomaly") for _, group in walk_groups(document.get("groups") or [])}
+    everything = document.get("anomalies") or []
+    head_keys = {(everything[i].get("kind"), everything[i].get("key")) for i in heads
+                 if isinstance(i, int) and 0 <= i < len(everything)}
+    lines = groups + [
         f"• *{_slack_escape(a['severity'])}* {_slack_code(a['kind'])} {_slack_code(a['key'])} "
         f"({_slack_escape(a['change'])}): {_slack_escape(a['reason'])}"
-        for a in top_anomalies(document)
+        for a in top_anomalies(document) if (a["kind"], a["key"]) not in head_keys
     ] or ["No anomalies; " + "; ".join(_slack_escape(r) for r in document.get("reasons") or ["see the check"])]
     header = f"Rollout {verdict}: {document.get('service')}"
     if len(header) > SLACK_HEADER_LIMIT:

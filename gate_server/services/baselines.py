@@ -9,16 +9,16 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Optional
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gate_contract.profile import Profile
 from gate_server.services import audit
 from gate_server.services.catalog import service_id, versions_summary
 from gate_server.services.errors import DomainError, NotFound
-from gate_contract.models import BaselinePromotion, Check, Recording
+from gate_server.storage import baselines as stored
+from gate_server.storage import catalog as stored_catalog
 from gate_server.storage.profiles import ProfileCache, load_profile
-from gate_contract.models import BaselinePromotion, Check, Recording
+from gate_contract.models import BaselinePromotion
 
 CURRENT = "current"
 # "Changed recently" looks back this far; the last checks are this many.
@@ -36,18 +36,13 @@ def promote(session: Session, service: str, version: Any, reason: Any, actor: st
     if not isinstance(reason, str) or not reason.strip():
         raise DomainError("'reason' is required: say why this version becomes the baseline", field="reason")
     sid = service_id(session, service)
-    recorded = session.execute(
-        select(func.count(Recording.id)).where(Recording.service_id == sid, Recording.version == version)
-    ).scalar_one()
-    if not recorded:
+    if not stored_catalog.recording_count(session, sid, version):
         raise NotFound(f"service {service!r} has no recording of version {version!r}: record it before promoting",
                        field="version")
     previous = current_promotion(session, sid)
     now = datetime.now(timezone.utc)
-    row = BaselinePromotion(service_id=sid, version=version, reason=reason.strip(), promoted_by=actor,
-                            promoted_at=now)
-    session.add(row)
-    session.flush()
+    row = stored.add_promotion(session, BaselinePromotion(service_id=sid, version=version, reason=reason.strip(),
+                                                          promoted_by=actor, promoted_at=now))
     audit.record(session, actor=actor, action="baseline.promote", service=service, reason=row.reason, at=now,
                  detail={"version": version, "previous_version": previous.version if previous else None})
     return _promotion_document(row, service, previous.version if previous else None)
@@ -59,18 +54,17 @@ def _promotion_document(row: BaselinePromotion, service: str, previous: Optional
 
 
 def current_promotion(session: Session, sid: int) -> Optional[BaselinePromotion]:
-    return session.execute(
-        select(BaselinePromotion).where(BaselinePromotion.service_id == sid)
-        .order_by(BaselinePromotion.promoted_at.desc(), BaselinePromotion.id.desc()).limit(1)
-    ).scalar_one_or_none()
+    latest = stored.latest_promotions(session, sid, 1)
+    return latest[0] if latest else None
 
 
 def baseline_profile(session: Session, service: str, version: str, *, with_promoted_canary: bool = True,
                      cache: Optional[ProfileCache] = None) -> Profile:
     """The baseline side of a check: the version's windows recorded with role `baseline` (a
     canary host's windows under the baseline's version never vouch for a canary) and, when
-    the version is the one the operator promoted, its `canary` windows that began before
-    the promotion: what the operator saw and promoted."""
+    the version is the one the operator promoted, its `canary` windows received before the
+    promotion: what the operator saw and promoted (a window backdated to before it, sent
+    after, is not)."""
     baseline = load_profile(session, service, version, role="baseline", cache=cache)
     promoted = current_promotion(session, service_id(session, service)) if with_promoted_canary else None
     if promoted is None or promoted.version != version:
@@ -97,9 +91,7 @@ def stability(session: Session, service: str, now: Optional[datetime] = None) ->
     """The service's baseline and how far to trust it (the service API and page)."""
     now = now or datetime.now(timezone.utc)
     sid = service_id(session, service)
-    promotions = list(session.execute(
-        select(BaselinePromotion).where(BaselinePromotion.service_id == sid)
-        .order_by(BaselinePromotion.promoted_at.desc(), BaselinePromotion.id.desc()).limit(2)).scalars())
+    promotions = stored.latest_promotions(session, sid, 2)
     current = promotions[0] if promotions else None
     document: dict[str, Any] = {
         "version": current.version if current else None,
@@ -111,9 +103,7 @@ def stability(session: Session, service: str, now: Optional[datetime] = None) ->
     }
     if current is not None:
         summary = next((row for row in versions_summary(session, service) if row["version"] == current.version), None)
-        last_recording = session.execute(
-            select(func.max(Recording.started_at)).where(Recording.service_id == sid,
-                                                         Recording.version == current.version)).scalar_one()
+        last_recording = stored_catalog.last_recording_start(session, sid, current.version)
         document.update(recordings=summary["recordings"] if summary else 0,
                         windows=summary["windows"] if summary else 0, last_recording_at=audit.iso(last_recording))
         changes = [audit.as_utc(current.promoted_at)] + ([audit.as_utc(last_recording)] if last_recording else [])
@@ -123,9 +113,7 @@ def stability(session: Session, service: str, now: Optional[datetime] = None) ->
 
 def _recent_checks(session: Session, sid: int) -> dict[str, Any]:
     """How the verdicts and scores of the last checks moved: counts, score spread, verdict changes."""
-    rows = session.execute(
-        select(Check.verdict, Check.score).where(Check.service_id == sid)
-        .order_by(Check.created_at.desc(), Check.id.desc()).limit(RECENT_CHECKS)).all()
+    rows = stored.latest_check_verdicts(session, sid, RECENT_CHECKS)
     scores = [float(score) for _, score in rows]
     verdicts = [verdict for verdict, _ in rows]
     return {

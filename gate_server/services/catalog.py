@@ -5,16 +5,16 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Iterable
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gate_server.analysis.observation import loss_ratio
 from gate_server.services.errors import NotFound
-from gate_contract.models import Recording, Service, Window, isoformat_utc
+from gate_server.storage import catalog as stored
+from gate_contract.models import Recording, Window, isoformat_utc
 
 
 def service_id(session: Session, name: str) -> int:
-    found = session.execute(select(Service.id).where(Service.name == name)).scalar_one_or_none()
+    found = stored.service_id(session, name)
     if found is None:
         raise NotFound(f"service {name!r} is unknown: nothing has been recorded for it yet", field="service")
     return found
@@ -22,44 +22,28 @@ def service_id(session: Session, name: str) -> int:
 
 def list_services(session: Session, visible: Iterable[str] | None = None) -> list[dict[str, Any]]:
     """Services (optionally only the named ones) with their versions and last window time."""
-    query = (
-        select(Service.name, func.count(func.distinct(Recording.version)), func.max(Window.started_at))
-        .join(Recording, Recording.service_id == Service.id, isouter=True)
-        .join(Window, Window.recording_id == Recording.id, isouter=True)
-        .group_by(Service.name)
-        .order_by(Service.name)
-    )
-    if visible is not None:
-        query = query.where(Service.name.in_(list(visible)))
     return [
         {"name": name, "versions": int(versions), "last_window_at": isoformat_utc(last)}
-        for name, versions, last in session.execute(query)
+        for name, versions, last in stored.services_overview(session, visible)
     ]
 
 
-EMPTY_TOTALS = {"windows": 0, "syscalls": 0, "events": 0, "lost": 0, "first": None, "last": None}
+EMPTY_TOTALS = {"windows": 0, "syscalls": 0, "events": 0, "lost": 0, "first": None, "last": None,
+                "first_received": None, "last_received": None}
 
 
 def window_totals(session: Session, sid: int, group_by) -> dict[Any, dict[str, Any]]:
     """Window figures of one service, grouped by a column (Recording.version, Window.recording_id):
-    windows, syscalls, events, lost and the time span."""
+    windows, syscalls, events, lost, the time span (as the uploader says) and when the server
+    received the first and the last of them."""
     totals = {
         key: {"windows": int(windows), "syscalls": int(syscalls), "events": int(events), "lost": 0,
-              "first": first, "last": last}
-        for key, windows, syscalls, events, first, last in session.execute(
-            select(group_by, func.count(Window.id), func.coalesce(func.sum(Window.syscalls_total), 0),
-                   func.coalesce(func.sum(Window.events_total), 0), func.min(Window.started_at),
-                   func.max(Window.ended_at))
-            .join(Recording, Window.recording_id == Recording.id)
-            .where(Recording.service_id == sid)
-            .group_by(group_by)
-        )
+              "first": first, "last": last, "first_received": first_received, "last_received": last_received}
+        for key, windows, syscalls, events, first, last, first_received, last_received
+        in stored.window_figures(session, sid, group_by)
     }
     # Drops are a JSON object per window ({category: n}); summed here to stay portable across dialects.
-    for key, drops in session.execute(
-        select(group_by, Window.drops).join(Recording, Window.recording_id == Recording.id)
-        .where(Recording.service_id == sid)
-    ):
+    for key, drops in stored.window_drops(session, sid, group_by):
         totals[key]["lost"] += sum(int(n) for n in (drops or {}).values())
     return totals
 
@@ -67,15 +51,9 @@ def window_totals(session: Session, sid: int, group_by) -> dict[Any, dict[str, A
 def versions_summary(session: Session, service: str) -> list[dict[str, Any]]:
     """Per version: recordings, roles, windows, syscalls, events, losses and the time span, newest first."""
     sid = service_id(session, service)
-    recordings = session.execute(
-        select(Recording.version, func.count(Recording.id), func.min(Recording.started_at))
-        .where(Recording.service_id == sid)
-        .group_by(Recording.version)
-    ).all()
+    recordings = stored.recordings_per_version(session, sid)
     roles: dict[str, set[str]] = defaultdict(set)
-    for version, role in session.execute(
-        select(Recording.version, Recording.role).where(Recording.service_id == sid).distinct()
-    ):
+    for version, role in stored.version_roles(session, sid):
         roles[version].add(role)
     totals = window_totals(session, sid, Recording.version)
 
@@ -95,6 +73,9 @@ def versions_summary(session: Session, service: str) -> list[dict[str, Any]]:
             "loss_ratio": loss_ratio(events, lost),
             "first_window_at": isoformat_utc(first),
             "last_window_at": isoformat_utc(last),
+            # the server's clock, where the window times above are the uploader's
+            "first_received_at": isoformat_utc(row["first_received"]),
+            "last_received_at": isoformat_utc(row["last_received"]),
             "_sort": first or first_recording,
         })
     summary.sort(key=lambda row: row["_sort"], reverse=True)
@@ -108,9 +89,7 @@ def recordings_by_version(session: Session, service: str) -> dict[str, list[dict
     sid = service_id(session, service)
     totals = window_totals(session, sid, Window.recording_id)
     grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for recording in session.execute(
-        select(Recording).where(Recording.service_id == sid).order_by(Recording.started_at.desc())
-    ).scalars():
+    for recording in stored.recordings_newest_first(session, sid):
         row = totals.get(recording.id, EMPTY_TOTALS)
         grouped[recording.version].append({
             "uuid": recording.uuid, "role": recording.role, "host": recording.host, "scope": recording.scope,

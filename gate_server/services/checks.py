@@ -17,8 +17,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Optional
 
 from pydantic import AwareDatetime, Field, field_serializer
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gate_server.analysis.config import ConfigError, GateConfig, load_config
@@ -29,7 +27,8 @@ from gate_server.services import baselines, decisions, policy, suppressions
 from gate_server.services.catalog import service_id
 from gate_server.services.errors import Conflict, InvalidConfig, NotFound
 from gate_server.settings import Settings
-from gate_contract.models import Check, Service, isoformat_utc
+from gate_server.storage import checks as stored
+from gate_contract.models import Check, isoformat_utc
 from gate_server.storage.profiles import ProfileCache, earlier_start_ups, load_profile
 
 
@@ -139,11 +138,9 @@ def _update_stored(session: Session, check_id: int, earlier_verdict: str, checke
     (SQLite has no row lock to keep them apart), one sees the change and notifies.
     """
     values = {"verdict": checked.verdict, "score": checked.score, "result": document}
-    won = session.execute(
-        update(Check).where(Check.id == check_id, Check.verdict == earlier_verdict).values(**values)
-    ).rowcount == 1
+    won = stored.store_verdict_if_unchanged(session, check_id, earlier_verdict, values)
     if not won:
-        session.execute(update(Check).where(Check.id == check_id).values(**values))
+        stored.store_verdict(session, check_id, values)
     return won and checked.verdict != earlier_verdict
 
 
@@ -157,35 +154,22 @@ def _check_for(session: Session, sid: int, request: CheckRequest, judged: Verdic
     key = request.idempotency_key
     now = datetime.now(timezone.utc)
     if key:
-        stored = _stored_check(session, sid, key)
-        if stored is not None and _as_utc(stored.created_at) < now - timedelta(hours=settings.idempotency_hours):
-            session.execute(update(Check).where(Check.id == stored.id).values(idempotency_key=None))
-            stored = None
-        if stored is not None:
-            return _repeated(stored, request), stored.verdict
+        earlier = stored.by_key_locked(session, sid, key)
+        if earlier is not None and _as_utc(earlier.created_at) < now - timedelta(hours=settings.idempotency_hours):
+            stored.release_key(session, earlier.id)
+            earlier = None
+        if earlier is not None:
+            return _repeated(earlier, request), earlier.verdict
     check = Check(
         service_id=sid, baseline_version=request.baseline_version, canary_version=request.canary_version,
         stage=request.stage, verdict=judged.verdict, score=judged.score, result={}, created_at=now,
         idempotency_key=key or None,
     )
-    try:
-        with session.begin_nested():
-            session.add(check)
-    except IntegrityError:
-        # Another worker stored this key between our look and our insert: its check it is.
-        if not key:
-            raise
-        stored = _stored_check(session, sid, key)
-        if stored is None:
-            raise
-        return _repeated(stored, request), stored.verdict
-    return check, None
-
-
-def _stored_check(session: Session, sid: int, key: str) -> Optional[Check]:
-    return session.execute(
-        select(Check).where(Check.service_id == sid, Check.idempotency_key == key).with_for_update()
-    ).scalar_one_or_none()
+    earlier = stored.add_unless_key_taken(session, check)
+    if earlier is None:
+        return check, None
+    # Another worker stored this key between our look and our insert: its check it is.
+    return _repeated(earlier, request), earlier.verdict
 
 
 def _repeated(stored: Check, request: CheckRequest) -> Check:
@@ -205,12 +189,10 @@ def _as_utc(moment: datetime) -> datetime:
 
 def get_check(session: Session, check_id: int) -> tuple[str, dict[str, Any]]:
     """(service name, stored verdict document) of one check."""
-    row = session.execute(
-        select(Service.name, Check.result).join(Service, Check.service_id == Service.id).where(Check.id == check_id)
-    ).one_or_none()
-    if row is None:
+    found = stored.service_and_document(session, check_id)
+    if found is None:
         raise NotFound(f"check {check_id} does not exist")
-    return row[0], row[1]
+    return found
 
 
 def list_checks(
@@ -218,21 +200,10 @@ def list_checks(
     before: Optional[int] = None,
 ) -> list[dict[str, Any]]:
     """Checks newest first, keyset-paginated by id (`before` = the last id of the previous page)."""
-    query = (
-        select(Check.id, Service.name, Check.baseline_version, Check.canary_version, Check.stage,
-               Check.verdict, Check.score, Check.created_at,
-               Check.result["url"].as_string(), Check.result["api_url"].as_string())
-        .join(Service, Check.service_id == Service.id)
-        .order_by(Check.id.desc())
-        .limit(max(1, min(limit, MAX_PAGE_SIZE)))
-    )
-    if services is not None:
-        query = query.where(Service.name.in_(list(services)))
-    if before is not None:
-        query = query.where(Check.id < before)
     return [
         {"id": cid, "service": name, "baseline_version": baseline, "canary_version": canary, "stage": stage,
          "verdict": verdict, "score": score, "created_at": isoformat_utc(created),
          "url": url, "api_url": api_url}
-        for cid, name, baseline, canary, stage, verdict, score, created, url, api_url in session.execute(query)
+        for cid, name, baseline, canary, stage, verdict, score, created, url, api_url in stored.newest_first(
+            session, services=services, limit=max(1, min(limit, MAX_PAGE_SIZE)), before=before)
     ]

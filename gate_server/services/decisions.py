@@ -8,14 +8,14 @@ import json
 from datetime import datetime, timezone
 from typing import Any, Optional
 
-from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gate_server.analysis.suppressions import check_matches_key, literal_pattern
 from gate_server.services import audit, suppressions
 from gate_server.services.errors import Conflict, DomainError, NotFound
-from gate_contract.models import Acknowledgement, Check, CheckDecision, Service
+from gate_server.storage import checks as stored_checks
+from gate_server.storage import decisions as stored
+from gate_contract.models import Acknowledgement, Check, CheckDecision
 from gate_contract.rollout import DECISIONS, VERDICTS, may_hold_a_rollout
 
 # A pass needs nobody's word; the others are what a person may overrule or confirm.
@@ -34,9 +34,7 @@ def _reason(reason: Any) -> str:
 
 def check_service(session: Session, check_id: int) -> str:
     """The service of a check (404 if there is none), to authorize before anything else."""
-    name = session.execute(
-        select(Service.name).join(Check, Check.service_id == Service.id).where(Check.id == check_id)
-    ).scalar_one_or_none()
+    name = stored_checks.service_of(session, check_id)
     if name is None:
         raise NotFound(f"check {check_id} does not exist")
     return name
@@ -60,10 +58,10 @@ def void_if_changed(session: Session, check_id: int, service: str, earlier: dict
                     judged: dict[str, Any]) -> bool:
     """Void (delete, audited) the decision on a re-judged check when the re-judgement changed what
     it answered: an approval of a warn never stands for the pause the same key became. True if voided."""
-    row = session.execute(select(CheckDecision).where(CheckDecision.check_id == check_id)).scalar_one_or_none()
+    row = stored.decision_of(session, check_id)
     if row is None or answered(earlier) == answered(judged):
         return False
-    session.execute(delete(CheckDecision).where(CheckDecision.id == row.id))
+    stored.remove_decision(session, row.id)
     audit.record(session, actor=audit.GATE_ACTOR, action="decision.void", service=service, check_id=check_id,
                  reason="the check was judged again and its verdict, anomalies or thresholds changed",
                  detail={"decision": _decision_document(row), "answered": answered(earlier), "now": answered(judged)})
@@ -79,7 +77,7 @@ def decide(session: Session, check_id: int, *, decision: Any, reason: Any, actor
     reason = _reason(reason)
     service = check_service(session, check_id)
     # Locked: a re-judgement of the check waits, so the decision answers the document read here.
-    check = session.get(Check, check_id, with_for_update=True)
+    check = stored_checks.locked(session, check_id)
     earlier = decision_for(session, check_id)
     if earlier is not None:
         raise Conflict(f"check {check_id} was already decided: {earlier['decision']} by {earlier['by']} "
@@ -89,13 +87,10 @@ def decide(session: Session, check_id: int, *, decision: Any, reason: Any, actor
                        "inconclusive check can be approved or rejected)")
     now = datetime.now(timezone.utc)
     row = CheckDecision(check_id=check_id, decision=decision, decided_by=actor, reason=reason, decided_at=now)
-    try:
-        with session.begin_nested():
-            session.add(row)
-    except IntegrityError:
+    if not stored.add_decision_unless_decided(session, row):
         # Two people decided at once; the first one stored stands.
         earlier = decision_for(session, check_id)
-        raise Conflict(f"check {check_id} was already decided: {earlier['decision']} by {earlier['by']}") from None
+        raise Conflict(f"check {check_id} was already decided: {earlier['decision']} by {earlier['by']}")
     audit.record(session, actor=actor, action="decision", service=service, check_id=check_id, reason=reason, at=now,
                  detail={"decision": decision, "verdict": check.verdict, "score": check.score,
                          "baseline_version": check.baseline_version, "canary_version": check.canary_version,
@@ -104,13 +99,12 @@ def decide(session: Session, check_id: int, *, decision: Any, reason: Any, actor
 
 
 def decision_for(session: Session, check_id: int) -> Optional[dict[str, Any]]:
-    row = session.execute(select(CheckDecision).where(CheckDecision.check_id == check_id)).scalar_one_or_none()
+    row = stored.decision_of(session, check_id)
     return _decision_document(row) if row is not None else None
 
 
 def acknowledgements_for(session: Session, check_id: int) -> list[dict[str, Any]]:
-    rows = session.execute(
-        select(Acknowledgement).where(Acknowledgement.check_id == check_id).order_by(Acknowledgement.id)).scalars()
+    rows = stored.acknowledgements_of(session, check_id)
     return [{"id": row.id, "kind": row.kind, "key": row.key, "reason": row.reason, "by": row.acknowledged_by,
              "at": audit.iso(row.acknowledged_at), "suppression_id": row.suppression_id} for row in rows]
 
@@ -145,7 +139,7 @@ def acknowledge(session: Session, check_id: int, key: str, *, reason: Any, actor
         raise DomainError("'suppress' must be null or an object {\"pattern\": ..., \"expires\": ...}",
                           field="suppress")
     service = check_service(session, check_id)
-    anomaly = _anomaly(session.get(Check, check_id), key, kind)
+    anomaly = _anomaly(stored_checks.by_id(session, check_id), key, kind)
     now = datetime.now(timezone.utc)
     made = None
     if suppress is not None:
@@ -158,11 +152,11 @@ def acknowledge(session: Session, check_id: int, key: str, *, reason: Any, actor
             raise DomainError(f"invalid suppression pattern: {exc}", field="suppress.pattern") from None
         made = suppressions.create(session, service=service, kind=anomaly["kind"], pattern=pattern, reason=reason,
                                    expires=suppress.get("expires"), actor=actor, check_id=check_id, now=now,
-                                   limits=limits, pattern_field="suppress.pattern")
-    row = Acknowledgement(check_id=check_id, kind=anomaly["kind"], key=anomaly["key"], reason=reason,
-                          acknowledged_by=actor, acknowledged_at=now, suppression_id=made["id"] if made else None)
-    session.add(row)
-    session.flush()
+                                   limits=limits, pattern_field="suppress.pattern",
+                                   known_limit=anomaly.get("limit"))
+    row = stored.add_acknowledgement(session, Acknowledgement(
+        check_id=check_id, kind=anomaly["kind"], key=anomaly["key"], reason=reason, acknowledged_by=actor,
+        acknowledged_at=now, suppression_id=made["id"] if made else None))
     audit.record(session, actor=actor, action="acknowledge", service=service, check_id=check_id, reason=reason,
                  at=now, detail={"kind": anomaly["kind"], "key": anomaly["key"], "change": anomaly.get("change"),
                                  "suppression_id": row.suppression_id})

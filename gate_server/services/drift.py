@@ -3,7 +3,11 @@
 Nothing is being deployed, yet behaviour moves: a dependency starts calling home, a
 cron job forks a shell, Monday's traffic mix differs from Friday's. The recent period
 (default the last hour) is the canary; the period just before it (default the seven
-days before that) is the baseline. Both are windows of the one version.
+days before that) is the baseline. Both are the one version's rollups (one window per
+10-minute slot, summed over its hosts: storage/rollups.py), not its stored windows,
+which the steady-window bound thins. A window joins the slot of when the server
+received it (an uploader could backdate a window into the reference period, where it
+would vouch for itself).
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from sqlalchemy.orm import Session
 
 from gate_server.analysis.config import GateConfig
 from gate_server.analysis.judge import judge
-from gate_server.storage.profiles import earlier_start_ups, load_profile
+from gate_server.storage.profiles import earlier_start_ups
+from gate_server.storage.rollups import load_rollup_profile
 
 
 @dataclass(frozen=True)
@@ -36,9 +41,9 @@ class DriftPeriods:
 
 def judge_drift(session: Session, service: str, version: str, config: GateConfig,
                 periods: DriftPeriods) -> dict[str, Any]:
-    """The verdict document of `version`'s recent windows against its reference windows."""
+    """The verdict document of `version`'s recent slots against its reference slots."""
     reference, recent = (
-        replace(load_profile(session, service, version, since=since, until=until),
+        replace(load_rollup_profile(session, service, version, since=since, until=until),
                 label=f"{version} in the {name} period ({since.isoformat(timespec='seconds')} to "
                       f"{until.isoformat(timespec='seconds')})")
         for name, since, until in (("reference", periods.reference_since, periods.recent_since),

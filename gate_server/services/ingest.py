@@ -11,7 +11,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Optional
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -19,7 +18,8 @@ from gate_server.analysis.config_errors import from_validation_error
 from gate_server.services.baselines import current_promotion
 from gate_server.services.errors import Conflict, DomainError, Forbidden, NotFound, TooLarge
 from gate_server.services.tokens import TokenIdentity
-from gate_contract.models import Recording, Service
+from gate_server.storage import bounds
+from gate_server.storage import catalog as stored_catalog
 from gate_contract.records import RecordingInfo, WindowRecord
 from gate_contract.writer import WindowWriter
 
@@ -46,11 +46,7 @@ def _same(named_in_url: Any, in_body: Any, field: str) -> None:
 
 def _stored_recording(session: Session, recording_uuid: str) -> Optional[tuple[str, str, str]]:
     """(service, version, role) of a stored recording, or None."""
-    row = session.execute(
-        select(Service.name, Recording.version, Recording.role)
-        .join(Recording.service).where(Recording.uuid == recording_uuid)
-    ).one_or_none()
-    return tuple(row) if row else None
+    return stored_catalog.recording_identity(session, recording_uuid)
 
 
 def _authorize_service(identity: TokenIdentity, service: str) -> None:
@@ -84,13 +80,11 @@ def _refuse_baseline_version(session: Session, identity: TokenIdentity, service:
     writing there is how a compromised canary would make its misbehaviour the baseline's."""
     if identity.role is None or identity.role == "baseline":
         return
-    service_row = session.execute(select(Service.id).where(Service.name == service)).scalar_one_or_none()
+    service_row = stored_catalog.service_id(session, service)
     if service_row is None:
         return
     promoted = current_promotion(session, service_row)
-    recorded_as_baseline = session.execute(
-        select(Recording.id).where(Recording.service_id == service_row, Recording.version == version,
-                                   Recording.role == "baseline").limit(1)).first() is not None
+    recorded_as_baseline = stored_catalog.recorded_as_baseline(session, service_row, version)
     if recorded_as_baseline or (promoted is not None and promoted.version == version):
         why = "promoted as the baseline" if not recorded_as_baseline else "recorded by baseline hosts"
         raise Forbidden(f"version {version!r} of {service!r} is {why}: a {identity.role} token may not write "
@@ -130,6 +124,8 @@ class WindowCaps:
     features: int
     drops: int
     max_age: timedelta = timedelta(hours=24)
+    # Steady windows kept per (service, version, host) (GATE_MAX_STEADY_WINDOWS_PER_HOST; 0: all).
+    steady_windows: int = 0
 
 
 def _near_receipt(window: WindowRecord, caps: WindowCaps, received: datetime) -> None:
@@ -170,14 +166,17 @@ def put_window(engine: Engine, identity: TokenIdentity, recording_uuid: str, ind
         _same(recording_uuid, _recording_uuid(str(body["recording_uuid"])), "recording_uuid")
     _same(index, body.get("index"), "index")
     window: WindowRecord = _validated(WindowRecord, {**body, "recording_uuid": recording_uuid, "index": index})
-    _near_receipt(window, caps, datetime.now(timezone.utc))
+    received = datetime.now(timezone.utc)
+    _near_receipt(window, caps, received)
     with Session(engine) as session:
         stored = _stored_recording(session, recording_uuid)
     if stored is None:
         raise NotFound(f"recording {recording_uuid} is not stored: PUT /api/v1/recordings/{recording_uuid} first",
                        field="recording_uuid")
     _authorize_stored(identity, recording_uuid, stored)
-    return WindowWriter(engine).write_window(window)
+    created = WindowWriter(engine).write_window(window, received_at=received)
+    _bound_steady_windows(engine, {recording_uuid}, caps)
+    return created
 
 
 def _batch_entries(body: dict[str, Any], max_windows: int) -> list[Any]:
@@ -193,13 +192,13 @@ def _batch_entries(body: dict[str, Any], max_windows: int) -> list[Any]:
     return entries
 
 
-def _batch_window(entry: Any, position: int, caps: WindowCaps) -> WindowRecord:
+def _batch_window(entry: Any, position: int, caps: WindowCaps, received: datetime) -> WindowRecord:
     if not isinstance(entry, dict):
         raise DomainError(f"windows[{position}] must be an object", field=f"windows[{position}]")
     try:
         _within_caps(entry, caps)
         window = _validated(WindowRecord, entry)
-        _near_receipt(window, caps, datetime.now(timezone.utc))
+        _near_receipt(window, caps, received)
         return window
     except DomainError as exc:
         field = f"windows[{position}]" + (f".{exc.field}" if exc.field else "")
@@ -211,20 +210,28 @@ def put_windows(engine: Engine, identity: TokenIdentity, body: dict[str, Any], c
     """Store a batch of windows of stored recordings (any number of recordings, e.g. every
     workload of a host's drain) in one transaction; for each, True if new, False if already
     stored. All or nothing: one window refused refuses the batch, and nothing of it is stored."""
-    windows = [_batch_window(entry, n, caps) for n, entry in enumerate(_batch_entries(body, max_windows))]
+    received = datetime.now(timezone.utc)
+    windows = [_batch_window(entry, n, caps, received) for n, entry in enumerate(_batch_entries(body, max_windows))]
     named = [(window.recording_uuid, window.index) for window in windows]
     if len(set(named)) != len(named):
         position = next(n for n, key in enumerate(named) if named.index(key) != n)
         raise DomainError(f"windows[{position}] repeats window {named[position][1]} of recording "
                           f"{named[position][0]}", field=f"windows[{position}]")
     with Session(engine) as session:
-        stored = {row[0]: tuple(row[1:]) for row in session.execute(
-            select(Recording.uuid, Service.name, Recording.version, Recording.role).join(Recording.service)
-            .where(Recording.uuid.in_(sorted({uuid for uuid, _ in named}))))}
+        stored = stored_catalog.recording_identities(session, (uuid for uuid, _ in named))
     for position, window in enumerate(windows):
         if window.recording_uuid not in stored:
             raise NotFound(f"windows[{position}]: recording {window.recording_uuid} is not stored: "
                            f"PUT /api/v1/recordings/{window.recording_uuid} first",
                            field=f"windows[{position}].recording_uuid")
         _authorize_stored(identity, window.recording_uuid, stored[window.recording_uuid])
-    return WindowWriter(engine).write_windows(windows)
+    created = WindowWriter(engine).write_windows(windows, received_at=received)
+    _bound_steady_windows(engine, set(stored), caps)
+    return created
+
+
+def _bound_steady_windows(engine: Engine, recording_uuids: set[str], caps: WindowCaps) -> None:
+    """Thin the hosts' steady windows of these recordings' versions to the bound (storage/bounds.py)."""
+    if caps.steady_windows > 0:
+        with Session(engine) as session, session.begin():
+            bounds.enforce_steady_bound(session, recording_uuids, caps.steady_windows)

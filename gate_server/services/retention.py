@@ -1,8 +1,10 @@
 """Retention: delete what is older than a cutoff, in batches, and say how much.
 
-Only data wholly before the cutoff goes: a window that ended before it (one row, its
-counts a document in it), a recording left with no windows that also ended before it, and a check
-made before it. Start-up windows and windows carrying an inventory are kept at any
+Only data wholly before the cutoff goes: a window received before it (one row, its counts
+a document in it; by its receipt time, never the uploader's word, so backdating or
+forward-dating a window within what ingest accepts does not move it across the cutoff), a
+recording left with no windows that also ended before it, a check made before it, and
+rollups (drift's 10-minute sums) of slots that ended before it. Start-up windows and windows carrying an inventory are kept at any
 age (and so their recordings): they are what a canary's start-up is compared with
 (analysis/startup.py), and the only record of a long-running baseline's start. They
 are capped all the same: the newest `startup_windows_kept` of each service and
@@ -14,15 +16,17 @@ dashboards refer to services by name.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable, Optional
 
-from sqlalchemy import delete, exists, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from gate_contract.models import Check, Recording, Window
+from gate_contract.rollups import ROLLUP_SLOT
+from gate_server.storage import partitions
+from gate_server.storage import retention as stored
+from gate_server.storage.rollups import compact_rollups
 
 # Rows per delete statement: small enough to keep each transaction short (the probe
 # keeps writing while we prune), large enough to finish a month of windows quickly.
@@ -38,48 +42,17 @@ class PruneReport:
     windows: int = 0
     recordings: int = 0
     checks: int = 0
+    rollups: int = 0
+    # Postgres: the monthly partitions of windows dropped whole (their windows are in `windows`).
+    partitions_dropped: list[str] = field(default_factory=list)
     dry_run: bool = False
 
     def to_dict(self) -> dict:
         return {
             "cutoff": self.cutoff.isoformat(), "dry_run": self.dry_run, "windows": self.windows,
-            "recordings": self.recordings, "checks": self.checks,
+            "recordings": self.recordings, "checks": self.checks, "rollups": self.rollups,
+            "partitions_dropped": self.partitions_dropped,
         }
-
-
-def _kept_startup_windows(startup_windows_kept: int):
-    """The newest start-up or inventory windows of each service and version, at any age."""
-    ranked = (
-        select(Window.id.label("id"), func.row_number().over(
-            partition_by=(Recording.service_id, Recording.version),
-            order_by=(Window.started_at.desc(), Window.id.desc())).label("rank"))
-        .join(Recording, Recording.id == Window.recording_id)
-        .where(Window.startup.is_(True) | Window.inventory.is_not(None))
-        .subquery()
-    )
-    return select(ranked.c.id).where(ranked.c.rank <= startup_windows_kept)
-
-
-def _old_windows(cutoff: datetime, startup_windows_kept: int):
-    # started_at is indexed; ended_at keeps a window that straddles the cutoff. Start-up
-    # windows and inventories stay at any age up to the cap: a canary's start-up is
-    # compared with them.
-    return select(Window.id).where(Window.started_at < cutoff, Window.ended_at < cutoff,
-                                   Window.id.not_in(_kept_startup_windows(startup_windows_kept)))
-
-
-def _empty_old_recordings(cutoff: datetime):
-    has_window = exists().where(Window.recording_id == Recording.id)
-    ended = func.coalesce(Recording.ended_at, Recording.started_at)
-    return select(Recording.id).where(~has_window, ended < cutoff)
-
-
-def _old_checks(cutoff: datetime):
-    return select(Check.id).where(Check.created_at < cutoff)
-
-
-def _count(session: Session, query) -> int:
-    return int(session.execute(select(func.count()).select_from(query.subquery())).scalar_one())
 
 
 def prune(engine: Engine, cutoff: datetime, *, dry_run: bool = False, batch_size: int = BATCH_SIZE,
@@ -90,36 +63,42 @@ def prune(engine: Engine, cutoff: datetime, *, dry_run: bool = False, batch_size
     report = PruneReport(cutoff=cutoff, dry_run=dry_run)
     if dry_run:
         with Session(engine) as session:
-            windows = _old_windows(cutoff, startup_windows_kept)
-            report.windows = _count(session, windows)
-            # Recordings that would be empty once their old windows are gone.
-            has_new_window = exists().where(
-                Window.recording_id == Recording.id, ~Window.id.in_(_old_windows(cutoff, startup_windows_kept))
-            )
-            ended = func.coalesce(Recording.ended_at, Recording.started_at)
-            report.recordings = _count(session, select(Recording.id).where(~has_new_window, ended < cutoff))
-            report.checks = _count(session, _old_checks(cutoff))
+            report.windows = stored.count_old_windows(session, cutoff, startup_windows_kept)
+            report.recordings = stored.count_recordings_left_empty(session, cutoff, startup_windows_kept)
+            report.checks = stored.count_old_checks(session, cutoff)
+            report.rollups = stored.count_old_rollups(session, cutoff)
         return report
 
+    with engine.begin() as connection:
+        # Whole months first (Postgres): a partition dropped, not its rows deleted one by one.
+        dropped = partitions.drop_partitions_before(connection, cutoff,
+                                                    stored.kept_startup_windows(startup_windows_kept))
+        report.partitions_dropped, report.windows = sorted(dropped), sum(dropped.values())
+        partitions.ensure_partitions(connection)
     while True:
         with Session(engine) as session, session.begin():
-            ids = session.execute(_old_windows(cutoff, startup_windows_kept).order_by(Window.id)
-                                  .limit(batch_size)).scalars().all()
-            if not ids:
-                break
-            report.windows += session.execute(delete(Window).where(Window.id.in_(ids))).rowcount
+            deleted = stored.delete_old_windows(session, cutoff, startup_windows_kept, batch_size)
+        if deleted is None:
+            break
+        report.windows += deleted
         if progress:
             progress(report)
-    report.recordings = _delete_in_batches(engine, Recording, _empty_old_recordings(cutoff), batch_size)
-    report.checks = _delete_in_batches(engine, Check, _old_checks(cutoff), batch_size)
+    report.recordings = _in_batches(engine, lambda session: stored.delete_empty_old_recordings(
+        session, cutoff, batch_size))
+    report.checks = _in_batches(engine, lambda session: stored.delete_old_checks(session, cutoff, batch_size))
+    report.rollups = _in_batches(engine, lambda session: stored.delete_old_rollups(session, cutoff, batch_size))
+    with Session(engine) as session, session.begin():
+        # One row per closed slot from the many its uploads appended (storage/rollups.py).
+        compact_rollups(session, before=datetime.now(timezone.utc) - 2 * ROLLUP_SLOT)
     return report
 
 
-def _delete_in_batches(engine: Engine, model, id_query, batch_size: int) -> int:
+def _in_batches(engine: Engine, delete_batch: Callable[[Session], Optional[int]]) -> int:
+    """Run `delete_batch`, one transaction each, until it finds nothing; rows deleted in all."""
     deleted = 0
     while True:
         with Session(engine) as session, session.begin():
-            ids = session.execute(id_query.order_by(model.id).limit(batch_size)).scalars().all()
-            if not ids:
-                return deleted
-            deleted += session.execute(delete(model).where(model.id.in_(ids))).rowcount
+            batch = delete_batch(session)
+        if batch is None:
+            return deleted
+        deleted += batch

@@ -14,13 +14,10 @@ from dataclasses import dataclass
 
 from collections import Counter
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gate_contract.models import Feature, Recording, Service, Window, decode_window_counts
-
-# Window documents read per round trip: the export streams a version's windows, it never holds them all.
-WINDOWS_PER_FETCH = 500
+from gate_server.storage import windows as stored_windows
+from gate_contract.models import decode_window_counts
 
 # Allowed whatever was observed. A long-running service is usually recorded in the
 # middle of its life, so the calls it makes only when it ends (exit, exit_group) or
@@ -60,15 +57,8 @@ class SyscallUsage:
 
 def syscall_usage(session: Session, service: str, version: str) -> SyscallUsage:
     """Count, per syscall, the windows of `service` at `version` that made it (all recordings)."""
-    # The syscall names are a few hundred entries of the dictionary, whatever the fleet's size.
-    syscall_names = dict(session.execute(select(Feature.id, Feature.key).where(Feature.kind == "syscall")).all())
-    documents = session.execute(
-        select(Window.counts)
-        .join(Recording, Window.recording_id == Recording.id)
-        .join(Service, Recording.service_id == Service.id)
-        .where(Service.name == service, Recording.version == version)
-        .execution_options(yield_per=WINDOWS_PER_FETCH)
-    ).scalars()
+    syscall_names = stored_windows.syscall_names(session)
+    documents = stored_windows.counts_documents(session, service, version)
     windows = 0
     windows_seen: Counter[str] = Counter()
     for document in documents:

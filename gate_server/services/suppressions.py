@@ -9,15 +9,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Optional
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gate_server.analysis.suppressions import ActiveSuppression, check_pattern
-from gate_server.services import audit
+from gate_server.analysis.config import GateConfig
+from gate_server.analysis.policy import apply_policy
+from gate_server.analysis.rules import Rules
+from gate_server.analysis.suppressions import ActiveSuppression, check_pattern, limits_reached
+from gate_server.services import audit, policy
 from gate_server.services.catalog import service_id
 from gate_server.services.errors import Conflict, DomainError, NotFound
 from gate_contract.durations import parse_duration
-from gate_contract.models import Service, Suppression
+from gate_server.storage import suppressions as stored
+from gate_contract.models import Suppression
 
 # A suppression is a decision for now, not a permanent allow list (that is the repo's config).
 DEFAULT_EXPIRY = timedelta(days=1)
@@ -75,24 +78,45 @@ def parse_expiry(text: Any, now: datetime, limits: SuppressionLimits = Suppressi
 
 def create(session: Session, *, service: str, kind: str, pattern: str, reason: str, expires: Any, actor: str,
            check_id: Optional[int] = None, now: Optional[datetime] = None,
-           limits: SuppressionLimits = SuppressionLimits(), pattern_field: str = "pattern") -> dict[str, Any]:
-    """Store and audit a suppression; returns its document. Never commits."""
+           limits: SuppressionLimits = SuppressionLimits(), pattern_field: str = "pattern",
+           known_limit: Optional[str] = None) -> dict[str, Any]:
+    """Store and audit a suppression; returns its document. Never commits. `known_limit`:
+    the limit the acknowledged anomaly counted against, when made from one."""
     now = now or datetime.now(timezone.utc)
     try:
         pattern = check_pattern(kind, pattern, globs_allowed=limits.globs_allowed)
     except ValueError as exc:
         raise DomainError(f"invalid suppression pattern: {exc}", field=pattern_field) from None
+    _refuse_what_a_floor_forbids(session, service, kind, pattern, known_limit, pattern_field)
     if not reason.strip():
         raise DomainError("a suppression needs a reason: say why this behaviour is expected", field="reason")
     expires_at = parse_expiry(expires, now, limits)
-    row = Suppression(service_id=service_id(session, service), kind=kind, pattern=pattern, reason=reason.strip(),
-                      created_by=actor, created_at=now, expires_at=expires_at, check_id=check_id)
-    session.add(row)
-    session.flush()
+    row = stored.add(session, Suppression(
+        service_id=service_id(session, service), kind=kind, pattern=pattern, reason=reason.strip(),
+        created_by=actor, created_at=now, expires_at=expires_at, check_id=check_id))
     audit.record(session, actor=actor, action="suppression.create", service=service, reason=row.reason,
                  check_id=check_id, at=now,
                  detail={"suppression_id": row.id, "kind": kind, "pattern": pattern, "expires": audit.iso(expires_at)})
     return document(row, service, now)
+
+
+def _refuse_what_a_floor_forbids(session: Session, service: str, kind: str, pattern: str,
+                                 known_limit: Optional[str], pattern_field: str) -> None:
+    """400 for a suppression of what an operator's floor forbids: the judge would never apply
+    it (analysis/suppressions.py, mark_suppressed), so storing it would only look like an
+    exception granted. Judged as the floors weigh keys over the defaults; a repo's config may
+    make more keys sensitive, and the judge still keeps those counting."""
+    floors = {floor.field.partition(".")[2]: floor for floor in policy.floors_for(session, service)
+              if floor.field.startswith("limits.")}
+    if not floors:
+        return
+    reached = limits_reached(kind, pattern, Rules(apply_policy(GateConfig(), list(floors.values())).config))
+    forbidden = sorted((reached | ({known_limit} if known_limit else set())) & floors.keys())
+    if forbidden:
+        named = ", ".join(f"limits.{limit} = {floors[limit].value} ({floors[limit].owner})" for limit in forbidden)
+        raise DomainError(f"{kind} {pattern!r} is counted against the operator's floor {named}, which no "
+                          "suppression lowers: the judge would ignore this suppression, so it is not made "
+                          "(ask the operator to change the floor, or change the canary)", field=pattern_field)
 
 
 def document(row: Suppression, service: str, now: Optional[datetime] = None) -> dict[str, Any]:
@@ -113,16 +137,12 @@ def list_for(session: Session, service: str, *, include_ended: bool = True) -> l
     """The service's suppressions, newest first: active, expired and revoked (each says which)."""
     sid = service_id(session, service)
     now = datetime.now(timezone.utc)
-    rows = session.execute(
-        select(Suppression).where(Suppression.service_id == sid).order_by(Suppression.id.desc())).scalars()
-    listed = [document(row, service, now) for row in rows]
+    listed = [document(row, service, now) for row in stored.of_service_newest_first(session, sid)]
     return listed if include_ended else [item for item in listed if item["state"] == "active"]
 
 
 def service_of(session: Session, suppression_id: int) -> str:
-    name = session.execute(
-        select(Service.name).join(Suppression, Suppression.service_id == Service.id)
-        .where(Suppression.id == suppression_id)).scalar_one_or_none()
+    name = stored.service_of(session, suppression_id)
     if name is None:
         raise NotFound(f"suppression {suppression_id} does not exist")
     return name
@@ -131,7 +151,7 @@ def service_of(session: Session, suppression_id: int) -> str:
 def revoke(session: Session, suppression_id: int, *, actor: str, reason: str = "") -> dict[str, Any]:
     """End a suppression now (audited); 409 if it was already revoked. Never commits."""
     service = service_of(session, suppression_id)
-    row = session.get(Suppression, suppression_id, with_for_update=True)
+    row = stored.locked(session, suppression_id)
     if row.revoked_at is not None:
         raise Conflict(f"suppression {suppression_id} was already revoked by {row.revoked_by} "
                        f"at {audit.iso(row.revoked_at)}")
@@ -146,11 +166,8 @@ def revoke(session: Session, suppression_id: int, *, actor: str, reason: str = "
 def active_for(session: Session, sid: int, now: Optional[datetime] = None) -> list[ActiveSuppression]:
     """The suppressions in force for a check of service `sid` now: not revoked, not expired."""
     now = now or datetime.now(timezone.utc)
-    rows = session.execute(
-        select(Suppression).where(Suppression.service_id == sid, Suppression.revoked_at.is_(None),
-                                  Suppression.expires_at > now).order_by(Suppression.id)).scalars()
     return [ActiveSuppression(id=row.id, kind=row.kind, pattern=row.pattern, by=row.created_by, reason=row.reason,
-                              expires=audit.iso(row.expires_at)) for row in rows]
+                              expires=audit.iso(row.expires_at)) for row in stored.in_force(session, sid, now)]
 
 
 def _uses(document: dict[str, Any]) -> set[tuple[int, str, str]]:

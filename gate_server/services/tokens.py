@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Iterable, Optional
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from gate_server.services.errors import DomainError, NotFound
+from gate_server.storage import tokens as stored
 from gate_contract.models import ApiToken
 from gate_contract.records import ROLES
 
@@ -75,6 +75,7 @@ class TokenIdentity:
 @dataclass(frozen=True)
 class CreatedToken:
     secret: str
+    token_id: int
     prefix: str
     scope: str
     services: tuple[str, ...]
@@ -92,6 +93,12 @@ def _upload_limits(scope: str, role: Optional[str], version_pattern: Optional[st
                           "and version of its services)", field="role" if role is not None else "version_pattern")
     if role is not None and role not in ROLES:
         raise DomainError(f"unknown role {role!r}: choose one of {', '.join(ROLES)}", field="role")
+    if role is not None and version_pattern is None:
+        # A role says which recordings a host writes; the versions say which releases. A
+        # canary host's token bound to its release cannot write under another (the
+        # baseline's among them); '*' says, on purpose, any version but the baseline's.
+        raise DomainError(f"a token limited to --role {role} needs --version PATTERN too: the versions it may "
+                          "write, e.g. 'v4*' (or '*': any version but the baseline's)", field="version_pattern")
     if version_pattern is not None:
         version_pattern = version_pattern.strip()
         if not version_pattern or len(version_pattern) > MAX_VERSION_PATTERN or "\x00" in version_pattern:
@@ -113,18 +120,15 @@ def create_token(session: Session, *, scope: str, services: Iterable[str], descr
         raise DomainError("a check, ingest or decide token needs at least one --service", field="services")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     prefix = secret[:LISTED_PREFIX_LENGTH]
-    session.add(ApiToken(token_hash=hash_token(secret), prefix=prefix, description=description[:200],
-                         services=list(names), scope=scope, role=role, version_pattern=version_pattern))
-    session.flush()
-    return CreatedToken(secret=secret, prefix=prefix, scope=scope, services=names, role=role,
+    row = stored.add(session, ApiToken(token_hash=hash_token(secret), prefix=prefix, description=description[:200],
+                                       services=list(names), scope=scope, role=role, version_pattern=version_pattern))
+    return CreatedToken(secret=secret, token_id=row.id, prefix=prefix, scope=scope, services=names, role=role,
                         version_pattern=version_pattern)
 
 
 def verify_token(session: Session, secret: str) -> Optional[TokenIdentity]:
     """The identity behind a presented secret, or None if it is unknown or revoked."""
-    token = session.execute(
-        select(ApiToken).where(ApiToken.token_hash == hash_token(secret), ApiToken.revoked_at.is_(None))
-    ).scalar_one_or_none()
+    token = stored.active_by_hash(session, hash_token(secret))
     if token is None:
         return None
     now = datetime.now(timezone.utc)
@@ -132,15 +136,13 @@ def verify_token(session: Session, secret: str) -> Optional[TokenIdentity]:
     if last_used is not None and last_used.tzinfo is None:  # SQLite drops the zone
         last_used = last_used.replace(tzinfo=timezone.utc)
     if last_used is None or now - last_used > LAST_USED_RESOLUTION:
-        session.execute(update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now))
+        stored.mark_used(session, token.id, now)
     return _identity(token)
 
 
 def active_identity(session: Session, token_id: int) -> Optional[TokenIdentity]:
     """The identity of a token remembered by id (a dashboard session), None once it is revoked."""
-    token = session.execute(
-        select(ApiToken).where(ApiToken.id == token_id, ApiToken.revoked_at.is_(None))
-    ).scalar_one_or_none()
+    token = stored.active_by_id(session, token_id)
     return None if token is None else _identity(token)
 
 
@@ -151,14 +153,12 @@ def _identity(token: ApiToken) -> TokenIdentity:
 
 
 def list_tokens(session: Session) -> list[ApiToken]:
-    return list(session.execute(select(ApiToken).order_by(ApiToken.created_at, ApiToken.id)).scalars())
+    return stored.all_tokens(session)
 
 
 def revoke_token(session: Session, prefix: str) -> ApiToken:
     """Revoke the one active token whose listed prefix starts with `prefix`."""
-    matches = list(session.execute(
-        select(ApiToken).where(ApiToken.prefix.startswith(prefix, autoescape=True), ApiToken.revoked_at.is_(None))
-    ).scalars())
+    matches = stored.active_by_prefix(session, prefix)
     if not matches:
         raise NotFound(f"no active token starts with {prefix!r} (see: gate-server tokens list)")
     if len(matches) > 1:

@@ -9,7 +9,8 @@ from alembic.config import Config
 
 from gate_contract.engine import make_engine
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+# gate_server/storage/migrations: a symlink to the top-level migrations/ in the tree, a copy in the wheel
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
 def alembic_config(database_url: str) -> Config:

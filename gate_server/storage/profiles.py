@@ -19,8 +19,8 @@ from sqlalchemy import BigInteger, Text, any_, cast, literal, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, defer
 
-from gate_contract.profile import FeatureKey, Profile, WindowCounts
-from gate_contract.models import Feature, Recording, Service, Window, decode_window_counts
+from gate_contract.profile import FeatureKey, Profile, ProgramFacts, WindowCounts
+from gate_contract.models import Feature, Recording, Service, Window, decode_window_counts, decode_window_document
 
 # IN lists have limits on both dialects (SQLite's default is 32 766 bound parameters).
 CHUNK = 500
@@ -32,6 +32,8 @@ MAX_REFERENCE_WINDOWS = 200
 
 # (window id, recording id, index): a window id alone could be reused by SQLite after a prune.
 WindowKey = tuple[int, int, int]
+# A window's counts and its lineage, as the cache keeps them
+StoredWindow = tuple[dict[FeatureKey, int], tuple[ProgramFacts, ...], frozenset[FeatureKey]]
 
 
 class ProfileCache:
@@ -40,7 +42,7 @@ class ProfileCache:
     def __init__(self, max_counts: int = 1_000_000, max_features: int = 500_000):
         self.max_counts = max_counts
         self.max_features = max_features
-        self._windows: OrderedDict[WindowKey, dict[FeatureKey, int]] = OrderedDict()
+        self._windows: OrderedDict[WindowKey, StoredWindow] = OrderedDict()
         self._size = 0
         self.features: dict[int, FeatureKey] = {}
         self._lock = threading.Lock()  # threaded gunicorn workers share one cache
@@ -48,22 +50,23 @@ class ProfileCache:
     def __len__(self) -> int:
         return len(self._windows)
 
-    def get(self, key: WindowKey) -> Optional[dict[FeatureKey, int]]:
+    def get(self, key: WindowKey) -> Optional[StoredWindow]:
         with self._lock:
-            counts = self._windows.get(key)
-            if counts is not None:
+            stored = self._windows.get(key)
+            if stored is not None:
                 self._windows.move_to_end(key)
-            return counts
+            return stored
 
-    def put(self, key: WindowKey, counts: dict[FeatureKey, int]) -> None:
+    def put(self, key: WindowKey, stored: StoredWindow) -> None:
+        counts = stored[0]
         with self._lock:
             if key in self._windows or len(counts) > self.max_counts:
                 return
-            self._windows[key] = counts
+            self._windows[key] = stored
             self._size += len(counts)
             while self._size > self.max_counts:
                 _, evicted = self._windows.popitem(last=False)
-                self._size -= len(evicted)
+                self._size -= len(evicted[0])
 
     def known_features(self, feature_ids: set[int]) -> dict[int, FeatureKey]:
         """The names the cache holds now; a lookup keeps this copy, whatever clears the cache after."""
@@ -77,19 +80,30 @@ class ProfileCache:
             self.features.update(names)
 
 
-# A window's stored counts: feature ids and their counts, in matching order.
-IdCounts = tuple[list[int], list[int]]
+# A window's stored counts: feature ids and their counts, in matching order, and its lineage.
+IdCounts = tuple[list[int], list[int], list[list], list[int]]
 
 
 def _stored_counts(session: Session, window_ids: list[int]) -> dict[int, IdCounts]:
-    """{window id: (feature ids, counts)}: the windows' documents."""
+    """{window id: (feature ids, counts, programs)}: the windows' documents."""
     result: dict[int, IdCounts] = {}
     for start in range(0, len(window_ids), CHUNK):
         rows = session.execute(select(Window.id, Window.counts).where(Window.id.in_(window_ids[start : start + CHUNK])))
         for window_id, document in rows:
             # NULL only in a window no writer of this code stored (0010 backfilled the rest)
-            result[window_id] = decode_window_counts(document) if document is not None else ([], [])
+            result[window_id] = decode_window_document(document) if document is not None else ([], [], [], [])
     return result
+
+
+def _program_ids(programs: list[list]) -> set[int]:
+    return {fid for program, started_by, made in programs for fid in (program, *started_by, *made)}
+
+
+def _program_facts(programs: list[list], name_of) -> tuple[ProgramFacts, ...]:
+    """A stored window's lineage (models.encode_window_counts) by feature name."""
+    return tuple(ProgramFacts(program=name_of(program)[1], started_by=frozenset(name_of(p)[1] for p in started_by),
+                              features=frozenset(map(name_of, made)))
+                 for program, started_by, made in programs)
 
 
 def _id_is_one_of(session: Session, ids: list[int]):
@@ -124,7 +138,8 @@ def load_profile(
     until: Optional[datetime] = None,
     cache: Optional[ProfileCache] = None,
 ) -> Profile:
-    """All windows of `service` at `version` (optionally one role, a time range)."""
+    """All windows of `service` at `version` (optionally one role, those received in a time
+    range: a window's own times are its uploader's word, which backdating bends)."""
     query = (
         select(Window)
         .join(Recording, Window.recording_id == Recording.id)
@@ -135,9 +150,9 @@ def load_profile(
     if role:
         query = query.where(Recording.role == role)
     if since:
-        query = query.where(Window.started_at >= since)
+        query = query.where(Window.received_at >= since)
     if until:
-        query = query.where(Window.started_at < until)
+        query = query.where(Window.received_at < until)
     # The documents are read only for windows the cache does not hold.
     windows = session.execute(query.options(defer(Window.counts))).scalars().all()
     return Profile(service=service, version=version, windows=_window_counts(session, windows, cache))
@@ -180,7 +195,7 @@ def _window_counts(session: Session, windows: list[Window], cache: Optional[Prof
     if not windows:
         return []
     cache = cache if cache is not None else ProfileCache()
-    counts: dict[int, dict[FeatureKey, int]] = {}
+    counts: dict[int, StoredWindow] = {}
     missing = []
     for w in windows:
         cached = cache.get((w.id, w.recording_id, w.index))
@@ -192,11 +207,14 @@ def _window_counts(session: Session, windows: list[Window], cache: Optional[Prof
     held_ids = {w.id: decode_window_counts(w.inventory)[0] for w in windows if w.inventory}
     if missing or held_ids:
         stored = _stored_counts(session, [w.id for w in missing]) if missing else {}
-        names = _feature_names(session, set().union(*(ids for ids, _ in stored.values()), *held_ids.values()), cache)
+        named = set().union(*(ids for ids, *_ in stored.values()), *held_ids.values(),
+                            *(_program_ids(programs) | set(unnamed) for _, _, programs, unnamed in stored.values()))
+        names = _feature_names(session, named, cache)
         name_of = names.__getitem__
         for w in missing:
-            ids, values = stored.get(w.id, ([], []))
-            counts[w.id] = dict(zip(map(name_of, ids), values))
+            ids, values, programs, unnamed = stored.get(w.id, ([], [], [], []))
+            counts[w.id] = (dict(zip(map(name_of, ids), values)), _program_facts(programs, name_of),
+                            frozenset(map(name_of, unnamed)))
             cache.put((w.id, w.recording_id, w.index), counts[w.id])
         held = {window_id: frozenset(map(name_of, ids)) for window_id, ids in held_ids.items()}
     else:
@@ -204,7 +222,7 @@ def _window_counts(session: Session, windows: list[Window], cache: Optional[Prof
 
     return [
         WindowCounts(
-            counts=counts[w.id], syscalls_total=int(w.syscalls_total),
+            counts=counts[w.id][0], programs=counts[w.id][1], unnamed=counts[w.id][2], syscalls_total=int(w.syscalls_total),
             events_total=int(w.events_total), sample_every=int(w.sample_every),
             drops={k: int(v) for k, v in (w.drops or {}).items()},
             started_at=w.started_at, ended_at=w.ended_at,

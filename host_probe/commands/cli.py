@@ -14,9 +14,10 @@ from pathlib import Path
 
 from gate_contract.durations import seconds
 from gate_contract.errors import DatabaseError
-from gate_contract.records import ROLES
+from gate_contract.records import BASELINE, ROLES
 from host_probe.settings import (
-    FILE_HOOK_AUTO, FILE_HOOK_CHOICES, STARTUP_S, STATUS_FILE, WINDOW_S, ProbeSettings, url_password,
+    BATCH_WINDOWS, FILE_HOOK_AUTO, FILE_HOOK_CHOICES, RECORD_DETAIL_KEYS, STARTUP_S, STATUS_FILE, WINDOW_S,
+    ProbeSettings, SettingsInvalid, url_password,
 )
 
 EPILOG = """examples:
@@ -60,10 +61,6 @@ def positive_int(text: str) -> int:
     return value
 
 
-def rate(text: str) -> int:
-    return positive_int(text.removesuffix("/s"))
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="host-probe", description="Record a service's syscall profile with eBPF.",
                                      epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -72,39 +69,15 @@ def build_parser() -> argparse.ArgumentParser:
                                  epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     record.add_argument("--service", required=True, help="service name, e.g. web")
     record.add_argument("--version", required=True, help="the version running, e.g. a git sha or v1.4.2")
-    record.add_argument("--role", choices=ROLES, default="baseline", help="baseline (production) or canary")
+    record.add_argument("--role", choices=ROLES, default=BASELINE, help="baseline (production) or canary")
     scope = record.add_mutually_exclusive_group()
     scope.add_argument("--pid", type=positive_int, help="record this process and every descendant")
     scope.add_argument("--cgroup", metavar="PATH", help="record every process in this cgroup v2 directory")
     record.add_argument("--duration", type=duration, help="stop after this long (default: until stopped)")
-    record.add_argument("--window", type=duration, default=WINDOW_S, help=f"window length (default {WINDOW_S:g}s)")
-    record.add_argument("--startup", type=duration, default=STARTUP_S, metavar="DURATION",
-                        help="windows within this long of the workload's start are marked start-up windows "
-                             f"(default {STARTUP_S:g}s)")
-    _destination_arguments(record)
-    record.add_argument("--sample", type=positive_int, default=1, metavar="N",
-                        help="ring-buffer events: keep 1 in N (counts are never sampled)")
-    record.add_argument("--rate-limit", type=rate, default=0, metavar="EVENTS/s",
-                        help="ring-buffer events per second, in kernel (default unlimited)")
-    record.add_argument("--ringbuf-pages", type=positive_int, default=64, metavar="PAGES",
-                        help="ring buffer size in pages, a power of two (default 64)")
-    record.add_argument("--detail-keys", type=positive_int, default=16384, metavar="N",
-                        help="distinct details per window the kernel can count; past it opens, connects... "
-                             "are counted as map_full losses (default 16384)")
-    record.add_argument("--spool", metavar="DIR", help="where windows wait while the database or server is away")
+    _settings_arguments(record)
     record.add_argument("--user", metavar="NAME",
                         help="run `-- CMD` as this user (default: the sudo caller, SUDO_USER; without one, as "
                              "the probe's own user, said on stderr)")
-    _file_hook_argument(record)
-    record.add_argument("--sensitive-path", action="append", default=[], metavar="GLOB",
-                        help="a sensitive file besides the judge's defaults (repeatable): under the fentry file "
-                             "hook, an open of the same inode by any name (a hard link, a bind mount) is keyed "
-                             "by this path")
-    record.add_argument("--retry-unreadable", action="store_true",
-                        help="sys_enter file hook: read an open's path again at the syscall's exit when it was not "
-                             "readable at entry (a page not yet touched); costs every process on the host a second "
-                             "hook per syscall (docs/benchmarks.md), so off by default")
-    record.add_argument("-v", "--verbose", action="store_true", help="print process-tree events as they arrive")
     record.add_argument("command_argv", nargs=argparse.REMAINDER, metavar="-- CMD ...",
                         help="launch CMD and follow it; its exit ends the recording")
     agent = commands.add_parser("agent", help="watch every workload of this host, continuously",
@@ -112,25 +85,54 @@ def build_parser() -> argparse.ArgumentParser:
     agent.add_argument("--config", required=True, metavar="FILE", help="the agent's config (YAML): docs/agent.md")
     agent.add_argument("--node-name", default="", metavar="NAME",
                        help="this node, for a kubernetes section that names none (a DaemonSet passes spec.nodeName)")
-    _destination_arguments(agent)
-    agent.add_argument("--spool", metavar="DIR", help="where windows wait while the database or server is away")
-    _file_hook_argument(agent)
-    agent.add_argument("-v", "--verbose", action="store_true", help="print process-tree events as they arrive")
+    _settings_arguments(agent, config_file=True)
     status = commands.add_parser("status", help="what the agent on this host records now")
     status.add_argument("--status-file", metavar="FILE", default=str(STATUS_FILE))
     status.add_argument("--json", action="store_true", help="print the status document as it is")
     commands.add_parser("doctor", help="say whether this host can run the probe, and how to fix it")
     replay = commands.add_parser("replay", help="store spooled windows now that the database or server is back")
     _destination_arguments(replay)
-    replay.add_argument("--spool", metavar="DIR")
+    replay.add_argument("--spool", metavar="DIR", help="the spool to send (HOST_PROBE_SPOOL; default: the data dir's)")
+    replay.add_argument("--batch-windows", metavar="N", help=f"spooled windows sent in one request (default {BATCH_WINDOWS})")
     return parser
 
 
-def _file_hook_argument(parser: argparse.ArgumentParser, default: str = FILE_HOOK_AUTO) -> None:
-    parser.add_argument("--file-hook", choices=FILE_HOOK_CHOICES, default=default,
+# Options of `record` and `agent`, each a field of ProbeSettings (host_probe/settings.py) of the
+# same name, also set by HOST_PROBE_<FIELD>. Parsed as text: the settings model validates
+# flags and variables alike. The agent's config file may set window, startup, detail_keys and
+# spool_dir; a flag or variable wins over it.
+def _settings_arguments(parser: argparse.ArgumentParser, config_file: bool = False) -> None:
+    default = "the config file's, else " if config_file else ""
+    _destination_arguments(parser)
+    parser.add_argument("--spool", metavar="DIR", help="where windows wait while the database or server is away "
+                                                       "(HOST_PROBE_SPOOL; default: the data dir's spool/)")
+    parser.add_argument("--window", metavar="DURATION", help=f"window length (default {default}{WINDOW_S:g}s)")
+    parser.add_argument("--startup", metavar="DURATION",
+                        help="windows within this long of the workload's start are marked start-up windows "
+                             f"(default {default}{STARTUP_S:g}s)")
+    parser.add_argument("--sample", metavar="N", help="ring-buffer events: keep 1 in N (counts are never sampled)")
+    parser.add_argument("--rate-limit", metavar="EVENTS/s",
+                        help="ring-buffer events per second, in kernel (default unlimited)")
+    parser.add_argument("--ringbuf-pages", metavar="PAGES", help="ring buffer size in pages, a power of two (default 64)")
+    parser.add_argument("--detail-keys", metavar="N",
+                        help="distinct details per window the kernel can count; past it opens, connects... are "
+                             f"counted as map_full losses (default {default}{RECORD_DETAIL_KEYS})")
+    parser.add_argument("--batch-windows", metavar="N",
+                        help=f"spooled windows sent in one request (default {BATCH_WINDOWS})")
+    parser.add_argument("--file-hook", metavar="{" + ",".join(FILE_HOOK_CHOICES) + "}",
                         help="where file opens are keyed: fentry (the opened file's path, resolved in kernel), "
                              "sys_enter (the path as passed, resolved by the probe), or auto: fentry where the "
-                             f"kernel allows it (default: {default})")
+                             f"kernel allows it (default: {FILE_HOOK_AUTO})")
+    parser.add_argument("--sensitive-path", action="append", dest="sensitive_paths", metavar="GLOB",
+                        help="a sensitive file besides the judge's defaults (repeatable; HOST_PROBE_SENSITIVE_PATHS "
+                             "comma-separated): under the fentry file hook, an open of the same inode by any name "
+                             "(a hard link, a bind mount) is keyed by this path")
+    parser.add_argument("--retry-unreadable", action="store_true", default=None,
+                        help="sys_enter file hook: read an open's path again at the syscall's exit when it was not "
+                             "readable at entry (a page not yet touched); costs every process on the host a second "
+                             "hook per syscall (docs/benchmarks.md), so off by default")
+    parser.add_argument("-v", "--verbose", action="store_true", default=None,
+                        help="print process-tree events as they arrive")
 
 
 def _destination_arguments(parser: argparse.ArgumentParser) -> None:
@@ -141,18 +143,6 @@ def _destination_arguments(parser: argparse.ArgumentParser) -> None:
                        help="read the database URL from this file, mode 0600 (for a URL with a password)")
     where.add_argument("--server", metavar="URL",
                        help="upload to this gate server instead, with the ingest token in GATE_INGEST_TOKEN")
-
-
-def _database_url(args, settings: ProbeSettings) -> str:
-    """--db (never with a password: every user's `ps` shows it), --db-file, or the environment."""
-    if args.db:
-        if url_password(args.db):
-            raise UsageError("--db carries a password, which every user of this host can read (ps): put the URL "
-                             "in GATE_DATABASE_URL or in a file of mode 0600 named by --db-file")
-        return args.db
-    if args.db_file:
-        return _read_secret_file(Path(args.db_file))
-    return settings.database_url
 
 
 def _read_secret_file(path: Path) -> str:
@@ -169,17 +159,33 @@ def _read_secret_file(path: Path) -> str:
     return url
 
 
-def _settings_paths(args) -> tuple[ProbeSettings, str, Path]:
-    settings = ProbeSettings.from_env()
-    spool = Path(args.spool) if args.spool else settings.data_dir / "spool"
-    return settings, _database_url(args, settings), spool
+SETTINGS_FLAGS = ("spool", "window", "startup", "sample", "rate_limit", "ringbuf_pages", "detail_keys",
+                  "batch_windows", "file_hook", "sensitive_paths", "retry_unreadable", "verbose", "server")
 
 
-def _destination(args, settings: ProbeSettings, database_url: str):
+def settings_of(args) -> ProbeSettings:
+    """The command's settings: its flags over the environment. --db never carries a
+    password (every user's `ps` shows it); --db-file holds one, in a file of mode 0600."""
+    flags = {name: getattr(args, name, None) for name in SETTINGS_FLAGS}
+    names = {}
+    if args.db:
+        if url_password(args.db):
+            raise UsageError("--db carries a password, which every user of this host can read (ps): put the URL "
+                             "in GATE_DATABASE_URL or in a file of mode 0600 named by --db-file")
+        flags["database_url"], names["database_url"] = args.db, "--db"
+    elif args.db_file:
+        flags["database_url"], names["database_url"] = _read_secret_file(Path(args.db_file)), "--db-file"
+    try:
+        return ProbeSettings.load(flags, names)
+    except SettingsInvalid as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _destination(settings: ProbeSettings):
     from host_probe.delivery.destinations import Refused, open_destination
 
     try:
-        return open_destination(database_url, args.server or "", settings.ingest_token)
+        return open_destination(settings.database_url, settings.server, settings.ingest_token)
     except Refused as exc:
         raise UsageError(str(exc)) from None
 
@@ -198,7 +204,7 @@ def _run_as(args, settings: ProbeSettings):
     return RunAs.named(name)
 
 
-def _scope(args, settings: ProbeSettings, database_url: str):
+def _scope(args, settings: ProbeSettings):
     from host_probe.recording import recorder
     from host_probe.errors import ScopeError
 
@@ -211,39 +217,38 @@ def _scope(args, settings: ProbeSettings, database_url: str):
             return recorder.PidScope(args.pid)
         if args.cgroup:
             return recorder.CgroupScope(args.cgroup)
-        return recorder.CommandScope(argv, env=settings.command_environment(database_url),
+        return recorder.CommandScope(argv, env=settings.command_environment(settings.database_url),
                                      run_as=_run_as(args, settings))
     except ScopeError as exc:
         raise UsageError(str(exc)) from None
 
 
+def engine_config_of(settings: ProbeSettings, **options):
+    from host_probe.recording.engine import EngineConfig
+
+    return EngineConfig(
+        database_url=settings.database_url, spool_dir=settings.spool_dir, server_url=settings.server,
+        ingest_token=settings.ingest_token, window_s=settings.window, sample_every=settings.sample,
+        rate_limit=settings.rate_limit, ringbuf_pages=settings.ringbuf_pages, detail_keys=settings.detail_keys,
+        startup_s=settings.startup, file_hook=settings.file_hook, sensitive_paths=settings.sensitive_paths,
+        retry_unreadable=settings.retry_unreadable, verbose=settings.verbose,
+        batch_windows=settings.batch_windows, **options)
+
+
 def _record(args) -> int:
     from host_probe.delivery.destinations import Refused, check_token
     from host_probe.discovery import Identity
-    from host_probe.recording.engine import EngineConfig
     from host_probe.errors import ProbeUnavailable
-    from host_probe.kernel.loader import _is_power_of_two
     from host_probe.recording.recorder import RecordRequest, Recorder
 
-    if not _is_power_of_two(args.ringbuf_pages):
-        raise UsageError(f"--ringbuf-pages must be a power of two, got {args.ringbuf_pages}")
-    settings, database_url, spool_dir = _settings_paths(args)
+    settings = settings_of(args)
     try:
-        check_token(args.server or "", settings.ingest_token)
+        check_token(settings.server, settings.ingest_token)
     except Refused as exc:
         raise UsageError(str(exc)) from None
-    scope = _scope(args, settings, database_url)
-    request = RecordRequest(
-        identity=Identity(args.service, args.version, args.role), duration_s=args.duration,
-        engine=EngineConfig(
-            database_url=database_url, spool_dir=spool_dir, server_url=args.server or "",
-            ingest_token=settings.ingest_token, window_s=args.window, sample_every=args.sample,
-            rate_limit=args.rate_limit, ringbuf_pages=args.ringbuf_pages, detail_keys=args.detail_keys,
-            startup_s=args.startup, file_hook=args.file_hook, sensitive_paths=tuple(args.sensitive_path),
-            retry_unreadable=args.retry_unreadable,
-            verbose=args.verbose, store_first=True,
-        ),
-    )
+    scope = _scope(args, settings)
+    request = RecordRequest(identity=Identity(args.service, args.version, args.role), duration_s=args.duration,
+                            engine=engine_config_of(settings, store_first=True))
     try:
         return Recorder(request, scope).run()
     except ProbeUnavailable as exc:
@@ -255,29 +260,36 @@ def _record(args) -> int:
 def _replay(args) -> int:
     from host_probe.delivery.sender import replay_spool_dir
 
-    settings, database_url, spool_dir = _settings_paths(args)
-    destination = _destination(args, settings, database_url)
+    settings = settings_of(args)
+    destination = _destination(settings)
     name = destination.name
-    stored, left, in_use = replay_spool_dir(destination, spool_dir,
+    stored, left, in_use = replay_spool_dir(destination, settings.spool_dir, settings.batch_windows,
                                             log=lambda message: print(message, file=sys.stderr, flush=True))
     busy = f"; {in_use} in use by a running probe (it sends them itself)" if in_use else ""
-    print(f"replayed {stored} spool files from {spool_dir}; {left} left ({name} did not take them){busy}")
+    print(f"replayed {stored} spool files from {settings.spool_dir}; {left} left ({name} did not take them){busy}")
     return 0 if not left else 1
 
 
+def agent_overrides(settings: ProbeSettings) -> dict:
+    """What a flag or variable sets wins over the agent's config file (same names; the
+    file's spool_dir is the settings' spool)."""
+    overrides = settings.explicit("window", "startup", "detail_keys")
+    if "spool" in settings.origins:
+        overrides["spool_dir"] = settings.spool_dir
+    return overrides
+
+
 def _agent(args) -> int:
+    from host_probe.delivery.destinations import Refused, check_token
+    from host_probe.errors import ProbeUnavailable
     from host_probe.recording.agent import Agent
     from host_probe.recording.agent_config import ConfigInvalid
-    from host_probe.delivery.destinations import Refused, check_token
-    from host_probe.recording.engine import EngineConfig
-    from host_probe.errors import ProbeUnavailable
 
-    settings, database_url, spool_dir = _settings_paths(args)
+    settings = settings_of(args)
     try:
-        check_token(args.server or "", settings.ingest_token)
-        base = EngineConfig(database_url=database_url, spool_dir=spool_dir, server_url=args.server or "",
-                            ingest_token=settings.ingest_token, file_hook=args.file_hook, verbose=args.verbose)
-        return Agent(Path(args.config), base, node_name=args.node_name).run()
+        check_token(settings.server, settings.ingest_token)
+        return Agent(Path(args.config), engine_config_of(settings), node_name=args.node_name,
+                     overrides=agent_overrides(settings)).run()
     except (ConfigInvalid, ProbeUnavailable, Refused) as exc:
         raise UsageError(str(exc)) from None
 

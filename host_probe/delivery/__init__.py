@@ -1,3 +1,3 @@
-"""Delivering windows: the sink the engine hands them to, the spool on local disk
-while a destination is away, the sender thread, and the destinations (the database
-through the contract's writer, or the gate server over HTTPS)."""
+"""Delivering windows: `spool` (the durable queue on local disk the engine writes
+to), `sender` (the thread that drains it) and `destinations` (the database through
+the contract's writer, or the gate server over HTTPS)."""

@@ -3,7 +3,9 @@ hung server, a lock wait in Postgres or a slow SQLite commit never holds up the
 loop that drains the kernel's maps and polls discovery.
 
 The loop only appends each record to its recording's spool file (fsync'd,
-host_probe.delivery.spool); this thread sends them in order, file by file. While the
+host_probe.delivery.spool); this thread sends them in order, file by file, the
+windows of a file in batches of up to BATCH_WINDOWS (one request: a spool an outage
+filled drains in a few), one by one where the destination has no batch. While the
 destination is away (Unavailable) or will not let us in (Refused: a token),
 it retries with backoff (0.5 s doubling to 10 s). A record refused for good
 (Rejected: a 413, a constraint violation) is set aside in rejected/ and its
@@ -25,19 +27,26 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-from host_probe.errors import Refused, Rejected, Unavailable
+from host_probe.delivery.destinations import BatchUnsupported, Refused, Rejected, Unavailable
+from gate_contract.records import BASELINE
+from host_probe.settings import BATCH_WINDOWS  # well under the server's cap (GATE_MAX_BATCH_WINDOWS)
 from host_probe.delivery.spool import WINDOW_LOST, WINDOW_REJECTED, LossLedger, SpoolFile, identity_key, set_aside
 
 BACKOFF_FIRST_S, BACKOFF_MAX_S = 0.5, 10.0
+# A batch's spooled JSON at most, though fewer than batch_windows: a quarter of the server's
+# default body limit (GATE_MAX_INGEST_BYTES, 32 MiB, counted inflated), for windows of many keys.
+BATCH_BYTES = 8 << 20
 DONE, HELD, AWAY = "done", "held", "away"  # a file's delivery: all sent; the token refused; the destination away
 ADOPT_EVERY_S = 60.0
 SWITCH_INTERVAL_S = 0.00025  # how often files of exited probes are looked for
 
 
 class Sender(threading.Thread):
-    def __init__(self, destination, spool_dir: Path, log: Callable[[str], None], ledger: LossLedger):
+    def __init__(self, destination, spool_dir: Path, log: Callable[[str], None], ledger: LossLedger,
+                 batch_windows: int = BATCH_WINDOWS):
         super().__init__(name="host-probe-sender", daemon=True)  # never keeps a stopped probe alive
         self.destination = destination
+        self.batch_windows = batch_windows  # spooled windows of a file sent in one request (1: one by one)
         self.spool_dir = Path(spool_dir)
         self.log = log
         self.ledger = ledger
@@ -148,8 +157,25 @@ class Sender(threading.Thread):
 
     def _deliver_file(self, spool_file: SpoolFile) -> str:
         corrupt = 0
+        batch: list[tuple[int, dict]] = []  # windows read, not yet sent: (offset after the line, record)
+        previous = first = spool_file.sent  # where the line read begins; where the batch's first line begins
         try:
             for end, record in spool_file.lines():
+                begins, previous = previous, end
+                batched = (record is not None and record["type"] == "window" and self.batch_windows > 1
+                           and not spool_file.refused)
+                if batched:
+                    if not batch:
+                        first = begins
+                    batch.append((end, record))
+                    if len(batch) < self.batch_windows and end - first < BATCH_BYTES:
+                        continue
+                # `sent` moves on only past what was delivered: the batch goes before anything after it
+                outcome = self._deliver_batch(spool_file, batch)
+                if outcome != DONE:
+                    return outcome
+                if batched:
+                    continue  # it went with the batch
                 if record is None:
                     if end > spool_file.corrupt_seen:
                         spool_file.corrupt_seen = end
@@ -157,11 +183,47 @@ class Sender(threading.Thread):
                 elif not self._deliver_record(spool_file, record):
                     return AWAY if not self.held else HELD
                 spool_file.sent = end
+            return self._deliver_batch(spool_file, batch)
         finally:
             if corrupt:
                 self.corrupt_lines += corrupt
                 self.log(f"host-probe: skipped {corrupt} corrupt line{'s' if corrupt > 1 else ''} in "
                          f"{spool_file.path} (torn or not a record; counted in spool_corrupt_lines)")
+
+    def _deliver_batch(self, spool_file: SpoolFile, batch: list[tuple[int, dict]]) -> str:
+        """Send the windows read so far in one request; empties `batch`. A batch the
+        destination rejects is all or nothing, so its windows are then sent one by one:
+        only the window it will not take is set aside."""
+        entries, batch[:] = list(batch), []
+        if len(entries) > 1:
+            self.held = False
+            self.loop_idle.wait()
+            try:
+                with self.destination_lock:
+                    self.destination.store_windows([record for _, record in entries])
+            except Unavailable as exc:
+                self._hold(str(exc))
+                return AWAY
+            except BatchUnsupported as exc:
+                self.batch_windows = 1
+                self.log(f"host-probe: {self.destination.name} takes no batch ({exc}); sending windows one by one")
+            except Rejected:
+                pass  # some window of it: each alone says which
+            except Refused as exc:  # the token: the file waits for a new one
+                self._hold(str(exc))
+                self.held = True
+                return HELD
+            else:
+                spool_file.accepted = True
+                if self.waiting:
+                    self.delivered_while_waiting += len(entries)
+                spool_file.pending = max(0, spool_file.pending - len(entries))
+                spool_file.sent = entries[-1][0]
+                return DONE
+        for end, record in entries:
+            if not self._deliver_record(spool_file, record):
+                return AWAY if not self.held else HELD
+            spool_file.sent = end
         return DONE
 
     def _deliver_record(self, spool_file: SpoolFile, record: dict) -> bool:
@@ -261,15 +323,16 @@ class Sender(threading.Thread):
         except OSError:
             pass  # a full disk: the recording stays open-ended, its windows are still sent
         self.log(f"host-probe: recording {info.get('uuid')} of {info.get('service')} {info.get('version')} "
-                 f"({info.get('role', 'baseline')}) ended without its last window (its probe was stopped hard); "
+                 f"({info.get('role', BASELINE)}) ended without its last window (its probe was stopped hard); "
                  f"{len(windows)} spooled windows are sent, the lost one is counted ({WINDOW_LOST}) in the next "
                  "window of the same service and version")
 
 
-def replay_spool_dir(destination, spool_dir: Path, log: Callable[[str], None]) -> tuple[int, int, int]:
+def replay_spool_dir(destination, spool_dir: Path, batch_windows: int,
+                     log: Callable[[str], None]) -> tuple[int, int, int]:
     """Deliver every spool file no live process holds, now, from this thread:
     (files delivered, files left, files in use by a running probe)."""
-    sender = Sender(destination, spool_dir, log, LossLedger(spool_dir))
+    sender = Sender(destination, spool_dir, log, LossLedger(spool_dir), batch_windows)
     every = len(list(Path(spool_dir).glob("*.jsonl")))
     adopted = sender.adopt_orphans()
     sender.stopping = True

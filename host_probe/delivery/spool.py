@@ -1,4 +1,12 @@
-"""The spool directory: one append-only JSON-lines file per recording
+"""The spool: a durable queue on local disk between the engine and the sender.
+
+The engine hands each recording's records to its WindowSink, which appends them to
+the recording's spool file: writing a window costs the loop one append and one
+fsync, whatever the destination is doing. The sender thread (host_probe.delivery.sender)
+delivers them. Destinations store a replayed record once (keyed by the recording's
+uuid and the window's index), so a record sent twice is stored once.
+
+The spool directory: one append-only JSON-lines file per recording
 (`<uuid>.jsonl`), each line fsync'd before the loop goes on, so a window is on
 local disk before anyone tries to send it.
 
@@ -28,6 +36,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from gate_contract.keys import WINDOW_LOSSES
+from gate_contract.records import BASELINE, RecordingInfo, WindowRecord
+from host_probe.errors import Unavailable
 
 WINDOW_LOST, WINDOW_REJECTED, WINDOW_UNSPOOLED = WINDOW_LOSSES
 LEDGER = "losses.json"
@@ -149,7 +159,7 @@ class SpoolFile:
 
 
 def identity_key(info: dict[str, Any]) -> str:
-    return json.dumps([info.get("service"), info.get("version"), info.get("role", "baseline")])
+    return json.dumps([info.get("service"), info.get("version"), info.get("role", BASELINE)])
 
 
 class LossLedger:
@@ -223,3 +233,90 @@ def set_aside(spool_dir: Path, record: dict[str, Any], reason: str) -> Path:
     with os.fdopen(fd, "a") as out:
         out.write(json.dumps({**record, "refused": reason}) + "\n")
     return path
+
+
+class WindowSink:
+    def __init__(self, sender, spool_dir: Path, recording_uuid: str, log):
+        self.sender = sender
+        self.spool_path = Path(spool_dir) / f"{recording_uuid}.jsonl"
+        self.log = log
+        self.file: SpoolFile | None = None
+        self.info: RecordingInfo | None = None
+        self.recording_spooled = True
+        self.unspooled: dict[str, int] = {}  # losses of windows a full disk did not take
+
+    @property
+    def pending(self) -> int:
+        return self.file.pending if self.file else 0
+
+    def open(self, info: RecordingInfo, store_first: bool = False) -> None:
+        """Start the recording's spool file. With `store_first`, the recording is
+        stored now, from this thread: a refusal (a token without the right) raises
+        here, before anything is counted; an unreachable destination does not."""
+        self.info = info
+        entry = {"type": "recording", "data": info.to_dict()}
+        self.file = SpoolFile.create(self.spool_path)
+        self.file.info = entry["data"]
+        stored = False
+        if store_first:
+            try:
+                self.sender.store_now(entry)
+                stored = True
+            except Unavailable:
+                pass
+            except BaseException:
+                self.file.remove()
+                raise
+        # Spooled even when stored: whoever adopts the file after a kill -9 learns from
+        # it whose windows these are.
+        self.recording_spooled = False
+        self.file.accepted = stored
+        if self._spool(entry) and stored:
+            self.file.sent, self.file.pending = self.file.size(), 0
+        self.sender.track(self.file)
+
+    def _spool(self, entry: dict) -> bool:
+        try:
+            self.file.append(entry)
+        except SpoolFull as exc:
+            if not self.sender.said_full:
+                self.sender.said_full = True
+                self.log(f"host-probe: the spool {self.spool_path.parent} is full ({exc.strerror}): windows that do "
+                         f"not fit are lost and counted ({WINDOW_UNSPOOLED}); what is spooled is kept")
+            return False
+        if entry["type"] == "recording":
+            self.recording_spooled = True
+        self.file.pending += 1
+        self.sender.wake.set()
+        return True
+
+    def losses(self) -> dict[str, int]:
+        """Losses to report in this recording's next window: its own windows the
+        disk did not take, and what the ledger holds for its service and version."""
+        claimed, self.unspooled = self.unspooled, {}
+        for reason, count in self.sender.ledger.claim(identity_key(self.file.info)).items():
+            claimed[reason] = claimed.get(reason, 0) + count
+        return claimed
+
+    def give_back(self, losses: dict[str, int]) -> None:
+        """Losses a window could not carry (it was not spooled): for the next one."""
+        for reason, count in losses.items():
+            self.unspooled[reason] = self.unspooled.get(reason, 0) + count
+
+    def save_recording(self, info: RecordingInfo) -> None:
+        self.info = info
+        self._spool({"type": "recording", "data": info.to_dict()})
+
+    def write_window(self, window: WindowRecord) -> bool:
+        if not self.recording_spooled:  # a full disk took no recording yet: its windows need one first
+            self._spool({"type": "recording", "data": self.info.to_dict()})
+        if self.recording_spooled and self._spool({"type": "window", "data": window.to_dict()}):
+            return True
+        lost = max(1, window.events_total)
+        self.unspooled[WINDOW_UNSPOOLED] = self.unspooled.get(WINDOW_UNSPOOLED, 0) + lost
+        return False
+
+    def close(self) -> None:
+        """No more records: the sender removes the file once it has delivered it."""
+        self.file.closed = True
+        self.sender.wake.set()

@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Literal
 
+from gate_contract.records import BASELINE
+
 
 class DiscoveryError(Exception):
     """A source cannot list its workloads now; the message says why."""
@@ -26,7 +28,7 @@ class DiscoveryError(Exception):
 class Identity:
     service: str
     version: str
-    role: str = "baseline"
+    role: str = BASELINE
 
 
 @dataclass(frozen=True)

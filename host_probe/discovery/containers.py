@@ -21,7 +21,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gate_contract.records import Role
+from gate_contract.records import BASELINE, Role
 from host_probe.discovery import DiscoveryError, Identity, Workload
 from host_probe.discovery.cgroups import CgroupFinder
 from host_probe.discovery.labels import identity_from_labels
@@ -39,7 +39,7 @@ class ContainerOptions(BaseModel):
     role_label: str = Field("syscall-gate.role", min_length=1)
     version_label: str = Field("org.opencontainers.image.version", min_length=1,
                                description="absent: the tag of the container's image")
-    default_role: Role = "baseline"
+    default_role: Role = BASELINE
     timeout_seconds: float = Field(5.0, gt=0)
 
 

@@ -27,7 +27,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from gate_contract.records import Role
+from gate_contract.records import CANARY, Role
 from host_probe.discovery import DiscoveryError, Identity, Workload
 from host_probe.discovery.cgroups import CgroupFinder
 from host_probe.discovery.labels import identity_from_labels
@@ -60,7 +60,7 @@ class KubernetesOptions(BaseModel):
         min_length=1, description="the namespaces whose pods are watched, each with the services its pods may be "
                                   "(\"*\": any); a pod elsewhere, or naming another service, is not watched")
     default_role: Role = Field(
-        "canary", description="the role of a pod without the role label: canary, so that an unlabelled pod never "
+        CANARY, description="the role of a pod without the role label: canary, so that an unlabelled pod never "
                               "becomes a baseline")
     timeout_seconds: float = Field(5.0, gt=0)
     # A LIST of the node's pods costs the API server more than a look at a local

@@ -29,7 +29,7 @@ from typing import Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from gate_contract.records import Role
+from gate_contract.records import BASELINE, Role
 from host_probe.discovery import DiscoveryError, Identity, Workload
 from host_probe.discovery.cgroups import cgroup2_mount
 
@@ -40,7 +40,7 @@ class StaticWorkload(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     service: str = Field(min_length=1, max_length=200)
-    role: Role = "baseline"
+    role: Role = BASELINE
     version: Optional[str] = Field(None, min_length=1, max_length=200)
     version_file: Optional[Path] = None
     version_command: Optional[list[str]] = Field(None, min_length=1)
@@ -159,6 +159,7 @@ class StaticSource:
         self.entries = entries
         self.cgroup_root = cgroup_root or cgroup2_mount()
         self.problems: list[str] = []
+        self.expected: list[Workload] = []  # after each poll: cgroup entries whose directory is not made yet
         self._versions: dict[str, str] = {}
 
     def _unit_cgroup(self, unit: str) -> str:
@@ -188,10 +189,14 @@ class StaticSource:
 
     def poll(self) -> list[Workload]:
         self.problems = []
-        found = []
+        found, self.expected = [], []
         for entry in self.entries:
             identity = self._identity(entry)
             workload = self._workload(entry, identity) if identity else None
             if workload:
                 found.append(workload)
+            elif identity and (entry.cgroup or entry.systemd_unit):
+                # not made yet: the agent has the kernel register it as it is made
+                cgroup = entry.cgroup or str(self.cgroup_root / "system.slice" / entry.systemd_unit)
+                self.expected.append(Workload(self.name, entry.key, identity, cgroup=cgroup))
         return found

@@ -16,7 +16,8 @@ from pathlib import Path
 from host_probe.kernel import tracefs
 from host_probe.errors import ProbeUnavailable
 
-BPF_DIR = Path(__file__).resolve().parents[2] / "bpf"
+# host_probe/bpf: a symlink to the top-level bpf/ in the tree, a copy in the wheel
+BPF_DIR = Path(__file__).resolve().parents[1] / "bpf"
 PROBE_SOURCE = BPF_DIR / "probe.bpf.c"
 # slot numbers are one byte wide in the events and the status; 0 means "not watched"
 MAX_WORKLOADS_LIMIT = 255
@@ -28,6 +29,12 @@ def detail_syscalls(source: Path = PROBE_SOURCE) -> tuple[str, ...]:
     """The syscalls the probe reads details from: named once, by the program's own
     `#if NR_<name> >= 0` guards; their numbers come from bcc's table."""
     return tuple(dict.fromkeys(re.findall(r"^#if NR_(\w+) >= 0$", source.read_text(), re.MULTILINE)))
+
+
+# Cgroups the agent expects before they exist (bpf: cgroup_mkdir): how many at once, and the
+# longest path below the cgroup v2 root one may have (a kubelet's pod path is under 120).
+MAX_EXPECTED_CGROUPS = 256
+EXPECTED_CGROUP_PATH = 192
 
 
 @dataclass(frozen=True)
@@ -130,6 +137,8 @@ def cflags(options: ProbeOptions, numbers: Mapping[str, int] | None = None) -> l
         f"-DDETAIL_BUDGET={min(budget, options.detail_max_keys)}ULL",
         f"-DTRACKED_TGIDS={pid_max() + 1}",
         f"-DMAX_CGROUPS={options.max_cgroups}",
+        f"-DEXPECTED_CGROUP_PATH={EXPECTED_CGROUP_PATH}",
+        f"-DMAX_EXPECTED_CGROUPS={MAX_EXPECTED_CGROUPS}",
         f"-DHAVE_GROUP_DEAD={1 if tracefs.has_field('sched/sched_process_exit', 'group_dead') else 0}",
         f"-DPATH_HASH_SEED={int.from_bytes(os.urandom(8), 'little')}ULL",
         f"-DFILE_HOOK_FENTRY={1 if options.file_hook == 'fentry' else 0}",

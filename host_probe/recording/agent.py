@@ -55,11 +55,12 @@ def engine_config(config: AgentConfig, base: EngineConfig) -> EngineConfig:
 
 class Agent:
     def __init__(self, config_path: Path, base: EngineConfig, log: Callable[[str], None] | None = None,
-                 node_name: str = ""):
+                 node_name: str = "", overrides: dict | None = None):
         self.config_path = Path(config_path)
         self.node_name = node_name
+        self.overrides = overrides or {}  # settings a flag or variable set: they win over the file
         self.log = log or (lambda message: print(message, file=sys.stderr, flush=True))
-        self.config = load_agent_config(self.config_path, node_name)
+        self.config = load_agent_config(self.config_path, node_name, self.overrides)
         self.config_mtime = self._mtime()
         self.engine = Engine(engine_config(self.config, base), self.log)
         self.engine.on_refused = self._recording_refused
@@ -123,7 +124,19 @@ class Agent:
                 self._watch(event.workload)
         for key in list(self.engine.recordings):
             self.engine.refresh(key)
+        self._expect()
         self.metrics.workloads.set(len(self.engine.recordings))
+
+    def _expect(self) -> None:
+        """Cgroups the sources name but are not made yet are registered in kernel as they
+        are made (issue 23: a rolling update's new cgroup, polled for, had its first
+        moments unobserved)."""
+        expected = {w.key: w for source in self.sources for w in getattr(source, "expected", [])
+                    if w.key not in self.engine.recordings and w.key not in self.refused}
+        for key in [k for k in self.engine.table.expected if k not in expected]:
+            self.engine.unexpect(key)
+        for workload in expected.values():
+            self.engine.expect(workload)
 
     def _watch(self, workload: Workload) -> None:
         from host_probe.delivery.destinations import Refused
@@ -156,7 +169,7 @@ class Agent:
         self.reload_requested = False
         self.config_mtime = self._mtime()
         try:
-            config = load_agent_config(self.config_path, self.node_name)
+            config = load_agent_config(self.config_path, self.node_name, self.overrides)
         except ConfigInvalid as exc:
             self.log(f"host-probe agent: reload refused, keeping the running config: {exc}")
             return
@@ -228,6 +241,10 @@ class Agent:
                     self.write_status()
                     next_poll = time.monotonic() + self.config.poll_interval
                 engine.poll(max_ms=int(max(1, min(100, (next_poll - time.monotonic()) * 1000))))
+                if self.engine.table.expected and engine.made_expected():
+                    # made since the last poll: add it now, before a drain takes its first counts
+                    self.next_poll.clear()
+                    self.discover()
                 if engine.window_due():
                     self.metrics.observe_windows(engine.drain_window(), engine.last_drain_s)
                     self.metrics.observe_sender(engine.sender)

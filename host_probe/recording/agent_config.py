@@ -70,9 +70,10 @@ class AgentConfig(BaseModel):
         return self
 
 
-def load_agent_config(path: Path, node_name: str = "") -> AgentConfig:
+def load_agent_config(path: Path, node_name: str = "", overrides: dict | None = None) -> AgentConfig:
     """`node_name` (`--node-name`, which a DaemonSet fills from the downward API) is
-    the kubernetes source's node when its section names none."""
+    the kubernetes source's node when its section names none. `overrides` (the probe's
+    settings set by a flag or variable: host_probe/settings.py) win over the file."""
     try:
         data = yaml.safe_load(Path(path).read_text()) or {}
     except OSError as exc:
@@ -83,6 +84,7 @@ def load_agent_config(path: Path, node_name: str = "") -> AgentConfig:
         raise ConfigInvalid(f"{path}: must be a mapping of settings")
     if node_name and isinstance(data.get("kubernetes"), dict):
         data["kubernetes"].setdefault("node_name", node_name)
+    data.update(overrides or {})
     try:
         return AgentConfig.model_validate(data)
     except ValidationError as exc:

@@ -18,6 +18,7 @@ is lost and none lands in the wrong window.
 from __future__ import annotations
 
 import ctypes
+import os
 import platform
 import time
 from collections import Counter
@@ -26,6 +27,7 @@ from typing import Iterable
 
 import numpy as np
 
+from host_probe.keys.images import IMAGE_BUCKETS, image_id
 from host_probe.kernel.contract import DRAIN_LOSSES, LOSS_REASONS, PROCESS_CHANGES, SYSCALL_SLOTS
 from host_probe.keys.canonical import Canonicaliser
 from host_probe.keys.kernel_keys import OpenedPath, c_text, detail_feature, file_feature
@@ -33,6 +35,7 @@ from host_probe.keys.normalise import normalise_path
 from host_probe.kernel.lru_evictions import LruEvictions
 from host_probe.kernel.map_batch import BatchReader, delete_keys
 
+MAP_FULL = LOSS_REASONS[0]  # enum loss_reason's first slot: a kernel map had no room
 MEMBARRIER_CMD_GLOBAL = 1
 MEMBARRIER_SYSCALL = {"x86_64": 324, "aarch64": 283}
 # Where membarrier is refused (nohz_full kernels): programs run for microseconds.
@@ -47,6 +50,9 @@ NEW_KEYS_BATCH = 4096
 # keys that never recur, such as unique temp names, must not grow the agent forever)
 FEATURE_CACHE_MAX = 200_000
 MISSING = object()
+# programs (exec image ids) remembered per drain; past it the memory starts again
+IMAGE_PROGRAMS_MAX = 4096
+SYSCALL_WORDS = SYSCALL_SLOTS // 64
 
 
 def _bounded(cache: dict) -> dict:
@@ -63,6 +69,15 @@ class RawWindow:
     details: Counter = field(default_factory=Counter)         # (kind, normalised key) -> count
     processes: Counter = field(default_factory=Counter)       # fork/thread/exit/exec -> count
     losses: dict = field(default_factory=dict)                # reason -> count
+    # Lineage (probe.h): exec image id -> the features its processes made this window
+    # (syscalls included), and (exec'ing image id, exec'd image id) for each exec.
+    image_features: dict = field(default_factory=dict)
+    exec_edges: set = field(default_factory=set)
+    programs: dict = field(default_factory=dict)              # image id -> its ("exec", key)
+
+    def attribute(self, image: int, features) -> None:
+        """Image 0: processes the probe did not see exec (attached while running)."""
+        self.image_features.setdefault(image, set()).update(features)
 
 
 def _libc():
@@ -202,6 +217,12 @@ class MapDrain:
         self.file_ids = FileFeatureIds()
         self.canonical = Canonicaliser()
         self._detail_features: dict[bytes, tuple[str, str] | None] = {}
+        self.image_syscalls = BatchReader(bpf["image_syscalls"], 2 * self.slots * IMAGE_BUCKETS * SYSCALL_WORDS)
+        self.image_buckets = bpf["image_buckets"]
+        self.image_seed = int.from_bytes(os.urandom(4), "little")
+        seed_table = bpf["image_seed"]
+        seed_table[seed_table.Key(0)] = seed_table.Leaf(self.image_seed)
+        self.programs: dict[tuple[int, int], tuple[str, str]] = {}  # (slot, image id) -> ("exec", key)
 
     def _flip_generation(self) -> int:
         old = self.generation
@@ -227,7 +248,19 @@ class MapDrain:
                 window = windows.get(slot)
                 if feature and window is not None:
                     window.details[feature] += count
+                    image = int(reader.keys[row].image)
+                    window.attribute(image, (feature,))
+                    if feature[0] == "exec":
+                        self._learn_program(window, slot, image, reader.keys[row], feature)
         delete_keys(reader.table, b"".join(taken_keys))
+
+    def _learn_program(self, window: RawWindow, slot: int, parent: int, key, feature) -> None:
+        """An exec key names the program its image id stands for from now on, and who started it."""
+        started = image_id(bytes(key.path).split(b"\0", 1)[0], self.image_seed)
+        if len(self.programs) > IMAGE_PROGRAMS_MAX:
+            self.programs.clear()
+        self.programs[slot, started] = feature
+        window.exec_edges.add((parent, started))
 
     def _detail_feature(self, key, slot: int):
         feature = detail_feature(key, self.ephemeral_ports)
@@ -284,23 +317,41 @@ class MapDrain:
         (their paths, their normalisation) take a Python step each."""
         reader, taken_keys, parts = self.files, [], []
         for n in reader.chunks():
-            rows = reader.fields(n, ("generation", "slot", "mode", "path_hash"))
+            rows = reader.fields(n, ("generation", "slot", "mode", "path_hash", "image"))
             taken = np.flatnonzero(rows["generation"] == old)
             taken_keys.append(reader.raw_keys(n)[taken].tobytes())
             chosen = rows[taken]
             parts.append((chosen["slot"].astype(np.int64), chosen["mode"].astype(np.uint64),
-                          chosen["path_hash"].copy(), reader.u64_values(n)[taken, 0].astype(np.int64)))
+                          chosen["path_hash"].copy(), reader.u64_values(n)[taken, 0].astype(np.int64),
+                          chosen["image"].astype(np.int64)))
         if not parts or not sum(len(part[0]) for part in parts):
             return
-        slots, modes, hashes, counts = (np.concatenate(column) for column in zip(*parts))
+        slots, modes, hashes, counts, images = (np.concatenate(column) for column in zip(*parts))
         ids = self.file_ids.ids(hashes, modes, slots, self._file_features)
         known = ids >= 0
         lost = np.bincount(slots[~known], weights=counts[~known], minlength=self.slots)
         for slot in np.flatnonzero(lost).tolist():  # paths file_paths could not store: counted losses
             if slot in windows:
-                windows[slot].losses["map_full"] = windows[slot].losses.get("map_full", 0) + int(lost[slot])
+                windows[slot].losses[MAP_FULL] = windows[slot].losses.get(MAP_FULL, 0) + int(lost[slot])
         self._add_file_totals(slots[known], ids[known], counts[known], windows)
+        self._attribute_files(slots[known], images[known], ids[known], windows)
         delete_keys(reader.table, b"".join(taken_keys))
+
+    def _attribute_files(self, slots: np.ndarray, images: np.ndarray, ids: np.ndarray,
+                         windows: dict[int, RawWindow]) -> None:
+        """Which program opened each file: one step per distinct (workload, named image, file)."""
+        features = self.file_ids.features
+        tagged = images > 0
+        # processes not seen exec (image 0) open most files of an attached workload: only the
+        # files a named program opened too are looked at one by one
+        pairs = slots << 32 | ids
+        shared = np.intersect1d(pairs[tagged], pairs[~tagged])
+        shared = (shared >> 32) << 48 | (shared & 0xFFFFFFFF)  # as (slot, image 0, file) triples
+        triples = np.concatenate([slots[tagged] << 48 | images[tagged] << 32 | ids[tagged], shared])
+        for triple in np.unique(triples).tolist():
+            window = windows.get(triple >> 48)
+            if window is not None:
+                window.attribute((triple >> 32) & 0xFFFF, (features[triple & 0xFFFFFFFF],))
 
     def _add_file_totals(self, slots: np.ndarray, ids: np.ndarray, counts: np.ndarray,
                          windows: dict[int, RawWindow]) -> None:
@@ -329,6 +380,30 @@ class MapDrain:
             if self.keys_used[key].value:
                 self.keys_used[key] = self.keys_used.Leaf(0)
 
+    def _drain_image_syscalls(self, old: int, windows: dict[int, RawWindow]) -> None:
+        """The syscalls each program made, from the old generation's bits, which are then
+        zeroed. A bucket that two programs of the workload share says nothing of either."""
+        reader = self.image_syscalls
+        bits = np.zeros((reader.chunk, 1), dtype=np.uint64)
+        for n in reader.chunks():  # an array is read in one chunk
+            bits = np.bitwise_or.reduce(reader.u64_values(n), axis=1)
+        bits = bits.reshape(2, self.slots, IMAGE_BUCKETS, SYSCALL_WORDS)[old]
+        table = reader.table
+        base = old * self.slots * IMAGE_BUCKETS * SYSCALL_WORDS
+        for index in np.flatnonzero(bits.reshape(-1)).tolist():
+            table[table.Key(base + index)] = table.Leaf()
+        images_by_bucket: dict[tuple[int, int], set[int]] = {}
+        buckets = self.image_buckets
+        for ref, image_bucket in buckets.items():
+            images_by_bucket.setdefault((ref.slot, image_bucket.value), set()).add(ref.image)
+        for slot, window in windows.items():
+            for image_bucket in np.flatnonzero(bits[slot].any(axis=1)).tolist():
+                images = images_by_bucket.get((slot, image_bucket), {0} if image_bucket == 0 else set())
+                if len(images) != 1:
+                    continue
+                numbers = np.flatnonzero(np.unpackbits(bits[slot, image_bucket].view(np.uint8), bitorder="little"))
+                window.attribute(next(iter(images)), (("syscall", self.names[nr]) for nr in numbers.tolist()))
+
     def drain(self, slots: Iterable[int]) -> dict[int, RawWindow]:
         """One window for each of `slots` (the drain reads every slot regardless:
         counts of a slot not asked for are dropped, as that slot has no recording)."""
@@ -338,6 +413,7 @@ class MapDrain:
         old = self._flip_generation()
         self._drain_details(old, windows)
         self._drain_files(old, windows)
+        self._drain_image_syscalls(old, windows)
         self._release_budgets(old)
         syscalls, processes, losses = self.syscalls.deltas(), self.processes.deltas(), self.losses.deltas()
         evictions = self.evictions.drain()
@@ -348,4 +424,6 @@ class MapDrain:
             found = window.losses
             window.losses = {reason: int(n) + found.get(reason, 0) for reason, n in zip(LOSS_REASONS, losses[slot])}
             window.losses.update({name: 0 for name in DRAIN_LOSSES} | evictions.get(slot, {}))
+            named = (set(window.image_features) - {0}).union(*window.exec_edges)
+            window.programs = {image: self.programs[slot, image] for image in named if (slot, image) in self.programs}
         return windows

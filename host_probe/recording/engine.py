@@ -10,6 +10,7 @@ opens another; one that goes closes its recording with its last window.
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import sys
@@ -21,7 +22,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 
-from gate_contract.records import RecordingInfo, WindowRecord
+from gate_contract.records import MAX_PROGRAM_FEATURES, MAX_PROGRAMS, ProgramActivity, RecordingInfo, WindowRecord
 from host_probe import __version__
 from host_probe.kernel import file_hook, loader
 from host_probe.keys import sensitive_inodes
@@ -31,13 +32,15 @@ from host_probe.kernel.heap import page_out_compiler, return_freed_memory
 from host_probe.inventory import take_inventory
 from host_probe.inventory.process import ProcessGone, start_time
 from gate_contract.keys import EVENT_STREAM_LOSSES
-from host_probe.kernel.contract import DRAIN_LOSSES, EVENT_TYPES, LOSS_REASONS
+from host_probe.kernel.contract import DRAIN_LOSSES, EVENT_TYPES, LOSS_REASONS, PROCESS_CHANGES
 from host_probe.keys.kernel_keys import c_text
 from host_probe.keys.normalise import DEFAULT_EPHEMERAL_PORTS
 from host_probe.recording.workloads import WorkloadTable
-from host_probe.settings import FILE_HOOK_AUTO, STARTUP_S, WINDOW_S
+from host_probe.settings import BATCH_WINDOWS, FILE_HOOK_AUTO, STARTUP_S, WINDOW_S
 
 POLL_MS = 100
+# enum process_change's names, which the process-event stream's types share (EVENT_TYPES)
+FORK, _THREAD, _EXIT, EXEC = PROCESS_CHANGES
 
 
 @dataclass
@@ -63,6 +66,7 @@ class EngineConfig:
     # before it attaches; the agent leaves it to the sender (a hung server must not stall discovery).
     store_first: bool = False
     send_grace_s: float = 10.0     # on stop, how long the sender may go on delivering
+    batch_windows: int = BATCH_WINDOWS  # spooled windows sent in one request
 
     def probe_options(self) -> loader.ProbeOptions:
         return loader.ProbeOptions(max_workloads=self.max_workloads, sample_every=self.sample_every,
@@ -89,27 +93,93 @@ def window_features(raw: RawWindow) -> dict[tuple[str, str], int]:
     return dict(features)
 
 
+def window_programs(raw: RawWindow) -> list[ProgramActivity]:
+    """Lineage of a window: per program whose processes the probe saw exec, what they
+    made and who started it (a program it cannot name, its exec key drained before the
+    agent's memory of it was cleared, is left out)."""
+    named = raw.programs
+    activity = []
+    for image in sorted(set(raw.image_features) | {started for _, started in raw.exec_edges}):
+        if image not in named:  # also 0: processes not seen exec (window_unnamed)
+            continue
+        started_by = sorted({named[parent][1] for parent, started in raw.exec_edges
+                             if started == image and parent in named})
+        made = sorted(raw.image_features.get(image, ()))[:MAX_PROGRAM_FEATURES]
+        activity.append(ProgramActivity(program=named[image][1], started_by=started_by, features=made))
+    return activity[:MAX_PROGRAMS]
+
+
+def window_unnamed(raw: RawWindow, programs: list[ProgramActivity]) -> list[tuple[str, str]]:
+    """What processes the probe did not see exec also made of what the named programs made:
+    so a check never credits a named program alone with it. Bounded by the programs' features."""
+    made = {tuple(feature) for activity in programs for feature in activity.features}
+    return sorted(made & raw.image_features.get(0, set()))[:MAX_PROGRAM_FEATURES]
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def _cgroup2_root() -> Path | None:
+    from host_probe.discovery import DiscoveryError
+    from host_probe.discovery.cgroups import cgroup2_mount
+
+    try:
+        return cgroup2_mount()
+    except DiscoveryError:  # no cgroup v2: process-tree workloads only
+        return None
+
+
+def _merged(carried: RawWindow | None, raw: RawWindow) -> RawWindow:
+    if carried is None:
+        return raw
+    losses = dict(carried.losses)
+    for reason, count in raw.losses.items():
+        losses[reason] = losses.get(reason, 0) + count
+    return RawWindow(carried.syscalls + raw.syscalls, carried.details + raw.details,
+                     carried.processes + raw.processes, losses)
+
+
+@functools.cache
 def _boot_time() -> datetime:
+    """Once: computed again at each call it moves by the time between the two reads, and the
+    same process's start then looks later than itself (a false restart, issue 23)."""
     uptime = float(Path("/proc/uptime").read_text().split()[0])
     return datetime.now(timezone.utc) - timedelta(seconds=uptime)
 
 
-def oldest_start(pids: set[int]) -> datetime | None:
-    """When the oldest of `pids` started (the workload's main process); None when none runs."""
-    ticks = os.sysconf("SC_CLK_TCK")
+def oldest_process(pids: set[int]) -> tuple[int, int] | None:
+    """(pid, start time in clock ticks since boot) of the oldest of `pids` (the workload's
+    main process); None when none runs."""
     started = []
     for pid in pids:
         try:
-            started.append(start_time(pid))
+            started.append((start_time(pid), pid))
         except (ProcessGone, OSError):
             continue
     if not started:
         return None
-    return _boot_time() + timedelta(seconds=min(started) / ticks)
+    ticks, pid = min(started)
+    return pid, ticks
+
+
+def still_runs(process: tuple[int, int]) -> bool:
+    """The process (pid, start ticks) runs: the pid is not gone, nor taken by another."""
+    try:
+        return start_time(process[0]) == process[1]
+    except (ProcessGone, OSError):
+        return False
+
+
+def started_at(process: tuple[int, int] | None) -> datetime | None:
+    if process is None:
+        return None
+    return _boot_time() + timedelta(seconds=process[1] / os.sysconf("SC_CLK_TCK"))
+
+
+def oldest_start(pids: set[int]) -> datetime | None:
+    """When the oldest of `pids` started; None when none runs."""
+    return started_at(oldest_process(pids))
 
 
 # What a recording saw of its workload's start-up (RecordingInfo.startup):
@@ -137,11 +207,15 @@ class Recording:
     # Opened on no running process (an empty cgroup, a held command): the first process to
     # appear, and every start after all of them have gone (a restart), begins a start-up.
     watch_for_start: bool = False
+    oldest: tuple[int, int] | None = None  # (pid, start ticks) of its oldest process when last looked
     inventory: dict = field(default_factory=dict)  # what it held at attach, for its first window
     served_inventory_due: bool = True  # an inventory once its start-up is over, for the next window
     profile_lost: Counter = field(default_factory=Counter)
     stream_lost: Counter = field(default_factory=Counter)  # the ring buffer's, which feeds -v alone
     events_received: int = 0
+    # counted since its addition, held for its first window: a workload added late in the
+    # agent's window gets a first window of at least half a window, not a stub
+    carried: RawWindow | None = None
 
     @property
     def uuid(self) -> str:
@@ -186,12 +260,14 @@ class Engine:
         except BaseException:
             self.bpf.cleanup()
             raise
-        self.sender = Sender(self.destination, config.spool_dir, self.log, LossLedger(config.spool_dir))
+        self.sender = Sender(self.destination, config.spool_dir, self.log, LossLedger(config.spool_dir),
+                             config.batch_windows)
         self.sender.on_refused = self.on_refused
         self.sender.adopt_orphans()  # before any workload: a killed recording's loss is for its next window
         self.sender.start()
         options = config.probe_options()
         self.table = WorkloadTable(self.bpf, options.max_workloads, options.max_cgroups)
+        self.cgroup_root = _cgroup2_root()
         self.drain = MapDrain(self.bpf, loader.syscall_names(), options.max_workloads, ephemeral_port_range())
         self.layout = self.bpf["event_layout"]
         self.bpf["events"].open_ring_buffer(self._on_event)
@@ -227,7 +303,7 @@ class Engine:
         taken from /proc for the first window. Raises the destination's Refused (a
         token without the right) before anything is counted, and workloads.TableFull
         when no slot is free."""
-        from host_probe.delivery.sink import WindowSink
+        from host_probe.delivery.spool import WindowSink
 
         info = RecordingInfo(
             uuid=str(uuid.uuid4()), service=workload.identity.service, version=workload.identity.version,
@@ -235,23 +311,28 @@ class Engine:
             kernel=loader.kernel_release(), scope=workload.scope, sample_every=self.config.sample_every,
             rate_limit=self.config.rate_limit or None, probe_version=__version__,
         )
-        self.table.ensure_room(workload)
+        if workload.key not in self.table.expected:
+            self.table.ensure_room(workload)
         sink = WindowSink(self.sender, self.config.spool_dir, info.uuid, self.log)
         sink.open(info, store_first=self.config.store_first)
-        slot, running = self.table.add(workload)
+        slot, running, made_in_view = self.table.add(workload)
         self.drain.canonical.watch(slot, running or set(workload.pids or ()))
         recording = Recording(workload, slot, info, sink, window_started=info.started_at)
+        if made_in_view:
+            attached = False  # its cgroup was registered as it was made: every process in it was seen arrive
         if not running or not attached:
             # Nothing of it ran before the probe watched: its start is seen from its first process.
             info.startup = STARTUP_OBSERVED
             recording.watch_for_start = bool(workload.cgroup)
-            self._begin_startup(recording, oldest_start(running) if running else None)
+            recording.oldest = oldest_process(running)
+            self._begin_startup(recording, started_at(recording.oldest))
         else:
             # A service attached to, however young, was not seen starting (issue 23: one
             # attached 2 s after its start had its first windows taken for its start-up).
             info.startup = STARTUP_NOT_OBSERVED
             recording.watch_for_start = bool(workload.cgroup)
-            recording.startup_from = oldest_start(running)
+            recording.oldest = oldest_process(running)
+            recording.startup_from = started_at(recording.oldest)
         if attached and running:
             recording.inventory = take_inventory(running, self.drain.ephemeral_ports).features()
         self.recordings[workload.key] = recording
@@ -259,6 +340,20 @@ class Engine:
                  f"as {info.uuid} in slot {slot}; windows of {self.config.window_s:g}s; "
                  f"file opens from {self.hooks['file']}" + (f" ({self.file_hook_note})" if self.file_hook_note else ""))
         return recording
+
+    def expect(self, workload: Workload) -> bool:
+        """A cgroup workload whose directory is not made yet: the kernel registers it as it
+        is made (bpf: cgroup_mkdir), so add() then finds its start observed. False when
+        it cannot be expected (no free slot, too long a path): it is then polled for."""
+        return self.table.expect(workload, self.cgroup_root)
+
+    def unexpect(self, key: str) -> None:
+        self.table.unexpect(key)
+
+    def made_expected(self) -> list[str]:
+        """The expected workloads whose cgroup the kernel has seen made (to add before the
+        next drain: their counts so far are in their slot)."""
+        return [key for key in self.table.expected if self.table.made(key)]
 
     def _begin_startup(self, recording: Recording, started: datetime | None) -> None:
         recording.startup_from = started
@@ -270,13 +365,16 @@ class Engine:
         cgroup (a restart, a rolling update in place): a start-up observed from there."""
         if not recording.watch_for_start or recording.closing_at:
             return
-        if recording.startup_from is not None and not (raw.processes.get("exec") or raw.processes.get("fork")):
-            return  # nothing started in this window: the oldest process is still the one known
+        if recording.oldest is not None and still_runs(recording.oldest):
+            return  # one /proc read: the oldest process known still runs, so no start began since
+        if recording.oldest is None and not (raw.processes.get(EXEC) or raw.processes.get(FORK)):
+            return  # still empty: nothing started in this window
         try:
             running = self.table.processes(recording.workload.key)
         except KeyError:
             return
-        started = oldest_start(running)
+        recording.oldest = oldest_process(running)
+        started = started_at(recording.oldest)
         if started is None or (recording.startup_from is not None and started <= recording.startup_from):
             return
         if recording.info.startup == STARTUP_NOT_OBSERVED:
@@ -307,8 +405,8 @@ class Engine:
                 break
         if self.config.verbose:
             name = EVENT_TYPES.get(event.type, "?")
-            detail = f" {c_text(event.filename)} [{c_text(event.argv0)}]" if name == "exec" else ""
-            parent = f" parent={event.parent_pid}" if name == "fork" else ""
+            detail = f" {c_text(event.filename)} [{c_text(event.argv0)}]" if name == EXEC else ""
+            parent = f" parent={event.parent_pid}" if name == FORK else ""
             print(f"{name:5} slot={event.slot} pid={event.pid}{parent} comm={c_text(event.comm)}{detail}",
                   flush=True)
         return 0
@@ -349,14 +447,26 @@ class Engine:
             self.said_unfenced = True
             self.log("host-probe: the kernel refused membarrier (nohz_full?): the drain waits 5 ms for running "
                      "programs instead of a grace period, and an increment may land one window late")
-        written = [(recording, self._write(recording, raw[recording.slot], recording.closing_at or ended))
-                   for recording in every]
+        written = []
+        for recording in every:
+            window = _merged(recording.carried, raw[recording.slot])
+            recording.carried = None
+            if self._too_short_to_write(recording, ended):
+                recording.carried = window
+                continue
+            written.append((recording, self._write(recording, window, recording.closing_at or ended)))
         for recording in self.closing:
             self._finish(recording)
             self.table.release(recording.slot)
         self.closing = []
         return_freed_memory()  # a window's transient objects (a burst of new paths) do not stay resident
         return written
+
+    def _too_short_to_write(self, recording: Recording, ended: datetime) -> bool:
+        """The first window of a workload added less than half a window before this drain:
+        held and written with the next (issue 23: a stub window is no sample)."""
+        return (recording.index == 0 and not recording.closing_at
+                and (ended - recording.window_started).total_seconds() < self.config.window_s / 2)
 
     def _write(self, recording: Recording, raw: RawWindow, ended: datetime) -> dict[str, int]:
         drops = {reason: int(raw.losses.get(reason, 0)) for reason in LOSS_REASONS + DRAIN_LOSSES}
@@ -369,6 +479,7 @@ class Engine:
         self._follow_start(recording, raw)
         startup = bool(recording.startup_until and recording.window_started < recording.startup_until
                        and ended >= recording.startup_from)
+        programs = window_programs(raw)
         spooled = recording.sink.write_window(WindowRecord(
             recording_uuid=recording.uuid, index=recording.index, started_at=recording.window_started,
             ended_at=ended, syscalls_total=sum(raw.syscalls.values()),
@@ -376,7 +487,8 @@ class Engine:
             # the kernel counts every detail: only the -v stream is ever sampled
             sample_every=1, drops=drops, features=window_features(raw),
             startup=startup,
-            inventory=recording.inventory, hooks=self.hooks,
+            inventory=recording.inventory, hooks=self.hooks, programs=programs,
+            unnamed=window_unnamed(raw, programs),
         ))
         if not spooled:
             recording.sink.give_back(carried)

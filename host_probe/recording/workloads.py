@@ -6,6 +6,10 @@ A workload's processes get its slot three ways: seeded here from /proc and
 cgroup.procs; inherited at fork, in kernel; and taken in kernel when a process
 execs in, or is moved into, a watched cgroup. Seeding walks twice: a process
 forked between the first walk and its parent's seeding is caught by the second.
+
+A cgroup expected before it exists (expect()) has its slot set aside and its path
+in the kernel's expected_cgroups: the kernel registers it as it is made
+(cgroup_mkdir), so its first process is counted from its placement.
 """
 
 from __future__ import annotations
@@ -88,6 +92,11 @@ def cgroup_processes(directories: Iterable[Path]) -> set[int]:
     return pids
 
 
+def cgroup_relative_path(directory: str, root: Path) -> str:
+    """The path the kernel's cgroup tracepoints name a cgroup by: below the v2 root, with a leading /."""
+    return "/" + str(Path(directory).relative_to(root)).strip("/").removeprefix(".")
+
+
 def check_cgroup(directory: str) -> None:
     path = Path(directory)
     if not path.is_dir():
@@ -105,6 +114,13 @@ def assign_slot(bpf, pids: Iterable[int], slot: int) -> None:
     for pid in pids:
         if pid < size:
             table[table.Key(pid)] = table.Leaf(slot)
+
+
+@dataclass
+class Expected:
+    """A cgroup path set aside for a workload before it exists."""
+    slot: int
+    key: object  # the kernel map's key: the path, NUL-padded
 
 
 @dataclass
@@ -127,6 +143,7 @@ class WorkloadTable:
         self.max_cgroups = max_cgroups
         self.free_slots = list(range(max_workloads, 0, -1))  # pop() hands out 1 first
         self.entries: dict[str, Entry] = {}
+        self.expected: dict[str, Expected] = {}
         self.list_children = list_children
 
     def __len__(self) -> int:
@@ -141,13 +158,75 @@ class WorkloadTable:
             raise TableFull(f"{workload.key} ({workload.identity.service} {workload.identity.version}) "
                             f"refused: all {len(self.entries)} workload slots are taken (max_workloads)")
 
-    def add(self, workload: Workload) -> tuple[int, set[int]]:
+    def expect(self, workload: Workload, cgroup_root: Path) -> bool:
+        """Set a slot aside for a cgroup workload whose directory is not made yet, and
+        have the kernel register the directory as it is made. False when no slot is
+        free or the path is too long for the kernel's key (it is then found by polling)."""
+        from host_probe.kernel.loader import EXPECTED_CGROUP_PATH
+
+        if workload.key in self.expected or workload.key in self.entries or not self.free_slots:
+            return workload.key in self.expected
+        if cgroup_root is None or not workload.cgroup:
+            return False
+        path = cgroup_relative_path(workload.cgroup, cgroup_root).encode()
+        table = self.bpf["expected_cgroups"]
+        if len(path) >= EXPECTED_CGROUP_PATH:
+            return False
+        key = table.Key()
+        key.text = path
+        leaf = table.Leaf()
+        leaf.slot, leaf.cgroup_id = self.free_slots[-1], 0
+        try:
+            table[key] = leaf
+        except Exception:  # the map is full: found by polling instead
+            return False
+        self.expected[workload.key] = Expected(self.free_slots.pop(), key)
+        return True
+
+    def made(self, key: str) -> int:
+        """The id of an expected cgroup the kernel saw made, else 0."""
+        expected = self.expected.get(key)
+        if expected is None:
+            return 0
+        try:
+            return int(self.bpf["expected_cgroups"][expected.key].cgroup_id)
+        except KeyError:
+            return 0
+
+    def unexpect(self, key: str) -> None:
+        """No longer expected (removed from the config, or made and now added): its slot
+        back, unless add() took it."""
+        expected = self.expected.pop(key)
+        cgroup_id = 0
+        try:
+            cgroup_id = int(self.bpf["expected_cgroups"][expected.key].cgroup_id)
+            del self.bpf["expected_cgroups"][expected.key]
+        except KeyError:
+            pass
+        if key not in self.entries:
+            if cgroup_id:
+                self._forget_cgroups({cgroup_id})
+            self._clear_slot(expected.slot)
+            self.free_slots.append(expected.slot)
+
+    def add(self, workload: Workload) -> tuple[int, set[int], bool]:
         """Give the workload a slot and its processes that slot: (the slot, the
-        processes found running). TableFull when no slot is free."""
-        self.ensure_room(workload)
-        entry = Entry(workload, self.free_slots.pop())
-        self.entries[workload.key] = entry
-        return entry.slot, self._seed(entry, with_process_trees=True)
+        processes found running, whether the kernel registered its cgroup as it was
+        made: then every process in it was counted from its placement). TableFull
+        when no slot is free."""
+        made = 0
+        if workload.key in self.expected:
+            made = self.made(workload.key)
+            entry = Entry(workload, self.expected[workload.key].slot)
+            if made:
+                entry.cgroup_ids.add(made)
+            self.entries[workload.key] = entry
+            self.unexpect(workload.key)
+        else:
+            self.ensure_room(workload)
+            entry = Entry(workload, self.free_slots.pop())
+            self.entries[workload.key] = entry
+        return entry.slot, self._seed(entry, with_process_trees=True), bool(made)
 
     def processes(self, key: str) -> set[int]:
         """The workload's processes running now (its cgroups' and its process trees')."""
@@ -188,22 +267,35 @@ class WorkloadTable:
         """Take the workload's slot back from its cgroups and processes. The slot is
         not handed out again until release(): its last window is still to drain."""
         entry = self.entries.pop(key)
-        for cid in entry.cgroup_ids:
+        self._forget_cgroups(entry.cgroup_ids)
+        self._clear_slot(entry.slot)
+        return entry.slot
+
+    def _forget_cgroups(self, cgroup_ids) -> None:
+        for cid in cgroup_ids:
             try:
                 del self.cgroup_slots[self.cgroup_slots.Key(cid)]
             except KeyError:
                 pass
-        self._clear_slot(entry.slot)
-        return entry.slot
 
     def _clear_slot(self, slot: int) -> None:
         reader = BatchReader(self.tgid_slots, TGID_CHUNK)
         held: list[int] = []
         for n in reader.chunks():
-            # the low half is the slot (the high half counts opens waiting for their sys_exit retry)
-            rows = np.flatnonzero((reader.u64_values(n)[:, 0] & 0xFFFFFFFF) == slot)
+            # the low 32 bits are the slot; the high ones the process's exec image id (lineage)
+            rows = np.flatnonzero((reader.u64_values(n)[:, 0] & np.uint64(0xFFFFFFFF)) == slot)
             held += [int(reader.keys[row]) for row in rows]
         assign_slot(self.bpf, held, 0)
 
     def release(self, slot: int) -> None:
+        # its programs' syscall buckets (lineage) are not the next workload's; kept until
+        # now, past the removal, for the slot's last window
+        buckets = self.bpf["image_buckets"]
+        for ref in [ref for ref in buckets.keys() if ref.slot == slot]:
+            try:
+                del buckets[ref]
+            except KeyError:
+                pass
+        taken = self.bpf["image_buckets_taken"]
+        taken[taken.Key(slot)] = taken.Leaf(0)
         self.free_slots.append(slot)

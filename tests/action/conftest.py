@@ -183,6 +183,25 @@ def create_token(database_url: str, service: str = SERVICE, scope: str = "check"
     return result.stdout.strip()
 
 
+def token_actor(secret: str, database_url: str) -> str:
+    """How the gate names what a token did (`token:<id>`, its stable id)."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from gate_server.services.tokens import hash_token
+    from gate_contract.engine import make_engine
+    from gate_contract.models import ApiToken
+
+    engine = make_engine(database_url)
+    try:
+        with Session(engine) as session:
+            token_id = session.execute(select(ApiToken.id).where(
+                ApiToken.token_hash == hash_token(secret))).scalar_one()
+    finally:
+        engine.dispose()
+    return f"token:{token_id}"
+
+
 @dataclass
 class Gate:
     url: str

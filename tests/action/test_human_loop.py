@@ -11,7 +11,7 @@ import time
 import pytest
 import requests
 
-from tests.action.conftest import PUSH_SHA, REPOSITORY, create_token
+from tests.action.conftest import PUSH_SHA, REPOSITORY, create_token, token_actor
 from tests.action.profiles import BAD_CANARY, BASELINE, HEALTHY_CANARY, SERVICE
 
 APPROVER = "alice (on-call)"
@@ -33,8 +33,9 @@ def waiting_status(fake_github, timeout: float = 60):
     raise AssertionError("the step never posted a pending 'waiting' status")
 
 
-def decide_when_asked(gate, fake_github, decision: str, reason: str) -> threading.Thread:
-    """A person who sees the waiting status and decides through the API with a `decide` token."""
+def decide_when_asked(gate, fake_github, decision: str, reason: str) -> tuple[threading.Thread, str]:
+    """A person who sees the waiting status and decides through the API with a `decide` token;
+    also how the gate names them (their token's stable id, not its description)."""
     token = create_token(gate.database_url, scope="decide", description=APPROVER)
 
     def decide() -> None:
@@ -46,40 +47,40 @@ def decide_when_asked(gate, fake_github, decision: str, reason: str) -> threadin
 
     thread = threading.Thread(target=decide, daemon=True)
     thread.start()
-    return thread
+    return thread, token_actor(token, gate.database_url)
 
 
 def test_a_paused_step_waits_and_proceeds_when_a_person_approves(gate, action_runner, fake_github):
-    person = decide_when_asked(gate, fake_github, "approve", "the new exec is the image converter")
+    person, approver = decide_when_asked(gate, fake_github, "approve", "the new exec is the image converter")
     run = action_runner.run(**gate_inputs(gate, BAD_CANARY, on_pause="wait", decision_timeout="60s"))
     person.join(timeout=5)
 
     assert run.returncode == 0, run.log
     assert (run.outputs["verdict"], run.outputs["decision"], run.outputs["decided-by"]) == \
-        ("pause", "approve", APPROVER)
+        ("pause", "approve", approver)
     states = [call.body["state"] for call in fake_github.statuses("commit")]
     assert states == ["pending", "pending", "success"]
     waiting = fake_github.statuses("commit")[1]
     assert waiting.body["target_url"] == run.outputs["check-url"]
     final = fake_github.statuses("commit")[-1].body
-    assert final["description"].startswith(f"pause approved by {APPROVER}: the new exec is the image converter")
-    assert "### Decision" in run.summary and f"**Approved** by {APPROVER}" in run.summary
+    assert final["description"].startswith(f"pause approved by {approver}: the new exec is the image converter")
+    assert "### Decision" in run.summary and f"**Approved** by {approver}" in run.summary
     [check_run] = fake_github.statuses("check-run")
     assert check_run.body["conclusion"] == "success" and check_run.body["head_sha"] == PUSH_SHA
-    assert f"**Approved** by {APPROVER}" in check_run.body["output"]["summary"]
+    assert f"**Approved** by {approver}" in check_run.body["output"]["summary"]
 
 
 def test_a_paused_step_fails_when_a_person_rejects(gate, action_runner, fake_github):
-    person = decide_when_asked(gate, fake_github, "reject", "the shell is not ours")
+    person, approver = decide_when_asked(gate, fake_github, "reject", "the shell is not ours")
     run = action_runner.run(**gate_inputs(gate, BAD_CANARY, on_pause="wait", decision_timeout="60s"))
     person.join(timeout=5)
 
     assert run.returncode == 1, run.log
-    assert (run.outputs["decision"], run.outputs["decided-by"]) == ("reject", APPROVER)
+    assert (run.outputs["decision"], run.outputs["decided-by"]) == ("reject", approver)
     final = fake_github.statuses("commit")[-1].body
     assert final["state"] == "failure"
-    assert final["description"].startswith(f"pause rejected by {APPROVER}: the shell is not ours")
-    assert f"**Rejected** by {APPROVER}" in run.summary
+    assert final["description"].startswith(f"pause rejected by {approver}: the shell is not ours")
+    assert f"**Rejected** by {approver}" in run.summary
 
 
 def test_no_decision_in_time_fails_and_says_so(gate, action_runner, fake_github):

@@ -179,7 +179,8 @@ def upload_database(postgres_server):
         migrate.upgrade(database_url)
         engine = make_engine(database_url)
         with Session(engine) as session, session.begin():
-            secret = create_token(session, scope="ingest", services=services, role=role).secret
+            secret = create_token(session, scope="ingest", services=services, role=role,
+                                  version_pattern="*" if role else None).secret
         engine.dispose()
         return database_url, secret
 

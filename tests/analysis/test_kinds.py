@@ -59,14 +59,17 @@ NEW_KIND = '''
     FeatureKind("send", KeyShape.ADDRESS, "`<address>`", "inet:10.0.0.9:53", "sys_enter", 2.5,
                 (Rule("new_send_destination", "high", "datagram sent to a new address", "max_new_send_destinations",
                       0, "new datagram destinations", one_off=True),),
-                "datagram sent to {key}"),
+                "datagram sent to {key}", allow_list="send_destinations",
+                allow_description="CIDR:port datagram destinations", held_while_serving=True),
 '''
 
 FOLLOWS = '''
 from gate_contract import kinds
 from gate_server.analysis.config import json_schema, load_config
 from gate_server.analysis.judge import judge
+from gate_server.analysis.policy import ALLOW_LISTS, check_floor
 from gate_server.analysis.rules import Rules
+from gate_server.analysis.startup import HELD_WHILE_SERVING
 from gate_server.analysis.suppressions import check_pattern
 from host_probe.kernel.file_hook import window_hooks
 from tests.analysis.synthetic import canary_profile, service_profile
@@ -79,6 +82,13 @@ assert "send" in json_schema()["$defs"]["Weights"]["properties"]
 meaning = Rules(config).new_feature("send", "inet:10.0.0.9:53")
 assert (meaning.group, meaning.severity, meaning.limit) == ("send", "high", "max_new_send_destinations"), meaning
 assert check_pattern("send", "10.0.0.0/8:53", globs_allowed=True)
+allowing = Rules(load_config({"allow": {"send_destinations": ["10.0.0.0/8:53"]}}))
+assert allowing.is_allowed("send", "inet:10.0.0.9:53") and not allowing.is_allowed("send", "inet:192.168.0.9:53")
+assert not Rules(config).is_allowed("send", "inet:10.0.0.9:53")
+schema_allow = json_schema()["$defs"]["AllowList"]["properties"]["send_destinations"]
+assert schema_allow["description"] == "CIDR:port datagram destinations", schema_allow
+assert "send_destinations" in ALLOW_LISTS and check_floor("forbid_allow.send_destinations", ["*"])
+assert HELD_WHILE_SERVING == ("listen", "bind", "send"), HELD_WHILE_SERVING
 assert window_hooks("sys_enter")["send"] == "sys_enter"
 assert "`send`" in kinds.kinds_table() and "`new_send_destination`" in kinds.rules_table()
 verdict = judge(service_profile(), canary_profile(lambda i: {("send", "inet:10.0.0.9:53"): 3} if i == 4 else {}))
@@ -100,6 +110,17 @@ def test_a_planted_kind_is_followed_by_config_rules_suppressions_hooks_docs_and_
                             capture_output=True, text=True, timeout=120, env=environment)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "followed"
+
+
+def test_allow_lists_start_up_and_scoring_read_the_table():
+    from gate_server.analysis import policy, scoring, startup
+    from gate_server.analysis.config import AllowList
+    assert list(AllowList.model_fields) == list(kinds.ALLOW_LISTS)
+    assert {kind for allowed in kinds.ALLOW_LISTS.values() for kind in allowed.kinds} == {
+        kind.name for kind in kinds.FEATURE_KINDS if kind.allow_list}
+    assert policy.ALLOW_LISTS == tuple(kinds.ALLOW_LISTS)
+    assert startup.HELD_WHILE_SERVING == ("listen", "bind")
+    assert scoring.SEVERITY_POINTS is kinds.SEVERITY_POINTS and tuple(kinds.SEVERITY_POINTS) == kinds.SEVERITIES
 
 
 def test_the_kernel_counts_every_detail_kind_the_table_declares():

@@ -16,8 +16,9 @@ from __future__ import annotations
 import pytest
 
 from bench.evaluation import Outcome, evaluate, report
+from bench.evaluation_agent import AGENT_FIXTURES
 from bench.evaluation_data import (
-    BASELINE_RUNS, EXPECTED_FEATURE, FIXTURES_DIR, comparisons, load_profile, profile_from_json, profile_to_json,
+    BASELINE_RUNS, OFFSET_BASELINES, EXPECTED_FEATURE, FIXTURES_DIR, comparisons, load_profile, profile_from_json, profile_to_json,
     read_fixture, recorded_workloads, scenarios_for,
 )
 from bench.workloads.services import WORKLOADS
@@ -132,11 +133,53 @@ def test_the_injected_feature_is_absent_from_benign_recordings(workload, scenari
 
 def test_evaluation_rates_zero_false_pauses_and_every_target_but_the_known_misses():
     outcomes = list(OUTCOMES.values())
-    assert len(outcomes) == sum(1 + len(scenarios_for(WORKLOADS[w]())) - len(BASELINE_RUNS) for w in WORKLOADS)
+    # per workload: run 1 vs run 2, every recording but the two runs against the merged baseline (the
+    # attach-offset baselines as baselines of the fresh canary), and the agent's three comparisons
+    assert len(outcomes) == sum(1 + len(scenarios_for(WORKLOADS[w]())) - len(BASELINE_RUNS) + len(AGENT_COMPARISONS)
+                                for w in WORKLOADS)
     false_pauses = [o for o in outcomes if o.comparison.benign and o.paused]
     misses = {(o.comparison.workload, f"inject-{o.comparison.injection}") for o in outcomes
               if not o.comparison.benign and not o.correct}
     assert not false_pauses and misses == set(KNOWN_MISSES), report(outcomes)
+
+
+# --- issue 23's grown set: baselines attached at other ages, and the rolling update through the agent ---
+
+AGENT_COMPARISONS = ("agent-baseline vs agent-rolling", "agent-baseline vs benign-fresh", "baseline vs agent-rolling")
+GROWN = [(w, name) for (w, name) in OUTCOMES
+         if name.startswith(tuple(s.name for s in OFFSET_BASELINES) + AGENT_COMPARISONS)]
+
+
+def test_the_grown_set_covers_every_workload_each_attach_offset_and_the_agent():
+    assert len(GROWN) == len(WORKLOADS) * (len(OFFSET_BASELINES) + len(AGENT_COMPARISONS))
+
+
+@pytest.mark.parametrize("workload,name", GROWN)
+def test_a_benign_comparison_of_the_grown_set_does_not_pause(workload, name):
+    outcome = OUTCOMES[(workload, name)]
+    assert outcome.verdict.verdict in ("pass", "warn"), report([outcome])
+
+
+@pytest.mark.parametrize("workload", sorted(WORKLOADS))
+def test_the_agent_saw_the_rolling_updates_new_version_start_and_not_the_old_one(workload):
+    baseline, rolling = (read_fixture(workload, name) for name in AGENT_FIXTURES)
+    assert baseline["recording"]["agent_restarted"] and baseline["recording"]["attached_at_s"] < 6
+    old, new = profile_from_json(baseline), profile_from_json(rolling)
+    # attached by polling at 1 s and again after the agent's restart: no start-up window, and what it held
+    assert not old.startup_windows and len([w for w in old.windows if w.inventory]) == 2
+    # its new cgroup registered in kernel as it was made: its start-up is observed from its first process
+    assert new.windows[0].startup and not new.windows[0].inventory
+    # no stub first window (the agent's window clock per workload); the last is cut by the agent's stop
+    window = rolling["recording"]["window_s"]
+    assert all((w.ended_at - w.started_at).total_seconds() >= window / 2 for w in new.windows[:-1])
+
+
+@pytest.mark.parametrize("workload", sorted(WORKLOADS))
+def test_the_attach_offset_baselines_say_how_old_the_service_was(workload):
+    ages = [read_fixture(workload, s.name)["recording"]["attached_after_start_s"] for s in OFFSET_BASELINES]
+    # `record --pid` attaches once compiled: the age is the probe's compile time and more (2 s to 28 s
+    # under load here); the agent, compiled already, attached at 1 s (the rolling-update test above)
+    assert all(age > 0 for age in ages)
 
 
 def test_harness_counts_an_unchanged_canary_as_a_missed_injection():

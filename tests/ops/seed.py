@@ -13,10 +13,11 @@ WINDOW = timedelta(seconds=10)
 
 def seed_recording(engine, service: str, version: str, windows: list[dict], *, start: datetime | None = None,
                    role: str = "baseline", step: timedelta = WINDOW, drops: dict | None = None,
-                   sample_every: int = 1) -> str:
+                   sample_every: int = 1, programs: list | None = None) -> str:
     """Store one recording whose i-th window has the feature counts `windows[i]`.
 
     Keys of each dict are (kind, key); windows follow each other `step` apart from `start`.
+    `programs`: every window's lineage (records.ProgramActivity as dicts).
     """
     start = start or datetime.now(timezone.utc) - step * len(windows)
     writer = WindowWriter(engine)
@@ -33,5 +34,6 @@ def seed_recording(engine, service: str, version: str, windows: list[dict], *, s
             syscalls_total=sum(n for (kind, _), n in counts.items() if kind == "syscall"),
             events_total=sum(n for (kind, _), n in counts.items() if kind != "syscall"),
             sample_every=sample_every, drops=dict(drops or {}), features=dict(counts),
+            programs=list(programs or []),
         ))
     return recording_uuid

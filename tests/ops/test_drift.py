@@ -14,12 +14,13 @@ NOW = datetime.now(timezone.utc)
 
 
 def _seed_history(engine, recent_counts: dict) -> None:
-    # "Friday": 40 windows a day ago and two days ago; "Monday": the last half hour.
+    # "Friday": 40 windows a day ago and two days ago; "Monday": the last 50 minutes. Drift
+    # reads 10-minute rollups: windows 10 minutes apart are one slot each.
     for days in (2, 1):
         seed_recording(engine, "web", "v1", [dict(STEADY) for _ in range(20)], start=NOW - timedelta(days=days),
-                       step=timedelta(minutes=5))
-    seed_recording(engine, "web", "v1", [dict(recent_counts) for _ in range(12)], start=NOW - timedelta(minutes=30),
-                   step=timedelta(minutes=2))
+                       step=timedelta(minutes=10))
+    seed_recording(engine, "web", "v1", [dict(recent_counts) for _ in range(5)], start=NOW - timedelta(minutes=50),
+                   step=timedelta(minutes=10))
 
 
 def test_a_version_that_starts_spawning_shells_has_drifted(engine, migrated_url, capsys):
@@ -32,7 +33,7 @@ def test_a_version_that_starts_spawning_shells_has_drifted(engine, migrated_url,
     assert code == 1 and document["verdict"] == "pause"
     assert {("exec", "/bin/sh"), ("file", "/etc/shadow:r")} <= {(a["kind"], a["key"]) for a in document["anomalies"]}
     assert document["observation"]["baseline"]["windows"] == 40
-    assert document["observation"]["canary"]["windows"] == 12
+    assert document["observation"]["canary"]["windows"] == 5
 
 
 def test_an_unchanged_version_passes(engine, migrated_url, capsys):

@@ -12,6 +12,7 @@ from pathlib import Path
 from gate_contract.keys import EVENT_STREAM_LOSSES, PROFILE_LOSSES
 from host_probe.kernel import contract as kernel_contract
 from host_probe.kernel.loader import detail_syscalls
+from host_probe.keys import images
 
 HEADER = (Path(__file__).resolve().parents[2] / "bpf" / "probe.h").read_text()
 
@@ -85,6 +86,11 @@ def test_event_types_and_sizes_match():
     assert {value: name.removeprefix("EVENT_").lower() for name, value in enum("event_type").items()} \
         == kernel_contract.EVENT_TYPES
     assert defines()["SYSCALL_SLOTS"] == kernel_contract.SYSCALL_SLOTS
+
+
+def test_exec_image_constants_match():
+    assert defines()["IMAGE_BUCKETS"] == images.IMAGE_BUCKETS
+    assert defines()["IMAGE_PATH_BYTES"] == images.IMAGE_PATH_BYTES
 
 
 def test_every_detail_syscall_is_guarded_once_and_known_to_bcc():

@@ -16,14 +16,18 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from gate_contract.engine import make_engine
+from gate_server.services.tokens import create_token
 from gate_contract.records import RecordingInfo, WindowRecord
-from host_probe.delivery.database_destination import DatabaseDestination
+from host_probe.delivery.destinations import DatabaseDestination, ServerDestination
 from host_probe.errors import Rejected
+from host_probe.delivery import sender as sender_module
 from host_probe.delivery.sender import Sender
 from host_probe.delivery.spool import LossLedger, SpoolFile, identity_key
 from tests.probe.conftest import REPO, host_probe, migrated, read_profile
+from tests.support.live_server import LiveServer
 
 START = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
 
@@ -181,3 +185,55 @@ def test_an_unreachable_database_is_not_a_refusal(tmp_path):
     assert sender.rejected == 0 and sender.pending() == 2
     assert said and said[0].startswith("host-probe: database unavailable (")
     assert not (spool / "rejected").exists()
+
+
+def test_a_window_the_server_refuses_in_a_batch_is_the_only_one_set_aside(tmp_path):
+    """A batch upload is all or nothing: the one window over the server's cap (413) is set
+    aside and counted, and every other window of the batch is stored once."""
+    db_url = migrated(f"sqlite:///{tmp_path / 'gate.db'}")
+    engine = make_engine(db_url)
+    with Session(engine) as session, session.begin():
+        secret = create_token(session, scope="ingest", services=["probe-test"]).secret
+    engine.dispose()
+    spool = tmp_path / "spool"
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    head = recording("batch-refused", ended=True)
+    head["data"].update(started_at=(now - timedelta(minutes=1)).isoformat(), ended_at=now.isoformat())
+    windows = [window(head, i, events=20 + i) for i in range(6)]
+    for i, entry in enumerate(windows):
+        entry["data"].update(started_at=(now - timedelta(seconds=30 - i)).isoformat(),
+                             ended_at=(now - timedelta(seconds=29 - i)).isoformat())
+    windows[3]["data"]["features"] = [["file", f"/tmp/f{n}:r", 1] for n in range(80)]
+    spool_lines(spool / f"{head['data']['uuid']}.jsonl", head, *windows)
+    with LiveServer(db_url, workers=1, env={"GATE_MAX_WINDOW_FEATURES": "50"}) as server:
+        said = []
+        sender = Sender(ServerDestination(server.url, secret), spool, said.append, LossLedger(spool))
+        sender.adopt_orphans()
+        assert sender.deliver()
+        log = server.log()
+    assert log.count("POST /api/v1/windows") == 1  # the batch, refused whole
+    assert sorted(w.events_total for w in read_profile(db_url, "batch-refused").windows) == [20, 21, 22, 24, 25]
+    (rejected,) = [json.loads(line) for line in (spool / "rejected" / f"{head['data']['uuid']}.jsonl").open()]
+    assert rejected["data"]["index"] == 3 and "answered 413" in rejected["refused"]
+    assert sender.rejected == 1 and not list(spool.glob("*.jsonl"))
+    assert LossLedger(spool).claim(identity_key(head["data"])) == {"window_rejected": 23}
+
+
+def test_a_batch_stops_at_its_byte_cap(tmp_path, monkeypatch):
+    """Windows of many keys go in smaller batches: a batch ends at BATCH_BYTES of spooled
+    JSON (below the server's body limit), however many windows batch_windows allows."""
+    db_url = migrated(f"sqlite:///{tmp_path / 'gate.db'}")
+    spool = tmp_path / "spool"
+    head = recording("byte-cap", ended=True)
+    windows = [window(head, i) for i in range(6)]
+    spool_lines(spool / f"{head['data']['uuid']}.jsonl", head, *windows)
+    monkeypatch.setattr(sender_module, "BATCH_BYTES", int(2.5 * len(json.dumps(windows[0]) + "\n")))
+    destination = DatabaseDestination(db_url)
+    batches = []
+    store_windows = destination.store_windows
+    destination.store_windows = lambda entries: (batches.append(len(entries)), store_windows(entries))[1]
+    sender = Sender(destination, spool, print, LossLedger(spool), batch_windows=100)
+    sender.adopt_orphans()
+    assert sender.deliver()
+    assert batches == [3, 3]
+    assert len(read_profile(db_url, "byte-cap").windows) == 6

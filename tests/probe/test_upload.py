@@ -6,14 +6,17 @@ probe before it records, with one clear line."""
 from __future__ import annotations
 
 import os
+import re
+import time
 import uuid
+from datetime import datetime, timezone
 
 import pytest
 from sqlalchemy.orm import Session
 
 from gate_server.services.tokens import create_token
 from gate_contract.engine import make_engine
-from tests.probe.conftest import host_probe, migrated, read_profile, record_through_outage, totals
+from tests.probe.conftest import host_probe, migrated, read_profile, record_through_outage, start_probe, totals
 from tests.support.live_server import LiveServer
 
 LOOP = "for i in $(seq {n}); do cat /etc/hostname >/dev/null; sleep 0.2; done"
@@ -112,3 +115,51 @@ def test_windows_recorded_while_the_server_is_away_are_replayed_later(uploads, t
     assert "replayed 1 spool files" in replayed.stdout
     assert totals(read_profile(database_url, "up-later"))[("file", "/etc/hostname:r")] >= 5
     assert not list(spool.glob("*.jsonl"))
+
+
+def window_requests(server_log: str) -> int:
+    """Requests that carried windows, from the server's access log: one PUT per window, or a batch."""
+    return len(re.findall(r'"(?:PUT /api/v1/recordings/\S+/windows/\d+|POST /api/v1/windows) HTTP', server_log))
+
+
+def test_a_spool_an_outage_filled_drains_in_few_requests(uploads, tmp_path):
+    server, database_url = uploads
+    spool, trigger = tmp_path / "spool", tmp_path / "stop"
+    loop = f"while [ ! -e {trigger} ]; do cat /etc/hostname >/dev/null; sleep 0.05; done"
+    server.halt()
+    args = upload_args(server, spool, "up-drain", "sh", "-c", loop)
+    args[args.index("--window") + 1] = "0.1s"  # 100 windows in about 10 s of outage
+    probe = start_probe(args, env=with_token(token(database_url, "ingest")))
+    try:
+        deadline = time.monotonic() + 60
+        while spooled_windows(spool) < 100:
+            assert time.monotonic() < deadline and probe.poll() is None, "100 windows were not spooled in 60 s"
+            time.sleep(0.2)
+        before = len(server.log())
+        server.start()
+        restarted = datetime.now(timezone.utc)
+        deadline = time.monotonic() + 60
+        while len(read_profile(database_url, "up-drain").windows) < 100:
+            assert time.monotonic() < deadline, "the spool was not drained in 60 s"
+            time.sleep(0.2)
+        trigger.touch()
+        log = probe.communicate(timeout=60)[1]
+        assert probe.returncode == 0, log
+    finally:
+        if probe.poll() is None:
+            probe.kill()
+    assert "is back; replayed" in log
+    windows = read_profile(database_url, "up-drain").windows
+    # the 100 and more windows spooled in the outage went in a few requests (at most 100 windows
+    # each), not one each; windows recorded once the server was back may go one by one
+    after = sum(w.started_at >= restarted for w in windows)
+    assert window_requests(server.log()[before:]) <= 3 + after < len(windows) / 2
+    assert len({w.started_at for w in windows}) == len(windows) >= 100  # none doubled
+    ends = sorted((w.started_at, w.ended_at) for w in windows)
+    assert all(end == start for (_, end), (start, _) in zip(ends, ends[1:]))  # none missing
+    assert not list(spool.glob("*.jsonl"))
+
+
+def spooled_windows(spool) -> int:
+    return sum(line.startswith(b'{"type": "window"') for path in spool.glob("*.jsonl")
+               for line in path.read_bytes().splitlines())

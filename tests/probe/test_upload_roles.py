@@ -17,7 +17,7 @@ from tests.probe.test_upload import LOOP, upload_args, uploads, with_token  # no
 def canary_token(database_url: str) -> str:
     engine = make_engine(database_url)
     with Session(engine) as session, session.begin():
-        secret = create_token(session, scope="ingest", services=["probe-test"], role="canary").secret
+        secret = create_token(session, scope="ingest", services=["probe-test"], role="canary", version_pattern="*").secret
     engine.dispose()
     return secret
 

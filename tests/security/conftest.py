@@ -8,10 +8,12 @@ from dataclasses import dataclass, field
 
 import pytest
 import requests
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gate_server.services.policy import set_floor
-from gate_server.services.tokens import create_token
+from gate_server.services.tokens import CreatedToken, create_token, hash_token
+from gate_contract.models import ApiToken
 from gate_contract.engine import make_engine
 from gate_contract.writer import WindowWriter
 from tests.server.conftest import seeded_database
@@ -28,8 +30,10 @@ DROPPER = {("file", "/usr/local/bin/backdoor:w"): 1}
 STAR = {("file", "/*:r"): 3}
 CANARIES = {
     "poison": SHADOW | SHELL, "loosen": SHADOW | ROOT_KEY | DROPPER, "broad": SHELL, "star": STAR,
-    "floor": SHELL, "expiry": STAR, "decision": STAR, "rerun": STAR,
+    "floor": SHELL, "expiry": STAR, "decision": STAR, "rerun": STAR, "promote": {}, "audit": {}, "retention": {},
 }
+# The one description two on-call tokens share: the audit must still tell them apart.
+ON_CALL = "carol (on-call)"
 
 
 @dataclass
@@ -38,6 +42,7 @@ class Attacked:
     url: str
     database_url: str
     tokens: dict[str, str] = field(default_factory=dict)
+    token_ids: dict[str, int] = field(default_factory=dict)
 
     def request(self, method: str, path: str, token: str = "check", **kwargs) -> requests.Response:
         headers = {"Authorization": f"Bearer {self.tokens[token]}", **kwargs.pop("headers", {})}
@@ -61,18 +66,29 @@ def _seed_attacks(database_url: str) -> None:
     engine.dispose()
 
 
-def _tokens(database_url: str) -> dict[str, str]:
+def _tokens(database_url: str) -> dict[str, CreatedToken]:
     engine = make_engine(database_url)
     services = list(CANARIES)
     with Session(engine) as session, session.begin():
         made = {
             "check": create_token(session, scope="check", services=services, description="the change's author"),
-            "decide": create_token(session, scope="decide", services=services, description="carol (on-call)"),
-            "canary-ingest": create_token(session, scope="ingest", services=services, role="canary"),
+            "decide": create_token(session, scope="decide", services=services, description=ON_CALL),
+            "decide-twin": create_token(session, scope="decide", services=services, description=ON_CALL),
+            "canary-ingest": create_token(session, scope="ingest", services=services, role="canary",
+                                          version_pattern="v*"),
             "admin": create_token(session, scope="admin", services=[]),
         }
     engine.dispose()
-    return {name: token.secret for name, token in made.items()}
+    return made
+
+
+def _ids(database_url: str, tokens: dict[str, CreatedToken]) -> dict[str, int]:
+    engine = make_engine(database_url)
+    with Session(engine) as session:
+        ids = {name: session.execute(select(ApiToken.id).where(ApiToken.token_hash == hash_token(token.secret)))
+               .scalar_one() for name, token in tokens.items()}
+    engine.dispose()
+    return ids
 
 
 @pytest.fixture(scope="module", params=["postgres", "sqlite"])
@@ -81,4 +97,6 @@ def attacked(request, tmp_path_factory):
     _seed_attacks(database_url)
     tokens = _tokens(database_url)
     with LiveServer(database_url, workers=2) as server:
-        yield Attacked(backend=request.param, url=server.url, database_url=database_url, tokens=tokens)
+        yield Attacked(backend=request.param, url=server.url, database_url=database_url,
+                       tokens={name: token.secret for name, token in tokens.items()},
+                       token_ids=_ids(database_url, tokens))

@@ -2,13 +2,14 @@
 against the real server (gunicorn, both backends): what an anonymous caller can make a
 worker inflate, which routes take gzip at all, whether another site can log a
 visitor in to the dashboard, who on the host can read the embedded database, and
-whether the audit log says who made and revoked each token."""
+whether the audit log names each token it made and revoked by its stable id."""
 
 from __future__ import annotations
 
 import getpass
 import gzip
 import json
+import re
 import stat
 import subprocess
 import sys
@@ -103,15 +104,18 @@ def _tokens_cli(database_url: str, *args: str) -> subprocess.CompletedProcess:
     return result
 
 
-def test_creating_and_revoking_a_token_is_audited_under_its_prefix(gate):
+def test_creating_and_revoking_a_token_is_audited_under_its_stable_id(gate):
     description = f"alice (on-call) {uuid.uuid4().hex[:6]}"
     created = _tokens_cli(gate.database_url, "create", "--scope", "decide", "--service", "web",
                           "--description", description)
     prefix = created.stdout.strip()[:12]
+    stable_id = re.search(r"id (token:[0-9]+)", created.stderr).group(1)
     _tokens_cli(gate.database_url, "revoke", prefix)
     entries = gate.request("GET", "/api/v1/audit?service=web", "admin").json()["entries"]
-    mine = [entry for entry in entries if entry["detail"].get("token") == prefix]
+    mine = [entry for entry in entries if entry["detail"].get("token") == stable_id]
     operator = f"{getpass.getuser()} (cli)"
     assert [(entry["action"], entry["actor"], entry["service"]) for entry in mine] == [
         ("token.revoke", operator, "web"), ("token.create", operator, "web")]
-    assert mine[1]["detail"] == {"token": prefix, "scope": "decide", "description": description}
+    assert mine[1]["detail"] == {"token": stable_id, "prefix": prefix, "scope": "decide", "description": description}
+    listed = _tokens_cli(gate.database_url, "list").stdout.splitlines()
+    assert any(line.split()[:2] == [stable_id.removeprefix("token:"), prefix] for line in listed), listed

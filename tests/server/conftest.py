@@ -8,11 +8,13 @@ from dataclasses import dataclass, field
 
 import pytest
 import requests
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gate_server.services.tokens import create_token, revoke_token
+from gate_server.services.tokens import create_token, hash_token, revoke_token
 from gate_server.storage import migrate
 from gate_contract.engine import make_engine
+from gate_contract.models import ApiToken
 from gate_contract.writer import WindowWriter
 from tests.support.live_server import LiveServer
 from tests.support.seed import BAD_CANARY_EXTRA, WEB_BEHAVIOUR, seed_version
@@ -34,6 +36,17 @@ class Gate:
         if token:
             headers.setdefault("Authorization", f"Bearer {self.tokens.get(token, token)}")
         return requests.request(method, f"{self.url}{path}", headers=headers, timeout=30, **kwargs)
+
+    def actor(self, token: str) -> str:
+        """How the audit and every `by` name what a token did: its stable id, never its description."""
+        engine = make_engine(self.database_url)
+        try:
+            with Session(engine) as session:
+                token_id = session.execute(select(ApiToken.id).where(
+                    ApiToken.token_hash == hash_token(self.tokens[token]))).scalar_one()
+            return f"token:{token_id}"
+        finally:
+            engine.dispose()
 
     def check(self, token: str | None = "web", **body) -> requests.Response:
         payload = {"service": SERVICE, "baseline_version": "v1", "canary_version": "v2", **body}

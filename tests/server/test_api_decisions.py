@@ -52,14 +52,15 @@ def test_a_person_approves_a_paused_check_and_every_reader_sees_who_and_why(gate
                             json={"decision": "approve", "reason": "the new exec is the image converter"})
     assert response.status_code == 201, response.text
     decision = response.json()
-    assert decision["decision"] == "approve" and decision["by"] == "alice (on-call)"
+    assert decision["decision"] == "approve" and decision["by"] == gate.actor("decide")
     assert decision["reason"] == "the new exec is the image converter" and decision["check_id"] == check["id"]
     assert abs(datetime.fromisoformat(decision["at"]) - datetime.now(timezone.utc)) < timedelta(minutes=1)
     assert gate.request("GET", f"/api/v1/checks/{check['id']}").json()["decision"] == decision
     audit = gate.request("GET", "/api/v1/audit", params={"service": SERVICE}).json()["entries"]
     entry = next(e for e in audit if e["action"] == "decision" and e["check_id"] == check["id"])
+    assert (entry["actor"], entry["actor_description"]) == (gate.actor("decide"), "alice (on-call)")
     assert (entry["actor"], entry["reason"], entry["detail"]["decision"], entry["detail"]["verdict"]) == (
-        "alice (on-call)", "the new exec is the image converter", "approve", "pause")
+        gate.actor("decide"), "the new exec is the image converter", "approve", "pause")
 
 
 def test_a_poll_with_the_same_idempotency_key_carries_the_decision(gate):
@@ -74,7 +75,7 @@ def test_a_poll_with_the_same_idempotency_key_carries_the_decision(gate):
     assert poll.status_code == 200, poll.text
     assert poll.json()["id"] == first.json()["id"]
     assert poll.json()["decision"]["decision"] == "reject"
-    assert poll.json()["decision"]["by"] == "alice (on-call)"
+    assert poll.json()["decision"]["by"] == gate.actor("decide")
 
 
 def test_a_second_decision_and_a_decision_on_a_pass_are_refused(gate):
@@ -82,7 +83,7 @@ def test_a_second_decision_and_a_decision_on_a_pass_are_refused(gate):
     path = f"/api/v1/checks/{check['id']}/decision"
     assert gate.request("POST", path, "decide", json={"decision": "reject", "reason": "no"}).status_code == 201
     second = gate.request("POST", path, "admin", json={"decision": "approve", "reason": "yes"})
-    assert second.status_code == 409 and "already decided: reject by alice (on-call)" in second.json()["error"]
+    assert second.status_code == 409 and f"already decided: reject by {gate.actor('decide')}" in second.json()["error"]
     assert gate.request("GET", f"/api/v1/checks/{check['id']}").json()["decision"]["decision"] == "reject"
     passed = gate.check(canary_version="v2", config={"sufficiency": {"max_loss_ratio": 0.5}}).json()
     assert passed["verdict"] == "pass", passed["reasons"]
@@ -138,13 +139,13 @@ def test_an_acknowledged_and_suppressed_anomaly_is_listed_but_no_longer_counts(g
         again = gate.check(**BAD).json()
         assert again["verdict"] == "pass", again["reasons"]
         marks = {a["key"]: a["suppressed"] for a in again["anomalies"]}
-        assert marks["/bin/sh"]["by"] == "alice (on-call)"
+        assert marks["/bin/sh"]["by"] == gate.actor("decide")
         assert marks["/bin/sh"]["reason"] == "the converter shells out"
         assert marks["/etc/shadow:r"]["id"] == shadow.json()["suppression"]["id"]
         assert "2 anomalies are suppressed: listed, not counted" in again["notes"]
         stored = gate.request("GET", f"/api/v1/checks/{check['id']}").json()
         assert [(a["key"], a["by"]) for a in stored["acknowledgements"]] == [
-            ("/bin/sh", "alice (on-call)"), ("/etc/shadow:r", "alice (on-call)")]
+            ("/bin/sh", gate.actor("decide")), ("/etc/shadow:r", gate.actor("decide"))]
     finally:
         gate.request("DELETE", f"/api/v1/suppressions/{shell_suppression['id']}", "decide")
     after_revoke = gate.check(**BAD).json()
@@ -218,7 +219,7 @@ def test_revoking_twice_is_a_409_and_revoking_another_services_suppression_is_a_
     assert gate.request("DELETE", f"/api/v1/suppressions/{made['id']}", "decide-billing").status_code == 403
     revoked = gate.request("DELETE", f"/api/v1/suppressions/{made['id']}", "decide", params={"reason": "done"})
     assert revoked.status_code == 200 and revoked.json()["state"] == "revoked"
-    assert revoked.json()["revoked_by"] == "alice (on-call)"
+    assert revoked.json()["revoked_by"] == gate.actor("decide")
     assert gate.request("DELETE", f"/api/v1/suppressions/{made['id']}", "decide").status_code == 409
     actions = [(e["action"], e["detail"].get("suppression_id")) for e in
                gate.request("GET", "/api/v1/audit", params={"service": SERVICE}).json()["entries"]]
@@ -233,7 +234,7 @@ def test_current_names_the_promoted_baseline(gate):
     promoted = gate.request("POST", f"/api/v1/services/{SERVICE}/baseline", "decide",
                             json={"version": "v2", "reason": "v2 rolled out everywhere"})
     assert promoted.status_code == 201, promoted.text
-    assert (promoted.json()["version"], promoted.json()["by"]) == ("v2", "alice (on-call)")
+    assert (promoted.json()["version"], promoted.json()["by"]) == ("v2", gate.actor("decide"))
     check = gate.check(baseline_version="current", canary_version="v3-bad").json()
     assert check["baseline_version"] == "v2"
     gate.request("POST", f"/api/v1/services/{SERVICE}/baseline", "decide",
@@ -268,7 +269,7 @@ def test_the_service_api_shows_how_stable_its_baseline_is(gate):
     baseline = document["baseline"]
     assert (baseline["version"], baseline["recordings"], baseline["windows"]) == ("v1", 1, 12)
     assert baseline["changed_recently"] is True  # promoted a moment ago
-    assert baseline["promotion"]["by"] == "alice (on-call)"
+    assert baseline["promotion"]["by"] == gate.actor("decide")
     checks = baseline["checks"]
     assert 1 <= checks["count"] <= 20 and sum(checks["verdicts"].values()) == checks["count"]
     assert checks["score_min"] <= checks["score_mean"] <= checks["score_max"]

@@ -63,6 +63,24 @@ def test_uploaded_windows_are_stored_and_judged(gate):
     assert check.json()["observation"]["canary"]["windows"] == 3
 
 
+def test_a_windows_lineage_uploaded_by_a_probe_groups_the_new_programs_anomalies(gate):
+    """WindowRecord.programs over HTTP: stored with the window and read by the judge, which
+    groups the shell's anomalies under it (even in an inconclusive check)."""
+    version, recording_uuid = new_version(), str(uuid.uuid4())
+    assert put_recording(gate, recording_uuid, recording(version=version)).status_code == 201
+    shell = {"program": "/usr/bin/dash", "started_by": ["/usr/bin/web"],
+             "features": [["syscall", "dup2"], ["file", "/etc/passwd:r"]]}
+    for index in range(3):
+        body = window(index, programs=[shell])
+        body["features"] += [["exec", "/usr/bin/dash", 2], ["syscall", "dup2", 4], ["file", "/etc/passwd:r", 2]]
+        response = put_window(gate, recording_uuid, index, body)
+        assert response.status_code == 201, response.text
+    document = gate.check(canary_version=version).json()
+    [group] = document["groups"]
+    assert group["program"] == "/usr/bin/dash" and group["started_by"] == ["/usr/bin/web"]
+    assert {document["anomalies"][i]["key"] for i in group["anomalies"]} == {"dup2", "/etc/passwd:r"}
+
+
 def test_a_replayed_window_is_stored_once_and_kept_as_it_was(gate):
     version, recording_uuid = new_version(), str(uuid.uuid4())
     assert put_recording(gate, recording_uuid, recording(version=version)).status_code == 201

@@ -22,10 +22,10 @@ def made_token(database_url: str, *args: str) -> str:
 @pytest.fixture(scope="module")
 def role_tokens(gate) -> dict[str, str]:
     tokens = {
-        "canary": made_token(gate.database_url, "--service", SERVICE, "--role", "canary"),
+        "canary": made_token(gate.database_url, "--service", SERVICE, "--role", "canary", "--version", "*"),
         "canary-v4": made_token(gate.database_url, "--service", SERVICE, "--role", "canary", "--version", "v4*"),
         "canary-both": made_token(gate.database_url, "--service", SERVICE, "--service", OTHER_SERVICE,
-                                  "--role", "canary"),
+                                  "--role", "canary", "--versions", "*"),
     }
     gate.tokens.update({f"role:{name}": secret for name, secret in tokens.items()})
     return tokens
@@ -100,7 +100,7 @@ def test_an_ingest_token_made_without_a_role_uploads_either_role(gate):
 def test_tokens_list_shows_each_ingest_tokens_role_and_versions(gate, role_tokens):
     listing = gate_server("tokens", "list", "--db", gate.database_url)
     assert listing.returncode == 0, listing.stderr
-    rows = {line.split()[0]: line for line in listing.stdout.splitlines()[1:]}
+    rows = {line.split()[1]: line for line in listing.stdout.splitlines()[1:]}
     assert "ROLE" in listing.stdout.splitlines()[0] and "VERSIONS" in listing.stdout.splitlines()[0]
     legacy = rows[gate.tokens["ingest"][:12]]
     assert "any role" in legacy and "any version" in legacy
@@ -113,6 +113,8 @@ def test_tokens_list_shows_each_ingest_tokens_role_and_versions(gate, role_token
     (["--scope", "admin", "--version", "v4*"], "--role and --version apply to ingest tokens only"),
     (["--scope", "ingest", "--service", "web", "--version", " "], "--version needs a pattern"),
     (["--scope", "ingest", "--service", "web", "--role", "canry"], "invalid choice: 'canry'"),
+    (["--scope", "ingest", "--service", "web", "--role", "canary"],
+     "a token limited to --role canary needs --version PATTERN too"),
 ])
 def test_tokens_create_refuses_a_role_or_version_it_cannot_apply(sqlite_url, args, message):
     from gate_server.storage import migrate

@@ -84,7 +84,7 @@ def test_postgres_restarted_during_checks_and_uploads(durable_postgres, stop_mod
     engine = make_engine(url)
     with Session(engine) as session, session.begin():
         check_token = create_token(session, scope="check", services=["web"]).secret
-        ingest_token = create_token(session, scope="ingest", services=["web"], role="canary").secret
+        ingest_token = create_token(session, scope="ingest", services=["web"], role="canary", version_pattern="*").secret
     windows_before = count(engine, "SELECT count(*) FROM windows")
     engine.dispose()
 

@@ -8,11 +8,17 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
 from gate_contract.models import Base
+from gate_server.storage import partitions
+
+
+def not_a_partition(obj, name, type_, *_) -> bool:
+    return not (type_ == "table" and partitions.is_partition(name))
 
 
 def test_models_and_migrations_agree(engine):
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        # windows' monthly partitions (Postgres, migration 0014) are no model's tables
+        context = MigrationContext.configure(conn, opts={"compare_type": True, "include_object": not_a_partition})
         diff = compare_metadata(context, Base.metadata)
     assert diff == [], f"models and migrations differ; write a migration for: {diff}"
 
