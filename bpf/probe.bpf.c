@@ -22,6 +22,11 @@
  *   PATH_HASH_SEED     random per load, so a path cannot be chosen to collide
  *   FILE_HOOK_FENTRY   1: file opens come from fentry on security_file_open (the
  *                      opened file's path, resolved by the kernel); 0: from sys_enter
+ *   SENSITIVE_INODES   capacity of sensitive_inodes (FILE_HOOK_FENTRY only)
+ *   RETRY_UNREADABLE   1: an open whose path was not readable at sys_enter is read
+ *                      again at its sys_exit (sys_enter file hook only; a second
+ *                      hook on every syscall of the host: off by default, its cost
+ *                      measured in docs/benchmarks.md)
  *
  * Read from the kernel: the syscall's argument registers (struct pt_regs as
  * the kernel headers bcc compiles against lay it out: on x86_64 the UAPI
@@ -109,6 +114,9 @@ BPF_PERCPU_ARRAY(token_buckets, struct token_bucket, 1);
 BPF_TABLE("lru_hash", struct socket_ref, struct detail_key, bound_sockets, 4096);
 /* @brief clone flags between task_newtask and sched_process_fork, to tell threads apart */
 BPF_TABLE("lru_hash", u32, struct pending_clone, clone_flags_by_tid, 4096);
+/* @brief a thread's listen(2) on a socket whose bind asked for this port: read by
+ * the LISTEN state change the same syscall makes, so that port is the workload's own */
+BPF_TABLE("lru_hash", u32, u16, listen_asked_port, 1024);
 /* @brief the inet destination a thread's connect or Fast Open send just keyed at sys_enter:
  * the SYN_SENT that syscall makes is then not keyed again (one key per connection) */
 struct keyed_destination {
@@ -128,10 +136,14 @@ BPF_RINGBUF_OUTPUT(events, RINGBUF_PAGES);
 /* never written: exposes struct process_event's layout to userspace */
 BPF_ARRAY(event_layout, struct process_event, 1);
 
+/* workload_of_tgid's entry: the slot in its low 32 bits; the high 32 are lineage's
+ * (the exec image id and its syscall bucket: sched_process_exec) */
+#define SLOT_MASK 0xffffffffULL
+
 static __always_inline u32 slot_of(u32 tgid)
 {
     u64 *slot = workload_of_tgid.lookup(&tgid);
-    return slot ? (u32)*slot : 0;
+    return slot ? (u32)(*slot & SLOT_MASK) : 0;
 }
 
 static __always_inline u32 current_slot(void)
@@ -485,6 +497,30 @@ static __always_inline void count_file_open(u32 slot, struct path_text *text, in
         __sync_fetch_and_add(count, 1);
 }
 
+#if RETRY_UNREADABLE && !FILE_HOOK_FENTRY
+/* An open whose path sat on a page not yet faulted in: the kernel's own copy of it
+ * (getname) faults it in, so at the syscall's exit it is there to read. */
+struct unread_open {
+    u64 upath;
+    s32 dirfd;
+    u32 mode;
+};
+/* @brief thread id -> its open waiting for the sys_exit retry */
+BPF_TABLE("lru_hash", u32, struct unread_open, unread_opens, 1024);
+
+static __always_inline int retry_at_exit(u32 slot, const char *upath, u8 mode, int dirfd)
+{
+    u32 tid = bpf_get_current_pid_tgid();
+    struct unread_open unread = {.upath = (u64)upath, .dirfd = dirfd, .mode = mode};
+    return unread_opens.update(&tid, &unread) == 0;
+}
+#else
+static __always_inline int retry_at_exit(u32 slot, const char *upath, u8 mode, int dirfd)
+{
+    return 0;
+}
+#endif
+
 /* An open as the process spelled it (sys_enter; with FILE_HOOK_FENTRY, an open
  * that never reached a file). The hot detail: no memset (the hash masks what the
  * read did not write). */
@@ -496,6 +532,8 @@ static __always_inline void record_open(u32 slot, const char *upath, u8 mode, in
         return;
     int len = bpf_probe_read_user_str(text->path, sizeof(text->path), upath);
     if (len <= 0) {
+        if (retry_at_exit(slot, upath, mode, dirfd))
+            return;
         count_loss(slot, LOSS_UNREADABLE);
         return;
     }
@@ -521,6 +559,8 @@ static __always_inline void record_address(u32 slot, u8 kind, u64 fd, const void
     struct detail_key *key = blank_key(kind, slot);
     if (!key || read_sockaddr(key, uaddr, addrlen))
         return;
+    if (kind == KIND_BIND)
+        key->mode = PORT_ASKED;
     count_detail(key);
     if (connection && (key->family == SG_AF_INET || key->family == SG_AF_INET6)) {
         u32 tid = bpf_get_current_pid_tgid();
@@ -547,8 +587,16 @@ static __always_inline void record_listen(u32 slot, u64 fd)
 {
     struct socket_ref ref = {.tgid = bpf_get_current_pid_tgid() >> 32, .fd = fd};
     struct detail_key *bound = bound_sockets.lookup(&ref);
-    if (!bound || bound->family != SG_AF_UNIX)
+    if (!bound)
         return;
+    if (bound->family != SG_AF_UNIX) {
+        if (bound->port) {
+            u32 tid = bpf_get_current_pid_tgid();
+            u16 port = bound->port;
+            listen_asked_port.update(&tid, &port);
+        }
+        return;
+    }
     struct detail_key *key = blank_key(KIND_LISTEN, slot);
     if (!key)
         return;
@@ -810,11 +858,55 @@ RAW_TRACEPOINT_PROBE(sys_enter)
     return 0;
 }
 
+#if RETRY_UNREADABLE && !FILE_HOOK_FENTRY
+/* The retry's side: every process pays the tgid lookup; a watched one a lookup of its
+ * thread in unread_opens (the entry's high half is lineage's: no room for a count of
+ * waiting opens there, so a watched process pays that hash lookup on every exit). */
+RAW_TRACEPOINT_PROBE(sys_exit)
+{
+    u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    u64 *entry = workload_of_tgid.lookup(&tgid);
+    if (!entry || !(*entry & SLOT_MASK))
+        return 0;
+    u32 slot = (u32)(*entry & SLOT_MASK);
+    u32 tid = bpf_get_current_pid_tgid();
+    struct unread_open *unread = unread_opens.lookup(&tid);
+    if (!unread)
+        return 0; /* another thread's */
+    struct unread_open copy = *unread;
+    unread_opens.delete(&tid);
+    u32 zero = 0;
+    struct path_text *text = path_scratch.lookup(&zero);
+    if (!text || !slot)
+        return 0;
+    int len = bpf_probe_read_user_str(text->path, sizeof(text->path), (const char *)copy.upath);
+    if (len <= 0) {
+        count_loss(slot, LOSS_UNREADABLE);
+        return 0;
+    }
+    u32 flags = 0;
+    if (len == DETAIL_PATH_LEN) {
+        flags = PATH_TRUNCATED;
+        count_loss(slot, LOSS_PATH_TRUNCATED);
+    }
+    count_file_open(slot, text, len, copy.mode, copy.dirfd, flags);
+    return 0;
+}
+#endif
+
 #if FILE_HOOK_FENTRY
 /* File opens where the kernel allows fentry: the key is the path of the file the
  * kernel opened, read with bpf_d_path at security_file_open, so every spelling
  * (a symlink, a dirfd-relative name, "..", /proc/self/root) is the real path in
- * the opener's root, with no canonicalisation in userspace.
+ * the opener's root, with no canonicalisation in userspace. Every open of a
+ * watched process passes there, whatever led to it: open(2) and its family, an
+ * io_uring OPENAT (from the ring's worker or its SQPOLL thread, threads of the
+ * process), open_by_handle_at, a /proc fd link reopened.
+ *
+ * A file that is one of the configured sensitive files by its inode (device and
+ * inode number, sensitive_inodes, written by userspace at start) is keyed by the
+ * configured path, whatever name reached it: a hard link or a bind mount of a
+ * secret is the secret.
  *
  * security_file_open runs in do_dentry_open, after the path walk and its
  * permission checks: an open refused before it (ENOENT, EACCES at may_open,
@@ -826,10 +918,10 @@ RAW_TRACEPOINT_PROBE(sys_enter)
  * buffer), is keyed at the exit by the text it asked for, as the sys_enter hook
  * keys it, and resolved in userspace. Exactly one key per open either way.
  *
- * Only the first file of an open counts: overlayfs (a container's root) opens
+ * Only the first file of an open(2) counts: overlayfs (a container's root) opens
  * the real file underneath with a security_file_open of its own, whose path is
- * the layer's, not the one the process named. Exec's opens of its binary do not
- * pass do_sys_openat2 and are not file keys (the exec key is). */
+ * the layer's, not the one the process named. Exec's opens of its binary and
+ * interpreter (__FMODE_EXEC) are not file keys (the exec key is). */
 enum open_state { OPEN_WAITING = 0, OPEN_KEYED = 1, OPEN_UNRESOLVED = 2 };
 
 struct open_in_flight {
@@ -838,12 +930,23 @@ struct open_in_flight {
     u32 pad;
 } __attribute__((aligned(8)));
 
+/* the kernel's own (device, inode) of a file: i_sb->s_dev as MKDEV (major << 20 | minor) */
+struct inode_id {
+    u64 dev;
+    u64 ino;
+};
+
 /* @brief thread id -> its open-family syscall between do_sys_openat2's entry and
  * exit. LRU: an entry whose exit never ran for the probe (its workload removed
  * mid-open) ages out instead of filling the map. */
 BPF_TABLE("lru_hash", u32, struct open_in_flight, opens_in_flight, 10240);
 /* @brief never written: the zeroed entry an open starts from */
 BPF_ARRAY(open_blank, struct open_in_flight, 1);
+/* @brief an open that did not come through do_sys_openat2 (io_uring, handles): its buffer */
+BPF_PERCPU_ARRAY(open_scratch, struct open_in_flight, 1);
+/* @brief (device, inode) of each configured sensitive file -> the configured path
+ * (host_probe/keys/sensitive_inodes.py fills it before any workload is added) */
+BPF_HASH(sensitive_inodes, struct inode_id, struct path_text, SENSITIVE_INODES);
 
 KFUNC_PROBE(do_sys_openat2, int dfd, const char *filename, struct open_how *how)
 {
@@ -858,16 +961,43 @@ KFUNC_PROBE(do_sys_openat2, int dfd, const char *filename, struct open_how *how)
     return 0;
 }
 
+/* The path the key is made of, written to `text`: the configured path of a
+ * sensitive inode, else the opened file's own path; its length with the NUL, or
+ * <= 0 when bpf_d_path could not write it. */
+static __always_inline int opened_path(struct file *file, struct path_text *text)
+{
+    struct inode *inode = file->f_inode;
+    struct inode_id id = {.dev = inode->i_sb->s_dev, .ino = inode->i_ino};
+    struct path_text *named = sensitive_inodes.lookup(&id);
+    if (named)
+        return bpf_probe_read_kernel_str(text->path, sizeof(text->path), named->path);
+    return bpf_d_path(&file->f_path, text->path, sizeof(text->path));
+}
+
 KFUNC_PROBE(security_file_open, struct file *file)
 {
     u32 slot = current_slot();
     if (!slot)
         return 0;
+    if (file->f_flags & __FMODE_EXEC)
+        return 0; /* an exec's binary or interpreter: the exec key says it */
     u32 tid = bpf_get_current_pid_tgid();
     struct open_in_flight *in_flight = opens_in_flight.lookup(&tid);
-    if (!in_flight || in_flight->state != OPEN_WAITING)
-        return 0; /* not an open(2)'s file (exec), or not its first (overlayfs underneath) */
-    int len = bpf_d_path(&file->f_path, in_flight->text.path, sizeof(in_flight->text.path));
+    if (in_flight && in_flight->state != OPEN_WAITING)
+        return 0; /* not the open(2)'s first file (overlayfs underneath) */
+    if (!in_flight) {
+        u32 zero = 0;
+        struct open_in_flight *other = open_scratch.lookup(&zero); /* io_uring, a handle, ... */
+        if (!other)
+            return 0;
+        int len = opened_path(file, &other->text);
+        if (len > 0 && len <= DETAIL_PATH_LEN)
+            count_file_open(slot, &other->text, len, open_mode(file->f_flags), SG_AT_FDCWD, PATH_RESOLVED);
+        else
+            count_loss(slot, LOSS_UNREADABLE);
+        return 0;
+    }
+    int len = opened_path(file, &in_flight->text);
     if (len <= 0 || len > DETAIL_PATH_LEN) {
         in_flight->state = OPEN_UNRESOLVED;
         return 0;
@@ -1102,6 +1232,13 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state)
             __builtin_memcpy(key->addr, args->saddr_v6, 16);
         else
             __builtin_memcpy(key->addr, args->saddr, 4);
+        u32 tid = bpf_get_current_pid_tgid();
+        u16 *asked = listen_asked_port.lookup(&tid);
+        if (asked) {
+            if (*asked == key->port)
+                key->mode = PORT_ASKED;
+            listen_asked_port.delete(&tid);
+        }
     } else {
         key->port = args->dport;
         if (args->family == SG_AF_INET6)

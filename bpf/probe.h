@@ -48,6 +48,12 @@ enum lru_map {
 /* LRU_ENTRY_: the kernel's own <linux/list_lru.h> (pulled in by the fentry hook's <linux/fs.h>) has an LRU_REMOVED */
 enum lru_change { LRU_ENTRY_ADDED = 0, LRU_ENTRY_REMOVED = 1, LRU_CHANGES = 2 };
 
+/* detail_key.mode of a bind or listen key: where its port came from. A port the
+ * workload asked for is its own, even inside ip_local_port_range; only one the
+ * kernel chose (a requested 0, an autobind, a socket bound before the recording)
+ * is normalised as <ephemeral>. */
+enum port_origin { PORT_UNKNOWN = 0, PORT_ASKED = 1 };
+
 /* process_counts slots (per workload) */
 enum process_change {
     PROCESS_FORK = 0,

@@ -63,6 +63,11 @@ def _per_second(value: Any) -> Any:
 Seconds = Annotated[float, BeforeValidator(_seconds)]
 
 
+def _globs(value: Any) -> Any:
+    # a variable holds them comma-separated; the repeatable flag gives a list
+    return tuple(part.strip() for part in value.split(",") if part.strip()) if isinstance(value, str) else value
+
+
 class ProbeSettings(BaseSettings):
     model_config = SettingsConfigDict(frozen=True, extra="ignore")
 
@@ -81,6 +86,9 @@ class ProbeSettings(BaseSettings):
     detail_keys: int = Field(RECORD_DETAIL_KEYS, ge=1)
     batch_windows: int = Field(BATCH_WINDOWS, ge=1)
     file_hook: Literal["auto", "fentry", "sys_enter"] = FILE_HOOK_AUTO
+    # Sensitive files besides the judge's defaults: under fentry keyed by inode too.
+    sensitive_paths: Annotated[tuple[str, ...], BeforeValidator(_globs)] = ()
+    retry_unreadable: bool = False  # sys_enter: read an unreadable open's path again at its exit
     verbose: bool = False
     sudo_user: str = ""  # who ran the probe through sudo: `record -- CMD` runs CMD as them
     environment: dict[str, str] = Field(default_factory=dict, exclude=True)

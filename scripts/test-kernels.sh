@@ -8,6 +8,7 @@
 # there. bcc compiles inside against the guest kernel's own headers.
 #
 #   scripts/test-kernels.sh                 the tests
+#   scripts/test-kernels.sh PYTEST_ARGS...  instead: these tests (a subset while developing)
 #   scripts/test-kernels.sh --bench [--quick]
 #                                           instead: python -m bench probe_overhead --file-hooks
 #                                           (the fentry file hook against sys_enter, ratios)
@@ -45,7 +46,14 @@ GUEST_TESTS=(
     tests/probe/test_losses.py::test_a_tiny_ring_buffer_counts_refused_events
     tests/agent/test_agent.py::test_a_new_version_starts_a_new_recording_and_a_reload_never_reloads_the_programs
     tests/agent/test_agent.py::test_a_noisy_workload_overflows_its_own_budget_not_the_others
+    # every route around the probe, under fentry: the object-level hooks the host lacks (issue 24)
+    tests/probe/test_evasions.py
+    # sys_enter's own retry (--file-hook sys_enter, 250 s under emulation): the host tier runs it
+    --deselect tests/probe/test_evasions.py::test_the_exit_time_retry_keys_an_open_whose_path_was_not_yet_paged_in
 )
+if [ "$#" -gt 0 ] && [ "$1" != "--bench" ]; then
+    GUEST_TESTS=("$@")
+fi
 # Every hook Debian's kernels allow must load and run in the guest: these fail there instead of skipping.
 GUEST_REQUIRE="ebpf,fentry"
 

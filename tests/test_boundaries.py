@@ -18,7 +18,8 @@ FIRST_PARTY = ("gate_contract", "gate_server", "host_probe", "action", "tests", 
 
 # The contract's modules that load no database code: what the pure judge may read.
 CONTRACT_WITHOUT_SQL = ("gate_contract.keys", "gate_contract.profile", "gate_contract.records",
-                        "gate_contract.durations", "gate_contract.kinds", "gate_contract.rollout")
+                        "gate_contract.durations", "gate_contract.kinds", "gate_contract.rollout",
+                        "gate_contract.sensitive")
 
 
 @dataclass(frozen=True)

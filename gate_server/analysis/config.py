@@ -20,6 +20,8 @@ from gate_server.analysis.patterns import check_glob, parse_destination
 from gate_contract.kinds import (
     ALLOW_LISTS, GROUPS, LIMITS, ONE_OFF_RULES, RULE_NAMES, WEIGHTS, Kind, KeyShape, rules_of_group,
 )
+# the judge's and the probe's one list (the probe keys these files by inode too)
+from gate_contract.sensitive import DEFAULT_SENSITIVE_PATHS
 
 # Score groups, rules, weights and limits come from the feature-kind table (gate_contract/kinds.py).
 Group = Literal[GROUPS]
@@ -33,20 +35,6 @@ DEFAULT_ONE_OFF_RULES = ONE_OFF_RULES
 RULES_OF_GROUP: dict[str, tuple[str, ...]] = {group: rules_of_group(group) for group in GROUPS}
 SCHEMA_PATH = Path(__file__).with_name("config_schema.json")
 
-# Credentials and kernel/secret interfaces a service should not touch unless it
-# always has (then the baseline has it too and it is not news). '~/' = any home.
-DEFAULT_SENSITIVE_PATHS = (
-    "/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-", "/etc/security/opasswd",
-    "/etc/sudoers", "/etc/sudoers.d/*",
-    "~/.ssh/*", "/etc/ssh/ssh_host_*_key",
-    "~/.aws/credentials", "~/.aws/config", "~/.config/gcloud/*", "~/.azure/*",
-    "~/.kube/config", "~/.docker/config.json", "~/.netrc", "~/.git-credentials", "~/.gnupg/*",
-    "~/.bash_history", "~/.pgpass",
-    "/var/run/secrets/kubernetes.io/*", "/run/secrets/kubernetes.io/*", "/etc/kubernetes/pki/*",
-    "/etc/ssl/private/*", "/etc/pki/tls/private/*",
-    "/proc/*/mem", "/proc/*/environ", "/proc/kcore", "/dev/mem", "/dev/kmem", "/dev/port",
-    "/boot/*", "/sys/kernel/security/*",
-)
 # Unix sockets of the host's own daemons, which glibc and the usual libraries reach on
 # their own (the name service's first try before DNS, the journal, syslog, the system
 # bus): a new connect there is what the service's libraries do, not a new destination.

@@ -123,6 +123,14 @@ def _settings_arguments(parser: argparse.ArgumentParser, config_file: bool = Fal
                         help="where file opens are keyed: fentry (the opened file's path, resolved in kernel), "
                              "sys_enter (the path as passed, resolved by the probe), or auto: fentry where the "
                              f"kernel allows it (default: {FILE_HOOK_AUTO})")
+    parser.add_argument("--sensitive-path", action="append", dest="sensitive_paths", metavar="GLOB",
+                        help="a sensitive file besides the judge's defaults (repeatable; HOST_PROBE_SENSITIVE_PATHS "
+                             "comma-separated): under the fentry file hook, an open of the same inode by any name "
+                             "(a hard link, a bind mount) is keyed by this path")
+    parser.add_argument("--retry-unreadable", action="store_true", default=None,
+                        help="sys_enter file hook: read an open's path again at the syscall's exit when it was not "
+                             "readable at entry (a page not yet touched); costs every process on the host a second "
+                             "hook per syscall (docs/benchmarks.md), so off by default")
     parser.add_argument("-v", "--verbose", action="store_true", default=None,
                         help="print process-tree events as they arrive")
 
@@ -152,7 +160,7 @@ def _read_secret_file(path: Path) -> str:
 
 
 SETTINGS_FLAGS = ("spool", "window", "startup", "sample", "rate_limit", "ringbuf_pages", "detail_keys",
-                  "batch_windows", "file_hook", "verbose", "server")
+                  "batch_windows", "file_hook", "sensitive_paths", "retry_unreadable", "verbose", "server")
 
 
 def settings_of(args) -> ProbeSettings:
@@ -222,7 +230,8 @@ def engine_config_of(settings: ProbeSettings, **options):
         database_url=settings.database_url, spool_dir=settings.spool_dir, server_url=settings.server,
         ingest_token=settings.ingest_token, window_s=settings.window, sample_every=settings.sample,
         rate_limit=settings.rate_limit, ringbuf_pages=settings.ringbuf_pages, detail_keys=settings.detail_keys,
-        startup_s=settings.startup, file_hook=settings.file_hook, verbose=settings.verbose,
+        startup_s=settings.startup, file_hook=settings.file_hook, sensitive_paths=settings.sensitive_paths,
+        retry_unreadable=settings.retry_unreadable, verbose=settings.verbose,
         batch_windows=settings.batch_windows, **options)
 
 

@@ -93,7 +93,12 @@ def take_inventory(pids: Iterable[int], ephemeral_ports: tuple[int, int] = DEFAU
             holdings.files = [opened for opened in holdings.files if opened.fd not in STANDARD_STREAMS]
         _add_process(inventory, holdings, sockets)
     if normalise:
-        inventory.held = {_normalised(item, ephemeral_ports) for item in inventory.held}
+        # A listener's port is the one its workload asked for, as the probe keys a
+        # listener it sees start (only a requested 0 is <ephemeral>); /proc/net/tcp
+        # cannot tell an asked port inside ip_local_port_range from a chosen one, and
+        # a listening port is asked for far more often than not.
+        listening = {value for kind, value in inventory.held if kind == "listen"}
+        inventory.held = {_normalised(item, ephemeral_ports, item[1] in listening) for item in inventory.held}
         inventory.cwds = {normalise_path(cwd) for cwd in inventory.cwds}
         inventory.deleted_files = {normalise_path(path) for path in inventory.deleted_files}
     return inventory
@@ -177,7 +182,7 @@ def _inet_features(sock: InetSocket, listening_ports: set[tuple[str, str, int]])
     return features
 
 
-def _normalised(item: Held, ephemeral_ports: tuple[int, int]) -> Held:
+def _normalised(item: Held, ephemeral_ports: tuple[int, int], listening: bool = False) -> Held:
     kind, value = item
     if isinstance(value, FileKey):
         return kind, FileKey(normalise_path(value.path), value.mode)
@@ -185,7 +190,7 @@ def _normalised(item: Held, ephemeral_ports: tuple[int, int]) -> Held:
         if value.family == UNIX:
             return kind, Address(UNIX, path=normalise_path(value.path))
         if kind in ("bind", "listen"):  # a connect's destination port names a service: kept
-            return kind, Address(value.family, value.host, normalise_port(value.port, ephemeral_ports))
+            return kind, Address(value.family, value.host, normalise_port(value.port, ephemeral_ports, listening))
         return item
     if kind == "exec":
         return kind, normalise_path(value)

@@ -13,6 +13,8 @@ LOSS_REASONS = ("map_full", "ringbuf_reserve_failed", "rate_limited", "sampled_o
 # enum path_flag (struct path_text.flags)
 PATH_TRUNCATED = 1
 PATH_RESOLVED = 2
+# enum port_origin (a bind or listen detail_key's mode): the workload asked for the port
+PORT_ASKED = 1
 # SG_AT_FDCWD: a file key's dirfd when the path is relative to the working directory
 AT_FDCWD = -100
 # enum lru_map and enum lru_change, in slot order (host_probe/kernel/lru_evictions.py)

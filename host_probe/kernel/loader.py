@@ -21,6 +21,8 @@ BPF_DIR = Path(__file__).resolve().parents[1] / "bpf"
 PROBE_SOURCE = BPF_DIR / "probe.bpf.c"
 # slot numbers are one byte wide in the events and the status; 0 means "not watched"
 MAX_WORKLOADS_LIMIT = 255
+# sensitive files the fentry file hook knows by inode (host_probe/keys/sensitive_inodes.py)
+SENSITIVE_INODES = 1024
 
 
 def detail_syscalls(source: Path = PROBE_SOURCE) -> tuple[str, ...]:
@@ -45,6 +47,9 @@ class ProbeOptions:
     detail_budget: int = 0        # keys one workload may hold per window; 0 = the whole capacity
     max_cgroups: int = 4096       # watched cgroup directories (a workload's and its descendants)
     file_hook: str = "sys_enter"  # where file opens are keyed: "sys_enter" or "fentry" (host_probe/kernel/file_hook.py)
+    # sys_enter only: read an open's path again at its sys_exit when it was not readable at entry
+    # (a second hook on every syscall of the host; docs/benchmarks.md has its cost)
+    retry_unreadable: bool = False
 
 
 
@@ -137,6 +142,8 @@ def cflags(options: ProbeOptions, numbers: Mapping[str, int] | None = None) -> l
         f"-DHAVE_GROUP_DEAD={1 if tracefs.has_field('sched/sched_process_exit', 'group_dead') else 0}",
         f"-DPATH_HASH_SEED={int.from_bytes(os.urandom(8), 'little')}ULL",
         f"-DFILE_HOOK_FENTRY={1 if options.file_hook == 'fentry' else 0}",
+        f"-DSENSITIVE_INODES={SENSITIVE_INODES}",
+        f"-DRETRY_UNREADABLE={1 if options.retry_unreadable else 0}",
     ]
     flags += [f"-DNR_{name}={numbers.get(name, -1)}" for name in detail_syscalls()]
     return flags

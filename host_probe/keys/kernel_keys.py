@@ -14,7 +14,7 @@ from gate_contract.kinds import ADDRESS_KINDS
 
 from gate_contract.keys import INET, INET6, UNIX, Address, FeatureKey, file_key, socket_key
 from host_probe.keys.canonical import Canonicaliser
-from host_probe.kernel.contract import DETAIL_KINDS, OPEN_MODES, PATH_RESOLVED, PATH_TRUNCATED
+from host_probe.kernel.contract import DETAIL_KINDS, OPEN_MODES, PATH_RESOLVED, PATH_TRUNCATED, PORT_ASKED
 from host_probe.keys.normalise import DEFAULT_EPHEMERAL_PORTS, normalise_address, normalise_path
 
 FAMILY_NAMES = {socket.AF_INET: INET, socket.AF_INET6: INET6, socket.AF_UNIX: UNIX,
@@ -86,4 +86,4 @@ def detail_feature(key, ephemeral_ports: tuple[int, int] = DEFAULT_EPHEMERAL_POR
         return kind, socket_key(family_name(key.family), TYPE_NAMES.get(key.sock_type, f"type{key.sock_type}"))
     assert kind in ADDRESS_KINDS
     found = address(key.family, bytes(key.addr), key.port, c_text(key.path))
-    return kind, str(normalise_address(kind, found, ephemeral_ports))
+    return kind, str(normalise_address(kind, found, ephemeral_ports, port_asked=key.mode == PORT_ASKED))

@@ -82,18 +82,23 @@ def normalise_path(path: str) -> str:
     return path
 
 
-def normalise_port(port: int, ephemeral_ports: tuple[int, int] = DEFAULT_EPHEMERAL_PORTS) -> int | str:
-    """A local port the kernel picked (0, or the ephemeral range) differs every run."""
+def normalise_port(port: int, ephemeral_ports: tuple[int, int] = DEFAULT_EPHEMERAL_PORTS,
+                   asked: bool = False) -> int | str:
+    """A local port the kernel picked (0, or the ephemeral range) differs every run.
+    A port the workload `asked` for is its own, even inside the ephemeral range (a
+    listener on 40000 is a listener): only a requested 0 is the kernel's choice."""
+    if asked:
+        return EPHEMERAL if port == 0 else port
     low, high = ephemeral_ports
     return EPHEMERAL if port == 0 or low <= port <= high else port
 
 
 def normalise_address(kind: str, address: Address,
-                      ephemeral_ports: tuple[int, int] = DEFAULT_EPHEMERAL_PORTS) -> Address:
+                      ephemeral_ports: tuple[int, int] = DEFAULT_EPHEMERAL_PORTS, port_asked: bool = False) -> Address:
     """A unix path is normalised as a path; a local port the kernel picked becomes
     <ephemeral>. A connect's destination port names the service it talks to: kept."""
     if address.family == UNIX:
         return replace(address, path=normalise_path(address.path)) if address.path else address
     if address.family in (INET, INET6) and kind != "connect" and isinstance(address.port, int):
-        return replace(address, port=normalise_port(address.port, ephemeral_ports))
+        return replace(address, port=normalise_port(address.port, ephemeral_ports, port_asked))
     return address

@@ -25,6 +25,7 @@ from typing import Callable
 from gate_contract.records import MAX_PROGRAM_FEATURES, MAX_PROGRAMS, ProgramActivity, RecordingInfo, WindowRecord
 from host_probe import __version__
 from host_probe.kernel import file_hook, loader
+from host_probe.keys import sensitive_inodes
 from host_probe.discovery import Workload
 from host_probe.recording.drain import MapDrain, RawWindow
 from host_probe.kernel.heap import page_out_compiler, return_freed_memory
@@ -57,6 +58,9 @@ class EngineConfig:
     ringbuf_pages: int = 64
     startup_s: float = STARTUP_S   # how long after its start a workload's windows are start-up windows
     file_hook: str = FILE_HOOK_AUTO  # auto, fentry or sys_enter (host_probe/kernel/file_hook.py)
+    # globs of sensitive files besides the defaults, keyed by inode under fentry (a hard link is the file)
+    sensitive_paths: tuple[str, ...] = ()
+    retry_unreadable: bool = False  # sys_enter: read an unreadable open's path again at its sys_exit
     verbose: bool = False
     # Store each recording from the loop before counting it, so a refusal stops `record`
     # before it attaches; the agent leaves it to the sender (a hung server must not stall discovery).
@@ -67,7 +71,8 @@ class EngineConfig:
     def probe_options(self) -> loader.ProbeOptions:
         return loader.ProbeOptions(max_workloads=self.max_workloads, sample_every=self.sample_every,
                                    rate_limit=self.rate_limit, ringbuf_pages=self.ringbuf_pages,
-                                   detail_max_keys=self.detail_keys, detail_budget=self.detail_budget)
+                                   detail_max_keys=self.detail_keys, detail_budget=self.detail_budget,
+                                   retry_unreadable=self.retry_unreadable)
 
 
 def ephemeral_port_range() -> tuple[int, int]:
@@ -239,6 +244,8 @@ class Engine:
         self.bpf, self.file_hook = file_hook.load(config.probe_options(), config.file_hook, notes.append)
         self.file_hook_note = "; ".join(notes)
         self.hooks = file_hook.window_hooks(self.file_hook)
+        if self.file_hook == file_hook.FENTRY:
+            sensitive_inodes.fill(self.bpf, config.sensitive_paths)
         try:
             # Only now the storage code (SQLAlchemy or requests): compiled first and
             # with the compiler's heap handed back, the two memory peaks do not add up.

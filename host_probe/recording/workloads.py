@@ -282,8 +282,8 @@ class WorkloadTable:
         reader = BatchReader(self.tgid_slots, TGID_CHUNK)
         held: list[int] = []
         for n in reader.chunks():
-            # the low 32 bits are the slot; the high ones the process's exec image id
-            rows = np.flatnonzero(reader.u64_values(n)[:, 0] & np.uint64(0xFFFFFFFF) == slot)
+            # the low 32 bits are the slot; the high ones the process's exec image id (lineage)
+            rows = np.flatnonzero((reader.u64_values(n)[:, 0] & np.uint64(0xFFFFFFFF)) == slot)
             held += [int(reader.keys[row]) for row in rows]
         assign_slot(self.bpf, held, 0)
 

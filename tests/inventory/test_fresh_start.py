@@ -45,7 +45,8 @@ def fresh_start_keys(calls: list[list], ephemeral: tuple[int, int]) -> set[tuple
         elif len(call) == 2:
             keys.add((call[0], str(Address("unix", path=normalise_path(call[1])))))
         else:
-            keys.add((call[0], str(Address("inet", call[1], normalise_port(call[2], ephemeral)))))
+            # the canary asks for its port: the probe keys it as it is, even inside the ephemeral range
+            keys.add((call[0], str(Address("inet", call[1], normalise_port(call[2], ephemeral, asked=True)))))
     return keys
 
 

@@ -48,13 +48,24 @@ def test_a_udp_socket_bound_to_a_fixed_port_is_bind(hold):
                                             ("socket", "inet/dgram")}
 
 
-def test_a_port_in_the_ephemeral_range_is_the_placeholder(hold):
+def test_a_listeners_port_is_its_own_even_in_the_ephemeral_range(hold):
+    # /proc/net/tcp cannot say who chose it; the probe keys a listener it sees start by
+    # the port asked for, so an attached baseline's listener must be that port too
     server = hold("""
         s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
         ready(port=s.getsockname()[1])
     """)
+    port = server.info["port"]
     assert network_features(server.pid) == {
-        ("listen", "inet:127.0.0.1:<ephemeral>"), ("bind", "inet:127.0.0.1:<ephemeral>"), ("socket", "inet/stream")}
+        ("listen", f"inet:127.0.0.1:{port}"), ("bind", f"inet:127.0.0.1:{port}"), ("socket", "inet/stream")}
+
+
+def test_a_bound_port_in_the_ephemeral_range_that_listens_nowhere_is_the_placeholder(hold):
+    server = hold("""
+        s = socket.socket(type=socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0))
+        ready(port=s.getsockname()[1])
+    """)
+    assert network_features(server.pid) == {("bind", "inet:127.0.0.1:<ephemeral>"), ("socket", "inet/dgram")}
 
 
 def test_a_unix_listener_is_listen_and_bind_on_its_path(hold, work_dir):

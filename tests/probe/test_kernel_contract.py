@@ -60,6 +60,10 @@ def test_path_flags_and_at_fdcwd_match():
     assert int(re.search(r"^#define SG_AT_FDCWD (-?\d+)", HEADER, re.M).group(1)) == kernel_contract.AT_FDCWD
 
 
+def test_port_origin_matches():
+    assert enum("port_origin") == {"PORT_UNKNOWN": 0, "PORT_ASKED": kernel_contract.PORT_ASKED}
+
+
 def test_lru_maps_and_changes_match_in_slot_order():
     maps = enum("lru_map")
     assert maps.pop("LRU_MAPS") == len(kernel_contract.LRU_MAPS)

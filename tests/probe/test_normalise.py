@@ -81,6 +81,13 @@ def test_bind_to_a_kernel_chosen_port_is_ephemeral():
     assert _address("listen", "inet6:[::]:8080") == "inet6:[::]:8080"
 
 
+def test_a_port_the_workload_asked_for_is_its_own_even_in_the_ephemeral_range():
+    asked = lambda kind, key: str(normalise_address(kind, parse_address(key), (32768, 60999), port_asked=True))
+    assert asked("bind", "inet:0.0.0.0:45000") == "inet:0.0.0.0:45000"
+    assert asked("listen", "inet6:[::]:45000") == "inet6:[::]:45000"
+    assert asked("bind", "inet:0.0.0.0:0") == "inet:0.0.0.0:<ephemeral>"
+
+
 def test_per_run_socket_names_are_normalised():
     assert _address("connect", "unix:/run/user/1000/bus") == "unix:/run/user/<n>/bus"
     assert _address("bind", "unix:/tmp/app-x8k2m9q.sock") == "unix:/tmp/app-<tmp>.sock"
