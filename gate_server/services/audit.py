@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from gate_server.services.tokens import TokenIdentity
 from gate_server.storage import audit as stored_audit
+from gate_server.storage import tokens as stored_tokens
 from gate_contract.models import AuditEntry
 
 ACTIONS = ("decision", "decision.void", "acknowledge", "suppression.create", "suppression.revoke",
@@ -77,17 +78,13 @@ def entries(session: Session, *, services: Optional[Iterable[str]] = None, since
             limit: int = DEFAULT_LIMIT) -> list[dict[str, Any]]:
     """Entries newest first, of the given services (None: all), at or after `since`."""
     rows = stored_audit.newest(session, services=services, since=since, limit=max(1, min(limit, MAX_LIMIT)))
-    described = _token_descriptions(session, rows)
+    described = described_actors(session, [entry.actor for entry in rows])
     return [
         {"id": entry.id, "at": iso(entry.at), "actor": entry.actor, "actor_description": described.get(entry.actor),
          "action": entry.action, "service": entry.service, "check_id": entry.check_id, "reason": entry.reason,
          "detail": entry.detail}
         for entry in rows
     ]
-
-
-def _token_descriptions(session: Session, rows: list[AuditEntry]) -> dict[str, str]:
-    return described_actors(session, [entry.actor for entry in rows])
 
 
 def described_actors(session: Session, actors: Iterable[str]) -> dict[str, str]:
@@ -97,4 +94,4 @@ def described_actors(session: Session, actors: Iterable[str]) -> dict[str, str]:
     if not ids:
         return {}
     return {token_actor(token_id): description
-            for token_id, description in stored_audit.token_descriptions(session, sorted(ids)).items()}
+            for token_id, description in stored_tokens.descriptions(session, sorted(ids)).items()}

@@ -9,7 +9,7 @@ from typing import Iterable, Optional
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gate_contract.models import ApiToken, AuditEntry
+from gate_contract.models import AuditEntry
 
 
 def add(session: Session, entry: AuditEntry) -> None:
@@ -26,8 +26,3 @@ def newest(session: Session, *, services: Optional[Iterable[str]], since: Option
         query = query.where(AuditEntry.at >= since)
     return list(session.execute(query).scalars())
 
-
-def token_descriptions(session: Session, token_ids: list[int]) -> dict[int, str]:
-    """The tokens' descriptions now, by id (those that have one)."""
-    return {token_id: description for token_id, description in session.execute(
-        select(ApiToken.id, ApiToken.description).where(ApiToken.id.in_(token_ids))) if description}

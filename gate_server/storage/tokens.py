@@ -45,3 +45,9 @@ def mark_used(session: Session, token_id: int, at: datetime) -> None:
 def all_tokens(session: Session) -> list[ApiToken]:
     """Every token, revoked ones too, oldest first."""
     return list(session.execute(select(ApiToken).order_by(ApiToken.created_at, ApiToken.id)).scalars())
+
+
+def descriptions(session: Session, token_ids: list[int]) -> dict[int, str]:
+    """The tokens' descriptions now, by id (those that have one)."""
+    return {token_id: description for token_id, description in session.execute(
+        select(ApiToken.id, ApiToken.description).where(ApiToken.id.in_(token_ids))) if description}
