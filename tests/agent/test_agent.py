@@ -209,12 +209,17 @@ def test_a_crash_in_native_code_leaves_the_python_stack_of_every_thread_in_the_l
     # where it happened (Python's faulthandler), not leave an exit status alone
     cgroup = make_cgroup(f"sg-agent-crash-{uuid.uuid4().hex[:8]}")
     opener(tmp_path / "crash.txt", cgroup)
-    run = agent_run({"workloads": [{"service": "crash", "version": "v1", "cgroup": str(cgroup)}]}).start()
-    run.wait_for(lambda s: s["workloads"] and s["workloads"][0]["windows"] >= 1)
+    # windows of 4 s, and the crash sent once the first is delivered: faulthandler reads the
+    # other threads' frames while they run (its documentation calls that unsafe), and a
+    # thread busy writing a window can cut the dump short; an idle agent's dump is whole
+    run = agent_run({"window": "4s",
+                     "workloads": [{"service": "crash", "version": "v1", "cgroup": str(cgroup)}]}).start()
+    run.wait_for(lambda s: s["workloads"] and s["workloads"][0]["windows"] >= 1 and s["spool_depth"] == 0,
+                 timeout=60)
     run.process.send_signal(signal.SIGSEGV)
     assert run.process.wait(timeout=60) == -signal.SIGSEGV
     log = run.log()
     assert "Fatal Python error: Segmentation fault" in log
     # the loop's stack and the sender thread's both
-    assert log.count("Thread 0x") + log.count("Current thread 0x") >= 2
-    assert "host_probe/recording/agent.py" in log and "host_probe/delivery/sender.py" in log
+    assert log.count("Thread 0x") + log.count("Current thread 0x") >= 2, log
+    assert "host_probe/recording/agent.py" in log and "host_probe/delivery/sender.py" in log, log
