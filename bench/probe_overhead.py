@@ -130,7 +130,7 @@ def added_per_round(samples: dict[str, list[float]]) -> dict[str, list[float]]:
 
 
 def measure_overhead(binary: Path, mode: str, rounds: int, iterations: int, before: Path | None = None,
-                     retry: bool = False) -> tuple[dict, dict, dict]:
+                     retry: bool = False, only: set[str] | None = None) -> tuple[dict, dict, dict]:
     """Medians of each variant; medians of each variant's cost added over the
     no-probe run of the same round (paired: a slow round slows both); and the
     lowest and highest of those per-round added costs, to show the noise."""
@@ -154,6 +154,8 @@ def measure_overhead(binary: Path, mode: str, rounds: int, iterations: int, befo
         variants["retry traced"] = lambda: run_loop(binary, mode, iterations, attach_probe(True, retry_unreadable=True))
         variants["retry untraced"] = lambda: run_loop(binary, mode, iterations,
                                                       attach_probe(False, retry_unreadable=True))
+    if only:  # "none" stays: every other variant is measured against it, round by round
+        variants = {name: run for name, run in variants.items() if name == "none" or name in only}
     samples = interleaved(variants, rounds)
     medians = {name: statistics.median(values) for name, values in samples.items()}
     per_round = added_per_round(samples)
@@ -238,6 +240,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--retry", action="store_true", help="also the probe with the exit-time retry")
     parser.add_argument("--rounds", type=int, help="interleaved rounds (default 11, 3 with --quick)")
     parser.add_argument("--overhead-only", action="store_true", help="no flood, no start time")
+    parser.add_argument("--only", metavar="VARIANTS", type=lambda text: set(filter(None, text.split(","))),
+                        help="only these variants, comma-separated (e.g. 'floor,probe untraced,before untraced'): "
+                             "more rounds in the same time for the difference in question; no targets judged")
+    parser.add_argument("--mode", choices=("getppid", "open"), action="append",
+                        help="only this loop (repeatable; default both)")
     args = parser.parse_args(argv)
     if args.file_hooks or args.vm:
         from bench import file_hook_overhead
@@ -252,12 +259,21 @@ def main(argv: list[str] | None = None) -> int:
     failures = 0
     with tempfile.TemporaryDirectory(prefix="probe-bench-") as scratch:
         binary = build_loop(Path(scratch))
-        for mode in ("getppid", "open"):
-            medians, added, spread = measure_overhead(binary, mode, rounds, iterations, args.before, args.retry)
+        for mode in args.mode or ("getppid", "open"):
+            medians, added, spread = measure_overhead(binary, mode, rounds, iterations, args.before, args.retry,
+                                                      args.only)
             print(f"-- {mode} loop: {rounds} interleaved rounds x {iterations} iterations; ns per syscall")
             for name, value in medians.items():
                 low, high = spread[name]
                 print(f"   {name:17} {value:9.1f} ns   added {added[name]:8.1f} ns  (rounds {low:.1f} .. {high:.1f})")
+            if args.only:
+                floor = max(added.get("floor", 0.1), 0.1)
+                for name in sorted(set(added) - {"none", "floor"}):
+                    print(f"   {name + ' / floor':28} {added[name] / floor:5.2f}x")
+                for kind in ("traced", "untraced"):
+                    if {f"probe {kind}", f"before {kind}"} <= set(added):
+                        print(f"   {kind}_vs_before {added[f'probe {kind}'] / max(added[f'before {kind}'], 0.1):14.2f}x")
+                continue
             floor = max(added["floor"], 0.1)
             ratios = {
                 "traced_vs_floor": added["probe traced"] / floor,
