@@ -11,7 +11,6 @@ import json
 from gate_server.cli.command_engine import in_transaction
 from gate_server.cli.errors import UsageError
 from gate_server.settings import Settings
-from gate_contract.engine import DatabaseError, make_engine, mask_url
 from gate_contract.rollout import Step, rollout_step
 
 EXIT_CODES = {Step.PROCEED: 0, Step.STOP: 1, Step.WAIT: 3}

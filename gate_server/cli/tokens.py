@@ -7,7 +7,6 @@ import sys
 from gate_server.cli.command_engine import cli_actor, in_transaction
 from gate_server.services import audit, tokens
 from gate_server.settings import Settings
-from gate_contract.engine import DatabaseError, make_engine, mask_url
 from gate_contract.records import ROLES
 
 

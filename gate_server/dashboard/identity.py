@@ -11,7 +11,6 @@ from flask import session
 from gate_server import app_database
 from gate_server.services.tokens import TokenIdentity, active_identity, verify_token
 from gate_server.services.tokens import TokenIdentity, verify_token
-from gate_contract.models import ApiToken
 
 # Reading pages needs what reading the API needs; ingest tokens belong to probes.
 DASHBOARD_SCOPES = ("check", "decide", "admin")

@@ -25,7 +25,7 @@ import pwd
 import re
 import subprocess
 from pathlib import Path
-from typing import Literal, Optional, Union
+from typing import Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
