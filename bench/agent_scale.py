@@ -36,10 +36,9 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.probe_overhead import added_per_round, attach_bpftrace, build_loop, interleaved, run_loop
+from bench.probe_overhead import SCOPE_TEST, added_per_round, attach_bpftrace, build_loop, interleaved, run_loop
 
 REPO = Path(__file__).resolve().parents[1]
-SCOPE_TEST = Path(__file__).resolve().parent / "loops" / "scope_test.bpf.c"
 K_VALUES = (1, 8, 32)
 TARGETS = {"untraced_vs_floor": 1.15, "traced_vs_single": 1.10, "rss_mb": 200.0, "drain_ms": 50.0,
            "appear_s": 1.0, "loss_vs_floor": 1.5, "loss_vs_bpftrace": 0.5}

@@ -32,6 +32,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 LOOP_SOURCE = Path(__file__).resolve().parent / "loops" / "syscall_loop.c"
+# the floor plus the lookup of the caller's slot: the least a scoped probe can run
+SCOPE_TEST = Path(__file__).resolve().parent / "loops" / "scope_test.bpf.c"
 SYSCALLS_PER_ITERATION = {"getppid": 1, "open": 2, "missing": 1}
 # The flood's workloads and the file key each open is counted under. open+close of
 # /dev/null is bounded by this VM's syscall cost (two cores cannot issue 1 M/s of
@@ -76,6 +78,15 @@ def attach_floor(pid: int):
     from host_probe.kernel import loader
 
     bpf = loader.load_floor()
+    return bpf.cleanup
+
+
+def attach_scope_test(pid: int):
+    """The floor plus the one lookup of the caller's slot (bench/loops/scope_test.bpf.c): the
+    least any probe that must tell a watched process from the others can cost."""
+    from host_probe.kernel import loader
+
+    bpf = loader.import_bcc()(src_file=str(SCOPE_TEST).encode(), cflags=[f"-DTRACKED_TGIDS={loader.pid_max() + 1}"])
     return bpf.cleanup
 
 
@@ -138,6 +149,7 @@ def measure_overhead(binary: Path, mode: str, rounds: int, iterations: int, befo
     variants = {
         "none": lambda: run_loop(binary, mode, iterations),
         "floor": lambda: run_loop(binary, mode, iterations, attach_floor),
+        "scope test": lambda: run_loop(binary, mode, iterations, attach_scope_test),
         "probe traced": lambda: run_loop(binary, mode, iterations, attach_probe(True)),
         "probe untraced": lambda: run_loop(binary, mode, iterations, attach_probe(False)),
         # attribution only (no target): no detail syscall numbers, so the loop pays
@@ -287,6 +299,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.retry:
                 extra["retry_untraced_vs_floor"] = added["retry untraced"] / floor
                 extra["retry_traced_vs_traced"] = added["retry traced"] / max(added["probe traced"], 0.1)
+            extra["untraced_vs_scope_test"] = added["probe untraced"] / max(added["scope test"], 0.1)
+            extra["scope_test_vs_floor"] = added["scope test"] / floor
             for name, value in extra.items():  # reported, not judged: TARGETS has the targets
                 print(f"   {name:24} {value:5.2f}x")
             for name, value in ratios.items():
