@@ -218,34 +218,3 @@ def _summary(program: str, started_by: list[str], made: list[Anomaly], children:
     if start:
         said += f"; starting it: {_and(_counted(start))}"
     return said
-
-
-# -- reading the groups of a verdict document (the renderers: CLI, notifications, dashboard) --
-
-def walk_groups(groups: list[dict], depth: int = 0):
-    """(depth, group) of every group of a verdict document, parents before their children."""
-    for group in groups or []:
-        if isinstance(group, dict):
-            yield depth, group
-            yield from walk_groups(group.get("children") or [], depth + 1)
-
-
-def grouped_indexes(document: dict) -> set[int]:
-    """Indexes of the anomalies some group holds (its head or a member)."""
-    return {index for _, group in walk_groups(document.get("groups") or [])
-            for index in [group.get("anomaly"), *(group.get("anomalies") or [])] if isinstance(index, int)}
-
-
-def ungrouped_anomalies(document: dict) -> list[dict]:
-    """The anomalies no group holds, in the document's order."""
-    held = grouped_indexes(document)
-    return [a for index, a in enumerate(document.get("anomalies") or []) if index not in held]
-
-
-def members_by_kind(group: dict, anomalies: list[dict]) -> dict[str, list[str]]:
-    """A group's own anomalies (not its children's) as {kind: [keys]}."""
-    found: dict[str, list[str]] = {}
-    for index in group.get("anomalies") or []:
-        if isinstance(index, int) and 0 <= index < len(anomalies):
-            found.setdefault(str(anomalies[index].get("kind")), []).append(str(anomalies[index].get("key")))
-    return found

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from gate_server.analysis.lineage import grouped_indexes, walk_groups
+from gate_server.analysis.entries import grouped_indexes, walk_groups
 from gate_server.analysis.verdict import severity_rank
 
 SLACK_PREFIX = "slack+"
@@ -19,7 +19,7 @@ SLACK_HEADER_LIMIT = 150
 
 
 def top_anomalies(document: dict[str, Any], limit: int = TOP_ANOMALIES) -> list[dict[str, Any]]:
-    """The heaviest anomalies, a new program's group counted once (by its exec anomaly)."""
+    """The heaviest anomalies, a group counted once (by its head: a new program's exec, the heaviest rate shift)."""
     anomalies = document.get("anomalies") or []
     heads = {group.get("anomaly") for _, group in walk_groups(document.get("groups") or [])}
     hidden = grouped_indexes(document) - heads
@@ -33,9 +33,10 @@ def top_anomalies(document: dict[str, Any], limit: int = TOP_ANOMALIES) -> list[
 
 
 def lineage(document: dict[str, Any]) -> list[dict[str, Any]]:
-    """The check's groups as a receiver reads them: each new program, what it caused, its children."""
+    """The check's groups as a receiver reads them: each new program, what it caused, its children;
+    the rate shifts (cause "rates", no program)."""
     def shaped(group: dict[str, Any]) -> dict[str, Any]:
-        return {"program": group.get("program"), "severity": group.get("severity"),
+        return {"cause": group.get("cause", "program"), "program": group.get("program"), "severity": group.get("severity"),
                 "started_by": list(group.get("started_by") or []), "summary": group.get("summary"),
                 "anomaly_count": 1 + len(group.get("anomalies") or []),
                 "children": [shaped(child) for child in group.get("children") or [] if isinstance(child, dict)]}
