@@ -82,7 +82,8 @@ def test_the_check_groups_a_new_programs_anomalies_and_every_view_shows_one_entr
     assert child["program"] == ID and _keys(document, child["anomalies"]) == {("syscall", "getgroups")}
     assert group["summary"] == SHELL_SUMMARY
     assert (rates["cause"], rates["program"]) == ("rates", None)
-    assert _keys(document, [rates["anomaly"], *rates["anomalies"]]) == {("syscall", "openat"), ("syscall", "epoll_wait")}
+    assert _keys(document, [rates["anomaly"], *rates["anomalies"]]) == {("syscall", "openat"),
+                                                                         ("syscall", "epoll_wait")}
     assert rates["summary"].startswith("2 rate shifts: syscall ")
     flat = {(a["kind"], a["key"]) for a in document["anomalies"]}
     # made by the service alone (a log of its own; forks no fork syscall stands behind): never grouped
