@@ -86,7 +86,7 @@ def _new_makers(feature: FeatureKey, windows: list[tuple[WindowCounts, dict]], n
 
 def _behind(anomaly: Anomaly) -> tuple[tuple[FeatureKey, ...], bool] | None:
     """The syscalls whose makers made `anomaly`, and whether a new program's parent makes them
-    to start it; None when its makers are only its own (lineage's first rule)."""
+    to start it; None for any other anomaly (only the first rule judges it)."""
     if anomaly.kind == "syscall" and anomaly.key in SPAWN_SYSCALLS:
         return (("syscall", anomaly.key),), True
     if anomaly.kind == "process" and anomaly.key in PROCESS_EVENT_SYSCALLS:
@@ -170,8 +170,8 @@ def group_anomalies(anomalies: list[Anomaly], canary: Profile) -> list[AnomalyGr
         behind = _behind(anomaly)
         if anomaly.kind == "process" and not behind:
             continue
-        own = behind[0] if anomaly.kind == "process" else ()  # an event's makers are its syscalls'
-        if made_by := _new_makers((anomaly.kind, anomaly.key), windows, new, own):
+        event_syscalls = behind[0] if anomaly.kind == "process" else ()  # an event's makers are its syscalls'
+        if made_by := _new_makers((anomaly.kind, anomaly.key), windows, new, event_syscalls):
             members[min(made_by, key=lambda program: (_depth(program, parents), program))].append(index)
         elif behind and behind[1] and (program := _started_side(anomaly, behind[0], windows, new, starters)):
             members[program].append(index)

@@ -124,3 +124,21 @@ def test_grouping_changes_neither_the_verdict_nor_the_anomalies():
     assert flat.groups == [] and with_lineage.groups
     assert (with_lineage.verdict, with_lineage.score, with_lineage.reasons, with_lineage.anomalies) == \
            (flat.verdict, flat.score, flat.reasons, flat.anomalies)
+
+
+def test_an_exit_joins_the_program_whose_processes_exit_and_a_parents_thread_stays_its_own():
+    quiet_baseline = service_profile(thread_churn=0)  # no exits, no threads
+    extra = {**SHELL_RUN, ("syscall", "exit_group"): 2, ("process", "exit"): 2, ("syscall", "clone3"): 1,
+             ("process", "thread"): 1}
+    profile = canary_profile(extra=lambda index: dict(extra), thread_churn=0)
+    programs = (ProgramFacts(SHELL, frozenset({APP}), SHELL_MADE | {("syscall", "exit_group")}),
+                ProgramFacts(APP, features=frozenset({("exec", SHELL), ("syscall", "clone3")})))
+    verdict = judge(quiet_baseline, replace(profile, windows=[replace(window, programs=programs)
+                                                              for window in profile.windows]))
+    [group] = verdict.groups
+    assert ("process", "exit") in grouped(verdict)[SHELL]
+    assert ("process", "exit") not in {(verdict.anomalies[i].kind, verdict.anomalies[i].key)
+                                       for i in group.started_with}  # the shell's own doing
+    # clone3 may be the shell's start (glibc's posix_spawn) or the thread: the thread is the service's
+    assert ("process", "thread") not in grouped(verdict)[SHELL]
+    assert "thread" in {a.key for a in verdict.anomalies if a.kind == "process"}
