@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 
-from gate_server.analysis.entries import group_rows, ungrouped_anomalies, walk_groups
+from gate_server.analysis.entries import entries, group_rows, ungrouped_anomalies, walk_groups
 from gate_server import app_database
 from gate_server.analysis.suppressions import literal_pattern
 from gate_server.dashboard import identity
@@ -194,6 +194,7 @@ def _check_page(check_id: int, error: Optional[str] = None, status: int = 200):
                for depth, group in walk_groups(document.get("groups") or [])]
     return render_template("dashboard/check.html", check=document, chart=build_chart(document), error=error,
                            lineage=lineage, ungrouped=ungrouped_anomalies(document),
+                           entry_count=len(entries(document)),
                            acknowledged=acknowledged, may_decide=identity.may_decide(g.viewer, service_name),
                            decidable=document["verdict"] in decisions.DECIDABLE_VERDICTS), status
 

@@ -117,6 +117,7 @@ def test_the_check_groups_a_new_programs_anomalies_and_every_view_shows_one_entr
     assert page.count('class="lineage-group') == 3 and "Other anomalies" in page
     assert SHELL_SUMMARY.replace("'", "&#39;") in page and rates["summary"] in page
     assert page.count("<tr class=\"sev-row-") == len(document["anomalies"])  # each anomaly once
+    assert '<span class="muted entries"> as 4 entries</span>' in page
 
     # `gate-server check`: a group is one line (its members by kind below it), the rest one line each.
     result = subprocess.run([sys.executable, "-m", "gate_server.cli", "check", "--service", "web",
