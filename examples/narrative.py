@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
-from gate_server.analysis.lineage import ungrouped_anomalies, walk_groups
+from gate_server.analysis.entries import entries, walk_groups
 
 WIDTH = 78
 MAX_ANOMALIES_SHOWN = 8
@@ -56,16 +56,17 @@ def verdict_lines(label: str, document: dict, expected: str) -> list[str]:
                          f"{seen.get('syscalls', '?')} syscalls, loss {seen.get('loss_ratio', 0):.2%}")
     anomalies = document.get("anomalies") or []
     if anomalies:
-        groups = list(walk_groups(document.get("groups") or []))
-        rest = ungrouped_anomalies(document)
-        lines.append(f"    anomalies ({len(anomalies)}" + (f", {len(anomalies) - len(rest)} of them caused by "
-                                                           f"new programs" if groups else "") + "):")
-        for depth, group in groups:  # one entry per new program, what it exec'd nested under it
-            lines.append(f"      {'  ' * depth}{str(group.get('severity')).upper():<8} {group.get('summary')}")
-        for anomaly in rest[:MAX_ANOMALIES_SHOWN]:
-            lines.extend("      " + part for part in format_anomaly(anomaly).splitlines())
-        if len(rest) > MAX_ANOMALIES_SHOWN:
-            lines.append(f"      ... and {len(rest) - MAX_ANOMALIES_SHOWN} more on the dashboard")
+        shown = entries(document)  # a group is one entry (its detail on the dashboard), heaviest first
+        lines.append(f"    anomalies ({len(anomalies)}" + (f", as {len(shown)} entries" if len(shown) != len(anomalies)
+                                                           else "") + "):")
+        for what, entry in shown[:MAX_ANOMALIES_SHOWN]:
+            if what == "anomaly":
+                lines.extend("      " + part for part in format_anomaly(entry).splitlines())
+                continue
+            for depth, group in walk_groups([entry]):  # what a new program exec'd, nested under it
+                lines.append(f"      {'  ' * depth}{str(group.get('severity')).upper():<8} {group.get('summary')}")
+        if len(shown) > MAX_ANOMALIES_SHOWN:
+            lines.append(f"      ... and {len(shown) - MAX_ANOMALIES_SHOWN} more on the dashboard")
     else:
         lines.append("    anomalies: none")
     for reason in document.get("reasons") or []:

@@ -84,7 +84,7 @@ def _observation_table(document: dict) -> list[str]:
 
 
 def _walk_groups(groups: object, depth: int = 0):
-    """(depth, group) of the check's lineage groups, parents first (the judge's lineage.py;
+    """(depth, group) of the check's groups, parents first (the server's analysis/entries.py;
     the Action imports nothing of the repository)."""
     for group in groups if isinstance(groups, list) else []:
         if isinstance(group, dict):
@@ -97,21 +97,41 @@ def _grouped(document: dict) -> set[int]:
             for index in [group.get("anomaly"), *(group.get("anomalies") or [])] if isinstance(index, int)}
 
 
+def _held(everything: list, indexes: list) -> list[dict]:
+    return [everything[i] for i in indexes
+            if isinstance(i, int) and 0 <= i < len(everything) and isinstance(everything[i], dict)]
+
+
+def _group_detail(group: dict, everything: list) -> tuple[int, str]:
+    """(how many anomalies the group holds itself, their keys: a program's own, then what
+    started it; a rate group's head too, which its summary names)."""
+    start = set(group.get("started_with") or [])
+    own = [i for i in group.get("anomalies") or [] if i not in start]
+    if group.get("cause") == "rates":
+        own = [group.get("anomaly"), *own]
+    parts = []
+    for label, indexes in (("", own), ("starting it: ", [i for i in group.get("anomalies") or [] if i in start])):
+        members = _held(everything, indexes)
+        if members:
+            keys = ", ".join(_code(a.get("key")) for a in members[:MAX_TABLE_ROWS])
+            more = f" …and {len(members) - MAX_TABLE_ROWS} more" if len(members) > MAX_TABLE_ROWS else ""
+            parts.append(f"{label}{keys}{more}")
+    return len(_held(everything, own)) + len(start), "; ".join(parts)
+
+
 def _lineage_lines(document: dict) -> list[str]:
-    """One entry per new program with what its processes did: a list, children nested."""
+    """One entry per group (a new program and what it caused, its children nested; the rate
+    shifts): a list, each with its anomalies' keys folded."""
     everything = document.get("anomalies") or []
     lines = []
     for depth, group in _walk_groups(document.get("groups")):
-        members = [everything[i] for i in group.get("anomalies") or []
-                   if isinstance(i, int) and 0 <= i < len(everything) and isinstance(everything[i], dict)]
-        keys = ", ".join(_code(a.get("key")) for a in members[:MAX_TABLE_ROWS])
-        more = f" …and {len(members) - MAX_TABLE_ROWS} more" if len(members) > MAX_TABLE_ROWS else ""
         lines.append(f"{'  ' * depth}- **{_cell(group.get('severity'))}** {_cell(group.get('summary'))}")
-        if members:
-            lines.append(f"{'  ' * (depth + 1)}<details><summary>{len(members)} anomalies</summary> {keys}{more}</details>")
+        count, keys = _group_detail(group, everything)
+        if count:
+            lines.append(f"{'  ' * (depth + 1)}<details><summary>{count} anomalies</summary> {keys}</details>")
     if not lines:
         return []
-    return ["### Caused by new programs", "", *lines, ""]
+    return ["### Grouped by cause", "", *lines, ""]
 
 
 def _anomaly_table(document: dict) -> list[str]:
@@ -192,7 +212,14 @@ def render(outcome: Outcome, stage: str, service: str, document: Optional[dict],
 
 
 def annotate_anomalies(document: dict, outcome: Outcome) -> None:
-    anomalies = ranked_anomalies(document)
+    """The heaviest anomalies as annotations, a group once (by its head, with its summary)."""
+    everything = document.get("anomalies") or []
+    heads = {group.get("anomaly"): group for _, group in _walk_groups(document.get("groups"))}
+    hidden = _grouped(document) - set(heads)
+    anomalies = ranked_anomalies({"anomalies": [
+        {**a, "severity": heads[index].get("severity"), "reason": heads[index].get("summary")}
+        if index in heads and isinstance(a, dict) else a
+        for index, a in enumerate(everything) if index not in hidden]})
     for anomaly in anomalies[:MAX_ANNOTATIONS]:
         severe = str(anomaly.get("severity")) in ("critical", "high")
         message = (

@@ -31,6 +31,7 @@ from gate_server.analysis.config import GateConfig
 from gate_server.analysis.features import FeatureMatrix, build_matrix
 from gate_server.analysis.lineage import group_anomalies
 from gate_server.analysis.observation import insufficiencies, observe, unreadable_reason
+from gate_server.analysis.rate_group import rate_group
 from gate_contract.profile import Profile
 from gate_server.analysis.rates import rate_shifts
 from gate_server.analysis.rules import Rules, baseline_write_paths
@@ -69,7 +70,9 @@ def judge(baseline: Profile, canary: Profile, config: GateConfig | None = None, 
     apply_weights(anomalies, config)
     anomalies.sort(key=lambda a: (-a.weight, severity_rank(a.severity), a.kind, a.key))
     counted, floor_notes = mark_suppressed(anomalies, suppressions, floored_limits)
-    groups = group_anomalies(anomalies, canary)
+    # presentation: what a reviewer reads as one cause (a new program, the rate shifts), heaviest first
+    groups = sorted(group_anomalies(anomalies, canary) + rate_group(anomalies),
+                    key=lambda group: severity_rank(group.severity))
     scores = group_scores(counted, config)
     total = round(score(scores, config), 1)
     breaches = limit_breaches(counted, config)

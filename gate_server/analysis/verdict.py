@@ -81,18 +81,30 @@ class Anomaly(_Part):
 
 
 class AnomalyGroup(_Part):
-    """Anomalies one new program caused (lineage.py): what the probe saw its processes make."""
+    """Anomalies read as one cause: what one new program caused (lineage.py), or the rate
+    shifts together (rate_group.py)."""
 
-    program: str = Field(description="The new program's exec key, e.g. \"/usr/bin/dash\".")
-    anomaly: int = Field(description="Index in `anomalies` of the program's own exec anomaly.")
-    started_by: list[str] = Field(description="Exec keys of the programs whose processes exec'd it.")
+    cause: Literal["program", "rates"] = Field(default="program", description=(
+        "\"program\": a new program and what it caused; \"rates\": the rate shifts, heaviest first."))
+    program: Optional[str] = Field(default=None, description=(
+        "The new program's exec key, e.g. \"/usr/bin/dash\"; null for the rate shifts."))
+    anomaly: int = Field(description=(
+        "Index in `anomalies` of the group's head: the program's own exec anomaly, or the heaviest rate shift."))
+    started_by: list[str] = Field(default_factory=list, description=(
+        "Exec keys of the programs whose processes exec'd it."))
     anomalies: list[int] = Field(description=(
-        "Indexes in `anomalies` of what only this program's processes made (no older program did)."))
-    children: list["AnomalyGroup"] = Field(description="New programs this one exec'd, each a group.")
+        "Indexes in `anomalies` of the group's other members: what only this program's processes made, "
+        "what its parents did to start it (`started_with`), or the other rate shifts."))
+    started_with: list[int] = Field(default_factory=list, description=(
+        "Those of `anomalies` that are the start of the program rather than its own doing: the parent's "
+        "spawn syscalls (until its exec a child runs the parent's image) and the process events."))
+    children: list["AnomalyGroup"] = Field(default_factory=list, description=(
+        "New programs this one exec'd, each a group."))
     severity: Severity = Field(description="The heaviest severity of the group, its children included.")
     summary: str = Field(description=(
         "In words, e.g. \"/usr/bin/dash (new exec, started by /usr/bin/python3.11) made 27 new syscalls "
-        "and exec'd /usr/bin/id\"."))
+        "and exec'd /usr/bin/id\" or \"3 rate shifts: syscall rt_sigaction ×1115, syscall mprotect ×50.6, "
+        "syscall read ×2.1\"."))
 
 
 class FeatureRow(_Part):
@@ -129,8 +141,9 @@ class Verdict(_Part):
         default_factory=list, description="Each policy floor the request's config tried to loosen, and what applied.")
     features: list[FeatureRow] = Field(default_factory=list)
     groups: list[AnomalyGroup] = Field(default_factory=list, description=(
-        "Lineage: anomalies grouped under the new program that caused them, by index into `anomalies` "
-        "(which lists every anomaly, grouped or not). Empty when the canary's probe recorded no lineage."))
+        "Anomalies grouped by cause, by index into `anomalies` (which lists every anomaly, grouped or not): "
+        "under the new program that caused them (lineage; none when the canary's probe recorded none), and "
+        "the rate shifts as one entry when there are two or more. Presentation only: the verdict is the same."))
     group_scores: dict[str, Optional[float]] = Field(default_factory=dict)
 
     @field_serializer("score")

@@ -64,26 +64,26 @@ def anomaly_line(anomaly: dict) -> str:
 
 
 def anomaly_lines(document: dict) -> list[str]:
-    """The anomalies, those a new program caused as one entry each (its summary, then its
-    own anomalies' keys by kind, then the programs it exec'd), the others one line each."""
-    from gate_server.analysis.lineage import members_by_kind, ungrouped_anomalies, walk_groups
+    """The anomalies as entries, heaviest first: a group is one (its summary, then its own
+    anomalies' keys by kind, then its children), an anomaly no group holds one line."""
+    from gate_server.analysis.entries import entries, members_by_kind, walk_groups
 
     anomalies = document.get("anomalies") or []
     if not anomalies:
         return []
-    groups = list(walk_groups(document.get("groups") or []))
-    rest = ungrouped_anomalies(document)
-    heading = f"anomalies ({len(anomalies)})"
-    if groups:
-        roots = sum(1 for depth, _ in groups if depth == 0)
-        heading += f": {roots} caused by new programs, {len(rest)} more"
-    lines = [heading + ":"]
-    for depth, group in groups:
-        indent = "  " + "    " * depth
-        lines.append(f"{indent}[{group.get('severity', '?')}] {group.get('summary', group.get('program'))}")
-        for kind, keys in members_by_kind(group, anomalies).items():
-            lines.append(f"{indent}      {kind}: {', '.join(keys)}")
-    return lines + [anomaly_line(anomaly) for anomaly in rest]
+    shown = entries(document)
+    lines = [f"anomalies ({len(anomalies)}" + (f", as {len(shown)} entries" if len(shown) != len(anomalies) else "")
+             + "):"]
+    for what, entry in shown:
+        if what == "anomaly":
+            lines.append(anomaly_line(entry))
+            continue
+        for depth, group in walk_groups([entry]):
+            indent = "  " + "    " * depth
+            lines.append(f"{indent}[{group.get('severity', '?')}] {group.get('summary', group.get('program'))}")
+            for label, keys in members_by_kind(group, anomalies).items():
+                lines.append(f"{indent}      {label}: {', '.join(keys)}")
+    return lines
 
 
 def report(document: dict) -> str:

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from sqlalchemy.orm import Session
 
 from gate_contract.rollout import rollout_step
-from gate_server.cli.check import EXIT_CODES, anomaly_line
+from gate_server.cli.check import EXIT_CODES, anomaly_lines
 from gate_server.cli.command_engine import command_engine
 from gate_server.cli.errors import UsageError
 from gate_server.notify import delivery
@@ -80,6 +80,6 @@ def report(document: dict, args) -> str:
     for side, label in (("baseline", "reference"), ("canary", "recent")):
         seen = (document.get("observation") or {}).get(side) or {}
         lines.append(f"  {label:<9} {seen.get('windows', 0)} windows, {seen.get('syscalls', 0):,} syscalls")
-    lines += [anomaly_line(anomaly) for anomaly in document.get("anomalies") or []]
+    lines += anomaly_lines(document)  # as `gate-server check` shows them: a group one entry
     lines += [f"  - {reason}" for reason in document.get("reasons") or []]
     return "\n".join(lines)

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 
-from gate_server.analysis.lineage import ungrouped_anomalies, walk_groups
+from gate_server.analysis.entries import entries, group_rows, ungrouped_anomalies, walk_groups
 from gate_server import app_database
 from gate_server.analysis.suppressions import literal_pattern
 from gate_server.dashboard import identity
@@ -190,11 +190,11 @@ def _check_page(check_id: int, error: Optional[str] = None, status: int = 200):
     document = decisions.with_decisions(session, check_id, document)
     acknowledged = {(a["kind"], a["key"]): a for a in document["acknowledgements"]}
     everything = document.get("anomalies") or []
-    lineage = [(depth, group, [everything[i] for i in [group.get("anomaly"), *group.get("anomalies", [])]
-                               if isinstance(i, int) and 0 <= i < len(everything)])
+    lineage = [(depth, group, group_rows(group, everything))
                for depth, group in walk_groups(document.get("groups") or [])]
     return render_template("dashboard/check.html", check=document, chart=build_chart(document), error=error,
                            lineage=lineage, ungrouped=ungrouped_anomalies(document),
+                           entry_count=len(entries(document)),
                            acknowledged=acknowledged, may_decide=identity.may_decide(g.viewer, service_name),
                            decidable=document["verdict"] in decisions.DECIDABLE_VERDICTS), status
 

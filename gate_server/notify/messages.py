@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from gate_server.analysis.lineage import grouped_indexes, walk_groups
+from gate_server.analysis.entries import entries, grouped_indexes, walk_groups
 from gate_server.analysis.verdict import severity_rank
 
 SLACK_PREFIX = "slack+"
@@ -19,7 +19,7 @@ SLACK_HEADER_LIMIT = 150
 
 
 def top_anomalies(document: dict[str, Any], limit: int = TOP_ANOMALIES) -> list[dict[str, Any]]:
-    """The heaviest anomalies, a new program's group counted once (by its exec anomaly)."""
+    """The heaviest anomalies, a group counted once (by its head: a new program's exec, the heaviest rate shift)."""
     anomalies = document.get("anomalies") or []
     heads = {group.get("anomaly") for _, group in walk_groups(document.get("groups") or [])}
     hidden = grouped_indexes(document) - heads
@@ -33,9 +33,11 @@ def top_anomalies(document: dict[str, Any], limit: int = TOP_ANOMALIES) -> list[
 
 
 def lineage(document: dict[str, Any]) -> list[dict[str, Any]]:
-    """The check's groups as a receiver reads them: each new program, what it caused, its children."""
+    """The check's groups as a receiver reads them: each new program, what it caused, its children;
+    the rate shifts (cause "rates", no program)."""
     def shaped(group: dict[str, Any]) -> dict[str, Any]:
-        return {"program": group.get("program"), "severity": group.get("severity"),
+        return {"cause": group.get("cause", "program"), "program": group.get("program"),
+                "severity": group.get("severity"),
                 "started_by": list(group.get("started_by") or []), "summary": group.get("summary"),
                 "anomaly_count": 1 + len(group.get("anomalies") or []),
                 "children": [shaped(child) for child in group.get("children") or [] if isinstance(child, dict)]}
@@ -79,6 +81,15 @@ def _slack_code(text: Any) -> str:
     return f"`{_slack_escape(text).replace('`', 'ˋ')}`"
 
 
+def _slack_entry(what: str, entry: dict[str, Any]) -> list[str]:
+    """A group: its summary, the programs it exec'd nested; an anomaly: one line."""
+    if what == "group":
+        return [f"{'    ' * depth}{'•' if not depth else '◦'} *{_slack_escape(group.get('severity'))}* "
+                f"{_slack_escape(group.get('summary'))}" for depth, group in walk_groups([entry])]
+    return [f"• *{_slack_escape(entry.get('severity'))}* {_slack_code(entry.get('kind'))} "
+            f"{_slack_code(entry.get('key'))} ({_slack_escape(entry.get('change'))}): {_slack_escape(entry.get('reason'))}"]
+
+
 def slack_payload(document: dict[str, Any]) -> dict[str, Any]:
     verdict = str(document.get("verdict", "")).upper()
     service = _slack_escape(document.get("service"))
@@ -88,17 +99,8 @@ def slack_payload(document: dict[str, Any]) -> dict[str, Any]:
     if document.get("kind") == "drift":
         versions = f"{_slack_escape(document.get('version'))} drifted from its own past"
     summary = f"syscall-gate {verdict}: {service} {versions} (score {document.get('score')})"
-    groups = [f"{'    ' * depth}{'•' if not depth else '◦'} *{_slack_escape(group.get('severity'))}* "
-              f"{_slack_escape(group.get('summary'))}" for depth, group in walk_groups(document.get("groups") or [])]
-    heads = {group.get("anomaly") for _, group in walk_groups(document.get("groups") or [])}
-    everything = document.get("anomalies") or []
-    head_keys = {(everything[i].get("kind"), everything[i].get("key")) for i in heads
-                 if isinstance(i, int) and 0 <= i < len(everything)}
-    lines = groups + [
-        f"• *{_slack_escape(a['severity'])}* {_slack_code(a['kind'])} {_slack_code(a['key'])} "
-        f"({_slack_escape(a['change'])}): {_slack_escape(a['reason'])}"
-        for a in top_anomalies(document) if (a["kind"], a["key"]) not in head_keys
-    ] or ["No anomalies; " + "; ".join(_slack_escape(r) for r in document.get("reasons") or ["see the check"])]
+    lines = [line for what, entry in entries(document)[:TOP_ANOMALIES] for line in _slack_entry(what, entry)] or [
+        "No anomalies; " + "; ".join(_slack_escape(r) for r in document.get("reasons") or ["see the check"])]
     header = f"Rollout {verdict}: {document.get('service')}"
     if len(header) > SLACK_HEADER_LIMIT:
         header = header[:SLACK_HEADER_LIMIT - 1] + "…"

@@ -102,14 +102,25 @@ def test_healthy_canary_passes(demo_run):
     assert "/etc/shadow" not in block and SHELL not in block
 
 
+# A handful of entries a reviewer can act on: the credentials read, the shell (with what starting it took), the rates
+MAX_ENTRIES = 5
+
+
 def test_misbehaving_canary_is_paused_for_the_credentials_read_and_the_shell(demo_run):
     block = verdict_block(demo_run[0].stdout, "misbehaving canary v2-bad")
     assert "verdict PAUSE" in block
     assert re.search(r"(CRITICAL|HIGH) +new +file /etc/shadow:r", block), block
-    # the shell and what it did read as one entry (lineage), not a row per syscall it makes
-    assert re.search(rf"HIGH +{re.escape(SHELL)} \(new exec, started by \S*python\S*\) made \d+ new syscalls", block), block
-    assert re.search(r"anomalies \(\d+, \d+ of them caused by new programs\)", block), block
-    assert not re.search(r"new +syscall (dup2|getppid)\b", block), block
+    # the shell, what it did and what python did to start it read as one entry (lineage)
+    assert re.search(rf"HIGH +{re.escape(SHELL)} \(new exec, started by \S*python\S*\) made \d+ new syscalls.*; "
+                     r"starting it: \d+ new syscalls and \d+ new process events", block), block
+    counted = re.search(r"anomalies \((\d+), as (\d+) entries\)", block)
+    assert counted and int(counted.group(2)) <= MAX_ENTRIES < int(counted.group(1)), block
+    # no row per syscall the shell or its start makes, per process event, or per rate shift
+    rows = re.findall(r"^ +[A-Z]+ +(?:new|rate|unverified) +(\w+) (\S+)$", block, re.M)
+    assert not {("syscall", name) for name in ("dup2", "getppid", "vfork", "execve", "pipe2", "wait4",
+                                              "close_range")} & set(rows), block
+    assert not [row for row in rows if row[0] == "process"], block
+    assert len(re.findall(r"^ +[A-Z]+ +rate +syscall ", block, re.M)) <= 1, block
 
 
 def test_every_verdict_links_its_dashboard_page(demo_run):
