@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 import shutil
+from pathlib import Path
 from bench.workloads import static_server
 from bench.workloads.inject import DEBUG_LISTEN, EVAL_ROOT, OUTBOUND_PEER, SENSITIVE_PATH
 from bench.workloads.load import wait_for_http
@@ -42,15 +43,15 @@ http {{
 """
 
 
-def config_text(injection: str | None) -> str:
-    root = NGINX_ROOT
+def config_text(injection: str | None, root: Path = NGINX_ROOT, port: int = NGINX_PORT) -> str:
+    """nginx.conf of the workload, or of the injected change; another prefix and port for a probe test."""
     access_log = f"access_log {root}/log/access.log;" if injection == "logging" else "access_log off;"
     api = (f"proxy_pass http://{OUTBOUND_PEER[0]}:{OUTBOUND_PEER[1]}; proxy_connect_timeout 1s; "
            "proxy_read_timeout 1s;" if injection == "outbound" else 'return 200 "{}";')
     secret = f"alias {SENSITIVE_PATH};" if injection == "sensitive-read" else "return 404;"
     extra = (f"server {{ listen {DEBUG_LISTEN[0]}:{DEBUG_LISTEN[1]}; return 204; }}"
              if injection == "listen" else "")
-    return _CONFIG.format(root=root, port=NGINX_PORT, access_log=access_log, api=api, secret=secret,
+    return _CONFIG.format(root=root, port=port, access_log=access_log, api=api, secret=secret,
                           extra_server=extra)
 
 

@@ -24,11 +24,13 @@ So the judge compares:
 
 Inventory features are "seen in this recording", not counts: they never enter
 rates and are never "missing"; a feature the canary holds is not missing either.
-An inventory in a canary window after its start-up (the probe takes one when the
-start-up span of a workload it saw start ends) shows what the canary still holds
-while serving: a file opened at start-up and held (a log or journal switched on) is
-then a standing change, compared like a steady feature and seen in every canary
-window, so a new one is at least a warn (scoring.persistent_changes).
+An inventory in a canary window after its start-up shows what the canary still holds
+while serving: the probe takes one when the start-up span of a workload it saw start
+ends, and lists a file first opened for writing after that once it is still held a
+drain later (host_probe/recording/late_writes.py). A file opened at start-up or on
+first use and held (a log or journal switched on) is then a standing change, compared
+like a steady feature and seen in every canary window, so a new one is at least a
+warn (scoring.persistent_changes).
 
 A side whose windows are mostly start-ups (a process started in most windows: a
 crash loop, a program run per request) has no steady state to tell start-up from:
@@ -139,8 +141,8 @@ def startup_view(matrix: FeatureMatrix, baseline: Profile, canary: Profile,
 
     notes = {}
     for row in np.flatnonzero(canary_serving & ~seen):
-        notes[int(row)] = ("still held once the canary's start-up was over (the probe's inventory then): "
-                           "held while it serves, not a start-up one-off")
+        notes[int(row)] = ("held in an inventory taken after the canary's start-up: "
+                           "held while it serves, not a one-off")
     for row in np.flatnonzero(canary_held & ~canary_steady & ~seen):
         notes[int(row)] = "held when the canary's recording attached"
     for row in np.flatnonzero(canary_start_only & ~seen & ~canary_held):

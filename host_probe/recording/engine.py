@@ -28,6 +28,7 @@ from host_probe.kernel import file_hook, loader
 from host_probe.keys import sensitive_inodes
 from host_probe.discovery import Workload
 from host_probe.recording.drain import MapDrain, RawWindow
+from host_probe.recording.late_writes import LateWrites
 from host_probe.kernel.heap import page_out_compiler, return_freed_memory
 from host_probe.inventory import take_inventory
 from host_probe.inventory.process import ProcessGone, start_time
@@ -210,6 +211,7 @@ class Recording:
     oldest: tuple[int, int] | None = None  # (pid, start ticks) of its oldest process when last looked
     inventory: dict = field(default_factory=dict)  # what it held at attach, for its first window
     served_inventory_due: bool = True  # an inventory once its start-up is over, for the next window
+    late_writes: LateWrites = field(default_factory=LateWrites)  # files opened for writing after it
     profile_lost: Counter = field(default_factory=Counter)
     stream_lost: Counter = field(default_factory=Counter)  # the ring buffer's, which feeds -v alone
     events_received: int = 0
@@ -480,12 +482,13 @@ class Engine:
         startup = bool(recording.startup_until and recording.window_started < recording.startup_until
                        and ended >= recording.startup_from)
         programs = window_programs(raw)
+        features = window_features(raw)
         spooled = recording.sink.write_window(WindowRecord(
             recording_uuid=recording.uuid, index=recording.index, started_at=recording.window_started,
             ended_at=ended, syscalls_total=sum(raw.syscalls.values()),
             events_total=sum(raw.details.values()) + received,
             # the kernel counts every detail: only the -v stream is ever sampled
-            sample_every=1, drops=drops, features=window_features(raw),
+            sample_every=1, drops=drops, features=features,
             startup=startup,
             inventory=recording.inventory, hooks=self.hooks, programs=programs,
             unnamed=window_unnamed(raw, programs),
@@ -494,7 +497,9 @@ class Engine:
             recording.sink.give_back(carried)
         recording.inventory = {}
         recording.window_started, recording.index = ended, recording.index + 1
+        serving = recording.startup_until is not None and not recording.served_inventory_due
         self._inventory_after_startup(recording)
+        self._follow_late_writes(recording, features, serving)
         return drops
 
     def _inventory_after_startup(self, recording: Recording) -> None:
@@ -512,6 +517,25 @@ class Engine:
         # fds 0-2 are what its launcher handed it (a log file per instance), not its release's
         recording.inventory = take_inventory(running, self.drain.ephemeral_ports,
                                              standard_streams=False).features()
+
+    def _follow_late_writes(self, recording: Recording, features: dict, serving: bool) -> None:
+        """A file first opened for writing after the inventory that ended the start-up,
+        held at this drain and the next: in the next window's inventory (late_writes.py)."""
+        late = recording.late_writes
+        opened = late.new_opens(features)
+        if not serving or recording.closing_at:
+            late.forget_pending()
+            return
+        if not late.needs_a_look(opened):
+            return
+        try:
+            running = self.table.processes(recording.workload.key)
+        except KeyError:  # removed since
+            late.forget_pending()
+            return
+        held = take_inventory(running, self.drain.ephemeral_ports, standard_streams=False).features()
+        for key in late.still_held(opened, held):
+            recording.inventory[key] = 1
 
     def _finish(self, recording: Recording) -> None:
         info = recording.info

@@ -7,6 +7,7 @@ which may warn and never pauses alone."""
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Optional
 
 from gate_server.analysis.config import load_config
 from gate_server.analysis.judge import judge
@@ -253,3 +254,30 @@ def test_what_the_baseline_also_holds_is_no_news_after_the_canary_start_up():
     verdict = judge(attached_baseline(), canary, load_config({}))
     assert verdict.verdict == "pass", verdict.reasons
     assert verdict.anomalies == [], [a.reason for a in verdict.anomalies]
+
+
+# --- a file first opened for writing after the start-up, then kept (a logger opening its file
+# on its first line): the probe lists it in a later window's inventory (late_writes.py) ---------
+
+def opened_late(profile: Profile, opened_in: int, held_in: Optional[int]) -> Profile:
+    """DEBUG_LOG counted once, in steady window `opened_in`, and held in window `held_in`'s inventory."""
+    windows = list(profile.windows)
+    windows[opened_in] = replace(windows[opened_in], counts={**windows[opened_in].counts, **DEBUG_LOG})
+    if held_in is not None:
+        windows[held_in] = replace(windows[held_in], inventory=windows[held_in].inventory | frozenset(DEBUG_LOG))
+    return replace(profile, windows=windows)
+
+
+def test_a_file_opened_after_the_start_up_and_held_later_warns_as_held_while_serving():
+    canary = opened_late(held_after_start_up(fresh_canary(), HELD), opened_in=4, held_in=6)
+    verdict = judge(attached_baseline(), canary, load_config({}))
+    assert verdict.verdict == "warn", verdict.reasons
+    (log,) = [a for a in verdict.anomalies if (a.kind, a.key) == ("file", "/var/log/app-debug.log:w")]
+    assert log.change == "new" and "held in an inventory taken after the canary's start-up" in log.reason
+
+
+def test_the_same_file_opened_once_after_the_start_up_and_not_held_is_a_one_off():
+    canary = opened_late(held_after_start_up(fresh_canary(), HELD), opened_in=4, held_in=None)
+    verdict = judge(attached_baseline(), canary, load_config({}))
+    assert verdict.verdict == "pass", verdict.reasons
+    assert ("file", "/var/log/app-debug.log:w") not in anomalies(verdict)

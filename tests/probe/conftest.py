@@ -152,13 +152,14 @@ def read_profile(db_url: str, version: str, service: str = "probe-test"):
         engine.dispose()
 
 
-def gate_check(db_url: str, tmp_path: Path, service: str, config: dict, timeout: float = 120) -> dict:
-    """The real `gate-server check` of v1 (baseline) against v2 (canary): its JSON verdict.
+def gate_check(db_url: str, tmp_path: Path, service: str, config: dict, timeout: float = 120,
+               canary: str = "v2") -> dict:
+    """The real `gate-server check` of v1 (baseline) against `canary`: its JSON verdict.
     (Its start took over 120 s in the VM tier, under emulation on a busy host.)"""
     config_file = tmp_path / "gate.yml"
     config_file.write_text(json.dumps(config))
     result = subprocess.run([PYTHON, "-m", "gate_server.cli", "check", "--service", service,
-                             "--baseline", "v1", "--canary", "v2", "--config", str(config_file), "--json",
+                             "--baseline", "v1", "--canary", canary, "--config", str(config_file), "--json",
                              "--db", db_url], capture_output=True, text=True, cwd=REPO, timeout=timeout)
     assert result.stdout, result.stderr
     return json.loads(result.stdout)

@@ -3,12 +3,15 @@
 it serves: accepts, reads its data file, writes a log line. `--extra-port P` also listens
 on P at start; `--secret` also reads /etc/shadow at start; `--lookup SOCKET` connects
 to a unix socket once at start, as glibc's first name-service lookup tries nscd's; `--debug-log` also opens
-service-debug.log at start and writes it all run (a log switched on). It writes READY
-when serving."""
+service-debug.log at start and writes it all run (a log switched on); `--lazy-log S` opens
+it only S seconds after start, at the first line it writes, as a logger that opens its file
+on first use does, then writes it all run; `--request-ids` draws a random id per request
+(os.urandom: a getrandom syscall in every window). It writes READY when serving."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import time
 from pathlib import Path
@@ -19,6 +22,8 @@ parser.add_argument("--port", type=int, required=True)
 parser.add_argument("--extra-port", type=int, default=0)
 parser.add_argument("--secret", action="store_true")
 parser.add_argument("--debug-log", action="store_true")
+parser.add_argument("--lazy-log", type=float, default=0.0)
+parser.add_argument("--request-ids", action="store_true")
 parser.add_argument("--lookup", default="")
 parser.add_argument("--seconds", type=float, default=600)
 args = parser.parse_args()
@@ -45,7 +50,8 @@ if args.lookup:
 for listener in listeners:
     listener.settimeout(0.05)
 (work / "READY").write_text("serving\n")
-deadline = time.monotonic() + args.seconds
+started = time.monotonic()
+deadline = started + args.seconds
 while time.monotonic() < deadline:
     try:
         connection, _ = listeners[0].accept()
@@ -55,5 +61,9 @@ while time.monotonic() < deadline:
     (work / "service.data").read_text()
     log.write("served\n")
     log.flush()
+    if args.lazy_log and debug_log is None and time.monotonic() - started >= args.lazy_log:
+        debug_log = open(work / "service-debug.log", "a", buffering=1)
     if debug_log:
         debug_log.write("debug: served\n")
+    if args.request_ids:
+        os.urandom(8)

@@ -146,6 +146,35 @@ def test_a_fresh_canary_that_switches_a_log_on_at_start_up_warns(attached, tmp_p
     assert [a["change"] for a in verdict["anomalies"] if (a["kind"], a["key"]) == debug_log] == ["new"]
 
 
+def test_a_fresh_canary_that_opens_a_log_after_its_start_up_and_keeps_it_warns(attached, tmp_path, service_dir):
+    """Issue 23: a log opened at its first line, after the start-up span (a logger that
+    opens its file on first use), then written all run: counted once, in a directory
+    the service writes to, it read as a one-off write and passed."""
+    db_url, port = attached
+    record(db_url, tmp_path, "v2", "canary", "--",
+           *service_argv(service_dir, port, "--seconds", "5.5", "--lazy-log", "2.5"))
+    debug_log = ("file", f"{service_dir}/service-debug.log:w")
+    verdict = check(db_url, tmp_path)
+    assert verdict["verdict"] in ("warn", "pause"), (verdict["reasons"], [a["reason"] for a in verdict["anomalies"]])
+    assert [a["change"] for a in verdict["anomalies"] if (a["kind"], a["key"]) == debug_log] == ["new"]
+    canary = read_profile(db_url, "v2", SERVICE_NAME).windows
+    opened = [i for i, w in enumerate(canary) if debug_log in w.counts]
+    assert len(opened) == 1 and not canary[opened[0]].startup, [w.startup for w in canary]
+    # held at the drain of the window that opened it and at the next: listed as held while serving
+    assert [i for i, w in enumerate(canary) if debug_log in w.inventory] == [opened[0] + 2]
+
+
+def test_a_fresh_canary_with_a_new_syscall_in_most_windows_warns(attached, tmp_path, service_dir):
+    """A new syscall in most windows (a random id drawn per request: getrandom) is at least a warn."""
+    db_url, port = attached
+    record(db_url, tmp_path, "v2", "canary", "--",
+           *service_argv(service_dir, port, "--seconds", "5.5", "--request-ids"))
+    verdict = check(db_url, tmp_path)
+    assert verdict["verdict"] in ("warn", "pause"), verdict["reasons"]
+    (getrandom,) = [a for a in verdict["anomalies"] if (a["kind"], a["key"]) == ("syscall", "getrandom")]
+    assert getrandom["change"] == "new" and any("syscall getrandom" in r for r in verdict["reasons"]), verdict
+
+
 def recording_startup(db_url: str, version: str) -> str | None:
     engine = make_engine(db_url)
     try:
