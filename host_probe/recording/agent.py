@@ -268,6 +268,7 @@ class Agent:
                     # container's runtime may say it runs a little later; its counts are held)
                     self.next_poll.clear()
                     self.discover()
+                    self.next_poll.clear()  # and at the next round, however soon, if it was not listed yet
                 self.made = made
                 if engine.window_due():
                     self.metrics.observe_windows(engine.drain_window(), engine.last_drain_s)
