@@ -95,6 +95,27 @@ def pod_directories(pod_uid: str, qos_class: str = "") -> list[str]:
     return paths
 
 
+def docker_directory(container_id: str, driver: str, cgroup_parent: str = "") -> str | None:
+    """The directory, relative to the hierarchy's root, that Docker will make for a
+    container it has created but not started: known before runc makes it, so the kernel
+    can be asked to register it as it is made. None for a layout that cannot be told
+    beforehand (no cgroups, a systemd parent that is not a slice)."""
+    if driver == "cgroupfs":
+        return f"{cgroup_parent.strip('/') or 'docker'}/{container_id}"
+    if driver == "systemd":
+        parent = cgroup_parent or "system.slice"
+        if not parent.endswith(".slice") or "/" in parent:
+            return None
+        return "/".join([*slice_path(parent), f"docker-{container_id}.scope"])
+    return None
+
+
+def slice_path(unit: str) -> list[str]:
+    """systemd nests a slice by the dashes in its name: a-b.slice is a.slice/a-b.slice."""
+    parts = unit.removesuffix(".slice").split("-")
+    return ["-".join(parts[:depth]) + ".slice" for depth in range(1, len(parts) + 1)]
+
+
 class CgroupFinder:
     """Finds (and caches) the cgroup v2 directory of container ids under one hierarchy."""
 

@@ -10,6 +10,13 @@ identity. The version is the version label set on the container or else the tag 
 the image the deployer named (`registry/app:v42` -> `v42`; an untagged name is
 Docker's own `latest`).
 
+A container created with the label is also learned of as it is created, from the
+Engine API's event stream (host_probe.discovery.docker_events), before Docker starts
+it: its predicted cgroup v2 directory is then `expected`, so the kernel registers it
+as runc makes it and the container's start-up is observed from its first process
+(issue 23). The expectation's identity follows the same rule as a poll's, from the
+labels the create event carries; the recording's is the poll's.
+
 The `docker` SDK is imported on the first poll, not with this module: the agent
 reads its config (and so ContainerOptions) before it compiles the eBPF programs,
 and requests (which the SDK imports) must not add to the compiler's peak RSS.
@@ -17,13 +24,16 @@ and requests (which the SDK imports) must not add to the compiler's peak RSS.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
+from typing import Callable
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from gate_contract.records import BASELINE, Role
 from host_probe.discovery import DiscoveryError, Identity, Workload
-from host_probe.discovery.cgroups import CgroupFinder
+from host_probe.discovery.cgroups import CgroupFinder, docker_directory
+from host_probe.discovery.docker_events import CreationFollower
 from host_probe.discovery.labels import identity_from_labels
 
 
@@ -44,29 +54,109 @@ class ContainerOptions(BaseModel):
 
 
 class DockerSource:
-    """Running containers of one Docker daemon, as workloads (cgroup v2 directory and init pid)."""
+    """Running containers of one Docker daemon, as workloads (cgroup v2 directory and init
+    pid); with follow(), the ones created and not started yet as `expected`."""
 
     name = "docker"
 
     def __init__(self, options: ContainerOptions, cgroups: CgroupFinder | None = None):
         self.options = options
         self.cgroups = cgroups or CgroupFinder()  # share one finder between sources: one cache
+        self.problems: list[str] = []
         self._client = None
         self._image_labels_by_id: dict[str, dict[str, str]] = {}  # an image id names immutable content
+        # Written by the follower's thread, read by the agent's loop:
+        self._lock = threading.Lock()
+        self._created: dict[str, tuple[int, Workload]] = {}  # container id -> (its creation's number, expected)
+        self._creations = 0  # creations handed on so far
+        self._stream_problem = ""
+        self._cgroup_driver = ""  # the daemon's, asked as the follower connects
+        self.follower: CreationFollower | None = None
+        self._on_news: Callable[[], None] = lambda: None
+
+    @property
+    def expected(self) -> list[Workload]:
+        """Containers created with the label and not seen running yet, at the cgroup
+        directory Docker will make for them."""
+        with self._lock:
+            return [workload for _, workload in self._created.values()]
+
+    def follow(self, on_news: Callable[[], None]) -> None:
+        """Follow the daemon's creations from now on; `on_news` is called (from the
+        follower's thread) when `expected` has grown. Returns once the stream is
+        subscribed to (or has failed, or the Engine API's timeout passed): a container
+        created after that is expected, one created before is found by the next poll."""
+        self._on_news = on_news
+        self.follower = CreationFollower(self.options.socket, self.options.service_label,
+                                         self._follower_connected, self._container_created, self._stream_state,
+                                         self.options.timeout_seconds)
+        self.follower.start()
+        self.follower.tried.wait(self.options.timeout_seconds)
+
+    def close(self) -> None:
+        if self.follower is not None:
+            self.follower.stop()
+            self.follower = None
 
     def poll(self) -> list[Workload]:
         import docker  # see the module docstring: not before the compile
         import requests
 
+        with self._lock:
+            self.problems = [self._stream_problem] if self._stream_problem else []
+            creations_before = self._creations
         try:
             client = self._connect()
-            listed = client.containers(filters={"status": "running", "label": self.options.service_label})
-            workloads = [w for w in (self._workload(client, entry["Id"]) for entry in listed) if w is not None]
+            listed = client.containers(all=True, filters={"status": ["created", "running"],
+                                                          "label": self.options.service_label})
+            running = [entry["Id"] for entry in listed if entry.get("State") == "running"]
+            workloads = [w for w in (self._workload(client, cid) for cid in running) if w is not None]
         except (docker.errors.DockerException, requests.RequestException, OSError) as exc:
             self._client = None
             reason = " ".join(str(exc).split())
             raise DiscoveryError(f"docker: the Engine API at {self.options.socket} failed: {reason}") from exc
+        not_started = {entry["Id"] for entry in listed if entry.get("State") == "created"}
+        with self._lock:
+            # one created after the list began is kept whatever the list said of it
+            self._created = {cid: (number, workload) for cid, (number, workload) in self._created.items()
+                             if cid in not_started or number > creations_before}
         return workloads
+
+    # -- the follower's thread -------------------------------------------------------
+    def _follower_connected(self, client) -> None:
+        self._cgroup_driver = client.info().get("CgroupDriver", "")
+
+    def _container_created(self, client, event: dict) -> None:
+        """Not inspected: Docker starts a container holding its lock, and an inspect made
+        during `docker run` waits for the start to end (300 ms measured), long after runc
+        made the cgroup. The event carries the labels the container was created with and
+        its image's name; the image's labels are excluded as a poll excludes them."""
+        import docker
+
+        container_id = event["id"]
+        attributes = dict((event.get("Actor") or {}).get("Attributes") or {})
+        image = attributes.pop("image", "")
+        attributes.pop("name", None)
+        try:
+            image_labels = (client.inspect_image(image).get("Config") or {}).get("Labels") or {} if image else {}
+        except docker.errors.NotFound:
+            image_labels = {}
+        identity = self.identity({"Labels": attributes, "Image": image}, image_labels, container_id)
+        # a --cgroup-parent is not in the event: the daemon's default place is expected, and
+        # a container elsewhere is found by polling
+        directory = docker_directory(container_id, self._cgroup_driver or "")
+        if identity is None or directory is None:
+            return
+        workload = Workload(source=self.name, name=container_id, identity=identity,
+                            cgroup=str(self.cgroups.root / directory))
+        with self._lock:
+            self._creations += 1
+            self._created[container_id] = (self._creations, workload)
+        self._on_news()
+
+    def _stream_state(self, problem: str) -> None:
+        with self._lock:
+            self._stream_problem = problem
 
     def _connect(self):
         if self._client is None:

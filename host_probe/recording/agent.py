@@ -28,6 +28,7 @@ from host_probe.discovery.containers import DockerSource
 from host_probe.discovery.kubernetes import KubernetesSource
 from host_probe.discovery.static import StaticSource
 from host_probe.recording.engine import Engine, EngineConfig
+from host_probe.recording.wake import Wake
 from host_probe.recording.workloads import TableFull
 
 # what a reload may change without reloading the programs
@@ -65,6 +66,8 @@ class Agent:
         self.engine = Engine(engine_config(self.config, base), self.log)
         self.engine.on_refused = self._recording_refused
         self.sources = build_sources(self.config)
+        self.wake = Wake()  # a source's thread has news (a container created): expect it now
+        self.made: set[str] = set()  # expected workloads whose cgroup the kernel saw made, when last looked
         self.seen: dict[str, dict[str, Workload]] = {}   # source -> its last known workloads
         self.refused: dict[str, Workload] = {}           # not watched, until they change or a reload
         self.source_errors: dict[str, str] = {}
@@ -127,6 +130,18 @@ class Agent:
         self._expect()
         self.metrics.workloads.set(len(self.engine.recordings))
 
+    def _follow_sources(self) -> None:
+        """Sources that learn of workloads between polls (Docker's event stream) follow from
+        now on, each in a thread of its own that wakes the loop."""
+        for source in self.sources:
+            if hasattr(source, "follow"):
+                source.follow(self.wake.set)
+
+    def _close_sources(self) -> None:
+        for source in self.sources:
+            if hasattr(source, "close"):
+                source.close()
+
     def _expect(self) -> None:
         """Cgroups the sources name but are not made yet are registered in kernel as they
         are made (issue 23: a rolling update's new cgroup, polled for, had its first
@@ -178,7 +193,9 @@ class Agent:
             self.log(f"host-probe agent: {', '.join(changed)} changed: applied at the next restart "
                      "(the programs are not reloaded)")
         self.config = config.model_copy(update={name: getattr(self.config, name) for name in ENGINE_FIELDS})
+        self._close_sources()
         self.sources = build_sources(self.config)
+        self._follow_sources()
         self.refused.clear()
         self.seen.clear()
         self.next_poll.clear()
@@ -223,6 +240,7 @@ class Agent:
     def run(self) -> int:
         engine = self.engine
         engine.start()
+        self._follow_sources()  # after the compile: the docker SDK must not add to its peak RSS
         if self.config.metrics_address:
             self.metrics.serve(self.config.metrics_address)
         handlers = {signal.SIGINT: self._request_stop, signal.SIGTERM: self._request_stop,
@@ -240,16 +258,24 @@ class Agent:
                     self.discover()
                     self.write_status()
                     next_poll = time.monotonic() + self.config.poll_interval
-                engine.poll(max_ms=int(max(1, min(100, (next_poll - time.monotonic()) * 1000))))
-                if self.engine.table.expected and engine.made_expected():
-                    # made since the last poll: add it now, before a drain takes its first counts
+                engine.poll(max_ms=int(max(1, min(100, (next_poll - time.monotonic()) * 1000))),
+                            wake_fd=self.wake.fd)
+                if self.wake.take():
+                    self._expect()  # in the kernel before runc makes the cgroup: no source is asked
+                made = set(engine.made_expected()) if self.engine.table.expected else set()
+                if made - self.made:
+                    # made since the last look: add it now if its source lists it already (a
+                    # container's runtime may say it runs a little later; its counts are held)
                     self.next_poll.clear()
                     self.discover()
+                    self.next_poll.clear()  # and at the next round, however soon, if it was not listed yet
+                self.made = made
                 if engine.window_due():
                     self.metrics.observe_windows(engine.drain_window(), engine.last_drain_s)
                     self.metrics.observe_sender(engine.sender)
                     self.write_status()
         finally:
+            self._close_sources()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             self.metrics.observe_windows(engine.close(), engine.last_drain_s)

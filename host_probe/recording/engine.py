@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
+import select
 import socket
 import sys
 import time
@@ -40,6 +41,9 @@ from host_probe.recording.workloads import WorkloadTable
 from host_probe.settings import BATCH_WINDOWS, FILE_HOOK_AUTO, STARTUP_S, WINDOW_S
 
 POLL_MS = 100
+# How long the counts of a made expected cgroup are held for a workload its source has not
+# listed yet; past it they are dropped, and the workload, if it comes, is taken as attached to.
+HELD_S = 60.0
 # enum process_change's names, which the process-event stream's types share (EVENT_TYPES)
 FORK, _THREAD, _EXIT, EXEC = PROCESS_CHANGES
 
@@ -137,8 +141,13 @@ def _merged(carried: RawWindow | None, raw: RawWindow) -> RawWindow:
     losses = dict(carried.losses)
     for reason, count in raw.losses.items():
         losses[reason] = losses.get(reason, 0) + count
-    return RawWindow(carried.syscalls + raw.syscalls, carried.details + raw.details,
-                     carried.processes + raw.processes, losses)
+    merged = RawWindow(carried.syscalls + raw.syscalls, carried.details + raw.details,
+                       carried.processes + raw.processes, losses,
+                       exec_edges=carried.exec_edges | raw.exec_edges, programs={**carried.programs, **raw.programs})
+    for window in (carried, raw):
+        for image, features in window.image_features.items():
+            merged.attribute(image, features)
+    return merged
 
 
 @functools.cache
@@ -236,6 +245,12 @@ class Engine:
         self.bpf = None
         self.last_drain_s = self.last_drain_cpu_s = 0.0
         self.said_unfenced = False
+        # counts of expected cgroups the kernel saw made, by slot, drained before their
+        # workload was added (a container runs before Docker says so): its first window's
+        self.held: dict[int, tuple[datetime, RawWindow]] = {}  # slot -> (since, counts)
+        self.held_dropped: set[int] = set()
+        self.last_drain_at = _now()
+        self.waiting: select.poll | None = None
         self.file_hook_note = ""  # why file opens come from sys_enter, when fentry was tried
 
     # -- lifecycle ---------------------------------------------------------------
@@ -274,6 +289,7 @@ class Engine:
         self.layout = self.bpf["event_layout"]
         self.bpf["events"].open_ring_buffer(self._on_event)
         self.window_begin = time.monotonic()
+        self.last_drain_at = _now()
 
     def close(self) -> list[tuple[Recording, dict[str, int]]]:
         """Drain the last window of every recording, store them, let go of the kernel."""
@@ -313,13 +329,20 @@ class Engine:
             kernel=loader.kernel_release(), scope=workload.scope, sample_every=self.config.sample_every,
             rate_limit=self.config.rate_limit or None, probe_version=__version__,
         )
-        if workload.key not in self.table.expected:
+        expected = workload.key in self.table.expected
+        if not expected:
             self.table.ensure_room(workload)
         sink = WindowSink(self.sender, self.config.spool_dir, info.uuid, self.log)
         sink.open(info, store_first=self.config.store_first)
         slot, running, made_in_view = self.table.add(workload)
         self.drain.canonical.watch(slot, running or set(workload.pids or ()))
         recording = Recording(workload, slot, info, sink, window_started=info.started_at)
+        if expected and slot in self.held:
+            held_since, recording.carried = self.held.pop(slot)
+            recording.window_started = min(held_since, recording.window_started)
+        if slot in self.held_dropped:
+            self.held_dropped.discard(slot)
+            made_in_view = False  # what it did first was dropped: not observed
         if made_in_view:
             attached = False  # its cgroup was registered as it was made: every process in it was seen arrive
         if not running or not attached:
@@ -350,6 +373,9 @@ class Engine:
         return self.table.expect(workload, self.cgroup_root)
 
     def unexpect(self, key: str) -> None:
+        slot = self.table.expected[key].slot
+        self.held.pop(slot, None)
+        self.held_dropped.discard(slot)
         self.table.unexpect(key)
 
     def made_expected(self) -> list[str]:
@@ -423,8 +449,20 @@ class Engine:
     def seconds_to_window(self) -> float:
         return self.window_begin + self.config.window_s - time.monotonic()
 
-    def poll(self, max_ms: int = POLL_MS) -> None:
-        self.bpf.ring_buffer_poll(max(1, min(max_ms, int(self.seconds_to_window() * 1000))))
+    def poll(self, max_ms: int = POLL_MS, wake_fd: int | None = None) -> None:
+        """Handle the ring buffer's records, waiting up to `max_ms` for some; a write to
+        `wake_fd` (another thread's news) ends the wait at once."""
+        timeout_ms = max(1, min(max_ms, int(self.seconds_to_window() * 1000)))
+        if wake_fd is None:
+            self.bpf.ring_buffer_poll(timeout_ms)
+            return
+        if self.waiting is None:
+            # the ring buffer's map fd is readable while it holds records: what libbpf's epoll waits on
+            self.waiting = select.poll()
+            self.waiting.register(self.bpf["events"].map_fd, select.POLLIN)
+            self.waiting.register(wake_fd, select.POLLIN)
+        self.waiting.poll(timeout_ms)
+        self.bpf.ring_buffer_consume()
 
     def window_due(self) -> bool:
         return self.seconds_to_window() <= 0
@@ -439,8 +477,9 @@ class Engine:
         ended = _now()
         self.window_begin = time.monotonic()
         every = list(self.recordings.values()) + self.closing
+        made = [self.table.expected[key].slot for key in self.made_expected()]
         started, cpu_started = time.perf_counter(), time.thread_time()
-        raw = self.drain.drain(r.slot for r in every)
+        raw = self.drain.drain([r.slot for r in every] + made)
         self.last_drain_s = time.perf_counter() - started
         # the drain's own CPU time (its bpf() calls included): what it costs, apart
         # from the time it waits for a grace period or for a CPU that others hold
@@ -449,6 +488,18 @@ class Engine:
             self.said_unfenced = True
             self.log("host-probe: the kernel refused membarrier (nohz_full?): the drain waits 5 ms for running "
                      "programs instead of a grace period, and an increment may land one window late")
+        for slot in made:
+            since, counts = self.held.get(slot, (self.last_drain_at, None))
+            if slot in self.held_dropped:
+                continue
+            if (ended - since).total_seconds() > HELD_S:
+                del self.held[slot]
+                self.held_dropped.add(slot)
+                self.log(f"host-probe: an expected cgroup (slot {slot}) was made {HELD_S:g}s ago and no source "
+                         "lists its workload yet: its counts so far are dropped")
+                continue
+            self.held[slot] = (since, _merged(counts, raw[slot]))
+        self.last_drain_at = ended
         written = []
         for recording in every:
             window = _merged(recording.carried, raw[recording.slot])

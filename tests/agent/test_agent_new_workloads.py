@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from gate_contract.engine import make_engine
 from gate_contract.models import Recording
 from gate_server.storage.profiles import load_profile
+from tests.discovery.dockerd import IMAGE_TAG
 
 @contextlib.contextmanager
 def serving(cgroup, code: str, *args: str):
@@ -116,3 +117,24 @@ def test_a_forking_workload_attached_to_never_takes_its_forks_for_a_restart(make
     startup, windows = the_recording(run, "forks", "v1")
     assert all(w.counts.get(("process", "fork")) for w in windows[1:-1])
     assert startup == "not_observed" and not [w for w in windows if w.startup]
+
+
+def test_a_labelled_container_started_after_the_agent_is_observed_from_its_first_process(agent_run, docker_daemon,
+                                                                                         run_container):
+    # A label of this test's own: the host's daemon may run other labelled containers.
+    label = f"syscall-gate-test.{uuid.uuid4().hex[:8]}.service"
+    # A long poll: a container found by polling is attached to, its start-up not observed.
+    run = agent_run({"containers": {"socket": docker_daemon.socket, "service_label": label},
+                     "poll_interval": "3s", "startup": "2s"})
+    run.start()
+    # Reads its hostname file once at its start (as a service reads its config), then serves.
+    run_container(labels={label: "boots", "syscall-gate.role": "canary"},
+                  command=["/bin/sh", "-c", ": < /etc/hostname; exec /bin/sleep 600"])
+    run.wait_for(lambda s: run.services(s).get("boots", {}).get("windows", 0) >= 1, timeout=30)
+    run.stop()
+    startup, windows = the_recording(run, "boots", IMAGE_TAG)
+    assert startup == "observed", run.log()
+    first = windows[0]
+    assert first.startup and not first.inventory, [(w.startup, w.syscalls_total, w.inventory) for w in windows]
+    assert ("process", "exec") in first.counts
+    assert ("file", "/etc/hostname:r") in first.counts, sorted(first.counts)

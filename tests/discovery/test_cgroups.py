@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from host_probe.discovery import DiscoveryError
-from host_probe.discovery.cgroups import CgroupFinder, cgroup2_mount, process_cgroup
+from host_probe.discovery.cgroups import CgroupFinder, cgroup2_mount, docker_directory, process_cgroup
 
 CGROUP1_LINE = "32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu"
 
@@ -85,3 +85,17 @@ def test_a_removed_directory_is_not_served_from_the_cache(make_cgroup):
 
 def test_a_container_without_a_directory_is_none(cgroup2_root):
     assert CgroupFinder(cgroup2_root).find(new_container_id(), pod_uid=str(uuid.uuid4())) is None
+
+
+@pytest.mark.parametrize("driver, parent, directory", [
+    ("cgroupfs", "", "docker/{id}"),
+    ("cgroupfs", "/batch/jobs", "batch/jobs/{id}"),
+    ("systemd", "", "system.slice/docker-{id}.scope"),
+    ("systemd", "team-web.slice", "team.slice/team-web.slice/docker-{id}.scope"),
+    ("systemd", "/not/a/slice", None),
+    ("none", "", None),
+])
+def test_docker_directory_is_predicted_for_each_driver(driver, parent, directory):
+    container_id = "ab" * 32
+    expected = directory.format(id=container_id) if directory else None
+    assert docker_directory(container_id, driver, parent) == expected

@@ -3,6 +3,11 @@ and real containers: identity from labels only, every container's cgroup and ini
 
 from __future__ import annotations
 
+import threading
+import time
+import uuid
+from pathlib import Path
+
 import pytest
 
 from host_probe.discovery import DiscoveryError, Identity
@@ -123,3 +128,69 @@ def test_version_falls_back_to_the_image_tag(reference, version):
 def test_unknown_option_is_refused():
     with pytest.raises(ValueError, match="service_lable"):
         ContainerOptions(service_lable="x")
+
+
+def following(daemon, **options) -> tuple[DockerSource, threading.Event]:
+    """A source that follows the daemon's creations; the event is set at each piece of news."""
+    news = threading.Event()
+    source = source_for(daemon, **options)
+    source.follow(news.set)
+    return source, news
+
+
+def test_a_created_container_is_expected_where_its_cgroup_will_be_made(docker_daemon, busybox_image):
+    label = f"syscall-gate-test.{uuid.uuid4().hex[:8]}.service"  # not another test's containers
+    source, news = following(docker_daemon, service_label=label)
+    client = docker_daemon.client()
+    container = client.create_container(busybox_image, ["/bin/sleep", "600"], labels={label: "web"},
+                                        host_config=client.create_host_config(network_mode="none"))
+    try:
+        assert news.wait(10), "no news of the creation"
+        [expected] = source.expected
+        assert expected.key == f"docker:{container['Id']}"
+        assert expected.identity == Identity(service="web", version=IMAGE_TAG, role="baseline")
+        assert not Path(expected.cgroup).exists()
+        client.start(container["Id"])
+        [running] = source.poll()
+        assert running.cgroup == expected.cgroup  # the directory runc made is the one predicted
+        assert source.expected == []  # it runs: a workload now, no longer expected
+    finally:
+        source.close()
+        client.remove_container(container["Id"], force=True)
+
+
+def test_a_container_whose_image_claims_the_service_is_not_expected(docker_daemon, claiming_image):
+    source, news = following(docker_daemon)
+    client = docker_daemon.client()
+    container = client.create_container(claiming_image, ["/bin/sleep", "600"],
+                                        host_config=client.create_host_config(network_mode="none"))
+    try:
+        time.sleep(1)
+        assert container["Id"] not in {w.name for w in source.expected}
+        assert source.poll() is not None
+        assert container["Id"] not in {w.name for w in source.expected}
+    finally:
+        source.close()
+        client.remove_container(container["Id"], force=True)
+
+
+def test_a_broken_event_stream_leaves_polling_and_says_so(docker_daemon, run_container):
+    container = run_container(labels={"syscall-gate.service": "web"})
+    source, _ = following(docker_daemon)
+    try:
+        source.follower.retry_seconds = 0.5
+        source.follower._stream.close()  # the connection to the daemon breaks
+        deadline = time.monotonic() + 5
+        while not source.poll() or not source.problems:
+            assert time.monotonic() < deadline, "the broken stream was not reported"
+            time.sleep(0.05)
+        assert container["Id"] in {w.name for w in source.poll()}
+        [problem] = source.problems
+        assert problem.startswith(f"docker: the Engine API's event stream at {docker_daemon.socket} failed (")
+        assert "new containers are found by polling only" in problem
+        deadline = time.monotonic() + 5
+        while source.poll() is not None and source.problems:  # followed again after the retry
+            assert time.monotonic() < deadline, source.problems
+            time.sleep(0.1)
+    finally:
+        source.close()
