@@ -19,7 +19,7 @@ from typing import Any, Callable, Optional
 from bench.workloads.inject import (
     DEBUG_LISTEN, EXFIL_DIR, INJECTIONS, ONCE, OUTBOUND_PEER, SENSITIVE_PATH, SPELLINGS,
 )
-from gate_contract.profile import FeatureKey, Profile, WindowCounts
+from gate_contract.profile import FeatureKey, ProgramFacts, Profile, WindowCounts
 from gate_contract.keys import UNRESOLVED
 from gate_contract.records import WindowRecord
 from gate_server.storage.bounds import representative_sample
@@ -180,6 +180,11 @@ def profile_to_json(profile: Profile, recording: dict[str, Any]) -> dict[str, An
                 "startup": w.startup,
                 "inventory": sorted([kind, key] for kind, key in w.inventory),
                 "hooks": dict(w.hooks),
+                # lineage (which program made what, and who exec'd it), as the server stores it
+                "programs": [{"program": facts.program, "started_by": sorted(facts.started_by),
+                              "features": sorted([kind, key] for kind, key in facts.features)}
+                             for facts in w.programs],
+                "unnamed": sorted([kind, key] for kind, key in w.unnamed),
             }
             for w in profile.windows
         ],
@@ -198,6 +203,7 @@ def _window_record(window: dict[str, Any], index: int) -> WindowRecord:
         # the model's inventory carries a count per held feature; the judge reads which are held
         "inventory": [[kind, key, 1] for kind, key in window.get("inventory", [])],
         "hooks": window.get("hooks") or {},
+        "programs": window.get("programs") or [], "unnamed": window.get("unnamed") or [],
     })
 
 
@@ -212,6 +218,9 @@ def profile_from_json(data: dict[str, Any]) -> Profile:
                 events_total=record.events_total, sample_every=record.sample_every, drops=dict(record.drops),
                 started_at=record.started_at, ended_at=record.ended_at, startup=record.startup,
                 inventory=frozenset(record.inventory), hooks=dict(record.hooks),
+                programs=tuple(ProgramFacts(program=p.program, started_by=frozenset(p.started_by),
+                                            features=frozenset(map(tuple, p.features))) for p in record.programs),
+                unnamed=frozenset(map(tuple, record.unnamed)),
             )
             for record in records
         ],

@@ -79,14 +79,21 @@ def test_fixture_round_trips_through_json(workload):
         assert profile_from_json(profile_to_json(profile, {})) == profile
 
 
-def test_fixture_windows_round_trip_through_the_record_model_hooks_included():
+def test_fixture_windows_round_trip_through_the_record_model_hooks_and_lineage_included():
     from dataclasses import replace
 
     from pydantic import ValidationError
 
+    from gate_contract.profile import ProgramFacts
+
     profile = load_profile("nginx", "baseline-1")
     hooks = {"file": "fentry:security_file_open", "exec": "tracepoint:sched_process_exec"}
-    hooked = replace(profile, windows=[replace(w, hooks=hooks) for w in profile.windows])
+    # lineage as the probe sends it: which program made what, and which program exec'd it
+    lineage = (ProgramFacts("/usr/bin/setpriv", frozenset(), frozenset({("exec", "/usr/sbin/nginx")})),
+               ProgramFacts("/usr/sbin/nginx", frozenset({"/usr/bin/setpriv"}),
+                            frozenset({("syscall", "read"), ("file", "/etc/nginx/nginx.conf:r")})))
+    hooked = replace(profile, windows=[replace(w, hooks=hooks, programs=lineage, unnamed=frozenset({("syscall", "read")}))
+                                       for w in profile.windows])
     assert profile_from_json(profile_to_json(hooked, {})) == hooked
     data = profile_to_json(profile, {})
     data["windows"][0]["counts"][0][2] = -1  # what the ingest API refuses, a fixture may not hold
