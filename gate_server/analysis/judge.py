@@ -38,8 +38,8 @@ from gate_server.analysis.unresolved import align_unresolved
 from gate_server.analysis.scoring import apply_weights, group_scores, limit_breaches, persistent_changes, score
 from gate_server.analysis.suppressions import ActiveSuppression, mark_suppressed
 from gate_server.analysis.stability import missing_features, new_features
-from gate_server.analysis.startup import (StartupView, annotate, startup_view, unverified_features,
-                                          unverified_verdict)
+from gate_server.analysis.startup import (StartupView, annotate, launcher_notes, startup_view,
+                                          unverified_features, unverified_verdict)
 from gate_server.analysis.verdict import Anomaly, FeatureRow, Verdict, severity_rank
 from gate_server.analysis.whole_windows import merge_stub_windows, stub_note
 
@@ -63,9 +63,11 @@ def judge(baseline: Profile, canary: Profile, config: GateConfig | None = None, 
     canary_short = insufficiencies("canary", observation["canary"], config.sufficiency)
 
     matrix = build_matrix(baseline, canary)
-    anomalies = (find_anomalies(matrix, config, startup_view(matrix, baseline, canary, startup_reference,
-                                                             sensitive_rows(matrix, config)))
-                 if baseline.windows and canary.windows else [])
+    anomalies = []
+    if baseline.windows and canary.windows:
+        view = startup_view(matrix, baseline, canary, startup_reference, sensitive_rows(matrix, config))
+        anomalies = find_anomalies(matrix, config, view)
+        stub_notes += launcher_notes(view)
     apply_weights(anomalies, config)
     anomalies.sort(key=lambda a: (-a.weight, severity_rank(a.severity), a.kind, a.key))
     counted, floor_notes = mark_suppressed(anomalies, suppressions, floored_limits)

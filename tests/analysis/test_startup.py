@@ -253,3 +253,49 @@ def test_what_the_baseline_also_holds_is_no_news_after_the_canary_start_up():
     verdict = judge(attached_baseline(), canary, load_config({}))
     assert verdict.verdict == "pass", verdict.reasons
     assert verdict.anomalies == [], [a.reason for a in verdict.anomalies]
+
+
+# --- the canary's start command: a launcher that execs the program the baseline runs --------
+
+SETPRIV, APP, CURL = "/usr/bin/setpriv", "/usr/bin/app", "/usr/bin/curl"
+
+
+def launched_by(profile: Profile, launcher: str, runs: tuple[str, ...] = (APP,)) -> Profile:
+    """Window 0 as the probe's lineage shows `launcher APP`: the workload's first program (exec'd
+    by no process the probe saw exec: a rollout's launcher) exec'd `runs` and was gone."""
+    from gate_contract.profile import ProgramFacts
+
+    first = profile.windows[0]
+    lineage = (ProgramFacts(launcher, frozenset(), frozenset(("exec", program) for program in runs)),
+               *(ProgramFacts(program, frozenset({launcher}), frozenset({("syscall", "read")})) for program in runs))
+    counts = {**first.counts, ("exec", launcher): 1, **{("exec", program): 1 for program in runs}}
+    return replace(profile, windows=[replace(first, counts=counts, programs=lineage), *profile.windows[1:]])
+
+
+def test_a_launcher_that_execs_the_program_the_baseline_runs_is_the_start_command_not_news():
+    # Postgres started as `setpriv --reuid postgres ... postgres`: the baseline attached to postgres,
+    # whose inventory names it; the setpriv before it is gone long before any recording attaches.
+    verdict = judge(attached_baseline(), launched_by(fresh_canary(), SETPRIV), load_config({}))
+    assert verdict.verdict == "pass", verdict.reasons
+    assert ("exec", SETPRIV) not in anomalies(verdict)
+    assert any(SETPRIV in note and "start command" in note for note in verdict.notes), verdict.notes
+
+
+def test_a_launcher_that_also_runs_a_program_the_baseline_never_runs_is_judged():
+    verdict = judge(attached_baseline(), launched_by(fresh_canary(), SETPRIV, runs=(APP, CURL)), load_config({}))
+    assert {("exec", SETPRIV), ("exec", CURL)} <= anomalies(verdict, "unverified")
+
+
+def test_a_launcher_of_a_program_the_baseline_never_runs_is_judged():
+    canary = launched_by(fresh_canary(), SETPRIV, runs=("/usr/bin/other-app",))
+    verdict = judge(attached_baseline(), canary, load_config({}))
+    assert ("exec", SETPRIV) in anomalies(verdict, "unverified")
+
+
+def test_a_program_run_past_start_up_is_no_start_command_whoever_started_it():
+    canary = launched_by(fresh_canary(), SETPRIV)
+    later = replace(canary.windows[3], counts={**canary.windows[3].counts, ("exec", SETPRIV): 1})
+    canary = replace(canary, windows=[*canary.windows[:3], later, *canary.windows[4:]])
+    verdict = judge(attached_baseline(), canary, load_config({}))
+    assert verdict.verdict == "pause", verdict.reasons
+    assert ("exec", SETPRIV) in anomalies(verdict, "new")
