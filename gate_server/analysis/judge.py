@@ -10,7 +10,8 @@ Order of decision:
   4. score <= thresholds.pause_score                   -> pause
   5. score <= thresholds.warn_score                    -> warn
   6. a new feature or rate shift in most canary windows -> warn (scoring.persistent_changes:
-     stability.persistent_min_fraction of them, 80 % by default)
+     stability.persistent_min_fraction of them, 80 % by default; a rate shift is in a window
+     where the canary's rate lies beyond every baseline window's)
   7. otherwise                                         -> pass
 A canary whose probe could not read an open's, exec's, send's or clone's argument past
 its start-up is at least a warn, the count in its reasons (observation.unreadable_reason).
@@ -32,7 +33,7 @@ from gate_server.analysis.features import FeatureMatrix, build_matrix
 from gate_server.analysis.lineage import group_anomalies
 from gate_server.analysis.observation import insufficiencies, observe, unreadable_reason
 from gate_contract.profile import Profile
-from gate_server.analysis.rates import rate_shifts
+from gate_server.analysis.rates import rate_shifts, windows_beyond_baseline
 from gate_server.analysis.rules import Rules, baseline_write_paths
 from gate_server.analysis.unresolved import align_unresolved
 from gate_server.analysis.scoring import apply_weights, group_scores, limit_breaches, persistent_changes, score
@@ -91,7 +92,8 @@ def judge(baseline: Profile, canary: Profile, config: GateConfig | None = None, 
         verdict, reasons = "pause", [_score_reason(total, "pause_score", thresholds.pause_score, counted)]
     elif total <= thresholds.warn_score:
         verdict, reasons = "warn", [_score_reason(total, "warn_score", thresholds.warn_score, counted)]
-    elif persistent := persistent_changes(counted, len(canary.windows), config):
+    elif persistent := persistent_changes(counted, len(canary.windows), config,
+                                          windows_beyond_baseline(matrix, counted)):
         verdict, reasons = "warn", persistent
     else:
         verdict, reasons = "pass", []
