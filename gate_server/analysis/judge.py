@@ -132,8 +132,8 @@ def sensitive_rows(matrix: FeatureMatrix, config: GateConfig) -> np.ndarray:
 
 
 def find_anomalies(matrix: FeatureMatrix, config: GateConfig, view: StartupView) -> list[Anomaly]:
-    baseline_files = np.flatnonzero((matrix.kinds == "file") & view.baseline_known)
-    rules = Rules(config, baseline_write_paths(matrix.keys, baseline_files))
+    baseline_writes = np.flatnonzero(np.isin(matrix.kinds, ("file", "bind")) & view.baseline_known)
+    rules = Rules(config, baseline_write_paths(matrix.keys, baseline_writes))
     new = new_features(view.for_new, config, rules)
     annotate(new, matrix, view.notes)
     anomalies = new + missing_features(view.for_missing, config, rules) + unverified_features(view, config, rules)

@@ -299,3 +299,26 @@ def test_a_program_run_past_start_up_is_no_start_command_whoever_started_it():
     verdict = judge(attached_baseline(), canary, load_config({}))
     assert verdict.verdict == "pause", verdict.reasons
     assert ("exec", SETPRIV) in anomalies(verdict, "new")
+
+
+# --- a unix socket the baseline binds: its directory is one the baseline writes to -------------
+
+SOCKET_HELD = {**HELD, ("bind", "unix:/run/app/app.sock"): 1, ("listen", "unix:/run/app/app.sock"): 1}
+SOCKET_LOCK = {("file", "/run/app/app.sock.lock:rw"): 1}
+
+
+def test_a_lock_file_beside_the_socket_the_baseline_binds_is_no_write_outside_known_directories():
+    # Postgres writes .s.PGSQL.<port>.lock beside its socket at start-up: binding the socket is a
+    # write in that directory too, so the baseline attached to it writes there.
+    verdict = judge(attached_baseline(SOCKET_HELD), fresh_canary({**START, **SOCKET_HELD, **SOCKET_LOCK}),
+                    load_config({}))
+    assert verdict.verdict == "pass", verdict.reasons
+    assert ("file", "/run/app/app.sock.lock:rw") not in anomalies(verdict)
+
+
+def test_a_write_elsewhere_at_start_up_stays_an_unverified_write_outside_known_directories():
+    elsewhere = {("file", "/run/other/app.lock:rw"): 1}
+    verdict = judge(attached_baseline(SOCKET_HELD), fresh_canary({**START, **SOCKET_HELD, **elsewhere}),
+                    load_config({}))
+    (lock,) = [a for a in verdict.anomalies if a.key == "/run/other/app.lock:rw"]
+    assert (lock.change, lock.rule) == ("unverified", "new_write_path")
