@@ -134,7 +134,7 @@ def sensitive_rows(matrix: FeatureMatrix, config: GateConfig) -> np.ndarray:
 def find_anomalies(matrix: FeatureMatrix, config: GateConfig, view: StartupView) -> list[Anomaly]:
     baseline_writes = np.flatnonzero(np.isin(matrix.kinds, ("file", "bind")) & view.baseline_known)
     rules = Rules(config, baseline_write_paths(matrix.keys, baseline_writes))
-    new = new_features(view.for_new, config, rules)
+    new = new_features(view.for_new, config, rules, view.canary_recurrence)
     annotate(new, matrix, view.notes)
     anomalies = new + missing_features(view.for_missing, config, rules) + unverified_features(view, config, rules)
     reported = {matrix.index[(a.kind, a.key)] for a in anomalies}

@@ -37,6 +37,10 @@ exec'd only programs the baseline runs (its inventory names the program, never w
 exec'd it) or further launchers. Lineage (WindowCounts.programs) says so; what the
 launcher itself did is judged like any other feature.
 
+Recurrence (stability.canary_min_windows) of a feature the canary showed past its
+start-up counts its windows past start-up: seen once at start-up and once after, it is
+a one-off of the steady state. Windows seen, as reported and for persistence, stay all.
+
 A side whose windows are mostly start-ups (a process started in most windows: a
 crash loop, a program run per request) has no steady state to tell start-up from:
 its marks are not used, so they cannot turn news into `unverified`.
@@ -74,6 +78,9 @@ class StartupView:
     notes: dict[int, str]  # row -> what the reason of its anomaly should add
     # launcher -> the programs it exec'd: the canary's start command, not judged (start_command)
     launchers: dict[str, list[str]] = field(default_factory=dict)
+    # per row, the canary windows that count toward recurrence (stability.canary_min_windows):
+    # past its start-up for a feature seen past it; None: windows_seen
+    canary_recurrence: Optional[np.ndarray] = None
 
 
 def honoured_startup(profile: Profile) -> np.ndarray:
@@ -162,7 +169,12 @@ def startup_view(matrix: FeatureMatrix, baseline: Profile, canary: Profile,
                            f"nor in {sum(w.startup for w in earlier)} earlier start-up windows")
     for row in np.flatnonzero(~canary_start_only & ~seen & (matrix.baseline.windows_seen > 0)):
         notes[int(row)] = "the baseline showed it only in its start-up windows (start-up is compared with start-up)"
-    return StartupView(for_new, for_missing, candidates, baseline_known, notes, launchers)
+    # Past start-up a feature recurs only if it recurs there: the start-up window is compared
+    # with start-up, and a first client's backend fork there plus one later is a one-off.
+    steady_seen = np.count_nonzero(matrix.canary.rates[:, ~canary_marks] > 0, axis=1)
+    recurrence = np.where(canary_start_only | canary_serving, canary_seen,
+                          np.maximum(steady_seen, canary_held.astype(int)))
+    return StartupView(for_new, for_missing, candidates, baseline_known, notes, launchers, recurrence)
 
 
 def start_command(canary: Profile, known_programs: set[str], start_only_programs: set[str]) -> dict[str, list[str]]:

@@ -322,3 +322,28 @@ def test_a_write_elsewhere_at_start_up_stays_an_unverified_write_outside_known_d
                     load_config({}))
     (lock,) = [a for a in verdict.anomalies if a.key == "/run/other/app.lock:rw"]
     assert (lock.change, lock.rule) == ("unverified", "new_write_path")
+
+
+# --- recurrence past start-up is counted past start-up -------------------------------------
+
+def with_counts(profile: Profile, counts: dict, windows) -> Profile:
+    return replace(profile, windows=[replace(w, counts={**w.counts, **counts}) if i in set(windows) else w
+                                     for i, w in enumerate(profile.windows)])
+
+
+def test_a_feature_seen_at_start_up_and_once_past_it_is_a_one_off_not_news():
+    # A database forks a backend for its first clients at start-up and one worker later on
+    # (setsid, signalfd4, a fork): past its start-up the canary did it once, as a one-off.
+    once = {("syscall", "setsid"): 1, ("syscall", "signalfd4"): 1}
+    verdict = judge(attached_baseline(), with_counts(fresh_canary(), once, [0, 5]), load_config({}))
+    assert verdict.verdict == "pass", verdict.reasons
+    assert not anomalies(verdict) & set(once), [a.reason for a in verdict.anomalies]
+
+
+def test_a_feature_recurring_past_start_up_is_news_and_counted_in_every_window_it_was_seen():
+    recurring = {("syscall", "setsid"): 1}
+    verdict = judge(attached_baseline(), with_counts(fresh_canary(), recurring, [0, 4, 7]), load_config({}))
+    (setsid,) = [a for a in verdict.anomalies if a.key == "setsid"]
+    assert (setsid.change, setsid.canary_windows_seen) == ("new", 3)
+    everywhere = judge(attached_baseline(), with_counts(fresh_canary(), recurring, range(10)), load_config({}))
+    assert everywhere.verdict == "warn" and "in every canary window" in everywhere.reasons[0]
