@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 from bench.workloads.inject import (
-    DEBUG_LISTEN, EXFIL_DIR, INJECTIONS, ONCE, OUTBOUND_PEER, SENSITIVE_PATH, SPELLINGS,
+    DEBUG_LISTEN, EXEC_COMMAND, EXFIL_DIR, INJECTIONS, ONCE, OUTBOUND_PEER, SENSITIVE_PATH, SPELLINGS,
 )
 from gate_contract.profile import FeatureKey, ProgramFacts, Profile, WindowCounts
 from gate_contract.keys import UNRESOLVED
@@ -96,6 +97,16 @@ def _is_secret(f: FeatureKey) -> bool:
     return path == SENSITIVE_PATH
 
 
+# The injected exec runs /bin/sh; the probe keys an exec by the file the kernel runs, the
+# symlink resolved (Debian's /bin/sh is dash): either name is the injected program.
+INJECTED_SHELLS = frozenset({EXEC_COMMAND[0], os.path.realpath(EXEC_COMMAND[0]), "/usr/bin/dash", "/bin/dash",
+                             "/usr/bin/bash", "/bin/bash"})
+
+
+def _is_injected_shell(f: FeatureKey) -> bool:
+    return f[0] == "exec" and f[1] in INJECTED_SHELLS
+
+
 def _is_new_log(f: FeatureKey) -> bool:
     # The file each workload's logging/persistence option opens for writing.
     return f[0] == "file" and f[1].endswith((":w", ":rw")) and any(
@@ -105,8 +116,8 @@ def _is_new_log(f: FeatureKey) -> bool:
 
 # How each injected change shows in a profile: the feature a judge must flag.
 EXPECTED_FEATURE: dict[str, Callable[[FeatureKey], bool]] = {
-    "exec": lambda f: f == ("exec", "/bin/sh"),
-    "exec-once": lambda f: f == ("exec", "/bin/sh"),
+    "exec": _is_injected_shell,
+    "exec-once": _is_injected_shell,
     "sensitive-read": _is_secret,
     **{f"sensitive-{name}": _is_secret for name in SPELLINGS},
     "outbound": lambda f: f == ("connect", f"inet:{OUTBOUND_PEER[0]}:{OUTBOUND_PEER[1]}"),
