@@ -2,7 +2,7 @@
 injected behaviour change, on profiles recorded with the real probe?
 
     python -m bench evaluation                 judge the stored fixtures, print the confusion table
-    python -m bench evaluation --record        re-record the fixtures (root + eBPF, ~40 min)
+    python -m bench evaluation --record        re-record the fixtures (root + eBPF, ~45 min)
     python -m bench evaluation --record --workload postgres --scenario inject-exec
 
 The fixtures are tests/evaluation/profiles/<workload>/<scenario>.json(.gz);

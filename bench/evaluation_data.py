@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 from bench.workloads.inject import (
-    DEBUG_LISTEN, EXFIL_DIR, INJECTIONS, ONCE, OUTBOUND_PEER, SENSITIVE_PATH, SPELLINGS,
+    DEBUG_LISTEN, EXEC_COMMAND, EXFIL_DIR, INJECTIONS, ONCE, OUTBOUND_PEER, SENSITIVE_PATH, SPELLINGS,
 )
-from gate_contract.profile import FeatureKey, Profile, WindowCounts
+from gate_contract.profile import FeatureKey, ProgramFacts, Profile, WindowCounts
 from gate_contract.keys import UNRESOLVED
 from gate_contract.records import WindowRecord
 from gate_server.storage.bounds import representative_sample
@@ -96,6 +97,16 @@ def _is_secret(f: FeatureKey) -> bool:
     return path == SENSITIVE_PATH
 
 
+# The injected exec runs /bin/sh; the probe keys an exec by the file the kernel runs, the
+# symlink resolved (Debian's /bin/sh is dash): either name is the injected program.
+INJECTED_SHELLS = frozenset({EXEC_COMMAND[0], os.path.realpath(EXEC_COMMAND[0]), "/usr/bin/dash", "/bin/dash",
+                             "/usr/bin/bash", "/bin/bash"})
+
+
+def _is_injected_shell(f: FeatureKey) -> bool:
+    return f[0] == "exec" and f[1] in INJECTED_SHELLS
+
+
 def _is_new_log(f: FeatureKey) -> bool:
     # The file each workload's logging/persistence option opens for writing.
     return f[0] == "file" and f[1].endswith((":w", ":rw")) and any(
@@ -105,8 +116,8 @@ def _is_new_log(f: FeatureKey) -> bool:
 
 # How each injected change shows in a profile: the feature a judge must flag.
 EXPECTED_FEATURE: dict[str, Callable[[FeatureKey], bool]] = {
-    "exec": lambda f: f == ("exec", "/bin/sh"),
-    "exec-once": lambda f: f == ("exec", "/bin/sh"),
+    "exec": _is_injected_shell,
+    "exec-once": _is_injected_shell,
     "sensitive-read": _is_secret,
     **{f"sensitive-{name}": _is_secret for name in SPELLINGS},
     "outbound": lambda f: f == ("connect", f"inet:{OUTBOUND_PEER[0]}:{OUTBOUND_PEER[1]}"),
@@ -180,6 +191,11 @@ def profile_to_json(profile: Profile, recording: dict[str, Any]) -> dict[str, An
                 "startup": w.startup,
                 "inventory": sorted([kind, key] for kind, key in w.inventory),
                 "hooks": dict(w.hooks),
+                # lineage (which program made what, and who exec'd it), as the server stores it
+                "programs": [{"program": facts.program, "started_by": sorted(facts.started_by),
+                              "features": sorted([kind, key] for kind, key in facts.features)}
+                             for facts in w.programs],
+                "unnamed": sorted([kind, key] for kind, key in w.unnamed),
             }
             for w in profile.windows
         ],
@@ -198,6 +214,7 @@ def _window_record(window: dict[str, Any], index: int) -> WindowRecord:
         # the model's inventory carries a count per held feature; the judge reads which are held
         "inventory": [[kind, key, 1] for kind, key in window.get("inventory", [])],
         "hooks": window.get("hooks") or {},
+        "programs": window.get("programs") or [], "unnamed": window.get("unnamed") or [],
     })
 
 
@@ -212,6 +229,9 @@ def profile_from_json(data: dict[str, Any]) -> Profile:
                 events_total=record.events_total, sample_every=record.sample_every, drops=dict(record.drops),
                 started_at=record.started_at, ended_at=record.ended_at, startup=record.startup,
                 inventory=frozenset(record.inventory), hooks=dict(record.hooks),
+                programs=tuple(ProgramFacts(program=p.program, started_by=frozenset(p.started_by),
+                                            features=frozenset(map(tuple, p.features))) for p in record.programs),
+                unnamed=frozenset(map(tuple, record.unnamed)),
             )
             for record in records
         ],

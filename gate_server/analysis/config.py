@@ -130,7 +130,8 @@ class Stability(_Section):
         description="deprecated: use one_off_rules. Groups whose rules are added to the default one_off_rules")
     persistent_min_fraction: float = Field(
         0.8, gt=0, le=1,
-        description="a new feature or rate shift seen in at least this fraction of canary windows is at least a warn")
+        description="a new feature seen in, or a rate shift beyond every baseline window's rate in, at least this "
+                    "fraction of canary windows is at least a warn")
     missing_min_rate: float = Field(
         1.0, ge=0, description="a stable baseline feature is reported missing only above this rate per 1000 syscalls")
 

@@ -10,7 +10,8 @@ Order of decision:
   4. score <= thresholds.pause_score                   -> pause
   5. score <= thresholds.warn_score                    -> warn
   6. a new feature or rate shift in most canary windows -> warn (scoring.persistent_changes:
-     stability.persistent_min_fraction of them, 80 % by default)
+     stability.persistent_min_fraction of them, 80 % by default; a rate shift is in a window
+     where the canary's rate lies beyond every baseline window's)
   7. otherwise                                         -> pass
 A canary whose probe could not read an open's, exec's, send's or clone's argument past
 its start-up is at least a warn, the count in its reasons (observation.unreadable_reason).
@@ -33,14 +34,14 @@ from gate_server.analysis.lineage import group_anomalies
 from gate_server.analysis.observation import insufficiencies, observe, unreadable_reason
 from gate_server.analysis.rate_group import rate_group
 from gate_contract.profile import Profile
-from gate_server.analysis.rates import rate_shifts
+from gate_server.analysis.rates import rate_shifts, windows_beyond_baseline
 from gate_server.analysis.rules import Rules, baseline_write_paths
 from gate_server.analysis.unresolved import align_unresolved
 from gate_server.analysis.scoring import apply_weights, group_scores, limit_breaches, persistent_changes, score
 from gate_server.analysis.suppressions import ActiveSuppression, mark_suppressed
 from gate_server.analysis.stability import missing_features, new_features
-from gate_server.analysis.startup import (StartupView, annotate, startup_view, unverified_features,
-                                          unverified_verdict)
+from gate_server.analysis.startup import (StartupView, annotate, launcher_notes, startup_view,
+                                          unverified_features, unverified_verdict)
 from gate_server.analysis.verdict import Anomaly, FeatureRow, Verdict, severity_rank
 from gate_server.analysis.whole_windows import merge_stub_windows, stub_note
 
@@ -64,9 +65,11 @@ def judge(baseline: Profile, canary: Profile, config: GateConfig | None = None, 
     canary_short = insufficiencies("canary", observation["canary"], config.sufficiency)
 
     matrix = build_matrix(baseline, canary)
-    anomalies = (find_anomalies(matrix, config, startup_view(matrix, baseline, canary, startup_reference,
-                                                             sensitive_rows(matrix, config)))
-                 if baseline.windows and canary.windows else [])
+    anomalies = []
+    if baseline.windows and canary.windows:
+        view = startup_view(matrix, baseline, canary, startup_reference, sensitive_rows(matrix, config))
+        anomalies = find_anomalies(matrix, config, view)
+        stub_notes += launcher_notes(view)
     apply_weights(anomalies, config)
     anomalies.sort(key=lambda a: (-a.weight, severity_rank(a.severity), a.kind, a.key))
     counted, floor_notes = mark_suppressed(anomalies, suppressions, floored_limits)
@@ -92,7 +95,8 @@ def judge(baseline: Profile, canary: Profile, config: GateConfig | None = None, 
         verdict, reasons = "pause", [_score_reason(total, "pause_score", thresholds.pause_score, counted)]
     elif total <= thresholds.warn_score:
         verdict, reasons = "warn", [_score_reason(total, "warn_score", thresholds.warn_score, counted)]
-    elif persistent := persistent_changes(counted, len(canary.windows), config):
+    elif persistent := persistent_changes(counted, len(canary.windows), config,
+                                          windows_beyond_baseline(matrix, counted)):
         verdict, reasons = "warn", persistent
     else:
         verdict, reasons = "pass", []
@@ -131,9 +135,9 @@ def sensitive_rows(matrix: FeatureMatrix, config: GateConfig) -> np.ndarray:
 
 
 def find_anomalies(matrix: FeatureMatrix, config: GateConfig, view: StartupView) -> list[Anomaly]:
-    baseline_files = np.flatnonzero((matrix.kinds == "file") & view.baseline_known)
-    rules = Rules(config, baseline_write_paths(matrix.keys, baseline_files))
-    new = new_features(view.for_new, config, rules)
+    baseline_writes = np.flatnonzero(np.isin(matrix.kinds, ("file", "bind")) & view.baseline_known)
+    rules = Rules(config, baseline_write_paths(matrix.keys, baseline_writes))
+    new = new_features(view.for_new, config, rules, view.canary_recurrence)
     annotate(new, matrix, view.notes)
     anomalies = new + missing_features(view.for_missing, config, rules) + unverified_features(view, config, rules)
     reported = {matrix.index[(a.kind, a.key)] for a in anomalies}

@@ -73,3 +73,19 @@ def rate_shifts(matrix: FeatureMatrix, config: GateConfig, rules: Rules, exclude
                     f"BH q={q_values[position]:.2g})"),
         ))
     return anomalies
+
+
+def windows_beyond_baseline(matrix: FeatureMatrix, anomalies: list[Anomaly]) -> dict[tuple[str, str], int]:
+    """Per rate anomaly: the canary windows whose rate lies beyond every baseline window's, in
+    the shift's direction. Where a rate shift shows in a window: a common syscall is seen in
+    every window of both sides, so "seen in most windows" says nothing about its shift."""
+    beyond = {}
+    for anomaly in anomalies:
+        if anomaly.change != "rate" or not matrix.baseline.window_count:
+            continue
+        row = matrix.index[(anomaly.kind, anomaly.key)]
+        baseline, canary = matrix.baseline.rates[row], matrix.canary.rates[row]
+        rose = (anomaly.effect or 1.0) > 1.0
+        beyond[(anomaly.kind, anomaly.key)] = int(
+            np.count_nonzero(canary > baseline.max()) if rose else np.count_nonzero(canary < baseline.min()))
+    return beyond

@@ -71,8 +71,9 @@ class Rules:
         self._system_daemons = GlobSet(config.local_ipc.system_daemons)
         self._system_daemon_severity = config.local_ipc.system_daemon_severity
         self._control_sockets = GlobSet(config.local_ipc.control_sockets)
-        # Directories the baseline already writes to: a new file there (a new log
-        # name, a new cache entry) is churn, not "a write outside known directories".
+        # Directories the baseline already writes to (or makes a unix socket in): a new file
+        # there (a new log name, a cache entry, a socket's lock) is churn, not "a write outside
+        # known directories".
         self._baseline_write_dirs = {posixpath.dirname(path) for path in baseline_write_paths} - {"/", ""}
 
     def is_sensitive(self, path: str) -> bool:
@@ -150,10 +151,16 @@ class Rules:
 
 
 def baseline_write_paths(keys: list[tuple[str, str]], rows: Iterable[int]) -> list[str]:
-    """Paths of the file features at `rows` that were opened for writing."""
+    """Paths of the file features at `rows` that were opened for writing, and of the unix
+    sockets bound at `rows` (binding one makes its file: a write in its directory)."""
     paths = []
     for row in rows:
         kind, key = keys[row]
+        if kind == "bind":
+            address = parse_address(key)
+            if address.family == UNIX and address.path.startswith("/"):  # not abstract ("@name")
+                paths.append(address.path)
+            continue
         file = parse_file_key(key)
         if kind == "file" and "w" in file.mode:
             # an absolute name gone before the drain still names its directory

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from typing import Optional
 
 from gate_server.analysis.config import GateConfig
 from gate_server.analysis.verdict import Anomaly
@@ -65,22 +66,33 @@ def limit_breaches(anomalies: list[Anomaly], config: GateConfig) -> list[str]:
 NOT_PERSISTENT_KINDS = tuple(kind.name for kind in FEATURE_KINDS if not kind.persistence_warns)
 
 
-def persistent_changes(anomalies: list[Anomaly], canary_windows: int, config: GateConfig) -> list[str]:
+def persistent_changes(anomalies: list[Anomaly], canary_windows: int, config: GateConfig,
+                       shifted_windows: Optional[dict[tuple[str, str], int]] = None) -> list[str]:
     """One sentence if a new feature or a rate shift is in most canary windows
     (stability.persistent_min_fraction) of a canary observed long enough: such a change
     is at least a warn, whatever its score. Most, not every: a change that stands
-    is not made a one-off by a window in which the service happened not to do it."""
+    is not made a one-off by a window in which the service happened not to do it.
+    A new feature is in a window where it is seen; a rate shift where the canary's rate
+    lies beyond every baseline window's (`shifted_windows`, rates.windows_beyond_baseline;
+    without it, where the feature is seen)."""
     if canary_windows < config.sufficiency.min_windows:
         return []
     needed = math.ceil(config.stability.persistent_min_fraction * canary_windows - 1e-9)
+    shifted_windows = shifted_windows or {}
+
+    def windows_in(anomaly: Anomaly) -> int:
+        if anomaly.change == "rate":
+            return shifted_windows.get((anomaly.kind, anomaly.key), anomaly.canary_windows_seen)
+        return anomaly.canary_windows_seen
+
     persistent = [a for a in anomalies if a.change in ("new", "rate") and a.kind not in NOT_PERSISTENT_KINDS
-                  and a.canary_windows_seen >= needed]
+                  and windows_in(a) >= needed]
     if not persistent:
         return []
     named = [f"{'new' if a.change == 'new' else 'the rate of'} {a.kind} {a.key}" for a in persistent[:3]]
     shown = ", ".join(named) + (f" and {len(persistent) - 3} more" if len(persistent) > 3 else "")
     verb = "is" if len(persistent) == 1 else "are"
-    seen = min(a.canary_windows_seen for a in persistent)
+    seen = min(windows_in(a) for a in persistent)
     where = ("in every canary window" if seen >= canary_windows
              else f"in at least {seen} of {canary_windows} canary windows")
     return [f"{shown} {verb} {where} ({seen} of {canary_windows}; stability.persistent_min_fraction "

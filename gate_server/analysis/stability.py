@@ -20,6 +20,7 @@ traffic, and the verdict must not change when one side's volume does.
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import numpy as np
 
@@ -30,8 +31,12 @@ from gate_server.analysis.verdict import Anomaly
 from gate_contract.kinds import KINDS
 
 
-def new_features(matrix: FeatureMatrix, config: GateConfig, rules: Rules) -> list[Anomaly]:
+def new_features(matrix: FeatureMatrix, config: GateConfig, rules: Rules,
+                 recurrence: Optional[np.ndarray] = None) -> list[Anomaly]:
+    """`recurrence`: per row, the canary windows that count toward stability.canary_min_windows
+    (startup.py: past start-up for a feature seen past it); None: those it was seen in."""
     baseline_seen, canary_seen = matrix.baseline.windows_seen, matrix.canary.windows_seen
+    recurs = canary_seen if recurrence is None else recurrence
     canary_windows, baseline_windows = matrix.canary.window_count, matrix.baseline.window_count
     min_windows = config.stability.canary_min_windows
     one_off_rules = set(config.stability.one_off_rules)
@@ -43,7 +48,7 @@ def new_features(matrix: FeatureMatrix, config: GateConfig, rules: Rules) -> lis
             continue
         meaning = rules.new_feature(kind, key)
         seen = int(canary_seen[row])
-        if seen < min_windows and (meaning.rule not in one_off_rules or meaning.recurring_only):
+        if recurs[row] < min_windows and (meaning.rule not in one_off_rules or meaning.recurring_only):
             continue
         anomalies.append(Anomaly(
             kind=kind, key=key, change="new", severity=meaning.severity, group=meaning.group,

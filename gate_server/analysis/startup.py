@@ -32,6 +32,17 @@ first use and held (a log or journal switched on) is then a standing change, com
 like a steady feature and seen in every canary window, so a new one is at least a
 warn (scoring.persistent_changes).
 
+The canary's start command is no news either where the baseline's start-up was not
+observed: a launcher (`setpriv ... postgres`, `sh -c`, `env`) is the workload's first
+program, exec'd by no process the probe saw exec, seen only at start-up, whose processes
+exec'd only programs the baseline runs (its inventory names the program, never what
+exec'd it) or further launchers. Lineage (WindowCounts.programs) says so; what the
+launcher itself did is judged like any other feature.
+
+Recurrence (stability.canary_min_windows) of a feature the canary showed past its
+start-up counts its windows past start-up: seen once at start-up and once after, it is
+a one-off of the steady state. Windows seen, as reported and for persistence, stay all.
+
 A side whose windows are mostly start-ups (a process started in most windows: a
 crash loop, a program run per request) has no steady state to tell start-up from:
 its marks are not used, so they cannot turn news into `unverified`.
@@ -42,7 +53,7 @@ rules (stability.py): windows_seen is what each side is known to have shown.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Optional
 
 import numpy as np
@@ -67,6 +78,11 @@ class StartupView:
     unverified_candidates: Optional[FeatureMatrix]  # None: nothing is unverified
     baseline_known: np.ndarray  # bool per row: in a baseline window or its inventory
     notes: dict[int, str]  # row -> what the reason of its anomaly should add
+    # launcher -> the programs it exec'd: the canary's start command, not judged (start_command)
+    launchers: dict[str, list[str]] = field(default_factory=dict)
+    # per row, the canary windows that count toward recurrence (stability.canary_min_windows):
+    # past its start-up for a feature seen past it; None: windows_seen
+    canary_recurrence: Optional[np.ndarray] = None
 
 
 def honoured_startup(profile: Profile) -> np.ndarray:
@@ -123,7 +139,12 @@ def startup_view(matrix: FeatureMatrix, baseline: Profile, canary: Profile,
         inventory_shows |= always_news
     judged_as_new = np.full(len(matrix), observed_start) | inventory_shows
 
-    seen = np.where(canary_start_only, baseline_known | vouched, baseline_steady | baseline_held)
+    known_programs = {key for (kind, key), known in zip(matrix.keys, baseline_known | vouched) if known and kind == "exec"}
+    start_only_programs = {key for (kind, key), only in zip(matrix.keys, canary_start_only) if only and kind == "exec"}
+    launchers = {program: execd for program, execd in start_command(canary, known_programs, start_only_programs).items()
+                 if not judged_as_new[matrix.index[("exec", program)]]}
+    launcher = _rows(matrix, [("exec", program) for program in launchers])
+    seen = np.where(canary_start_only, baseline_known | vouched | launcher, baseline_steady | baseline_held)
     unverified = canary_start_only & ~seen & ~judged_as_new
     canary_seen = np.maximum(matrix.canary.windows_seen, canary_held.astype(int))
     # Held from its start-up through the inventory after it: a standing change.
@@ -150,7 +171,53 @@ def startup_view(matrix: FeatureMatrix, baseline: Profile, canary: Profile,
                            f"nor in {sum(w.startup for w in earlier)} earlier start-up windows")
     for row in np.flatnonzero(~canary_start_only & ~seen & (matrix.baseline.windows_seen > 0)):
         notes[int(row)] = "the baseline showed it only in its start-up windows (start-up is compared with start-up)"
-    return StartupView(for_new, for_missing, candidates, baseline_known, notes)
+    # Past start-up a feature recurs only if it recurs there: the start-up window is compared
+    # with start-up, and a first client's backend fork there plus one later is a one-off.
+    steady_seen = np.count_nonzero(matrix.canary.rates[:, ~canary_marks] > 0, axis=1)
+    recurrence = np.where(canary_start_only | canary_serving, canary_seen,
+                          np.maximum(steady_seen, canary_held.astype(int)))
+    return StartupView(for_new, for_missing, candidates, baseline_known, notes, launchers, recurrence)
+
+
+def start_command(canary: Profile, known_programs: set[str], start_only_programs: set[str]) -> dict[str, list[str]]:
+    """{launcher: the programs it exec'd} of the canary's start command: programs seen only at
+    its start-up, exec'd by no process the probe saw exec (or by another launcher of the
+    chain alone), whose processes exec'd at least one program and only programs of
+    `known_programs` or further launchers. Without lineage there are none."""
+    started_by: dict[str, set[str]] = {}
+    execd: dict[str, set[str]] = {}
+    for window in canary.windows:
+        for facts in window.programs:
+            started_by.setdefault(facts.program, set()).update(facts.started_by)
+            for parent in facts.started_by:
+                execd.setdefault(parent, set()).add(facts.program)
+
+    def chain(program: str, path: frozenset[str]) -> Optional[set[str]]:
+        """The launchers from `program` down, or None when it is no launcher."""
+        if program not in start_only_programs or not execd.get(program):
+            return None
+        found = {program}
+        for child in execd[program]:
+            if child in known_programs:
+                continue
+            below = (chain(child, path | {child}) if child not in path and started_by.get(child) == {program}
+                     else None)
+            if below is None:
+                return None
+            found |= below
+        return found
+
+    launchers: set[str] = set()
+    for program, parents in started_by.items():
+        if not parents:
+            launchers |= chain(program, frozenset({program})) or set()
+    return {program: sorted(execd[program]) for program in sorted(launchers)}
+
+
+def launcher_notes(view: StartupView) -> list[str]:
+    return [f"exec {launcher} is the canary's start command, not news: its first program, seen only at its "
+            f"start-up, which exec'd {', '.join(execd)} (a program the baseline runs), where the baseline's "
+            "start-up was not observed" for launcher, execd in view.launchers.items()]
 
 
 def annotate(anomalies: list[Anomaly], matrix: FeatureMatrix, notes: dict[int, str]) -> None:

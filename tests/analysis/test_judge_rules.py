@@ -400,6 +400,21 @@ def test_rate_shift_in_every_window_is_at_least_a_warn():
     assert verdict.verdict == "warn" and "syscall openat" in verdict.reasons[0]
 
 
+def test_a_rate_shift_within_the_baseline_range_in_most_windows_stays_with_the_score():
+    # A timer's futex in a canary taking a fifth of the traffic: 5x the baseline's median share of
+    # syscalls in every window, yet below what the baseline itself showed in its busier windows.
+    bursts = lambda i: {("syscall", "futex"): 3000} if i in (5, 15, 25) else {}
+    baseline = service_profile(mix={"futex": 0.003}, extra=bursts)
+    canary = canary_profile(mix={"futex": 0.015})
+    verdict = judge(baseline, canary, load_config({}))
+    shift = only(verdict, change="rate", key="futex")
+    assert shift.canary_windows_seen == 10  # seen in every window, as every common syscall is
+    assert verdict.verdict == "pass", verdict.reasons
+    # beyond every baseline window, the same shift is a standing change
+    steady = service_profile(mix={"futex": 0.003})
+    assert judge(steady, canary, load_config({})).verdict == "warn"
+
+
 def test_process_events_in_every_window_stay_with_the_score():
     # Forks, threads and exits follow load and worker recycling (as they are kept out of rate_shift).
     canary = canary_profile(extra=lambda i: {("process", "fork"): 3})

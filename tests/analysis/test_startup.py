@@ -281,3 +281,97 @@ def test_the_same_file_opened_once_after_the_start_up_and_not_held_is_a_one_off(
     verdict = judge(attached_baseline(), canary, load_config({}))
     assert verdict.verdict == "pass", verdict.reasons
     assert ("file", "/var/log/app-debug.log:w") not in anomalies(verdict)
+
+
+# --- the canary's start command: a launcher that execs the program the baseline runs --------
+
+SETPRIV, APP, CURL = "/usr/bin/setpriv", "/usr/bin/app", "/usr/bin/curl"
+
+
+def launched_by(profile: Profile, launcher: str, runs: tuple[str, ...] = (APP,)) -> Profile:
+    """Window 0 as the probe's lineage shows `launcher APP`: the workload's first program (exec'd
+    by no process the probe saw exec: a rollout's launcher) exec'd `runs` and was gone."""
+    from gate_contract.profile import ProgramFacts
+
+    first = profile.windows[0]
+    lineage = (ProgramFacts(launcher, frozenset(), frozenset(("exec", program) for program in runs)),
+               *(ProgramFacts(program, frozenset({launcher}), frozenset({("syscall", "read")})) for program in runs))
+    counts = {**first.counts, ("exec", launcher): 1, **{("exec", program): 1 for program in runs}}
+    return replace(profile, windows=[replace(first, counts=counts, programs=lineage), *profile.windows[1:]])
+
+
+def test_a_launcher_that_execs_the_program_the_baseline_runs_is_the_start_command_not_news():
+    # Postgres started as `setpriv --reuid postgres ... postgres`: the baseline attached to postgres,
+    # whose inventory names it; the setpriv before it is gone long before any recording attaches.
+    verdict = judge(attached_baseline(), launched_by(fresh_canary(), SETPRIV), load_config({}))
+    assert verdict.verdict == "pass", verdict.reasons
+    assert ("exec", SETPRIV) not in anomalies(verdict)
+    assert any(SETPRIV in note and "start command" in note for note in verdict.notes), verdict.notes
+
+
+def test_a_launcher_that_also_runs_a_program_the_baseline_never_runs_is_judged():
+    verdict = judge(attached_baseline(), launched_by(fresh_canary(), SETPRIV, runs=(APP, CURL)), load_config({}))
+    assert {("exec", SETPRIV), ("exec", CURL)} <= anomalies(verdict, "unverified")
+
+
+def test_a_launcher_of_a_program_the_baseline_never_runs_is_judged():
+    canary = launched_by(fresh_canary(), SETPRIV, runs=("/usr/bin/other-app",))
+    verdict = judge(attached_baseline(), canary, load_config({}))
+    assert ("exec", SETPRIV) in anomalies(verdict, "unverified")
+
+
+def test_a_program_run_past_start_up_is_no_start_command_whoever_started_it():
+    canary = launched_by(fresh_canary(), SETPRIV)
+    later = replace(canary.windows[3], counts={**canary.windows[3].counts, ("exec", SETPRIV): 1})
+    canary = replace(canary, windows=[*canary.windows[:3], later, *canary.windows[4:]])
+    verdict = judge(attached_baseline(), canary, load_config({}))
+    assert verdict.verdict == "pause", verdict.reasons
+    assert ("exec", SETPRIV) in anomalies(verdict, "new")
+
+
+# --- a unix socket the baseline binds: its directory is one the baseline writes to -------------
+
+SOCKET_HELD = {**HELD, ("bind", "unix:/run/app/app.sock"): 1, ("listen", "unix:/run/app/app.sock"): 1}
+SOCKET_LOCK = {("file", "/run/app/app.sock.lock:rw"): 1}
+
+
+def test_a_lock_file_beside_the_socket_the_baseline_binds_is_no_write_outside_known_directories():
+    # Postgres writes .s.PGSQL.<port>.lock beside its socket at start-up: binding the socket is a
+    # write in that directory too, so the baseline attached to it writes there.
+    verdict = judge(attached_baseline(SOCKET_HELD), fresh_canary({**START, **SOCKET_HELD, **SOCKET_LOCK}),
+                    load_config({}))
+    assert verdict.verdict == "pass", verdict.reasons
+    assert ("file", "/run/app/app.sock.lock:rw") not in anomalies(verdict)
+
+
+def test_a_write_elsewhere_at_start_up_stays_an_unverified_write_outside_known_directories():
+    elsewhere = {("file", "/run/other/app.lock:rw"): 1}
+    verdict = judge(attached_baseline(SOCKET_HELD), fresh_canary({**START, **SOCKET_HELD, **elsewhere}),
+                    load_config({}))
+    (lock,) = [a for a in verdict.anomalies if a.key == "/run/other/app.lock:rw"]
+    assert (lock.change, lock.rule) == ("unverified", "new_write_path")
+
+
+# --- recurrence past start-up is counted past start-up -------------------------------------
+
+def with_counts(profile: Profile, counts: dict, windows) -> Profile:
+    return replace(profile, windows=[replace(w, counts={**w.counts, **counts}) if i in set(windows) else w
+                                     for i, w in enumerate(profile.windows)])
+
+
+def test_a_feature_seen_at_start_up_and_once_past_it_is_a_one_off_not_news():
+    # A database forks a backend for its first clients at start-up and one worker later on
+    # (setsid, signalfd4, a fork): past its start-up the canary did it once, as a one-off.
+    once = {("syscall", "setsid"): 1, ("syscall", "signalfd4"): 1}
+    verdict = judge(attached_baseline(), with_counts(fresh_canary(), once, [0, 5]), load_config({}))
+    assert verdict.verdict == "pass", verdict.reasons
+    assert not anomalies(verdict) & set(once), [a.reason for a in verdict.anomalies]
+
+
+def test_a_feature_recurring_past_start_up_is_news_and_counted_in_every_window_it_was_seen():
+    recurring = {("syscall", "setsid"): 1}
+    verdict = judge(attached_baseline(), with_counts(fresh_canary(), recurring, [0, 4, 7]), load_config({}))
+    (setsid,) = [a for a in verdict.anomalies if a.key == "setsid"]
+    assert (setsid.change, setsid.canary_windows_seen) == ("new", 3)
+    everywhere = judge(attached_baseline(), with_counts(fresh_canary(), recurring, range(10)), load_config({}))
+    assert everywhere.verdict == "warn" and "in every canary window" in everywhere.reasons[0]

@@ -26,10 +26,9 @@ from gate_server.analysis.config import load_config
 from gate_server.analysis.judge import judge
 
 # (workload, scenario) -> why the judge misses the target (docs/benchmarks.md).
-KNOWN_MISSES: dict[tuple[str, str], str] = {
-    ("nginx", "inject-logging"): "access.log is opened by the master at start-up (unverified); the warn comes from "
-                                 "the workers' new write syscalls, not the file",
-}
+# None since the set was recorded by one probe taking an inventory after start-up (2026-12-04):
+# nginx's access.log, still held then, warns as a standing change.
+KNOWN_MISSES: dict[tuple[str, str], str] = {}
 
 RECORDINGS = [(w, s.name) for w in sorted(WORKLOADS) for s in scenarios_for(WORKLOADS[w]())]
 OUTCOMES = {(o.comparison.workload, o.comparison.name): o for o in evaluate(FIXTURES_DIR)}
@@ -64,8 +63,9 @@ def test_baselines_are_attached_to_and_canaries_started_fresh(workload, scenario
     data = read_fixture(workload, scenario)
     profile = profile_from_json(data)
     if data["recording"]["fresh"]:
-        # Started in front of the probe: its start is marked, and it held nothing before.
-        assert profile.windows[0].startup and not profile.inventory()
+        # Started in front of the probe: its start is marked, and it held nothing before (its only
+        # inventory is the one the probe takes when the start-up span ends)
+        assert profile.windows[0].startup and not [w for w in profile.windows if w.startup and w.inventory]
     else:
         # Running for longer than the start-up span when the probe attached: what it held
         # (its listener at least) is the inventory, and no window is a start-up window.
@@ -79,14 +79,21 @@ def test_fixture_round_trips_through_json(workload):
         assert profile_from_json(profile_to_json(profile, {})) == profile
 
 
-def test_fixture_windows_round_trip_through_the_record_model_hooks_included():
+def test_fixture_windows_round_trip_through_the_record_model_hooks_and_lineage_included():
     from dataclasses import replace
 
     from pydantic import ValidationError
 
+    from gate_contract.profile import ProgramFacts
+
     profile = load_profile("nginx", "baseline-1")
     hooks = {"file": "fentry:security_file_open", "exec": "tracepoint:sched_process_exec"}
-    hooked = replace(profile, windows=[replace(w, hooks=hooks) for w in profile.windows])
+    # lineage as the probe sends it: which program made what, and which program exec'd it
+    lineage = (ProgramFacts("/usr/bin/setpriv", frozenset(), frozenset({("exec", "/usr/sbin/nginx")})),
+               ProgramFacts("/usr/sbin/nginx", frozenset({"/usr/bin/setpriv"}),
+                            frozenset({("syscall", "read"), ("file", "/etc/nginx/nginx.conf:r")})))
+    hooked = replace(profile, windows=[replace(w, hooks=hooks, programs=lineage, unnamed=frozenset({("syscall", "read")}))
+                                       for w in profile.windows])
     assert profile_from_json(profile_to_json(hooked, {})) == hooked
     data = profile_to_json(profile, {})
     data["windows"][0]["counts"][0][2] = -1  # what the ingest API refuses, a fixture may not hold
@@ -129,6 +136,25 @@ def test_the_injected_feature_is_absent_from_benign_recordings(workload, scenari
     for benign in (*BASELINE_RUNS, *(s for w, s in BENIGN if w == workload)):
         assert not [f for f in load_profile(workload, benign).features() if expected(f)], benign
     assert [f for f in load_profile(workload, scenario).features() if expected(f)]
+
+
+# Benign comparisons that warn (docs/benchmarks.md lists each with its cause): (workload, comparison prefix).
+# A 20 % canary or a freshly started one shifts per-1000-syscall rates of work that does not follow
+# traffic (a timer, a cold cache); worker recycling every ~2 s is real process churn.
+KNOWN_FALSE_WARNS = {
+    *(("postgres", name) for name in ("baseline-attach-early", "baseline-attach-edge", "agent-baseline vs benign-fresh",
+                                      "baseline vs benign-fresh (", "baseline vs benign-attached")),
+    *(("redis", name) for name in ("baseline-attach-early", "baseline-attach-edge", "agent-baseline vs benign-fresh",
+                                   "baseline vs benign-fresh (", "baseline vs benign-attached")),
+    ("webapp", "baseline vs benign-worker-churn"),
+}
+
+
+def test_the_benign_comparisons_that_warn_are_the_listed_ones():
+    warns = {(o.comparison.workload, o.comparison.name) for o in OUTCOMES.values()
+             if o.comparison.benign and o.verdict.verdict == "warn"}
+    listed = {(w, name) for w, name in warns if any(w == lw and name.startswith(p) for lw, p in KNOWN_FALSE_WARNS)}
+    assert warns == listed and len(warns) == len(KNOWN_FALSE_WARNS), sorted(warns)
 
 
 def test_evaluation_rates_zero_false_pauses_and_every_target_but_the_known_misses():
@@ -177,8 +203,8 @@ def test_the_agent_saw_the_rolling_updates_new_version_start_and_not_the_old_one
 @pytest.mark.parametrize("workload", sorted(WORKLOADS))
 def test_the_attach_offset_baselines_say_how_old_the_service_was(workload):
     ages = [read_fixture(workload, s.name)["recording"]["attached_after_start_s"] for s in OFFSET_BASELINES]
-    # `record --pid` attaches once compiled: the age is the probe's compile time and more (2 s to 28 s
-    # under load here); the agent, compiled already, attached at 1 s (the rolling-update test above)
+    # `record --pid` attaches once compiled: the age is the probe's compile time and more (1.8 s to
+    # 13 s here on 2026-12-04); the agent, compiled already, attached at 1 s (the rolling-update test above)
     assert all(age > 0 for age in ages)
 
 
@@ -201,38 +227,19 @@ def test_harness_counts_a_paused_benign_comparison_as_a_false_pause():
     assert "false-pause rate: 1/1" in report([outcome])
 
 
-# --- the logging kind again, recorded with the probe that takes an inventory after start-up ---
+# --- one probe for the whole set ---
 
-LOGGING_FIXTURES = FIXTURES_DIR.parent / "profiles-logging"
-LOGGING_WORKLOADS = recorded_workloads(LOGGING_FIXTURES)
-LOGGING_OUTCOMES = {(o.comparison.workload, o.comparison.name): o for o in evaluate(LOGGING_FIXTURES)}
-
-
-def _logging_outcome(workload: str, scenario: str) -> Outcome:
-    (found,) = [o for (w, name), o in LOGGING_OUTCOMES.items()
-                if w == workload and name.startswith(f"baseline vs {scenario} (")]
-    return found
+def test_the_whole_set_was_recorded_by_one_probe():
+    # Fixtures of different probes differ where the probe changed (a syscall table, exec keys
+    # resolved or not), not where the service did: a comparison across them is an artefact.
+    commits = {read_fixture(w, s)["recording"]["probe_commit"] for w, s in RECORDINGS}
+    commits |= {read_fixture(w, name)["recording"]["probe_commit"] for w in WORKLOADS for name in AGENT_FIXTURES}
+    assert len(commits) == 1, commits
 
 
-def test_the_logging_fixtures_cover_the_workloads_that_carry_a_logging_change():
-    assert LOGGING_WORKLOADS == sorted(w for w in WORKLOADS if "logging" in WORKLOADS[w]().injections)
-
-
-@pytest.mark.parametrize("workload", LOGGING_WORKLOADS)
-def test_a_fresh_canary_carries_an_inventory_taken_after_its_start_up(workload):
-    for scenario in ("benign-fresh", "inject-logging"):
-        windows = load_profile(workload, scenario, LOGGING_FIXTURES).windows
-        assert windows[0].startup and not windows[0].inventory
-        assert [w for w in windows if w.inventory and not w.startup], scenario
-
-
-@pytest.mark.parametrize("workload", LOGGING_WORKLOADS)
-def test_with_that_inventory_a_log_switched_on_warns_for_the_log(workload):
-    outcome = _logging_outcome(workload, "inject-logging")
-    assert outcome.correct, report([outcome])
-
-
-@pytest.mark.parametrize("workload", LOGGING_WORKLOADS)
-def test_with_that_inventory_a_benign_fresh_restart_does_not_pause(workload):
-    outcome = _logging_outcome(workload, "benign-fresh")
-    assert outcome.verdict.verdict in ("pass", "warn"), report([outcome])
+@pytest.mark.parametrize("workload,scenario", [(w, s.name) for w in sorted(WORKLOADS) for s in scenarios_for(WORKLOADS[w]())
+                                               if s.fresh])
+def test_a_fresh_canary_carries_an_inventory_taken_after_its_start_up(workload, scenario):
+    windows = load_profile(workload, scenario).windows
+    assert windows[0].startup and not windows[0].inventory
+    assert [w for w in windows if w.inventory and not w.startup]
