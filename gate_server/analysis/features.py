@@ -23,6 +23,9 @@ class Side:
 
     rates: np.ndarray  # float64, features x windows
     windows_seen: np.ndarray  # int, per feature: windows with a non-zero count
+    # float64, features x windows: counts per second of the window; NaN where a window's
+    # length is not known (rates.windows_beyond_baseline tells a traffic share from a change)
+    per_second: np.ndarray | None = None
 
     @property
     def window_count(self) -> int:
@@ -83,4 +86,12 @@ def _side(profile: Profile, cells: list, features: int) -> Side:
     # A window without syscalls has nothing to normalise by; 1 keeps it finite.
     syscalls = np.array([max(1, w.syscalls_total) for w in profile.windows], dtype=np.float64)
     rates = counts / syscalls * RATE_UNIT
-    return Side(rates=rates, windows_seen=windows_seen)
+    seconds = np.array([_seconds(w.started_at, w.ended_at) for w in profile.windows], dtype=np.float64)
+    return Side(rates=rates, windows_seen=windows_seen, per_second=counts / seconds)
+
+
+def _seconds(started_at, ended_at) -> float:
+    if started_at is None or ended_at is None:
+        return float("nan")
+    seconds = (ended_at - started_at).total_seconds()
+    return seconds if seconds > 0 else float("nan")

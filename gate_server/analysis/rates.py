@@ -78,7 +78,13 @@ def rate_shifts(matrix: FeatureMatrix, config: GateConfig, rules: Rules, exclude
 def windows_beyond_baseline(matrix: FeatureMatrix, anomalies: list[Anomaly]) -> dict[tuple[str, str], int]:
     """Per rate anomaly: the canary windows whose rate lies beyond every baseline window's, in
     the shift's direction. Where a rate shift shows in a window: a common syscall is seen in
-    every window of both sides, so "seen in most windows" says nothing about its shift."""
+    every window of both sides, so "seen in most windows" says nothing about its shift.
+
+    A rise counts only where the canary also did it more often per second than the baseline
+    did in any window. Rates are per 1000 syscalls: a canary taking a fifth of the traffic
+    makes fewer syscalls, so housekeeping it does at a fixed pace (a timer, a stats file
+    read every so often) takes a larger share of them without being done more often. Such
+    a rise stays an anomaly, scored; it is not a change in most windows on that ground."""
     beyond = {}
     for anomaly in anomalies:
         if anomaly.change != "rate" or not matrix.baseline.window_count:
@@ -86,6 +92,15 @@ def windows_beyond_baseline(matrix: FeatureMatrix, anomalies: list[Anomaly]) -> 
         row = matrix.index[(anomaly.kind, anomaly.key)]
         baseline, canary = matrix.baseline.rates[row], matrix.canary.rates[row]
         rose = (anomaly.effect or 1.0) > 1.0
-        beyond[(anomaly.kind, anomaly.key)] = int(
-            np.count_nonzero(canary > baseline.max()) if rose else np.count_nonzero(canary < baseline.min()))
+        if not rose:
+            beyond[(anomaly.kind, anomaly.key)] = int(np.count_nonzero(canary < baseline.min()))
+            continue
+        shifted = canary > baseline.max()
+        if matrix.baseline.per_second is not None and matrix.canary.per_second is not None:
+            baseline_pace = matrix.baseline.per_second[row]
+            if not np.isnan(baseline_pace).any():
+                # NaN (a window of unknown length) compares False: such a window keeps its rate's say
+                faster = ~(matrix.canary.per_second[row] <= baseline_pace.max())
+                shifted &= faster
+        beyond[(anomaly.kind, anomaly.key)] = int(np.count_nonzero(shifted))
     return beyond

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -556,3 +557,26 @@ def test_local_ipc_classes_are_configurable(local_ipc, key, severity):
     canary = canary_profile(extra=in_windows(("connect", key), range(0, 10, 3)))
     verdict = judge(BASELINE, canary, load_config({"local_ipc": local_ipc}))
     assert only(verdict, key=key).severity == severity
+
+
+def timed(profile, seconds: float):
+    """The profile's windows back to back, `seconds` long each."""
+    start = datetime(2026, 12, 4, 8, 0, tzinfo=timezone.utc)
+    return replace(profile, windows=[replace(w, started_at=start + timedelta(seconds=i * seconds),
+                                             ended_at=start + timedelta(seconds=(i + 1) * seconds))
+                                     for i, w in enumerate(profile.windows)])
+
+
+def test_a_fixed_pace_task_in_a_canary_with_less_traffic_is_no_standing_change():
+    # A stats file read 300 times a window whatever the load (redis in the evaluation set): at a
+    # fifth of the traffic it is 5x the share of the canary's syscalls in every window, done no
+    # more often. Listed and scored as a rate shift; not "a change in most windows".
+    pace = lambda i: {("syscall", "timerfd_settime"): 300}
+    baseline = timed(service_profile(extra=pace), 10)
+    canary = canary_profile(extra=pace, syscalls_per_window=20_000)
+    verdict = judge(baseline, timed(canary, 10), load_config({}))
+    assert only(verdict, change="rate", key="timerfd_settime").effect > 3
+    assert verdict.verdict == "pass", verdict.reasons
+    # the same counts in windows a fifth as long: done 5x as often per second, a standing change
+    faster = judge(baseline, timed(canary, 2), load_config({}))
+    assert faster.verdict == "warn" and "timerfd_settime" in faster.reasons[0], faster.reasons

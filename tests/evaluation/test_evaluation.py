@@ -144,8 +144,6 @@ def test_the_injected_feature_is_absent_from_benign_recordings(workload, scenari
 KNOWN_FALSE_WARNS = {
     *(("postgres", name) for name in ("baseline-attach-early", "baseline-attach-edge", "agent-baseline vs benign-fresh",
                                       "baseline vs benign-fresh (", "baseline vs benign-attached")),
-    *(("redis", name) for name in ("baseline-attach-early", "baseline-attach-edge", "agent-baseline vs benign-fresh",
-                                   "baseline vs benign-fresh (", "baseline vs benign-attached")),
     ("webapp", "baseline vs benign-worker-churn"),
 }
 
