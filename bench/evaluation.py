@@ -4,6 +4,8 @@ injected behaviour change, on profiles recorded with the real probe?
     python -m bench evaluation                 judge the stored fixtures, print the confusion table
     python -m bench evaluation --record        re-record the fixtures (root + eBPF, ~40 min)
     python -m bench evaluation --record --workload postgres --scenario inject-exec
+    python -m bench evaluation --record --vm   the fentry file hook's fixtures, recorded in the VM
+                                               tier's kernel (bench/evaluation_vm.py), then judged
 
 The fixtures are tests/evaluation/profiles/<workload>/<scenario>.json(.gz);
 bench/evaluation_record.py says how they are recorded. The judge runs with its
@@ -143,23 +145,49 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--window", type=float, default=3.0, help="window length in seconds (default 3)")
     parser.add_argument("--startup", type=float, default=6.0,
                         help="the probe's start-up span in seconds (--startup; default 6: two windows)")
-    parser.add_argument("--fixtures", type=Path, default=FIXTURES_DIR, help="fixture directory")
+    parser.add_argument("--file-hook", choices=("auto", "fentry", "sys_enter"),
+                        help="record with this file hook, required (default: the probe's auto; fentry with --vm)")
+    parser.add_argument("--rate-scale", type=float,
+                        help="scale every workload's rate by this (default 1; with --vm "
+                             "bench.evaluation_vm.VM_RATE_SCALE: the emulated CPU serves less)")
+    parser.add_argument("--vm", action="store_true",
+                        help="with --record: record in the VM tier's kernel (scripts/test-kernels.sh), where fentry "
+                             "loads; without --workload/--scenario the named subset of bench/evaluation_vm.py; "
+                             "--fixtures defaults to tests/evaluation/profiles-fentry")
+    parser.add_argument("--fixtures", type=Path, help="fixture directory (default tests/evaluation/profiles, "
+                                                      "with --vm tests/evaluation/profiles-fentry)")
     parser.add_argument("--config", type=Path, help="judge with this threshold config YAML (default: the defaults)")
     parser.add_argument("--max-steady-windows", type=int, default=0, metavar="N",
                         help="judge each recording as the server keeps it with GATE_MAX_STEADY_WINDOWS_PER_HOST=N "
                              "(start-up windows and a time-stratified sample of N steady ones; default 0: all)")
     parser.add_argument("--quick", action="store_true", help="accepted for `python -m bench --quick`; judging is fast")
     args = parser.parse_args(argv)
+    if args.vm and not args.record:
+        parser.error("--vm records in the VM: give --record too")
+    if args.fixtures is None:
+        from bench.evaluation_vm import FENTRY_FIXTURES_DIR
+
+        args.fixtures = FENTRY_FIXTURES_DIR if args.vm else FIXTURES_DIR
 
     if args.record:
-        from bench.evaluation_record import record
         from bench.workloads.services import WORKLOADS
 
         unknown = set(args.workload) - set(WORKLOADS)
         if unknown:
             parser.error(f"unknown workload {', '.join(sorted(unknown))}; choose from {', '.join(WORKLOADS)}")
-        if record(args.workload or list(WORKLOADS), args.scenario, args.duration, args.window, args.startup,
-                  args.fixtures):
+        if args.vm:
+            from bench.evaluation_vm import guest_arguments, record_in_vm
+
+            failed = record_in_vm(guest_arguments(args.workload, args.scenario, args.duration, args.window,
+                                                  args.startup, args.fixtures, args.file_hook, args.rate_scale),
+                                  args.fixtures)
+        else:
+            from bench.evaluation_record import RecordOptions, record
+
+            options = RecordOptions(args.duration, args.window, args.startup, args.file_hook,
+                                    1.0 if args.rate_scale is None else args.rate_scale)
+            failed = record(args.workload or list(WORKLOADS), args.scenario, options, args.fixtures)
+        if failed:
             print("some recordings failed; judging what is stored", flush=True)
 
     if not recorded_workloads(args.fixtures):
