@@ -19,6 +19,7 @@ every target is met, 1 otherwise.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,6 +107,34 @@ def kind_table(outcomes: list[Outcome]) -> list[str]:
     return lines
 
 
+def comparison_key(outcome: Outcome) -> tuple[str, str]:
+    """The same comparison in another fixture set: its name without what differs between
+    recordings (traffic share, the baseline's age at attach)."""
+    return outcome.comparison.workload, re.sub(r" \([^)]*\)", "", outcome.comparison.name)
+
+
+def hook_table(sets: dict[str, list[Outcome]]) -> list[str]:
+    """Per fixture set (one per file hook): false pauses, false warns (listed) and
+    detections over the comparisons every set has."""
+    common = set.intersection(*({comparison_key(o) for o in outcomes} for outcomes in sets.values()))
+    lines = ["| file hook (fixtures) | benign comparisons | false pauses | false warns | injected | detections |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    warned = []
+    for name, outcomes in sets.items():
+        shared = [o for o in outcomes if comparison_key(o) in common]
+        benign = [o for o in shared if o.comparison.benign]
+        injected = [o for o in shared if not o.comparison.benign]
+        warns = [o for o in benign if o.verdict.verdict == "warn"]
+        lines.append(f"| {name} | {len(benign)} | {sum(o.paused for o in benign)} | {len(warns)} | {len(injected)} "
+                     f"| {sum(o.correct for o in injected)}/{len(injected)} |")
+        warned += [f"{name}: false warn {o.comparison.workload} / {o.comparison.name}: score {o.verdict.score:g}; "
+                   + _anomaly_text(o.verdict) for o in warns]
+        warned += [f"{name}: MISS {o.comparison.workload} / {o.comparison.name}: "
+                   + (o.miss_reason() or "false pause: " + "; ".join(o.verdict.reasons))
+                   for o in shared if not o.correct]
+    return lines + [""] + warned
+
+
 def report(outcomes: list[Outcome]) -> str:
     lines = ["| workload | comparison | expected | verdict | score | windows (b/c) | top anomalies |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
@@ -135,6 +164,14 @@ def report(outcomes: list[Outcome]) -> str:
     return "\n".join(lines)
 
 
+def _hook_of(fixtures: Path) -> str:
+    """The file hook a fixture set's windows name, and the set. Windows recorded before they
+    named their hooks (2026-11-27) were all keyed at sys_enter: that is the only hook then."""
+    hooks = {w.hooks["file"] for workload in recorded_workloads(fixtures) for c in comparisons(workload, fixtures)
+             for w in c.canary.windows if "file" in w.hooks}
+    return f"{', '.join(sorted(hooks | {'sys_enter'} if not hooks else hooks))} ({fixtures.name})"
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench evaluation", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -156,6 +193,9 @@ def main(argv: Optional[list[str]] = None) -> int:
                              "--fixtures defaults to tests/evaluation/profiles-fentry")
     parser.add_argument("--fixtures", type=Path, help="fixture directory (default tests/evaluation/profiles, "
                                                       "with --vm tests/evaluation/profiles-fentry)")
+    parser.add_argument("--compare-with", type=Path, metavar="FIXTURES",
+                        help="also judge these fixtures (another file hook's) and print a per-hook table over "
+                             "the comparisons both sets have")
     parser.add_argument("--config", type=Path, help="judge with this threshold config YAML (default: the defaults)")
     parser.add_argument("--max-steady-windows", type=int, default=0, metavar="N",
                         help="judge each recording as the server keeps it with GATE_MAX_STEADY_WINDOWS_PER_HOST=N "
@@ -204,6 +244,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(report(outcomes), flush=True)
+    if args.compare_with:
+        other = evaluate(args.compare_with, config, args.max_steady_windows)
+        print("", *hook_table({_hook_of(args.fixtures): outcomes, _hook_of(args.compare_with): other}),
+              sep="\n", flush=True)
     return 0 if all(o.correct for o in outcomes) else 1
 
 
