@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 from bench.workloads.inject import (
-    DEBUG_LISTEN, EXFIL_DIR, INJECTIONS, ONCE, OUTBOUND_PEER, SENSITIVE_PATH, SPELLINGS,
+    DEBUG_LISTEN, EXEC_COMMAND, EXFIL_DIR, INJECTIONS, ONCE, OUTBOUND_PEER, SENSITIVE_PATH, SPELLINGS,
 )
 from gate_contract.profile import FeatureKey, Profile, WindowCounts
 from gate_contract.keys import UNRESOLVED
@@ -103,10 +104,20 @@ def _is_new_log(f: FeatureKey) -> bool:
                                   "/postgres/data/log/"))
 
 
+# The injected exec runs /bin/sh. The probe keys an exec by the binary that runs, as
+# /proc/<pid>/exe names it (Debian's /bin/sh is /usr/bin/dash); recordings made before
+# it did say /bin/sh.
+SHELL_EXEC_KEYS = frozenset({EXEC_COMMAND[0], os.path.realpath(EXEC_COMMAND[0])})
+
+
+def _is_shell_exec(f: FeatureKey) -> bool:
+    return f[0] == "exec" and f[1] in SHELL_EXEC_KEYS
+
+
 # How each injected change shows in a profile: the feature a judge must flag.
 EXPECTED_FEATURE: dict[str, Callable[[FeatureKey], bool]] = {
-    "exec": lambda f: f == ("exec", "/bin/sh"),
-    "exec-once": lambda f: f == ("exec", "/bin/sh"),
+    "exec": _is_shell_exec,
+    "exec-once": _is_shell_exec,
     "sensitive-read": _is_secret,
     **{f"sensitive-{name}": _is_secret for name in SPELLINGS},
     "outbound": lambda f: f == ("connect", f"inet:{OUTBOUND_PEER[0]}:{OUTBOUND_PEER[1]}"),
