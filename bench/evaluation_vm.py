@@ -17,6 +17,8 @@ benign kind, a few injected changes) unless --workload/--scenario say otherwise;
 the emulated CPU serves less, so every rate is scaled by VM_RATE_SCALE; and
 `record --pid` attaches once compiled, so the attach-offset baselines are older
 when attached than on the host (each fixture's attached_after_start_s says how old).
+To keep its output in a file, append (`>>`): qemu opens the guest's console file
+with O_TRUNC, and `>` loses what the host printed before the boot.
 """
 
 from __future__ import annotations
