@@ -4,6 +4,8 @@ injected behaviour change, on profiles recorded with the real probe?
     python -m bench evaluation                 judge the stored fixtures, print the confusion table
     python -m bench evaluation --record        re-record the fixtures (root + eBPF, ~45 min)
     python -m bench evaluation --record --workload postgres --scenario inject-exec
+    python -m bench evaluation --record --vm   the fentry file hook's fixtures, recorded in the VM
+                                               tier's kernel (bench/evaluation_vm.py), then judged
 
 The fixtures are tests/evaluation/profiles/<workload>/<scenario>.json(.gz);
 bench/evaluation_record.py says how they are recorded. The judge runs with its
@@ -17,6 +19,7 @@ every target is met, 1 otherwise.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,6 +107,34 @@ def kind_table(outcomes: list[Outcome]) -> list[str]:
     return lines
 
 
+def comparison_key(outcome: Outcome) -> tuple[str, str]:
+    """The same comparison in another fixture set: its name without what differs between
+    recordings (traffic share, the baseline's age at attach)."""
+    return outcome.comparison.workload, re.sub(r" \([^)]*\)", "", outcome.comparison.name)
+
+
+def hook_table(sets: dict[str, list[Outcome]]) -> list[str]:
+    """Per fixture set (one per file hook): false pauses, false warns (listed) and
+    detections over the comparisons every set has."""
+    common = set.intersection(*({comparison_key(o) for o in outcomes} for outcomes in sets.values()))
+    lines = ["| file hook (fixtures) | benign comparisons | false pauses | false warns | injected | detections |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    warned = []
+    for name, outcomes in sets.items():
+        shared = [o for o in outcomes if comparison_key(o) in common]
+        benign = [o for o in shared if o.comparison.benign]
+        injected = [o for o in shared if not o.comparison.benign]
+        warns = [o for o in benign if o.verdict.verdict == "warn"]
+        lines.append(f"| {name} | {len(benign)} | {sum(o.paused for o in benign)} | {len(warns)} | {len(injected)} "
+                     f"| {sum(o.correct for o in injected)}/{len(injected)} |")
+        warned += [f"{name}: false warn {o.comparison.workload} / {o.comparison.name}: score {o.verdict.score:g}; "
+                   + _anomaly_text(o.verdict) for o in warns]
+        warned += [f"{name}: MISS {o.comparison.workload} / {o.comparison.name}: "
+                   + (o.miss_reason() or "false pause: " + "; ".join(o.verdict.reasons))
+                   for o in shared if not o.correct]
+    return lines + [""] + warned
+
+
 def report(outcomes: list[Outcome]) -> str:
     lines = ["| workload | comparison | expected | verdict | score | windows (b/c) | top anomalies |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
@@ -133,6 +164,14 @@ def report(outcomes: list[Outcome]) -> str:
     return "\n".join(lines)
 
 
+def _hook_of(fixtures: Path) -> str:
+    """The file hook a fixture set's windows name, and the set. Windows recorded before they
+    named their hooks (2026-11-27) were all keyed at sys_enter: that is the only hook then."""
+    hooks = {w.hooks["file"] for workload in recorded_workloads(fixtures) for c in comparisons(workload, fixtures)
+             for w in c.canary.windows if "file" in w.hooks}
+    return f"{', '.join(sorted(hooks | {'sys_enter'} if not hooks else hooks))} ({fixtures.name})"
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench evaluation", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -143,23 +182,52 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--window", type=float, default=3.0, help="window length in seconds (default 3)")
     parser.add_argument("--startup", type=float, default=6.0,
                         help="the probe's start-up span in seconds (--startup; default 6: two windows)")
-    parser.add_argument("--fixtures", type=Path, default=FIXTURES_DIR, help="fixture directory")
+    parser.add_argument("--file-hook", choices=("auto", "fentry", "sys_enter"),
+                        help="record with this file hook, required (default: the probe's auto; fentry with --vm)")
+    parser.add_argument("--rate-scale", type=float,
+                        help="scale every workload's rate by this (default 1; with --vm "
+                             "bench.evaluation_vm.VM_RATE_SCALE: the emulated CPU serves less)")
+    parser.add_argument("--vm", action="store_true",
+                        help="with --record: record in the VM tier's kernel (scripts/test-kernels.sh), where fentry "
+                             "loads; without --workload/--scenario the named subset of bench/evaluation_vm.py; "
+                             "--fixtures defaults to tests/evaluation/profiles-fentry")
+    parser.add_argument("--fixtures", type=Path, help="fixture directory (default tests/evaluation/profiles, "
+                                                      "with --vm tests/evaluation/profiles-fentry)")
+    parser.add_argument("--compare-with", type=Path, metavar="FIXTURES",
+                        help="also judge these fixtures (another file hook's) and print a per-hook table over "
+                             "the comparisons both sets have")
     parser.add_argument("--config", type=Path, help="judge with this threshold config YAML (default: the defaults)")
     parser.add_argument("--max-steady-windows", type=int, default=0, metavar="N",
                         help="judge each recording as the server keeps it with GATE_MAX_STEADY_WINDOWS_PER_HOST=N "
                              "(start-up windows and a time-stratified sample of N steady ones; default 0: all)")
     parser.add_argument("--quick", action="store_true", help="accepted for `python -m bench --quick`; judging is fast")
     args = parser.parse_args(argv)
+    if args.vm and not args.record:
+        parser.error("--vm records in the VM: give --record too")
+    if args.fixtures is None:
+        from bench.evaluation_vm import FENTRY_FIXTURES_DIR
+
+        args.fixtures = FENTRY_FIXTURES_DIR if args.vm else FIXTURES_DIR
 
     if args.record:
-        from bench.evaluation_record import record
         from bench.workloads.services import WORKLOADS
 
         unknown = set(args.workload) - set(WORKLOADS)
         if unknown:
             parser.error(f"unknown workload {', '.join(sorted(unknown))}; choose from {', '.join(WORKLOADS)}")
-        if record(args.workload or list(WORKLOADS), args.scenario, args.duration, args.window, args.startup,
-                  args.fixtures):
+        if args.vm:
+            from bench.evaluation_vm import guest_arguments, record_in_vm
+
+            failed = record_in_vm(guest_arguments(args.workload, args.scenario, args.duration, args.window,
+                                                  args.startup, args.fixtures, args.file_hook, args.rate_scale),
+                                  args.fixtures)
+        else:
+            from bench.evaluation_record import RecordOptions, record
+
+            options = RecordOptions(args.duration, args.window, args.startup, args.file_hook,
+                                    1.0 if args.rate_scale is None else args.rate_scale)
+            failed = record(args.workload or list(WORKLOADS), args.scenario, options, args.fixtures)
+        if failed:
             print("some recordings failed; judging what is stored", flush=True)
 
     if not recorded_workloads(args.fixtures):
@@ -176,6 +244,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(report(outcomes), flush=True)
+    if args.compare_with:
+        other = evaluate(args.compare_with, config, args.max_steady_windows)
+        print("", *hook_table({_hook_of(args.fixtures): outcomes, _hook_of(args.compare_with): other}),
+              sep="\n", flush=True)
     return 0 if all(o.correct for o in outcomes) else 1
 
 

@@ -31,7 +31,10 @@ import yaml
 from sqlalchemy.orm import Session
 
 from bench.evaluation_data import profile_to_json, write_fixture
-from bench.evaluation_record import RecordingFailed, _environment, _probe_commit, _stop_group
+from bench.evaluation_record import (
+    PROBE_LAUNCH_TIMEOUT_S, RecordOptions, RecordingFailed, _environment, _probe_commit, _stop_group,
+    file_hook_arguments,
+)
 from bench.evaluation_data import Scenario
 from bench.workloads.services import LOG_DIR, PYTHON, REPO_ROOT, Workload
 from gate_contract.engine import make_engine
@@ -42,7 +45,7 @@ CGROUP2_ROOT = Path("/sys/fs/cgroup/unified")
 AGENT_ATTACH_S = 1.0      # v1's age when the agent is told of it
 AGENT_SESSION_S = 12.0    # each of the agent's two runs over v1
 AGENT_CANARY_S = 18.0     # v2 after the rolling update
-AGENT_START_TIMEOUT_S = 240.0
+AGENT_START_TIMEOUT_S = PROBE_LAUNCH_TIMEOUT_S  # it compiles first: a minute or more under emulation
 AGENT_FIXTURES = ("agent-baseline", "agent-rolling")
 
 
@@ -53,8 +56,9 @@ def cgroup2_root() -> Path:
 
 
 class AgentProcess:
-    def __init__(self, config_path: Path, url: str, work_dir: Path, log_path: Path):
+    def __init__(self, config_path: Path, url: str, work_dir: Path, log_path: Path, file_hook: list[str]):
         self.config_path, self.url, self.work_dir, self.log_path = config_path, url, work_dir, log_path
+        self.file_hook = file_hook
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
@@ -62,7 +66,7 @@ class AgentProcess:
         status.unlink(missing_ok=True)
         self.process = subprocess.Popen(
             [PYTHON, "-m", "host_probe.commands.cli", "agent", "--config", str(self.config_path),
-             "--db", self.url, "--spool", str(self.work_dir / "spool")],
+             *self.file_hook, "--db", self.url, "--spool", str(self.work_dir / "spool")],
             cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=open(self.log_path, "ab"))
         deadline = time.monotonic() + AGENT_START_TIMEOUT_S
         while not status.exists():  # written after its programs are loaded and its first discovery
@@ -111,8 +115,10 @@ def _write_config(path: Path, entries: list[dict], window: float, startup: float
     temporary.replace(path)  # the agent never reads half a config
 
 
-def record_through_agent(workload: Workload, window: float, startup: float, work_dir: Path,
+def record_through_agent(workload: Workload, options: RecordOptions, work_dir: Path,
                          fixtures_dir: Path) -> list[Path]:
+    window, startup = options.window, options.startup
+    rate = workload.full_rate * options.rate_scale
     url = f"sqlite:///{work_dir / f'{workload.name}-agent.db'}"
     migrate.upgrade(url)
     base = cgroup2_root() / f"syscall-gate-eval-{os.getpid()}"
@@ -125,7 +131,7 @@ def record_through_agent(workload: Workload, window: float, startup: float, work
     env = _environment(Scenario("agent"))
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     agent_log = LOG_DIR / f"{workload.name}-agent.log"
-    agent = AgentProcess(config, url, work_dir, agent_log)
+    agent = AgentProcess(config, url, work_dir, agent_log, file_hook_arguments(options))
     old = new = load = None
     workload.prepare(None, None)
     base.mkdir(exist_ok=True)
@@ -138,7 +144,7 @@ def record_through_agent(workload: Workload, window: float, startup: float, work
             old = _start_in_cgroup(workload.command(None), old_cgroup, env, log)
             started = time.monotonic()
             workload.wait_ready()
-            load = workload.load(workload.full_rate, 3600)
+            load = workload.load(rate, 3600)
             time.sleep(max(0.0, started + AGENT_ATTACH_S - time.monotonic()))
             attached_at = time.monotonic() - started
             _write_config(config, [old_entry, new_entry], window, startup, status)
@@ -153,7 +159,7 @@ def record_through_agent(workload: Workload, window: float, startup: float, work
             new_cgroup.mkdir()
             new = _start_in_cgroup(workload.command(None), new_cgroup, env, log)
             workload.wait_ready()
-            load = workload.load(workload.full_rate, 3600)
+            load = workload.load(rate, 3600)
             time.sleep(AGENT_CANARY_S)
             load_stats = load.stop()
             load = None
@@ -184,6 +190,7 @@ def record_through_agent(workload: Workload, window: float, startup: float, work
         "window_s": window, "startup_s": startup, "kernel": platform.release(), "probe_commit": _probe_commit(),
         "recorded_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "agent_wall_s": round(time.monotonic() - began, 1),
+        "file_hook": options.file_hook or "auto", "rate_scale": options.rate_scale, "target_rate_per_s": rate,
     }
     baseline = {**common, "scenario": "agent-baseline", "fresh": False, "role": "baseline", "traffic_fraction": 1.0,
                 "attached_at_s": round(attached_at, 2), "agent_restarted": True, "session_s": AGENT_SESSION_S}

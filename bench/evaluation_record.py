@@ -21,8 +21,10 @@ import signal
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Optional
 
 from sqlalchemy.orm import Session
 
@@ -44,6 +46,20 @@ HOOK_AFTER_STARTUP_S = 4.0
 
 # `--scenario agent`: the agent's run (bench/evaluation_agent.py), both of its fixtures
 AGENT_SCENARIO = "agent"
+# The probe compiles before it launches a fresh canary: a minute or more under the VM's
+# emulation (bench/evaluation_vm.py), so the service's own ready timeout starts only then.
+PROBE_LAUNCH_TIMEOUT_S = 600.0
+
+
+@dataclass(frozen=True)
+class RecordOptions:
+    """How every recording of one `--record` run is taken."""
+
+    duration: float = 24.0
+    window: float = 3.0
+    startup: float = 6.0
+    file_hook: Optional[str] = None  # --file-hook of record and the agent (None: the probe's default, auto)
+    rate_scale: float = 1.0  # of every workload's rate (the VM's emulated CPU serves less)
 
 
 class RecordingFailed(RuntimeError):
@@ -88,22 +104,53 @@ def _stop_group(process: subprocess.Popen) -> None:
         pass
 
 
-def _probe_command(workload: Workload, scenario: Scenario, url: str, duration: float, window: float,
-                   startup: float, work_dir: Path) -> list[str]:
+def file_hook_arguments(options: RecordOptions) -> list[str]:
+    return ["--file-hook", options.file_hook] if options.file_hook else []
+
+
+def _probe_command(workload: Workload, scenario: Scenario, url: str, options: RecordOptions,
+                   work_dir: Path) -> list[str]:
     return [PYTHON, "-m", "host_probe.commands.cli", "record", "--service", workload.service,
             "--version", scenario.version, "--role", scenario.role,
-            "--duration", f"{duration:g}s", "--window", f"{window:g}s", "--startup", f"{startup:g}s",
+            "--duration", f"{options.duration:g}s", "--window", f"{options.window:g}s",
+            "--startup", f"{options.startup:g}s", *file_hook_arguments(options),
             "--db", url, "--spool", str(work_dir / "spool")]
 
 
-def record_one(workload: Workload, scenario: Scenario, duration: float, window: float, startup: float,
-               work_dir: Path, fixtures_dir: Path) -> Path:
+def _children(pid: int) -> list[int]:
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except FileNotFoundError:
+        return []
+    found = []
+    for task in tasks:
+        try:
+            found += [int(child) for child in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return found
+
+
+def wait_for_launch(probe: subprocess.Popen, timeout: float = PROBE_LAUNCH_TIMEOUT_S) -> None:
+    """Until the probe (compiled, attached) has started the command it records."""
+    deadline = time.monotonic() + timeout
+    while not _children(probe.pid):
+        if probe.poll() is not None:
+            raise RecordingFailed(f"host-probe exited {probe.returncode} before it started the service")
+        if time.monotonic() > deadline:
+            raise RecordingFailed(f"host-probe did not start the service within {timeout:.0f} s")
+        time.sleep(0.2)
+
+
+def record_one(workload: Workload, scenario: Scenario, options: RecordOptions, work_dir: Path,
+               fixtures_dir: Path) -> Path:
+    duration, window, startup = options.duration, options.window, options.startup
     url = f"sqlite:///{work_dir / f'{workload.name}-{scenario.name}.db'}"
     migrate.upgrade(url)
-    rate = workload.full_rate * scenario.traffic
+    rate = workload.full_rate * scenario.traffic * options.rate_scale
     env = _environment(scenario)
     LOG_DIR.mkdir(parents=True, exist_ok=True)
-    probe_command = _probe_command(workload, scenario, url, duration, window, startup, work_dir)
+    probe_command = _probe_command(workload, scenario, url, options, work_dir)
     workload.prepare(scenario.injection, scenario.variant)
     load = None
     service_started = 0.0
@@ -117,6 +164,7 @@ def record_one(workload: Workload, scenario: Scenario, duration: float, window: 
                                          start_new_session=True)
                 service = probe
                 started = time.monotonic()
+                wait_for_launch(probe)
                 workload.wait_ready()
                 load = workload.load(rate, startup + HOOK_AFTER_STARTUP_S)
             else:
@@ -131,7 +179,7 @@ def record_one(workload: Workload, scenario: Scenario, duration: float, window: 
                 probe = subprocess.Popen([*probe_command, "--pid", str(service.pid)], cwd=REPO_ROOT, env=env,
                                          stdout=log, stderr=err)
             try:
-                probe.wait(timeout=duration + 180)
+                probe.wait(timeout=duration + PROBE_LAUNCH_TIMEOUT_S)
             except subprocess.TimeoutExpired:
                 probe.kill()
                 probe.wait()
@@ -156,7 +204,8 @@ def record_one(workload: Workload, scenario: Scenario, duration: float, window: 
         engine.dispose()
     recording = {
         "workload": workload.name, "scenario": scenario.name, "injection": scenario.injection,
-        "variant": scenario.variant, "fresh": scenario.fresh,
+        "variant": scenario.variant, "fresh": scenario.fresh, "file_hook": options.file_hook or "auto",
+        "rate_scale": options.rate_scale,
         "role": scenario.role, "traffic_fraction": scenario.traffic, "target_rate_per_s": rate,
         "load": load_stats, "duration_s": duration, "window_s": window, "startup_s": startup,
         "probe_wall_s": round(elapsed, 1),
@@ -170,8 +219,8 @@ def record_one(workload: Workload, scenario: Scenario, duration: float, window: 
     return write_fixture(fixtures_dir / workload.name / scenario.name, profile_to_json(profile, recording))
 
 
-def record(workload_names: list[str], scenario_names: list[str], duration: float, window: float,
-           startup: float, fixtures_dir: Path = FIXTURES_DIR) -> int:
+def record(workload_names: list[str], scenario_names: list[str], options: RecordOptions,
+           fixtures_dir: Path = FIXTURES_DIR) -> int:
     from bench.evaluation_agent import record_through_agent
 
     work_dir = Path(tempfile.mkdtemp(prefix="syscall-gate-eval-record-"))
@@ -186,7 +235,7 @@ def record(workload_names: list[str], scenario_names: list[str], duration: float
                         continue
                     began = time.monotonic()
                     try:
-                        path = record_one(workload, scenario, duration, window, startup, work_dir, fixtures_dir)
+                        path = record_one(workload, scenario, options, work_dir, fixtures_dir)
                     except (RecordingFailed, subprocess.TimeoutExpired, RuntimeError) as exc:
                         failures += 1
                         print(f"FAILED {name}/{scenario.name}: {exc}", flush=True)
@@ -196,7 +245,7 @@ def record(workload_names: list[str], scenario_names: list[str], duration: float
                 if not scenario_names or AGENT_SCENARIO in scenario_names:
                     began = time.monotonic()
                     try:
-                        paths = record_through_agent(workload, window, startup, work_dir, fixtures_dir)
+                        paths = record_through_agent(workload, options, work_dir, fixtures_dir)
                     except (RecordingFailed, subprocess.TimeoutExpired, RuntimeError, OSError) as exc:
                         failures += 1
                         print(f"FAILED {name}/{AGENT_SCENARIO}: {exc}", flush=True)

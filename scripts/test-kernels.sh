@@ -12,6 +12,10 @@
 #   scripts/test-kernels.sh --bench [--quick]
 #                                           instead: python -m bench probe_overhead --file-hooks
 #                                           (the fentry file hook against sys_enter, ratios)
+#   scripts/test-kernels.sh --evaluation FIXTURES_DIR ARGS...
+#                                           instead: record the evaluation set into FIXTURES_DIR
+#                                           (python -m bench.evaluation_vm --guest ARGS; the
+#                                           directory and bench/out/ are written through to the host)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
@@ -51,7 +55,7 @@ GUEST_TESTS=(
     # sys_enter's own retry (--file-hook sys_enter, 250 s under emulation): the host tier runs it
     --deselect tests/probe/test_evasions.py::test_the_exit_time_retry_keys_an_open_whose_path_was_not_yet_paged_in
 )
-if [ "$#" -gt 0 ] && [ "$1" != "--bench" ]; then
+if [ "$#" -gt 0 ] && [ "$1" != "--bench" ] && [ "$1" != "--evaluation" ]; then
     GUEST_TESTS=("$@")
 fi
 # Every hook Debian's kernels allow must load and run in the guest: these fail there instead of skipping.
@@ -69,6 +73,16 @@ if [ "${1:-}" = "--bench" ]; then
 && .venv/bin/python -m bench probe_overhead --file-hooks ${2:-}; status=\$?; sleep 3; exit \$status"
 fi
 
+# Host directories the guest writes through to (the rest of the host's root is read-only there).
+guest_rwdirs=()
+if [ "${1:-}" = "--evaluation" ]; then
+    fixtures_dir=$2
+    shift 2
+    guest_rwdirs=(--rwdir="$fixtures_dir" --rwdir="$REPO/bench/out")
+    guest_command="cd '$REPO' && export PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 SYSCALL_GATE_REQUIRE=$GUEST_REQUIRE \
+&& .venv/bin/python -m bench.evaluation_vm --guest $(printf '%q ' "$@"); status=\$?; sleep 3; exit \$status"
+fi
+
 mapfile -t kernels < <(sed 's|^|/boot/vmlinuz-|' .venv-kernels/kernels)
 
 tier_started=$(date +%s)
@@ -81,7 +95,7 @@ for kernel in "${kernels[@]}"; do
     # qemu's pidfile lets a guest that outlived it be stopped (one ran on and slowed the next).
     pidfile=$(mktemp)
     timeout --foreground "$GUEST_TIMEOUT" vng --run "$kernel" --disable-kvm --cpus "$GUEST_CPUS" \
-        --memory "$GUEST_MEMORY" --qemu-opts="-cpu $GUEST_CPU -pidfile $pidfile" --exec "$guest_command" \
+        --memory "$GUEST_MEMORY" "${guest_rwdirs[@]}" --qemu-opts="-cpu $GUEST_CPU -pidfile $pidfile" --exec "$guest_command" \
         </dev/null || status=$?
     if [ -s "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null; then
         echo "== $kernel: stopped the guest that outlived vng"
