@@ -5,6 +5,8 @@ injected behaviour change, on profiles recorded with the real probe?
     python -m bench evaluation --record        re-record the fixtures (root + eBPF, ~45 min)
     python -m bench evaluation --record --workload postgres --scenario inject-exec
     python -m bench evaluation --record --vm   the fentry file hook's fixtures, recorded in the VM
+    python -m bench evaluation --record --vm --through agent --workload redis
+                                               every scenario through one agent, compiled once
                                                tier's kernel (bench/evaluation_vm.py), then judged
 
 The fixtures are tests/evaluation/profiles/<workload>/<scenario>.json(.gz);
@@ -187,6 +189,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--rate-scale", type=float,
                         help="scale every workload's rate by this (default 1; with --vm "
                              "bench.evaluation_vm.VM_RATE_SCALE: the emulated CPU serves less)")
+    parser.add_argument("--through", choices=("record", "agent"), default="record",
+                        help="with --record: record each scenario with its own `host-probe record` (default), or "
+                             "every scenario through one running agent, compiled once (what makes the whole set "
+                             "affordable in the VM: bench/evaluation_agent_scenarios.py)")
     parser.add_argument("--vm", action="store_true",
                         help="with --record: record in the VM tier's kernel (scripts/test-kernels.sh), where fentry "
                              "loads; without --workload/--scenario the named subset of bench/evaluation_vm.py; "
@@ -219,14 +225,15 @@ def main(argv: Optional[list[str]] = None) -> int:
             from bench.evaluation_vm import guest_arguments, record_in_vm
 
             failed = record_in_vm(guest_arguments(args.workload, args.scenario, args.duration, args.window,
-                                                  args.startup, args.fixtures, args.file_hook, args.rate_scale),
+                                                  args.startup, args.fixtures, args.file_hook, args.rate_scale,
+                                                  args.through),
                                   args.fixtures)
         else:
             from bench.evaluation_record import RecordOptions, record
 
             options = RecordOptions(args.duration, args.window, args.startup, args.file_hook,
                                     1.0 if args.rate_scale is None else args.rate_scale)
-            failed = record(args.workload or list(WORKLOADS), args.scenario, options, args.fixtures)
+            failed = record(args.workload or list(WORKLOADS), args.scenario, options, args.fixtures, args.through)
         if failed:
             print("some recordings failed; judging what is stored", flush=True)
 

@@ -14,6 +14,7 @@ fixture.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import shutil
@@ -219,15 +220,27 @@ def record_one(workload: Workload, scenario: Scenario, options: RecordOptions, w
     return write_fixture(fixtures_dir / workload.name / scenario.name, profile_to_json(profile, recording))
 
 
+THROUGH = ("record", "agent")  # what records each scenario: `record` per scenario, or one running agent
+
+
 def record(workload_names: list[str], scenario_names: list[str], options: RecordOptions,
-           fixtures_dir: Path = FIXTURES_DIR) -> int:
+           fixtures_dir: Path = FIXTURES_DIR, through: str = "record") -> int:
     from bench.evaluation_agent import record_through_agent
+    from bench.evaluation_agent_scenarios import ScenarioAgent
 
     work_dir = Path(tempfile.mkdtemp(prefix="syscall-gate-eval-record-"))
     failures = 0
     try:
         # Peers outside every recorded tree, up for baselines and canaries alike.
-        with price_backend(BACKEND_ADDRESS), discard_listener(OUTBOUND_PEER):
+        with price_backend(BACKEND_ADDRESS), discard_listener(OUTBOUND_PEER), contextlib.ExitStack() as stack:
+            if through == "agent":
+                began = time.monotonic()
+                agent = stack.enter_context(ScenarioAgent(options, work_dir))
+                print(f"the scenarios' agent is up in {time.monotonic() - began:.0f} s (compiled once)", flush=True)
+                record_scenario = agent.record
+            else:
+                def record_scenario(workload, scenario, fixtures_dir):
+                    return record_one(workload, scenario, options, work_dir, fixtures_dir)
             for name in workload_names:
                 workload = WORKLOADS[name]()
                 for scenario in scenarios_for(workload):
@@ -235,7 +248,7 @@ def record(workload_names: list[str], scenario_names: list[str], options: Record
                         continue
                     began = time.monotonic()
                     try:
-                        path = record_one(workload, scenario, options, work_dir, fixtures_dir)
+                        path = record_scenario(workload, scenario, fixtures_dir)
                     except (RecordingFailed, subprocess.TimeoutExpired, RuntimeError) as exc:
                         failures += 1
                         print(f"FAILED {name}/{scenario.name}: {exc}", flush=True)

@@ -46,11 +46,12 @@ VM_SCENARIOS = (*BASELINE_RUNS, *(s.name for s in OFFSET_BASELINES), "benign-fre
 
 
 def guest_arguments(workloads: list[str], scenarios: list[str], duration: float, window: float, startup: float,
-                    fixtures: Path, file_hook: Optional[str], rate_scale: Optional[float]) -> list[str]:
+                    fixtures: Path, file_hook: Optional[str], rate_scale: Optional[float],
+                    through: str = "record") -> list[str]:
     """What the guest's recorder is asked for: the named subset unless told otherwise."""
     argv = ["--fixtures", str(fixtures.resolve()), "--duration", f"{duration:g}", "--window", f"{window:g}",
             "--startup", f"{startup:g}", "--file-hook", file_hook or VM_FILE_HOOK,
-            "--rate-scale", f"{VM_RATE_SCALE if rate_scale is None else rate_scale:g}"]
+            "--rate-scale", f"{VM_RATE_SCALE if rate_scale is None else rate_scale:g}", "--through", through]
     for workload in workloads or VM_WORKLOADS:
         argv += ["--workload", workload]
     for scenario in scenarios or ([] if workloads else VM_SCENARIOS):
@@ -83,10 +84,11 @@ def main_in_guest(argv: list[str]) -> int:
     parser.add_argument("--startup", type=float, required=True)
     parser.add_argument("--file-hook", required=True)
     parser.add_argument("--rate-scale", type=float, required=True)
+    parser.add_argument("--through", choices=("record", "agent"), default="record")
     args = parser.parse_args(argv)
     options = RecordOptions(args.duration, args.window, args.startup, args.file_hook, args.rate_scale)
     began = time.monotonic()
-    failures = record(args.workload, args.scenario, options, args.fixtures)
+    failures = record(args.workload, args.scenario, options, args.fixtures, args.through)
     print(f"guest: recorded in {time.monotonic() - began:.0f} s, {'some failed' if failures else 'all stored'}",
           flush=True)
     return failures
