@@ -54,6 +54,10 @@ class ScenarioAgent:
     """One agent, compiled once, recording one scenario at a time into one database."""
 
     def __init__(self, options: RecordOptions, work_dir: Path):
+        # a directory of its own: the agent's status file there is not the one another
+        # agent run (bench/evaluation_agent.py, in the same work directory) waits for
+        work_dir = work_dir / "scenarios-agent"
+        work_dir.mkdir(parents=True, exist_ok=True)
         self.options, self.work_dir = options, work_dir
         self.url = f"sqlite:///{work_dir / 'scenarios-agent.db'}"
         migrate.upgrade(self.url)
