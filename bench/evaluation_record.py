@@ -233,14 +233,17 @@ def record(workload_names: list[str], scenario_names: list[str], options: Record
     try:
         # Peers outside every recorded tree, up for baselines and canaries alike.
         with price_backend(BACKEND_ADDRESS), discard_listener(OUTBOUND_PEER), contextlib.ExitStack() as stack:
-            if through == "agent":
-                began = time.monotonic()
-                agent = stack.enter_context(ScenarioAgent(options, work_dir))
-                print(f"the scenarios' agent is up in {time.monotonic() - began:.0f} s (compiled once)", flush=True)
-                record_scenario = agent.record
-            else:
-                def record_scenario(workload, scenario, fixtures_dir):
+            agents: list[ScenarioAgent] = []
+
+            def record_scenario(workload, scenario, fixtures_dir):
+                if through == "record":
                     return record_one(workload, scenario, options, work_dir, fixtures_dir)
+                if not agents:  # started at the first scenario it records (`--scenario agent` needs none)
+                    began = time.monotonic()
+                    agents.append(stack.enter_context(ScenarioAgent(options, work_dir)))
+                    print(f"the scenarios' agent is up in {time.monotonic() - began:.0f} s (compiled once)",
+                          flush=True)
+                return agents[0].record(workload, scenario, fixtures_dir)
             for name in workload_names:
                 workload = WORKLOADS[name]()
                 for scenario in scenarios_for(workload):
