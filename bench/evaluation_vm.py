@@ -12,8 +12,10 @@ the fixture directory, which the guest writes through to the host (virtme-ng
 any recording on the host at the same time. The host judges the fixtures after.
 
 How it differs from the host's recording: every bcc compile takes a minute or more
-under emulation, so the set is the named subset VM_WORKLOADS x VM_SCENARIOS (every
-benign kind, a few injected changes) unless --workload/--scenario say otherwise;
+under emulation, so `record` per scenario records the named subset VM_WORKLOADS x
+VM_SCENARIOS (every benign kind, a few injected changes) unless --workload/--scenario
+say otherwise, and the other workloads are recorded whole through one agent compiled
+once (`--through agent --workload redis --workload postgres --workload webapp`);
 the emulated CPU serves less, so every rate is scaled by VM_RATE_SCALE; and
 `record --pid` attaches once compiled, so the attach-offset baselines are older
 when attached than on the host (each fixture's attached_after_start_s says how old).
@@ -43,6 +45,9 @@ VM_FILE_HOOK = "fentry"
 VM_WORKLOADS = ("static", "nginx")
 VM_SCENARIOS = (*BASELINE_RUNS, *(s.name for s in OFFSET_BASELINES), "benign-fresh", "benign-attached",
                 "inject-exec", "inject-sensitive-read", "inject-listen", "agent")
+# Every scenario of these, recorded through one agent compiled once (`--through agent`:
+# bench/evaluation_agent_scenarios.py), about 35 s each in the VM instead of 135-276 s.
+VM_AGENT_WORKLOADS = ("redis", "postgres", "webapp")
 
 
 def guest_arguments(workloads: list[str], scenarios: list[str], duration: float, window: float, startup: float,

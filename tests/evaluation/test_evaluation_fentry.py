@@ -2,7 +2,10 @@
 the real judge, with its default config, on profiles the real probe recorded with
 `--file-hook fentry` forced, in the VM tier's kernel (this host's refuses fentry):
 tests/evaluation/profiles-fentry/, recorded by `python -m bench evaluation --record
---vm` (bench/evaluation_vm.py says how that recording differs from the host's).
+--vm` (bench/evaluation_vm.py says how that recording differs from the host's): static
+and nginx by `record` per scenario (the named subset), postgres, webapp and redis every
+scenario through one agent compiled once (`--through agent`), all five through the
+agent's own run (restart, rolling update).
 
 The same targets as the host's set (tests/evaluation/test_evaluation.py): no benign
 comparison pauses; every injected change meets its target as it does on the host's
@@ -14,12 +17,37 @@ from __future__ import annotations
 import pytest
 
 from bench.evaluation import Outcome, comparison_key, evaluate, hook_table, report
-from bench.evaluation_data import BENIGN_KINDS, FIXTURES_DIR, profile_from_json, read_fixture, recorded_workloads
-from bench.evaluation_vm import FENTRY_FIXTURES_DIR, VM_SCENARIOS, VM_WORKLOADS
+from bench.evaluation_agent import AGENT_FIXTURES
+from bench.evaluation_data import (
+    BENIGN_KINDS, FIXTURES_DIR, profile_from_json, read_fixture, recorded_workloads, scenarios_for,
+)
+from bench.evaluation_vm import FENTRY_FIXTURES_DIR, VM_AGENT_WORKLOADS, VM_SCENARIOS
+from bench.workloads.services import WORKLOADS
 from gate_server.analysis.config import load_config
 
 # (workload, scenario) -> why the judge misses the target under fentry.
 KNOWN_MISSES: dict[tuple[str, str], str] = {}
+# (workload, comparison) -> the anomaly behind a benign comparison's pause, and why (issue 23:
+# open while any is listed). Postgres's postmaster re-opens its lock file read-write once a
+# minute (RecheckDataDirLockFile); in the VM's slower start run 2 reached that minute while
+# attached and run 1 did not: a 24 s baseline cannot vouch for a once-a-minute task, and the
+# judge has no service age per window to call it unverified (as it does the start-up).
+KNOWN_FALSE_PAUSES: dict[tuple[str, str], str] = {
+    ("postgres", "baseline run 1 vs run 2"): "/srv/syscall-gate-eval/postgres/data/postmaster.pid:rw",
+}
+
+# The benign comparisons that warn under fentry (workload, comparison name prefix), listed as
+# the host's are (tests/evaluation/test_evaluation.py): postgres's start-up files and launcher
+# unverified and its rates at 20 % traffic, as on the host; webapp's start-up work (heap growth,
+# template loading), which under emulation runs on past the 6 s start-up span into the next
+# two windows, and its worker churn.
+KNOWN_FALSE_WARNS = {
+    *(("postgres", name) for name in ("baseline-attach-early", "baseline-attach-edge", "agent-baseline vs benign-fresh",
+                                      "baseline vs agent-rolling", "baseline vs benign-fresh (",
+                                      "baseline vs benign-attached")),
+    *(("webapp", name) for name in ("baseline-attach-early", "baseline-attach-edge", "baseline vs benign-fresh (",
+                                    "baseline vs benign-worker-churn")),
+}
 
 OUTCOMES = evaluate(FENTRY_FIXTURES_DIR)
 HOST_OUTCOMES = {comparison_key(o): o for o in evaluate(FIXTURES_DIR)}
@@ -33,13 +61,22 @@ def _id(outcome: Outcome) -> str:
     return f"{outcome.comparison.workload}: {outcome.comparison.name}"
 
 
-def test_the_named_subset_was_recorded_and_covers_every_benign_kind():
-    assert recorded_workloads(FENTRY_FIXTURES_DIR) == sorted(VM_WORKLOADS)
-    kinds = {o.comparison.kind for o in BENIGN}
-    # every benign kind but the worker-churn variant, which only the webapp carries
-    assert kinds == {"benign: baseline run 1 vs run 2", *BENIGN_KINDS.values()} - {BENIGN_KINDS["benign-worker-churn"]}
-    injected = {o.comparison.kind for o in INJECTED}
-    assert injected == {s.removeprefix("inject-") for s in VM_SCENARIOS if s.startswith("inject-")}
+def test_every_workload_every_benign_kind_and_every_injected_kind_is_recorded_under_fentry():
+    assert recorded_workloads(FENTRY_FIXTURES_DIR) == sorted(WORKLOADS)
+    assert {o.comparison.kind for o in BENIGN} == {"benign: baseline run 1 vs run 2", *BENIGN_KINDS.values()}
+    host_injected = {o.comparison.kind for o in HOST_OUTCOMES.values() if not o.comparison.benign}
+    assert {o.comparison.kind for o in INJECTED} == host_injected
+
+
+@pytest.mark.parametrize("workload", sorted(WORKLOADS))
+def test_the_named_subset_by_record_and_every_scenario_through_one_agent(workload):
+    stored = {scenario for w, scenario in FIXTURES if w == workload}
+    every = {s.name for s in scenarios_for(WORKLOADS[workload]())}
+    through_agent = workload in VM_AGENT_WORKLOADS
+    assert stored == (every if through_agent else every & set(VM_SCENARIOS)) | set(AGENT_FIXTURES)
+    # each scenario by its own `record`, or all of them by one agent compiled once
+    assert {read_fixture(workload, scenario, FENTRY_FIXTURES_DIR)["recording"].get("through", "record")
+            for scenario in stored - set(AGENT_FIXTURES)} == {"agent" if through_agent else "record"}
 
 
 @pytest.mark.parametrize("workload,scenario", FIXTURES)
@@ -57,7 +94,18 @@ def test_every_fixture_was_keyed_by_the_fentry_file_hook_with_enough_observation
 
 @pytest.mark.parametrize("outcome", BENIGN, ids=_id)
 def test_a_benign_comparison_does_not_pause_under_fentry(outcome):
+    known = KNOWN_FALSE_PAUSES.get((outcome.comparison.workload, outcome.comparison.name))
+    if known is not None:
+        assert outcome.paused, f"no longer pauses: remove it from KNOWN_FALSE_PAUSES\n{report([outcome])}"
+        assert [a.key for a in outcome.verdict.anomalies if a.severity in ("high", "critical")] == [known]
+        return
     assert outcome.verdict.verdict in ("pass", "warn"), report([outcome])
+
+
+def test_the_benign_comparisons_that_warn_under_fentry_are_the_listed_ones():
+    warns = {(o.comparison.workload, o.comparison.name) for o in BENIGN if o.verdict.verdict == "warn"}
+    listed = {(w, name) for w, name in warns if any(w == lw and name.startswith(p) for lw, p in KNOWN_FALSE_WARNS)}
+    assert warns == listed and len(warns) == len(KNOWN_FALSE_WARNS), sorted(warns)
 
 
 @pytest.mark.parametrize("outcome", INJECTED, ids=_id)
