@@ -94,12 +94,24 @@ class ScenarioAgent:
     def _configure(self, entries: list[dict]) -> None:
         _write_config(self.config, entries, self.options.window, self.options.startup, self.status)
 
+    def _status_written(self) -> int:
+        try:
+            return self.status.stat().st_mtime_ns
+        except FileNotFoundError:
+            return 0
+
     def _reconfigure(self, entries: list[dict]) -> None:
-        """Write the config and wait until the agent has read it (and expected or attached
-        what it names: both happen in the discovery that follows a reload)."""
+        """Write the config and wait until the agent has acted on it. The agent logs the
+        reload before the discovery that expects or attaches what the config names, and
+        writes its status after it: the first status written once the reload is logged
+        comes after that discovery. (Waiting for the log line alone let a fresh canary's
+        cgroup be made before it was expected, once in 44 scenarios in the VM: its start
+        went unobserved.)"""
         before = self._reloads()
         self._configure(entries)
         self._until(lambda _: self._reloads() > before, "read its new config")
+        logged = self._status_written()
+        self._until(lambda _: self._status_written() > logged, "write its status after the reload")
 
     def _until(self, condition, what: str) -> dict:
         deadline = time.monotonic() + AGENT_REACTS_S
