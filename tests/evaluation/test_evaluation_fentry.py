@@ -92,6 +92,17 @@ def test_every_fixture_was_keyed_by_the_fentry_file_hook_with_enough_observation
     assert profile.lost_total <= sufficiency.max_loss_ratio * (profile.events_total + profile.lost_total)
 
 
+@pytest.mark.parametrize("workload", sorted(VM_AGENT_WORKLOADS))
+def test_the_agent_saw_every_fresh_canary_start_and_no_attached_one(workload):
+    # a fresh canary's cgroup is expected before it is made: its first window is start-up;
+    # an attached service is named after its start-up span or inside it, never seen starting
+    for scenario in scenarios_for(WORKLOADS[workload]()):
+        windows = read_fixture(workload, scenario.name, FENTRY_FIXTURES_DIR)["windows"]
+        assert windows[0]["startup"] == scenario.fresh, scenario.name
+        assert not scenario.fresh or any(kind == "exec" for kind, _, _ in windows[0]["counts"]), scenario.name
+        assert scenario.fresh or not any(w["startup"] for w in windows), scenario.name
+
+
 @pytest.mark.parametrize("outcome", BENIGN, ids=_id)
 def test_a_benign_comparison_does_not_pause_under_fentry(outcome):
     known = KNOWN_FALSE_PAUSES.get((outcome.comparison.workload, outcome.comparison.name))
