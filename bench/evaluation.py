@@ -5,9 +5,9 @@ injected behaviour change, on profiles recorded with the real probe?
     python -m bench evaluation --record        re-record the fixtures (root + eBPF, ~45 min)
     python -m bench evaluation --record --workload postgres --scenario inject-exec
     python -m bench evaluation --record --vm   the fentry file hook's fixtures, recorded in the VM
+                                               tier's kernel (bench/evaluation_vm.py), then judged
     python -m bench evaluation --record --vm --through agent --workload redis
                                                every scenario through one agent, compiled once
-                                               tier's kernel (bench/evaluation_vm.py), then judged
 
 The fixtures are tests/evaluation/profiles/<workload>/<scenario>.json(.gz);
 bench/evaluation_record.py says how they are recorded. The judge runs with its

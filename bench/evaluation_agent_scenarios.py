@@ -71,9 +71,7 @@ class ScenarioAgent:
     def __enter__(self) -> "ScenarioAgent":
         self.base.mkdir(exist_ok=True)
         self._configure([])
-        began = time.monotonic()
         self.agent.start()
-        self.compile_s = time.monotonic() - began
         return self
 
     def __exit__(self, *exc_info) -> None:

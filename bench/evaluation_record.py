@@ -220,11 +220,9 @@ def record_one(workload: Workload, scenario: Scenario, options: RecordOptions, w
     return write_fixture(fixtures_dir / workload.name / scenario.name, profile_to_json(profile, recording))
 
 
-THROUGH = ("record", "agent")  # what records each scenario: `record` per scenario, or one running agent
-
-
 def record(workload_names: list[str], scenario_names: list[str], options: RecordOptions,
            fixtures_dir: Path = FIXTURES_DIR, through: str = "record") -> int:
+    """`through`: "record" (a `host-probe record` per scenario) or "agent" (one running agent)."""
     from bench.evaluation_agent import record_through_agent
     from bench.evaluation_agent_scenarios import ScenarioAgent
 

@@ -46,7 +46,7 @@ VM_WORKLOADS = ("static", "nginx")
 VM_SCENARIOS = (*BASELINE_RUNS, *(s.name for s in OFFSET_BASELINES), "benign-fresh", "benign-attached",
                 "inject-exec", "inject-sensitive-read", "inject-listen", "agent")
 # Every scenario of these, recorded through one agent compiled once (`--through agent`:
-# bench/evaluation_agent_scenarios.py), about 35 s each in the VM instead of 135-276 s.
+# bench/evaluation_agent_scenarios.py): 25-80 s each in the VM instead of 135-276 s.
 VM_AGENT_WORKLOADS = ("redis", "postgres", "webapp")
 
 
