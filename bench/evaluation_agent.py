@@ -27,18 +27,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import yaml
-from sqlalchemy.orm import Session
 
 from bench.evaluation_data import profile_to_json, write_fixture
 from bench.evaluation_record import (
     PROBE_LAUNCH_TIMEOUT_S, RecordOptions, RecordingFailed, _environment, _probe_commit, _stop_group,
-    file_hook_arguments,
+    file_hook_arguments, stored_profiles,
 )
 from bench.evaluation_data import Scenario
 from bench.workloads.services import LOG_DIR, PYTHON, REPO_ROOT, Workload
-from gate_contract.engine import make_engine
 from gate_server.storage import migrate
-from gate_server.storage.profiles import load_profile
 
 CGROUP2_ROOT = Path("/sys/fs/cgroup/unified")
 AGENT_ATTACH_S = 1.0      # v1's age when the agent is told of it
@@ -178,12 +175,7 @@ def record_through_agent(workload: Workload, options: RecordOptions, work_dir: P
                 cgroup.rmdir()
             except OSError:
                 pass
-    engine = make_engine(url)
-    try:
-        with Session(engine) as session:
-            profiles = {version: load_profile(session, workload.service, version) for version in ("v1", "v2")}
-    finally:
-        engine.dispose()
+    profiles = stored_profiles(url, workload.service, ["v1", "v2"])
     common = {
         "workload": workload.name, "injection": None, "variant": None, "through": "agent",
         "window_s": window, "startup_s": startup, "kernel": platform.release(), "probe_commit": _probe_commit(),

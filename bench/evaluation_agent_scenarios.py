@@ -30,20 +30,16 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy.orm import Session
-
 from bench.evaluation_agent import (
     AgentProcess, _remove_cgroup, _start_in_cgroup, _write_config, cgroup2_root,
 )
 from bench.evaluation_data import Scenario, profile_to_json, write_fixture
 from bench.evaluation_record import (
     ATTACH_AFTER_STARTUP_S, HOOK_AFTER_STARTUP_S, RecordOptions, RecordingFailed, _environment, _probe_commit,
-    _stop_group, file_hook_arguments,
+    _stop_group, age_at_first_window, file_hook_arguments, stored_profiles,
 )
 from bench.workloads.services import LOG_DIR, Workload
-from gate_contract.engine import make_engine
 from gate_server.storage import migrate
-from gate_server.storage.profiles import load_profile
 
 # How long the agent may take to act on its config or to close and deliver a recording
 # (a drain per window; slower under emulation).
@@ -134,8 +130,8 @@ class ScenarioAgent:
     # -- one scenario ----------------------------------------------------------------
     def record(self, workload: Workload, scenario: Scenario, fixtures_dir: Path) -> Path:
         options = self.options
-        cgroup = self.base / f"{workload.name}-{scenario.name}"
         key = f"{workload.name}-{scenario.name}"
+        cgroup = self.base / key
         stored_version = f"{scenario.version}-{scenario.name}"  # one version per scenario in the agent's database
         entry = {"name": key, "service": workload.service, "version": stored_version, "role": scenario.role,
                  "cgroup": str(cgroup)}
@@ -184,12 +180,7 @@ class ScenarioAgent:
             except OSError:
                 pass
             workload.cleanup()
-        engine = make_engine(self.url)
-        try:
-            with Session(engine) as session:
-                profile = load_profile(session, workload.service, stored_version)
-        finally:
-            engine.dispose()
+        profile = stored_profiles(self.url, workload.service, [stored_version])[stored_version]
         if not profile.windows:
             raise RecordingFailed(f"{workload.name}/{scenario.name}: the agent stored no window")
         recording = {
@@ -199,9 +190,7 @@ class ScenarioAgent:
             "role": scenario.role, "traffic_fraction": scenario.traffic, "target_rate_per_s": rate,
             "load": load_stats, "duration_s": options.duration, "window_s": options.window,
             "startup_s": options.startup,
-            "attached_after_start_s": (None if scenario.fresh else
-                                       round(profile.windows[0].started_at.replace(tzinfo=timezone.utc).timestamp()
-                                             - service_started, 2)),
+            "attached_after_start_s": None if scenario.fresh else age_at_first_window(profile, service_started),
             "kernel": platform.release(), "probe_commit": _probe_commit(),
             "recorded_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }

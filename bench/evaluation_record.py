@@ -36,6 +36,7 @@ from bench.workloads.services import LOG_DIR, PYTHON, REPO_ROOT, WORKLOADS, Work
 from bench.workloads.webapp import BACKEND_ADDRESS
 from gate_server.storage import migrate
 from gate_contract.engine import make_engine
+from gate_contract.profile import Profile
 from gate_server.storage.profiles import load_profile
 
 # An attached service has run this long past the probe's start-up span when the
@@ -103,6 +104,24 @@ def _stop_group(process: subprocess.Popen) -> None:
         os.killpg(process.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+def stored_profiles(url: str, service: str, versions: list[str]) -> dict[str, Profile]:
+    """Each version's profile, as the server loads it, from a recording's database."""
+    engine = make_engine(url)
+    try:
+        with Session(engine) as session:
+            return {version: load_profile(session, service, version) for version in versions}
+    finally:
+        engine.dispose()
+
+
+def age_at_first_window(profile: Profile, service_started: float) -> Optional[float]:
+    """How old the service (started at `service_started`, a time.time()) was when the
+    recording's first window began; None without a window."""
+    if not profile.windows:
+        return None
+    return round(profile.windows[0].started_at.replace(tzinfo=timezone.utc).timestamp() - service_started, 2)
 
 
 def file_hook_arguments(options: RecordOptions) -> list[str]:
@@ -197,12 +216,7 @@ def record_one(workload: Workload, scenario: Scenario, options: RecordOptions, w
     if probe.returncode != 0:
         raise RecordingFailed(f"{workload.name}/{scenario.name}: host-probe exited {probe.returncode}: "
                               f"{probe_err.decode(errors='replace').strip()[-800:]}")
-    engine = make_engine(url)
-    try:
-        with Session(engine) as session:
-            profile = load_profile(session, workload.service, scenario.version)
-    finally:
-        engine.dispose()
+    profile = stored_profiles(url, workload.service, [scenario.version])[scenario.version]
     recording = {
         "workload": workload.name, "scenario": scenario.name, "injection": scenario.injection,
         "variant": scenario.variant, "fresh": scenario.fresh, "file_hook": options.file_hook or "auto",
@@ -211,9 +225,7 @@ def record_one(workload: Workload, scenario: Scenario, options: RecordOptions, w
         "load": load_stats, "duration_s": duration, "window_s": window, "startup_s": startup,
         "probe_wall_s": round(elapsed, 1),
         # the service's age when the probe's first window began (the probe compiles first)
-        "attached_after_start_s": (None if scenario.fresh or not profile.windows else
-                                   round(profile.windows[0].started_at.replace(tzinfo=timezone.utc).timestamp()
-                                         - service_started, 2)),
+        "attached_after_start_s": None if scenario.fresh else age_at_first_window(profile, service_started),
         "kernel": platform.release(), "probe_commit": _probe_commit(),
         "recorded_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
