@@ -189,6 +189,7 @@ def profile_to_json(profile: Profile, recording: dict[str, Any]) -> dict[str, An
                 "started_at": w.started_at.isoformat() if w.started_at else None,
                 "ended_at": w.ended_at.isoformat() if w.ended_at else None,
                 "startup": w.startup,
+                "workload_started_at": w.workload_started_at.isoformat() if w.workload_started_at else None,
                 "inventory": sorted([kind, key] for kind, key in w.inventory),
                 "hooks": dict(w.hooks),
                 # lineage (which program made what, and who exec'd it), as the server stores it
@@ -211,6 +212,7 @@ def _window_record(window: dict[str, Any], index: int) -> WindowRecord:
         "syscalls_total": int(window["syscalls_total"]), "events_total": int(window.get("events_total", 0)),
         "sample_every": int(window.get("sample_every", 1)), "drops": window.get("drops") or {},
         "features": window["counts"], "startup": bool(window.get("startup", False)),
+        "workload_started_at": _utc(window.get("workload_started_at")),
         # the model's inventory carries a count per held feature; the judge reads which are held
         "inventory": [[kind, key, 1] for kind, key in window.get("inventory", [])],
         "hooks": window.get("hooks") or {},
@@ -228,7 +230,7 @@ def profile_from_json(data: dict[str, Any]) -> Profile:
                 counts=dict(record.features), syscalls_total=record.syscalls_total,
                 events_total=record.events_total, sample_every=record.sample_every, drops=dict(record.drops),
                 started_at=record.started_at, ended_at=record.ended_at, startup=record.startup,
-                inventory=frozenset(record.inventory), hooks=dict(record.hooks),
+                workload_started_at=record.workload_started_at, inventory=frozenset(record.inventory), hooks=dict(record.hooks),
                 programs=tuple(ProgramFacts(program=p.program, started_by=frozenset(p.started_by),
                                             features=frozenset(map(tuple, p.features))) for p in record.programs),
                 unnamed=frozenset(map(tuple, record.unnamed)),

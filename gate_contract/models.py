@@ -125,6 +125,9 @@ class Window(Base):
     # Feature kind -> the kernel hook that produced it ({"file": "fentry:security_file_open"}).
     # NULL: stored before migration 0009, or sent by a probe that did not say.
     hooks: Mapped[Optional[dict[str, Any]]] = mapped_column()
+    # When the workload's oldest process started (WindowRecord.workload_started_at): the
+    # window's age is ended_at minus it. NULL: stored before migration 0015, or not said.
+    workload_started_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
 
     recording: Mapped[Recording] = relationship(back_populates="windows")
 

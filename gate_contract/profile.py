@@ -8,10 +8,15 @@ what the judge reads without importing the judge.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Optional
 
 from gate_contract.keys import EVENT_STREAM_LOSSES, FeatureKey
+
+
+def _utc(moment: datetime) -> datetime:
+    # SQLite gives stored times back without their zone; every stored time is UTC
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -40,10 +45,20 @@ class WindowCounts:
     inventory: frozenset[FeatureKey] = frozenset()
     # Feature kind -> the kernel hook that produced it (empty: the probe did not say).
     hooks: dict[str, str] = field(default_factory=dict)
+    # When the workload's oldest process started (records.WindowRecord.workload_started_at);
+    # None: not said. The window's age is ended_at minus it (ages.py).
+    workload_started_at: Optional[datetime] = None
     # Lineage, per program seen exec'd (empty: a probe that did not say, or none seen exec)
     programs: tuple[ProgramFacts, ...] = ()
     # Of the programs' features, those processes the probe never saw exec also made
     unnamed: frozenset[FeatureKey] = frozenset()
+
+    @property
+    def age_s(self) -> Optional[float]:
+        """The workload's age at the window's end, in seconds; None when either time is unknown."""
+        if self.workload_started_at is None or self.ended_at is None:
+            return None
+        return max((_utc(self.ended_at) - _utc(self.workload_started_at)).total_seconds(), 0.0)
 
     @property
     def lost(self) -> int:

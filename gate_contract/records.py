@@ -191,6 +191,12 @@ class WindowRecord(_Record):
     startup: bool = Field(False, strict=True, description=(
         "The window covers the first seconds after a process of the workload started (exec)."))
     inventory: Inventory = Field(default_factory=dict)
+    # None for a window of a probe older than the field (its spool still replays).
+    workload_started_at: Optional[AwareDatetime] = Field(None, description=(
+        "When the workload's oldest process started (its latest start, where the probe saw its processes "
+        "start again): the window's end minus this is the workload's age, so a check can tell behaviour "
+        "at an age the baseline was never watched at (a task run once a minute, first reached by the "
+        "canary's recording). null: no process yet, or a probe that did not say."))
     # Empty for a window of a probe older than the field (its spool still replays).
     hooks: dict[_text(50, min_length=1), _text(200, min_length=1)] = Field(
         default_factory=dict, max_length=32, description=(

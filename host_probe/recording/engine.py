@@ -541,6 +541,8 @@ class Engine:
             # the kernel counts every detail: only the -v stream is ever sampled
             sample_every=1, drops=drops, features=features,
             startup=startup,
+            # its oldest process's start (its latest, after a restart): the check reads the window's age
+            workload_started_at=min(recording.startup_from, ended) if recording.startup_from else None,
             inventory=recording.inventory, hooks=self.hooks, programs=programs,
             unnamed=window_unnamed(raw, programs),
         ))
