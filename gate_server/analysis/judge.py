@@ -15,8 +15,10 @@ Order of decision:
   7. otherwise                                         -> pass
 A canary whose probe could not read an open's, exec's, send's or clone's argument past
 its start-up is at least a warn, the count in its reasons (observation.unreadable_reason).
-Unverified start-up features (startup.py) never pause on their own: a pause the score
-reaches only through them is a warn, and one of severity high or above makes a pass a warn.
+Unverified features (startup.py: seen only at a start-up the baseline's recording never saw;
+ages.py: seen only at ages the baseline was never watched at) never pause on their own: a
+pause the score reaches only through them is a warn, and one of severity high or above
+(any one unverified by age) makes a pass a warn.
 Suppressed anomalies (suppressions.py) are listed but count toward none of the above.
 A stub window (shorter than half a window: a recording's end) is merged into its
 neighbour first (whole_windows.py), so it cannot make "most windows" out of "all".
@@ -28,6 +30,7 @@ from typing import Collection, Iterable, Optional
 
 import numpy as np
 
+from gate_server.analysis.ages import AgeGap, age_gap, age_note, age_verdict, explain_ages, with_age_gap
 from gate_server.analysis.config import GateConfig
 from gate_server.analysis.features import FeatureMatrix, build_matrix
 from gate_server.analysis.lineage import group_anomalies
@@ -65,11 +68,13 @@ def judge(baseline: Profile, canary: Profile, config: GateConfig | None = None, 
     canary_short = insufficiencies("canary", observation["canary"], config.sufficiency)
 
     matrix = build_matrix(baseline, canary)
-    anomalies = []
+    anomalies, gap = [], None
     if baseline.windows and canary.windows:
-        view = startup_view(matrix, baseline, canary, startup_reference, sensitive_rows(matrix, config))
-        anomalies = find_anomalies(matrix, config, view)
-        stub_notes += launcher_notes(view)
+        sensitive = sensitive_rows(matrix, config)
+        view = startup_view(matrix, baseline, canary, startup_reference, sensitive)
+        view, gap = with_age_gap(view, matrix, age_gap(matrix, baseline, canary, view.baseline_known, sensitive))
+        anomalies = find_anomalies(matrix, config, view, gap)
+        stub_notes += launcher_notes(view) + age_note(gap)
     apply_weights(anomalies, config)
     anomalies.sort(key=lambda a: (-a.weight, severity_rank(a.severity), a.kind, a.key))
     counted, floor_notes = mark_suppressed(anomalies, suppressions, floored_limits)
@@ -101,6 +106,7 @@ def judge(baseline: Profile, canary: Profile, config: GateConfig | None = None, 
     else:
         verdict, reasons = "pass", []
     verdict, reasons = unverified_verdict(verdict, reasons, counted, breaches, config)
+    verdict, reasons = age_verdict(verdict, reasons, counted, matrix, gap)
     if verdict != "inconclusive" and (unread := unreadable_reason(canary)):
         verdict, reasons = ("warn" if verdict == "pass" else verdict), reasons + [unread]
 
@@ -134,12 +140,15 @@ def sensitive_rows(matrix: FeatureMatrix, config: GateConfig) -> np.ndarray:
     return found
 
 
-def find_anomalies(matrix: FeatureMatrix, config: GateConfig, view: StartupView) -> list[Anomaly]:
+def find_anomalies(matrix: FeatureMatrix, config: GateConfig, view: StartupView,
+                   gap: Optional[AgeGap] = None) -> list[Anomaly]:
     baseline_writes = np.flatnonzero(np.isin(matrix.kinds, ("file", "bind")) & view.baseline_known)
     rules = Rules(config, baseline_write_paths(matrix.keys, baseline_writes))
     new = new_features(view.for_new, config, rules, view.canary_recurrence)
     annotate(new, matrix, view.notes)
-    anomalies = new + missing_features(view.for_missing, config, rules) + unverified_features(view, config, rules)
+    unverified = unverified_features(view, config, rules)
+    explain_ages(unverified, matrix, gap, rules)
+    anomalies = new + missing_features(view.for_missing, config, rules) + unverified
     reported = {matrix.index[(a.kind, a.key)] for a in anomalies}
     return anomalies + rate_shifts(matrix, config, rules, exclude=reported)
 

@@ -228,8 +228,9 @@ def annotate(anomalies: list[Anomaly], matrix: FeatureMatrix, notes: dict[int, s
 
 
 def unverified_features(view: StartupView, config: GateConfig, rules: Rules) -> list[Anomaly]:
-    """Start-up-only canary features where no start-up of the baseline side was ever observed.
-    The same recurrence rules as new features decide which are reported."""
+    """Start-up-only canary features where no start-up of the baseline side was ever observed
+    (and those ages.py adds to the view). The same recurrence rules as new features decide
+    which are reported."""
     if view.unverified_candidates is None:
         return []
     found = []
@@ -258,7 +259,7 @@ def unverified_verdict(verdict: str, reasons: list[str], anomalies: list[Anomaly
         without = round(score(group_scores(verified, config), config), 1)
         if without > config.thresholds.pause_score:
             return "warn", reasons + [
-                f"warn, not pause: without its {len(unverified)} unverified start-up "
+                f"warn, not pause: without its {len(unverified)} unverified "
                 f"feature{'s' if len(unverified) != 1 else ''} the score is {without:g}, "
                 f"above thresholds.pause_score ({config.thresholds.pause_score:g})"]
     heavy = [a for a in unverified if a.severity in ("high", "critical")]

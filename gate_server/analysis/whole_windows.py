@@ -33,12 +33,15 @@ def _merged(first: WindowCounts, second: WindowCounts) -> WindowCounts:
         drops[reason] = drops.get(reason, 0) + n
     starts = [w.started_at for w in (first, second) if w.started_at is not None]
     ends = [w.ended_at for w in (first, second) if w.ended_at is not None]
+    # the later start: a restart between the two makes the merged window's workload younger
+    workload_starts = [w.workload_started_at for w in (first, second) if w.workload_started_at is not None]
     return replace(
         first, counts=counts, drops=drops,
         syscalls_total=first.syscalls_total + second.syscalls_total,
         events_total=first.events_total + second.events_total,
         sample_every=max(first.sample_every, second.sample_every),
         started_at=min(starts) if starts else None, ended_at=max(ends) if ends else None,
+        workload_started_at=max(workload_starts) if workload_starts else None,
         startup=first.startup or second.startup, inventory=first.inventory | second.inventory,
         hooks={**second.hooks, **first.hooks}, programs=first.programs + second.programs,
         unnamed=first.unnamed | second.unnamed,

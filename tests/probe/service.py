@@ -6,7 +6,9 @@ to a unix socket once at start, as glibc's first name-service lookup tries nscd'
 service-debug.log at start and writes it all run (a log switched on); `--lazy-log S` opens
 it only S seconds after start, at the first line it writes, as a logger that opens its file
 on first use does, then writes it all run; `--request-ids` draws a random id per request
-(os.urandom: a getrandom syscall in every window). It writes READY when serving."""
+(os.urandom: a getrandom syscall in every window); `--once-at S --task-file P` opens P
+read-write once, S seconds after start, as a periodic task of a long-running daemon does
+(PostgreSQL's postmaster re-opens postmaster.pid once a minute). It writes READY when serving."""
 
 from __future__ import annotations
 
@@ -25,6 +27,8 @@ parser.add_argument("--debug-log", action="store_true")
 parser.add_argument("--lazy-log", type=float, default=0.0)
 parser.add_argument("--request-ids", action="store_true")
 parser.add_argument("--lookup", default="")
+parser.add_argument("--once-at", type=float, default=0.0)
+parser.add_argument("--task-file", default="")
 parser.add_argument("--seconds", type=float, default=600)
 args = parser.parse_args()
 work = Path(args.dir)
@@ -67,3 +71,7 @@ while time.monotonic() < deadline:
         debug_log.write("debug: served\n")
     if args.request_ids:
         os.urandom(8)
+    if args.once_at and time.monotonic() - started >= args.once_at:
+        args.once_at = 0.0
+        with open(args.task_file, "a+"):
+            pass
