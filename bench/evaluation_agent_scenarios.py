@@ -162,14 +162,18 @@ class ScenarioAgent:
                     self._until(lambda s: self._watching(s, stored_version), f"attach to {key}")
                     started = time.monotonic()
                 time.sleep(max(0.0, started + options.duration - time.monotonic()))
+                # Closed while the service serves, as a check reads a canary that runs (and as
+                # `record --duration` ends): stopped first, postgres's shutdown (exit_group, its
+                # postmaster.pid rewritten "stopping") fell into a last window of one run, not
+                # the other, and paused "baseline run 1 vs run 2" under fentry (issue 23).
+                self._reconfigure([])
+                self._until(lambda s: not self._watching(s, stored_version) and s.get("spool_depth", 1) == 0,
+                            f"close and deliver {key}")
                 load_stats = load.stop()
                 load = None
                 _stop_group(service)
                 service = None
-                _remove_cgroup(cgroup)  # as a service manager does: the recording closes
-                self._reconfigure([])
-                self._until(lambda s: not self._watching(s, stored_version) and s.get("spool_depth", 1) == 0,
-                            f"close and deliver {key}")
+                _remove_cgroup(cgroup)
         finally:
             if load is not None:
                 load.stop()

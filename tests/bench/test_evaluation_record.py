@@ -33,9 +33,11 @@ def test_a_probe_that_exits_before_it_launches_anything_is_a_failed_recording():
         wait_for_launch(parent, timeout=20)
 
 
-def test_one_agent_records_an_attached_baseline_and_a_fresh_canary_without_compiling_again(ebpf, tmp_path):
+def test_one_agent_records_an_attached_baseline_and_a_fresh_canary_without_compiling_again(ebpf, tmp_path,
+                                                                                           monkeypatch):
     # `--through agent` (what makes the whole set affordable in the VM): the real agent, the
     # real static workload, each scenario in a cgroup of its own
+    from bench import evaluation_agent_scenarios
     from bench.evaluation_agent_scenarios import ScenarioAgent
     from bench.evaluation_data import BASELINES, Scenario, profile_from_json, read_fixture
     from bench.evaluation_record import RecordOptions
@@ -43,6 +45,10 @@ def test_one_agent_records_an_attached_baseline_and_a_fresh_canary_without_compi
 
     options = RecordOptions(duration=9.0, window=3.0, startup=3.0)
     fixtures = tmp_path / "fixtures"
+    stops = []  # when each service was stopped (the recorder's own stop, timed)
+    stop_group = evaluation_agent_scenarios._stop_group
+    monkeypatch.setattr(evaluation_agent_scenarios, "_stop_group",
+                        lambda process: (stops.append(time.time()), stop_group(process))[1])
     with ScenarioAgent(options, tmp_path) as recorder:
         agent_pid = recorder.agent.process.pid
         recorder.record(StaticWorkload(), BASELINES[0], fixtures)
@@ -60,6 +66,11 @@ def test_one_agent_records_an_attached_baseline_and_a_fresh_canary_without_compi
     # its own exec is counted only where its start is observed
     assert any(kind == "exec" for kind, _ in canary_windows[0].counts)
     assert not any(kind == "exec" for w in baseline_windows for kind, _ in w.counts)
+    # each recording closed before its service was stopped, as a check reads a canary that
+    # runs: the fentry set's one false pause was postgres's shutdown in a canary's last window
+    # (exit_group, postmaster.pid rewritten "stopping")
+    for windows, stopped in zip((baseline_windows, canary_windows), stops):
+        assert windows[-1].ended_at.timestamp() <= stopped, (windows[-1].ended_at, stopped)
 
 
 def test_the_agents_own_run_beside_the_scenarios_agent_waits_for_its_own_agent(ebpf, tmp_path):
