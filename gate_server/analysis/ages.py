@@ -4,7 +4,8 @@ A window says when its workload's oldest process started (WindowRecord.workload_
 so its age at its end is known. A service does some things only at an age: PostgreSQL's
 postmaster re-opens its lock file for writing once a minute, a cache is flushed after an
 hour. A baseline watched up to age 33 s can vouch neither for nor against what the canary
-did at 62 s (issue 23: the one false pause of the fentry evaluation set). So a canary
+did at 62 s (issue 23: a verdict must not hang on how long each side happened to be
+watched). So a canary
 feature seen only in windows that reach past the oldest age any baseline window was
 watched at, and that the baseline never showed nor held, is `unverified` as a start-up
 the baseline never saw is (startup.py): one severity step lower, counted by no limit,

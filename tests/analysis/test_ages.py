@@ -1,7 +1,7 @@
 """Behaviour at a workload age the baseline was never watched at (issue 23: PostgreSQL's
-postmaster re-opens its lock file for writing once a minute; a 24 s baseline paused a
-canary whose recording reached that minute). Such a feature is `unverified`: it warns
-when heavy and never pauses alone, except a sensitive access, news at any age."""
+postmaster re-opens its lock file for writing once a minute; a 24 s baseline would pause
+a canary whose recording reached that minute). Such a feature is `unverified`: the verdict
+is at least a warn and it never pauses alone, except a sensitive access, news at any age."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Ages (issue 23): each window says when its workload's oldest process started, so a
 check knows what the baseline's recording could have seen. A periodic task the canary's
 recording reaches and the baseline's did not (PostgreSQL re-opens postmaster.pid once a
-minute: the one false pause of the fentry evaluation set) is `unverified`, a warn; the
+minute) is `unverified`, a warn; the
 same open at an age the baseline was watched at is news and pauses. Real service, real
 probe, the real `gate-server check`."""
 
