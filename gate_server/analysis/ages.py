@@ -5,11 +5,10 @@ so its age at its end is known. A service does some things only at an age: Postg
 postmaster re-opens its lock file for writing once a minute, a cache is flushed after an
 hour. A baseline watched up to age 33 s can vouch neither for nor against what the canary
 did at 62 s (issue 23: a verdict must not hang on how long each side happened to be
-watched). So a canary
-feature seen only in windows that reach past the oldest age any baseline window was
-watched at, and that the baseline never showed nor held, is `unverified` as a start-up
-the baseline never saw is (startup.py): one severity step lower, counted by no limit,
-never a pause on its own. Unlike a start-up one, any such feature makes a pass a warn:
+watched). So a canary feature seen only in windows that reach past the oldest age any
+baseline window was watched at, and that the baseline never showed nor held, is
+`unverified` as a start-up the baseline never saw is (startup.py): one severity step
+lower, counted by no limit, never a pause on its own. Unlike a start-up one, any such feature makes a pass a warn:
 a start-up is what every release does, an age is where the baseline's recording fell
 short of the canary's. Its reason gives the ages.
 
