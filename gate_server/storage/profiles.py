@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Iterable, Optional
 
 from sqlalchemy import BigInteger, Text, any_, cast, literal, select
@@ -158,11 +158,6 @@ def load_profile(
     return Profile(service=service, version=version, windows=_window_counts(session, windows, cache))
 
 
-def _aware(moment: Optional[datetime]) -> Optional[datetime]:
-    """A stored time with its zone: SQLite gives it back without (every stored time is UTC)."""
-    return moment.replace(tzinfo=timezone.utc) if moment is not None and moment.tzinfo is None else moment
-
-
 def load_startup_reference(
     session: Session, service: str, versions: Iterable[str], *, before: datetime,
     cache: Optional[ProfileCache] = None, limit: int = MAX_REFERENCE_WINDOWS,
@@ -232,7 +227,7 @@ def _window_counts(session: Session, windows: list[Window], cache: Optional[Prof
             drops={k: int(v) for k, v in (w.drops or {}).items()},
             started_at=w.started_at, ended_at=w.ended_at,
             startup=bool(w.startup), inventory=held.get(w.id, frozenset()), hooks=dict(w.hooks or {}),
-            workload_started_at=_aware(w.workload_started_at),
+            workload_started_at=w.workload_started_at,
         )
         for w in windows
     ]

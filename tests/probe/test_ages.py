@@ -48,7 +48,8 @@ def test_a_periodic_task_past_the_baseline_s_oldest_age_warns_and_within_it_paus
     baseline = read_profile(db_url, "v1", SERVICE_NAME)
     starts = {w.workload_started_at for w in baseline.windows}
     assert len(starts) == 1 and None not in starts, starts  # one process, attached: one start, said by every window
-    assert all(w.started_at >= w.workload_started_at for w in baseline.windows)
+    # attached to it when it served: each window began after it started (ages at a window's start >= 0)
+    assert all(w.age_s >= (w.ended_at - w.started_at).total_seconds() for w in baseline.windows)
     oldest = max(w.age_s for w in baseline.windows)
 
     # Past it: the canary's recording reaches an age the baseline's never did.
@@ -57,7 +58,7 @@ def test_a_periodic_task_past_the_baseline_s_oldest_age_warns_and_within_it_paus
     canary = read_profile(db_url, "v2", SERVICE_NAME)
     [window] = windows_with_task(canary)
     # the probe's ages are the service's own: the open falls inside the window that has it
-    started_age = (window.started_at - window.workload_started_at).total_seconds()
+    started_age = window.age_s - (window.ended_at - window.started_at).total_seconds()
     assert started_age - 0.5 <= once_at <= window.age_s + 0.5, (started_age, once_at, window.age_s)
     verdict = gate_check(db_url, tmp_path, SERVICE_NAME, CHECK_CONFIG)
     task = task_anomaly(verdict)
