@@ -41,7 +41,11 @@ launcher itself did is judged like any other feature.
 
 Recurrence (stability.canary_min_windows) of a feature the canary showed past its
 start-up counts its windows past start-up: seen once at start-up and once after, it is
-a one-off of the steady state. Windows seen, as reported and for persistence, stay all.
+a one-off of the steady state. Of a feature seen only at start-up it counts start-ups
+(runs of consecutive start-up windows): one start is one occurrence, however many windows
+it spans (issue 23: under emulation a webapp's start-up spread over two 3 s windows, and
+its dozen start-up syscalls, each "recurring", summed to a warn that one 6 s window would
+not have given). Windows seen, as reported and for persistence, stay all.
 
 A side whose windows are mostly start-ups (a process started in most windows: a
 crash loop, a program run per request) has no steady state to tell start-up from:
@@ -174,9 +178,21 @@ def startup_view(matrix: FeatureMatrix, baseline: Profile, canary: Profile,
     # Past start-up a feature recurs only if it recurs there: the start-up window is compared
     # with start-up, and a first client's backend fork there plus one later is a one-off.
     steady_seen = np.count_nonzero(matrix.canary.rates[:, ~canary_marks] > 0, axis=1)
-    recurrence = np.where(canary_start_only | canary_serving, canary_seen,
-                          np.maximum(steady_seen, canary_held.astype(int)))
+    held = canary_held.astype(int)
+    recurrence = np.where(canary_serving, canary_seen,
+                          np.where(canary_start_only, np.maximum(startups_seen(matrix.canary.rates, canary_marks), held),
+                                   np.maximum(steady_seen, held)))
     return StartupView(for_new, for_missing, candidates, baseline_known, notes, launchers, recurrence)
+
+
+def startups_seen(rates: np.ndarray, marks: np.ndarray) -> np.ndarray:
+    """Per feature: in how many start-ups (runs of consecutive marked windows) it was seen."""
+    if not marks.any():
+        return np.zeros(rates.shape[0], dtype=int)
+    run_of = (np.cumsum(marks & ~np.concatenate(([False], marks[:-1]))) - 1)[marks]  # each marked window's start-up
+    in_run = np.zeros((len(run_of), int(run_of.max()) + 1), dtype=int)
+    in_run[np.arange(len(run_of)), run_of] = 1
+    return np.count_nonzero((rates[:, marks] > 0).astype(int) @ in_run, axis=1)
 
 
 def start_command(canary: Profile, known_programs: set[str], start_only_programs: set[str]) -> dict[str, list[str]]:
@@ -234,7 +250,7 @@ def unverified_features(view: StartupView, config: GateConfig, rules: Rules) -> 
     if view.unverified_candidates is None:
         return []
     found = []
-    for anomaly in new_features(view.unverified_candidates, config, rules):
+    for anomaly in new_features(view.unverified_candidates, config, rules, view.canary_recurrence):
         meaning = rules.new_feature(anomaly.kind, anomaly.key)
         found.append(anomaly.model_copy(update={
             "change": "unverified", "severity": UNVERIFIED_SEVERITY[anomaly.severity], "limit": None,

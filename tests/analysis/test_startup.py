@@ -375,3 +375,32 @@ def test_a_feature_recurring_past_start_up_is_news_and_counted_in_every_window_i
     assert (setsid.change, setsid.canary_windows_seen) == ("new", 3)
     everywhere = judge(attached_baseline(), with_counts(fresh_canary(), recurring, range(10)), load_config({}))
     assert everywhere.verdict == "warn" and "in every canary window" in everywhere.reasons[0]
+
+
+# --- a start-up is one occurrence, however many windows it spans --------------------------
+
+# What a Python server's start makes once and never again (issue 23's webapp under emulation).
+START_SYSCALLS = {("syscall", name): 1 for name in ("bind", "listen", "epoll_create1", "getcwd", "getegid", "geteuid",
+                                                    "getuid", "getgid", "gettid", "mprotect", "sysinfo", "uname",
+                                                    "prlimit64", "set_robust_list")}
+
+
+def with_startup_marks(profile: Profile, windows) -> Profile:
+    return replace(profile, windows=[replace(w, startup=i in set(windows)) for i, w in enumerate(profile.windows)])
+
+
+def test_a_start_up_spread_over_two_windows_is_one_start_not_two_occurrences():
+    one_window = fresh_canary({**START, **START_SYSCALLS})
+    two_windows = with_startup_marks(with_counts(one_window, START_SYSCALLS, [1]), [0, 1])
+    for canary in (one_window, two_windows):
+        verdict = judge(attached_baseline(), canary, load_config({}))
+        # a syscall is news from its second occurrence; one start is one
+        assert verdict.verdict == "pass", verdict.reasons
+        assert not anomalies(verdict) & set(START_SYSCALLS), [a.reason for a in verdict.anomalies]
+
+
+def test_the_same_start_up_syscall_in_two_starts_recurs():
+    # the canary restarted (its windows 0 and 5 are start-ups): two starts, two occurrences
+    canary = with_startup_marks(with_counts(fresh_canary(), START_SYSCALLS, [0, 5]), [0, 5])
+    verdict = judge(attached_baseline(), canary, load_config({}))
+    assert anomalies(verdict, "unverified") >= set(START_SYSCALLS), [a.reason for a in verdict.anomalies]
