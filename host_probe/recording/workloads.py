@@ -106,14 +106,26 @@ def check_cgroup(directory: str) -> None:
                          "use the directory under the cgroup2 mount, e.g. /sys/fs/cgroup/unified/...")
 
 
+# An entry's low 32 bits are its slot; the high 32 are lineage's (the exec image id and
+# its syscall bucket, written by the kernel at the process's exec: bpf/probe.bpf.c).
+SLOT_MASK = 0xFFFFFFFF
+
+
 def assign_slot(bpf, pids: Iterable[int], slot: int) -> None:
     """Give these processes a slot (0: none), in the loaded program's tgid table.
-    One entry per tgid: no other writer shares it."""
+    One entry per tgid: no other writer shares it. A process that has the slot already
+    (the kernel placed it: its fork, its exec in the workload's cgroup) is left alone,
+    so it keeps what the kernel knows of its program: re-seeding it on every poll made
+    whatever it exec'd next "started by" no program (issue 23: postgres after setpriv)."""
     table = bpf["workload_of_tgid"]
     size = len(table)
     for pid in pids:
-        if pid < size:
-            table[table.Key(pid)] = table.Leaf(slot)
+        if pid >= size:
+            continue
+        key = table.Key(pid)
+        if slot and int(table[key].value) & SLOT_MASK == slot:
+            continue
+        table[key] = table.Leaf(slot)
 
 
 @dataclass

@@ -138,3 +138,30 @@ def test_a_labelled_container_started_after_the_agent_is_observed_from_its_first
     assert first.startup and not first.inventory, [(w.startup, w.syscalls_total, w.inventory) for w in windows]
     assert ("process", "exec") in first.counts
     assert ("file", "/etc/hostname:r") in first.counts, sorted(first.counts)
+
+
+def test_a_program_exec_d_after_the_agent_s_polls_is_still_credited_to_the_one_that_exec_d_it(
+        make_cgroup, agent_run, cgroup2_root, tmp_path):
+    # A launcher that execs the service once the agent has polled a few times (setpriv then
+    # postgres, slowed down: under emulation postgres's lineage lost setpriv, and every
+    # poll's re-seeding of the workload's processes wiped what the kernel knew of them).
+    name = f"sg-agent-lineage-{uuid.uuid4().hex[:8]}"
+    run = agent_run({"workloads": [{"service": "launched", "version": "v2", "role": "canary",
+                                    "cgroup": str(cgroup2_root / name)}],
+                     "poll_interval": "0.3s", "startup": "1s"})
+    run.start()
+    service = tmp_path / "service.py"
+    service.write_text("import time\nprint('up', flush=True)\ntime.sleep(60)\n")
+    # /bin/sh sleeps through ~5 polls, then execs python in its own process
+    launcher = "import os, sys\nos.execv('/bin/sh', ['sh', '-c', sys.argv[1]])\n"
+    with serving(make_cgroup(name), launcher, f"sleep 1.5; exec {sys.executable} {service}"):
+        run.wait_for(lambda s: run.services(s).get("launched", {}).get("windows", 0) >= 3, timeout=30)
+        run.stop()
+    _, windows = the_recording(run, "launched", "v2")
+    started_by = {}
+    for window in windows:
+        for facts in window.programs:
+            started_by.setdefault(facts.program, set()).update(facts.started_by)
+    python = os.path.realpath(sys.executable)
+    assert started_by.get("/usr/bin/dash") is not None, started_by  # sh's exec was seen
+    assert started_by.get(python) == {"/usr/bin/dash"}, started_by
