@@ -14,8 +14,8 @@ from typing import Optional
 from gate_contract.keys import EVENT_STREAM_LOSSES, FeatureKey
 
 
-def _utc(moment: datetime) -> datetime:
-    # SQLite gives stored times back without their zone; every stored time is UTC
+def as_utc(moment: datetime) -> datetime:
+    """A stored time with its zone: SQLite gives it back without, and every stored time is UTC."""
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
@@ -58,7 +58,7 @@ class WindowCounts:
         """The workload's age at the window's end, in seconds; None when either time is unknown."""
         if self.workload_started_at is None or self.ended_at is None:
             return None
-        return max((_utc(self.ended_at) - _utc(self.workload_started_at)).total_seconds(), 0.0)
+        return max((as_utc(self.ended_at) - as_utc(self.workload_started_at)).total_seconds(), 0.0)
 
     @property
     def lost(self) -> int:

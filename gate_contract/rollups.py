@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Iterable, Optional
 
 from gate_contract.models import encode_window_counts
+from gate_contract.profile import as_utc
 
 ROLLUP_SLOT = timedelta(minutes=10)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -23,7 +24,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 def slot_start(moment: datetime) -> datetime:
     """The start of the slot a window that began at `moment` is summed into."""
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    aware = as_utc(moment)
     return aware - ((aware - _EPOCH) % ROLLUP_SLOT)
 
 

@@ -36,7 +36,7 @@ import numpy as np
 from gate_contract.profile import Profile
 from gate_server.analysis.features import FeatureMatrix
 from gate_server.analysis.rules import Rules
-from gate_server.analysis.startup import StartupView
+from gate_server.analysis.startup import StartupView, feature_rows
 from gate_server.analysis.verdict import Anomaly
 
 
@@ -70,9 +70,7 @@ def age_gap(matrix: FeatureMatrix, baseline: Profile, canary: Profile, vouched: 
         return None
     seen = matrix.canary.rates > 0
     only_past = seen[:, past].any(axis=1) & ~seen[:, ~past].any(axis=1)
-    held = np.zeros(len(matrix), dtype=bool)
-    held[[matrix.index[key] for key in canary.inventory() if key in matrix.index]] = True
-    rows = only_past & ~held & ~vouched
+    rows = only_past & ~feature_rows(matrix, canary.inventory()) & ~vouched
     if always_news is not None:
         rows &= ~always_news
     return AgeGap(baseline_oldest_s=oldest, canary_oldest_s=max(age for age in canary_ages if age is not None),

@@ -103,7 +103,7 @@ def held_while_serving(profile: Profile) -> frozenset:
     return frozenset().union(*(w.inventory for w, mark in zip(profile.windows, marks) if not mark))
 
 
-def _rows(matrix: FeatureMatrix, keys) -> np.ndarray:
+def feature_rows(matrix: FeatureMatrix, keys) -> np.ndarray:
     mask = np.zeros(len(matrix), dtype=bool)
     mask[[matrix.index[key] for key in keys if key in matrix.index]] = True
     return mask
@@ -124,17 +124,17 @@ def startup_view(matrix: FeatureMatrix, baseline: Profile, canary: Profile,
                  reference: Optional[Profile] = None, always_news: Optional[np.ndarray] = None) -> StartupView:
     """`always_news` (bool per row): features that are news at start-up whatever the
     baseline's recording observed (sensitive accesses)."""
-    baseline_held, canary_held = _rows(matrix, baseline.inventory()), _rows(matrix, canary.inventory())
+    baseline_held, canary_held = feature_rows(matrix, baseline.inventory()), feature_rows(matrix, canary.inventory())
     baseline_marks, canary_marks = honoured_startup(baseline), honoured_startup(canary)
     baseline_known = (matrix.baseline.windows_seen > 0) | baseline_held
     if not (baseline_held.any() or canary_held.any() or baseline_marks.any() or canary_marks.any()):
         return StartupView(matrix, matrix, None, baseline_known, {})
 
     baseline_steady = (matrix.baseline.rates[:, ~baseline_marks] > 0).any(axis=1)
-    canary_serving = _rows(matrix, held_while_serving(canary))
+    canary_serving = feature_rows(matrix, held_while_serving(canary))
     canary_steady = (matrix.canary.rates[:, ~canary_marks] > 0).any(axis=1) | canary_serving
     canary_start_only = ~canary_steady & ((matrix.canary.rates[:, canary_marks] > 0).any(axis=1) | canary_held)
-    vouched = _rows(matrix, reference_features(reference))
+    vouched = feature_rows(matrix, reference_features(reference))
     earlier = reference.windows if reference else []
     observed_start = bool(baseline_marks.any() or any(w.startup for w in earlier))
     has_inventory = bool(baseline_held.any() or any(w.inventory for w in earlier))
@@ -147,7 +147,7 @@ def startup_view(matrix: FeatureMatrix, baseline: Profile, canary: Profile,
     start_only_programs = {key for (kind, key), only in zip(matrix.keys, canary_start_only) if only and kind == "exec"}
     launchers = {program: execd for program, execd in start_command(canary, known_programs, start_only_programs).items()
                  if not judged_as_new[matrix.index[("exec", program)]]}
-    launcher = _rows(matrix, [("exec", program) for program in launchers])
+    launcher = feature_rows(matrix, [("exec", program) for program in launchers])
     seen = np.where(canary_start_only, baseline_known | vouched | launcher, baseline_steady | baseline_held)
     unverified = canary_start_only & ~seen & ~judged_as_new
     canary_seen = np.maximum(matrix.canary.windows_seen, canary_held.astype(int))

@@ -4,20 +4,16 @@ steady-window bound kept of the windows themselves. What drift reads."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Optional
 
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from gate_contract.models import Service, WindowRollup, decode_window_counts
-from gate_contract.profile import Profile, WindowCounts
+from gate_contract.profile import Profile, WindowCounts, as_utc
 from gate_contract.rollups import ROLLUP_SLOT, RollupSum, rollup_row
 from gate_server.storage.profiles import ProfileCache, _feature_names
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def _add_row(total: RollupSum, row: WindowRollup) -> None:
@@ -38,7 +34,7 @@ def load_rollup_profile(session: Session, service: str, version: str, *, since: 
         .order_by(WindowRollup.slot_start, WindowRollup.startup, WindowRollup.id)).scalars().all()
     slots: dict[tuple[datetime, bool], RollupSum] = {}
     for row in rows:  # a slot written by several uploads has several rows: their sum
-        _add_row(slots.setdefault((_utc(row.slot_start), row.startup), RollupSum()), row)
+        _add_row(slots.setdefault((as_utc(row.slot_start), row.startup), RollupSum()), row)
     names = _feature_names(session, {fid for total in slots.values() for fid in (*total.counts, *total.inventory)},
                            cache or ProfileCache(max_counts=0))
     windows = [WindowCounts(counts={names[fid]: n for fid, n in total.counts.items()},
