@@ -17,6 +17,8 @@
  *   MAX_CGROUPS        capacity of workload_cgroups
  *   EXPECTED_CGROUP_PATH  longest path of an expected cgroup (below the v2 root, with its NUL)
  *   MAX_EXPECTED_CGROUPS  capacity of expected_cgroups
+ *   MAX_CGROUP_PARENTS capacity of cgroup_parents and made_children
+ *   MAX_SPARE_SLOTS    capacity of spare_slots
  *   NR_<name>          syscall numbers from bcc's table (-1 when absent)
  *   HAVE_GROUP_DEAD    sched_process_exit carries group_dead (kernel >= 6.16)
  *   PATH_HASH_SEED     random per load, so a path cannot be chosen to collide
@@ -1186,19 +1188,79 @@ struct expected_cgroup {
 };
 BPF_HASH(expected_cgroups, struct cgroup_path, struct expected_cgroup, MAX_EXPECTED_CGROUPS);
 
+/* Cgroups whose children the agent cannot name beforehand: a Kubernetes pod's
+ * containers are made under the pod's directory with the runtime's container id in
+ * their name, known only once made. A directory under a PARENT_OF_PODS rule (a
+ * kubelet QoS level) is registered as made, as PARENT_OF_CONTAINERS, whoever it
+ * belongs to; a directory made under a PARENT_OF_CONTAINERS (a pod) takes a slot
+ * the agent set aside in spare_slots, and is named in made_children. The agent
+ * then hands that slot to the container's workload once its source lists it (its
+ * counts held till then), or takes it back (a pod's sandbox, a pod not watched).
+ * So a pod's start is counted from its first process, whenever the kubelet or the
+ * API server says it runs. */
+#define PARENT_OF_PODS 1
+#define PARENT_OF_CONTAINERS 2
+struct parent_rule {
+    u32 rule;
+    u32 unused;
+    u64 made_ns;  /* bpf_ktime_get_ns() when the kernel registered it; 0: the agent did */
+};
+BPF_HASH(cgroup_parents, struct cgroup_path, struct parent_rule, MAX_CGROUP_PARENTS);
+BPF_QUEUE(spare_slots, u32, MAX_SPARE_SLOTS);
+struct made_child {
+    u32 slot;   /* 0: none was left in spare_slots (counted from the agent's next poll) */
+    u32 unused;
+    u64 made_ns;
+};
+BPF_HASH(made_children, u64, struct made_child, MAX_CGROUP_PARENTS);
+/* [0] the made cgroup's path, [1] its parent's: two keys too large for the stack together */
+BPF_PERCPU_ARRAY(mkdir_scratch, struct cgroup_path, 2);
+
 TRACEPOINT_PROBE(cgroup, cgroup_mkdir)
 {
     if (args->root != 0)
         return 0;
-    struct cgroup_path path = {};
-    TP_DATA_LOC_READ_STR(path.text, path, sizeof(path.text));
-    struct expected_cgroup *expected = expected_cgroups.lookup(&path);
-    if (!expected)
+    u32 here = 0, above = 1;
+    struct cgroup_path *path = mkdir_scratch.lookup(&here);
+    struct cgroup_path *parent = mkdir_scratch.lookup(&above);
+    if (!path || !parent)
         return 0;
+    __builtin_memset(path, 0, sizeof(*path));
+    TP_DATA_LOC_READ_STR(path->text, path, sizeof(path->text));
     u64 cgroup_id = args->id;
-    u64 slot = expected->slot;
-    workload_cgroups.update(&cgroup_id, &slot);
-    expected->cgroup_id = cgroup_id;
+    struct expected_cgroup *expected = expected_cgroups.lookup(path);
+    if (expected) {
+        u64 slot = expected->slot;
+        workload_cgroups.update(&cgroup_id, &slot);
+        expected->cgroup_id = cgroup_id;
+        return 0;
+    }
+    /* the parent's path: this one cut at its last "/", from the end (one state per step) */
+    __builtin_memcpy(parent, path, sizeof(*parent));
+    for (int i = EXPECTED_CGROUP_PATH - 1; i > 0; i--) {
+        char c = parent->text[i];
+        parent->text[i] = 0;
+        if (c == '/')
+            break;
+    }
+    struct parent_rule *rule = cgroup_parents.lookup(parent);
+    if (!rule)
+        return 0;
+    if (rule->rule == PARENT_OF_PODS) {
+        struct parent_rule pod = {.rule = PARENT_OF_CONTAINERS, .made_ns = bpf_ktime_get_ns()};
+        cgroup_parents.insert(path, &pod);  /* never over a rule the agent wrote */
+        return 0;
+    }
+    if (rule->rule != PARENT_OF_CONTAINERS)
+        return 0;
+    struct made_child child = {.made_ns = bpf_ktime_get_ns()};
+    if (spare_slots.pop(&child.slot) == 0) {
+        u64 slot = child.slot;
+        workload_cgroups.update(&cgroup_id, &slot);
+    } else {
+        child.slot = 0;
+    }
+    made_children.update(&cgroup_id, &child);
     return 0;
 }
 

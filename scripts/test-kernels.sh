@@ -50,6 +50,8 @@ GUEST_TESTS=(
     tests/probe/test_losses.py::test_a_tiny_ring_buffer_counts_refused_events
     tests/agent/test_agent.py::test_a_new_version_starts_a_new_recording_and_a_reload_never_reloads_the_programs
     tests/agent/test_agent.py::test_a_noisy_workload_overflows_its_own_budget_not_the_others
+    # a pod's containers registered in kernel as made (cgroup_mkdir's parent rules, issue 23)
+    tests/agent/test_agent_pods.py::test_a_pod_started_after_the_agent_is_observed_from_its_first_process
     # every route around the probe, under fentry: the object-level hooks the host lacks (issue 24)
     tests/probe/test_evasions.py
     # sys_enter's own retry (--file-hook sys_enter, 250 s under emulation): the host tier runs it

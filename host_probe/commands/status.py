@@ -40,6 +40,11 @@ def show_status(path: Path, as_json: bool, out: TextIO) -> int:
           file=out)
     print(f"spool: {status.get('spool_corrupt_lines', 0)} corrupt lines skipped (spool_corrupt_lines), "
           f"{status.get('rejected_records', 0)} records set aside in rejected/", file=out)
+    if status.get("pod_cgroups"):
+        print(f"pods: {status['pod_cgroups']} cgroup directories registered in kernel; "
+              f"{status.get('unclaimed_containers', 0)} containers made and not named yet; "
+              f"{status.get('spare_slots', 0)} spare slots; "
+              f"{status.get('containers_made_without_a_spare_slot', 0)} made without one (polled)", file=out)
     rows = [("SLOT", "SERVICE", "VERSION", "ROLE", "WINDOWS", "LOST", "SPOOLED", "SCOPE")]
     for w in status["workloads"]:
         rows.append((str(w["slot"]), w["service"], w["version"], w["role"], str(w["windows"]),

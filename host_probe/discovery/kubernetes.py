@@ -15,6 +15,13 @@ running container is one workload, named `<namespace>/<pod>/<container>`, with
 the cgroup v2 directory its runtime made for it (found from the container id,
 with the pod uid and QoS class as hints).
 
+A poll finds a container once the kubelet says it runs: its first moments would go
+unobserved. So the kubelet's QoS levels (`pod_cgroup_parents`) are handed to the
+kernel, which registers every pod directory made under them, and gives every
+container directory made in a pod a slot of its own as it is made (issue 23); a
+poll then names the pods (`pod_cgroups`), and the agent hands each slot to its
+container's workload, or takes it back from a pod that is not watched.
+
 `requests` is imported on the first poll, not with this module (see containers.py).
 """
 
@@ -29,13 +36,28 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from gate_contract.records import CANARY, Role
 from host_probe.discovery import DiscoveryError, Identity, Workload
-from host_probe.discovery.cgroups import CgroupFinder
+from host_probe.discovery.cgroups import CgroupFinder, pod_directories
 from host_probe.discovery.labels import identity_from_labels
 from host_probe.discovery.podlist import Container, ContainerStatus, Pod, PodList
 
 log = logging.getLogger(__name__)
 
 SERVICE_ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
+# Where the kubelet makes pods, for each cgroup driver (cgroups.pod_directories): the
+# Guaranteed pods' level, and the Burstable and BestEffort ones below it.
+POD_CGROUP_PARENTS = ["kubepods.slice", "kubepods.slice/kubepods-burstable.slice",
+                      "kubepods.slice/kubepods-besteffort.slice", "kubepods", "kubepods/burstable",
+                      "kubepods/besteffort"]
+ENDED_PHASES = ("Succeeded", "Failed")
+
+
+class PodCgroups(BaseModel):
+    """What the agent tells the kernel about pods' directories, below the cgroup v2 root
+    with a leading /: where pods are made, and which made or coming pods are watched."""
+
+    parents: set[str] = Field(default_factory=set)
+    watched: set[str] = Field(default_factory=set)
+    not_watched: set[str] = Field(default_factory=set)
 
 
 class KubernetesOptions(BaseModel):
@@ -62,6 +84,12 @@ class KubernetesOptions(BaseModel):
     default_role: Role = Field(
         CANARY, description="the role of a pod without the role label: canary, so that an unlabelled pod never "
                               "becomes a baseline")
+    pod_cgroup_parents: list[str] = Field(
+        default_factory=lambda: list(POD_CGROUP_PARENTS),
+        description="cgroup v2 directories (below the hierarchy's root) in which the kubelet makes pods' "
+                    "directories: a container started in a watched pod is counted from its first process, "
+                    "however late the pod list says it runs. A kubelet with its own --cgroup-root (a kind "
+                    "node's kubelet.slice/kubelet-kubepods.slice/...) lists its own; empty: polling only")
     timeout_seconds: float = Field(5.0, gt=0)
     # A LIST of the node's pods costs the API server more than a look at a local
     # socket: asked less often than the agent's poll_interval.
@@ -101,17 +129,39 @@ class KubernetesSource:
         self.options = options
         self.cgroups = cgroups or CgroupFinder()  # share one finder between sources: one cache
         self._session = None
+        parents = {"/" + parent.strip("/") for parent in options.pod_cgroup_parents if parent.strip("/")}
+        self.pod_cgroups = PodCgroups(parents=parents)  # the pods named by the last poll
 
     def poll(self) -> list[Workload]:
         workloads = []
+        pods = PodCgroups(parents=self.pod_cgroups.parents)
         for pod in self.pod_list().items:
-            if pod.spec.nodeName != self.options.node_name or pod.status.phase != "Running":
+            if pod.spec.nodeName != self.options.node_name or pod.status.phase in ENDED_PHASES:
+                continue
+            watched = self._watched(pod)
+            for directory in pod_directories(pod.metadata.uid, pod.status.qosClass):
+                (pods.watched if watched else pods.not_watched).add(f"/{directory}")
+            if pod.status.phase != "Running":
                 continue
             for status, spec in pod.running_containers():
                 workload = self._workload(pod, status, spec)
                 if workload is not None:
                     workloads.append(workload)
+        self.pod_cgroups = pods
         return workloads
+
+    def _watched(self, pod: Pod) -> bool:
+        """Whether the pod's containers are watched (its pod not started yet, maybe): the
+        namespace and labels decide, as for a running container (_workload), silently."""
+        if pod.metadata.namespace not in self.options.namespaces:
+            return False
+        spec = pod.spec.containers[0] if pod.spec.containers else Container(name="")
+        identity = identity_from_labels(pod.metadata.labels, service_label=self.options.name_label,
+                                        version_label=self.options.version_label,
+                                        role_label=self.options.role_label, default_role=self.options.default_role,
+                                        image=spec.image,
+                                        described=f"kubernetes: pod {pod.metadata.namespace}/{pod.metadata.name}")
+        return identity is not None and self.options.may_claim(pod.metadata.namespace, identity.service)
 
     def pod_list(self) -> PodList:
         """This node's PodList, as the kubelet or the API server answers it."""

@@ -32,9 +32,14 @@ def detail_syscalls(source: Path = PROBE_SOURCE) -> tuple[str, ...]:
 
 
 # Cgroups the agent expects before they exist (bpf: cgroup_mkdir): how many at once, and the
-# longest path below the cgroup v2 root one may have (a kubelet's pod path is under 120).
+# longest path below the cgroup v2 root one may have (a container's under a kind node's pod
+# is about 230 characters).
 MAX_EXPECTED_CGROUPS = 256
-EXPECTED_CGROUP_PATH = 192
+EXPECTED_CGROUP_PATH = 256
+# Parents whose children the kernel registers as made (a kubelet's QoS levels and its pods, a
+# node's 110 by default), and the slots set aside for the containers made under a pod.
+MAX_CGROUP_PARENTS = 1024
+MAX_SPARE_SLOTS = 16
 
 
 @dataclass(frozen=True)
@@ -139,6 +144,8 @@ def cflags(options: ProbeOptions, numbers: Mapping[str, int] | None = None) -> l
         f"-DMAX_CGROUPS={options.max_cgroups}",
         f"-DEXPECTED_CGROUP_PATH={EXPECTED_CGROUP_PATH}",
         f"-DMAX_EXPECTED_CGROUPS={MAX_EXPECTED_CGROUPS}",
+        f"-DMAX_CGROUP_PARENTS={MAX_CGROUP_PARENTS}",
+        f"-DMAX_SPARE_SLOTS={MAX_SPARE_SLOTS}",
         f"-DHAVE_GROUP_DEAD={1 if tracefs.has_field('sched/sched_process_exit', 'group_dead') else 0}",
         f"-DPATH_HASH_SEED={int.from_bytes(os.urandom(8), 'little')}ULL",
         f"-DFILE_HOOK_FENTRY={1 if options.file_hook == 'fentry' else 0}",

@@ -29,7 +29,7 @@ from host_probe.discovery.kubernetes import KubernetesSource
 from host_probe.discovery.static import StaticSource
 from host_probe.recording.engine import Engine, EngineConfig
 from host_probe.recording.wake import Wake
-from host_probe.recording.workloads import TableFull
+from host_probe.recording.workloads import CHILD_PREFIX, TableFull
 
 # what a reload may change without reloading the programs
 ENGINE_FIELDS = ("window", "max_workloads", "detail_keys", "detail_keys_per_workload", "spool_dir", "startup")
@@ -148,10 +148,15 @@ class Agent:
         moments unobserved)."""
         expected = {w.key: w for source in self.sources for w in getattr(source, "expected", [])
                     if w.key not in self.engine.recordings and w.key not in self.refused}
-        for key in [k for k in self.engine.table.expected if k not in expected]:
+        for key in [k for k in self.engine.table.expected if k not in expected and not k.startswith(CHILD_PREFIX)]:
             self.engine.unexpect(key)
         for workload in expected.values():
             self.engine.expect(workload)
+        # pods' containers, whose directories no source can name before they are made
+        pods = [source.pod_cgroups for source in self.sources if hasattr(source, "pod_cgroups")]
+        if pods or self.engine.table.parents:
+            self.engine.expect_pods(set().union(*(p.parents for p in pods)), set().union(*(p.watched for p in pods)),
+                                    set().union(*(p.not_watched for p in pods)))
 
     def _watch(self, workload: Workload) -> None:
         from host_probe.delivery.destinations import Refused
@@ -212,6 +217,11 @@ class Agent:
             "config": str(self.config_path),
             "window_s": self.config.window,
             "max_workloads": self.config.max_workloads,
+            # pods' containers the kernel registered as made, waiting for their source to name them
+            "unclaimed_containers": len(self.engine.table.children),
+            "spare_slots": len(self.engine.table.pooled),
+            "pod_cgroups": self.engine.table.registered,
+            "containers_made_without_a_spare_slot": self.engine.table.unslotted,
             "workloads": [{
                 "key": r.workload.key, "service": r.info.service, "version": r.info.version, "role": r.info.role,
                 "scope": r.workload.scope, "slot": r.slot, "recording": r.uuid, "windows": r.index,
@@ -262,6 +272,8 @@ class Agent:
                             wake_fd=self.wake.fd)
                 if self.wake.take():
                     self._expect()  # in the kernel before runc makes the cgroup: no source is asked
+                if self.engine.table.parents:
+                    engine.collect_children()  # containers made in watched pods: made expectations
                 made = set(engine.made_expected()) if self.engine.table.expected else set()
                 if made - self.made:
                     # made since the last look: add it now if its source lists it already (a

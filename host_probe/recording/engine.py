@@ -44,6 +44,9 @@ POLL_MS = 100
 # How long the counts of a made expected cgroup are held for a workload its source has not
 # listed yet; past it they are dropped, and the workload, if it comes, is taken as attached to.
 HELD_S = 60.0
+# Slots the kernel may hand to containers made under a watched pod before any source names
+# them (a pod's sandbox takes one too, until HELD_S or its pod is known not watched).
+SPARE_SLOTS = 8
 # enum process_change's names, which the process-event stream's types share (EVENT_TYPES)
 FORK, _THREAD, _EXIT, EXEC = PROCESS_CHANGES
 
@@ -329,6 +332,7 @@ class Engine:
             kernel=loader.kernel_release(), scope=workload.scope, sample_every=self.config.sample_every,
             rate_limit=self.config.rate_limit or None, probe_version=__version__,
         )
+        self.table.claim(workload)  # a container the kernel registered under its pod: its slot
         expected = workload.key in self.table.expected
         if not expected:
             self.table.ensure_room(workload)
@@ -377,6 +381,25 @@ class Engine:
         self.held.pop(slot, None)
         self.held_dropped.discard(slot)
         self.table.unexpect(key)
+
+    def expect_pods(self, pod_parents: set[str], watched: set[str], not_watched: set[str]) -> None:
+        """Have the kernel register pods' containers as they are made (bpf: cgroup_mkdir's
+        parent rules), and keep spare slots for them; see WorkloadTable.set_pod_rules."""
+        if self.cgroup_root is None:
+            return
+        for key in self.table.set_pod_rules(pod_parents, watched, not_watched, self.cgroup_root):
+            self.unexpect(key)  # a container of a pod not watched: its slot back at once
+        self.table.top_up_spares(SPARE_SLOTS if self.table.parents else 0)
+
+    def collect_children(self) -> list[str]:
+        """Containers the kernel registered under a pod since the last look (their counts
+        are held from now on); the ones no source claimed in HELD_S (a pod's sandbox) give
+        their slot back."""
+        found = self.table.collect_children()
+        deadline = time.monotonic() - HELD_S
+        for key in [k for k in self.table.children if self.table.expected[k].made_at < deadline]:
+            self.unexpect(key)
+        return found
 
     def made_expected(self) -> list[str]:
         """The expected workloads whose cgroup the kernel has seen made (to add before the
@@ -477,7 +500,9 @@ class Engine:
         ended = _now()
         self.window_begin = time.monotonic()
         every = list(self.recordings.values()) + self.closing
-        made = [self.table.expected[key].slot for key in self.made_expected()]
+        made_keys = self.made_expected()
+        made = [self.table.expected[key].slot for key in made_keys]
+        children = {self.table.expected[key].slot for key in made_keys if self.table.expected[key].key is None}
         started, cpu_started = time.perf_counter(), time.thread_time()
         raw = self.drain.drain([r.slot for r in every] + made)
         self.last_drain_s = time.perf_counter() - started
@@ -492,7 +517,7 @@ class Engine:
             since, counts = self.held.get(slot, (self.last_drain_at, None))
             if slot in self.held_dropped:
                 continue
-            if (ended - since).total_seconds() > HELD_S:
+            if slot not in children and (ended - since).total_seconds() > HELD_S:
                 del self.held[slot]
                 self.held_dropped.add(slot)
                 self.log(f"host-probe: an expected cgroup (slot {slot}) was made {HELD_S:g}s ago and no source "

@@ -10,11 +10,18 @@ forked between the first walk and its parent's seeding is caught by the second.
 A cgroup expected before it exists (expect()) has its slot set aside and its path
 in the kernel's expected_cgroups: the kernel registers it as it is made
 (cgroup_mkdir), so its first process is counted from its placement.
+
+A container whose directory cannot be named beforehand (a Kubernetes pod's: the
+runtime's id is in its name) is registered by its parent instead (set_pod_rules()):
+the kernel gives each directory made under a pod a slot from spare_slots, which
+this table keeps topped up; collect_children() turns each into an expectation of
+its own, and claim() hands it to the workload whose cgroup it is.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -130,9 +137,24 @@ def assign_slot(bpf, pids: Iterable[int], slot: int) -> None:
 
 @dataclass
 class Expected:
-    """A cgroup path set aside for a workload before it exists."""
+    """A cgroup path set aside for a workload before it exists, or a directory the kernel
+    registered under a pod, held for the workload its source will name."""
     slot: int
-    key: object  # the kernel map's key: the path, NUL-padded
+    key: object  # the kernel map's key: the path, NUL-padded; None for a pod's child
+    cgroup_id: int = 0  # a pod's child's (known as made)
+    made_at: float = 0.0  # a pod's child's, time.monotonic()
+
+
+# bpf/probe.bpf.c's rules for a parent cgroup: its children are pods, or a pod's containers.
+PARENT_OF_PODS, PARENT_OF_CONTAINERS = 1, 2
+# How long a directory the kernel registered under the pod parents, for a pod no source
+# has named yet, stays registered: the pod list that names it comes a poll later.
+UNNAMED_POD_S = 60.0
+CHILD_PREFIX = "pod-child:"
+
+
+def child_key(cgroup_id: int) -> str:
+    return f"{CHILD_PREFIX}{cgroup_id}"
 
 
 @dataclass
@@ -157,6 +179,15 @@ class WorkloadTable:
         self.entries: dict[str, Entry] = {}
         self.expected: dict[str, Expected] = {}
         self.list_children = list_children
+        self.pooled: set[int] = set()  # slots pushed into the kernel's spare_slots, not taken yet
+        self.parents: dict[str, int] = {}  # parent cgroups this table wrote a rule for -> rule
+        self.unslotted = 0  # containers made in a pod while no spare slot was left (found by polling)
+        self.registered = 0  # parent rules in the kernel at the last look (the agent's and the kernel's)
+
+    @property
+    def children(self) -> list[str]:
+        """Keys of the directories the kernel registered under a pod, not claimed yet."""
+        return [key for key, expected in self.expected.items() if expected.key is None]
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -165,7 +196,24 @@ class WorkloadTable:
         entry = self.entries.get(key)
         return entry.slot if entry else None
 
+    def _take_slot(self) -> int | None:
+        """A free slot, taken back from the kernel's spare slots when none is left here."""
+        if self.free_slots:
+            return self.free_slots.pop()
+        if not self.pooled:
+            return None
+        try:
+            slot = int(self.bpf["spare_slots"].pop().value)
+        except KeyError:  # the kernel took them all: they come back through collect_children()
+            return None
+        self.pooled.discard(slot)
+        return slot
+
     def ensure_room(self, workload: Workload) -> None:
+        if not self.free_slots and self.pooled:
+            slot = self._take_slot()
+            if slot is not None:
+                self.free_slots.append(slot)
         if not self.free_slots:
             raise TableFull(f"{workload.key} ({workload.identity.service} {workload.identity.version}) "
                             f"refused: all {len(self.entries)} workload slots are taken (max_workloads)")
@@ -176,8 +224,14 @@ class WorkloadTable:
         free or the path is too long for the kernel's key (it is then found by polling)."""
         from host_probe.kernel.loader import EXPECTED_CGROUP_PATH
 
-        if workload.key in self.expected or workload.key in self.entries or not self.free_slots:
+        if workload.key in self.expected or workload.key in self.entries:
             return workload.key in self.expected
+        if not self.free_slots and self.pooled:
+            slot = self._take_slot()
+            if slot is not None:
+                self.free_slots.append(slot)
+        if not self.free_slots:
+            return False
         if cgroup_root is None or not workload.cgroup:
             return False
         path = cgroup_relative_path(workload.cgroup, cgroup_root).encode()
@@ -200,6 +254,8 @@ class WorkloadTable:
         expected = self.expected.get(key)
         if expected is None:
             return 0
+        if expected.key is None:
+            return expected.cgroup_id
         try:
             return int(self.bpf["expected_cgroups"][expected.key].cgroup_id)
         except KeyError:
@@ -209,17 +265,124 @@ class WorkloadTable:
         """No longer expected (removed from the config, or made and now added): its slot
         back, unless add() took it."""
         expected = self.expected.pop(key)
-        cgroup_id = 0
-        try:
-            cgroup_id = int(self.bpf["expected_cgroups"][expected.key].cgroup_id)
-            del self.bpf["expected_cgroups"][expected.key]
-        except KeyError:
-            pass
+        cgroup_id = expected.cgroup_id
+        if expected.key is not None:
+            try:
+                cgroup_id = int(self.bpf["expected_cgroups"][expected.key].cgroup_id)
+                del self.bpf["expected_cgroups"][expected.key]
+            except KeyError:
+                pass
         if key not in self.entries:
             if cgroup_id:
                 self._forget_cgroups({cgroup_id})
             self._clear_slot(expected.slot)
-            self.free_slots.append(expected.slot)
+            self.release(expected.slot)  # what its processes exec'd (lineage) is not the next one's
+
+    # -- pods: containers registered under their pod's directory ---------------------------
+    def set_pod_rules(self, pod_parents: set[str], watched: set[str], not_watched: set[str],
+                      cgroup_root: Path) -> list[str]:
+        """Write the kernel's parent rules: `pod_parents` (the kubelet's QoS levels) make each
+        new child a pod; `watched` pods' directories (made or not yet) give each container made
+        in them a spare slot. A directory the kernel registered itself stays until a pod list
+        says its pod is not watched, it is gone, or UNNAMED_POD_S pass with no source naming
+        it. Paths are below the v2 root with a leading /. Returns the keys of registered
+        children that belong to pods not watched (to unexpect)."""
+        from host_probe.kernel.loader import EXPECTED_CGROUP_PATH
+
+        table = self.bpf["cgroup_parents"]
+        wanted = {path: PARENT_OF_PODS for path in pod_parents}
+        wanted.update({path: PARENT_OF_CONTAINERS for path in watched})
+        wanted = {path: rule for path, rule in wanted.items() if len(path.encode()) < EXPECTED_CGROUP_PATH}
+        now_ns = time.monotonic_ns()  # bpf_ktime_get_ns() reads the same clock
+        leaving: list[Path] = []
+        for key, leaf in list(table.items()):
+            path = bytes(key.text).split(b"\0", 1)[0].decode(errors="replace")
+            if path in wanted:
+                continue
+            by_kernel = bool(leaf.made_ns)
+            gone = not (cgroup_root / path.lstrip("/")).is_dir()
+            unnamed_too_long = now_ns - int(leaf.made_ns) > UNNAMED_POD_S * 1e9
+            if by_kernel and not (path in not_watched or gone or unnamed_too_long):
+                continue
+            try:
+                del table[key]
+            except KeyError:
+                pass
+            self.parents.pop(path, None)
+            if not gone:
+                leaving.append(cgroup_root / path.lstrip("/"))
+        for path, rule in wanted.items():
+            if self.parents.get(path) == rule:
+                continue
+            key, leaf = table.Key(), table.Leaf()
+            key.text = path.encode()
+            leaf.rule, leaf.made_ns = rule, 0
+            try:
+                table[key] = leaf
+            except Exception:  # the map is full: that pod's containers are found by polling
+                continue
+            self.parents[path] = rule
+        self.registered = len(table)
+        return self._children_in(leaving)
+
+    def _children_in(self, directories: list[Path]) -> list[str]:
+        ids: set[int] = set()
+        for directory in directories:
+            try:
+                ids.update(cgroup_id(child) for child in directory.iterdir() if child.is_dir())
+            except OSError:
+                continue
+        return [child_key(cid) for cid in ids if child_key(cid) in self.expected]
+
+    def top_up_spares(self, target: int) -> None:
+        """Keep `target` slots in the kernel's spare_slots (0: take them all back)."""
+        from host_probe.kernel.loader import MAX_SPARE_SLOTS
+
+        target = min(target, MAX_SPARE_SLOTS)
+        queue = self.bpf["spare_slots"]
+        while len(self.pooled) < target and self.free_slots:
+            slot = self.free_slots.pop()
+            queue.push(queue.Leaf(slot))
+            self.pooled.add(slot)
+        while len(self.pooled) > target:
+            slot = self._take_slot()
+            if slot is None:
+                break
+            self.free_slots.append(slot)
+
+    def collect_children(self) -> list[str]:
+        """The directories the kernel registered under a pod since the last look, each now
+        an expectation holding its slot (keyed child_key(id) until claimed). One made when
+        no spare slot was left is only forgotten: its container is found by polling."""
+        made = self.bpf["made_children"]
+        found: list[str] = []
+        for key, leaf in list(made.items()):
+            cid, slot = int(key.value), int(leaf.slot)
+            try:
+                del made[key]
+            except KeyError:
+                pass
+            if not slot:
+                self.unslotted += 1
+                continue
+            self.pooled.discard(slot)
+            self.expected[child_key(cid)] = Expected(slot, None, cid, time.monotonic())
+            found.append(child_key(cid))
+        return found
+
+    def claim(self, workload: Workload) -> bool:
+        """Hand a directory the kernel registered under a pod to the workload whose cgroup
+        it is: it is then the workload's expectation, with the slot its counts are in."""
+        if workload.key in self.expected or not workload.cgroup or not self.children:
+            return False
+        try:
+            key = child_key(cgroup_id(Path(workload.cgroup)))
+        except OSError:
+            return False
+        if key not in self.expected:
+            return False
+        self.expected[workload.key] = self.expected.pop(key)
+        return True
 
     def add(self, workload: Workload) -> tuple[int, set[int], bool]:
         """Give the workload a slot and its processes that slot: (the slot, the

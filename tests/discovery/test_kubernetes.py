@@ -161,6 +161,35 @@ def test_pods_not_running_and_containers_without_a_cgroup_are_skipped(kubelet, o
     assert KubernetesSource(options()).poll() == []
 
 
+def test_the_pods_whose_containers_the_kernel_is_to_register_are_named_before_they_run(kubelet, options):
+    # A pending pod's containers are not made yet: its directory is handed to the kernel
+    # (agent: set_pod_rules), so each is counted from its first process.
+    pending, running, elsewhere, unlabelled, ended, other_node = (ids()[0] for _ in range(6))
+    kubelet.serve(pod_list(
+        pod("checkout-p3n4d", pending, NODE, LABELS, [container("web", "checkout:v41", "", running=False)], phase="Pending",
+            qos_class="BestEffort"),
+        pod("checkout-7d9f8", running, NODE, LABELS, [container("web", "checkout:v41", ids()[1])],
+            qos_class="Guaranteed"),
+        pod("ledger-1b2", elsewhere, NODE, {"app.kubernetes.io/name": "ledger"}, [], namespace="finance"),
+        pod("debug", unlabelled, NODE, {}, []),
+        pod("checkout-old", ended, NODE, LABELS, [], phase="Succeeded"),
+        pod("checkout-b", other_node, "node-b", LABELS, []),
+    ))
+    source = KubernetesSource(options(pod_cgroup_parents=["kubepods.slice", "/kubepods.slice/kubepods-besteffort"
+                                                                            ".slice/"]))
+    source.poll()
+    pods = source.pod_cgroups
+    assert pods.parents == {"/kubepods.slice", "/kubepods.slice/kubepods-besteffort.slice"}
+    assert pods.watched == {
+        f"/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{pending.replace('-', '_')}.slice",
+        f"/kubepods/besteffort/pod{pending}",
+        f"/kubepods.slice/kubepods-pod{running.replace('-', '_')}.slice", f"/kubepods/pod{running}"}
+    assert {path for path in pods.not_watched if "kubepods.slice" in path} == {
+        f"/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{uid.replace('-', '_')}.slice"
+        for uid in (elsewhere, unlabelled)}
+    assert KubernetesSource(options(pod_cgroup_parents=[])).pod_cgroups.parents == set()
+
+
 def test_no_pods_at_all(kubelet, options):
     kubelet.serve({"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": None})
     assert KubernetesSource(options()).poll() == []
