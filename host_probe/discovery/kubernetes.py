@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from gate_contract.records import CANARY, Role
 from host_probe.discovery import DiscoveryError, Identity, Workload
-from host_probe.discovery.cgroups import CgroupFinder, pod_directories
+from host_probe.discovery.cgroups import QOS_LEVELS, CgroupFinder
 from host_probe.discovery.labels import identity_from_labels
 from host_probe.discovery.podlist import Container, ContainerStatus, Pod, PodList
 
@@ -58,6 +58,25 @@ class PodCgroups(BaseModel):
     parents: set[str] = Field(default_factory=set)
     watched: set[str] = Field(default_factory=set)
     not_watched: set[str] = Field(default_factory=set)
+
+
+def pod_directories_under(parents: set[str], pod_uid: str, qos_class: str = "") -> set[str]:
+    """The directory the kubelet makes for a pod under each of `parents` that holds its QoS
+    class (every parent when the class is not known): `<slice>-pod<uid_>.slice` under a
+    systemd slice, `pod<uid>` otherwise; so a kubelet's own --cgroup-root (a kind node's
+    kubelet-kubepods-burstable.slice) is followed as the usual ones are."""
+    level = QOS_LEVELS.get(qos_class.lower())
+    directories = set()
+    for parent in parents:
+        name = parent.rstrip("/").rsplit("/", 1)[-1]
+        levels_named = [qos for qos in QOS_LEVELS.values() if qos and qos in name]
+        if level is not None and (levels_named != [level] if level else levels_named):
+            continue
+        if name.endswith(".slice"):
+            directories.add(f"{parent}/{name.removesuffix('.slice')}-pod{pod_uid.replace('-', '_')}.slice")
+        else:
+            directories.add(f"{parent}/pod{pod_uid}")
+    return directories
 
 
 class KubernetesOptions(BaseModel):
@@ -138,9 +157,8 @@ class KubernetesSource:
         for pod in self.pod_list().items:
             if pod.spec.nodeName != self.options.node_name or pod.status.phase in ENDED_PHASES:
                 continue
-            watched = self._watched(pod)
-            for directory in pod_directories(pod.metadata.uid, pod.status.qosClass):
-                (pods.watched if watched else pods.not_watched).add(f"/{directory}")
+            directories = pod_directories_under(pods.parents, pod.metadata.uid, pod.status.qosClass)
+            (pods.watched if self._watched(pod) else pods.not_watched).update(directories)
             if pod.status.phase != "Running":
                 continue
             for status, spec in pod.running_containers():

@@ -12,7 +12,7 @@ import pytest
 
 from host_probe.discovery import DiscoveryError, Identity
 from host_probe.discovery.cgroups import process_cgroup
-from host_probe.discovery.kubernetes import KubernetesOptions, KubernetesSource
+from host_probe.discovery.kubernetes import KubernetesOptions, KubernetesSource, pod_directories_under
 from tests.discovery.kube_api import container, pod, pod_list
 
 NODE = "node-a"
@@ -175,11 +175,9 @@ def test_the_pods_whose_containers_the_kernel_is_to_register_are_named_before_th
         pod("checkout-old", ended, NODE, LABELS, [], phase="Succeeded"),
         pod("checkout-b", other_node, "node-b", LABELS, []),
     ))
-    source = KubernetesSource(options(pod_cgroup_parents=["kubepods.slice", "/kubepods.slice/kubepods-besteffort"
-                                                                            ".slice/"]))
+    source = KubernetesSource(options())  # the default parents: both cgroup drivers' QoS levels
     source.poll()
     pods = source.pod_cgroups
-    assert pods.parents == {"/kubepods.slice", "/kubepods.slice/kubepods-besteffort.slice"}
     assert pods.watched == {
         f"/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{pending.replace('-', '_')}.slice",
         f"/kubepods/besteffort/pod{pending}",
@@ -188,6 +186,22 @@ def test_the_pods_whose_containers_the_kernel_is_to_register_are_named_before_th
         f"/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{uid.replace('-', '_')}.slice"
         for uid in (elsewhere, unlabelled)}
     assert KubernetesSource(options(pod_cgroup_parents=[])).pod_cgroups.parents == set()
+    given = KubernetesSource(options(pod_cgroup_parents=["kubepods.slice", "/kubepods.slice/kubepods-besteffort.slice/"]))
+    assert given.pod_cgroups.parents == {"/kubepods.slice", "/kubepods.slice/kubepods-besteffort.slice"}
+
+
+def test_a_pods_directory_is_named_under_each_parent_that_holds_its_qos_class():
+    kind = {"/kubelet.slice/kubelet-kubepods.slice", "/kubelet.slice/kubelet-kubepods.slice/"
+            "kubelet-kubepods-burstable.slice", "/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-besteffort.slice"}
+    uid = "0f9d7c1e-4b2a-4d6e-9a8b-3c5d7e9f1a2b"
+    assert pod_directories_under(kind, uid, "Burstable") == {
+        "/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-burstable.slice/"
+        "kubelet-kubepods-burstable-pod0f9d7c1e_4b2a_4d6e_9a8b_3c5d7e9f1a2b.slice"}
+    assert pod_directories_under(kind, uid, "Guaranteed") == {
+        "/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-pod0f9d7c1e_4b2a_4d6e_9a8b_3c5d7e9f1a2b.slice"}
+    assert len(pod_directories_under(kind, uid)) == 3  # no class known: under every parent
+    assert pod_directories_under({"/kubepods", "/kubepods/besteffort"}, uid, "BestEffort") == {
+        f"/kubepods/besteffort/pod{uid}"}
 
 
 def test_no_pods_at_all(kubelet, options):
