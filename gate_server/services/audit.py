@@ -15,6 +15,7 @@ from gate_server.services.tokens import TokenIdentity
 from gate_server.storage import audit as stored_audit
 from gate_server.storage import tokens as stored_tokens
 from gate_contract.models import AuditEntry
+from gate_contract.profile import as_utc
 
 ACTIONS = ("decision", "decision.void", "acknowledge", "suppression.create", "suppression.revoke",
            "suppression.use", "baseline.promote", "token.create", "token.revoke")
@@ -54,11 +55,6 @@ def record_token_change(session: Session, *, action: str, actor: str, token_id: 
     for service in services:
         record(session, actor=actor, action=action, service=service,
                detail={"token": token_actor(token_id), "prefix": prefix, "scope": scope, "description": description})
-
-
-def as_utc(moment: datetime) -> datetime:
-    # SQLite hands timezone-aware columns back naive (in UTC, as they were written).
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def iso(moment: Optional[datetime]) -> Optional[str]:

@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 from sqlalchemy.orm import Session
 
-from gate_contract.profile import Profile
+from gate_contract.profile import Profile, as_utc
 from gate_server.services import audit
 from gate_server.services.catalog import service_id, versions_summary
 from gate_server.services.errors import DomainError, NotFound
@@ -69,7 +69,7 @@ def baseline_profile(session: Session, service: str, version: str, *, with_promo
     promoted = current_promotion(session, service_id(session, service)) if with_promoted_canary else None
     if promoted is None or promoted.version != version:
         return baseline
-    before = load_profile(session, service, version, role="canary", until=audit.as_utc(promoted.promoted_at),
+    before = load_profile(session, service, version, role="canary", until=as_utc(promoted.promoted_at),
                           cache=cache)
     windows = sorted(baseline.windows + before.windows, key=lambda w: (w.started_at is None, w.started_at or 0))
     return replace(baseline, windows=windows)
@@ -106,7 +106,7 @@ def stability(session: Session, service: str, now: Optional[datetime] = None) ->
         last_recording = stored_catalog.last_recording_start(session, sid, current.version)
         document.update(recordings=summary["recordings"] if summary else 0,
                         windows=summary["windows"] if summary else 0, last_recording_at=audit.iso(last_recording))
-        changes = [audit.as_utc(current.promoted_at)] + ([audit.as_utc(last_recording)] if last_recording else [])
+        changes = [as_utc(current.promoted_at)] + ([as_utc(last_recording)] if last_recording else [])
         document["changed_recently"] = max(changes) >= now - RECENT
     return document
 

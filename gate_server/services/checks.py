@@ -29,6 +29,7 @@ from gate_server.services.errors import Conflict, InvalidConfig, NotFound
 from gate_server.settings import Settings
 from gate_server.storage import checks as stored
 from gate_contract.models import Check, isoformat_utc
+from gate_contract.profile import as_utc
 from gate_server.storage.profiles import ProfileCache, earlier_start_ups, load_profile
 
 
@@ -111,7 +112,7 @@ def run_check(
         **dict(judged), "service": request.service, "baseline_version": request.baseline_version,
         "canary_version": request.canary_version, "id": check.id, "url": f"{base_url}/checks/{check.id}",
         "api_url": f"{base_url}/api/v1/checks/{check.id}", "stage": request.stage,
-        "created_at": _as_utc(check.created_at),
+        "created_at": as_utc(check.created_at),
         "thresholds_source": effective.sources, "policy_notes": effective.notes,
     })
     # The stored document is the check's; whether a request repeated it is the response's.
@@ -155,7 +156,7 @@ def _check_for(session: Session, sid: int, request: CheckRequest, judged: Verdic
     now = datetime.now(timezone.utc)
     if key:
         earlier = stored.by_key_locked(session, sid, key)
-        if earlier is not None and _as_utc(earlier.created_at) < now - timedelta(hours=settings.idempotency_hours):
+        if earlier is not None and as_utc(earlier.created_at) < now - timedelta(hours=settings.idempotency_hours):
             stored.release_key(session, earlier.id)
             earlier = None
         if earlier is not None:
@@ -180,11 +181,6 @@ def _repeated(stored: Check, request: CheckRequest) -> Check:
             f"{stored.canary_version} (stage {stored.stage!r}): send a new key for another check",
             field="Idempotency-Key")
     return stored
-
-
-def _as_utc(moment: datetime) -> datetime:
-    # SQLite hands timezone-aware columns back naive (in UTC, as they were written).
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def get_check(session: Session, check_id: int) -> tuple[str, dict[str, Any]]:

@@ -11,6 +11,7 @@ from typing import Any, Optional
 
 from sqlalchemy.orm import Session
 
+from gate_contract.profile import as_utc
 from gate_server.analysis.config import GateConfig
 from gate_server.analysis.policy import apply_policy
 from gate_server.analysis.rules import Rules
@@ -123,7 +124,7 @@ def document(row: Suppression, service: str, now: Optional[datetime] = None) -> 
     now = now or datetime.now(timezone.utc)
     if row.revoked_at is not None:
         state = "revoked"
-    elif audit.as_utc(row.expires_at) <= now:
+    elif as_utc(row.expires_at) <= now:
         state = "expired"
     else:
         state = "active"

@@ -16,6 +16,7 @@ from typing import Iterable, Optional
 
 from sqlalchemy.orm import Session
 
+from gate_contract.profile import as_utc
 from gate_server.services.errors import DomainError, NotFound
 from gate_server.storage import tokens as stored
 from gate_contract.models import ApiToken
@@ -132,9 +133,7 @@ def verify_token(session: Session, secret: str) -> Optional[TokenIdentity]:
     if token is None:
         return None
     now = datetime.now(timezone.utc)
-    last_used = token.last_used_at
-    if last_used is not None and last_used.tzinfo is None:  # SQLite drops the zone
-        last_used = last_used.replace(tzinfo=timezone.utc)
+    last_used = as_utc(token.last_used_at) if token.last_used_at is not None else None
     if last_used is None or now - last_used > LAST_USED_RESOLUTION:
         stored.mark_used(session, token.id, now)
     return _identity(token)
