@@ -58,6 +58,9 @@ class PodCgroups(BaseModel):
     parents: set[str] = Field(default_factory=set)
     watched: set[str] = Field(default_factory=set)
     not_watched: set[str] = Field(default_factory=set)
+    # watched pods whose every container runs -> the earliest of their starts (Pod.settled_since):
+    # what else was made in them before it is no container, and gives its slot back
+    settled: dict[str, float] = Field(default_factory=dict)
 
 
 def pod_directories_under(parents: set[str], pod_uid: str, qos_class: str = "") -> set[str]:
@@ -158,9 +161,13 @@ class KubernetesSource:
             if pod.spec.nodeName != self.options.node_name or pod.status.phase in ENDED_PHASES:
                 continue
             directories = pod_directories_under(pods.parents, pod.metadata.uid, pod.status.qosClass)
-            (pods.watched if self._watched(pod) else pods.not_watched).update(directories)
+            watched = self._watched(pod)
+            (pods.watched if watched else pods.not_watched).update(directories)
             if pod.status.phase != "Running":
                 continue
+            since = pod.settled_since() if watched else None
+            if since is not None:
+                pods.settled.update(dict.fromkeys(directories, since))
             for status, spec in pod.running_containers():
                 workload = self._workload(pod, status, spec)
                 if workload is not None:

@@ -6,6 +6,7 @@ Fields are named as the API names them; everything else in a pod is ignored.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -36,6 +37,13 @@ class PodSpec(_Read):
 class ContainerState(_Read):
     running: dict | None = None
 
+    def started_at(self) -> float | None:
+        """`running.startedAt` (RFC 3339), in seconds since the epoch."""
+        try:
+            return datetime.fromisoformat(str((self.running or {})["startedAt"])).timestamp()
+        except (KeyError, ValueError):
+            return None
+
 
 class ContainerStatus(_Read):
     name: str
@@ -63,6 +71,17 @@ class Pod(_Read):
         return [(status, specs.get(status.name))
                 for status in self.status.containerStatuses + self.status.ephemeralContainerStatuses
                 if status.state.running is not None and status.containerID]
+
+    def settled_since(self) -> float | None:
+        """While every container of its spec runs: the earliest of their starts (seconds since
+        the epoch), else None. A directory made in the pod before it, and not one of theirs,
+        is no container's (its sandbox, CRI-O's conmon); one made after may be a container
+        started again that the list does not show yet."""
+        running = {status.name: status.state.started_at() for status, _ in self.running_containers()}
+        if not self.spec.containers or not {c.name for c in self.spec.containers} <= running.keys():
+            return None
+        starts = [start for start in running.values() if start is not None]
+        return min(starts) if len(starts) == len(running) else None
 
 
 class PodList(_Read):

@@ -156,7 +156,8 @@ class Agent:
         pods = [source.pod_cgroups for source in self.sources if hasattr(source, "pod_cgroups")]
         if pods or self.engine.table.parents:
             self.engine.expect_pods(set().union(*(p.parents for p in pods)), set().union(*(p.watched for p in pods)),
-                                    set().union(*(p.not_watched for p in pods)))
+                                    set().union(*(p.not_watched for p in pods)),
+                                    {path: since for p in pods for path, since in p.settled.items()})
 
     def _watch(self, workload: Workload) -> None:
         from host_probe.delivery.destinations import Refused

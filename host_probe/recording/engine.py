@@ -382,13 +382,14 @@ class Engine:
         self.held_dropped.discard(slot)
         self.table.unexpect(key)
 
-    def expect_pods(self, pod_parents: set[str], watched: set[str], not_watched: set[str]) -> None:
+    def expect_pods(self, pod_parents: set[str], watched: set[str], not_watched: set[str],
+                    settled: dict[str, float] | None = None) -> None:
         """Have the kernel register pods' containers as they are made (bpf: cgroup_mkdir's
         parent rules), and keep spare slots for them; see WorkloadTable.set_pod_rules."""
         if self.cgroup_root is None:
             return
-        for key in self.table.set_pod_rules(pod_parents, watched, not_watched, self.cgroup_root):
-            self.unexpect(key)  # a container of a pod not watched: its slot back at once
+        for key in self.table.set_pod_rules(pod_parents, watched, not_watched, self.cgroup_root, settled or {}):
+            self.unexpect(key)  # no container to claim it (a pod not watched, a sandbox): its slot back
         self.table.top_up_spares(SPARE_SLOTS if self.table.parents else 0)
 
     def collect_children(self) -> list[str]:

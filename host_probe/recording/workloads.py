@@ -142,7 +142,8 @@ class Expected:
     slot: int
     key: object  # the kernel map's key: the path, NUL-padded; None for a pod's child
     cgroup_id: int = 0  # a pod's child's (known as made)
-    made_at: float = 0.0  # a pod's child's, time.monotonic()
+    made_at: float = 0.0  # a pod's child's, time.monotonic() when collected
+    made_wall: float = 0.0  # a pod's child's, when the kernel saw it made (seconds since the epoch)
 
 
 # bpf/probe.bpf.c's rules for a parent cgroup: its children are pods, or a pod's containers.
@@ -280,13 +281,15 @@ class WorkloadTable:
 
     # -- pods: containers registered under their pod's directory ---------------------------
     def set_pod_rules(self, pod_parents: set[str], watched: set[str], not_watched: set[str],
-                      cgroup_root: Path) -> list[str]:
+                      cgroup_root: Path, settled: dict[str, float] | None = None) -> list[str]:
         """Write the kernel's parent rules: `pod_parents` (the kubelet's QoS levels) make each
         new child a pod; `watched` pods' directories (made or not yet) give each container made
         in them a spare slot. A directory the kernel registered itself stays until a pod list
         says its pod is not watched, it is gone, or UNNAMED_POD_S pass with no source naming
         it. Paths are below the v2 root with a leading /. Returns the keys of registered
-        children that belong to pods not watched (to unexpect)."""
+        children that belong to pods not watched, or that were made in a `settled` pod (path ->
+        the earliest start of its containers, all running and so claimed by now) before that
+        start: to unexpect."""
         from host_probe.kernel.loader import EXPECTED_CGROUP_PATH
 
         table = self.bpf["cgroup_parents"]
@@ -323,7 +326,9 @@ class WorkloadTable:
                 continue
             self.parents[path] = rule
         self.registered = len(table)
-        return self._children_in(leaving)
+        done = [key for path, since in (settled or {}).items()
+                for key in self._children_in([cgroup_root / path.lstrip("/")]) if self.expected[key].made_wall < since]
+        return list(dict.fromkeys(self._children_in(leaving) + done))
 
     def _children_in(self, directories: list[Path]) -> list[str]:
         ids: set[int] = set()
@@ -366,7 +371,9 @@ class WorkloadTable:
                 self.unslotted += 1
                 continue
             self.pooled.discard(slot)
-            self.expected[child_key(cid)] = Expected(slot, None, cid, time.monotonic())
+            # bpf_ktime_get_ns() is CLOCK_MONOTONIC, as time.monotonic_ns()
+            made_wall = time.time() - (time.monotonic_ns() - int(leaf.made_ns)) / 1e9
+            self.expected[child_key(cid)] = Expected(slot, None, cid, time.monotonic(), made_wall)
             found.append(child_key(cid))
         return found
 

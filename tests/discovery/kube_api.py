@@ -8,6 +8,7 @@ import json
 import ssl
 import subprocess
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -97,9 +98,9 @@ def pod(name: str, uid: str, node: str, labels: dict[str, str], containers: list
 
 
 def container(name: str, image: str, container_id: str, *, running: bool = True,
-              env: dict[str, str] | None = None) -> dict:
+              env: dict[str, str] | None = None, started_at: str = "2026-11-27T10:00:02Z") -> dict:
     """A container's spec and its status; `container_id` is the bare runtime id (containerd's)."""
-    state = ({"running": {"startedAt": "2026-11-27T10:00:02Z"}} if running
+    state = ({"running": {"startedAt": started_at}} if running
              else {"waiting": {"reason": "ContainerCreating"}})
     status = {"name": name, "image": f"docker.io/library/{image}", "imageID": f"docker.io/library/{image}@sha256:"
               + "ab" * 32, "ready": running, "restartCount": 0, "started": running, "state": state}
@@ -108,3 +109,8 @@ def container(name: str, image: str, container_id: str, *, running: bool = True,
     spec = {"name": name, "image": image, "imagePullPolicy": "IfNotPresent",
             "env": [{"name": key, "value": value} for key, value in (env or {}).items()]}
     return {"spec": spec, "status": status}
+
+
+def now_rfc3339() -> str:
+    """Now, as the API writes a time (seconds, UTC, Z)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import uuid
+from datetime import datetime, timezone
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -182,6 +183,10 @@ def test_the_pods_whose_containers_the_kernel_is_to_register_are_named_before_th
         f"/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{pending.replace('-', '_')}.slice",
         f"/kubepods/besteffort/pod{pending}",
         f"/kubepods.slice/kubepods-pod{running.replace('-', '_')}.slice", f"/kubepods/pod{running}"}
+    # every container of it runs: what else was made in it is no container (its sandbox)
+    started = datetime(2026, 11, 27, 10, 0, 2, tzinfo=timezone.utc).timestamp()  # its container's startedAt
+    assert pods.settled == {f"/kubepods.slice/kubepods-pod{running.replace('-', '_')}.slice": started,
+                            f"/kubepods/pod{running}": started}
     assert {path for path in pods.not_watched if "kubepods.slice" in path} == {
         f"/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{uid.replace('-', '_')}.slice"
         for uid in (elsewhere, unlabelled)}
