@@ -12,7 +12,7 @@ import sys
 
 # Module names under bench/, in the order they run.
 BENCHES = ("probe_overhead", "open_attribution", "agent_scale", "check_latency", "load", "fleet", "spool_drain",
-           "evaluation", "docker_startup")
+           "evaluation", "docker_startup", "pod_startup")
 
 
 def main(argv: list[str] | None = None) -> int:
