@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -56,59 +57,66 @@ def run_agent(parents: list[str], runs: int, spacing: float, lag: float, root: P
     """(recordings whose start-up was observed, recordings) for one agent and `runs` pod starts."""
     from tests.discovery.kube_api import PodListServer, container, pod, pod_list, self_signed_certificate
 
-    with tempfile.TemporaryDirectory(prefix="pod-startup-") as scratch:
-        work = Path(scratch)
-        kubelet = PodListServer(*self_signed_certificate(work), token=uuid.uuid4().hex)
-        kubelet.serve(pod_list())
-        (work / "token").write_text(kubelet.token)
-        kubernetes = {"node_name": NODE, "url": kubelet.url, "token_file": str(work / "token"),
-                      "ca_file": str(kubelet.cert), "namespaces": {"shop": ["boots"]}}
-        kubernetes["pod_cgroup_parents"] = parents
-        startup_file = work / "boots.conf"
-        startup_file.write_text("x\n")
-        processes: list[subprocess.Popen] = []
-        directories: list[Path] = []
-        timers: list[threading.Timer] = []
-        agent, db_url = start_agent(REPO, work, {"kubernetes": kubernetes})
-        try:
-            pods: list[dict] = []
-            for index in range(runs):
-                pod_uid, app_id = str(uuid.uuid4()), uuid.uuid4().hex * 2
-                pod_dir = root / LEVELS[1] / f"sg-bench-kubepods-burstable-pod{pod_uid.replace('-', '_')}.slice"
-                sandbox_dir = pod_dir / f"cri-containerd-{uuid.uuid4().hex * 2}.scope"
-                app_dir = pod_dir / f"cri-containerd-{app_id}.scope"
-                for directory in (pod_dir, sandbox_dir, app_dir):
-                    directory.mkdir(parents=True)
-                    directories.append(directory)
-                processes.append(start_in(sandbox_dir, SANDBOX))
-                processes.append(start_in(app_dir, STARTS, str(startup_file)))
-                pods.append(pod(f"boots-{index}", pod_uid, NODE, {"app.kubernetes.io/name": "boots",
-                                                                  "app.kubernetes.io/version": f"r{index}"},
-                                [container("app", f"shop/boots:r{index}", app_id)]))
-                timers.append(threading.Timer(lag, kubelet.serve, args=(pod_list(*pods),)))
-                timers[-1].start()
-                time.sleep(spacing)
-            versions = {f"r{index}" for index in range(runs)}
-            deadline = time.monotonic() + 30  # the last pods: until a poll found them
-            while time.monotonic() < deadline:
-                if versions <= {w["version"] for w in json.loads((work / "status.json").read_text())["workloads"]}:
-                    break
-                time.sleep(0.5)
-            time.sleep(2)
-        finally:
-            for timer in timers:
-                timer.cancel()
-            stop_agent(agent)
-            kubelet.close()
-            for process in processes:
-                process.kill()
-                process.wait()
-            for directory in reversed(directories):
-                remove_cgroup(directory)
-            for level in reversed(LEVELS):
-                remove_cgroup(root / level)
-        return observed_startups(db_url, "boots", [f"r{index}" for index in range(runs)],
-                                 ("file", f"{startup_file}:r"))
+    work = Path(tempfile.mkdtemp(prefix="pod-startup-"))
+    # kept when a start-up went unobserved (below): its agent.log, gate.db and status.json
+    kubelet = PodListServer(*self_signed_certificate(work), token=uuid.uuid4().hex)
+    kubelet.serve(pod_list())
+    (work / "token").write_text(kubelet.token)
+    kubernetes = {"node_name": NODE, "url": kubelet.url, "token_file": str(work / "token"),
+                  "ca_file": str(kubelet.cert), "namespaces": {"shop": ["boots"]}}
+    kubernetes["pod_cgroup_parents"] = parents
+    # a name of its own, not the scratch directory's: the probe keys a random-looking
+    # directory name as <tmp> (a temp name is not news), and mkdtemp's sometimes is
+    startup_file = Path(tempfile.gettempdir()) / "sg-pod-startup-boots.conf"
+    startup_file.write_text("x\n")
+    processes: list[subprocess.Popen] = []
+    directories: list[Path] = []
+    timers: list[threading.Timer] = []
+    agent, db_url = start_agent(REPO, work, {"kubernetes": kubernetes})
+    try:
+        pods: list[dict] = []
+        for index in range(runs):
+            pod_uid, app_id = str(uuid.uuid4()), uuid.uuid4().hex * 2
+            pod_dir = root / LEVELS[1] / f"sg-bench-kubepods-burstable-pod{pod_uid.replace('-', '_')}.slice"
+            sandbox_dir = pod_dir / f"cri-containerd-{uuid.uuid4().hex * 2}.scope"
+            app_dir = pod_dir / f"cri-containerd-{app_id}.scope"
+            for directory in (pod_dir, sandbox_dir, app_dir):
+                directory.mkdir(parents=True)
+                directories.append(directory)
+            processes.append(start_in(sandbox_dir, SANDBOX))
+            processes.append(start_in(app_dir, STARTS, str(startup_file)))
+            pods.append(pod(f"boots-{index}", pod_uid, NODE, {"app.kubernetes.io/name": "boots",
+                                                              "app.kubernetes.io/version": f"r{index}"},
+                            [container("app", f"shop/boots:r{index}", app_id)]))
+            timers.append(threading.Timer(lag, kubelet.serve, args=(pod_list(*pods),)))
+            timers[-1].start()
+            time.sleep(spacing)
+        versions = {f"r{index}" for index in range(runs)}
+        deadline = time.monotonic() + 30  # the last pods: until a poll found them
+        while time.monotonic() < deadline:
+            if versions <= {w["version"] for w in json.loads((work / "status.json").read_text())["workloads"]}:
+                break
+            time.sleep(0.5)
+        time.sleep(2)
+    finally:
+        for timer in timers:
+            timer.cancel()
+        stop_agent(agent)
+        kubelet.close()
+        for process in processes:
+            process.kill()
+            process.wait()
+        for directory in reversed(directories):
+            remove_cgroup(directory)
+        for level in reversed(LEVELS):
+            remove_cgroup(root / level)
+    observed, recorded = observed_startups(db_url, "boots", [f"r{index}" for index in range(runs)],
+                                           ("file", f"{startup_file}:r"))
+    if parents and observed < runs:
+        print(f"kept {work} (agent.log, gate.db, status.json): {runs - observed} start-ups not observed")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+    return observed, recorded
 
 
 def remove_cgroup(directory: Path) -> None:
