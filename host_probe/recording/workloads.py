@@ -197,25 +197,25 @@ class WorkloadTable:
         entry = self.entries.get(key)
         return entry.slot if entry else None
 
-    def _take_slot(self) -> int | None:
-        """A free slot, taken back from the kernel's spare slots when none is left here."""
-        if self.free_slots:
-            return self.free_slots.pop()
+    def _reclaim_spare(self) -> bool:
+        """One slot back from the kernel's spare slots into the free ones; False when the
+        kernel took them all (they come back through collect_children())."""
         if not self.pooled:
-            return None
+            return False
         try:
             slot = int(self.bpf["spare_slots"].pop().value)
-        except KeyError:  # the kernel took them all: they come back through collect_children()
-            return None
+        except KeyError:
+            return False
         self.pooled.discard(slot)
-        return slot
+        self.free_slots.append(slot)
+        return True
+
+    def _has_room(self) -> bool:
+        """A free slot, taken back from the spare ones when none is left here."""
+        return bool(self.free_slots) or self._reclaim_spare()
 
     def ensure_room(self, workload: Workload) -> None:
-        if not self.free_slots and self.pooled:
-            slot = self._take_slot()
-            if slot is not None:
-                self.free_slots.append(slot)
-        if not self.free_slots:
+        if not self._has_room():
             raise TableFull(f"{workload.key} ({workload.identity.service} {workload.identity.version}) "
                             f"refused: all {len(self.entries)} workload slots are taken (max_workloads)")
 
@@ -227,11 +227,7 @@ class WorkloadTable:
 
         if workload.key in self.expected or workload.key in self.entries:
             return workload.key in self.expected
-        if not self.free_slots and self.pooled:
-            slot = self._take_slot()
-            if slot is not None:
-                self.free_slots.append(slot)
-        if not self.free_slots:
+        if not self._has_room():
             return False
         if cgroup_root is None or not workload.cgroup:
             return False
@@ -349,11 +345,8 @@ class WorkloadTable:
             slot = self.free_slots.pop()
             queue.push(queue.Leaf(slot))
             self.pooled.add(slot)
-        while len(self.pooled) > target:
-            slot = self._take_slot()
-            if slot is None:
-                break
-            self.free_slots.append(slot)
+        while len(self.pooled) > target and self._reclaim_spare():
+            pass
 
     def collect_children(self) -> list[str]:
         """The directories the kernel registered under a pod since the last look, each now

@@ -140,3 +140,15 @@ def test_a_pod_not_watched_gives_its_containers_slots_back_once_the_pod_list_nam
     assert status["spare_slots"] == spares and not status["workloads"], status
     run.stop()
     assert not run.recordings()
+
+
+def test_a_reload_without_the_kubernetes_source_takes_the_spare_slots_back(agent_run, kubelet, tmp_path):
+    kubelet.serve(pod_list())
+    config = kubernetes_config(kubelet, tmp_path)
+    run = agent_run(config)
+    run.start()
+    run.wait_for(lambda s: s["spare_slots"] > 0)
+    run.write_config({key: value for key, value in config.items() if key != "kubernetes"})
+    # the spare slots come back to the table, and the agent goes on (it once spun here forever)
+    run.wait_for(lambda s: s["spare_slots"] == 0 and s["pod_cgroups"] == 0, timeout=15)
+    assert "0 discovery sources" in run.stop()
